@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The contract between the controller and the importer/upload pods, with the Go CDI's names
+ * (`pkg/common/common.go`, `pkg/controller/common/util.go`). No string literal for these names
+ * appears anywhere else in the project.
+ */
+
+/** Importer pod environment variables (CDI `makeImportEnv`). */
+export const ImporterEnv = {
+  Source: 'IMPORTER_SOURCE',
+  Endpoint: 'IMPORTER_ENDPOINT',
+  ContentType: 'IMPORTER_CONTENTTYPE',
+  ImageSize: 'IMPORTER_IMAGE_SIZE',
+  AccessKeyId: 'IMPORTER_ACCESS_KEY_ID',
+  SecretKey: 'IMPORTER_SECRET_KEY',
+  CertDir: 'IMPORTER_CERT_DIR',
+  ProxyCertDir: 'IMPORTER_PROXY_CERT_DIR',
+  InsecureTls: 'INSECURE_TLS',
+  Checksum: 'IMPORTER_CHECKSUM',
+  ExtraHeaderPrefix: 'IMPORTER_EXTRA_HEADER_',
+  PullMethod: 'IMPORTER_PULL_METHOD',
+  RegistryImageArchitecture: 'IMPORTER_REGISTRY_IMAGE_ARCHITECTURE',
+  FilesystemOverhead: 'FILESYSTEM_OVERHEAD',
+  Preallocation: 'PREALLOCATION',
+  OwnerUid: 'OWNER_UID',
+  CacheMode: 'CACHE_MODE',
+  HttpProxy: 'http_proxy',
+  HttpsProxy: 'https_proxy',
+  NoProxy: 'no_proxy',
+  /** Ours: where the filesystem target lives (default `/data`); the sandbox overrides it. */
+  DataDir: 'CDI_DATA_DIR',
+  /** Ours: the block device path (default `/dev/cdi-block-volume`); the sandbox overrides it. */
+  BlockDevice: 'CDI_BLOCK_DEVICE',
+  /** Ours: the scratch directory (default `/scratch`). */
+  ScratchDir: 'CDI_SCRATCH_DIR',
+  /** Ours: where the termination message goes (default `/dev/termination-log`). */
+  TerminationLog: 'CDI_TERMINATION_LOG',
+  /** Ours: metrics listen address, `host:port` (default `0.0.0.0:8443`); `off` disables. */
+  MetricsAddress: 'CDI_METRICS_ADDRESS',
+} as const;
+
+/** Values of `IMPORTER_SOURCE` / the `storage.import.source` annotation. */
+export const SourceKinds = {
+  Http: 'http',
+  S3: 's3',
+  Gcs: 'gcs',
+  Registry: 'registry',
+  ImageIo: 'imageio',
+  Vddk: 'vddk',
+  None: 'none',
+  /** Ours: a local path (CLI only). */
+  File: 'file',
+} as const;
+export type SourceKind = (typeof SourceKinds)[keyof typeof SourceKinds];
+
+/** Values of `IMPORTER_CONTENTTYPE` / DataVolume `spec.contentType`. */
+export const ContentTypes = { Kubevirt: 'kubevirt', Archive: 'archive' } as const;
+export type ContentType = (typeof ContentTypes)[keyof typeof ContentTypes];
+
+/** Values of `IMPORTER_PULL_METHOD`. */
+export const PullMethods = { Pod: 'pod', Node: 'node' } as const;
+export type PullMethod = (typeof PullMethods)[keyof typeof PullMethods];
+
+/** Default in-pod paths (CDI `common.go`). */
+export const PodPaths = {
+  DataDir: '/data',
+  DiskImageName: 'disk.img',
+  BlockDevice: '/dev/cdi-block-volume',
+  ScratchDir: '/scratch',
+  CertDir: '/certs',
+  TerminationLog: '/dev/termination-log',
+} as const;
+
+/** The termination message CDI's controller reads (max 4096 bytes, one line). */
+export const TERMINATION_MESSAGE_MAX_BYTES = 4096;
+
+/** Successful termination message (CDI `TerminationMessage`). */
+export interface TerminationMessage {
+  readonly scratchSpaceRequired?: boolean;
+  readonly preallocationApplied?: boolean;
+  readonly deadlinePassed?: boolean;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly message?: string;
+  /** Ours: the CdiError code of a failure, so the controller branches on a code. */
+  readonly code?: string;
+}
+
+/** Messages CDI writes on success. */
+export const TerminationMessages = {
+  ImportComplete: 'Import Complete',
+  UploadComplete: 'Upload Complete',
+} as const;
+
+/** Prometheus metric the controller scrapes for progress. */
+export const IMPORT_PROGRESS_METRIC = 'kubevirt_cdi_import_progress_total';
+/** Port of the importer's HTTPS metrics endpoint. */
+export const METRICS_PORT = 8443;
+
+/** Annotation keys (prefix `cdi.kubevirt.io/`). */
+export const Annotations = {
+  Endpoint: 'cdi.kubevirt.io/storage.import.endpoint',
+  Source: 'cdi.kubevirt.io/storage.import.source',
+  SecretName: 'cdi.kubevirt.io/storage.import.secretName',
+  CertConfigMap: 'cdi.kubevirt.io/storage.import.certConfigMap',
+  ContentType: 'cdi.kubevirt.io/storage.contentType',
+  ExtraHeadersPrefix: 'cdi.kubevirt.io/storage.import.extraHeaders',
+  SecretExtraHeadersPrefix: 'cdi.kubevirt.io/storage.import.secretExtraHeaders',
+  Checksum: 'cdi.kubevirt.io/storage.import.checksum',
+  InsecureSkipVerify: 'cdi.kubevirt.io/storage.import.insecureSkipVerify',
+  RegistryImportMethod: 'cdi.kubevirt.io/storage.import.registryImportMethod',
+  RegistryImageStream: 'cdi.kubevirt.io/storage.import.registryImageStream',
+  RegistryImageArchitecture: 'cdi.kubevirt.io/storage.import.registryImageArchitecture',
+  PreallocationRequested: 'cdi.kubevirt.io/storage.preallocation.requested',
+  Preallocation: 'cdi.kubevirt.io/storage.preallocation',
+  PriorityClassName: 'cdi.kubevirt.io/storage.pod.priorityclassname',
+  ServiceAccountName: 'cdi.kubevirt.io/storage.pod.serviceAccountName',
+  RetainAfterCompletion: 'cdi.kubevirt.io/storage.pod.retainAfterCompletion',
+  UploadTarget: 'cdi.kubevirt.io/storage.upload.target',
+  RequiresScratch: 'cdi.kubevirt.io/storage.import.requiresScratch',
+  RequiresDirectIo: 'cdi.kubevirt.io/storage.import.requiresDirectIo',
+  BindImmediate: 'cdi.kubevirt.io/storage.bind.immediate.requested',
+  ImportPodName: 'cdi.kubevirt.io/storage.import.importPodName',
+  UploadPodName: 'cdi.kubevirt.io/storage.uploadPodName',
+  PodPhase: 'cdi.kubevirt.io/storage.pod.phase',
+  PodReady: 'cdi.kubevirt.io/storage.pod.ready',
+  PodRestarts: 'cdi.kubevirt.io/storage.pod.restarts',
+  PodSchedulable: 'cdi.kubevirt.io/storage.pod.schedulable',
+  RunningCondition: 'cdi.kubevirt.io/storage.condition.running',
+  RunningConditionReason: 'cdi.kubevirt.io/storage.condition.running.reason',
+  RunningConditionMessage: 'cdi.kubevirt.io/storage.condition.running.message',
+  BoundCondition: 'cdi.kubevirt.io/storage.condition.bound',
+  BoundConditionReason: 'cdi.kubevirt.io/storage.condition.bound.reason',
+  BoundConditionMessage: 'cdi.kubevirt.io/storage.condition.bound.message',
+  FatalError: 'cdi.kubevirt.io/storage.import.fatalError',
+  CreatedForDataVolume: 'cdi.kubevirt.io/createdForDataVolume',
+  CreatedByController: 'cdi.kubevirt.io/storage.createdByController',
+  SelectedNode: 'volume.kubernetes.io/selected-node',
+} as const;
