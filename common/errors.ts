@@ -138,18 +138,19 @@ export class UpstreamHttpError extends CdiError {
     super(
       ErrorCodes.UpstreamHttp,
       `expected status code 200, got ${statusCode}. Status: ${statusCode} ${statusText}`.trimEnd(),
-      { httpStatus: statusCode, retryable: options.retryable ?? isRetryableStatus(statusCode), cause: options.cause },
+      {
+        httpStatus: statusCode,
+        retryable: options.retryable ?? isRetryableStatus(statusCode),
+        cause: options.cause,
+      },
     );
   }
 }
 
 /** Narrows an unknown value to a {@link CdiError} by its shape (a `code` starting with `CDI_`). */
 export function isCdiError(err: unknown): err is CdiError {
-  return (
-    err instanceof Error &&
-    typeof (err as { code?: unknown }).code === 'string' &&
-    (err as { code: string }).code.startsWith('CDI_')
-  );
+  const code = errorCode(err);
+  return err instanceof Error && code !== undefined && code.startsWith('CDI_');
 }
 
 /** Reads `err.code` of any error-like value (CdiError, NodeJS.ErrnoException, undici errors). */

@@ -62,4 +62,8 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /** A logger that drops everything (tests, library defaults). */
-export const silentLogger: Logger = createLogger({ component: 'silent', level: 'error', write: () => undefined });
+export const silentLogger: Logger = createLogger({
+  component: 'silent',
+  level: 'error',
+  write: () => undefined,
+});

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The status vocabulary KubeVirt and CDI users read (CDI `types.go`, `conditions.go`): DataVolume
+ * phases, condition types and reasons, and the pod phases copied to PVC annotations. Const
+ * objects plus unions, so values are checked at compile time and printable at run time.
+ */
+
+/** `DataVolume.status.phase` values this project reports (a subset of CDI's list). */
+export const DataVolumePhases = {
+  Unset: '',
+  Pending: 'Pending',
+  PVCBound: 'PVCBound',
+  ImportScheduled: 'ImportScheduled',
+  ImportInProgress: 'ImportInProgress',
+  UploadScheduled: 'UploadScheduled',
+  UploadReady: 'UploadReady',
+  WaitForFirstConsumer: 'WaitForFirstConsumer',
+  Succeeded: 'Succeeded',
+  Failed: 'Failed',
+  Unknown: 'Unknown',
+} as const;
+/** One of {@link DataVolumePhases}. */
+export type DataVolumePhase = (typeof DataVolumePhases)[keyof typeof DataVolumePhases];
+
+/** DataVolume condition types. */
+export const ConditionTypes = { Ready: 'Ready', Bound: 'Bound', Running: 'Running' } as const;
+/** One of {@link ConditionTypes}. */
+export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
+
+/** Kubernetes condition status values. */
+export const ConditionStatuses = { True: 'True', False: 'False', Unknown: 'Unknown' } as const;
+/** One of {@link ConditionStatuses}. */
+export type ConditionStatus = (typeof ConditionStatuses)[keyof typeof ConditionStatuses];
+
+/** Condition reasons CDI uses (plus `InvalidSpec`, ours: validation without a webhook). */
+export const ConditionReasons = {
+  Bound: 'Bound',
+  Pending: 'Pending',
+  ClaimLost: 'ClaimLost',
+  NotFound: 'NotFound',
+  CreatingScratchSpace: 'CreatingScratchSpace',
+  /** Running=True: CDI's reason text for a running pod. */
+  PodRunning: 'Pod is running',
+  Unschedulable: 'Unschedulable',
+  Completed: 'Completed',
+  Error: 'Error',
+  ImagePullFailed: 'ImagePullFailed',
+  ScratchSpaceRequired: 'Scratch space required',
+  ChecksumError: 'ChecksumError',
+  ErrStartingPod: 'ErrStartingPod',
+  ErrExceededQuota: 'ErrExceededQuota',
+  TransferRunning: 'TransferRunning',
+  /** Ours: the spec is invalid (what CDI's admission webhook would have rejected). */
+  InvalidSpec: 'InvalidSpec',
+} as const;
+/** One of {@link ConditionReasons}. */
+export type ConditionReason = (typeof ConditionReasons)[keyof typeof ConditionReasons];
+
+/** Condition messages CDI writes verbatim. */
+export const ConditionMessages = {
+  NoPvc: 'No PVC found',
+  ClaimLost: 'Claim Lost',
+  CreatingScratchSpace: 'Creating scratch space',
+  ImportComplete: 'Import Complete',
+  Unschedulable: 'Importer pod cannot be scheduled',
+  TooSmall: 'DataVolume too small to contain image',
+  ScratchRequired: 'scratch space required and none found',
+} as const;
+
+/** Pod phases (core/v1), as copied to the PVC annotation `storage.pod.phase`. */
+export const PodPhases = {
+  Pending: 'Pending',
+  Running: 'Running',
+  Succeeded: 'Succeeded',
+  Failed: 'Failed',
+  Unknown: 'Unknown',
+} as const;
+/** One of {@link PodPhases}. */
+export type PodPhase = (typeof PodPhases)[keyof typeof PodPhases];
+
+/** Event reasons the controller emits (CDI's names). */
+export const EventReasons = {
+  Pending: 'Pending',
+  Bound: 'Bound',
+  ImportScheduled: 'ImportScheduled',
+  ImportInProgress: 'ImportInProgress',
+  ImportSucceeded: 'ImportSucceeded',
+  ImportFailed: 'ImportFailed',
+  ErrImportFailed: 'ErrImportFailed',
+  ImportTargetInUse: 'ImportTargetInUse',
+  ErrClaimLost: 'ErrClaimLost',
+  ErrResourceExists: 'ErrResourceExists',
+  ErrResourceMarkedForDeletion: 'ErrResourceMarkedForDeletion',
+  ErrStartingPod: 'ErrStartingPod',
+  ErrExceededQuota: 'ErrExceededQuota',
+  ErrClaimNotValid: 'ErrClaimNotValid',
+  WaitForFirstConsumer: 'WaitForFirstConsumer',
+  /** Ours: the DataVolume spec failed validation. */
+  ErrInvalidSpec: 'ErrInvalidSpec',
+} as const;
+/** One of {@link EventReasons}. */
+export type EventReason = (typeof EventReasons)[keyof typeof EventReasons];

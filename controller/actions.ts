@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What a pure `decide()` asks the executor to do (STYLE.md §5.6). Each action is idempotent on
+ * its own: creates tolerate AlreadyExists, deletes tolerate NotFound, patches are merge patches of
+ * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
+ */
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { DataVolumeStatus } from '../common/datavolume.js';
+
+/** The object an event is about. */
+export interface EventTarget {
+  readonly kind: 'DataVolume' | 'PersistentVolumeClaim';
+  readonly apiVersion: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** An Event to record. */
+export interface EventAction {
+  readonly kind: 'event';
+  readonly target: EventTarget;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Merge-patch a claim's annotations (null removes) and labels. */
+export interface PatchPvcAction {
+  readonly kind: 'patchPvc';
+  readonly namespace: string;
+  readonly name: string;
+  readonly annotations: Readonly<Record<string, string | null>>;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Create a claim (the DataVolume's target). */
+export interface CreatePvcAction {
+  readonly kind: 'createPvc';
+  readonly pvc: V1PersistentVolumeClaim;
+}
+
+/**
+ * Create an importer pod, after re-reading the claim from the API to be sure no newer state
+ * (success, fatal error) forbids it; with `scratch`, also the scratch claim owned by the pod.
+ */
+export interface CreatePodAction {
+  readonly kind: 'createPod';
+  readonly pod: V1Pod;
+  readonly scratch: boolean;
+}
+
+/** Delete a pod (foreground is not needed: its scratch claim is garbage collected). */
+export interface DeletePodAction {
+  readonly kind: 'deletePod';
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Replace a DataVolume's status (through the status subresource). */
+export interface UpdateDvStatusAction {
+  readonly kind: 'updateDvStatus';
+  readonly namespace: string;
+  readonly name: string;
+  readonly status: DataVolumeStatus;
+}
+
+/** Reconcile this key again after a delay even if nothing changes (progress polling). */
+export interface RequeueAction {
+  readonly kind: 'requeue';
+  readonly afterMs: number;
+}
+
+/** Any action. */
+export type Action =
+  | EventAction
+  | PatchPvcAction
+  | CreatePvcAction
+  | CreatePodAction
+  | DeletePodAction
+  | UpdateDvStatusAction
+  | RequeueAction;

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The importer pod of an import claim, as CDI's `import-controller.go` (`makeImporterPodSpec`,
+ * `makeImportEnv`) builds it: `importer-<pvc>`, owned by the claim, `restartPolicy: OnFailure`,
+ * CDI's env vars from the claim's annotations, the claim mounted at `/data` (or as the block device
+ * `/dev/cdi-block-volume`), optional scratch, CA and header volumes, the metrics port and the
+ * termination message path. Pure.
+ */
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import {
+  Annotations,
+  ContentTypes,
+  ImporterEnv,
+  METRICS_PORT,
+  PodPaths,
+  PullMethods,
+  SourceKinds,
+} from '../../common/contract.js';
+import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } from '../config.js';
+import { APP_LABEL } from './pvc.js';
+import { importerPodName, scratchPvcName } from './naming.js';
+
+/** Pod label that lets Prometheus find the importer's metrics. */
+export const PROMETHEUS_LABEL = 'prometheus.cdi.kubevirt.io';
+/** Label naming the CDI component of a pod. */
+export const COMPONENT_LABEL = 'cdi.kubevirt.io';
+/** CDI's non-root user and group inside transfer pods. */
+const QEMU_UID = 107;
+/** Where secret extra headers are mounted (CDI `common.go`). */
+const EXTRA_HEADERS_DIR = '/extraheaders';
+/** Where the proxy CA ConfigMap is mounted. */
+const PROXY_CERT_DIR = '/proxycerts/';
+
+/** Inputs of {@link buildImporterPod}. */
+export interface ImporterPodInput {
+  readonly pvc: V1PersistentVolumeClaim;
+  readonly config: EffectiveConfig;
+  readonly settings: ControllerSettings;
+  /** Mount `<pvc>-scratch` at `/scratch`. */
+  readonly scratch: boolean;
+}
+
+/** Annotation value, or undefined when absent or empty. */
+export function annotation(pvc: V1PersistentVolumeClaim, key: string): string | undefined {
+  const v = pvc.metadata?.annotations?.[key];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The claim's source kind: the annotation, `http` when missing or unknown (as CDI does). */
+export function importSource(pvc: V1PersistentVolumeClaim): string {
+  const s = annotation(pvc, Annotations.Source);
+  const known: readonly string[] = [
+    SourceKinds.Http,
+    SourceKinds.S3,
+    SourceKinds.Registry,
+    SourceKinds.None,
+    SourceKinds.Gcs,
+  ];
+  return s !== undefined && known.includes(s) ? s : SourceKinds.Http;
+}
+
+/** True when the claim is a raw block volume. */
+export function isBlock(pvc: V1PersistentVolumeClaim): boolean {
+  return pvc.spec?.volumeMode === 'Block';
+}
+
+/** UID the progress metric is labelled with: the claim's single owner (the DataVolume), else the claim. */
+export function ownerUid(pvc: V1PersistentVolumeClaim): string {
+  const owners = pvc.metadata?.ownerReferences ?? [];
+  const only = owners.length === 1 ? owners[0] : undefined;
+  return only?.uid ?? pvc.metadata?.uid ?? '';
+}
+
+function insecureRegistry(endpoint: string | undefined, registries: readonly string[]): boolean {
+  if (endpoint === undefined || !endpoint.startsWith('docker://')) return false;
+  try {
+    const host = new URL(endpoint.replace(/^docker:/, 'http:')).host;
+    return registries.includes(host);
+  } catch {
+    return false;
+  }
+}
+
+function env(name: string, value: string): V1EnvVar {
+  return { name, value };
+}
+
+/** CDI's importer environment for a claim (`makeImportEnv`). */
+export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
+  const { pvc, config } = input;
+  const source = importSource(pvc);
+  const endpoint = annotation(pvc, Annotations.Endpoint);
+  const block = isBlock(pvc);
+  const proxy = config.status.importProxy;
+  const insecure =
+    (source === SourceKinds.Http && annotation(pvc, Annotations.InsecureSkipVerify) === 'true') ||
+    insecureRegistry(endpoint, config.insecureRegistries);
+  const vars: V1EnvVar[] = [
+    env(ImporterEnv.Source, source),
+    env(ImporterEnv.Endpoint, endpoint ?? ''),
+    env(ImporterEnv.ContentType, annotation(pvc, Annotations.ContentType) ?? ContentTypes.Kubevirt),
+    env(ImporterEnv.ImageSize, pvc.spec?.resources?.requests?.['storage'] ?? ''),
+    env(ImporterEnv.OwnerUid, ownerUid(pvc)),
+    env(
+      ImporterEnv.FilesystemOverhead,
+      block ? '0' : String(filesystemOverheadFor(config, pvc.spec?.storageClassName)),
+    ),
+    env(ImporterEnv.InsecureTls, String(insecure)),
+    env(
+      ImporterEnv.Preallocation,
+      String(annotation(pvc, Annotations.PreallocationRequested) === 'true'),
+    ),
+    env(ImporterEnv.HttpProxy, proxy?.HTTPProxy ?? ''),
+    env(ImporterEnv.HttpsProxy, proxy?.HTTPSProxy ?? ''),
+    env(ImporterEnv.NoProxy, proxy?.noProxy ?? ''),
+  ];
+  const secret = annotation(pvc, Annotations.SecretName);
+  if (secret !== undefined) {
+    vars.push(
+      {
+        name: ImporterEnv.AccessKeyId,
+        valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyId' } },
+      },
+      {
+        name: ImporterEnv.SecretKey,
+        valueFrom: { secretKeyRef: { name: secret, key: 'secretKey' } },
+      },
+    );
+  }
+  if (annotation(pvc, Annotations.CertConfigMap) !== undefined)
+    vars.push(env(ImporterEnv.CertDir, PodPaths.CertDir));
+  if ((proxy?.trustedCAProxy ?? '') !== '')
+    vars.push(env(ImporterEnv.ProxyCertDir, PROXY_CERT_DIR));
+  const checksum = annotation(pvc, Annotations.Checksum);
+  if (checksum !== undefined) vars.push(env(ImporterEnv.Checksum, checksum));
+  extraHeaders(pvc).forEach((h, i) => vars.push(env(`${ImporterEnv.ExtraHeaderPrefix}${i}`, h)));
+  if (source === SourceKinds.Registry) {
+    vars.push(
+      env(
+        ImporterEnv.PullMethod,
+        annotation(pvc, Annotations.RegistryImportMethod) ?? PullMethods.Pod,
+      ),
+    );
+    const arch = annotation(pvc, Annotations.RegistryImageArchitecture);
+    if (arch !== undefined) vars.push(env(ImporterEnv.RegistryImageArchitecture, arch));
+  }
+  if (annotation(pvc, Annotations.RequiresDirectIo) === 'true')
+    vars.push(env(ImporterEnv.CacheMode, 'TRYNONE'));
+  return vars;
+}
+
+/** Annotations with a prefix, in index order (`<prefix>.0`, `<prefix>.1`, ...). */
+function prefixed(pvc: V1PersistentVolumeClaim, prefix: string): string[] {
+  return Object.entries(pvc.metadata?.annotations ?? {})
+    .filter(([k]) => k.startsWith(prefix))
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([, v]) => v);
+}
+
+/** The extra header lines of a claim. */
+export function extraHeaders(pvc: V1PersistentVolumeClaim): string[] {
+  return prefixed(pvc, `${Annotations.ExtraHeadersPrefix}`);
+}
+
+function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const { pvc } = input;
+  const name = pvc.metadata?.name ?? '';
+  const vols: V1Volume[] = [
+    { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: name, readOnly: false } },
+  ];
+  const mounts: V1VolumeMount[] = isBlock(pvc)
+    ? []
+    : [{ name: 'cdi-data-vol', mountPath: PodPaths.DataDir }];
+  if (input.scratch) {
+    vols.push({
+      name: 'cdi-scratch-vol',
+      persistentVolumeClaim: { claimName: scratchPvcName(name), readOnly: false },
+    });
+    mounts.push({ name: 'cdi-scratch-vol', mountPath: PodPaths.ScratchDir });
+  }
+  const cert = annotation(pvc, Annotations.CertConfigMap);
+  if (cert !== undefined) {
+    vols.push({ name: 'cdi-cert-vol', configMap: { name: cert } });
+    mounts.push({ name: 'cdi-cert-vol', mountPath: PodPaths.CertDir });
+  }
+  const proxyCa = input.config.status.importProxy?.trustedCAProxy ?? '';
+  if (proxyCa !== '') {
+    vols.push({ name: 'cdi-proxy-cert-vol', configMap: { name: proxyCa } });
+    mounts.push({ name: 'cdi-proxy-cert-vol', mountPath: PROXY_CERT_DIR });
+  }
+  prefixed(pvc, Annotations.SecretExtraHeadersPrefix).forEach((secretName, i) => {
+    vols.push({ name: `cdi-secret-extra-headers-vol-${i}`, secret: { secretName } });
+    mounts.push({
+      name: `cdi-secret-extra-headers-vol-${i}`,
+      mountPath: `${EXTRA_HEADERS_DIR}/${i}`,
+    });
+  });
+  return { volumes: vols, mounts };
+}
+
+/** Builds the importer pod of a claim. */
+export function buildImporterPod(input: ImporterPodInput): V1Pod {
+  const { pvc, settings } = input;
+  const pvcName = pvc.metadata?.name ?? '';
+  const { volumes: vols, mounts } = volumes(input);
+  const resources = input.config.status.defaultPodResourceRequirements ?? {};
+  const container: V1Container = {
+    name: 'importer',
+    image: settings.importerImage,
+    imagePullPolicy: settings.pullPolicy,
+    command: ['cdi', 'importer'],
+    env: importerEnv(input),
+    ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+    resources: { ...resources },
+    terminationMessagePath: PodPaths.TerminationLog,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+      runAsUser: QEMU_UID,
+    },
+    volumeMounts: mounts,
+  };
+  if (isBlock(pvc))
+    container.volumeDevices = [{ name: 'cdi-data-vol', devicePath: PodPaths.BlockDevice }];
+  const priorityClassName = annotation(pvc, Annotations.PriorityClassName);
+  const serviceAccountName = annotation(pvc, Annotations.ServiceAccountName);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: importerPodName(pvcName),
+      namespace: pvc.metadata?.namespace ?? '',
+      labels: {
+        ...pvc.metadata?.labels,
+        [APP_LABEL.key]: APP_LABEL.value,
+        [COMPONENT_LABEL]: 'importer',
+        [PROMETHEUS_LABEL]: 'true',
+      },
+      annotations: {
+        [Annotations.CreatedByController]: 'yes',
+        'sidecar.istio.io/inject': 'false',
+        'linkerd.io/inject': 'disabled',
+      },
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          name: pvcName,
+          uid: pvc.metadata?.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      restartPolicy: 'OnFailure',
+      enableServiceLinks: false,
+      containers: [container],
+      volumes: vols,
+      securityContext: {
+        fsGroup: QEMU_UID,
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      ...(priorityClassName === undefined ? {} : { priorityClassName }),
+      ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The target claim of a DataVolume, named, labelled and annotated as the Go CDI does
+ * (`pkg/controller/datavolume/controller-base.go`, `util.go`): the DataVolume's source becomes the
+ * `storage.import.*` annotations the import reconcile reads, so a DataVolume import and a bare
+ * annotated-PVC import run the same code. Pure.
+ */
+import type { V1PersistentVolumeClaim, V1PersistentVolumeClaimSpec } from '@kubernetes/client-node';
+import { Annotations, ContentTypes, SourceKinds } from '../../common/contract.js';
+import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datavolume.js';
+import { CDI_GROUP, CDI_VERSION } from '../../common/datavolume.js';
+import { parseQuantity } from '../../common/quantity.js';
+import { filesystemOverheadFor, type EffectiveConfig } from '../config.js';
+import { requiredSpace } from './size.js';
+
+/** Label every object CDI creates carries. */
+export const APP_LABEL = { key: 'app', value: 'containerized-data-importer' } as const;
+/** Label that silences the "volume filling up" alert on filesystem claims CDI fills completely. */
+export const FILLING_UP_ALERT_LABEL = 'alerts.k8s.io/KubePersistentVolumeFillingUp';
+
+/** The claim spec a DataVolume renders to (the `storage` API gets defaults and overhead). */
+export function renderClaimSpec(
+  dv: DataVolume,
+  config: EffectiveConfig,
+): V1PersistentVolumeClaimSpec {
+  const spec = dv.spec ?? {};
+  if (spec.pvc !== undefined) return copyClaim(spec.pvc);
+  const storage: ClaimSpec = spec.storage ?? {};
+  const rendered = copyClaim(storage);
+  if (rendered.accessModes === undefined || rendered.accessModes.length === 0) {
+    rendered.accessModes = ['ReadWriteOnce'];
+  }
+  const volumeMode =
+    storage.volumeMode === undefined || storage.volumeMode === 'FromStorageProfile'
+      ? 'Filesystem'
+      : storage.volumeMode;
+  rendered.volumeMode = volumeMode;
+  const size = storage.resources?.requests?.['storage'];
+  if (size !== undefined && volumeMode === 'Filesystem') {
+    const overhead = filesystemOverheadFor(config, storage.storageClassName);
+    const inflated = requiredSpace(parseQuantity(String(size)), overhead);
+    rendered.resources = {
+      ...rendered.resources,
+      requests: { ...rendered.resources?.requests, storage: String(inflated) },
+    };
+  }
+  return rendered;
+}
+
+function copyClaim(claim: ClaimSpec): V1PersistentVolumeClaimSpec {
+  // A deep copy through JSON: the claim came from JSON and must not alias the DataVolume.
+  const copy = JSON.parse(JSON.stringify(claim)) as V1PersistentVolumeClaimSpec;
+  if (copy.volumeMode === 'FromStorageProfile') copy.volumeMode = 'Filesystem';
+  return copy;
+}
+
+/** The `storage.import.*` annotations that describe a DataVolume source. */
+export function sourceAnnotations(source: DataVolumeSource | undefined): Record<string, string> {
+  const anns: Record<string, string> = {};
+  const set = (key: string, value: string | undefined): void => {
+    if (value !== undefined && value !== '') anns[key] = value;
+  };
+  if (source?.http !== undefined) {
+    const http = source.http;
+    set(Annotations.Source, SourceKinds.Http);
+    set(Annotations.Endpoint, http.url);
+    set(Annotations.SecretName, http.secretRef);
+    set(Annotations.CertConfigMap, http.certConfigMap);
+    set(Annotations.Checksum, http.checksum);
+    if (http.insecureSkipVerify === true) anns[Annotations.InsecureSkipVerify] = 'true';
+    (http.extraHeaders ?? []).forEach((h, i) => set(`${Annotations.ExtraHeadersPrefix}.${i}`, h));
+    (http.secretExtraHeaders ?? []).forEach((s, i) =>
+      set(`${Annotations.SecretExtraHeadersPrefix}.${i}`, s),
+    );
+  } else if (source?.s3 !== undefined) {
+    set(Annotations.Source, SourceKinds.S3);
+    set(Annotations.Endpoint, source.s3.url);
+    set(Annotations.SecretName, source.s3.secretRef);
+    set(Annotations.CertConfigMap, source.s3.certConfigMap);
+  } else if (source?.registry !== undefined) {
+    const reg = source.registry;
+    set(Annotations.Source, SourceKinds.Registry);
+    set(Annotations.Endpoint, reg.url);
+    set(Annotations.SecretName, reg.secretRef);
+    set(Annotations.CertConfigMap, reg.certConfigMap);
+    set(Annotations.RegistryImportMethod, reg.pullMethod);
+    set(Annotations.RegistryImageArchitecture, reg.platform?.architecture);
+  } else if (source?.blank !== undefined) {
+    set(Annotations.Source, SourceKinds.None);
+  } else if (source?.upload !== undefined) {
+    anns[Annotations.UploadTarget] = '';
+  }
+  return anns;
+}
+
+/** Builds the target claim of a DataVolume: same name and namespace, owned by it. */
+export function buildTargetPvc(dv: DataVolume, config: EffectiveConfig): V1PersistentVolumeClaim {
+  const spec = dv.spec ?? {};
+  const claimSpec = renderClaimSpec(dv, config);
+  const labels: Record<string, string> = {
+    ...dv.metadata.labels,
+    [APP_LABEL.key]: APP_LABEL.value,
+  };
+  if ((claimSpec.volumeMode ?? 'Filesystem') === 'Filesystem')
+    labels[FILLING_UP_ALERT_LABEL] = 'disabled';
+  const preallocation = spec.preallocation ?? config.status.preallocation ?? false;
+  const annotations: Record<string, string> = {
+    ...dv.metadata.annotations,
+    ...sourceAnnotations(spec.source),
+    [Annotations.ContentType]:
+      spec.contentType === undefined || spec.contentType === ''
+        ? ContentTypes.Kubevirt
+        : spec.contentType,
+    [Annotations.PreallocationRequested]: String(preallocation),
+    [Annotations.PodRestarts]: '0',
+    [Annotations.CreatedForDataVolume]: dv.metadata.uid ?? '',
+  };
+  if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
+    annotations[Annotations.PriorityClassName] = spec.priorityClassName;
+  }
+  if (spec.serviceAccountName !== undefined && spec.serviceAccountName !== '') {
+    annotations[Annotations.ServiceAccountName] = spec.serviceAccountName;
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: dv.metadata.name ?? '',
+      namespace: dv.metadata.namespace ?? '',
+      labels,
+      annotations,
+      ownerReferences: [
+        {
+          apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
+          kind: 'DataVolume',
+          name: dv.metadata.name ?? '',
+          uid: dv.metadata.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: claimSpec,
+  };
+}

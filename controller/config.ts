@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The controller's configuration: its own settings from the environment (parsed once, here),
+ * and the effective CDIConfig (what `CDIConfig.status` shows and what reconciles use), computed
+ * purely from the spec and the storage classes that exist (CDI `config-controller.go`).
+ */
+import type { CdiConfigSpec, CdiConfigStatus, ResourceRequirements } from '../common/datavolume.js';
+import { CdiError, ErrorCodes } from '../common/errors.js';
+
+/** Settings of the controller process. */
+export interface ControllerSettings {
+  /** Image of importer pods (`IMPORTER_IMAGE`). */
+  readonly importerImage: string;
+  /** Namespace of the controller (`POD_NAMESPACE`): where its Lease lives. */
+  readonly namespace: string;
+  /** Importer pods' `imagePullPolicy` (`PULL_POLICY`). */
+  readonly pullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** Importer log verbosity passed as `-v=N` (`VERBOSITY`). */
+  readonly verbosity: number;
+  /** Identity in the leader Lease (`POD_NAME`, else host name and pid). */
+  readonly identity: string;
+}
+
+/** Default importer image when `IMPORTER_IMAGE` is not set. */
+export const DEFAULT_IMPORTER_IMAGE = 'cdi-ts/importer:latest';
+
+/** Reads {@link ControllerSettings} from an environment; throws `CDI_INVALID_CONFIG` listing every bad variable. */
+export function parseControllerSettings(
+  env: Readonly<Record<string, string | undefined>>,
+  fallbackIdentity: string,
+): ControllerSettings {
+  const problems: string[] = [];
+  const pullPolicy = env['PULL_POLICY'] ?? 'IfNotPresent';
+  if (pullPolicy !== 'Always' && pullPolicy !== 'IfNotPresent' && pullPolicy !== 'Never') {
+    problems.push(
+      `PULL_POLICY must be Always, IfNotPresent or Never, got ${JSON.stringify(pullPolicy)}`,
+    );
+  }
+  const verbosityText = env['VERBOSITY'] ?? '1';
+  const verbosity = Number(verbosityText);
+  if (!Number.isInteger(verbosity) || verbosity < 0) {
+    problems.push(`VERBOSITY must be a non-negative integer, got ${JSON.stringify(verbosityText)}`);
+  }
+  if (problems.length > 0) {
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `invalid controller environment: ${problems.join('; ')}`,
+    );
+  }
+  return Object.freeze({
+    importerImage: nonEmpty(env['IMPORTER_IMAGE']) ?? DEFAULT_IMPORTER_IMAGE,
+    namespace: nonEmpty(env['POD_NAMESPACE']) ?? 'default',
+    pullPolicy: pullPolicy as ControllerSettings['pullPolicy'],
+    verbosity,
+    identity: nonEmpty(env['POD_NAME']) ?? fallbackIdentity,
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** CDI's default global filesystem overhead. */
+export const DEFAULT_FILESYSTEM_OVERHEAD = '0.06';
+
+/** CDI's default transfer pod resources (`config-controller.go`). */
+export const DEFAULT_POD_RESOURCES: Readonly<Required<ResourceRequirements>> = Object.freeze({
+  limits: { cpu: '750m', memory: '600M' },
+  requests: { cpu: '100m', memory: '60M' },
+});
+
+/** True for CDI's Percent syntax `^(0(\.\d{1,3})?|1)$`. */
+export function isValidPercent(text: string): boolean {
+  return /^(0(\.\d{1,3})?|1)$/.test(text);
+}
+
+/** What {@link computeConfigStatus} needs to know about the cluster. */
+export interface StorageClassInfo {
+  readonly name: string;
+  readonly isDefault: boolean;
+  /** `Immediate` or `WaitForFirstConsumer`. */
+  readonly volumeBindingMode: string;
+}
+
+/** Computes `CDIConfig.status` from its spec and the storage classes (pure). */
+export function computeConfigStatus(
+  spec: CdiConfigSpec | undefined,
+  storageClasses: readonly StorageClassInfo[],
+): CdiConfigStatus {
+  const specGlobal = spec?.filesystemOverhead?.global;
+  const global =
+    specGlobal !== undefined && isValidPercent(specGlobal)
+      ? specGlobal
+      : DEFAULT_FILESYSTEM_OVERHEAD;
+  const perClass: Record<string, string> = {};
+  for (const sc of storageClasses) {
+    const override = spec?.filesystemOverhead?.storageClass?.[sc.name];
+    perClass[sc.name] = override !== undefined && isValidPercent(override) ? override : global;
+  }
+  const wantedScratch = spec?.scratchSpaceStorageClass ?? '';
+  const scratch = storageClasses.some((sc) => sc.name === wantedScratch) ? wantedScratch : '';
+  const proxy = spec?.importProxy;
+  const status: CdiConfigStatus = {
+    importProxy: {
+      HTTPProxy: proxy?.HTTPProxy ?? '',
+      HTTPSProxy: proxy?.HTTPSProxy ?? '',
+      noProxy: proxy?.noProxy ?? '',
+      trustedCAProxy: proxy?.trustedCAProxy ?? '',
+    },
+    scratchSpaceStorageClass: scratch,
+    defaultPodResourceRequirements: {
+      limits: { ...DEFAULT_POD_RESOURCES.limits, ...spec?.podResourceRequirements?.limits },
+      requests: { ...DEFAULT_POD_RESOURCES.requests, ...spec?.podResourceRequirements?.requests },
+    },
+    filesystemOverhead: { global, storageClass: perClass },
+    preallocation: spec?.preallocation ?? false,
+  };
+  if (spec?.uploadProxyURLOverride !== undefined && spec.uploadProxyURLOverride !== '') {
+    status.uploadProxyURL = spec.uploadProxyURLOverride;
+  }
+  return status;
+}
+
+/** The effective configuration a reconcile reads (status plus the spec-only lists). */
+export interface EffectiveConfig {
+  readonly status: CdiConfigStatus;
+  readonly insecureRegistries: readonly string[];
+  readonly storageClasses: readonly StorageClassInfo[];
+}
+
+/** Builds the {@link EffectiveConfig} from a CDIConfig spec and the storage classes. */
+export function effectiveConfig(
+  spec: CdiConfigSpec | undefined,
+  storageClasses: readonly StorageClassInfo[],
+): EffectiveConfig {
+  return {
+    status: computeConfigStatus(spec, storageClasses),
+    insecureRegistries: spec?.insecureRegistries ?? [],
+    storageClasses,
+  };
+}
+
+/** Name of the storage class a claim gets: its own, else the cluster default, else undefined. */
+export function resolveStorageClass(
+  config: EffectiveConfig,
+  storageClassName: string | undefined,
+): string | undefined {
+  if (storageClassName !== undefined && storageClassName !== '') return storageClassName;
+  return config.storageClasses.find((sc) => sc.isDefault)?.name;
+}
+
+/** Filesystem overhead (a fraction) for a storage class; the global value when unknown. */
+export function filesystemOverheadFor(
+  config: EffectiveConfig,
+  storageClassName: string | undefined,
+): number {
+  const fo = config.status.filesystemOverhead;
+  const sc = resolveStorageClass(config, storageClassName);
+  const text =
+    (sc === undefined ? undefined : fo?.storageClass?.[sc]) ??
+    fo?.global ??
+    DEFAULT_FILESYSTEM_OVERHEAD;
+  return Number(text);
+}
+
+/** True when claims of this storage class bind only once a consumer pod is scheduled. */
+export function isWaitForFirstConsumer(
+  config: EffectiveConfig,
+  storageClassName: string | undefined,
+): boolean {
+  const sc = resolveStorageClass(config, storageClassName);
+  return config.storageClasses.some(
+    (c) => c.name === sc && c.volumeBindingMode === 'WaitForFirstConsumer',
+  );
+}

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The running controller: informers on DataVolumes, claims, pods, storage classes and the
+ * CDIConfig; three work queues (DataVolumes, import claims, the config singleton) fed by their
+ * events; and a periodic resync that re-queues everything, so a missed event or a restart at any
+ * point only delays convergence.
+ */
+import {
+  CoreV1Api,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1StorageClass,
+} from '@kubernetes/client-node';
+import { Annotations } from '../common/contract.js';
+import {
+  CDI_CONFIG_NAME,
+  CDI_GROUP,
+  CDI_VERSION,
+  CdiResources,
+  type CdiConfig,
+  type DataVolume,
+} from '../common/datavolume.js';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import {
+  computeConfigStatus,
+  effectiveConfig,
+  isWaitForFirstConsumer,
+  type ControllerSettings,
+  type EffectiveConfig,
+  type StorageClassInfo,
+} from './config.js';
+import { EventRecorder } from './events.js';
+import { execute, type ExecutorContext } from './executor.js';
+import { ResilientInformer } from './informer.js';
+import type { KubeClient } from './kube.js';
+import { WorkQueue } from './queue.js';
+import { importerPodName } from './builders/naming.js';
+import {
+  reconcileDataVolume,
+  splitKey,
+  type DataVolumeReconcileContext,
+} from './datavolume/reconcile.js';
+import { decideImport, isImportClaim } from './pvc/import-reconcile.js';
+import { scrapeProgress } from './progress-scraper.js';
+
+/** Options of {@link Controller}. */
+export interface ControllerOptions {
+  readonly client: KubeClient;
+  readonly settings: ControllerSettings;
+  readonly log: Logger;
+  /** Workers per queue (default 3). */
+  readonly workers?: number;
+  /** Full resync period (default 5 min). */
+  readonly resyncMs?: number;
+}
+
+const CONFIG_KEY = CDI_CONFIG_NAME;
+
+function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+/** The DataVolume and import controller. */
+export class Controller {
+  private readonly dvQueue = new WorkQueue();
+  private readonly pvcQueue = new WorkQueue();
+  private readonly configQueue = new WorkQueue();
+  // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
+  // (timestamps as text); they are cached as KubernetesObject and read through the views below.
+  private readonly dataVolumes: ResilientInformer<KubernetesObject>;
+  private readonly pvcs: ResilientInformer<V1PersistentVolumeClaim>;
+  private readonly pods: ResilientInformer<V1Pod>;
+  private readonly storageClasses: ResilientInformer<V1StorageClass>;
+  private readonly cdiConfigs: ResilientInformer<KubernetesObject>;
+  private readonly dvView = {
+    get: (name: string, namespace?: string): DataVolume | undefined =>
+      this.dataVolumes.get(name, namespace) as DataVolume | undefined,
+    list: (): readonly DataVolume[] => this.dataVolumes.list() as readonly DataVolume[],
+  };
+  private readonly recorder: EventRecorder;
+  private readonly log: Logger;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(private readonly options: ControllerOptions) {
+    const { client, log } = options;
+    this.log = log;
+    this.recorder = new EventRecorder((e) => client.createEvent(e), log);
+    const kubeConfig = client.kubeConfig;
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const custom = client.custom;
+    this.dataVolumes = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CdiResources.DataVolumes}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.DataVolumes,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (dv, verb) => this.onDataVolume(dv as DataVolume, verb),
+    });
+    this.pvcs = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: '/api/v1/persistentvolumeclaims',
+      list: () => core.listPersistentVolumeClaimForAllNamespaces(),
+      onChange: (pvc) => this.onPvc(pvc),
+    });
+    this.pods = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: '/api/v1/pods',
+      list: () => core.listPodForAllNamespaces(),
+      onChange: (pod) => this.onPod(pod),
+    });
+    this.storageClasses = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: '/apis/storage.k8s.io/v1/storageclasses',
+      list: () => client.storage.listStorageClass(),
+      onChange: () => this.configQueue.add(CONFIG_KEY),
+    });
+    this.cdiConfigs = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CdiResources.CdiConfigs}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.CdiConfigs,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: () => this.configQueue.add(CONFIG_KEY),
+    });
+  }
+
+  /** The effective configuration from the caches. */
+  config(): EffectiveConfig {
+    const cdiConfig = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
+    return effectiveConfig(cdiConfig?.spec, this.storageClassInfos());
+  }
+
+  private storageClassInfos(): StorageClassInfo[] {
+    return this.storageClasses.list().map((sc) => ({
+      name: sc.metadata?.name ?? '',
+      isDefault:
+        sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true',
+      volumeBindingMode: sc.volumeBindingMode ?? 'Immediate',
+    }));
+  }
+
+  /** Starts the informers (waiting for their first lists) and the workers. */
+  async start(): Promise<void> {
+    const { client } = this.options;
+    try {
+      await client.ensureCdiConfig();
+    } catch (err) {
+      this.log.warn('could not ensure the CDIConfig exists', { error: errorMessage(err) });
+    }
+    await Promise.all([
+      this.storageClasses.start(),
+      this.cdiConfigs.start(),
+      this.pods.start(),
+      this.pvcs.start(),
+    ]);
+    await this.dataVolumes.start();
+    this.log.info('caches synced', {
+      dataVolumes: this.dataVolumes.list().length,
+      pvcs: this.pvcs.list().length,
+      pods: this.pods.list().length,
+    });
+    const workers = this.options.workers ?? 3;
+    const ctx = this.reconcileContext();
+    const onError = (queue: string) => (key: string, err: unknown) =>
+      this.log.warn('reconcile failed, will retry', { queue, key, error: errorMessage(err) });
+    this.configQueue.add(CONFIG_KEY);
+    this.resync();
+    this.running = Promise.all([
+      this.dvQueue.run(
+        async (key) => this.requeue(this.dvQueue, key, await reconcileDataVolume(ctx, key)),
+        workers,
+        onError('datavolume'),
+      ),
+      this.pvcQueue.run(
+        async (key) => this.requeue(this.pvcQueue, key, await this.reconcileImport(ctx, key)),
+        workers,
+        onError('import'),
+      ),
+      this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
+    ]);
+    const resyncMs = this.options.resyncMs ?? 300_000;
+    this.resyncTimer = setInterval(() => this.resync(), resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  /** Stops the workers and informers; in-flight reconciles finish first. */
+  async stop(): Promise<void> {
+    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.dvQueue.shutDown();
+    this.pvcQueue.shutDown();
+    this.configQueue.shutDown();
+    await this.running;
+    await Promise.all([
+      this.dataVolumes.stop(),
+      this.pvcs.stop(),
+      this.pods.stop(),
+      this.storageClasses.stop(),
+      this.cdiConfigs.stop(),
+    ]);
+  }
+
+  private requeue(queue: WorkQueue, key: string, afterMs: number | undefined): void {
+    if (afterMs !== undefined) queue.addAfter(key, afterMs);
+  }
+
+  private resync(): void {
+    for (const dv of this.dvView.list()) this.dvQueue.add(keyOf(dv));
+    for (const pvc of this.pvcs.list()) if (isImportClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+  }
+
+  private reconcileContext(): DataVolumeReconcileContext {
+    return {
+      client: this.options.client,
+      recorder: this.recorder,
+      log: this.log,
+      config: () => this.config(),
+      caches: { dataVolumes: this.dvView, pvcs: this.pvcs, pods: this.pods },
+      scrape: (podIp, ownerUid) => scrapeProgress({ podIp, ownerUid }),
+    };
+  }
+
+  private async reconcileImport(ctx: ExecutorContext, key: string): Promise<number | undefined> {
+    const { namespace, name } = splitKey(key);
+    const pvc = this.pvcs.get(name, namespace);
+    if (pvc === undefined || !isImportClaim(pvc)) return undefined;
+    const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
+    const config = ctx.config();
+    const actions = decideImport({
+      pvc,
+      pod: this.pods.get(podName, namespace),
+      config,
+      settings: this.options.settings,
+      waitForFirstConsumer: isWaitForFirstConsumer(config, pvc.spec?.storageClassName),
+    });
+    return execute(ctx, actions);
+  }
+
+  private async reconcileConfig(): Promise<void> {
+    const current = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
+    if (current === undefined) return;
+    const status = computeConfigStatus(current.spec, this.storageClassInfos());
+    if (JSON.stringify(current.status ?? {}) === JSON.stringify(status)) return;
+    await this.options.client.patchCdiConfigStatus(status);
+  }
+
+  private onDataVolume(dv: DataVolume, verb: 'add' | 'update' | 'delete'): void {
+    this.dvQueue.add(keyOf(dv));
+    if (verb !== 'delete') return;
+    // Garbage collection removes the claim (and through it the pod); deleting it here as well
+    // stops the import at once even where the collector is slow.
+    const pvc = this.pvcs.get(dv.metadata.name ?? '', dv.metadata.namespace);
+    const owned = (pvc?.metadata?.ownerReferences ?? []).some((o) => o.uid === dv.metadata.uid);
+    if (pvc !== undefined && owned) {
+      this.log.info('DataVolume deleted, deleting its PVC', { dv: keyOf(dv) });
+      this.options.client
+        .deletePvc(dv.metadata.namespace ?? '', dv.metadata.name ?? '')
+        .catch((err: unknown) =>
+          this.log.warn('deleting the PVC failed', { error: errorMessage(err) }),
+        );
+    }
+  }
+
+  private onPvc(pvc: V1PersistentVolumeClaim): void {
+    if (isImportClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    for (const o of pvc.metadata?.ownerReferences ?? []) {
+      if (o.kind === 'DataVolume') this.dvQueue.add(`${pvc.metadata?.namespace ?? ''}/${o.name}`);
+    }
+  }
+
+  private onPod(pod: V1Pod): void {
+    for (const o of pod.metadata?.ownerReferences ?? []) {
+      if (o.kind === 'PersistentVolumeClaim')
+        this.pvcQueue.add(`${pod.metadata?.namespace ?? ''}/${o.name}`);
+    }
+  }
+}

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { Annotations } from '../../common/contract.js';
+import type { DataVolume, DataVolumeStatus } from '../../common/datavolume.js';
+import type { Action, UpdateDvStatusAction } from '../actions.js';
+import { effectiveConfig } from '../config.js';
+import { decideDataVolume } from './decide.js';
+
+const config = effectiveConfig(undefined, [
+  { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
+]);
+const NOW = '2026-11-22T00:00:00Z';
+
+function dv(status?: DataVolumeStatus, spec: DataVolume['spec'] = undefined): DataVolume {
+  return {
+    metadata: { name: 'disk', namespace: 'ns', uid: 'dv-uid' },
+    spec: spec ?? {
+      source: { http: { url: 'http://h/x.qcow2' } },
+      storage: { resources: { requests: { storage: '1Gi' } } },
+    },
+    ...(status === undefined ? {} : { status }),
+  };
+}
+
+function claim(
+  annotations: Record<string, string>,
+  phase = 'Bound',
+  owner = 'dv-uid',
+): V1PersistentVolumeClaim {
+  return {
+    metadata: {
+      name: 'disk',
+      namespace: 'ns',
+      annotations,
+      ownerReferences: [
+        { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: 'disk', uid: owner },
+      ],
+    },
+    status: { phase },
+  };
+}
+
+function statusOf(actions: readonly Action[]): DataVolumeStatus | undefined {
+  return actions.find((a): a is UpdateDvStatusAction => a.kind === 'updateDvStatus')?.status;
+}
+
+function kinds(actions: readonly Action[]): string[] {
+  return actions.map((a) => (a.kind === 'event' ? `event ${a.type} ${a.reason}` : a.kind));
+}
+
+const RUNNING = {
+  [Annotations.PodPhase]: 'Running',
+  [Annotations.RunningCondition]: 'true',
+  [Annotations.RunningConditionReason]: 'Pod is running',
+  [Annotations.PodRestarts]: '0',
+};
+
+describe('decideDataVolume', () => {
+  it.each<{
+    what: string;
+    dv: DataVolume;
+    pvc?: V1PersistentVolumeClaim;
+    progress?: string;
+    wffc?: boolean;
+    kinds: string[];
+    phase?: string;
+    progressText?: string;
+    restarts?: number;
+  }>([
+    {
+      what: 'new DataVolume: creates the claim, Pending, N/A',
+      dv: dv(),
+      kinds: ['createPvc', 'updateDvStatus', 'event Normal Pending'],
+      phase: 'Pending',
+      progressText: 'N/A',
+    },
+    {
+      what: 'WFFC claim waits for a consumer',
+      dv: dv({ phase: 'Pending' }),
+      pvc: claim({}, 'Pending'),
+      wffc: true,
+      kinds: ['updateDvStatus', 'event Normal WaitForFirstConsumer'],
+      phase: 'WaitForFirstConsumer',
+    },
+    {
+      what: 'import in progress with progress scraped',
+      dv: dv({ phase: 'ImportScheduled', progress: 'N/A' }),
+      pvc: claim(RUNNING),
+      progress: '45.67%',
+      kinds: ['updateDvStatus', 'event Normal ImportInProgress', 'requeue'],
+      phase: 'ImportInProgress',
+      progressText: '45.67%',
+    },
+    {
+      what: 'retrying: restart count and a Warning with the cause',
+      dv: dv({ phase: 'ImportInProgress', progress: '10.00%' }),
+      pvc: claim({
+        [Annotations.PodPhase]: 'Running',
+        [Annotations.PodRestarts]: '3',
+        [Annotations.RunningCondition]: 'false',
+        [Annotations.RunningConditionReason]: 'Error',
+        [Annotations.RunningConditionMessage]: 'got 404',
+      }),
+      kinds: ['updateDvStatus', 'event Warning Error', 'requeue'],
+      phase: 'ImportInProgress',
+      progressText: '10.00%',
+      restarts: 3,
+    },
+    {
+      what: 'succeeded',
+      dv: dv({ phase: 'ImportInProgress', progress: '99.00%' }),
+      pvc: claim({
+        [Annotations.PodPhase]: 'Succeeded',
+        [Annotations.RunningCondition]: 'false',
+        [Annotations.RunningConditionReason]: 'Completed',
+        [Annotations.RunningConditionMessage]: 'Import Complete',
+      }),
+      kinds: ['updateDvStatus', 'event Normal ImportSucceeded'],
+      phase: 'Succeeded',
+      progressText: '100.0%',
+    },
+    {
+      what: 'checksum mismatch: Failed',
+      dv: dv({ phase: 'ImportInProgress' }),
+      pvc: claim({
+        [Annotations.PodPhase]: 'Failed',
+        [Annotations.FatalError]: 'true',
+        [Annotations.RunningCondition]: 'false',
+        [Annotations.RunningConditionReason]: 'ChecksumError',
+        [Annotations.RunningConditionMessage]: 'checksum mismatch',
+      }),
+      kinds: ['updateDvStatus', 'event Warning ImportFailed', 'event Warning ChecksumError'],
+      phase: 'Failed',
+    },
+    {
+      what: 'invalid spec: Failed with a Warning, no claim',
+      dv: dv(undefined, { storage: { resources: { requests: { storage: '1Gi' } } } }),
+      kinds: ['updateDvStatus', 'event Warning ErrInvalidSpec'],
+      phase: 'Failed',
+    },
+    {
+      what: 'claim owned by someone else',
+      dv: dv(),
+      pvc: claim({}, 'Bound', 'other'),
+      kinds: ['updateDvStatus', 'event Normal Pending', 'event Warning ErrResourceExists'],
+      phase: 'Pending',
+    },
+    {
+      what: 'being deleted: nothing',
+      dv: {
+        ...dv(),
+        metadata: { name: 'disk', namespace: 'ns', uid: 'dv-uid', deletionTimestamp: NOW },
+      },
+      kinds: [],
+    },
+  ])('$what', ({ dv: d, pvc, progress, wffc, kinds: want, phase, progressText, restarts }) => {
+    const actions = decideDataVolume({
+      dv: d,
+      pvc,
+      config,
+      waitForFirstConsumer: wffc ?? false,
+      ...(progress === undefined ? {} : { progress }),
+      now: NOW,
+    });
+    expect(kinds(actions)).toEqual(want);
+    const status = statusOf(actions);
+    if (phase !== undefined) expect(status?.phase).toBe(phase);
+    if (progressText !== undefined) expect(status?.progress).toBe(progressText);
+    if (restarts !== undefined) expect(status?.restartCount).toBe(restarts);
+  });
+
+  it('writes nothing when the status is already current (idempotent)', () => {
+    const first = decideDataVolume({
+      dv: dv(),
+      pvc: claim(RUNNING),
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+    });
+    const status = statusOf(first);
+    expect(status?.claimName).toBe('disk');
+    const again = decideDataVolume({
+      dv: dv(status),
+      pvc: claim(RUNNING),
+      config,
+      waitForFirstConsumer: false,
+      now: '2026-11-22T00:05:00Z',
+    });
+    expect(kinds(again)).toEqual(['requeue']);
+  });
+
+  it('does not repeat the invalid-spec Warning once reported', () => {
+    const bad = dv(undefined, { source: { http: { url: 'http://h/x' } } });
+    const first = decideDataVolume({
+      dv: bad,
+      pvc: undefined,
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+    });
+    const again = decideDataVolume({
+      dv: { ...bad, status: statusOf(first) ?? {} },
+      pvc: undefined,
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+    });
+    expect(kinds(again)).toEqual([]);
+    expect(statusOf(first)?.conditions?.find((c) => c.type === 'Running')?.message).toBe(
+      'Missing Data volume PVC',
+    );
+  });
+});

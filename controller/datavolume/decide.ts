@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The DataVolume reconcile's pure core (STYLE.md §5.6): from a DataVolume, its claim as the cache
+ * shows it and the last scraped progress, decide what to create, which status to write and which
+ * events to record. The executor in `reconcile.ts` applies the actions.
+ */
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { Annotations } from '../../common/contract.js';
+import {
+  CDI_GROUP,
+  CDI_VERSION,
+  type DataVolume,
+  type DataVolumeCondition,
+  type DataVolumeStatus,
+} from '../../common/datavolume.js';
+import {
+  ConditionReasons,
+  ConditionStatuses,
+  ConditionTypes,
+  DataVolumePhases,
+  EventReasons,
+  type DataVolumePhase,
+} from '../../common/phases.js';
+import type { Action, EventAction, EventTarget } from '../actions.js';
+import type { EffectiveConfig } from '../config.js';
+import { buildTargetPvc } from '../builders/pvc.js';
+import {
+  desiredConditions,
+  findCondition,
+  mergeConditions,
+  type ConditionValue,
+} from './conditions.js';
+import { derivePhase } from './phase.js';
+import { validateDataVolume } from './validate.js';
+
+/** Progress shown before any is known, and for uploads. */
+export const PROGRESS_NA = 'N/A';
+/** Progress shown on success (CDI's exact text). */
+export const PROGRESS_DONE = '100.0%';
+/** How often a DataVolume in progress is re-read to refresh its progress (CDI: 2 s). */
+export const PROGRESS_POLL_MS = 2000;
+
+/** Inputs of {@link decideDataVolume}. */
+export interface DataVolumeInput {
+  readonly dv: DataVolume;
+  /** The claim named like the DataVolume, from the cache. */
+  readonly pvc: V1PersistentVolumeClaim | undefined;
+  readonly config: EffectiveConfig;
+  /** The claim's storage class binds on first consumer. */
+  readonly waitForFirstConsumer: boolean;
+  /** Progress scraped from the importer just now (`45.67%`), if any. */
+  readonly progress?: string;
+  /** The time to stamp on changed conditions (RFC 3339). */
+  readonly now: string;
+}
+
+/** The event target of a DataVolume. */
+export function dvTarget(dv: DataVolume): EventTarget {
+  return {
+    kind: 'DataVolume',
+    apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
+    namespace: dv.metadata.namespace ?? '',
+    name: dv.metadata.name ?? '',
+    uid: dv.metadata.uid ?? '',
+  };
+}
+
+/** True when the claim is controlled by this DataVolume. */
+export function isOwnedBy(pvc: V1PersistentVolumeClaim, dv: DataVolume): boolean {
+  return (pvc.metadata?.ownerReferences ?? []).some(
+    (o) => o.uid === dv.metadata.uid && o.kind === 'DataVolume',
+  );
+}
+
+function phaseEvent(
+  phase: DataVolumePhase,
+  pvcName: string,
+): Omit<EventAction, 'target'> | undefined {
+  const n = (
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Omit<EventAction, 'target'> => ({
+    kind: 'event',
+    type,
+    reason,
+    message,
+  });
+  switch (phase) {
+    case DataVolumePhases.Pending:
+      return n('Normal', EventReasons.Pending, `PVC ${pvcName} Pending`);
+    case DataVolumePhases.WaitForFirstConsumer:
+      return n(
+        'Normal',
+        EventReasons.WaitForFirstConsumer,
+        `PVC ${pvcName} Pending, waiting for a consumer pod`,
+      );
+    case DataVolumePhases.PVCBound:
+      return n('Normal', EventReasons.Bound, `PVC ${pvcName} Bound`);
+    case DataVolumePhases.ImportScheduled:
+      return n('Normal', EventReasons.ImportScheduled, `Import into ${pvcName} scheduled`);
+    case DataVolumePhases.ImportInProgress:
+      return n('Normal', EventReasons.ImportInProgress, `Import into ${pvcName} in progress`);
+    case DataVolumePhases.Succeeded:
+      return n('Normal', EventReasons.ImportSucceeded, `Successfully imported into PVC ${pvcName}`);
+    case DataVolumePhases.Failed:
+      return n('Warning', EventReasons.ImportFailed, `Failed to import into PVC ${pvcName}`);
+    default:
+      return undefined;
+  }
+}
+
+function progressFor(
+  phase: DataVolumePhase,
+  previous: string | undefined,
+  scraped: string | undefined,
+  upload: boolean,
+): string {
+  if (upload) return PROGRESS_NA;
+  if (phase === DataVolumePhases.Succeeded) return PROGRESS_DONE;
+  if (phase === DataVolumePhases.ImportInProgress && scraped !== undefined) return scraped;
+  return previous === undefined || previous === '' ? PROGRESS_NA : previous;
+}
+
+function sameStatus(a: DataVolumeStatus | undefined, b: DataVolumeStatus): boolean {
+  return JSON.stringify(normalise(a)) === JSON.stringify(normalise(b));
+}
+
+function normalise(s: DataVolumeStatus | undefined): unknown {
+  if (s === undefined) return {};
+  return {
+    claimName: s.claimName,
+    phase: s.phase ?? '',
+    progress: s.progress,
+    restartCount: s.restartCount ?? 0,
+    conditions: (s.conditions ?? []).map((c) => [
+      c.type,
+      c.status,
+      c.reason ?? '',
+      c.message ?? '',
+      c.lastTransitionTime,
+      c.lastHeartbeatTime,
+    ]),
+  };
+}
+
+/** Decides the next steps of one DataVolume. */
+export function decideDataVolume(input: DataVolumeInput): Action[] {
+  const { dv } = input;
+  if (dv.metadata.deletionTimestamp !== undefined) return [];
+  const name = dv.metadata.name ?? '';
+  const target = dvTarget(dv);
+  const old = dv.status;
+  const actions: Action[] = [];
+  const problems = validateDataVolume(dv);
+  let pvc = input.pvc;
+  let invalid: string | undefined;
+  let foreign: ConditionValue | undefined;
+  if (problems.length > 0) {
+    invalid = problems.join('; ');
+  } else if (pvc === undefined) {
+    actions.push({ kind: 'createPvc', pvc: buildTargetPvc(dv, input.config) });
+  } else if (!isOwnedBy(pvc, dv)) {
+    foreign = {
+      type: ConditionTypes.Running,
+      status: ConditionStatuses.False,
+      reason: EventReasons.ErrResourceExists,
+      message: `Resource ${name} already exists and is not managed by DataVolume`,
+    };
+    pvc = undefined;
+  }
+  const phase =
+    invalid !== undefined
+      ? DataVolumePhases.Failed
+      : derivePhase({ pvc, waitForFirstConsumer: input.waitForFirstConsumer });
+  let desired = desiredConditions({ phase, pvc, ...(invalid === undefined ? {} : { invalid }) });
+  if (foreign !== undefined)
+    desired = desired.map((c) => (c.type === ConditionTypes.Running ? foreign : c));
+  const conditions = mergeConditions(old?.conditions, desired, input.now);
+  const upload = pvc?.metadata?.annotations?.[Annotations.UploadTarget] !== undefined;
+  const restarts = Number(pvc?.metadata?.annotations?.[Annotations.PodRestarts] ?? '0');
+  const status: DataVolumeStatus = {
+    ...old,
+    phase,
+    progress: progressFor(phase, old?.progress, input.progress, upload),
+    restartCount: Number.isFinite(restarts) ? restarts : 0,
+    conditions,
+  };
+  if (pvc !== undefined) status.claimName = pvc.metadata?.name ?? name;
+  if (!sameStatus(old, status)) {
+    actions.push({ kind: 'updateDvStatus', namespace: dv.metadata.namespace ?? '', name, status });
+  }
+  actions.push(...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name }));
+  if (phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.ImportScheduled) {
+    actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
+  }
+  return actions;
+}
+
+interface EventInput {
+  readonly target: EventTarget;
+  readonly oldStatus: DataVolumeStatus | undefined;
+  readonly phase: DataVolumePhase;
+  readonly conditions: readonly DataVolumeCondition[];
+  readonly invalid: string | undefined;
+  readonly pvcName: string;
+}
+
+function events(input: EventInput): EventAction[] {
+  const out: EventAction[] = [];
+  const { target, oldStatus } = input;
+  const oldRunning = findCondition(oldStatus?.conditions, ConditionTypes.Running);
+  const running = input.conditions.find((c) => c.type === ConditionTypes.Running);
+  if (input.invalid !== undefined) {
+    if (oldRunning?.message !== input.invalid) {
+      out.push({
+        kind: 'event',
+        target,
+        type: 'Warning',
+        reason: EventReasons.ErrInvalidSpec,
+        message: input.invalid,
+      });
+    }
+    return out;
+  }
+  if ((oldStatus?.phase ?? '') !== input.phase) {
+    const e = phaseEvent(input.phase, input.pvcName);
+    if (e !== undefined) out.push({ ...e, target });
+  }
+  // CDI: a Warning carrying the Running reason and message whenever the transfer is not running,
+  // not done, and the message changed (except the routine "scratch space required").
+  if (
+    running !== undefined &&
+    running.status === ConditionStatuses.False &&
+    running.message !== undefined &&
+    running.message !== '' &&
+    running.message !== (oldRunning?.message ?? '') &&
+    running.reason !== ConditionReasons.Completed &&
+    running.reason !== ConditionReasons.ScratchSpaceRequired &&
+    input.phase !== DataVolumePhases.Succeeded
+  ) {
+    out.push({
+      kind: 'event',
+      target,
+      type: 'Warning',
+      reason: running.reason === undefined || running.reason === '' ? 'Error' : running.reason,
+      message: running.message,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The DataVolume reconcile: read the DataVolume, its claim and importer pod from the informer
+ * caches, scrape progress while the import runs, call the pure {@link decideDataVolume}, and
+ * apply its actions.
+ */
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { Annotations } from '../../common/contract.js';
+import type { DataVolume } from '../../common/datavolume.js';
+import { PodPhases } from '../../common/phases.js';
+import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
+import { execute, type ExecutorContext } from '../executor.js';
+import { importerPodName } from '../builders/naming.js';
+import { ownerUid } from '../builders/importer-pod.js';
+import { decideDataVolume, isOwnedBy } from './decide.js';
+
+/** Read-only views of the caches a reconcile reads. */
+export interface Caches {
+  readonly dataVolumes: { get(name: string, namespace?: string): DataVolume | undefined };
+  readonly pvcs: { get(name: string, namespace?: string): V1PersistentVolumeClaim | undefined };
+  readonly pods: { get(name: string, namespace?: string): V1Pod | undefined };
+}
+
+/** Everything the DataVolume reconcile needs. */
+export interface DataVolumeReconcileContext extends ExecutorContext {
+  readonly caches: Caches;
+  /** Scrapes an importer's progress (injectable for tests). */
+  readonly scrape: (podIp: string, ownerUid: string) => Promise<string | undefined>;
+}
+
+/** Splits a `namespace/name` key. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0
+    ? { namespace: '', name: key }
+    : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+function storageClassOf(
+  dv: DataVolume,
+  pvc: V1PersistentVolumeClaim | undefined,
+): string | undefined {
+  return (
+    pvc?.spec?.storageClassName ??
+    dv.spec?.pvc?.storageClassName ??
+    dv.spec?.storage?.storageClassName
+  );
+}
+
+async function progressOf(
+  ctx: DataVolumeReconcileContext,
+  dv: DataVolume,
+  pvc: V1PersistentVolumeClaim,
+): Promise<string | undefined> {
+  if (pvc.metadata?.annotations?.[Annotations.PodPhase] !== PodPhases.Running) return undefined;
+  const podName =
+    pvc.metadata.annotations[Annotations.ImportPodName] ?? importerPodName(pvc.metadata.name ?? '');
+  const pod = ctx.caches.pods.get(podName, pvc.metadata.namespace);
+  const ip = pod?.status?.podIP;
+  if (ip === undefined || ip === '') return undefined;
+  return ctx.scrape(ip, dv.metadata.uid ?? ownerUid(pvc));
+}
+
+/** Reconciles one DataVolume; returns a requeue delay when it wants to run again. */
+export async function reconcileDataVolume(
+  ctx: DataVolumeReconcileContext,
+  key: string,
+): Promise<number | undefined> {
+  const { namespace, name } = splitKey(key);
+  const dv = ctx.caches.dataVolumes.get(name, namespace);
+  if (dv === undefined) return undefined;
+  const pvc = ctx.caches.pvcs.get(name, namespace);
+  const config: EffectiveConfig = ctx.config();
+  const progress =
+    pvc !== undefined && isOwnedBy(pvc, dv) ? await progressOf(ctx, dv, pvc) : undefined;
+  const actions = decideDataVolume({
+    dv,
+    pvc,
+    config,
+    waitForFirstConsumer: isWaitForFirstConsumer(config, storageClassOf(dv, pvc)),
+    ...(progress === undefined ? {} : { progress }),
+    now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  });
+  return execute(ctx, actions);
+}

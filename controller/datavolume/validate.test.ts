@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+import { describe, expect, it } from 'vitest';
+import type { DataVolume, DataVolumeSpec } from '../../common/datavolume.js';
+import { checksumProblem, validateDataVolume } from './validate.js';
+
+const SHA256 = 'a'.repeat(64);
+const storage = { resources: { requests: { storage: '1Gi' } } };
+
+function dv(spec: DataVolumeSpec): DataVolume {
+  return { metadata: { name: 'dv', namespace: 'ns', uid: 'u1' }, spec };
+}
+
+describe('validateDataVolume', () => {
+  it.each<{ what: string; spec: DataVolumeSpec }>([
+    { what: 'http with storage', spec: { source: { http: { url: 'http://h/x.qcow2' } }, storage } },
+    {
+      what: 'http with pvc',
+      spec: {
+        source: { http: { url: 'https://h/x' } },
+        pvc: { accessModes: ['ReadWriteOnce'], ...storage },
+      },
+    },
+    {
+      what: 'http with checksum',
+      spec: { source: { http: { url: 'http://h/x', checksum: `sha256:${SHA256}` } }, storage },
+    },
+    { what: 's3 endpoint', spec: { source: { s3: { url: 'http://minio:9000/b/k' } }, storage } },
+    { what: 'blank', spec: { source: { blank: {} }, storage } },
+    {
+      what: 'registry',
+      spec: { source: { registry: { url: 'docker://r:5000/img:tag' } }, storage },
+    },
+    {
+      what: 'archive to filesystem',
+      spec: { source: { http: { url: 'http://h/a.tar' } }, contentType: 'archive', storage },
+    },
+    {
+      what: 'block target',
+      spec: {
+        source: { http: { url: 'http://h/x' } },
+        storage: { ...storage, volumeMode: 'Block' },
+      },
+    },
+  ])('accepts $what', ({ spec }) => {
+    expect(validateDataVolume(dv(spec))).toEqual([]);
+  });
+
+  it.each<{ what: string; spec: DataVolumeSpec; message: string }>([
+    { what: 'no source', spec: { storage }, message: 'Missing Data volume source' },
+    { what: 'empty source', spec: { source: {}, storage }, message: 'Missing Data volume source' },
+    {
+      what: 'two sources',
+      spec: { source: { http: { url: 'http://h/x' }, blank: {} }, storage },
+      message: 'Multiple Data volume sources: http, blank',
+    },
+    {
+      what: 'bad checksum syntax',
+      spec: { source: { http: { url: 'http://h/x', checksum: 'sha256:1234' } }, storage },
+      message: 'Invalid checksum format: sha256:1234',
+    },
+    {
+      what: 'unknown checksum algorithm',
+      spec: { source: { http: { url: 'http://h/x', checksum: `crc32:${SHA256}` } }, storage },
+      message: 'Invalid checksum format',
+    },
+    {
+      what: 'archive to a block volume',
+      spec: {
+        source: { http: { url: 'http://h/x' } },
+        contentType: 'archive',
+        storage: { ...storage, volumeMode: 'Block' },
+      },
+      message: 'ContentType Archive cannot have block volumeMode',
+    },
+    {
+      what: 'unknown content type',
+      spec: { source: { http: { url: 'http://h/x' } }, contentType: 'iso', storage },
+      message: 'ContentType not one of: kubevirt, archive',
+    },
+    { what: 'no claim', spec: { source: { blank: {} } }, message: 'Missing Data volume PVC' },
+    {
+      what: 'both pvc and storage',
+      spec: { source: { blank: {} }, storage, pvc: { accessModes: ['ReadWriteOnce'], ...storage } },
+      message: 'Duplicate storage definition',
+    },
+    {
+      what: 'missing size',
+      spec: { source: { blank: {} }, storage: {} },
+      message: 'PVC size is missing',
+    },
+    {
+      what: 'tiny size',
+      spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '1Ki' } } } },
+      message: 'too small',
+    },
+    {
+      what: 'pvc api without access mode',
+      spec: { source: { blank: {} }, pvc: storage },
+      message: 'exactly one entry',
+    },
+    {
+      what: 'ftp url',
+      spec: { source: { http: { url: 'ftp://h/x' } }, storage },
+      message: 'scheme "ftp" is not one of',
+    },
+    {
+      what: 'missing url',
+      spec: { source: { http: {} }, storage },
+      message: 'source http url is missing',
+    },
+    {
+      what: 'blank archive',
+      spec: { source: { blank: {} }, contentType: 'archive', storage },
+      message: 'cannot be blank',
+    },
+    {
+      what: 'registry node pull',
+      spec: { source: { registry: { url: 'docker://r/i', pullMethod: 'node' } }, storage },
+      message: 'pullMethod node is not supported',
+    },
+    {
+      what: 'registry archive',
+      spec: { source: { registry: { url: 'docker://r/i' } }, contentType: 'archive', storage },
+      message: 'ContentType must be kubevirt when Source is Registry',
+    },
+    {
+      what: 'clone source',
+      spec: { source: { pvc: { namespace: 'a', name: 'b' } }, storage },
+      message: 'source pvc is not supported',
+    },
+    {
+      what: 'sourceRef',
+      spec: { sourceRef: { kind: 'DataSource', name: 'x' }, storage },
+      message: 'sourceRef is not supported',
+    },
+  ])('rejects $what', ({ spec, message }) => {
+    const problems = validateDataVolume(dv(spec));
+    expect(problems.join('; ')).toContain(message);
+  });
+
+  it('rejects a DataVolume without spec', () => {
+    expect(validateDataVolume({ metadata: { name: 'x' } })).toEqual(['Missing Data volume spec']);
+  });
+});
+
+describe('checksumProblem', () => {
+  it.each([
+    { what: 'md5', spec: `md5:${'0'.repeat(32)}`, ok: true },
+    { what: 'sha1 upper-case', spec: `SHA1:${'A'.repeat(40)}`, ok: true },
+    { what: 'sha512', spec: `sha512:${'f'.repeat(128)}`, ok: true },
+    { what: 'no colon', spec: SHA256, ok: false },
+    { what: 'non-hex', spec: `sha256:${'g'.repeat(64)}`, ok: false },
+    { what: 'short', spec: 'md5:abc', ok: false },
+  ])('$what', ({ spec, ok }) => {
+    expect(checksumProblem(spec) === undefined).toBe(ok);
+  });
+});

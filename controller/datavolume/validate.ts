@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * DataVolume validation: what CDI's admission webhook (`datavolume-validate.go`) rejects at
+ * create time. We have no webhook yet, so the reconcile reports these messages as a condition and
+ * a Warning event instead. Pure; messages follow CDI's wording where CDI has one.
+ */
+import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datavolume.js';
+import { parseQuantity } from '../../common/quantity.js';
+import { ContentTypes } from '../../common/contract.js';
+
+/** Source kinds the import path serves, in CDI's JSON names. */
+export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload'] as const;
+/** One of {@link SUPPORTED_SOURCES}. */
+export type SupportedSourceKind = (typeof SUPPORTED_SOURCES)[number];
+
+const KNOWN_SOURCES = [
+  ...SUPPORTED_SOURCES,
+  'gcs',
+  'pvc',
+  'snapshot',
+  'imageio',
+  'vddk',
+] as const satisfies readonly (keyof DataVolumeSource)[];
+
+const CHECKSUM_HEX_LENGTHS: Readonly<Record<string, number>> = {
+  md5: 32,
+  sha1: 40,
+  sha256: 64,
+  sha512: 128,
+};
+
+const VALID_ACCESS_MODES: ReadonlySet<string> = new Set([
+  'ReadWriteOnce',
+  'ReadOnlyMany',
+  'ReadWriteMany',
+  'ReadWriteOncePod',
+]);
+
+const ONE_MIB = 1024 * 1024;
+
+/** The keys of `spec.source` that are set (objects, even empty ones). */
+export function sourceKinds(source: DataVolumeSource | undefined): string[] {
+  if (source === undefined || source === null || typeof source !== 'object') return [];
+  return Object.entries(source)
+    .filter(([, v]) => v !== undefined && v !== null)
+    .map(([k]) => k);
+}
+
+/** Validates a checksum `algo:hex` (CDI `checksum.go` syntax); returns a problem or undefined. */
+export function checksumProblem(spec: string): string | undefined {
+  const idx = spec.indexOf(':');
+  const algo = (idx < 0 ? '' : spec.slice(0, idx)).trim().toLowerCase();
+  const hex = (idx < 0 ? '' : spec.slice(idx + 1)).trim();
+  const want = CHECKSUM_HEX_LENGTHS[algo];
+  if (want === undefined || hex.length !== want || !/^[0-9a-fA-F]+$/.test(hex)) {
+    return `Invalid checksum format: ${spec} (want algorithm:hex with md5, sha1, sha256 or sha512)`;
+  }
+  return undefined;
+}
+
+function urlProblem(
+  kind: string,
+  url: string | undefined,
+  schemes: readonly string[],
+): string | undefined {
+  if (url === undefined || url === '') return `source ${kind} url is missing`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `source ${kind} url ${JSON.stringify(url)} is not a valid URL`;
+  }
+  const scheme = parsed.protocol.replace(/:$/, '');
+  if (!schemes.includes(scheme)) {
+    return `source ${kind} url scheme ${JSON.stringify(scheme)} is not one of: ${schemes.join(', ')}`;
+  }
+  return undefined;
+}
+
+function claimProblems(claim: ClaimSpec, isPvcApi: boolean): string[] {
+  const problems: string[] = [];
+  const modes = claim.accessModes ?? [];
+  if (isPvcApi && modes.length !== 1) {
+    problems.push(`PVC access modes must contain exactly one entry, got ${modes.length}`);
+  }
+  for (const m of modes) {
+    if (!VALID_ACCESS_MODES.has(m))
+      problems.push(`Unsupported value: ${JSON.stringify(m)} for access mode`);
+  }
+  const size = claim.resources?.requests?.['storage'];
+  if (size === undefined) {
+    problems.push('PVC size is missing');
+  } else {
+    try {
+      const bytes = parseQuantity(String(size));
+      if (bytes < ONE_MIB)
+        problems.push(`PVC size ${String(size)} is too small, the minimum is 1Mi`);
+    } catch {
+      problems.push(`PVC size ${JSON.stringify(size)} is not a valid quantity`);
+    }
+  }
+  const vm = claim.volumeMode;
+  if (vm !== undefined && vm !== 'Filesystem' && vm !== 'Block' && vm !== 'FromStorageProfile') {
+    problems.push(`Unsupported volumeMode ${JSON.stringify(vm)}`);
+  }
+  if ((claim.storageClassName ?? '').length > 253)
+    problems.push('storageClassName is longer than 253 characters');
+  return problems;
+}
+
+function sourceProblems(source: DataVolumeSource, contentType: string): string[] {
+  const problems: string[] = [];
+  if (source.http !== undefined) {
+    const p = urlProblem('http', source.http.url, ['http', 'https']);
+    if (p !== undefined) problems.push(p);
+    if (source.http.checksum !== undefined && source.http.checksum !== '') {
+      const c = checksumProblem(source.http.checksum);
+      if (c !== undefined) problems.push(c);
+    }
+    for (const h of source.http.extraHeaders ?? []) {
+      if (!h.includes(':'))
+        problems.push(`extra header ${JSON.stringify(h)} is not of the form "Name: value"`);
+    }
+  }
+  if (source.s3 !== undefined) {
+    const p = urlProblem('s3', source.s3.url, ['http', 'https', 's3']);
+    if (p !== undefined) problems.push(p);
+  }
+  if (source.registry !== undefined) problems.push(...registryProblems(source, contentType));
+  if (source.blank !== undefined && contentType === ContentTypes.Archive) {
+    problems.push('SourceType cannot be blank and the contentType be archive');
+  }
+  return problems;
+}
+
+function registryProblems(source: DataVolumeSource, contentType: string): string[] {
+  const reg = source.registry ?? {};
+  const problems: string[] = [];
+  const hasUrl = reg.url !== undefined && reg.url !== '';
+  const hasStream = reg.imageStream !== undefined && reg.imageStream !== '';
+  if (hasUrl === hasStream) problems.push('Source registry should have either url or imageStream');
+  if (hasStream) problems.push('Source registry imageStream is not supported');
+  if (hasUrl) {
+    const p = urlProblem('registry', reg.url, ['docker', 'oci-archive']);
+    if (p !== undefined) problems.push(p);
+  }
+  if (reg.pullMethod !== undefined && reg.pullMethod !== 'pod') {
+    problems.push(
+      reg.pullMethod === 'node'
+        ? 'Source registry pullMethod node is not supported (use pod)'
+        : `ImportMethod ${reg.pullMethod} is neither pod or node`,
+    );
+  }
+  if (contentType !== ContentTypes.Kubevirt)
+    problems.push('ContentType must be kubevirt when Source is Registry');
+  return problems;
+}
+
+/**
+ * Every problem with a DataVolume's spec, empty when it is valid. `volumeMode` is the rendered
+ * claim's mode (after defaults) so archive-to-block is caught.
+ */
+export function validateDataVolume(dv: DataVolume): string[] {
+  const spec = dv.spec;
+  if (spec === undefined) return ['Missing Data volume spec'];
+  const problems: string[] = [];
+  const name = dv.metadata.name ?? '';
+  if (name.length > 253) problems.push('Name cannot be longer than 253 characters');
+  const kinds = sourceKinds(spec.source);
+  if (spec.sourceRef !== undefined) {
+    problems.push('Data volume sourceRef is not supported');
+  } else if (kinds.length === 0) {
+    problems.push('Missing Data volume source');
+  } else if (kinds.length > 1) {
+    problems.push(`Multiple Data volume sources: ${kinds.join(', ')}`);
+  }
+  const kind = kinds.length === 1 ? kinds[0] : undefined;
+  if (kind !== undefined && !(KNOWN_SOURCES as readonly string[]).includes(kind)) {
+    problems.push(`Unknown Data volume source ${JSON.stringify(kind)}`);
+  } else if (kind !== undefined && !(SUPPORTED_SOURCES as readonly string[]).includes(kind)) {
+    problems.push(`Data volume source ${kind} is not supported`);
+  }
+  const contentType =
+    spec.contentType === undefined || spec.contentType === ''
+      ? ContentTypes.Kubevirt
+      : spec.contentType;
+  if (contentType !== ContentTypes.Kubevirt && contentType !== ContentTypes.Archive) {
+    problems.push('ContentType not one of: kubevirt, archive');
+  }
+  if (spec.source !== undefined && kinds.length === 1)
+    problems.push(...sourceProblems(spec.source, contentType));
+  if (spec.pvc !== undefined && spec.storage !== undefined) {
+    problems.push('Duplicate storage definition, both target storage and target pvc defined');
+  } else if (spec.pvc === undefined && spec.storage === undefined) {
+    problems.push('Missing Data volume PVC');
+  }
+  const claim = spec.pvc ?? spec.storage;
+  if (claim !== undefined) {
+    problems.push(...claimProblems(claim, spec.pvc !== undefined));
+    if (contentType === ContentTypes.Archive && claim.volumeMode === 'Block') {
+      problems.push('ContentType Archive cannot have block volumeMode');
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The thin executor that applies a `decide()`'s actions in order through the API (STYLE.md
+ * §5.6). Before it creates an importer pod it re-reads the claim from the API, not the cache: a
+ * cache a moment behind could otherwise start a second import after the first one succeeded.
+ */
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { Annotations } from '../common/contract.js';
+import type { Logger } from '../common/logger.js';
+import type { Action, CreatePodAction } from './actions.js';
+import type { EffectiveConfig } from './config.js';
+import type { EventRecorder } from './events.js';
+import type { KubeClient } from './kube.js';
+import { buildScratchPvc } from './builders/scratch-pvc.js';
+import { isFatal, isImportComplete } from './pvc/import-reconcile.js';
+
+/** What the executor needs. */
+export interface ExecutorContext {
+  readonly client: KubeClient;
+  readonly recorder: EventRecorder;
+  readonly log: Logger;
+  readonly config: () => EffectiveConfig;
+}
+
+/** Applies actions in order; returns the shortest requested requeue delay, if any. */
+export async function execute(
+  ctx: ExecutorContext,
+  actions: readonly Action[],
+): Promise<number | undefined> {
+  let requeue: number | undefined;
+  for (const a of actions) {
+    switch (a.kind) {
+      case 'event':
+        await ctx.recorder.record(a);
+        break;
+      case 'patchPvc':
+        await ctx.client.patchPvcMetadata(a.namespace, a.name, {
+          ...(Object.keys(a.annotations).length === 0 ? {} : { annotations: a.annotations }),
+          ...(a.labels === undefined ? {} : { labels: a.labels }),
+        });
+        break;
+      case 'createPvc':
+        if (await ctx.client.createPvc(a.pvc)) {
+          ctx.log.info('created PVC', {
+            pvc: `${a.pvc.metadata?.namespace ?? ''}/${a.pvc.metadata?.name ?? ''}`,
+          });
+        }
+        break;
+      case 'createPod':
+        await createImporterPod(ctx, a);
+        break;
+      case 'deletePod':
+        ctx.log.info('deleting pod', { pod: `${a.namespace}/${a.name}` });
+        await ctx.client.deletePod(a.namespace, a.name);
+        break;
+      case 'updateDvStatus':
+        await ctx.client.patchDataVolumeStatus(a.namespace, a.name, a.status);
+        break;
+      case 'requeue':
+        requeue = requeue === undefined ? a.afterMs : Math.min(requeue, a.afterMs);
+        break;
+    }
+  }
+  return requeue;
+}
+
+function stillWanted(fresh: V1PersistentVolumeClaim | undefined, scratch: boolean): boolean {
+  if (fresh === undefined || fresh.metadata?.deletionTimestamp !== undefined) return false;
+  if (isImportComplete(fresh) || isFatal(fresh)) return false;
+  return (fresh.metadata?.annotations?.[Annotations.RequiresScratch] === 'true') === scratch;
+}
+
+async function createImporterPod(ctx: ExecutorContext, a: CreatePodAction): Promise<void> {
+  const namespace = a.pod.metadata?.namespace ?? '';
+  const pvcName = a.pod.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName ?? '';
+  const fresh = await ctx.client.getPvc(namespace, pvcName);
+  if (!stillWanted(fresh, a.scratch) || fresh === undefined) {
+    ctx.log.debug('importer pod no longer wanted', { pvc: `${namespace}/${pvcName}` });
+    return;
+  }
+  const created = await ctx.client.createPod(a.pod);
+  if (created === undefined) return;
+  ctx.log.info('created importer pod', {
+    pod: `${namespace}/${a.pod.metadata?.name ?? ''}`,
+    scratch: a.scratch,
+  });
+  if (a.scratch) await ctx.client.createPvc(buildScratchPvc(fresh, created, ctx.config()));
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * A resilient informer: @kubernetes/client-node's `ListWatch` (list, then watch from the list's
+ * resourceVersion, relist on 410 Gone) plus what it leaves to the caller: restart after any other
+ * error with capped exponential backoff (kubernetes-client `cache.ts`), and a single change
+ * callback for add, update and delete.
+ */
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+
+/** Options of {@link ResilientInformer}. */
+export interface InformerOptions<T extends KubernetesObject> {
+  readonly kubeConfig: KubeConfig;
+  /** Watch path, e.g. `/api/v1/persistentvolumeclaims`. */
+  readonly path: string;
+  /** Lists the resource (all namespaces). */
+  readonly list: () => Promise<KubernetesListObject<T>>;
+  readonly log: Logger;
+  /** Called for every added, updated or deleted object. */
+  readonly onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void;
+  /** Waits between restarts; injectable for tests. */
+  readonly delay?: (ms: number) => Promise<void>;
+  /** First restart delay (default 1 s), doubled up to `maxRestartDelayMs` (default 30 s). */
+  readonly baseRestartDelayMs?: number;
+  readonly maxRestartDelayMs?: number;
+}
+
+/** A cache of one resource kept current by list and watch. */
+export class ResilientInformer<T extends KubernetesObject> implements ObjectCache<T> {
+  private readonly lw: ListWatch<T>;
+  private stopped = false;
+  private restartDelayMs = 0;
+  private readonly delay: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.delay = options.delay ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.lw = new ListWatch<T>(options.path, new Watch(options.kubeConfig), options.list, false);
+    this.lw.on('add', (o) => options.onChange(o, 'add'));
+    this.lw.on('update', (o) => options.onChange(o, 'update'));
+    this.lw.on('delete', (o) => options.onChange(o, 'delete'));
+    this.lw.on('connect', () => {
+      this.restartDelayMs = 0;
+    });
+    this.lw.on('error', (err: unknown) => void this.restart(err));
+  }
+
+  /** Lists and starts watching; resolves once the cache holds the first list. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.lw.start();
+  }
+
+  /** Stops watching for good. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.lw.stop();
+  }
+
+  /** The cached object, if any. */
+  get(name: string, namespace?: string): T | undefined {
+    return this.lw.get(name, namespace);
+  }
+
+  /** Every cached object, optionally of one namespace. */
+  list(namespace?: string): readonly T[] {
+    return this.lw.list(namespace);
+  }
+
+  private async restart(err: unknown): Promise<void> {
+    if (this.stopped) return;
+    const base = this.options.baseRestartDelayMs ?? 1000;
+    const max = this.options.maxRestartDelayMs ?? 30_000;
+    this.restartDelayMs = Math.min(this.restartDelayMs === 0 ? base : this.restartDelayMs * 2, max);
+    this.options.log.warn('watch failed, restarting', {
+      path: this.options.path,
+      error: errorMessage(err),
+      delayMs: this.restartDelayMs,
+    });
+    await this.delay(this.restartDelayMs);
+    if (this.stopped) return;
+    try {
+      await this.lw.start();
+    } catch (e) {
+      await this.restart(e);
+    }
+  }
+}

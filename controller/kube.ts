@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The controller's only door to the Kubernetes API: typed calls of @kubernetes/client-node with
+ * CDI's conventions (merge patches, status subresource, AlreadyExists/NotFound tolerated where a
+ * reconcile must be idempotent). Errors come out as `CDI_KUBE_API` CdiErrors carrying the HTTP
+ * status, so callers branch on `httpStatus`, not on client classes.
+ */
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  StorageV1Api,
+  setHeaderOptions,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Lease,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  CDI_CONFIG_NAME,
+  CDI_GROUP,
+  CDI_VERSION,
+  CdiResources,
+  type CdiConfig,
+  type CdiConfigStatus,
+  type DataVolumeStatus,
+} from '../common/datavolume.js';
+import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+
+/** HTTP status of a failed API call, if it is one. */
+export function apiStatus(err: unknown): number | undefined {
+  if (err instanceof CdiError) return err.httpStatus;
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = err.code;
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
+function apiBodyMessage(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'body' in err) {
+    const body = err.body;
+    if (typeof body === 'object' && body !== null && 'message' in body) return String(body.message);
+    if (typeof body === 'string') {
+      try {
+        const parsed = JSON.parse(body) as { message?: unknown };
+        if (typeof parsed.message === 'string') return parsed.message;
+      } catch {
+        return body.slice(0, 200);
+      }
+    }
+  }
+  return errorMessage(err);
+}
+
+/** Wraps an API failure as a `CDI_KUBE_API` error (5xx, 409 and 429 retryable). */
+export function kubeError(err: unknown, what: string): CdiError {
+  const status = apiStatus(err);
+  return new CdiError(ErrorCodes.KubeApi, `${what}: ${apiBodyMessage(err)}`, {
+    cause: err,
+    retryable: status === undefined || status >= 500 || status === 409 || status === 429,
+    ...(status === undefined ? {} : { httpStatus: status }),
+  });
+}
+
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw kubeError(err, what);
+  }
+}
+
+/** Runs a call and returns undefined on 404. */
+async function orNotFound<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (apiStatus(err) === 404) return undefined;
+    throw kubeError(err, what);
+  }
+}
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The API calls the controller makes. */
+export class KubeClient {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly storage: StorageV1Api;
+  readonly coordination: CoordinationV1Api;
+
+  constructor(readonly kubeConfig: KubeConfig) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.storage = kubeConfig.makeApiClient(StorageV1Api);
+    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+  }
+
+  /** Reads a claim; undefined when absent. */
+  getPvc(namespace: string, name: string): Promise<V1PersistentVolumeClaim | undefined> {
+    return orNotFound(`get PVC ${namespace}/${name}`, () =>
+      this.core.readNamespacedPersistentVolumeClaim({ namespace, name }),
+    );
+  }
+
+  /** Creates a claim; returns false when it already exists. */
+  async createPvc(pvc: V1PersistentVolumeClaim): Promise<boolean> {
+    const namespace = pvc.metadata?.namespace ?? '';
+    try {
+      await this.core.createNamespacedPersistentVolumeClaim({ namespace, body: pvc });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create PVC ${namespace}/${pvc.metadata?.name ?? ''}`);
+    }
+  }
+
+  /** Merge-patches a claim's annotations (null removes one) and labels. */
+  async patchPvcMetadata(
+    namespace: string,
+    name: string,
+    meta: {
+      annotations?: Readonly<Record<string, string | null>>;
+      labels?: Readonly<Record<string, string>>;
+    },
+  ): Promise<void> {
+    await call(`patch PVC ${namespace}/${name}`, () =>
+      this.core.patchNamespacedPersistentVolumeClaim(
+        { namespace, name, body: { metadata: meta } },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Creates a pod; returns the created pod, or undefined when it already exists. */
+  async createPod(pod: V1Pod): Promise<V1Pod | undefined> {
+    const namespace = pod.metadata?.namespace ?? '';
+    try {
+      return await this.core.createNamespacedPod({ namespace, body: pod });
+    } catch (err) {
+      if (apiStatus(err) === 409) return undefined;
+      throw kubeError(err, `create pod ${namespace}/${pod.metadata?.name ?? ''}`);
+    }
+  }
+
+  /** Deletes a pod (background propagation); absent is fine. */
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete pod ${namespace}/${name}`, () =>
+      this.core.deleteNamespacedPod({ namespace, name, propagationPolicy: 'Background' }),
+    );
+  }
+
+  /** Deletes a claim (background propagation); absent is fine. */
+  async deletePvc(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete PVC ${namespace}/${name}`, () =>
+      this.core.deleteNamespacedPersistentVolumeClaim({
+        namespace,
+        name,
+        propagationPolicy: 'Background',
+      }),
+    );
+  }
+
+  /** Writes a DataVolume's status through the status subresource (merge patch). */
+  async patchDataVolumeStatus(
+    namespace: string,
+    name: string,
+    status: DataVolumeStatus,
+  ): Promise<void> {
+    await orNotFound(`update DataVolume ${namespace}/${name} status`, () =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: CdiResources.DataVolumes,
+          name,
+          body: { status },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Reads the CDIConfig singleton; undefined when absent. */
+  async getCdiConfig(): Promise<CdiConfig | undefined> {
+    const got: unknown = await orNotFound('get CDIConfig', () =>
+      this.custom.getClusterCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        plural: CdiResources.CdiConfigs,
+        name: CDI_CONFIG_NAME,
+      }),
+    );
+    return got as CdiConfig | undefined;
+  }
+
+  /** Creates an empty CDIConfig singleton (as CDI's operator would); existing is fine. */
+  async ensureCdiConfig(): Promise<void> {
+    try {
+      await this.custom.createClusterCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        plural: CdiResources.CdiConfigs,
+        body: {
+          apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
+          kind: 'CDIConfig',
+          metadata: { name: CDI_CONFIG_NAME },
+          spec: {},
+        },
+      });
+    } catch (err) {
+      if (apiStatus(err) !== 409) throw kubeError(err, 'create CDIConfig');
+    }
+  }
+
+  /** Writes the CDIConfig status (merge patch of the status subresource). */
+  async patchCdiConfigStatus(status: CdiConfigStatus): Promise<void> {
+    await call('update CDIConfig status', () =>
+      this.custom.patchClusterCustomObjectStatus(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.CdiConfigs,
+          name: CDI_CONFIG_NAME,
+          body: { status },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Records an Event. */
+  async createEvent(event: CoreV1Event): Promise<void> {
+    const namespace = event.metadata.namespace ?? 'default';
+    await call('create event', () => this.core.createNamespacedEvent({ namespace, body: event }));
+  }
+
+  /** Reads a Lease; undefined when absent. */
+  getLease(namespace: string, name: string): Promise<V1Lease | undefined> {
+    return orNotFound(`get Lease ${namespace}/${name}`, () =>
+      this.coordination.readNamespacedLease({ namespace, name }),
+    );
+  }
+
+  /** Creates a Lease; returns false on a race (already exists). */
+  async createLease(lease: V1Lease): Promise<boolean> {
+    const namespace = lease.metadata?.namespace ?? '';
+    try {
+      await this.coordination.createNamespacedLease({ namespace, body: lease });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, 'create Lease');
+    }
+  }
+
+  /** Replaces a Lease (resourceVersion checked by the server); returns false on a conflict. */
+  async replaceLease(lease: V1Lease): Promise<boolean> {
+    const namespace = lease.metadata?.namespace ?? '';
+    const name = lease.metadata?.name ?? '';
+    try {
+      await this.coordination.replaceNamespacedLease({ namespace, name, body: lease });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, 'replace Lease');
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Reading an importer's termination message (CDI `import-controller.go` `updatePVCAnnotations`,
+ * `parseTerminationMessage`): JSON on success, one plain line on failure. Which failures are
+ * terminal is decided here, by our error code when the message carries one and otherwise by the
+ * text markers the Go CDI matches (`IsNoCapacityError` strings, "checksum mismatch"). Pure.
+ */
+import type { TerminationMessage } from '../../common/contract.js';
+import { ErrorCodes } from '../../common/errors.js';
+import { ConditionMessages, ConditionReasons, type ConditionReason } from '../../common/phases.js';
+
+/** What the controller concludes from one container termination. */
+export interface TerminationVerdict {
+  /** Exit 0 and no terminal marker. */
+  readonly succeeded: boolean;
+  /** No more pods: the DataVolume fails. */
+  readonly terminal: boolean;
+  /** The importer asks for a scratch volume and should be re-run with one. */
+  readonly scratchSpaceRequired: boolean;
+  readonly preallocationApplied: boolean;
+  /** Running condition reason and message to show. */
+  readonly reason: ConditionReason;
+  readonly message: string;
+  /** Labels to copy to the claim (registry `*_KUBEVIRT_IO_*`). */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+const CAPACITY_MARKERS = [
+  'is larger than the reported available',
+  'exceeds available space',
+  'no space left on device',
+  'disk quota exceeded',
+  'file largest block is bigger than maxblock',
+] as const;
+
+const CHECKSUM_MARKER = 'checksum mismatch';
+
+const CAPACITY_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.SizeValidation,
+  ErrorCodes.NoSpace,
+]);
+
+/** Parses a termination message as CDI's JSON, or undefined when it is plain text. */
+export function parseTerminationJson(text: string): TerminationMessage | undefined {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? parsed
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
+}
+
+function stringLabels(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).filter(
+      (e): e is [string, string] => typeof e[1] === 'string',
+    ),
+  );
+}
+
+/** Judges one termination: exit code plus message (possibly empty). */
+export function judgeTermination(exitCode: number, text: string | undefined): TerminationVerdict {
+  const raw = text ?? '';
+  const json = parseTerminationJson(raw);
+  const message = json?.message ?? firstLine(raw);
+  const code = json?.code;
+  const lower = message.toLowerCase();
+  const checksum = code === ErrorCodes.ChecksumMismatch || lower.includes(CHECKSUM_MARKER);
+  const capacity =
+    (code !== undefined && CAPACITY_CODES.has(code)) ||
+    CAPACITY_MARKERS.some((m) => lower.includes(m));
+  const base = {
+    scratchSpaceRequired: false,
+    preallocationApplied: json?.preallocationApplied === true,
+    labels: stringLabels(json?.labels),
+  };
+  if (checksum) {
+    return {
+      ...base,
+      succeeded: false,
+      terminal: true,
+      reason: ConditionReasons.ChecksumError,
+      message,
+    };
+  }
+  if (capacity) {
+    return {
+      ...base,
+      succeeded: false,
+      terminal: true,
+      reason: ConditionReasons.Error,
+      message: ConditionMessages.TooSmall,
+    };
+  }
+  if (exitCode === 0 && json?.scratchSpaceRequired === true) {
+    return {
+      ...base,
+      succeeded: false,
+      terminal: false,
+      scratchSpaceRequired: true,
+      reason: ConditionReasons.ScratchSpaceRequired,
+      message: ConditionMessages.ScratchRequired,
+    };
+  }
+  if (exitCode === 0) {
+    return {
+      ...base,
+      succeeded: true,
+      terminal: false,
+      reason: ConditionReasons.Completed,
+      message: message === '' ? ConditionMessages.ImportComplete : message,
+    };
+  }
+  return {
+    ...base,
+    succeeded: false,
+    terminal: false,
+    reason: ConditionReasons.Error,
+    message: message === '' ? `importer exited with code ${exitCode}` : message,
+  };
+}

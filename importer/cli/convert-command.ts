@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+import { dirname } from 'node:path';
+import { ContentTypes, SourceKinds } from '../../common/contract.js';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { runImport } from '../pipeline/import.js';
+import { TerminalProgressBar } from '../progress/terminal-bar.js';
+import { FileSource } from '../sources/file.js';
+import { boolFlag, parseArgs } from './args.js';
+import type { CommandContext } from './context.js';
+import { resolveTarget } from './import-command.js';
+
+/** `cdi convert SRC DEST`: any supported local image (compressed or not) to raw, like `qemu-img convert -O raw`. */
+export async function convertCommand(
+  argv: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
+  const args = parseArgs(argv, { json: 'boolean', quiet: 'boolean' });
+  const [src, dest] = args.positionals;
+  if (src === undefined || dest === undefined || args.positionals.length !== 2) {
+    throw new CdiError(ErrorCodes.InvalidArgument, 'usage: cdi convert SRC DEST');
+  }
+  const json = boolFlag(args, 'json');
+  const target = await resolveTarget(dest, ContentTypes.Kubevirt);
+  const bar =
+    !json && !boolFlag(args, 'quiet') && ctx.stderr.isTTY
+      ? new TerminalProgressBar(ctx.stderr)
+      : undefined;
+  try {
+    const result = await runImport({
+      source: new FileSource({ path: src }),
+      sourceKind: SourceKinds.File,
+      contentType: ContentTypes.Kubevirt,
+      target,
+      filesystemOverhead: 0,
+      preallocation: false,
+      spillDir: target.kind === 'file' ? dirname(target.path) : ctx.tmpDir,
+      signal: ctx.signal,
+      logger: ctx.logger,
+      ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
+    });
+    if (json)
+      ctx.stdout.write(`${JSON.stringify({ source: src, destination: dest, ...result })}\n`);
+  } finally {
+    bar?.finish();
+  }
+  return 0;
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  ContentTypes,
+  SourceKinds,
+  type ContentType,
+  type SourceKind,
+} from '../../common/contract.js';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { formatBytes, parseQuantity } from '../../common/quantity.js';
+import { parseChecksum } from '../checksum/checksum.js';
+import { runImport, type ImportResult, type ImportTarget } from '../pipeline/import.js';
+import { TerminalProgressBar } from '../progress/terminal-bar.js';
+import { createSource, inferSourceKind } from '../sources/create-source.js';
+import { boolFlag, parseArgs, stringFlag, type FlagSpec } from './args.js';
+import type { CommandContext } from './context.js';
+
+const IMPORT_FLAGS: FlagSpec = {
+  source: 'string',
+  dest: 'string',
+  'source-kind': 'string',
+  size: 'string',
+  'content-type': 'string',
+  checksum: 'string',
+  'cert-dir': 'string',
+  'insecure-tls': 'boolean',
+  'access-key-id': 'string',
+  'secret-key': 'string',
+  arch: 'string',
+  'filesystem-overhead': 'string',
+  preallocation: 'boolean',
+  'scratch-dir': 'string',
+  'extra-header': 'string',
+  json: 'boolean',
+  quiet: 'boolean',
+};
+
+/** `cdi import --source URL|PATH --dest PATH [...]`: see DESIGN.md for the flags. */
+export async function importCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  const args = parseArgs(argv, IMPORT_FLAGS);
+  const sourceUrl = stringFlag(args, 'source');
+  const dest = stringFlag(args, 'dest');
+  if (sourceUrl === undefined || dest === undefined) {
+    throw new CdiError(ErrorCodes.InvalidArgument, 'cdi import needs --source and --dest');
+  }
+  const contentType = parseContentType(stringFlag(args, 'content-type'));
+  const kind = inferSourceKind(sourceUrl, parseSourceKind(stringFlag(args, 'source-kind')));
+  const sizeText = stringFlag(args, 'size');
+  const checksumText = stringFlag(args, 'checksum');
+  const overheadText = stringFlag(args, 'filesystem-overhead');
+  const json = boolFlag(args, 'json');
+  const certDir = stringFlag(args, 'cert-dir');
+  const accessKeyId = stringFlag(args, 'access-key-id') ?? ctx.env['IMPORTER_ACCESS_KEY_ID'];
+  const secretKey = stringFlag(args, 'secret-key') ?? ctx.env['IMPORTER_SECRET_KEY'];
+  const extraHeader = stringFlag(args, 'extra-header');
+  const arch = stringFlag(args, 'arch');
+  const target = await resolveTarget(dest, contentType);
+  const source = createSource({
+    kind,
+    url: sourceUrl,
+    transport: {
+      insecureTls: boolFlag(args, 'insecure-tls'),
+      ...(certDir === undefined ? {} : { certDir }),
+      ...(accessKeyId === undefined ? {} : { accessKeyId }),
+      ...(secretKey === undefined ? {} : { secretKey }),
+      ...(extraHeader === undefined ? {} : { extraHeaders: [extraHeader] }),
+    },
+    proxy: ctx.proxy,
+    logger: ctx.logger,
+    ...(arch === undefined ? {} : { architecture: arch }),
+  });
+  const bar =
+    !json && !boolFlag(args, 'quiet') && ctx.stderr.isTTY
+      ? new TerminalProgressBar(ctx.stderr)
+      : undefined;
+  let result: ImportResult;
+  try {
+    result = await runImport({
+      source,
+      sourceKind: kind,
+      contentType,
+      target,
+      ...(sizeText === undefined ? {} : { requestedSize: parseQuantity(sizeText) }),
+      filesystemOverhead: overheadText === undefined ? 0 : Number(overheadText),
+      preallocation: boolFlag(args, 'preallocation'),
+      ...(checksumText === undefined ? {} : { checksum: parseChecksum(checksumText) }),
+      spillDir:
+        stringFlag(args, 'scratch-dir') ??
+        (target.kind === 'file' ? dirname(target.path) : ctx.tmpDir),
+      signal: ctx.signal,
+      logger: ctx.logger,
+      ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
+    });
+  } finally {
+    bar?.finish();
+  }
+  printResult(ctx, dest, result, json);
+  return 0;
+}
+
+function printResult(ctx: CommandContext, dest: string, result: ImportResult, json: boolean): void {
+  if (json) {
+    ctx.stdout.write(`${JSON.stringify({ destination: dest, ...result })}\n`);
+    return;
+  }
+  const wrappers = result.compressions.length > 0 ? ` (${result.compressions.join('+')})` : '';
+  const size =
+    result.format === 'archive'
+      ? `${formatBytes(result.size)} extracted`
+      : `raw ${formatBytes(result.size)}`;
+  ctx.stdout.write(
+    `imported ${result.format}${wrappers} into ${dest}: ${size}, ${formatBytes(result.bytesTransferred)} transferred, ` +
+      `${formatBytes(result.dataBytesWritten)} written\n`,
+  );
+}
+
+/** A directory for archives; a block device when `dest` is one; else a file. */
+export async function resolveTarget(dest: string, contentType: ContentType): Promise<ImportTarget> {
+  if (contentType === ContentTypes.Archive) return { kind: 'dir', path: dest };
+  const st = await stat(dest).catch(() => undefined);
+  if (st?.isBlockDevice() === true) return { kind: 'block', path: dest };
+  if (st?.isDirectory() === true) {
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `--dest ${dest} is a directory; name the image file`,
+    );
+  }
+  return { kind: 'file', path: dest };
+}
+
+function parseContentType(value: string | undefined): ContentType {
+  if (value === undefined) return ContentTypes.Kubevirt;
+  if (value === ContentTypes.Kubevirt || value === ContentTypes.Archive) return value;
+  throw new CdiError(
+    ErrorCodes.InvalidArgument,
+    `--content-type must be kubevirt or archive, not ${value}`,
+  );
+}
+
+function parseSourceKind(value: string | undefined): SourceKind | undefined {
+  if (value === undefined) return undefined;
+  const allowed: readonly string[] = [
+    SourceKinds.Http,
+    SourceKinds.S3,
+    SourceKinds.Registry,
+    SourceKinds.File,
+  ];
+  if (allowed.includes(value)) return value as SourceKind;
+  throw new CdiError(
+    ErrorCodes.InvalidArgument,
+    `--source-kind must be one of ${allowed.join(', ')}`,
+  );
+}

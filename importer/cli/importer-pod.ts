@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ContentTypes,
+  PodPaths,
+  SourceKinds,
+  TERMINATION_MESSAGE_MAX_BYTES,
+  TerminationMessages,
+  type TerminationMessage,
+} from '../../common/contract.js';
+import { CdiError, ErrorCodes, errorCode, errorMessage, wrapError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { loadImporterConfig, type ImporterConfig } from '../config.js';
+import { runImport, type ImportTarget } from '../pipeline/import.js';
+import { startMetricsServer, type MetricsServer } from '../progress/metrics-server.js';
+import { RawTarget } from '../sink/raw-target.js';
+import { createSource } from '../sources/create-source.js';
+import type { CommandContext } from './context.js';
+
+/**
+ * `cdi importer`: the importer pod's entry, configured by CDI's environment variables. Writes
+ * CDI's JSON termination message and returns 0 on success; on failure writes the cause as one
+ * plain line (what CDI's controller shows in the Running condition) and returns 1. This is the
+ * process's one error edge: the caller prints nothing more.
+ */
+export async function importerPodCommand(
+  _argv: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
+  const { logger } = ctx;
+  let config: ImporterConfig;
+  try {
+    config = loadImporterConfig(ctx.env);
+  } catch (err) {
+    await writeTerminationLog(
+      ctx.env['CDI_TERMINATION_LOG'] ?? PodPaths.TerminationLog,
+      errorMessage(err),
+      logger,
+    );
+    logger.error(errorMessage(err), { code: errorCode(err) });
+    return 1;
+  }
+  let metrics: MetricsServer | undefined;
+  try {
+    if (config.metrics !== undefined && config.source !== SourceKinds.None) {
+      metrics = await startMetricsServer({ ...config.metrics, ownerUid: config.ownerUid, logger });
+    }
+    const message = await runPodImport(config, ctx, metrics);
+    await writeTerminationLog(config.terminationLog, JSON.stringify(message), logger);
+    logger.info(message.message ?? TerminationMessages.ImportComplete);
+    return 0;
+  } catch (err) {
+    const line = failureLine(err);
+    logger.error(line, { code: errorCode(err) });
+    await writeTerminationLog(config.terminationLog, line, logger);
+    return 1;
+  } finally {
+    await metrics?.close();
+  }
+}
+
+async function runPodImport(
+  config: ImporterConfig,
+  ctx: CommandContext,
+  metrics: MetricsServer | undefined,
+): Promise<TerminationMessage> {
+  const target = await podTarget(config);
+  if (config.source === SourceKinds.None) return createBlankImage(config, target, ctx.logger);
+  const source = createSource({
+    kind: config.source,
+    url: config.endpoint,
+    transport: {
+      insecureTls: config.insecureTls,
+      extraHeaders: config.extraHeaders,
+      ...(config.certDir === undefined ? {} : { certDir: config.certDir }),
+      ...(config.accessKeyId === undefined ? {} : { accessKeyId: config.accessKeyId }),
+      ...(config.secretKey === undefined ? {} : { secretKey: config.secretKey }),
+    },
+    proxy: config.proxy,
+    pullMethod: config.pullMethod,
+    logger: ctx.logger,
+    ...(config.architecture === undefined ? {} : { architecture: config.architecture }),
+  });
+  const scratchExists = await stat(config.scratchDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  const result = await runImport({
+    source,
+    sourceKind: config.source,
+    contentType: config.contentType,
+    target,
+    ...(config.imageSize === undefined ? {} : { requestedSize: config.imageSize }),
+    filesystemOverhead: config.filesystemOverhead,
+    preallocation: config.preallocation,
+    ...(config.checksum === undefined ? {} : { checksum: config.checksum }),
+    spillDir: scratchExists
+      ? config.scratchDir
+      : target.kind === 'block'
+        ? ctx.tmpDir
+        : config.dataDir,
+    signal: ctx.signal,
+    logger: ctx.logger,
+    onProgress: (p) => {
+      if (p.percent !== undefined) metrics?.setProgress(p.percent);
+    },
+  });
+  metrics?.setProgress(100);
+  ctx.logger.info('import finished', { ...result });
+  return {
+    scratchSpaceRequired: false,
+    preallocationApplied: result.preallocationApplied,
+    message: TerminationMessages.ImportComplete,
+    ...(Object.keys(result.labels).length === 0 ? {} : { labels: result.labels }),
+  };
+}
+
+/** `/data` for archives, the block device when it exists, else `/data/disk.img` (CDI's rules). */
+async function podTarget(config: ImporterConfig): Promise<ImportTarget> {
+  if (config.contentType === ContentTypes.Archive) return { kind: 'dir', path: config.dataDir };
+  const block = await stat(config.blockDevice).catch(() => undefined);
+  if (block !== undefined && !block.isDirectory())
+    return { kind: 'block', path: config.blockDevice };
+  return { kind: 'file', path: join(config.dataDir, PodPaths.DiskImageName) };
+}
+
+/** A blank DataVolume: a sparse raw image of the usable size (CDI `qemu-img create -f raw`). */
+async function createBlankImage(
+  config: ImporterConfig,
+  target: ImportTarget,
+  logger: Logger,
+): Promise<TerminationMessage> {
+  if (target.kind === 'dir') {
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      'Cannot create empty disk with content type archive',
+    );
+  }
+  const raw = await RawTarget.open({
+    path: target.path,
+    kind: target.kind,
+    ...(config.imageSize === undefined ? {} : { requestedSize: config.imageSize }),
+    overhead: target.kind === 'block' ? 0 : config.filesystemOverhead,
+    preallocation: config.preallocation,
+    logger,
+  });
+  try {
+    const finished = await raw.finish(0);
+    return {
+      scratchSpaceRequired: false,
+      preallocationApplied: finished.preallocationApplied,
+      message: TerminationMessages.ImportComplete,
+    };
+  } catch (err) {
+    await raw.abort();
+    throw wrapError(err, 'Unable to create blank image');
+  }
+}
+
+/** The first line of the cause: what CDI's controller shows in the Running condition. */
+function failureLine(err: unknown): string {
+  return errorMessage(err).split('\n')[0] ?? '';
+}
+
+async function writeTerminationLog(path: string, text: string, logger: Logger): Promise<void> {
+  let bytes = Buffer.from(text);
+  if (bytes.length > TERMINATION_MESSAGE_MAX_BYTES)
+    bytes = bytes.subarray(0, TERMINATION_MESSAGE_MAX_BYTES);
+  try {
+    await writeFile(path, bytes);
+  } catch (err) {
+    logger.warn('cannot write the termination message', { path, error: errorMessage(err) });
+  }
+}

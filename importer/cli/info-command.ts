@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: Apache-2.0
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { formatBytes } from '../../common/quantity.js';
+import { readQcow2Info, type Qcow2Info, type RangeReader } from '../../native/index.js';
+import { unwrapCompression } from '../decompress/unwrap.js';
+import {
+  SNIFF_BYTES,
+  sniffFormat,
+  type CompressionFormat,
+  type ImageFormat,
+} from '../format/sniff.js';
+import { createSource, inferSourceKind } from '../sources/create-source.js';
+import type { DataSource, SourceInfo } from '../sources/types.js';
+import { boolFlag, parseArgs, stringFlag } from './args.js';
+import type { CommandContext } from './context.js';
+
+/** How much of a compressed stream is kept to read a qcow2 header and its tables. */
+const COMPRESSED_QCOW2_WINDOW = 8 << 20;
+
+/** `cdi info` output, with qemu-img's key names where one exists. */
+export interface ImageInfoReport {
+  readonly filename: string;
+  readonly format: ImageFormat;
+  readonly 'virtual-size'?: number;
+  readonly 'actual-size'?: number;
+  readonly 'cluster-size'?: number;
+  readonly 'backing-filename'?: string;
+  readonly 'dirty-flag'?: boolean;
+  /** Compression wrappers around the image, outermost first (ours). */
+  readonly compression: readonly CompressionFormat[];
+  readonly 'format-specific'?: {
+    readonly type: 'qcow2';
+    readonly data: {
+      readonly compat: '0.10' | '1.1';
+      readonly 'compression-type': 'zlib' | 'zstd';
+      readonly 'extended-l2': boolean;
+      readonly encrypted: boolean;
+      readonly 'external-data-file'?: string;
+      readonly snapshots: number;
+    };
+  };
+  /** Why an import of this image would be refused (ours). */
+  readonly refusal?: string;
+}
+
+/** `cdi info SOURCE [--json]`. */
+export async function infoCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  const args = parseArgs(argv, {
+    json: 'boolean',
+    'insecure-tls': 'boolean',
+    'cert-dir': 'string',
+    'source-kind': 'string',
+  });
+  const url = args.positionals[0];
+  if (url === undefined) throw new CdiError(ErrorCodes.InvalidArgument, 'cdi info needs a SOURCE');
+  const certDir = stringFlag(args, 'cert-dir');
+  const source = createSource({
+    kind: inferSourceKind(url),
+    url,
+    transport: {
+      insecureTls: boolFlag(args, 'insecure-tls'),
+      ...(certDir === undefined ? {} : { certDir }),
+    },
+    proxy: ctx.proxy,
+    logger: ctx.logger,
+  });
+  try {
+    const report = await inspect(source, url, ctx.signal);
+    if (boolFlag(args, 'json')) ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else ctx.stdout.write(renderReport(report));
+  } finally {
+    await source.close();
+  }
+  return 0;
+}
+
+/** Inspects a source: random access when possible, else by streaming the head. */
+export async function inspect(
+  source: DataSource,
+  filename: string,
+  signal: AbortSignal,
+): Promise<ImageInfoReport> {
+  const info = await source.info(signal);
+  if (info.randomAccess && source.readRange !== undefined && info.length !== undefined) {
+    const readRange = source.readRange.bind(source);
+    const headLength = Math.min(SNIFF_BYTES, info.length);
+    const head = headLength > 0 ? await readRange(0, headLength, signal) : Buffer.alloc(0);
+    const format = sniffFormat(head);
+    if (format === 'qcow2') {
+      const reader: RangeReader = {
+        size: info.length,
+        read: (o, l, s) => readRange(o, l, s ?? signal),
+      };
+      return qcow2Report(filename, await readQcow2Info(reader, signal), [], info);
+    }
+    if (format === undefined || format === 'tar') {
+      return {
+        filename,
+        format: 'raw',
+        'virtual-size': info.length,
+        'actual-size': info.length,
+        compression: [],
+      };
+    }
+  }
+  return inspectStream(source, filename, info, signal);
+}
+
+async function inspectStream(
+  source: DataSource,
+  filename: string,
+  info: SourceInfo,
+  signal: AbortSignal,
+): Promise<ImageInfoReport> {
+  const unwrapped = await unwrapCompression(await source.stream(signal));
+  const { compressions } = unwrapped;
+  if (unwrapped.format === 'qcow2') {
+    const window = await readWindow(unwrapped.stream, COMPRESSED_QCOW2_WINDOW, signal);
+    const reader: RangeReader = {
+      size: window.length,
+      read: (offset, length) => {
+        if (offset + length > window.length) {
+          return Promise.reject(
+            new CdiError(
+              ErrorCodes.ImageInvalid,
+              `qcow2 metadata beyond the first ${formatBytes(window.length)} of a compressed stream`,
+            ),
+          );
+        }
+        return Promise.resolve(window.subarray(offset, offset + length));
+      },
+    };
+    return qcow2Report(filename, await readQcow2Info(reader, signal), compressions, info);
+  }
+  if (unwrapped.format !== 'raw' && unwrapped.format !== 'tar') {
+    unwrapped.stream.destroy();
+    return {
+      filename,
+      format: unwrapped.format,
+      compression: compressions,
+      refusal: `format ${unwrapped.format} is not supported yet`,
+    };
+  }
+  // The virtual size of a compressed raw image is only known once it is decompressed.
+  let size = 0;
+  await pipeline(
+    unwrapped.stream,
+    new Writable({
+      highWaterMark: 1 << 20,
+      write: (chunk: Buffer, _e, cb) => ((size += chunk.length), cb()),
+    }),
+    { signal },
+  );
+  return {
+    filename,
+    format: 'raw',
+    'virtual-size': size,
+    ...(info.length === undefined ? {} : { 'actual-size': info.length }),
+    compression: compressions,
+  };
+}
+
+async function readWindow(
+  stream: NodeJS.ReadableStream,
+  max: number,
+  signal: AbortSignal,
+): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  for await (const chunk of stream) {
+    if (signal.aborted) break;
+    const buf = chunk as Buffer;
+    parts.push(buf);
+    have += buf.length;
+    if (have >= max) break;
+  }
+  return Buffer.concat(parts).subarray(0, max);
+}
+
+function qcow2Report(
+  filename: string,
+  q: Qcow2Info,
+  compression: readonly CompressionFormat[],
+  info: SourceInfo,
+): ImageInfoReport {
+  return {
+    filename,
+    format: 'qcow2',
+    'virtual-size': q.virtualSize,
+    ...(info.length === undefined ? {} : { 'actual-size': info.length }),
+    'cluster-size': q.clusterSize,
+    ...(q.backingFile === undefined ? {} : { 'backing-filename': q.backingFile }),
+    'dirty-flag': q.dirty,
+    compression,
+    'format-specific': {
+      type: 'qcow2',
+      data: {
+        compat: q.version === 2 ? '0.10' : '1.1',
+        'compression-type': q.compressionType,
+        'extended-l2': q.extendedL2,
+        encrypted: q.encrypted,
+        ...(q.externalDataFile === undefined ? {} : { 'external-data-file': q.externalDataFile }),
+        snapshots: q.snapshotCount,
+      },
+    },
+    ...(q.refusal === undefined ? {} : { refusal: q.refusal.message }),
+  };
+}
+
+function renderReport(r: ImageInfoReport): string {
+  const lines = [`image: ${r.filename}`, `file format: ${r.format}`];
+  if (r.compression.length > 0) lines.push(`compression: ${r.compression.join(', ')}`);
+  if (r['virtual-size'] !== undefined)
+    lines.push(`virtual size: ${formatBytes(r['virtual-size'])} (${r['virtual-size']} bytes)`);
+  if (r['actual-size'] !== undefined) lines.push(`disk size: ${formatBytes(r['actual-size'])}`);
+  if (r['cluster-size'] !== undefined) lines.push(`cluster_size: ${r['cluster-size']}`);
+  if (r['backing-filename'] !== undefined) lines.push(`backing file: ${r['backing-filename']}`);
+  const fs = r['format-specific'];
+  if (fs !== undefined) {
+    lines.push('Format specific information:');
+    lines.push(`    compat: ${fs.data.compat}`);
+    lines.push(`    compression type: ${fs.data['compression-type']}`);
+    lines.push(`    extended l2: ${String(fs.data['extended-l2'])}`);
+    lines.push(`    snapshots: ${fs.data.snapshots}`);
+  }
+  if (r['dirty-flag'] === true) lines.push('dirty flag: set');
+  if (r.refusal !== undefined) lines.push(`import refused: ${r.refusal}`);
+  return `${lines.join('\n')}\n`;
+}

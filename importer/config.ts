@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+import {
+  ContentTypes,
+  ImporterEnv,
+  PodPaths,
+  PullMethods,
+  SourceKinds,
+  type ContentType,
+  type PullMethod,
+  type SourceKind,
+} from '../common/contract.js';
+import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+import { parseQuantity } from '../common/quantity.js';
+import { parseChecksum, type ExpectedChecksum } from './checksum/checksum.js';
+
+/** The importer pod's configuration, parsed once from CDI's environment variables and frozen. */
+export interface ImporterConfig {
+  readonly source: SourceKind;
+  readonly endpoint: string;
+  readonly contentType: ContentType;
+  /** IMPORTER_IMAGE_SIZE in bytes. */
+  readonly imageSize: number | undefined;
+  readonly accessKeyId: string | undefined;
+  readonly secretKey: string | undefined;
+  readonly certDir: string | undefined;
+  readonly insecureTls: boolean;
+  readonly checksum: ExpectedChecksum | undefined;
+  /** `Name: value` lines from IMPORTER_EXTRA_HEADER_*, in variable-name order. */
+  readonly extraHeaders: readonly string[];
+  readonly pullMethod: PullMethod;
+  readonly architecture: string | undefined;
+  readonly filesystemOverhead: number;
+  readonly preallocation: boolean;
+  readonly ownerUid: string;
+  readonly proxy: {
+    readonly httpProxy?: string;
+    readonly httpsProxy?: string;
+    readonly noProxy?: string;
+  };
+  readonly dataDir: string;
+  readonly blockDevice: string;
+  readonly scratchDir: string;
+  readonly terminationLog: string;
+  /** Where the HTTPS metrics endpoint listens, or undefined when disabled. */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Parses CDI's importer environment into a frozen {@link ImporterConfig}. Every problem is
+ * collected and reported at once as `CDI_INVALID_CONFIG`. No other module reads `process.env`.
+ */
+export function loadImporterConfig(env: Env): ImporterConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const attempt = <T>(name: string, parse: () => T, fallback: T): T => {
+    try {
+      return parse();
+    } catch (err) {
+      problems.push(`${name}: ${errorMessage(err)}`);
+      return fallback;
+    }
+  };
+
+  const source = parseEnum(
+    get(ImporterEnv.Source) ?? SourceKinds.Http,
+    Object.values(SourceKinds),
+    (v) => problems.push(`Unknown data source: ${v}`),
+  );
+  const contentType = parseEnum(
+    get(ImporterEnv.ContentType) ?? ContentTypes.Kubevirt,
+    Object.values(ContentTypes),
+    (v) => problems.push(`${ImporterEnv.ContentType}: unknown content type ${JSON.stringify(v)}`),
+  );
+  const pullMethod = parseEnum(
+    get(ImporterEnv.PullMethod) ?? PullMethods.Pod,
+    Object.values(PullMethods),
+    (v) => problems.push(`${ImporterEnv.PullMethod}: unknown pull method ${JSON.stringify(v)}`),
+  );
+  const endpoint = get(ImporterEnv.Endpoint) ?? '';
+  if (endpoint === '' && source !== SourceKinds.None)
+    problems.push(`${ImporterEnv.Endpoint} is required`);
+
+  const sizeText = get(ImporterEnv.ImageSize);
+  const imageSize =
+    sizeText === undefined
+      ? undefined
+      : attempt(ImporterEnv.ImageSize, () => parseQuantity(sizeText), undefined);
+  const checksumText = get(ImporterEnv.Checksum);
+  const checksum =
+    checksumText === undefined
+      ? undefined
+      : attempt(ImporterEnv.Checksum, () => parseChecksum(checksumText), undefined);
+  const overheadText = get(ImporterEnv.FilesystemOverhead) ?? '0';
+  const filesystemOverhead = Number(overheadText);
+  if (!Number.isFinite(filesystemOverhead) || filesystemOverhead < 0 || filesystemOverhead >= 1) {
+    problems.push(
+      `${ImporterEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`,
+    );
+  }
+  const preallocation = attempt(
+    ImporterEnv.Preallocation,
+    () => parseBool(get(ImporterEnv.Preallocation)),
+    false,
+  );
+  const insecureTls = attempt(
+    ImporterEnv.InsecureTls,
+    () => parseBool(get(ImporterEnv.InsecureTls)),
+    false,
+  );
+  const metrics = attempt(
+    ImporterEnv.MetricsAddress,
+    () => parseListenAddress(get(ImporterEnv.MetricsAddress) ?? '0.0.0.0:8443'),
+    undefined,
+  );
+
+  if (problems.length > 0) {
+    throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
+  }
+  const proxy = {
+    ...optional('httpProxy', get(ImporterEnv.HttpProxy) ?? get('HTTP_PROXY')),
+    ...optional('httpsProxy', get(ImporterEnv.HttpsProxy) ?? get('HTTPS_PROXY')),
+    ...optional('noProxy', get(ImporterEnv.NoProxy) ?? get('NO_PROXY')),
+  };
+  return Object.freeze({
+    source,
+    endpoint,
+    contentType,
+    imageSize,
+    accessKeyId: get(ImporterEnv.AccessKeyId),
+    secretKey: get(ImporterEnv.SecretKey),
+    certDir: get(ImporterEnv.CertDir),
+    insecureTls,
+    checksum,
+    extraHeaders: extraHeaders(env),
+    pullMethod,
+    architecture: get(ImporterEnv.RegistryImageArchitecture),
+    filesystemOverhead,
+    preallocation,
+    ownerUid: get(ImporterEnv.OwnerUid) ?? '',
+    proxy: Object.freeze(proxy),
+    dataDir: get(ImporterEnv.DataDir) ?? PodPaths.DataDir,
+    blockDevice: get(ImporterEnv.BlockDevice) ?? PodPaths.BlockDevice,
+    scratchDir: get(ImporterEnv.ScratchDir) ?? PodPaths.ScratchDir,
+    terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
+    metrics,
+  });
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function parseEnum<T extends string>(
+  value: string,
+  allowed: readonly T[],
+  onBad: (v: string) => void,
+): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  onBad(value);
+  return allowed[0] as T;
+}
+
+/** Go's strconv.ParseBool, which CDI uses for PREALLOCATION and INSECURE_TLS. */
+export function parseBool(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new Error(`${JSON.stringify(value)} is not a boolean`);
+}
+
+function parseListenAddress(text: string): { host: string; port: number } | undefined {
+  if (text === 'off') return undefined;
+  const colon = text.lastIndexOf(':');
+  const port = Number(text.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`${JSON.stringify(text)} is not host:port`);
+  }
+  return { host: text.slice(0, colon), port };
+}
+
+/** IMPORTER_EXTRA_HEADER_0..n, sorted by their numeric suffix. */
+function extraHeaders(env: Env): string[] {
+  return Object.entries(env)
+    .filter(
+      (e): e is [string, string] =>
+        e[0].startsWith(ImporterEnv.ExtraHeaderPrefix) && e[1] !== undefined,
+    )
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([, v]) => v);
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+import { SourceKinds, type PullMethod, type SourceKind } from '../../common/contract.js';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { FileSource } from './file.js';
+import { HttpSource } from './http.js';
+import { RegistrySource } from './registry/source.js';
+import { S3Source } from './s3.js';
+import type { DataSource, TransportOptions } from './types.js';
+
+/** Everything needed to build any source, from CLI flags or the pod's env. */
+export interface SourceSpec {
+  readonly kind: SourceKind;
+  readonly url: string;
+  readonly transport: TransportOptions;
+  readonly proxy?: {
+    readonly httpProxy?: string;
+    readonly httpsProxy?: string;
+    readonly noProxy?: string;
+  };
+  readonly architecture?: string;
+  readonly pullMethod?: PullMethod;
+  readonly logger: Logger;
+}
+
+/**
+ * The kind a URL implies (DESIGN.md): `http(s)://` http, `s3://` s3, `docker://` registry, anything
+ * else a local path. An explicit kind wins (CDI passes `IMPORTER_SOURCE=s3` with an endpoint URL).
+ */
+export function inferSourceKind(url: string, explicit?: SourceKind): SourceKind {
+  if (explicit !== undefined) return explicit;
+  if (/^https?:\/\//i.test(url)) return SourceKinds.Http;
+  if (/^s3:\/\//i.test(url)) return SourceKinds.S3;
+  if (/^docker:\/\//i.test(url)) return SourceKinds.Registry;
+  return SourceKinds.File;
+}
+
+/** Builds the data source for a spec. No I/O happens until `info()`. */
+export function createSource(spec: SourceSpec): DataSource {
+  const { transport, logger } = spec;
+  switch (spec.kind) {
+    case SourceKinds.Http:
+      return new HttpSource({
+        url: spec.url,
+        transport,
+        logger,
+        ...(spec.proxy === undefined ? {} : { proxy: spec.proxy }),
+      });
+    case SourceKinds.S3:
+      return new S3Source({
+        url: spec.url,
+        logger,
+        ...(transport.accessKeyId === undefined ? {} : { accessKeyId: transport.accessKeyId }),
+        ...(transport.secretKey === undefined ? {} : { secretKey: transport.secretKey }),
+        ...(transport.certDir === undefined ? {} : { certDir: transport.certDir }),
+        ...(transport.insecureTls === undefined ? {} : { insecureTls: transport.insecureTls }),
+      });
+    case SourceKinds.Registry:
+      return new RegistrySource({
+        url: spec.url,
+        transport,
+        logger,
+        ...(spec.architecture === undefined ? {} : { architecture: spec.architecture }),
+        ...(spec.pullMethod === undefined ? {} : { pullMethod: spec.pullMethod }),
+      });
+    case SourceKinds.File:
+      return new FileSource({ path: spec.url });
+    default:
+      throw new CdiError(ErrorCodes.NotSupported, `Unknown data source: ${spec.kind}`);
+  }
+}

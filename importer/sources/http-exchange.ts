@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Small request/response exchanges of the http source: the HEAD (or probing GET) of `info()` and
+ * the ranged GETs of `readRange()`. Redirects are followed here (at most {@link MAX_REDIRECTS});
+ * the body is either copied into a caller's buffer or discarded. Retries with backoff wrap whole
+ * exchanges ({@link withRetries}).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { Dispatcher } from 'undici';
+
+import { CdiError, ErrorCodes, errorMessage, isRetryable } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { startAttempt } from './http-attempt.js';
+import { headerValue, redactUrl } from './http-headers.js';
+import { MAX_REDIRECTS, connectError, isRedirectStatus } from './http-resume.js';
+
+/** Bodies we discard are read to the end (keeping the connection) up to this size, else cut. */
+const DISCARD_LIMIT = 64 * 1024;
+
+/** One exchange. */
+export interface ExchangeRequest {
+  readonly dispatcher: Dispatcher;
+  readonly url: URL;
+  readonly method: 'GET' | 'HEAD';
+  /** Base headers for a URL (credentials only for the original origin). */
+  readonly headersFor: (url: URL) => Record<string, string>;
+  /** Added to every hop (Range, If-Range). */
+  readonly extraHeaders?: Readonly<Record<string, string>>;
+  /** A 2xx body is copied here; it must fit exactly. Otherwise bodies are discarded. */
+  readonly into?: Buffer;
+  readonly idleTimeoutMs: number;
+  readonly signal: AbortSignal;
+}
+
+/** The final answer of an exchange. */
+export interface ExchangeResult {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The URL that answered, after redirects. */
+  readonly url: URL;
+  /** Body bytes copied into `into`. */
+  readonly received: number;
+}
+
+class RedirectTo extends Error {
+  constructor(readonly location: URL) {
+    super('redirect');
+  }
+}
+
+function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
+  return new Promise<ExchangeResult>((resolve, reject) => {
+    let result: { status: number; statusText: string; headers: IncomingHttpHeaders } | undefined;
+    let received = 0;
+    let discarded = 0;
+    // Armed before the request: a synchronous failure inside dispatch() may already call finish().
+    const timer = setTimeout(() => {
+      attempt.abort(
+        new CdiError(
+          ErrorCodes.ConnectFailed,
+          `no answer from ${redactUrl(url)} for ${Math.round(req.idleTimeoutMs / 1000)} s`,
+          {
+            retryable: true,
+          },
+        ),
+      );
+    }, req.idleTimeoutMs);
+    const finish = (): void => {
+      clearTimeout(timer);
+      req.signal.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      attempt.abort(
+        new CdiError(ErrorCodes.Aborted, `request to ${redactUrl(url)} aborted`, {
+          cause: req.signal.reason,
+        }),
+      );
+    };
+    const attempt = startAttempt(
+      {
+        dispatcher: req.dispatcher,
+        url,
+        method: req.method,
+        headers: { ...req.headersFor(url), ...req.extraHeaders },
+      },
+      {
+        onStart(status, headers, statusText) {
+          if (isRedirectStatus(status)) {
+            const location = headerValue(headers, 'location');
+            if (location !== undefined) {
+              attempt.abort(new RedirectTo(new URL(location, url)));
+              return;
+            }
+          }
+          result = { status, statusText, headers };
+        },
+        onData(chunk) {
+          timer.refresh();
+          const into = req.into;
+          if (
+            into !== undefined &&
+            result !== undefined &&
+            result.status >= 200 &&
+            result.status < 300
+          ) {
+            if (received + chunk.length > into.length) {
+              attempt.abort(
+                new CdiError(
+                  ErrorCodes.ContentLengthMismatch,
+                  `range answer of ${redactUrl(url)} is longer than ${into.length} bytes`,
+                ),
+              );
+              return;
+            }
+            chunk.copy(into, received);
+            received += chunk.length;
+            return;
+          }
+          discarded += chunk.length;
+          if (discarded > DISCARD_LIMIT && result !== undefined) {
+            // Resolve first: the abort below settles the attempt through onError.
+            finish();
+            resolve({ ...result, url, received });
+            attempt.abort(new Error('body not needed'));
+          }
+        },
+        onEnd() {
+          finish();
+          if (result === undefined)
+            reject(new CdiError(ErrorCodes.Internal, 'response ended without headers'));
+          else resolve({ ...result, url, received });
+        },
+        onError(err) {
+          finish();
+          reject(err);
+        },
+      },
+    );
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs one exchange, following redirects; network failures become CDI_CONNECT_FAILED. */
+export async function exchange(req: ExchangeRequest): Promise<ExchangeResult> {
+  let url = req.url;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    try {
+      return await once(req, url);
+    } catch (err) {
+      if (err instanceof RedirectTo) {
+        url = err.location;
+        continue;
+      }
+      throw connectError(err, url);
+    }
+  }
+  throw new CdiError(
+    ErrorCodes.UpstreamHttp,
+    `stopped after ${MAX_REDIRECTS} redirects from ${redactUrl(req.url)}`,
+  );
+}
+
+/** Options of {@link withRetries}. */
+export interface RetryOptions {
+  readonly maxRetries: number;
+  readonly retryDelayMs: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** For the log line. */
+  readonly what: string;
+}
+
+/** Runs `fn` again after retryable failures (isRetryable), with capped exponential backoff. */
+export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  for (let failures = 0; ;) {
+    try {
+      return await fn();
+    } catch (err) {
+      failures += 1;
+      if (!isRetryable(err) || failures > opts.maxRetries || opts.signal.aborted) throw err;
+      const wait = Math.min(30_000, opts.retryDelayMs * 2 ** (failures - 1));
+      opts.logger.warn(`${opts.what} failed, retrying`, {
+        attempt: failures,
+        delayMs: wait,
+        error: errorMessage(err),
+      });
+      try {
+        await sleep(wait, undefined, { signal: opts.signal });
+      } catch {
+        throw new CdiError(ErrorCodes.Aborted, `${opts.what} aborted`, {
+          cause: opts.signal.reason,
+        });
+      }
+    }
+  }
+}

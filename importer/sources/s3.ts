@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The S3 data source (CDI `pkg/importer/s3-datasource.go`), on @aws-sdk/client-s3.
+ *
+ * Sequence of phases:
+ * 1. `new S3Source(options)`: parses the URL (rules in s3-url.ts), no I/O.
+ * 2. `info()`: builds the client (custom endpoint, CA dir, INSECURE_TLS) and sends HeadObject
+ *    for the length and ETag.
+ * 3. `stream()`: GetObject; a body cut mid-way is resumed with a ranged GetObject pinned to the
+ *    ETag (`If-Match`), like the http source. Or `readRange()`: ranged GetObject.
+ * 4. `close()`: destroys the client; idempotent.
+ *
+ * Without an access key the requests are anonymous (public buckets); the SDK's own credential
+ * chain (instance metadata, profiles) is deliberately not consulted, so the importer never
+ * picks up credentials it was not given.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  type GetObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+
+import {
+  CdiError,
+  ErrorCodes,
+  errorCode,
+  errorMessage,
+  isRetryable,
+  isRetryableStatus,
+} from '../../common/errors.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
+import { loadCaBundle } from './tls-ca.js';
+import { parseS3Url, type S3Location } from './s3-url.js';
+import type { DataSource, SourceInfo } from './types.js';
+
+/** AWS region when none is given or named in the URL. */
+export const DEFAULT_S3_REGION = 'us-east-1';
+/** highWaterMark of the object stream (network stage). */
+export const S3_STREAM_HIGH_WATER_MARK = 1 << 20;
+
+/** Options of {@link S3Source}. */
+export interface S3SourceOptions {
+  /** `s3://bucket/key` or an endpoint URL `http(s)://host:port/bucket/key`. */
+  readonly url: string;
+  /** Endpoint for `s3://` URLs (MinIO, ...). */
+  readonly endpoint?: string;
+  /** Region (from `AWS_REGION` via the config); default the URL's, else us-east-1. */
+  readonly region?: string;
+  readonly accessKeyId?: string;
+  readonly secretKey?: string;
+  readonly certDir?: string;
+  readonly insecureTls?: boolean;
+  readonly logger?: Logger;
+  /** Consecutive failures tolerated when resuming the object stream (default 5). */
+  readonly maxRetries?: number;
+  readonly retryDelayMs?: number;
+}
+
+interface SdkErrorShape {
+  readonly name?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+function sdkStatus(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null
+    ? (err as SdkErrorShape).$metadata?.httpStatusCode
+    : undefined;
+}
+
+/** Maps an SDK or network failure to CDI_S3_FAILED with a message a user can act on. */
+export function s3Error(err: unknown, what: string, where: string): CdiError {
+  if (err instanceof CdiError) return err;
+  const status = sdkStatus(err);
+  const name = err instanceof Error ? err.name : 'Error';
+  let message: string;
+  if (status === 404 || name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket') {
+    message = `${what} ${where}: object not found (${name === 'NotFound' ? 'NoSuchKey' : name})`;
+  } else if (status === 403 || name === 'AccessDenied' || name === 'Forbidden') {
+    message = `${what} ${where}: access denied (check the access key and secret)`;
+  } else {
+    message = `${what} ${where} failed: ${errorMessage(err)}${status === undefined ? '' : ` (HTTP ${status})`}`;
+  }
+  const retryable = status === undefined ? isRetryable(err) : isRetryableStatus(status);
+  return new CdiError(ErrorCodes.S3Failed, message, {
+    cause: err,
+    retryable,
+    ...(status === undefined ? {} : { httpStatus: status }),
+  });
+}
+
+/** See the module comment. */
+export class S3Source implements DataSource {
+  private readonly location: S3Location;
+  private readonly options: S3SourceOptions;
+  private readonly logger: Logger;
+  private readonly where: string;
+  private client: Promise<S3Client> | undefined;
+  private etag: string | undefined;
+  private length: number | undefined;
+  private closed = false;
+
+  constructor(options: S3SourceOptions) {
+    this.location = parseS3Url(options.url, options.endpoint);
+    this.options = options;
+    this.where = `s3://${this.location.bucket}/${this.location.key}`;
+    this.logger = (options.logger ?? silentLogger).child({ source: 's3', object: this.where });
+  }
+
+  private getClient(): Promise<S3Client> {
+    if (this.closed)
+      return Promise.reject(new CdiError(ErrorCodes.Internal, 's3 source used after close()'));
+    this.client ??= this.buildClient();
+    return this.client;
+  }
+
+  private async buildClient(): Promise<S3Client> {
+    const o = this.options;
+    const ca = await loadCaBundle([o.certDir], this.logger);
+    const tls = {
+      ...(ca === undefined ? {} : { ca }),
+      rejectUnauthorized: o.insecureTls !== true,
+      minVersion: 'TLSv1.2' as const,
+    };
+    const anonymous = (o.accessKeyId ?? '') === '' && (o.secretKey ?? '') === '';
+    return new S3Client({
+      region: o.region ?? this.location.region ?? DEFAULT_S3_REGION,
+      ...(this.location.endpoint === undefined ? {} : { endpoint: this.location.endpoint }),
+      forcePathStyle: this.location.forcePathStyle,
+      // Retries are ours (resume from the byte reached), not the SDK's whole-request ones.
+      maxAttempts: 3,
+      requestHandler: {
+        httpAgent: new HttpAgent({ keepAlive: true }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, ...tls }),
+      },
+      ...(anonymous
+        ? {
+            credentials: { accessKeyId: '', secretAccessKey: '' },
+            signer: { sign: (req) => Promise.resolve(req) },
+          }
+        : {
+            credentials: { accessKeyId: o.accessKeyId ?? '', secretAccessKey: o.secretKey ?? '' },
+          }),
+    });
+  }
+
+  async info(signal: AbortSignal): Promise<SourceInfo> {
+    const client = await this.getClient();
+    try {
+      const head = await client.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.key }),
+        { abortSignal: signal },
+      );
+      this.length = head.ContentLength;
+      this.etag = head.ETag;
+    } catch (err) {
+      throw this.fail(err, 'HeadObject', signal);
+    }
+    return {
+      length: this.length,
+      randomAccess: this.length !== undefined,
+      displayName: this.where,
+    };
+  }
+
+  private fail(err: unknown, what: string, signal: AbortSignal): CdiError {
+    if (signal.aborted) {
+      return new CdiError(ErrorCodes.Aborted, `${what} ${this.where} aborted`, {
+        cause: signal.reason,
+      });
+    }
+    return s3Error(err, what, this.where);
+  }
+
+  private async get(
+    range: string | undefined,
+    signal: AbortSignal,
+  ): Promise<GetObjectCommandOutput> {
+    const client = await this.getClient();
+    try {
+      return await client.send(
+        new GetObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.location.key,
+          ...(range === undefined ? {} : { Range: range }),
+          ...(range !== undefined && this.etag !== undefined ? { IfMatch: this.etag } : {}),
+        }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      throw this.fail(err, 'GetObject', signal);
+    }
+  }
+
+  async stream(signal: AbortSignal): Promise<Readable> {
+    const first = await this.get(undefined, signal);
+    this.etag ??= first.ETag;
+    const total = first.ContentLength ?? this.length;
+    return Readable.from(this.resumingBody(first, total, signal), {
+      objectMode: false,
+      highWaterMark: S3_STREAM_HIGH_WATER_MARK,
+    });
+  }
+
+  /** Yields the object's bytes; a cut body is resumed with `Range` + `If-Match` (see module comment). */
+  private async *resumingBody(
+    first: GetObjectCommandOutput,
+    total: number | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<Buffer> {
+    let body = first.Body as Readable | undefined;
+    let offset = 0;
+    let failures = 0;
+    const maxRetries = this.options.maxRetries ?? 5;
+    for (;;) {
+      const before = offset;
+      try {
+        if (body === undefined)
+          throw new CdiError(ErrorCodes.S3Failed, `GetObject ${this.where} returned no body`);
+        for await (const chunk of body) {
+          const b = chunk as Buffer;
+          offset += b.length;
+          yield b;
+        }
+        if (total !== undefined && offset !== total) {
+          throw new CdiError(
+            ErrorCodes.ContentLengthMismatch,
+            `object ${this.where} ended after ${offset} of ${total} bytes`,
+          );
+        }
+        return;
+      } catch (err) {
+        body?.destroy();
+        if (signal.aborted) throw this.fail(err, 'GetObject', signal);
+        if (offset > before) failures = 0;
+        failures += 1;
+        const retryable =
+          errorCode(err) !== ErrorCodes.ContentLengthMismatch &&
+          (isRetryable(err) || !(err instanceof CdiError));
+        if (!retryable || failures > maxRetries) {
+          throw err instanceof CdiError
+            ? err
+            : s3Error(
+                err,
+                `reading ${offset}${total === undefined ? '' : ` of ${total}`} bytes of`,
+                this.where,
+              );
+        }
+        const wait = Math.min(30_000, (this.options.retryDelayMs ?? 1_000) * 2 ** (failures - 1));
+        this.logger.warn('object download interrupted, resuming', {
+          offset,
+          attempt: failures,
+          delayMs: wait,
+          error: errorMessage(err),
+        });
+        await sleep(wait, undefined, { signal }).catch(() => undefined);
+        const next = await this.get(`bytes=${offset}-`, signal).catch((e: unknown) => {
+          throw new CdiError(
+            ErrorCodes.ResumeFailed,
+            `resuming ${this.where} at byte ${offset}: ${errorMessage(e)}`,
+            { cause: e },
+          );
+        });
+        body = next.Body as Readable | undefined;
+      }
+    }
+  }
+
+  async readRange(offset: number, length: number, signal: AbortSignal): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    if (this.length !== undefined && offset + length > this.length) {
+      throw new CdiError(
+        ErrorCodes.UnexpectedEof,
+        `range ${offset}+${length} is past the end (${this.length} bytes) of ${this.where}`,
+      );
+    }
+    const out = await this.get(`bytes=${offset}-${offset + length - 1}`, signal);
+    const buf = Buffer.allocUnsafe(length);
+    let n = 0;
+    try {
+      for await (const chunk of out.Body as Readable) {
+        const b = chunk as Buffer;
+        if (n + b.length > length)
+          throw new CdiError(
+            ErrorCodes.ContentLengthMismatch,
+            `range ${offset}+${length} of ${this.where}: too many bytes`,
+          );
+        b.copy(buf, n);
+        n += b.length;
+      }
+    } catch (err) {
+      throw this.fail(err, 'GetObject', signal);
+    }
+    if (n !== length) {
+      throw new CdiError(
+        ErrorCodes.ContentLengthMismatch,
+        `range ${offset}+${length} of ${this.where}: got ${n} bytes`,
+      );
+    }
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const c = await this.client?.catch(() => undefined);
+    c?.destroy();
+  }
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The raw surface of `build/Release/cdi_native.node`: a thin (but safe!) binding over the plain
+ * C++ qcow2 core in `src/qcow2.{h,cc}`. Only `native/index.ts` loads it; everything else uses the
+ * typed wrapper. Errors thrown or rejected here are `Error`s with a string `code` (one of the
+ * `CDI_*` codes of common/errors.ts) and a lower-case message with offsets and sizes.
+ */
+
+/** Header facts, from `Qcow2Map::Info` (src/qcow2_map.cc), fields of `qcow2::Header`. */
+export interface RawQcow2Info {
+  readonly version: number;
+  readonly virtualSize: number;
+  readonly clusterSize: number;
+  readonly compressionType: 'zlib' | 'zstd';
+  readonly extendedL2: boolean;
+  readonly dirty: boolean;
+  readonly corrupt: boolean;
+  readonly encrypted: boolean;
+  readonly snapshotCount: number;
+  /** L1 entries needed to cover the virtual size (`qcow2::Header::l1_entries`). */
+  readonly l1Entries: number;
+  readonly l1Offset: number;
+  /** Entries per L2 table. */
+  readonly l2Entries: number;
+  readonly refcountTableOffset: number;
+  readonly refcountTableBytes: number;
+  readonly backingFile?: string;
+  readonly externalDataFile?: string;
+  /** Why conversion is refused (backing file, external data file, encryption). */
+  readonly refusal?: { readonly code: string; readonly message: string };
+}
+
+/** Result of one chunk (`qcow2::ChunkStats`). */
+export interface RawChunkStats {
+  readonly dataBytesWritten: number;
+  readonly zeroBytes: number;
+  readonly bytesRead: number;
+}
+
+/**
+ * One guest chunk for {@link Qcow2Map.processChunk}; corresponds to `cdi::ChunkJob`.
+ * Exactly one of `sourceFd` or `pieces`/`pieceOffsets` is given.
+ */
+export interface RawChunk {
+  /** Target file descriptor, written with pwrite. */
+  readonly fd: number;
+  /** Skip all-zero 4 KiB blocks (the target already reads as zeros). */
+  readonly sparse: boolean;
+  readonly guestOffset: number;
+  /** At most 64 MiB. */
+  readonly guestLength: number;
+  /** Extents inside the chunk, 5 numbers each as produced by {@link Qcow2Map.mapL2}. */
+  readonly extents: Float64Array;
+  /** Read host bytes with pread from this descriptor. */
+  readonly sourceFd?: number;
+  /** Host bytes already fetched, each starting at the matching `pieceOffsets` entry. */
+  readonly pieces?: readonly Buffer[];
+  readonly pieceOffsets?: readonly number[];
+}
+
+/**
+ * A validated qcow2 header (`cdi::Qcow2Map`, src/qcow2_map.cc). The constructor parses the first
+ * bytes of the image (`qcow2::ParseHeader`) and throws on structurally invalid images.
+ */
+export declare class Qcow2Map {
+  /** @param head - the image's first min(size, clusterSize + 1024) bytes. */
+  constructor(head: Buffer, fileSize: number);
+  /** `Qcow2Map::Info`. */
+  info(): RawQcow2Info;
+  /** `qcow2::ParseL1`: L2 table offset per L1 entry (0 = unallocated), validated. */
+  parseL1(l1: Buffer): Float64Array;
+  /**
+   * `qcow2::MapL2`: the L2 table of entry `l1Index` as extents in guest order, 5 numbers each:
+   * guest offset, length, kind (0 zero, 1 data, 2 compressed), host offset, host length.
+   */
+  mapL2(l1Index: number, l2: Buffer): Float64Array;
+  /** `qcow2::ProcessChunk` on the libuv pool (`cdi::ChunkWorker`). */
+  processChunk(chunk: RawChunk): Promise<RawChunkStats>;
+}
+
+/** `qcow2::ZeroRange` on the libuv pool: BLKZEROOUT, fallocate, or writing zeros. */
+export declare function zeroRange(fd: number, offset: number, length: number): Promise<void>;
+
+/** The module object. */
+export interface Binding {
+  readonly Qcow2Map: typeof Qcow2Map;
+  readonly zeroRange: typeof zeroRange;
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every input the fuzzer once crashed on (native/fuzz/regressions) goes through the addon's
+// converters and either converts or fails with a CdiError code; never a crash or a raw error.
+import { readdirSync } from 'node:fs';
+import { open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import { convertQcow2File, convertQcow2Ranged, createQcow2StreamConverter, type RangeReader } from './index.js';
+import { makeTempDir } from './test-helpers/qemu-images.js';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'fuzz', 'regressions');
+const FILES = readdirSync(dir)
+  .filter((f) => !f.startsWith('.'))
+  .map((file) => ({ file }));
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  tmp = await makeTempDir('cdi-native-fuzzreg-');
+});
+afterAll(async () => {
+  await tmp.cleanup();
+});
+
+async function settle(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && code.startsWith('CDI_') ? 'cdi-error' : `raw: ${String(err)}`;
+  }
+}
+
+it.each(FILES)('$file converts or fails with a CdiError in every mode', async ({ file }) => {
+  const path = join(dir, file);
+  const bytes = await readFile(path);
+  const out = join(tmp.dir, `${file}.raw`);
+  await writeFile(out, '');
+  await truncate(out, 1024 * 1024);
+  const fh = await open(out, 'r+');
+  const target = { fd: fh.fd, kind: 'file' as const };
+  const reader: RangeReader = {
+    size: bytes.length,
+    read: (offset, length) => {
+      if (offset < 0 || length < 0 || offset + length > bytes.length) {
+        return Promise.reject(new RangeError(`read outside the image: ${offset}+${length}`));
+      }
+      return Promise.resolve(Buffer.from(bytes.subarray(offset, offset + length)));
+    },
+  };
+  try {
+    expect(await settle(convertQcow2File(path, { target }))).not.toMatch(/^raw/);
+    expect(await settle(convertQcow2Ranged(reader, { target }))).not.toMatch(/^raw/);
+    const sink = createQcow2StreamConverter({ target, spillDir: tmp.dir });
+    await settle(pipeline(Readable.from([bytes]), sink));
+    expect(await settle(sink.result)).not.toMatch(/^raw/);
+  } finally {
+    await fh.close();
+  }
+});

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: Apache-2.0
+// Registers the exports only; see binding.d.ts for the surface.
+#include <napi.h>
+
+#include "chunk_worker.h"
+#include "qcow2_map.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Qcow2Map", cdi::Qcow2Map::Init(env));
+  exports.Set("zeroRange", Napi::Function::New<cdi::ZeroRangeAsync>(env, "zeroRange"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cdi_native, Init)

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The sequential converter: a Writable fed the image bytes in order (a decompressed download,
+ * an upload, a registry layer). Bytes are gathered into windows of {@link WINDOW_BYTES}; in each
+ * window the metadata (header, L1, the L2 tables it holds) is mapped first, then every data or
+ * compressed cluster whose L2 entry is known is written straight to the target. Bytes whose role
+ * is not known yet go to a spill file (spill-file.ts) and are resolved at the end, so qcow2
+ * streams with no scratch volume. Items that cross the window end are carried to the next one.
+ *
+ * Backpressure: `_write` calls back only after the window is processed and its chunks are
+ * queued on the bounded work pool, so memory stays at a few windows.
+ */
+import { Writable } from 'node:stream';
+
+import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
+import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
+import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges, type WorkItem } from './chunker.js';
+import { toConvertError } from './errors.js';
+import {
+  headerBytesNeeded,
+  ItemWriter,
+  StatsCounter,
+  toQcow2Info,
+} from './ranged-convert.js';
+import { SpillFile } from './spill-file.js';
+import type { ConvertOptions, ConvertStats } from './types.js';
+import { WorkPool } from './work-pool.js';
+
+/** Bytes gathered before a window is processed. */
+export const WINDOW_BYTES = 4 * 1024 * 1024;
+/** Chunks in flight on the libuv pool. */
+const CONCURRENCY = 4;
+/** Image size assumed for validation while the real one is unknown (checked at the end). */
+const UNKNOWN_SIZE = Number.MAX_SAFE_INTEGER;
+
+/** Options of {@link Qcow2StreamConverter}. */
+export interface StreamConvertOptions extends ConvertOptions {
+  /** Directory for the spill file (deleted at the end). */
+  readonly spillDir: string;
+  /** Image length when known (Content-Length); tightens validation. */
+  readonly size?: number;
+}
+
+type Span = [start: number, end: number];
+
+/** See the module comment. */
+export class Qcow2StreamConverter extends Writable {
+  /** Settles when the conversion ends; rejects with a CdiError. */
+  readonly result: Promise<ConvertStats>;
+  readonly #binding: Binding;
+  readonly #options: StreamConvertOptions;
+  readonly #stats = new StatsCounter();
+  readonly #spill: SpillFile;
+  readonly #pool = new WorkPool(CONCURRENCY);
+  #resolve!: (s: ConvertStats) => void;
+  #reject!: (e: unknown) => void;
+  #parts: Buffer[] = [];
+  #partsLen = 0;
+  #fresh = 0;
+  #winStart = 0;
+  #map: Qcow2Map | undefined;
+  #raw: RawQcow2Info | undefined;
+  #writer: ItemWriter | undefined;
+  #l1Pending = false;
+  /** L2 tables not seen yet: host offset to the L1 indexes naming it (hostile images share). */
+  readonly #tables = new Map<number, number[]>();
+  /** Known data/compressed extents not written yet, 5 numbers each; kept sorted by host. */
+  #expected: number[][] = [];
+  #expectedSorted = true;
+  readonly #deferredTables: [offset: number, index: number][] = [];
+  readonly #deferred: number[][] = [];
+  /** Host spans already accounted for (metadata, written data) at or past the window start. */
+  #used: Span[] = [];
+
+  constructor(binding: Binding, options: StreamConvertOptions) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#binding = binding;
+    this.#options = options;
+    this.#spill = new SpillFile(options.spillDir);
+    this.result = new Promise<ConvertStats>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.result.catch(() => undefined);
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        const err = new CdiError(ErrorCodes.Aborted, 'qcow2 conversion aborted');
+        this.#reject(err);
+        // Emit 'error' only to a listener (pipeline attaches one); an unheard error would crash.
+        this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+      };
+      if (signal.aborted) queueMicrotask(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#parts.push(chunk);
+    this.#partsLen += chunk.length;
+    this.#fresh += chunk.length;
+    this.#stats.bytesRead += chunk.length;
+    if (this.#fresh < WINDOW_BYTES) {
+      cb();
+      return;
+    }
+    this.#process(false).then(
+      () => cb(),
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#finish().then(
+      (stats) => {
+        cb();
+        this.#resolve(stats);
+      },
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    void this.#pool
+      .drain()
+      .catch(() => undefined)
+      .then(() => this.#spill.close())
+      .then(
+        () => {
+          if (err !== null) this.#reject(toConvertError(err));
+          cb(err);
+        },
+        (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),
+      );
+  }
+
+  #fail(err: unknown): CdiError {
+    const e = toConvertError(err, this.#options.signal);
+    this.#reject(e);
+    return e;
+  }
+
+  async #finish(): Promise<ConvertStats> {
+    await this.#process(true);
+    if (this.#map === undefined) {
+      throw new CdiError(ErrorCodes.ImageInvalid, 'image too short for a qcow2 header');
+    }
+    const end = this.#winStart + this.#partsLen;
+    this.#checkComplete(end);
+    await this.#resolveDeferred(end);
+    await this.#pool.drain();
+    await this.#spill.close();
+    this.#stats.spilledBytes = this.#spill.spilledBytes;
+    return this.#stats.result();
+  }
+
+  /** Processes the gathered bytes as one window. */
+  async #process(eof: boolean): Promise<void> {
+    this.#fresh = 0;
+    const data = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    const start = this.#winStart;
+    const end = start + data.length;
+    if (this.#map === undefined && !(await this.#openMap(data, eof))) return;
+    this.#mapMetadata(data, start, end);
+    let carry = end;
+    for (const [offset] of this.#tables) if (offset < end) carry = Math.min(carry, offset);
+    if (this.#l1Pending && this.#raw!.l1Offset < end) carry = Math.min(carry, this.#raw!.l1Offset);
+    carry = Math.min(carry, await this.#writeExpected(data, start, end, eof));
+    if (eof) carry = end;
+    await this.#spillUnused(data, start, carry);
+    this.#parts = carry < end ? [data.subarray(carry - start)] : [];
+    this.#partsLen = end - carry;
+    this.#winStart = carry;
+    this.#used = this.#used.filter((s) => s[1] > carry);
+  }
+
+  async #openMap(data: Buffer, eof: boolean): Promise<boolean> {
+    const size = this.#options.size ?? UNKNOWN_SIZE;
+    if (data.length < 512 && !eof) return false;
+    const need = headerBytesNeeded(data.subarray(0, 512), eof ? data.length : size);
+    if (data.length < need && !eof) return false;
+    const map = new this.#binding.Qcow2Map(data.subarray(0, need), eof ? data.length : size);
+    const raw = map.info();
+    if (raw.refusal !== undefined) {
+      throw new CdiError(raw.refusal.code as ErrorCode, raw.refusal.message);
+    }
+    await this.#options.prepareTarget?.(toQcow2Info(raw));
+    this.#map = map;
+    this.#raw = raw;
+    this.#writer = new ItemWriter({
+      binding: this.#binding,
+      map,
+      options: this.#options,
+      stats: this.#stats,
+      total: raw.virtualSize,
+    });
+    this.#l1Pending = raw.l1Entries > 0;
+    this.#used.push([0, raw.clusterSize]);
+    if (raw.refcountTableBytes > 0) {
+      this.#used.push([raw.refcountTableOffset, raw.refcountTableOffset + raw.refcountTableBytes]);
+    }
+    return true;
+  }
+
+  /** Maps the L1 table and every L2 table lying fully inside the window. */
+  #mapMetadata(data: Buffer, start: number, end: number): void {
+    const raw = this.#raw!;
+    const map = this.#map!;
+    const coverage = raw.l2Entries * raw.clusterSize;
+    const l1End = raw.l1Offset + raw.l1Entries * 8;
+    if (this.#l1Pending && raw.l1Offset >= start && l1End <= end) {
+      this.#l1Pending = false;
+      this.#used.push([raw.l1Offset, l1End]);
+      const l2 = map.parseL1(data.subarray(raw.l1Offset - start, l1End - start));
+      for (let i = 0; i < l2.length; i++) {
+        const offset = l2[i]!;
+        if (offset === 0) {
+          const g = i * coverage;
+          this.#queue({ type: 'zero', offset: g, length: Math.min(coverage, raw.virtualSize - g) });
+        } else if (offset >= start) {
+          const indexes = this.#tables.get(offset);
+          if (indexes === undefined) this.#tables.set(offset, [i]);
+          else indexes.push(i);
+        } else {
+          this.#deferredTables.push([offset, i]);
+        }
+      }
+    }
+    const ready = [...this.#tables].filter(([o]) => o >= start && o + raw.clusterSize <= end);
+    ready.sort((a, b) => a[0] - b[0]);
+    for (const [offset, indexes] of ready) {
+      this.#tables.delete(offset);
+      this.#used.push([offset, offset + raw.clusterSize]);
+      const table = data.subarray(offset - start, offset - start + raw.clusterSize);
+      for (const index of indexes) this.#addExtents(map.mapL2(index, table), start);
+    }
+  }
+
+  #addExtents(ex: Float64Array, start: number): void {
+    for (let i = 0; i + EXTENT_FIELDS <= ex.length; i += EXTENT_FIELDS) {
+      const e = Array.from(ex.subarray(i, i + EXTENT_FIELDS));
+      if (e[2] === ExtentKind.Zero) {
+        this.#queue({ type: 'zero', offset: e[0]!, length: e[1]! });
+      } else if (e[3]! >= start) {
+        this.#expected.push(e);
+        this.#expectedSorted = false;
+      } else {
+        this.#deferred.push(e);
+      }
+    }
+  }
+
+  /** Writes the expected extents whose bytes are in the window; returns where carry starts. */
+  async #writeExpected(data: Buffer, start: number, end: number, eof: boolean): Promise<number> {
+    if (!this.#expectedSorted) {
+      this.#expected.sort((a, b) => a[3]! - b[3]!);
+      this.#expectedSorted = true;
+    }
+    let carry = end;
+    const batch: number[][] = [];
+    let taken = 0;
+    for (const e of this.#expected) {
+      const [guest, length, kind, host, hostLen] = e as [number, number, number, number, number];
+      if (host >= end) break;
+      if (kind === ExtentKind.Compressed && host + hostLen > end && !eof) {
+        carry = Math.min(carry, host);
+        break;
+      }
+      taken++;
+      if (kind === ExtentKind.Data && host + length > end && !eof) {
+        const part = end - host;
+        batch.push([guest, part, kind, host, part]);
+        this.#expected[taken - 1] = [guest + part, length - part, kind, end, length - part];
+        taken--;
+        this.#used.push([host, end]);
+        break;
+      }
+      batch.push(e);
+      this.#used.push([host, Math.min(end, host + hostLen)]);
+    }
+    this.#expected.splice(0, taken);
+    await this.#runChunks(batch, { pieces: [data], pieceOffsets: [start] });
+    return carry;
+  }
+
+  async #runChunks(
+    extents: number[][],
+    source: { pieces: Buffer[]; pieceOffsets: number[] } | undefined,
+    fetch?: (chunkExtents: Float64Array) => Promise<{ pieces: Buffer[]; pieceOffsets: number[] }>,
+  ): Promise<void> {
+    if (extents.length === 0) return;
+    extents.sort((a, b) => a[0]! - b[0]!);
+    const chunker = new Chunker({ contiguousOnly: true });
+    const items = [...chunker.push(Float64Array.from(extents.flat())), ...chunker.flush()];
+    for (const item of items) {
+      if (item.type !== 'chunk') continue;
+      const src = source ?? (await fetch!(item.extents));
+      await this.#pool.run(() => this.#writer!.chunk(item, src));
+    }
+  }
+
+  #queue(item: WorkItem): void {
+    if (item.type !== 'zero' || item.length === 0) return;
+    const writer = this.#writer!;
+    void this.#pool.run(() => writer.zero(item.offset, item.length)).catch(() => undefined);
+  }
+
+  /** Spills the bytes of [start, stop) that nothing claimed. */
+  async #spillUnused(data: Buffer, start: number, stop: number): Promise<void> {
+    const used = this.#used
+      .map(([a, b]): Span => [Math.max(a, start), Math.min(b, stop)])
+      .filter(([a, b]) => a < b)
+      .sort((x, y) => x[0] - y[0]);
+    let pos = start;
+    for (const [a, b] of used) {
+      if (a > pos) await this.#spill.add(pos, data.subarray(pos - start, a - start));
+      pos = Math.max(pos, b);
+    }
+    if (pos < stop) await this.#spill.add(pos, data.subarray(pos - start, stop - start));
+  }
+
+  #checkComplete(end: number): void {
+    const truncated = (what: string, offset: number): CdiError =>
+      new CdiError(
+        ErrorCodes.ImageInvalid,
+        `image truncated: ${what} at offset ${offset} lies past the end of the stream (${end} bytes)`,
+      );
+    if (this.#l1Pending) throw truncated('l1 table', this.#raw!.l1Offset);
+    for (const [offset] of this.#tables) throw truncated('l2 table', offset);
+    const first = this.#expected[0];
+    if (first !== undefined) throw truncated('data cluster', first[3]!);
+  }
+
+  /** Converts what streamed by before its L2 entry was known, reading it from the spill file. */
+  async #resolveDeferred(end: number): Promise<void> {
+    const raw = this.#raw!;
+    while (this.#deferredTables.length > 0) {
+      const [offset, index] = this.#deferredTables.pop()!;
+      const l2 = await this.#spill.read(offset, raw.clusterSize, end);
+      this.#addExtents(this.#map!.mapL2(index, l2), Number.POSITIVE_INFINITY);
+    }
+    const fetch = async (
+      ex: Float64Array,
+    ): Promise<{ pieces: Buffer[]; pieceOffsets: number[] }> => {
+      const ranges = hostRanges(ex, end, 0);
+      const pieces = await Promise.all(ranges.map((r) => this.#spill.read(r.offset, r.length, end)));
+      return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
+    };
+    await this.#runChunks(this.#deferred.splice(0), undefined, fetch);
+  }
+}

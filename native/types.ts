@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Public types of the native converter; re-exported by `native/index.ts`. */
+
+/** Random access to the image bytes (local file, HTTP ranges, S3 ranges). */
+export interface RangeReader {
+  /** Total image length in bytes. */
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`, or throws. */
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
+}
+
+/** What the target is: a file (holes read as zero) or a block device (old content unknown). */
+export type TargetKind = 'file' | 'block';
+
+/** Where the raw image goes; opened, sized, synced and closed by the importer's sink. */
+export interface ConvertTarget {
+  /** Opened read-write. */
+  readonly fd: number;
+  /**
+   * `file`: already truncated to the virtual size, holes read as zero; zero runs are never
+   * written. `block`: ranges that are not data are zeroed unless `targetIsZeroed`.
+   */
+  readonly kind: TargetKind;
+  readonly targetIsZeroed?: boolean;
+}
+
+/** What `readQcow2Info` reports, like `qemu-img info`. */
+export interface Qcow2Info {
+  readonly format: 'qcow2';
+  readonly version: 2 | 3;
+  readonly virtualSize: number;
+  readonly clusterSize: number;
+  readonly compressionType: 'zlib' | 'zstd';
+  readonly extendedL2: boolean;
+  readonly dirty: boolean;
+  readonly backingFile?: string;
+  readonly externalDataFile?: string;
+  readonly encrypted: boolean;
+  readonly snapshotCount: number;
+  readonly l1Entries: number;
+  /** Set when conversion would be refused (backing file, external data file, encryption). */
+  readonly refusal?: { code: string; message: string };
+}
+
+/** Counters of one conversion. */
+export interface ConvertStats {
+  /** Image bytes read (metadata and clusters) or received. */
+  readonly bytesRead: number;
+  /** Guest bytes written to the target. */
+  readonly dataBytesWritten: number;
+  /** Guest bytes not written because they read as zero (holes or zeroed ranges). */
+  readonly zeroBytes: number;
+  /** Bytes written to the spill file (stream converter only). */
+  readonly spilledBytes: number;
+}
+
+/** Options shared by every conversion. */
+export interface ConvertOptions {
+  readonly target: ConvertTarget;
+  readonly signal?: AbortSignal;
+  /** Guest bytes done / virtual size. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Called once after the header is validated and before the first write, awaited. */
+  readonly prepareTarget?: (info: Qcow2Info) => Promise<void>;
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Shared set-up of the controller's end-to-end suites: a sandbox cluster, the controller running
+ * in-process against it (so a test can stop and restart it mid-import), a file server for image
+ * sources, and helpers to wait for a DataVolume and to read what landed on its volume.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/datavolume.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import { parseControllerSettings } from '../../controller/config.js';
+import { Controller } from '../../controller/controller.js';
+import { KubeClient } from '../../controller/kube.js';
+import { qemuImg } from '../fixtures/index.js';
+import { repoRoot, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
+
+/** A running sandbox with the controller. */
+export interface ControllerEnv {
+  readonly sandbox: Sandbox;
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+  /** Starts the in-process controller (again, after {@link stopController}). */
+  startController(): Promise<void>;
+  /** Stops it, as if its process were killed. */
+  stopController(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the sandbox and the controller; fails early when the importer is not built. */
+export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
+  if (!existsSync(join(repoRoot(), 'dist', 'cmd', 'cdi.js'))) {
+    throw new Error('dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods');
+  }
+  const sandbox = await startSandbox();
+  const kc = kubeConfigFor(sandbox);
+  const logger = log ?? createLogger({ component: 'controller', level: process.env['CDI_E2E_LOG'] === '1' ? 'debug' : 'error' });
+  let controller: Controller | undefined;
+  const env: ControllerEnv = {
+    sandbox,
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    async startController() {
+      controller = new Controller({
+        client: new KubeClient(kc),
+        settings: parseControllerSettings({}, 'e2e'),
+        log: logger,
+        resyncMs: 5000,
+      });
+      await controller.start();
+    },
+    async stopController() {
+      await controller?.stop();
+      controller = undefined;
+    },
+    async stop() {
+      await env.stopController();
+      await sandbox.stop();
+    },
+  };
+  await env.startController();
+  return env;
+}
+
+/** Applies a manifest with the real kubectl. */
+export async function apply(env: ControllerEnv, manifest: string): Promise<void> {
+  const r = await kubectl(env.sandbox, ['apply', '-f', '-'], { input: manifest });
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+}
+
+/** Waits (through a watch) until the DataVolume satisfies `predicate`. */
+export function waitForDv(
+  env: ControllerEnv,
+  namespace: string,
+  name: string,
+  predicate: (dv: DataVolume) => boolean,
+  timeoutMs = 60_000,
+): Promise<DataVolume> {
+  // DataVolumes are plain JSON; client-node's KubernetesObject types metadata more narrowly.
+  return waitForObject<KubernetesObject>(
+    env.kc,
+    `/apis/${CDI_GROUP}/${CDI_VERSION}/namespaces/${namespace}/datavolumes`,
+    name,
+    (obj) => predicate(obj as DataVolume),
+    timeoutMs,
+  ) as Promise<DataVolume>;
+}
+
+/** Waits until the DataVolume's phase is `phase`. */
+export function waitForPhase(env: ControllerEnv, namespace: string, name: string, phase: string, timeoutMs = 60_000): Promise<DataVolume> {
+  return waitForDv(env, namespace, name, (dv) => dv.status?.phase === phase, timeoutMs);
+}
+
+/** Waits until the claim satisfies `predicate`. */
+export function waitForPvc(
+  env: ControllerEnv,
+  namespace: string,
+  name: string,
+  predicate: (pvc: V1PersistentVolumeClaim) => boolean,
+  timeoutMs = 60_000,
+): Promise<V1PersistentVolumeClaim> {
+  return waitForObject<V1PersistentVolumeClaim>(env.kc, `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, name, predicate, timeoutMs);
+}
+
+/** Waits until the pod satisfies `predicate`. */
+export function waitForPod(
+  env: ControllerEnv,
+  namespace: string,
+  name: string,
+  predicate: (pod: V1Pod) => boolean,
+  timeoutMs = 60_000,
+): Promise<V1Pod> {
+  return waitForObject<V1Pod>(env.kc, `/api/v1/namespaces/${namespace}/pods`, name, predicate, timeoutMs);
+}
+
+/** Host path of what a bound claim holds: `disk.img` in its directory, or the block file. */
+export async function volumeData(env: ControllerEnv, namespace: string, pvcName: string): Promise<string> {
+  const pvc = await env.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvcName });
+  const pv = await env.core.readPersistentVolume({ name: pvc.spec?.volumeName ?? '' });
+  const path = pv.spec?.hostPath?.path ?? '';
+  return pvc.spec?.volumeMode === 'Block' ? path : join(path, 'disk.img');
+}
+
+/**
+ * True when `actual` holds exactly the bytes of `reference` (raw) followed by zeros only: the
+ * importer grows the image to the claim's usable size, as CDI's resize does.
+ */
+export async function sameDisk(reference: string, actual: string): Promise<boolean> {
+  try {
+    await qemuImg('compare', '-q', '-f', 'raw', '-F', 'raw', reference, actual);
+    return true;
+  } catch {
+    return false;
+  }
+}

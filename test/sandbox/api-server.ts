@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The HTTPS front end of the sandbox's Kubernetes API: bearer-token authentication, discovery,
+ * the REST routes of every resource type (namespaced and cluster-scoped, `/status`, `pods/log`),
+ * watches, server-side Table printing for kubectl, and APIService aggregation (requests for an
+ * aggregated group/version are proxied to the Service named by its APIService object).
+ */
+import { createServer, request as httpsRequest, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../../common/logger.js';
+import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
+import { coreVersions, groupDoc, groupList, resourceList, versionInfo } from './discovery.js';
+import type { DeleteOptions, ObjectApi, PropagationPolicy } from './object-api.js';
+import { getPath, isRecord, type KObject } from './object.js';
+import { openApiV3 } from './openapi.js';
+import { PatchError } from './patch.js';
+import type { ResourceType } from './resources.js';
+import { SelectorError } from './selectors.js';
+import { toTable, wantsTable } from './table.js';
+import { serveWatch } from './watch.js';
+
+/** Options of {@link ApiServer}. */
+export interface ApiServerOptions {
+  readonly api: ObjectApi;
+  readonly token: string;
+  readonly tls: { readonly key: string; readonly cert: string };
+  readonly log: Logger;
+  /** Host file of a pod container's log, for `pods/<name>/log`. */
+  readonly podLogPath: (namespace: string, name: string, container: string | undefined) => string | undefined;
+}
+
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const DEFAULT_WATCH_TIMEOUT_S = 1800;
+
+interface Route {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+  readonly subresource: string | undefined;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw badRequest(`the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function parseRoute(segments: readonly string[]): Route | undefined {
+  let group: string;
+  let version: string;
+  let rest: readonly string[];
+  if (segments[0] === 'api' && segments.length >= 3) {
+    group = '';
+    version = segments[1] ?? '';
+    rest = segments.slice(2);
+  } else if (segments[0] === 'apis' && segments.length >= 4) {
+    group = segments[1] ?? '';
+    version = segments[2] ?? '';
+    rest = segments.slice(3);
+  } else return undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status' && rest[2] !== 'finalize') {
+    return { group, version, namespace: rest[1], plural: rest[2] ?? '', name: rest[3], subresource: rest[4] };
+  }
+  return { group, version, namespace: undefined, plural: rest[0] ?? '', name: rest[1], subresource: rest[2] };
+}
+
+function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
+  const b = isRecord(body) ? body : {};
+  const policy = (b['propagationPolicy'] ?? query.get('propagationPolicy') ?? undefined) as PropagationPolicy | undefined;
+  const graceRaw = b['gracePeriodSeconds'] ?? query.get('gracePeriodSeconds') ?? undefined;
+  const pre = isRecord(b['preconditions']) ? b['preconditions'] : undefined;
+  const preconditions = {
+    ...(typeof pre?.['uid'] === 'string' ? { uid: pre['uid'] } : {}),
+    ...(typeof pre?.['resourceVersion'] === 'string' ? { resourceVersion: pre['resourceVersion'] } : {}),
+  };
+  let orphan = b['orphanDependents'] ?? query.get('orphanDependents') ?? undefined;
+  if (orphan === 'true') orphan = true;
+  return {
+    ...(policy === undefined ? (orphan === true ? { propagationPolicy: 'Orphan' as const } : {}) : { propagationPolicy: policy }),
+    ...(graceRaw === undefined || graceRaw === null ? {} : { gracePeriodSeconds: Number(graceRaw) }),
+    ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
+  };
+}
+
+/** The server. */
+export class ApiServer {
+  readonly #opts: ApiServerOptions;
+  readonly #server: Server;
+  readonly #watches = new Set<{ stop: () => void }>();
+
+  constructor(opts: ApiServerOptions) {
+    this.#opts = opts;
+    this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
+    });
+  }
+
+  /** Listens on 127.0.0.1 (port 0 unless given) and returns the base URL. */
+  async listen(port = 0): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, '127.0.0.1', () => resolve());
+    });
+    return `https://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  /** Ends every open watch, as an API server restart or a watch timeout would. */
+  closeWatches(): void {
+    for (const w of [...this.#watches]) w.stop();
+  }
+
+  /** Stops listening and drops every connection. */
+  async close(): Promise<void> {
+    this.closeWatches();
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #fail(res: ServerResponse, err: unknown): void {
+    let status: ApiStatusError;
+    if (err instanceof ApiStatusError) status = err;
+    else if (err instanceof SelectorError || err instanceof PatchError) status = badRequest(err.message);
+    else {
+      this.#opts.log.error('api request failed', { error: err instanceof Error ? err.stack : String(err) });
+      status = new ApiStatusError(500, StatusReasons.InternalError, err instanceof Error ? err.message : String(err));
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    send(res, status.statusCode, status.toStatus());
+  }
+
+  #authorised(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const expected = Buffer.from(`Bearer ${this.#opts.token}`);
+    const given = Buffer.from(header);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://sandbox');
+    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const method = req.method ?? 'GET';
+    if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (!this.#authorised(req)) {
+      send(res, 401, new ApiStatusError(401, StatusReasons.Unauthorized, 'Unauthorized').toStatus());
+      return;
+    }
+    this.#opts.log.debug('api', { method, url: req.url });
+    if (segments[0] === 'apis' && segments.length >= 3) {
+      const target = this.#aggregated(segments[1] ?? '', segments[2] ?? '');
+      if (target !== undefined) {
+        this.#proxy(req, res, target);
+        return;
+      }
+    }
+    const discovery = this.#discovery(segments, url.pathname);
+    if (discovery !== undefined) {
+      if (discovery === null) throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+      send(res, 200, discovery);
+      return;
+    }
+    const route = parseRoute(segments);
+    if (route === undefined) throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    await this.#resource(req, res, route, url.searchParams);
+  }
+
+  /** Discovery document for the path; null for a discovery path with nothing; undefined for others. */
+  #discovery(segments: readonly string[], pathname: string): Record<string, unknown> | null | undefined {
+    const { types } = this.#opts.api;
+    if (pathname === '/version') return versionInfo();
+    if (pathname === '/api') return coreVersions();
+    if (pathname === '/apis') return groupList(types, this.#aggregatedGroups());
+    if (segments[0] === 'api' && segments.length === 2) return resourceList(types, '', segments[1] ?? '') ?? null;
+    if (segments[0] === 'apis' && segments.length === 2) return groupDoc(types, segments[1] ?? '') ?? null;
+    if (segments[0] === 'apis' && segments.length === 3) return resourceList(types, segments[1] ?? '', segments[2] ?? '') ?? null;
+    if (pathname.startsWith('/openapi/v3')) return openApiV3(types, pathname) ?? null;
+    if (segments[0] === 'openapi') return null;
+    return undefined;
+  }
+
+  #apiServices(): KObject[] {
+    const t = this.#opts.api.types.lookup('apiregistration.k8s.io', 'v1', 'apiservices');
+    return t === undefined ? [] : this.#opts.api.list(t, undefined).items;
+  }
+
+  #aggregatedGroups(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const svc of this.#apiServices()) {
+      const group = getPath(svc, ['spec', 'group']);
+      const version = getPath(svc, ['spec', 'version']);
+      if (typeof group === 'string' && typeof version === 'string' && isRecord(getPath(svc, ['spec', 'service']))) {
+        out.set(group, [...(out.get(group) ?? []), version]);
+      }
+    }
+    return out;
+  }
+
+  /** The upstream of an aggregated group/version: the Service named by its APIService. */
+  #aggregated(group: string, version: string): { host: string; port: number; ca?: string; insecure: boolean } | undefined {
+    const svc = this.#apiServices().find(
+      (s) => getPath(s, ['spec', 'group']) === group && getPath(s, ['spec', 'version']) === version,
+    );
+    const ref = getPath(svc, ['spec', 'service']);
+    if (svc === undefined || !isRecord(ref)) return undefined;
+    const serviceType = this.#opts.api.types.lookup('', 'v1', 'services');
+    const service =
+      serviceType === undefined ? undefined : this.#opts.api.find(serviceType, String(ref['namespace']), String(ref['name']));
+    if (service === undefined) {
+      throw new ApiStatusError(503, StatusReasons.ServiceUnavailable, `service ${String(ref['namespace'])}/${String(ref['name'])} of APIService ${version}.${group} not found`);
+    }
+    const external = getPath(service, ['spec', 'externalName']);
+    const host = typeof external === 'string' ? external : String(getPath(service, ['spec', 'clusterIP']) ?? '');
+    const caBundle = getPath(svc, ['spec', 'caBundle']);
+    return {
+      host,
+      port: typeof ref['port'] === 'number' ? ref['port'] : 443,
+      ...(typeof caBundle === 'string' ? { ca: Buffer.from(caBundle, 'base64').toString('utf8') } : {}),
+      insecure: getPath(svc, ['spec', 'insecureSkipTLSVerify']) === true,
+    };
+  }
+
+  #proxy(req: IncomingMessage, res: ServerResponse, target: { host: string; port: number; ca?: string; insecure: boolean }): void {
+    const { authorization: _drop, host: _host, ...headers } = req.headers;
+    const upstream = httpsRequest(
+      {
+        host: target.host,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...headers, 'x-remote-user': 'sandbox-admin', 'x-remote-group': 'system:masters' },
+        ...(target.ca === undefined ? {} : { ca: target.ca }),
+        rejectUnauthorized: !target.insecure,
+        servername: target.host.match(/^[\d.]+$/) === null ? target.host : undefined,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      this.#fail(res, new ApiStatusError(503, StatusReasons.ServiceUnavailable, `error trying to reach service: ${err.message}`));
+    });
+    req.pipe(upstream);
+  }
+
+  async #resource(req: IncomingMessage, res: ServerResponse, route: Route, query: URLSearchParams): Promise<void> {
+    const { api } = this.#opts;
+    const type = api.type(route.group, route.version, route.plural);
+    const method = req.method ?? 'GET';
+    const ns = type.namespaced ? (route.namespace ?? (route.name === undefined ? undefined : 'default')) : '';
+    if (type.namespaced && route.namespace === undefined && route.name !== undefined) {
+      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    }
+    const out = (status: number, obj: KObject): void => {
+      const presented = api.present(type, obj, route.version);
+      send(res, status, wantsTable(req.headers.accept) ? toTable(type, [presented]) : presented);
+    };
+    if (route.name === undefined) {
+      await this.#collection({ req, res, type, route, query, ns });
+      return;
+    }
+    const sub = route.subresource;
+    if (sub !== undefined && sub !== 'status' && !(sub === 'log' && type.plural === 'pods' && type.group === '')) {
+      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    }
+    if (sub === 'status' && !type.statusSubresource) {
+      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    }
+    const namespace = ns ?? '';
+    const name = route.name;
+    if (sub === 'log') {
+      api.get(type, namespace, name);
+      const file = this.#opts.podLogPath(namespace, name, query.get('container') ?? undefined);
+      const text = file === undefined ? '' : await readFile(file, 'utf8').catch(() => '');
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end(text);
+      return;
+    }
+    switch (method) {
+      case 'GET':
+        out(200, api.get(type, namespace, name));
+        return;
+      case 'PUT': {
+        const body = parseJson(await readBody(req));
+        out(200, api.update(type, namespace, name, body, sub === 'status' ? 'status' : undefined));
+        return;
+      }
+      case 'PATCH': {
+        const body = parseJson(await readBody(req));
+        const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        out(200, api.patch(type, { namespace, name, ...(sub === 'status' ? { subresource: 'status' as const } : {}) }, contentType, body));
+        return;
+      }
+      case 'DELETE': {
+        const body = parseJson(await readBody(req));
+        out(200, api.delete(type, namespace, name, deleteOptions(body, query)));
+        return;
+      }
+      default:
+        throw new ApiStatusError(405, StatusReasons.MethodNotAllowed, `method ${method} is not allowed`);
+    }
+  }
+
+  async #collection(ctx: {
+    req: IncomingMessage;
+    res: ServerResponse;
+    type: ResourceType;
+    route: Route;
+    query: URLSearchParams;
+    ns: string | undefined;
+  }): Promise<void> {
+    const { req, res, type, route, query, ns } = ctx;
+    const { api } = this.#opts;
+    const method = req.method ?? 'GET';
+    const selectors = {
+      ...(query.get('labelSelector') === null ? {} : { label: query.get('labelSelector') ?? '' }),
+      ...(query.get('fieldSelector') === null ? {} : { field: query.get('fieldSelector') ?? '' }),
+    };
+    if (method === 'GET' && (query.get('watch') === 'true' || query.get('watch') === '1')) {
+      const timeout = Number(query.get('timeoutSeconds') ?? DEFAULT_WATCH_TIMEOUT_S);
+      const watch = serveWatch(
+        api,
+        {
+          type,
+          version: route.version,
+          namespace: ns,
+          resourceVersion: query.get('resourceVersion') ?? undefined,
+          labelSelector: selectors.label,
+          fieldSelector: selectors.field,
+          bookmarks: query.get('allowWatchBookmarks') === 'true',
+          timeoutSeconds: Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_WATCH_TIMEOUT_S,
+          asTable: wantsTable(req.headers.accept),
+        },
+        res,
+      );
+      this.#watches.add(watch);
+      res.on('close', () => this.#watches.delete(watch));
+      return;
+    }
+    if (method === 'GET') {
+      const { items, resourceVersion } = api.list(type, ns, selectors);
+      const presented = items.map((o) => api.present(type, o, route.version));
+      if (wantsTable(req.headers.accept)) {
+        send(res, 200, toTable(type, presented, { resourceVersion }));
+        return;
+      }
+      send(res, 200, {
+        kind: type.listKind,
+        apiVersion: type.group === '' ? route.version : `${type.group}/${route.version}`,
+        metadata: { resourceVersion },
+        items: presented,
+      });
+      return;
+    }
+    if (method === 'POST') {
+      const body = parseJson(await readBody(req));
+      const created = api.create(type, ns ?? 'default', body, { dryRun: query.getAll('dryRun').includes('All') });
+      send(res, 201, api.present(type, created, route.version));
+      return;
+    }
+    if (method === 'DELETE') {
+      const body = parseJson(await readBody(req));
+      const opts = deleteOptions(body, query);
+      for (const o of api.list(type, ns, selectors).items) {
+        api.delete(type, o.metadata.namespace ?? '', o.metadata.name ?? '', opts);
+      }
+      send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
+      return;
+    }
+    throw new ApiStatusError(405, StatusReasons.MethodNotAllowed, `method ${method} is not allowed`);
+  }
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * A minimal OpenAPI v3 surface: `/openapi/v3` lists one document per group/version, and each
+ * document declares, for every kind, a PATCH operation that accepts the `fieldValidation` query
+ * parameter. That is what kubectl (1.27+) checks before trusting the server with validation
+ * (`--validate=strict` then sends `fieldValidation=Strict` instead of validating client-side
+ * against a downloaded schema). No schemas are served; `kubectl explain` is out of scope.
+ */
+import { createHash } from 'node:crypto';
+import type { ResourceType, TypeRegistry } from './resources.js';
+
+function gvPath(group: string, version: string): string {
+  return group === '' ? `api/${version}` : `apis/${group}/${version}`;
+}
+
+function documentFor(types: readonly ResourceType[], group: string, version: string): Record<string, unknown> {
+  const paths: Record<string, unknown> = {};
+  for (const t of types) {
+    const base = `/${gvPath(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}/{name}`;
+    paths[base] = {
+      patch: {
+        operationId: `patch${t.kind}`,
+        parameters: [
+          { name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } },
+          { name: 'fieldManager', in: 'query', schema: { type: 'string', uniqueItems: true } },
+        ],
+        responses: { '200': { description: 'OK' } },
+        'x-kubernetes-action': 'patch',
+        'x-kubernetes-group-version-kind': { group, version, kind: t.kind },
+      },
+    };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.0-sandbox' }, paths, components: { schemas: {} } };
+}
+
+function byGroupVersion(registry: TypeRegistry): Map<string, { group: string; version: string; types: ResourceType[] }> {
+  const out = new Map<string, { group: string; version: string; types: ResourceType[] }>();
+  for (const t of registry.all()) {
+    for (const v of t.versions) {
+      const key = gvPath(t.group, v);
+      const entry = out.get(key) ?? { group: t.group, version: v, types: [] };
+      entry.types.push(t);
+      out.set(key, entry);
+    }
+  }
+  return out;
+}
+
+/** The body for an `/openapi/v3...` path, or undefined when there is none. */
+export function openApiV3(registry: TypeRegistry, pathname: string): Record<string, unknown> | undefined {
+  const gvs = byGroupVersion(registry);
+  if (pathname === '/openapi/v3' || pathname === '/openapi/v3/') {
+    const paths: Record<string, unknown> = {};
+    for (const [key, gv] of gvs) {
+      const hash = createHash('sha256').update(JSON.stringify(documentFor(gv.types, gv.group, gv.version))).digest('hex').slice(0, 32);
+      paths[key] = { serverRelativeURL: `/openapi/v3/${key}?hash=${hash}` };
+    }
+    return { paths };
+  }
+  const key = pathname.replace(/^\/openapi\/v3\//, '');
+  const gv = gvs.get(key);
+  return gv === undefined ? undefined : documentFor(gv.types, gv.group, gv.version);
+}

@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The life of one pod on the sandbox node: wait for its volumes and config (ContainerCreating,
+ * CreateContainerConfigError), run init containers in order, then the containers side by side,
+ * restart them by restartPolicy with a small exponential back-off (CrashLoopBackOff), probe
+ * readiness, and publish container states, restart counts, termination messages and the pod
+ * phase to the API as the kubelet does.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import type { Logger } from '../../common/logger.js';
+import { readTerminationMessage, resolveProgram, startProcess, stopProcess, waitExit } from './container-process.js';
+import type { ObjectApi } from './object-api.js';
+import { getPath, isRecord, type KObject } from './object.js';
+import { containerEnv, containerPaths, NotReadyError, prepareVolumes, type VolumeMap } from './pod-env.js';
+import type { ResourceType } from './resources.js';
+
+/** Restart back-off: first delay and cap (the kubelet's are 10 s and 5 min; tests want small). */
+const BACKOFF_START_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+/** Probe period floor and ceiling, so tests see readiness quickly. */
+const PROBE_MIN_MS = 200;
+const PROBE_MAX_MS = 1_000;
+
+type State = Record<string, unknown>;
+
+interface ContainerRun {
+  readonly spec: Record<string, unknown>;
+  readonly name: string;
+  state: State;
+  lastState: State;
+  restartCount: number;
+  ready: boolean;
+  child: ChildProcess | undefined;
+}
+
+/** Something that wakes waiters. */
+class Signal {
+  #waiters: (() => void)[] = [];
+  wait(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      if (ms !== undefined) setTimeout(resolve, ms);
+    });
+  }
+  notify(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function rewriteArgs(args: readonly string[], mounts: readonly [string, string][]): string[] {
+  return args.map((a) => {
+    for (const [inPod, host] of mounts) {
+      if (a === inPod) return host;
+      if (a.startsWith(`${inPod}/`)) return host + a.slice(inPod.length);
+    }
+    return a;
+  });
+}
+
+async function probeOnce(url: string): Promise<boolean> {
+  const req = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const r = req(url, { method: 'GET', rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) >= 200 && (res.statusCode ?? 500) < 400);
+    });
+    r.on('error', () => resolve(false));
+    r.on('timeout', () => r.destroy());
+    r.end();
+  });
+}
+
+/** Options of {@link PodWorker}. */
+export interface PodWorkerOptions {
+  readonly api: ObjectApi;
+  readonly podType: ResourceType;
+  readonly pod: KObject;
+  readonly dir: string;
+  readonly repoRoot: string;
+  readonly log: Logger;
+}
+
+/** Runs one pod. */
+export class PodWorker {
+  readonly uid: string;
+  readonly #o: PodWorkerOptions;
+  readonly #ns: string;
+  readonly #name: string;
+  readonly #init: ContainerRun[];
+  readonly #main: ContainerRun[];
+  readonly #changed = new Signal();
+  #stopping = false;
+  #initialized = false;
+  #done: Promise<void> | undefined;
+
+  constructor(opts: PodWorkerOptions) {
+    this.#o = opts;
+    this.uid = opts.pod.metadata.uid ?? '';
+    this.#ns = opts.pod.metadata.namespace ?? '';
+    this.#name = opts.pod.metadata.name ?? '';
+    const runs = (field: string): ContainerRun[] => {
+      const list = getPath(opts.pod, ['spec', field]);
+      return (Array.isArray(list) ? list.filter(isRecord) : []).map((spec) => ({
+        spec,
+        name: String(spec['name']),
+        state: { waiting: { reason: 'ContainerCreating' } },
+        lastState: {},
+        restartCount: 0,
+        ready: false,
+        child: undefined,
+      }));
+    };
+    this.#init = runs('initContainers');
+    this.#main = runs('containers');
+    mkdirSync(opts.dir, { recursive: true });
+  }
+
+  /** True once stop() was called. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Host file of a container's log. */
+  logFile(container: string | undefined): string {
+    return join(this.#o.dir, `${container ?? this.#main[0]?.name ?? 'main'}.log`);
+  }
+
+  /** Starts the pod; resolves when it has finished or was stopped. */
+  run(): Promise<void> {
+    this.#done ??= this.#run().catch((err: unknown) => {
+      this.#o.log.error('pod worker failed', { pod: `${this.#ns}/${this.#name}`, error: err instanceof Error ? err.stack : String(err) });
+    });
+    return this.#done;
+  }
+
+  /** Something the pod may be waiting for changed (a Secret, ConfigMap or claim). */
+  poke(): void {
+    this.#changed.notify();
+  }
+
+  /** Kills the containers (SIGTERM, SIGKILL after `graceMs`) and waits for the worker to end. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#changed.notify();
+    await Promise.all(
+      [...this.#init, ...this.#main].map(async (c) => {
+        if (c.child !== undefined) await stopProcess(c.child, graceMs);
+      }),
+    );
+    await this.#done;
+  }
+
+  #pod(): KObject | undefined {
+    return this.#o.api.find(this.#o.podType, this.#ns, this.#name);
+  }
+
+  async #run(): Promise<void> {
+    let volumes: VolumeMap | undefined;
+    while (volumes === undefined && !this.#stopping) {
+      const pod = this.#pod();
+      if (pod === undefined) return;
+      try {
+        volumes = prepareVolumes(this.#o.api, pod, this.#o.dir);
+      } catch (err) {
+        if (!(err instanceof NotReadyError)) throw err;
+        for (const c of [...this.#init, ...this.#main]) c.state = { waiting: { reason: err.reason, message: err.message } };
+        this.#publish();
+        await this.#changed.wait(1000);
+      }
+    }
+    if (volumes === undefined) return;
+    for (const c of this.#init) {
+      const code = await this.#runContainer(c, volumes, true);
+      if (code !== 0 || this.#stopping) {
+        this.#publish();
+        return;
+      }
+    }
+    this.#initialized = true;
+    await Promise.all(this.#main.map((c) => this.#runContainer(c, volumes, false)));
+    this.#publish();
+  }
+
+  #restartPolicy(init: boolean): string {
+    const p = String(getPath(this.#o.pod, ['spec', 'restartPolicy']) ?? 'Always');
+    return init && p === 'Always' ? 'OnFailure' : p;
+  }
+
+  /** Runs a container until it ends for good; returns its last exit code. */
+  async #runContainer(c: ContainerRun, volumes: VolumeMap, init: boolean): Promise<number> {
+    let backoff = BACKOFF_START_MS;
+    for (;;) {
+      if (this.#stopping) return -1;
+      const pod = this.#pod();
+      if (pod === undefined) return -1;
+      const program = resolveProgram(c.spec, this.#o.repoRoot);
+      if ('pullError' in program) {
+        c.state = { waiting: { reason: 'ErrImagePull', message: program.pullError } };
+        this.#publish();
+        await this.#changed.wait();
+        continue;
+      }
+      const termFile = join(this.#o.dir, `${c.name}.termination-log`);
+      let env: Record<string, string>;
+      try {
+        env = containerEnv({ api: this.#o.api, pod, container: c.spec, volumes, terminationLog: termFile, home: this.#o.dir });
+      } catch (err) {
+        if (!(err instanceof NotReadyError)) throw err;
+        c.state = { waiting: { reason: err.reason, message: err.message } };
+        this.#publish();
+        await this.#changed.wait(1000);
+        continue;
+      }
+      const args = rewriteArgs(program.args, containerPaths(c.spec, volumes, termFile));
+      const logFile = this.logFile(c.name);
+      const startedAt = now();
+      try {
+        c.child = await startProcess({ program: { file: program.file, args }, env, cwd: this.#o.dir, logFile });
+      } catch (err) {
+        c.state = { waiting: { reason: 'RunContainerError', message: err instanceof Error ? err.message : String(err) } };
+        this.#publish();
+        await this.#changed.wait(BACKOFF_MAX_MS);
+        continue;
+      }
+      c.state = { running: { startedAt } };
+      c.ready = c.spec['readinessProbe'] === undefined;
+      this.#publish();
+      const probing = this.#probe(c, pod);
+      const exit = await waitExit(c.child);
+      c.child = undefined;
+      c.ready = false;
+      await probing;
+      const message = readTerminationMessage({
+        file: termFile,
+        logFile,
+        policy: c.spec['terminationMessagePolicy'],
+        exitCode: exit.exitCode,
+      });
+      const terminated = {
+        exitCode: exit.exitCode,
+        ...(exit.signal === undefined ? {} : { signal: exit.exitCode - 128 }),
+        reason: exit.exitCode === 0 ? 'Completed' : 'Error',
+        ...(message === undefined ? {} : { message }),
+        startedAt,
+        finishedAt: now(),
+        containerID: `sandbox://${this.uid}/${c.name}`,
+      };
+      const policy = this.#restartPolicy(init);
+      const restart = !this.#stopping && (policy === 'Always' || (policy === 'OnFailure' && exit.exitCode !== 0));
+      if (!restart) {
+        c.state = { terminated };
+        this.#publish();
+        return exit.exitCode;
+      }
+      c.lastState = { terminated };
+      c.restartCount += 1;
+      c.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${backoff}ms restarting failed container=${c.name} pod=${this.#name}` } };
+      this.#publish();
+      await this.#changed.wait(backoff);
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    }
+  }
+
+  /** Polls the readiness probe while the container runs. */
+  async #probe(c: ContainerRun, pod: KObject): Promise<void> {
+    const probe = c.spec['readinessProbe'];
+    if (!isRecord(probe)) return;
+    const get = probe['httpGet'];
+    const ip = String(getPath(pod, ['status', 'podIP']) ?? '127.0.0.1');
+    const periodMs = Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, Number(probe['periodSeconds'] ?? 1) * 1000));
+    await new Promise((r) => setTimeout(r, Math.min(PROBE_MAX_MS, Number(probe['initialDelaySeconds'] ?? 0) * 1000)));
+    while (c.child !== undefined && !this.#stopping) {
+      let ok = true;
+      if (isRecord(get)) {
+        const scheme = String(get['scheme'] ?? 'HTTP').toLowerCase();
+        const port = typeof get['port'] === 'number' ? get['port'] : this.#namedPort(c, String(get['port']));
+        ok = await probeOnce(`${scheme}://${ip}:${port}${String(get['path'] ?? '/')}`);
+      }
+      if (ok !== c.ready && c.child !== undefined) {
+        c.ready = ok;
+        this.#publish();
+      }
+      await new Promise((r) => setTimeout(r, periodMs));
+    }
+  }
+
+  #namedPort(c: ContainerRun, name: string): number {
+    const ports = c.spec['ports'];
+    const p = (Array.isArray(ports) ? ports.filter(isRecord) : []).find((x) => x['name'] === name);
+    return Number(p?.['containerPort'] ?? name);
+  }
+
+  #phase(): string {
+    const running = (c: ContainerRun): boolean => 'running' in c.state || (c.state['waiting'] !== undefined && c.restartCount > 0);
+    const failed = (c: ContainerRun): boolean => 'terminated' in c.state && (c.state['terminated'] as { exitCode: number }).exitCode !== 0;
+    if (this.#init.some(failed) && this.#restartPolicy(true) === 'Never') return 'Failed';
+    if (!this.#initialized) return 'Pending';
+    if (this.#main.every((c) => 'terminated' in c.state)) return this.#main.some(failed) ? 'Failed' : 'Succeeded';
+    if (this.#main.some((c) => running(c) || 'terminated' in c.state)) return 'Running';
+    return 'Pending';
+  }
+
+  #status(c: ContainerRun): Record<string, unknown> {
+    return {
+      name: c.name,
+      image: String(c.spec['image'] ?? ''),
+      imageID: '',
+      ready: c.ready,
+      started: 'running' in c.state,
+      restartCount: c.restartCount,
+      state: c.state,
+      lastState: c.lastState,
+      ...('running' in c.state || 'terminated' in c.state ? { containerID: `sandbox://${this.uid}/${c.name}` } : {}),
+    };
+  }
+
+  /** Writes the pod's status from the containers' states. */
+  #publish(): void {
+    const pod = this.#pod();
+    if (pod === undefined || pod.metadata.uid !== this.uid) return;
+    const old = isRecord(pod['status']) ? pod['status'] : {};
+    const phase = this.#phase();
+    const allReady = this.#main.every((c) => c.ready);
+    const terminal = phase === 'Succeeded' || phase === 'Failed';
+    const oldConds = Array.isArray(old['conditions']) ? old['conditions'].filter(isRecord) : [];
+    const cond = (type: string, ok: boolean, reason?: string): Record<string, unknown> => {
+      const prev = oldConds.find((x) => x['type'] === type);
+      const status = ok ? 'True' : 'False';
+      return {
+        type,
+        status,
+        lastProbeTime: null,
+        lastTransitionTime: prev?.['status'] === status ? prev['lastTransitionTime'] : now(),
+        ...(reason === undefined ? {} : { reason }),
+      };
+    };
+    const status = {
+      ...old,
+      phase,
+      conditions: [
+        cond('PodScheduled', true),
+        cond('Initialized', this.#initialized || terminal),
+        cond('ContainersReady', allReady && !terminal, terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady'),
+        cond('Ready', allReady && !terminal, terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady'),
+      ],
+      ...(this.#init.length > 0 ? { initContainerStatuses: this.#init.map((c) => this.#status(c)) } : {}),
+      containerStatuses: this.#main.map((c) => this.#status(c)),
+    };
+    try {
+      this.#o.api.update(this.#o.podType, this.#ns, this.#name, { ...pod, status }, 'status');
+    } catch (err) {
+      this.#o.log.debug('status update failed', { pod: this.#name, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}

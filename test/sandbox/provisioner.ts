@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The hostPath provisioner and PV binder. A PVC of a sandbox StorageClass is bound to a new PV
+ * whose `spec.hostPath.path` is a directory (Filesystem mode) or a sparse file of the requested
+ * size standing in for the device (Block mode). WaitForFirstConsumer claims wait for the
+ * `volume.kubernetes.io/selected-node` annotation, which the scheduler part sets when a pod using
+ * the claim appears. PVC protection: a deleted PVC stays until no running pod uses it. Reclaim
+ * policy Delete removes the PV and its data when the claim goes.
+ */
+import { closeSync, mkdirSync, openSync, ftruncateSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotations } from '../../common/contract.js';
+import { parseQuantity } from '../../common/quantity.js';
+import type { Logger } from '../../common/logger.js';
+import { NODE_NAME, PROVISIONER, PVC_PROTECTION, Types } from './cluster.js';
+import { recordEvent } from './events.js';
+import type { ObjectApi } from './object-api.js';
+import { clone, getPath, isRecord, type KObject } from './object.js';
+import type { ResourceType } from './resources.js';
+
+/** Options of {@link Provisioner}. */
+export interface ProvisionerOptions {
+  readonly api: ObjectApi;
+  /** Where volumes live. */
+  readonly dataDir: string;
+  readonly log: Logger;
+}
+
+const SWEEP_DELAY_MS = 10;
+
+/** Claims a pod uses (by name, in the pod's namespace). */
+export function podClaims(pod: KObject): string[] {
+  const volumes = getPath(pod, ['spec', 'volumes']);
+  if (!Array.isArray(volumes)) return [];
+  return volumes.flatMap((v) => {
+    const claim = getPath(v, ['persistentVolumeClaim', 'claimName']);
+    return typeof claim === 'string' ? [claim] : [];
+  });
+}
+
+function isTerminal(pod: KObject): boolean {
+  const phase = getPath(pod, ['status', 'phase']);
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/** The provisioner. */
+export class Provisioner {
+  #unsubscribe: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #t: { pvc: ResourceType; pv: ResourceType; sc: ResourceType; pod: ResourceType };
+
+  constructor(private readonly opts: ProvisionerOptions) {
+    const t = (key: string): ResourceType => {
+      const type = opts.api.types.get(key);
+      if (type === undefined) throw new Error(`missing type ${key}`);
+      return type;
+    };
+    this.#t = { pvc: t(Types.Pvcs), pv: t(Types.Pvs), sc: t(Types.StorageClasses), pod: t(Types.Pods) };
+    mkdirSync(opts.dataDir, { recursive: true });
+  }
+
+  /** Starts reacting to PVC, PV, pod and StorageClass changes. */
+  start(): void {
+    const watched = new Set<string>([Types.Pvcs, Types.Pvs, Types.Pods, Types.StorageClasses]);
+    this.#unsubscribe = this.opts.api.store.subscribe((e) => {
+      if (watched.has(e.typeKey)) this.#schedule();
+    });
+    this.#schedule();
+  }
+
+  /** Stops. */
+  stop(): void {
+    this.#unsubscribe?.();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      try {
+        this.#sweep();
+      } catch (err) {
+        this.opts.log.warn('provisioner sweep failed', { error: err instanceof Error ? err.message : String(err) });
+        this.#schedule();
+      }
+    }, SWEEP_DELAY_MS);
+  }
+
+  #sweep(): void {
+    const { api } = this.opts;
+    const pods = api.list(this.#t.pod, undefined).items;
+    const inUse = new Set<string>();
+    for (const pod of pods) {
+      for (const claim of podClaims(pod)) {
+        const key = `${pod.metadata.namespace ?? ''}/${claim}`;
+        if (!isTerminal(pod)) inUse.add(key);
+        this.#selectNode(pod.metadata.namespace ?? '', claim);
+      }
+    }
+    for (const pvc of api.list(this.#t.pvc, undefined).items) {
+      const key = `${pvc.metadata.namespace ?? ''}/${pvc.metadata.name ?? ''}`;
+      if (pvc.metadata.deletionTimestamp !== undefined) {
+        if (!inUse.has(key) && (pvc.metadata.finalizers ?? []).includes(PVC_PROTECTION)) {
+          const next = clone(pvc);
+          next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== PVC_PROTECTION);
+          api.update(this.#t.pvc, next.metadata.namespace ?? '', next.metadata.name ?? '', next);
+        }
+        continue;
+      }
+      if (getPath(pvc, ['status', 'phase']) === 'Pending' && getPath(pvc, ['spec', 'volumeName']) === undefined) {
+        this.#provision(pvc);
+      }
+    }
+    this.#reclaim();
+  }
+
+  /** The scheduler's part for WaitForFirstConsumer: pick the (only) node for the claim. */
+  #selectNode(namespace: string, claim: string): void {
+    const pvc = this.opts.api.find(this.#t.pvc, namespace, claim);
+    if (pvc === undefined || getPath(pvc, ['status', 'phase']) !== 'Pending') return;
+    if (pvc.metadata.annotations?.[Annotations.SelectedNode] !== undefined) return;
+    const sc = this.#classOf(pvc);
+    if (sc?.['volumeBindingMode'] !== 'WaitForFirstConsumer') return;
+    const next = clone(pvc);
+    next.metadata.annotations = { ...next.metadata.annotations, [Annotations.SelectedNode]: NODE_NAME };
+    this.opts.api.update(this.#t.pvc, namespace, claim, next);
+  }
+
+  #classOf(pvc: KObject): KObject | undefined {
+    const name = getPath(pvc, ['spec', 'storageClassName']);
+    return typeof name === 'string' && name !== '' ? this.opts.api.find(this.#t.sc, '', name) : undefined;
+  }
+
+  #provision(pvc: KObject): void {
+    const { api, log } = this.opts;
+    const sc = this.#classOf(pvc);
+    if (sc === undefined || sc['provisioner'] !== PROVISIONER) return;
+    const ns = pvc.metadata.namespace ?? '';
+    const name = pvc.metadata.name ?? '';
+    const wffc = sc['volumeBindingMode'] === 'WaitForFirstConsumer';
+    if (wffc && pvc.metadata.annotations?.[Annotations.SelectedNode] === undefined) {
+      const annotated = pvc.metadata.annotations?.['sandbox.cdi.kubevirt.io/wffc-event'];
+      if (annotated === undefined) {
+        recordEvent(api, pvc, {
+          type: 'Normal',
+          reason: 'WaitForFirstConsumer',
+          message: 'waiting for first consumer to be created before binding',
+          component: 'persistentvolume-controller',
+        });
+        const next = clone(pvc);
+        next.metadata.annotations = { ...next.metadata.annotations, 'sandbox.cdi.kubevirt.io/wffc-event': 'true' };
+        api.update(this.#t.pvc, ns, name, next);
+      }
+      return;
+    }
+    const requested = getPath(pvc, ['spec', 'resources', 'requests', 'storage']);
+    if (typeof requested !== 'string' && typeof requested !== 'number') return;
+    const bytes = parseQuantity(String(requested));
+    const block = getPath(pvc, ['spec', 'volumeMode']) === 'Block';
+    const pvName = `pvc-${pvc.metadata.uid ?? ''}`;
+    const path = join(this.opts.dataDir, pvName);
+    if (block) {
+      const fd = openSync(path, 'w');
+      try {
+        ftruncateSync(fd, bytes);
+      } finally {
+        closeSync(fd);
+      }
+    } else mkdirSync(path, { recursive: true });
+    const accessModes = getPath(pvc, ['spec', 'accessModes']) ?? ['ReadWriteOnce'];
+    const pv = api.create(this.#t.pv, '', {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: {
+        name: pvName,
+        annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER },
+        finalizers: ['kubernetes.io/pv-protection'],
+      },
+      spec: {
+        capacity: { storage: String(requested) },
+        accessModes,
+        volumeMode: block ? 'Block' : 'Filesystem',
+        hostPath: { path, type: block ? 'File' : 'Directory' },
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name, uid: pvc.metadata.uid },
+        persistentVolumeReclaimPolicy: typeof sc['reclaimPolicy'] === 'string' ? sc['reclaimPolicy'] : 'Delete',
+        storageClassName: sc.metadata.name,
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }],
+          },
+        },
+      },
+    });
+    api.update(this.#t.pv, '', pvName, { ...pv, status: { phase: 'Bound' } }, 'status');
+    const next = clone(pvc);
+    next.metadata.annotations = {
+      ...next.metadata.annotations,
+      'pv.kubernetes.io/bind-completed': 'yes',
+      'pv.kubernetes.io/bound-by-controller': 'yes',
+      'volume.kubernetes.io/storage-provisioner': PROVISIONER,
+      'volume.beta.kubernetes.io/storage-provisioner': PROVISIONER,
+    };
+    (next['spec'] as Record<string, unknown>)['volumeName'] = pvName;
+    const updated = api.update(this.#t.pvc, ns, name, next);
+    api.update(this.#t.pvc, ns, name, { ...updated, status: { phase: 'Bound', accessModes, capacity: { storage: String(requested) } } }, 'status');
+    recordEvent(api, pvc, {
+      type: 'Normal',
+      reason: 'ProvisioningSucceeded',
+      message: `Successfully provisioned volume ${pvName}`,
+      component: PROVISIONER,
+    });
+    log.debug('bound', { pvc: `${ns}/${name}`, pv: pvName, path, bytes });
+  }
+
+  /** PVs whose claim is gone: Delete policy removes them and their data; Retain releases them. */
+  #reclaim(): void {
+    const { api } = this.opts;
+    for (const pv of api.list(this.#t.pv, undefined).items) {
+      const ref = getPath(pv, ['spec', 'claimRef']);
+      if (!isRecord(ref) || getPath(pv, ['status', 'phase']) !== 'Bound') continue;
+      const pvc = api.find(this.#t.pvc, String(ref['namespace']), String(ref['name']));
+      if (pvc !== undefined && pvc.metadata.uid === ref['uid']) continue;
+      const name = pv.metadata.name ?? '';
+      if (getPath(pv, ['spec', 'persistentVolumeReclaimPolicy']) === 'Delete') {
+        const path = getPath(pv, ['spec', 'hostPath', 'path']);
+        if (typeof path === 'string' && path.startsWith(this.opts.dataDir)) rmSync(path, { recursive: true, force: true });
+        const next = clone(pv);
+        delete next.metadata.finalizers;
+        api.update(this.#t.pv, '', name, next);
+        if (api.find(this.#t.pv, '', name) !== undefined) api.delete(this.#t.pv, '', name);
+      } else {
+        api.update(this.#t.pv, '', name, { ...pv, status: { phase: 'Released' } }, 'status');
+      }
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Our kube-proxy. Every Service gets a stable clusterIP in 127.2.0.0/16 at creation (see
+ * cluster.ts), and this module listens on clusterIP:port for each of its ports and forwards each
+ * TCP connection to a ready pod its selector matches (podIP:targetPort, named ports resolved
+ * through the container ports). With no ready pod the connection is closed at once, as a real
+ * Service without endpoints refuses. TLS passes through untouched.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../../common/logger.js';
+import { Types } from './cluster.js';
+import type { ObjectApi } from './object-api.js';
+import { getPath, isRecord, type KObject } from './object.js';
+import { matchesLabelMap } from './selectors.js';
+
+interface Listener {
+  readonly server: Server;
+  readonly sockets: Set<Socket>;
+}
+
+function isReady(pod: KObject): boolean {
+  if (getPath(pod, ['status', 'phase']) !== 'Running' || pod.metadata.deletionTimestamp !== undefined) return false;
+  const conds = getPath(pod, ['status', 'conditions']);
+  return Array.isArray(conds) && conds.some((c) => isRecord(c) && c['type'] === 'Ready' && c['status'] === 'True');
+}
+
+function resolvePort(pod: KObject, target: unknown): number | undefined {
+  if (typeof target === 'number') return target;
+  if (typeof target === 'string' && /^\d+$/.test(target)) return Number(target);
+  const containers = getPath(pod, ['spec', 'containers']);
+  for (const c of Array.isArray(containers) ? containers : []) {
+    const ports = getPath(c, ['ports']);
+    for (const p of Array.isArray(ports) ? ports : []) {
+      if (isRecord(p) && p['name'] === target && typeof p['containerPort'] === 'number') return p['containerPort'];
+    }
+  }
+  return undefined;
+}
+
+/** The proxy. */
+export class ServiceProxy {
+  readonly #listeners = new Map<string, Listener>();
+  #unsubscribe: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly api: ObjectApi,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts following Services. */
+  start(): void {
+    this.#unsubscribe = this.api.store.subscribe((e) => {
+      if (e.typeKey === Types.Services) this.#schedule();
+    });
+    this.#schedule();
+  }
+
+  /** Closes every listener and forwarded connection. */
+  stop(): void {
+    this.#unsubscribe?.();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    for (const key of [...this.#listeners.keys()]) this.#close(key);
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#sync();
+    }, 10);
+  }
+
+  #close(key: string): void {
+    const l = this.#listeners.get(key);
+    if (l === undefined) return;
+    this.#listeners.delete(key);
+    for (const s of l.sockets) s.destroy();
+    l.server.close();
+  }
+
+  #sync(): void {
+    const type = this.api.types.get(Types.Services);
+    if (type === undefined) return;
+    const wanted = new Map<string, { ns: string; name: string; port: number }>();
+    for (const svc of this.api.list(type, undefined).items) {
+      const ip = getPath(svc, ['spec', 'clusterIP']);
+      const ports = getPath(svc, ['spec', 'ports']);
+      if (typeof ip !== 'string' || !ip.startsWith('127.') || !Array.isArray(ports)) continue;
+      for (const p of ports) {
+        if (isRecord(p) && typeof p['port'] === 'number') {
+          wanted.set(`${ip}:${p['port']}`, { ns: svc.metadata.namespace ?? '', name: svc.metadata.name ?? '', port: p['port'] });
+        }
+      }
+    }
+    for (const key of [...this.#listeners.keys()]) if (!wanted.has(key)) this.#close(key);
+    for (const [key, svc] of wanted) {
+      if (this.#listeners.has(key)) continue;
+      const [ip = ''] = key.split(':');
+      const sockets = new Set<Socket>();
+      const server = createServer((client) => this.#forward(client, svc, sockets));
+      server.on('error', (err) => this.log.warn('service listen failed', { service: `${svc.ns}/${svc.name}`, address: key, error: err.message }));
+      server.listen(svc.port, ip);
+      this.#listeners.set(key, { server, sockets });
+    }
+  }
+
+  #forward(client: Socket, svc: { ns: string; name: string; port: number }, sockets: Set<Socket>): void {
+    const serviceType = this.api.types.get(Types.Services);
+    const podType = this.api.types.get(Types.Pods);
+    const service = serviceType === undefined ? undefined : this.api.find(serviceType, svc.ns, svc.name);
+    const selector = getPath(service, ['spec', 'selector']);
+    const portSpec = (getPath(service, ['spec', 'ports']) as unknown[] | undefined)?.find((p) => isRecord(p) && p['port'] === svc.port);
+    const pod =
+      podType === undefined || !isRecord(selector)
+        ? undefined
+        : this.api.list(podType, svc.ns).items.find((p) => matchesLabelMap(selector as Record<string, string>, p.metadata.labels) && isReady(p));
+    const podIp = getPath(pod, ['status', 'podIP']);
+    const port = pod === undefined ? undefined : resolvePort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
+    if (typeof podIp !== 'string' || port === undefined) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(port, podIp);
+    sockets.add(client);
+    sockets.add(upstream);
+    const done = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', done).on('close', done);
+    upstream.on('error', done).on('close', done);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Helpers for suites that run against the sandbox: a KubeConfig for it, the real kubectl with
+ * its kubeconfig and a private discovery cache, and waiting for an object to reach a state
+ * through a watch (never by polling with sleeps).
+ */
+import { execFile } from 'node:child_process';
+import { ApiException, KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
+import type { Sandbox } from './index.js';
+
+/** The kubectl binary the tests use (`KUBECTL` overrides). */
+export const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
+
+/** A client-node KubeConfig for the sandbox. */
+export function kubeConfigFor(sandbox: Sandbox): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(sandbox.kubeconfigPath);
+  return kc;
+}
+
+/** Result of one kubectl run. */
+export interface KubectlResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs kubectl against the sandbox; never throws on a non-zero exit (the result says). */
+export function kubectl(
+  sandbox: Sandbox,
+  args: readonly string[],
+  opts: { readonly input?: string; readonly timeoutMs?: number } = {},
+): Promise<KubectlResult> {
+  const full = ['--kubeconfig', sandbox.kubeconfigPath, '--cache-dir', join(sandbox.dataDir, 'kubectl-cache'), ...args];
+  return new Promise((resolve) => {
+    const child = execFile(KUBECTL, full, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/**
+ * Resolves with the object named `name` under the collection `path` (for example
+ * `/api/v1/namespaces/default/pods`) as soon as `predicate` holds, watching from its current
+ * state; rejects after `timeoutMs`.
+ */
+export async function waitForObject<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  name: string,
+  predicate: (obj: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const watch = new Watch(kc);
+  let last: T | undefined;
+  let controller: AbortController | undefined;
+  let settled = false;
+  return new Promise<T>((resolve, reject) => {
+    const finish = (err: Error | undefined, obj?: T): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      controller?.abort();
+      if (err === undefined && obj !== undefined) resolve(obj);
+      else reject(err ?? new Error('watch ended'));
+    };
+    const timer = setTimeout(() => {
+      finish(
+        new CdiError(ErrorCodes.Internal, `timed out after ${timeoutMs} ms waiting for ${path}/${name}; last seen: ${JSON.stringify(last)}`),
+      );
+    }, timeoutMs);
+    watch
+      .watch(
+        path,
+        { fieldSelector: `metadata.name=${name}` },
+        (phase: string, obj: T) => {
+          if (phase === 'DELETED' || phase === 'BOOKMARK') return;
+          last = obj;
+          if (predicate(obj)) finish(undefined, obj);
+        },
+        (err: unknown) => {
+          if (!settled && err !== null && err !== undefined && !(err instanceof Error && err.name === 'AbortError')) {
+            finish(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
+      )
+      .then(
+        (c) => {
+          controller = c;
+          if (settled) c.abort();
+        },
+        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+      );
+  });
+}
+
+/** What names an object for {@link waitForDeletion}. */
+export interface ObjectRef {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace?: string;
+}
+
+/**
+ * Resolves once the object is gone: at once when a GET answers 404, else on the watch's DELETED
+ * event from the resourceVersion that GET saw.
+ */
+export async function waitForDeletion(kc: KubeConfig, path: string, ref: ObjectRef, timeoutMs = 30_000): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  let rv: string | undefined;
+  try {
+    const obj = await client.read({
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      metadata: { name: ref.name, ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }) },
+    });
+    rv = obj.metadata?.resourceVersion;
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return;
+    throw err;
+  }
+  const watch = new Watch(kc);
+  let controller: AbortController | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      controller?.abort();
+      reject(new CdiError(ErrorCodes.Internal, `timed out after ${timeoutMs} ms waiting for ${path}/${ref.name} to go`));
+    }, timeoutMs);
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      clearTimeout(timer);
+      controller?.abort();
+      resolve();
+    };
+    watch
+      .watch(
+        path,
+        { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv },
+        (phase: string) => {
+          if (phase === 'DELETED') finish();
+        },
+        () => undefined,
+      )
+      .then(
+        (c) => {
+          controller = c;
+          if (done) c.abort();
+        },
+        reject,
+      );
+  });
+}
