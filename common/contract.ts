@@ -136,3 +136,39 @@ export const Annotations = {
   CreatedByController: 'cdi.kubevirt.io/storage.createdByController',
   SelectedNode: 'volume.kubernetes.io/selected-node',
 } as const;
+
+/** Annotations of other projects that CDI sets or reads on the objects it creates. */
+export const ForeignAnnotations = {
+  IstioInject: 'sidecar.istio.io/inject',
+  LinkerdInject: 'linkerd.io/inject',
+  DefaultStorageClass: 'storageclass.kubernetes.io/is-default-class',
+} as const;
+
+/** Labels CDI puts on the objects it creates. */
+export const Labels = {
+  /** `app: containerized-data-importer` on every object. */
+  App: 'app',
+  AppValue: 'containerized-data-importer',
+  /** Names the CDI component of a pod (`importer`). */
+  Component: 'cdi.kubevirt.io',
+  /** Lets Prometheus find the importer's metrics endpoint. */
+  Prometheus: 'prometheus.cdi.kubevirt.io',
+  /** Silences the "volume filling up" alert on filesystem claims CDI fills completely. */
+  FillingUpAlert: 'alerts.k8s.io/KubePersistentVolumeFillingUp',
+  /** Keeps scratch claims out of Velero backups. */
+  VeleroExclude: 'velero.io/exclude-from-backup',
+} as const;
+
+/** Environment of the controller process (`cdi controller`). */
+export const ControllerEnv = {
+  /** Image of importer pods. */
+  ImporterImage: 'IMPORTER_IMAGE',
+  /** `imagePullPolicy` of importer pods. */
+  PullPolicy: 'PULL_POLICY',
+  /** Importer verbosity. */
+  Verbosity: 'VERBOSITY',
+  /** The controller's namespace (downward API): where its leader Lease lives. */
+  PodNamespace: 'POD_NAMESPACE',
+  /** The controller pod's name (downward API): its identity in the Lease. */
+  PodName: 'POD_NAME',
+} as const;

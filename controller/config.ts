@@ -5,6 +5,7 @@
  * purely from the spec and the storage classes that exist (CDI `config-controller.go`).
  */
 import type { CdiConfigSpec, CdiConfigStatus, ResourceRequirements } from '../common/datavolume.js';
+import { ControllerEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
 /** Settings of the controller process. */
@@ -30,13 +31,13 @@ export function parseControllerSettings(
   fallbackIdentity: string,
 ): ControllerSettings {
   const problems: string[] = [];
-  const pullPolicy = env['PULL_POLICY'] ?? 'IfNotPresent';
+  const pullPolicy = env[ControllerEnv.PullPolicy] ?? 'IfNotPresent';
   if (pullPolicy !== 'Always' && pullPolicy !== 'IfNotPresent' && pullPolicy !== 'Never') {
     problems.push(
       `PULL_POLICY must be Always, IfNotPresent or Never, got ${JSON.stringify(pullPolicy)}`,
     );
   }
-  const verbosityText = env['VERBOSITY'] ?? '1';
+  const verbosityText = env[ControllerEnv.Verbosity] ?? '1';
   const verbosity = Number(verbosityText);
   if (!Number.isInteger(verbosity) || verbosity < 0) {
     problems.push(`VERBOSITY must be a non-negative integer, got ${JSON.stringify(verbosityText)}`);
@@ -48,11 +49,11 @@ export function parseControllerSettings(
     );
   }
   return Object.freeze({
-    importerImage: nonEmpty(env['IMPORTER_IMAGE']) ?? DEFAULT_IMPORTER_IMAGE,
-    namespace: nonEmpty(env['POD_NAMESPACE']) ?? 'default',
+    importerImage: nonEmpty(env[ControllerEnv.ImporterImage]) ?? DEFAULT_IMPORTER_IMAGE,
+    namespace: nonEmpty(env[ControllerEnv.PodNamespace]) ?? 'default',
     pullPolicy: pullPolicy as ControllerSettings['pullPolicy'],
     verbosity,
-    identity: nonEmpty(env['POD_NAME']) ?? fallbackIdentity,
+    identity: nonEmpty(env[ControllerEnv.PodName]) ?? fallbackIdentity,
   });
 }
 

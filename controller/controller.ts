@@ -13,7 +13,7 @@ import {
   type V1Pod,
   type V1StorageClass,
 } from '@kubernetes/client-node';
-import { Annotations } from '../common/contract.js';
+import { Annotations, ForeignAnnotations } from '../common/contract.js';
 import {
   CDI_CONFIG_NAME,
   CDI_GROUP,
@@ -148,8 +148,7 @@ export class Controller {
   private storageClassInfos(): StorageClassInfo[] {
     return this.storageClasses.list().map((sc) => ({
       name: sc.metadata?.name ?? '',
-      isDefault:
-        sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true',
+      isDefault: sc.metadata?.annotations?.[ForeignAnnotations.DefaultStorageClass] === 'true',
       volumeBindingMode: sc.volumeBindingMode ?? 'Immediate',
     }));
   }

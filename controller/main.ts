@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ControllerEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { parseControllerSettings } from './config.js';
@@ -111,7 +112,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const settings = parseControllerSettings(
       {
         ...process.env,
-        ...(args.namespace === undefined ? {} : { POD_NAMESPACE: args.namespace }),
+        ...(args.namespace === undefined ? {} : { [ControllerEnv.PodNamespace]: args.namespace }),
       },
       `${hostname()}-${process.pid}`,
     );

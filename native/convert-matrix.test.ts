@@ -206,27 +206,28 @@ describe.each(ROWS.map((row, i) => ({ ...row, i })))('$what', (row) => {
 });
 
 describe('block targets (old content unknown)', () => {
-  it.each([{ mode: 'local file' as const }, { mode: 'gzip' as const }, { mode: 'http ranges' as const }])(
-    'zeroes what is not data when converting from $mode',
-    async ({ mode }) => {
-      const image = await makeImage(tmp.dir, `block-${mode.replace(/ /g, '-')}`, {
-        what: 'block',
-        options: 'compat=1.1',
-        size: '4M',
-        io: ['write -P 0xab 0 100k', 'write -z 1M 64k', 'write -P 0xcd 3M 64k'],
-      });
-      const reference = `${image}.ref.raw`;
-      await qemuRaw(image, reference);
-      await sh('gzip', ['-k', '-1', image]);
-      const out = `${image}.block`;
-      await writeFile(out, Buffer.alloc(4 * 1024 * 1024, 0xff));
-      const fh = await open(out, 'r+');
-      try {
-        await convertBy(mode, image, { fd: fh.fd, kind: 'block' });
-      } finally {
-        await fh.close();
-      }
-      expect(await sameBytes(out, reference)).toBe(true);
-    },
-  );
+  it.each([
+    { mode: 'local file' as const },
+    { mode: 'gzip' as const },
+    { mode: 'http ranges' as const },
+  ])('zeroes what is not data when converting from $mode', async ({ mode }) => {
+    const image = await makeImage(tmp.dir, `block-${mode.replace(/ /g, '-')}`, {
+      what: 'block',
+      options: 'compat=1.1',
+      size: '4M',
+      io: ['write -P 0xab 0 100k', 'write -z 1M 64k', 'write -P 0xcd 3M 64k'],
+    });
+    const reference = `${image}.ref.raw`;
+    await qemuRaw(image, reference);
+    await sh('gzip', ['-k', '-1', image]);
+    const out = `${image}.block`;
+    await writeFile(out, Buffer.alloc(4 * 1024 * 1024, 0xff));
+    const fh = await open(out, 'r+');
+    try {
+      await convertBy(mode, image, { fd: fh.fd, kind: 'block' });
+    } finally {
+      await fh.close();
+    }
+    expect(await sameBytes(out, reference)).toBe(true);
+  });
 });

@@ -37,7 +37,10 @@ afterAll(async () => {
   await tmp.cleanup();
 });
 
-async function freshTarget(name: string, size = SIZE): Promise<{ path: string; fd: number; close: () => Promise<void> }> {
+async function freshTarget(
+  name: string,
+  size = SIZE,
+): Promise<{ path: string; fd: number; close: () => Promise<void> }> {
   const path = join(tmp.dir, name);
   await writeFile(path, '');
   await truncate(path, size);
@@ -50,11 +53,18 @@ describe('readQcow2Info', () => {
     { what: 'v2, 4 KiB clusters', options: 'compat=0.10,cluster_size=4096' },
     { what: 'v3, zstd, extended L2', options: 'compat=1.1,compression_type=zstd,extended_l2=on' },
   ])('reports what qemu-img info reports for $what', async ({ what, options }) => {
-    const path = await makeImage(tmp.dir, what.replace(/\W+/g, '-'), { what, options, size: '3M', io: [] });
+    const path = await makeImage(tmp.dir, what.replace(/\W+/g, '-'), {
+      what,
+      options,
+      size: '3M',
+      io: [],
+    });
     const q = JSON.parse(await sh('qemu-img', ['info', '--output=json', path])) as {
       'virtual-size': number;
       'cluster-size': number;
-      'format-specific': { data: { compat: string; 'compression-type': string; 'extended-l2'?: boolean } };
+      'format-specific': {
+        data: { compat: string; 'compression-type': string; 'extended-l2'?: boolean };
+      };
     };
     const reader = await openFileRangeReader(path);
     const info: Qcow2Info = await readQcow2Info(reader);
@@ -172,7 +182,11 @@ describe('createQcow2StreamConverter', () => {
   it('rejects result with CDI_ABORTED when the signal fires', async () => {
     const t = await freshTarget('stream-abort.raw');
     const ac = new AbortController();
-    const sink = createQcow2StreamConverter({ target: { fd: t.fd, kind: 'file' }, spillDir: tmp.dir, signal: ac.signal });
+    const sink = createQcow2StreamConverter({
+      target: { fd: t.fd, kind: 'file' },
+      spillDir: tmp.dir,
+      signal: ac.signal,
+    });
     ac.abort();
     await expect(sink.result).rejects.toMatchObject({ code: ErrorCodes.Aborted });
     await t.close();
@@ -180,7 +194,10 @@ describe('createQcow2StreamConverter', () => {
 
   it('fails on a stream that ends inside the header', async () => {
     const t = await freshTarget('short.raw');
-    const sink = createQcow2StreamConverter({ target: { fd: t.fd, kind: 'file' }, spillDir: tmp.dir });
+    const sink = createQcow2StreamConverter({
+      target: { fd: t.fd, kind: 'file' },
+      spillDir: tmp.dir,
+    });
     const head = (await readFile(image)).subarray(0, 40);
     await expect(pipeline([head], sink)).rejects.toMatchObject({ code: ErrorCodes.ImageInvalid });
     await t.close();

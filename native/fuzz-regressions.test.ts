@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { convertQcow2File, convertQcow2Ranged, createQcow2StreamConverter, type RangeReader } from './index.js';
+import {
+  convertQcow2File,
+  convertQcow2Ranged,
+  createQcow2StreamConverter,
+  type RangeReader,
+} from './index.js';
 import { makeTempDir } from './test-helpers/qemu-images.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'fuzz', 'regressions');
@@ -32,7 +37,9 @@ async function settle(p: Promise<unknown>): Promise<string> {
     return 'ok';
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && code.startsWith('CDI_') ? 'cdi-error' : `raw: ${String(err)}`;
+    return typeof code === 'string' && code.startsWith('CDI_')
+      ? 'cdi-error'
+      : `raw: ${String(err)}`;
   }
 }
 

@@ -43,40 +43,232 @@ interface Row {
 const u32 = (off: number, v: number) => (b: Buffer, _m: Meta) => (b.writeUInt32BE(v, off), b);
 const u64 = (off: number, v: bigint) => (b: Buffer, _m: Meta) => (b.writeBigUInt64BE(v, off), b);
 const l1e = (f: (m: Meta, b: Buffer) => bigint) => (b: Buffer, m: Meta) => (
-  b.writeBigUInt64BE(f(m, b), m.l1Offset), b
+  b.writeBigUInt64BE(f(m, b), m.l1Offset),
+  b
 );
 const l2e = (f: (m: Meta, b: Buffer) => bigint) => (b: Buffer, m: Meta) => (
-  b.writeBigUInt64BE(f(m, b), m.l2Offset), b
+  b.writeBigUInt64BE(f(m, b), m.l2Offset),
+  b
 );
 const pastEnd = (b: Buffer): bigint => BigInt(Math.ceil(b.length / CS) * CS + 16 * CS);
 
 const ROWS: readonly Row[] = [
-  { what: 'bad magic', base: 'plain', patch: u32(0, 0x12345678), code: ErrorCodes.ImageInvalid, message: /not a qcow2 image: bad magic/, headerLevel: true },
-  { what: 'version 4', base: 'plain', patch: u32(4, 4), code: ErrorCodes.ImageUnsupportedFeature, message: /unsupported qcow2 version 4/, headerLevel: true },
-  { what: 'cluster bits 8', base: 'plain', patch: u32(20, 8), code: ErrorCodes.ImageInvalid, message: /unsupported cluster size: 2\^8/, headerLevel: true },
-  { what: 'cluster bits 22', base: 'plain', patch: u32(20, 22), code: ErrorCodes.ImageInvalid, message: /unsupported cluster size: 2\^22/, headerLevel: true },
-  { what: 'unknown incompatible feature bit', base: 'plain', patch: u64(72, 0x20n), code: ErrorCodes.ImageUnsupportedFeature, message: /unsupported incompatible feature bits 0x20/, headerLevel: true },
-  { what: 'encryption', base: 'plain', patch: u32(32, 2), code: ErrorCodes.ImageEncrypted, message: /image is encrypted \(luks\)/, headerLevel: false },
-  { what: 'external data file bit', base: 'plain', patch: u64(72, 0x4n), code: ErrorCodes.ImageExternalData, message: /external data file/, headerLevel: false },
-  { what: 'L1 table over qemu\'s limit', base: 'plain', patch: u32(36, 0x500000), code: ErrorCodes.ImageInvalid, message: /l1 table of 5242880 entries exceeds .*L1 size too big/, headerLevel: true },
-  { what: 'L1 table too small for the virtual size', base: 'plain', patch: u32(36, 0), code: ErrorCodes.ImageInvalid, message: /l1 table of 0 entries is too small for virtual size 6291456/, headerLevel: true },
-  { what: 'misaligned L1 offset', base: 'plain', patch: (b, m) => u64(40, BigInt(m.l1Offset + 8))(b, m), code: ErrorCodes.ImageInvalid, message: /l1 table offset \d+ is not aligned to the cluster size 65536/, headerLevel: true },
-  { what: 'L1 past the end of the file', base: 'plain', patch: (b, m) => u64(40, pastEnd(b))(b, m), code: ErrorCodes.ImageInvalid, message: /l1 table at offset \d+ \(8 bytes\) extends past the end of the file \(\d+ bytes\)/, headerLevel: true },
-  { what: 'virtual size that overflows', base: 'plain', patch: u64(24, 1n << 60n), code: ErrorCodes.ImageInvalid, message: /virtual size 1152921504606846976 overflows/, headerLevel: true },
-  { what: 'header length over the cluster size', base: 'plain', patch: u32(100, 0x20000), code: ErrorCodes.ImageInvalid, message: /header length 131072 exceeds the cluster size 65536/, headerLevel: true },
-  { what: 'refcount table past the end of the file', base: 'plain', patch: (b, m) => u64(48, pastEnd(b))(b, m), code: ErrorCodes.ImageInvalid, message: /refcount table at offset \d+ extends past the end of the file/, headerLevel: true },
-  { what: 'unknown compression type', base: 'plain', patch: (b, m) => (u64(72, 0x8n)(b, m), b.writeUInt8(2, 104), b), code: ErrorCodes.ImageUnsupportedFeature, message: /unknown compression type 2/, headerLevel: true },
-  { what: 'compression type without its feature bit', base: 'plain', patch: (b) => (b.writeUInt8(1, 104), b), code: ErrorCodes.ImageInvalid, message: /compression type 1 disagrees with the compression feature bit/, headerLevel: true },
-  { what: 'too many snapshots', base: 'plain', patch: u32(60, 70000), code: ErrorCodes.ImageInvalid, message: /too many snapshots: 70000/, headerLevel: true },
-  { what: 'backing file name too long', base: 'plain', patch: (b, m) => (u64(8, 1024n)(b, m), u32(16, 5000)(b, m)), code: ErrorCodes.ImageInvalid, message: /backing file name too long: 5000 bytes/, headerLevel: true },
-  { what: 'L2 table past the end of the file', base: 'plain', patch: l1e((_m, b) => COPIED | pastEnd(b)), code: ErrorCodes.ImageInvalid, message: /l2 table offset \d+ in l1 entry 0 extends past the end of the file/, headerLevel: false },
-  { what: 'misaligned L2 table offset', base: 'plain', patch: l1e((m) => COPIED | BigInt(m.l2Offset + 512)), code: ErrorCodes.ImageInvalid, message: /l2 table offset \d+ in l1 entry 0 is not aligned to the cluster size 65536/, headerLevel: false },
-  { what: 'data cluster past the end of the file', base: 'plain', patch: l2e((_m, b) => COPIED | pastEnd(b)), code: ErrorCodes.ImageInvalid, message: /data cluster offset \d+ \(guest offset 0\) is past the end of the file/, headerLevel: false },
-  { what: 'misaligned data cluster', base: 'plain', patch: l2e((m) => (m.firstEntry & OFFSET_MASK) + 512n), code: ErrorCodes.ImageInvalid, message: /data cluster offset \d+ \(guest offset 0\) is not aligned to the cluster size 65536/, headerLevel: false },
-  { what: 'compressed descriptor outside the file', base: 'compressed', patch: l2e((m) => (m.firstEntry & ~((1n << 54n) - 1n)) | (1n << 40n)), code: ErrorCodes.ImageInvalid, message: /compressed cluster at offset 1099511627776 \(guest offset 0\) points outside the file/, headerLevel: false },
-  { what: 'corrupt compressed data', base: 'compressed', patch: (b, m) => (b.fill(0xff, Number(m.firstEntry & ((1n << 54n) - 1n)), Number(m.firstEntry & ((1n << 54n) - 1n)) + 64), b), code: ErrorCodes.ImageInvalid, message: /compressed cluster at guest offset 0 is corrupt \(zlib\)/, headerLevel: false },
-  { what: 'subclusters both allocated and zero', base: 'extended', patch: (b, m) => (b.writeBigUInt64BE(0x0000000100000001n, m.l2Offset + 8), b), code: ErrorCodes.ImageInvalid, message: /marks subclusters both allocated and zero/, headerLevel: false },
-  { what: 'truncated after the tables', base: 'plain', patch: (b, m) => b.subarray(0, m.l2Offset + CS + 4096), code: ErrorCodes.ImageInvalid, message: /past the end of the file|image truncated/, headerLevel: false },
+  {
+    what: 'bad magic',
+    base: 'plain',
+    patch: u32(0, 0x12345678),
+    code: ErrorCodes.ImageInvalid,
+    message: /not a qcow2 image: bad magic/,
+    headerLevel: true,
+  },
+  {
+    what: 'version 4',
+    base: 'plain',
+    patch: u32(4, 4),
+    code: ErrorCodes.ImageUnsupportedFeature,
+    message: /unsupported qcow2 version 4/,
+    headerLevel: true,
+  },
+  {
+    what: 'cluster bits 8',
+    base: 'plain',
+    patch: u32(20, 8),
+    code: ErrorCodes.ImageInvalid,
+    message: /unsupported cluster size: 2\^8/,
+    headerLevel: true,
+  },
+  {
+    what: 'cluster bits 22',
+    base: 'plain',
+    patch: u32(20, 22),
+    code: ErrorCodes.ImageInvalid,
+    message: /unsupported cluster size: 2\^22/,
+    headerLevel: true,
+  },
+  {
+    what: 'unknown incompatible feature bit',
+    base: 'plain',
+    patch: u64(72, 0x20n),
+    code: ErrorCodes.ImageUnsupportedFeature,
+    message: /unsupported incompatible feature bits 0x20/,
+    headerLevel: true,
+  },
+  {
+    what: 'encryption',
+    base: 'plain',
+    patch: u32(32, 2),
+    code: ErrorCodes.ImageEncrypted,
+    message: /image is encrypted \(luks\)/,
+    headerLevel: false,
+  },
+  {
+    what: 'external data file bit',
+    base: 'plain',
+    patch: u64(72, 0x4n),
+    code: ErrorCodes.ImageExternalData,
+    message: /external data file/,
+    headerLevel: false,
+  },
+  {
+    what: "L1 table over qemu's limit",
+    base: 'plain',
+    patch: u32(36, 0x500000),
+    code: ErrorCodes.ImageInvalid,
+    message: /l1 table of 5242880 entries exceeds .*L1 size too big/,
+    headerLevel: true,
+  },
+  {
+    what: 'L1 table too small for the virtual size',
+    base: 'plain',
+    patch: u32(36, 0),
+    code: ErrorCodes.ImageInvalid,
+    message: /l1 table of 0 entries is too small for virtual size 6291456/,
+    headerLevel: true,
+  },
+  {
+    what: 'misaligned L1 offset',
+    base: 'plain',
+    patch: (b, m) => u64(40, BigInt(m.l1Offset + 8))(b, m),
+    code: ErrorCodes.ImageInvalid,
+    message: /l1 table offset \d+ is not aligned to the cluster size 65536/,
+    headerLevel: true,
+  },
+  {
+    what: 'L1 past the end of the file',
+    base: 'plain',
+    patch: (b, m) => u64(40, pastEnd(b))(b, m),
+    code: ErrorCodes.ImageInvalid,
+    message: /l1 table at offset \d+ \(8 bytes\) extends past the end of the file \(\d+ bytes\)/,
+    headerLevel: true,
+  },
+  {
+    what: 'virtual size that overflows',
+    base: 'plain',
+    patch: u64(24, 1n << 60n),
+    code: ErrorCodes.ImageInvalid,
+    message: /virtual size 1152921504606846976 overflows/,
+    headerLevel: true,
+  },
+  {
+    what: 'header length over the cluster size',
+    base: 'plain',
+    patch: u32(100, 0x20000),
+    code: ErrorCodes.ImageInvalid,
+    message: /header length 131072 exceeds the cluster size 65536/,
+    headerLevel: true,
+  },
+  {
+    what: 'refcount table past the end of the file',
+    base: 'plain',
+    patch: (b, m) => u64(48, pastEnd(b))(b, m),
+    code: ErrorCodes.ImageInvalid,
+    message: /refcount table at offset \d+ extends past the end of the file/,
+    headerLevel: true,
+  },
+  {
+    what: 'unknown compression type',
+    base: 'plain',
+    patch: (b, m) => (u64(72, 0x8n)(b, m), b.writeUInt8(2, 104), b),
+    code: ErrorCodes.ImageUnsupportedFeature,
+    message: /unknown compression type 2/,
+    headerLevel: true,
+  },
+  {
+    what: 'compression type without its feature bit',
+    base: 'plain',
+    patch: (b) => (b.writeUInt8(1, 104), b),
+    code: ErrorCodes.ImageInvalid,
+    message: /compression type 1 disagrees with the compression feature bit/,
+    headerLevel: true,
+  },
+  {
+    what: 'too many snapshots',
+    base: 'plain',
+    patch: u32(60, 70000),
+    code: ErrorCodes.ImageInvalid,
+    message: /too many snapshots: 70000/,
+    headerLevel: true,
+  },
+  {
+    what: 'backing file name too long',
+    base: 'plain',
+    patch: (b, m) => (u64(8, 1024n)(b, m), u32(16, 5000)(b, m)),
+    code: ErrorCodes.ImageInvalid,
+    message: /backing file name too long: 5000 bytes/,
+    headerLevel: true,
+  },
+  {
+    what: 'L2 table past the end of the file',
+    base: 'plain',
+    patch: l1e((_m, b) => COPIED | pastEnd(b)),
+    code: ErrorCodes.ImageInvalid,
+    message: /l2 table offset \d+ in l1 entry 0 extends past the end of the file/,
+    headerLevel: false,
+  },
+  {
+    what: 'misaligned L2 table offset',
+    base: 'plain',
+    patch: l1e((m) => COPIED | BigInt(m.l2Offset + 512)),
+    code: ErrorCodes.ImageInvalid,
+    message: /l2 table offset \d+ in l1 entry 0 is not aligned to the cluster size 65536/,
+    headerLevel: false,
+  },
+  {
+    what: 'data cluster past the end of the file',
+    base: 'plain',
+    patch: l2e((_m, b) => COPIED | pastEnd(b)),
+    code: ErrorCodes.ImageInvalid,
+    message: /data cluster offset \d+ \(guest offset 0\) is past the end of the file/,
+    headerLevel: false,
+  },
+  {
+    what: 'misaligned data cluster',
+    base: 'plain',
+    patch: l2e((m) => (m.firstEntry & OFFSET_MASK) + 512n),
+    code: ErrorCodes.ImageInvalid,
+    message: /data cluster offset \d+ \(guest offset 0\) is not aligned to the cluster size 65536/,
+    headerLevel: false,
+  },
+  {
+    what: 'compressed descriptor outside the file',
+    base: 'compressed',
+    patch: l2e((m) => (m.firstEntry & ~((1n << 54n) - 1n)) | (1n << 40n)),
+    code: ErrorCodes.ImageInvalid,
+    message:
+      /compressed cluster at offset 1099511627776 \(guest offset 0\) points outside the file/,
+    headerLevel: false,
+  },
+  {
+    what: 'corrupt compressed data',
+    base: 'compressed',
+    patch: (b, m) => (
+      b.fill(
+        0xff,
+        Number(m.firstEntry & ((1n << 54n) - 1n)),
+        Number(m.firstEntry & ((1n << 54n) - 1n)) + 64,
+      ),
+      b
+    ),
+    code: ErrorCodes.ImageInvalid,
+    message: /compressed cluster at guest offset 0 is corrupt \(zlib\)/,
+    headerLevel: false,
+  },
+  {
+    what: 'subclusters both allocated and zero',
+    base: 'extended',
+    patch: (b, m) => (b.writeBigUInt64BE(0x0000000100000001n, m.l2Offset + 8), b),
+    code: ErrorCodes.ImageInvalid,
+    message: /marks subclusters both allocated and zero/,
+    headerLevel: false,
+  },
+  {
+    what: 'truncated after the tables',
+    base: 'plain',
+    patch: (b, m) => b.subarray(0, m.l2Offset + CS + 4096),
+    code: ErrorCodes.ImageInvalid,
+    message: /past the end of the file|image truncated/,
+    headerLevel: false,
+  },
 ];
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -125,7 +317,9 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
   it('is refused by the local-file converter with its code and message', async () => {
     const t = await target(`h${row.i}-file`);
     try {
-      await expect(convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } })).rejects.toMatchObject({
+      await expect(
+        convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } }),
+      ).rejects.toMatchObject({
         code: row.code,
         message: expect.stringMatching(row.message) as unknown,
       });
@@ -137,8 +331,13 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
   it('gets the same code from the stream converter', async () => {
     const t = await target(`h${row.i}-stream`);
     try {
-      const sink = createQcow2StreamConverter({ target: { fd: t.fd, kind: 'file' }, spillDir: tmp.dir });
-      await expect(pipeline(Readable.from([await readFile(path)]), sink)).rejects.toMatchObject({ code: row.code });
+      const sink = createQcow2StreamConverter({
+        target: { fd: t.fd, kind: 'file' },
+        spillDir: tmp.dir,
+      });
+      await expect(pipeline(Readable.from([await readFile(path)]), sink)).rejects.toMatchObject({
+        code: row.code,
+      });
       await expect(sink.result).rejects.toMatchObject({ code: row.code });
     } finally {
       await t.close();
@@ -182,10 +381,15 @@ describe('images made by qemu-img that are refused', () => {
     const reader = await openFileRangeReader(path);
     const info = await readQcow2Info(reader);
     await reader.close();
-    expect(info.refusal).toMatchObject({ code, message: expect.stringMatching(message) as unknown });
+    expect(info.refusal).toMatchObject({
+      code,
+      message: expect.stringMatching(message) as unknown,
+    });
     const t = await target(`made-${code}`);
     try {
-      await expect(convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } })).rejects.toMatchObject({
+      await expect(
+        convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } }),
+      ).rejects.toMatchObject({
         code,
         message: expect.stringMatching(message) as unknown,
       });
@@ -200,7 +404,9 @@ it('a copy of a valid base converts (the patches above are what breaks them)', a
   await copyFile(src, join(tmp.dir, 'valid.qcow2'));
   const t = await target('valid');
   try {
-    const stats = await convertQcow2File(join(tmp.dir, 'valid.qcow2'), { target: { fd: t.fd, kind: 'file' } });
+    const stats = await convertQcow2File(join(tmp.dir, 'valid.qcow2'), {
+      target: { fd: t.fd, kind: 'file' },
+    });
     expect(stats.dataBytesWritten).toBe(200 * 1024 + 64 * 1024);
   } finally {
     await t.close();

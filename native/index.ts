@@ -100,11 +100,17 @@ export async function openFileRangeReader(path: string): Promise<FileRangeReader
 }
 
 /** Converts a local qcow2 file to raw (the fastest path: native pread, no copies through JS). */
-export async function convertQcow2File(path: string, options: ConvertOptions): Promise<ConvertStats> {
+export async function convertQcow2File(
+  path: string,
+  options: ConvertOptions & { readonly concurrency?: number },
+): Promise<ConvertStats> {
   let reader: FileRangeReader | undefined;
   try {
     reader = await openFileRangeReader(path);
-    return await convertRandomAccess(binding, reader, { ...options, concurrency: FILE_CONCURRENCY });
+    return await convertRandomAccess(binding, reader, {
+      ...options,
+      concurrency: options.concurrency ?? FILE_CONCURRENCY,
+    });
   } catch (err) {
     throw toConvertError(err, options.signal);
   } finally {

@@ -6,7 +6,7 @@
  * cores decompress. Local files are read by the native workers with pread; other readers are
  * fetched here (coalesced ranges, in parallel) and handed over as buffers.
  */
-import { CdiError, ErrorCodes, type ErrorCode } from "../common/errors.js";
+import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
 import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
 import { Chunker, ExtentKind, hostRanges, type Chunk, type WorkItem } from './chunker.js';
 import { throwIfAborted } from './errors.js';

@@ -109,7 +109,10 @@ export class SpillFile {
 
   async #open(): Promise<FileHandle> {
     if (this.#handle === undefined) {
-      this.#path = join(this.#dir, `cdi-qcow2-spill-${process.pid}-${randomBytes(6).toString('hex')}`);
+      this.#path = join(
+        this.#dir,
+        `cdi-qcow2-spill-${process.pid}-${randomBytes(6).toString('hex')}`,
+      );
       this.#handle = await open(this.#path, 'wx+', 0o600);
       // Unlinked at close; a crash leaves it in the scratch dir, which the pod discards.
     }

@@ -16,12 +16,7 @@ import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
 import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
 import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges, type WorkItem } from './chunker.js';
 import { toConvertError } from './errors.js';
-import {
-  headerBytesNeeded,
-  ItemWriter,
-  StatsCounter,
-  toQcow2Info,
-} from './ranged-convert.js';
+import { headerBytesNeeded, ItemWriter, StatsCounter, toQcow2Info } from './ranged-convert.js';
 import { SpillFile } from './spill-file.js';
 import type { ConvertOptions, ConvertStats } from './types.js';
 import { WorkPool } from './work-pool.js';
@@ -344,7 +339,9 @@ export class Qcow2StreamConverter extends Writable {
       ex: Float64Array,
     ): Promise<{ pieces: Buffer[]; pieceOffsets: number[] }> => {
       const ranges = hostRanges(ex, end, 0);
-      const pieces = await Promise.all(ranges.map((r) => this.#spill.read(r.offset, r.length, end)));
+      const pieces = await Promise.all(
+        ranges.map((r) => this.#spill.read(r.offset, r.length, end)),
+      );
       return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
     };
     await this.#runChunks(this.#deferred.splice(0), undefined, fetch);

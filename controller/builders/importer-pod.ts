@@ -17,20 +17,17 @@ import type {
 import {
   Annotations,
   ContentTypes,
+  ForeignAnnotations,
   ImporterEnv,
+  Labels,
   METRICS_PORT,
   PodPaths,
   PullMethods,
   SourceKinds,
 } from '../../common/contract.js';
 import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } from '../config.js';
-import { APP_LABEL } from './pvc.js';
 import { importerPodName, scratchPvcName } from './naming.js';
 
-/** Pod label that lets Prometheus find the importer's metrics. */
-export const PROMETHEUS_LABEL = 'prometheus.cdi.kubevirt.io';
-/** Label naming the CDI component of a pod. */
-export const COMPONENT_LABEL = 'cdi.kubevirt.io';
 /** CDI's non-root user and group inside transfer pods. */
 const QEMU_UID = 107;
 /** Where secret extra headers are mounted (CDI `common.go`). */
@@ -241,14 +238,14 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
       namespace: pvc.metadata?.namespace ?? '',
       labels: {
         ...pvc.metadata?.labels,
-        [APP_LABEL.key]: APP_LABEL.value,
-        [COMPONENT_LABEL]: 'importer',
-        [PROMETHEUS_LABEL]: 'true',
+        [Labels.App]: Labels.AppValue,
+        [Labels.Component]: 'importer',
+        [Labels.Prometheus]: 'true',
       },
       annotations: {
         [Annotations.CreatedByController]: 'yes',
-        'sidecar.istio.io/inject': 'false',
-        'linkerd.io/inject': 'disabled',
+        [ForeignAnnotations.IstioInject]: 'false',
+        [ForeignAnnotations.LinkerdInject]: 'disabled',
       },
       ownerReferences: [
         {

@@ -6,17 +6,12 @@
  * annotated-PVC import run the same code. Pure.
  */
 import type { V1PersistentVolumeClaim, V1PersistentVolumeClaimSpec } from '@kubernetes/client-node';
-import { Annotations, ContentTypes, SourceKinds } from '../../common/contract.js';
+import { Annotations, ContentTypes, Labels, SourceKinds } from '../../common/contract.js';
 import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datavolume.js';
 import { CDI_GROUP, CDI_VERSION } from '../../common/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { filesystemOverheadFor, type EffectiveConfig } from '../config.js';
 import { requiredSpace } from './size.js';
-
-/** Label every object CDI creates carries. */
-export const APP_LABEL = { key: 'app', value: 'containerized-data-importer' } as const;
-/** Label that silences the "volume filling up" alert on filesystem claims CDI fills completely. */
-export const FILLING_UP_ALERT_LABEL = 'alerts.k8s.io/KubePersistentVolumeFillingUp';
 
 /** The claim spec a DataVolume renders to (the `storage` API gets defaults and overhead). */
 export function renderClaimSpec(
@@ -99,10 +94,10 @@ export function buildTargetPvc(dv: DataVolume, config: EffectiveConfig): V1Persi
   const claimSpec = renderClaimSpec(dv, config);
   const labels: Record<string, string> = {
     ...dv.metadata.labels,
-    [APP_LABEL.key]: APP_LABEL.value,
+    [Labels.App]: Labels.AppValue,
   };
   if ((claimSpec.volumeMode ?? 'Filesystem') === 'Filesystem')
-    labels[FILLING_UP_ALERT_LABEL] = 'disabled';
+    labels[Labels.FillingUpAlert] = 'disabled';
   const preallocation = spec.preallocation ?? config.status.preallocation ?? false;
   const annotations: Record<string, string> = {
     ...dv.metadata.annotations,

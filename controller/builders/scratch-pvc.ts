@@ -5,10 +5,10 @@
  * does: the image that fits the target, plus the scratch class's filesystem overhead. Pure.
  */
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { Labels } from '../../common/contract.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { filesystemOverheadFor, resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { scratchPvcName } from './naming.js';
-import { APP_LABEL } from './pvc.js';
 import { requiredSpace, roundUpMiB, usableSpace } from './size.js';
 
 /** Builds the scratch claim of `target`, owned by the importer `pod` (which must carry its uid). */
@@ -39,7 +39,7 @@ export function buildScratchPvc(
     metadata: {
       name: scratchPvcName(target.metadata?.name ?? ''),
       namespace: target.metadata?.namespace ?? '',
-      labels: { [APP_LABEL.key]: APP_LABEL.value, 'velero.io/exclude-from-backup': 'true' },
+      labels: { [Labels.App]: Labels.AppValue, [Labels.VeleroExclude]: 'true' },
       annotations: copied,
       ownerReferences: [
         {

@@ -294,6 +294,20 @@ describe('decideImport', () => {
       ],
     },
     {
+      what: 'claim being deleted: the running importer is stopped',
+      pvc: {
+        ...claim(ENDPOINT),
+        metadata: {
+          name: 'disk',
+          namespace: 'ns',
+          annotations: ENDPOINT,
+          deletionTimestamp: new Date(),
+        },
+      },
+      pod: pod('Running', { state: { running: {} } }),
+      want: ['deletePod importer-disk'],
+    },
+    {
       what: 'pod being deleted: wait',
       pvc: claim(ENDPOINT),
       pod: {

@@ -113,7 +113,20 @@ function runningAnns(running: boolean, reason: string, message: string): Record<
 /** Decides the next steps of one import claim. */
 export function decideImport(input: ImportInput): Action[] {
   const { pvc, pod } = input;
-  if (!isImportClaim(pvc) || pvc.metadata?.deletionTimestamp !== undefined) return [];
+  if (!isImportClaim(pvc)) return [];
+  if (pvc.metadata?.deletionTimestamp !== undefined) {
+    // The claim is going (its DataVolume was deleted): stop the import now, or the claim's
+    // protection finalizer would keep it, and the pod running, until the import ends.
+    return pod === undefined || pod.metadata?.deletionTimestamp !== undefined
+      ? []
+      : [
+          {
+            kind: 'deletePod',
+            namespace: pod.metadata?.namespace ?? '',
+            name: pod.metadata?.name ?? '',
+          },
+        ];
+  }
   if (pod === undefined) return decideWithoutPod(input);
   if (pod.metadata?.deletionTimestamp !== undefined) return [];
   return decideWithPod(input, pod);

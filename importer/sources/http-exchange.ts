@@ -28,7 +28,7 @@ export interface ExchangeRequest {
   readonly headersFor: (url: URL) => Record<string, string>;
   /** Added to every hop (Range, If-Range). */
   readonly extraHeaders?: Readonly<Record<string, string>>;
-  /** A 2xx body is copied here; it must fit exactly. Otherwise bodies are discarded. */
+  /** A 206 body is copied here and must fit; every other body is discarded. */
   readonly into?: Buffer;
   readonly idleTimeoutMs: number;
   readonly signal: AbortSignal;
@@ -100,12 +100,8 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
         onData(chunk) {
           timer.refresh();
           const into = req.into;
-          if (
-            into !== undefined &&
-            result !== undefined &&
-            result.status >= 200 &&
-            result.status < 300
-          ) {
+          // Only a 206 is the range asked for; any other body (a full 200, an error page) is discarded.
+          if (into !== undefined && result?.status === 206) {
             if (received + chunk.length > into.length) {
               attempt.abort(
                 new CdiError(

@@ -103,6 +103,8 @@ export class ResumableBody extends Readable {
   private failures = 0;
   private bytesThisAttempt = 0;
   private redirects = 0;
+  /** True while the attempt is paused for backpressure (the watchdog is off meanwhile). */
+  private paused = false;
   private backoff: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private readyResolve: (() => void) | undefined;
@@ -142,6 +144,9 @@ export class ResumableBody extends Readable {
   }
 
   override _read(): void {
+    // Called on every drop below the highWaterMark; only a paused attempt needs work.
+    if (!this.paused) return;
+    this.paused = false;
     const a = this.attempt;
     if (a !== undefined && !a.settled) {
       a.resume();
@@ -172,6 +177,7 @@ export class ResumableBody extends Readable {
   private startAttempt(): void {
     if (this.destroyed) return;
     this.bytesThisAttempt = 0;
+    this.paused = false;
     const attempt = startAttempt(
       {
         dispatcher: this.opts.dispatcher,
@@ -278,6 +284,7 @@ export class ResumableBody extends Readable {
     if (!this.push(chunk)) {
       // Backpressure: stop reading the socket until _read asks again (undici api-request.js).
       attempt.pause();
+      this.paused = true;
       clearTimeout(this.watchdog);
     }
   }

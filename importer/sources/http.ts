@@ -8,8 +8,10 @@
  *    `GET Range: bytes=0-0` when HEAD is refused, as CDI's bad webserver's `/forbidden-HEAD/`
  *    needs), follows redirects and remembers where they led, and learns the length,
  *    `Accept-Ranges`, the ETag and the content type.
- * 3. Either `stream()` once (a GET whose dropped connections are resumed with `Range`, see
- *    http-resume.ts) or any number of `readRange()` calls when `info().randomAccess`.
+ * 3. Either `stream()` once or any number of `readRange()` calls when `info().randomAccess`.
+ *    `stream()` reads consecutive segments over several connections when ranges work
+ *    (http-parallel.ts), else one GET whose dropped connections are resumed with `Range`
+ *    (http-resume.ts).
  * 4. `close()`: closes the dispatcher if this source built it; idempotent.
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -17,7 +19,7 @@ import type { Readable } from 'node:stream';
 
 import type { Dispatcher } from 'undici';
 
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
 import { IMPORTER_USER_AGENT, buildDispatcher, type ProxyOptions } from './http-dispatcher.js';
 import { exchange, withRetries, type ExchangeResult } from './http-exchange.js';
@@ -31,6 +33,7 @@ import {
   redactUrl,
   strongEtag,
 } from './http-headers.js';
+import { ParallelRangeBody } from './http-parallel.js';
 import { ResumableBody, statusError } from './http-resume.js';
 import type { DataSource, SourceInfo, TransportOptions } from './types.js';
 
@@ -45,6 +48,14 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
  * trips per MiB on fast links, still bounded memory (measured in docs/adr/0004-http-resume.md).
  */
 export const HTTP_STREAM_HIGH_WATER_MARK = 1 << 20;
+/**
+ * Connections of `stream()` by default: one resumable GET. On loopback and LANs one connection
+ * is the cheapest in CPU (measured in docs/adr/0004-http-resume.md); parallel segments pay off
+ * against per-connection rate limits and long round trips, so callers opt in.
+ */
+export const DEFAULT_PARALLEL_CONNECTIONS = 1;
+/** Segment of a parallel ranged download: big enough to amortise a request, small to retry. */
+export const DEFAULT_SEGMENT_BYTES = 8 << 20;
 
 /** Options of {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -60,6 +71,13 @@ export interface HttpSourceOptions {
   readonly idleTimeoutMs?: number;
   /** A dispatcher to use instead of building one (not closed by `close()`). */
   readonly dispatcher?: Dispatcher;
+  /**
+   * Connections for `stream()` when the server supports ranges and the length is known
+   * (default 1: one resumable GET). Resources of one segment or less always use one GET.
+   */
+  readonly parallelConnections?: number;
+  /** Segment size of parallel downloads (default 8 MiB). */
+  readonly segmentBytes?: number;
 }
 
 const TEXT_CONTENT = /^text\//i;
@@ -208,6 +226,8 @@ export class HttpSource implements DataSource {
   }
 
   async stream(signal: AbortSignal): Promise<Readable> {
+    const parallel = await this.parallelStream(signal);
+    if (parallel !== undefined) return parallel;
     const dispatcher = await this.getDispatcher();
     const body = new ResumableBody({
       dispatcher,
@@ -229,6 +249,48 @@ export class HttpSource implements DataSource {
       throw err;
     }
     return body;
+  }
+
+  /**
+   * A {@link ParallelRangeBody} when ranges work, else undefined. Segment 0 is read first as a
+   * probe: a server that announces ranges but does not honour them (caching proxies, CDI #3543)
+   * falls back to one plain GET.
+   */
+  private async parallelStream(signal: AbortSignal): Promise<Readable | undefined> {
+    const learnt = this.learnt;
+    const connections = this.options.parallelConnections ?? DEFAULT_PARALLEL_CONNECTIONS;
+    const segmentBytes = this.options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (
+      learnt?.length === undefined ||
+      !learnt.ranges ||
+      connections <= 1 ||
+      learnt.length <= segmentBytes
+    ) {
+      return undefined;
+    }
+    let first: Buffer;
+    try {
+      first = await this.readRange(0, segmentBytes, signal);
+    } catch (err) {
+      if (errorCode(err) !== ErrorCodes.ResumeFailed) throw err;
+      this.logger.warn('server announced ranges but did not honour them; using one GET', {
+        error: errorMessage(err),
+      });
+      return undefined;
+    }
+    this.logger.debug('parallel ranged download', {
+      connections,
+      segmentBytes,
+      length: learnt.length,
+    });
+    return new ParallelRangeBody({
+      length: learnt.length,
+      segmentBytes,
+      connections,
+      first,
+      fetchSegment: (offset, length, s) => this.readRange(offset, length, s),
+      signal,
+    });
   }
 
   async readRange(offset: number, length: number, signal: AbortSignal): Promise<Buffer> {

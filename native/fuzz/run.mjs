@@ -27,11 +27,19 @@ function build() {
   execFileSync(
     'clang++',
     [
-      '-std=c++17', '-g', '-O1',
-      '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=all',
-      '-fprofile-instr-generate', '-fcoverage-mapping',
-      join(here, '..', 'src', 'qcow2.cc'), join(here, 'qcow2_fuzz.cc'),
-      '-lz', '-lzstd', '-o', bin,
+      '-std=c++17',
+      '-g',
+      '-O1',
+      '-fsanitize=fuzzer,address,undefined',
+      '-fno-sanitize-recover=all',
+      '-fprofile-instr-generate',
+      '-fcoverage-mapping',
+      join(here, '..', 'src', 'qcow2.cc'),
+      join(here, 'qcow2_fuzz.cc'),
+      '-lz',
+      '-lzstd',
+      '-o',
+      bin,
     ],
     { stdio: 'inherit' },
   );
@@ -61,15 +69,49 @@ function seeds() {
     const base = join(tmp, `${name}.base.qcow2`);
     const img = join(corpus, `${name}.qcow2`);
     qemu(['qemu-img', 'create', '-f', 'qcow2', '-o', opts, base, '256K']);
-    qemu(['qemu-io', '-c', 'write -P 0xab 0 5k', '-c', 'write -z 8k 4k', '-c', 'write -P 0x11 200k 3k', '-c', 'discard 0 512', base]);
+    qemu([
+      'qemu-io',
+      '-c',
+      'write -P 0xab 0 5k',
+      '-c',
+      'write -z 8k 4k',
+      '-c',
+      'write -P 0x11 200k 3k',
+      '-c',
+      'discard 0 512',
+      base,
+    ]);
     if (compress !== '') {
       qemu(['qemu-img', 'convert', '-c', '-O', 'qcow2', '-o', opts, base, img]);
     } else {
       qemu(['cp', base, img]);
     }
   }
-  qemu(['qemu-img', 'create', '-u', '-f', 'qcow2', '-o', 'cluster_size=512', '-b', 'base.img', '-F', 'raw', join(corpus, 'backing.qcow2'), '64K']);
-  qemu(['qemu-img', 'create', '-f', 'qcow2', '-o', 'cluster_size=512', join(corpus, 'snap.qcow2'), '64K']);
+  qemu([
+    'qemu-img',
+    'create',
+    '-u',
+    '-f',
+    'qcow2',
+    '-o',
+    'cluster_size=512',
+    '-b',
+    'base.img',
+    '-F',
+    'raw',
+    join(corpus, 'backing.qcow2'),
+    '64K',
+  ]);
+  qemu([
+    'qemu-img',
+    'create',
+    '-f',
+    'qcow2',
+    '-o',
+    'cluster_size=512',
+    join(corpus, 'snap.qcow2'),
+    '64K',
+  ]);
   qemu(['qemu-io', '-c', 'write -P 0x5a 0 2k', join(corpus, 'snap.qcow2')]);
   qemu(['qemu-img', 'snapshot', '-c', 's1', join(corpus, 'snap.qcow2')]);
   rmSync(tmp, { recursive: true, force: true });
@@ -77,7 +119,9 @@ function seeds() {
 
 if (process.argv.includes('--regressions')) {
   if (!existsSync(bin)) build();
-  const files = readdirSync(regressions).filter((f) => !f.startsWith('.')).map((f) => join(regressions, f));
+  const files = readdirSync(regressions)
+    .filter((f) => !f.startsWith('.'))
+    .map((f) => join(regressions, f));
   const r = spawnSync(bin, files, { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }

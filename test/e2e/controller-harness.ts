@@ -5,8 +5,15 @@
  * sources, and helpers to wait for a DataVolume and to read what landed on its volume.
  */
 import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/datavolume.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { parseControllerSettings } from '../../controller/config.js';
@@ -31,11 +38,18 @@ export interface ControllerEnv {
 /** Starts the sandbox and the controller; fails early when the importer is not built. */
 export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
   if (!existsSync(join(repoRoot(), 'dist', 'cmd', 'cdi.js'))) {
-    throw new Error('dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods');
+    throw new Error(
+      'dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods',
+    );
   }
   const sandbox = await startSandbox();
   const kc = kubeConfigFor(sandbox);
-  const logger = log ?? createLogger({ component: 'controller', level: process.env['CDI_E2E_LOG'] === '1' ? 'debug' : 'error' });
+  const logger =
+    log ??
+    createLogger({
+      component: 'controller',
+      level: process.env['CDI_E2E_LOG'] === '1' ? 'debug' : 'error',
+    });
   let controller: Controller | undefined;
   const env: ControllerEnv = {
     sandbox,
@@ -78,17 +92,22 @@ export function waitForDv(
   timeoutMs = 60_000,
 ): Promise<DataVolume> {
   // DataVolumes are plain JSON; client-node's KubernetesObject types metadata more narrowly.
-  return waitForObject<KubernetesObject>(
-    env.kc,
-    `/apis/${CDI_GROUP}/${CDI_VERSION}/namespaces/${namespace}/datavolumes`,
+  return waitForObject<KubernetesObject>(env.kc, {
+    path: `/apis/${CDI_GROUP}/${CDI_VERSION}/namespaces/${namespace}/datavolumes`,
     name,
-    (obj) => predicate(obj as DataVolume),
+    until: (obj) => predicate(obj as DataVolume),
     timeoutMs,
-  ) as Promise<DataVolume>;
+  }) as Promise<DataVolume>;
 }
 
 /** Waits until the DataVolume's phase is `phase`. */
-export function waitForPhase(env: ControllerEnv, namespace: string, name: string, phase: string, timeoutMs = 60_000): Promise<DataVolume> {
+export function waitForPhase(
+  env: ControllerEnv,
+  namespace: string,
+  name: string,
+  phase: string,
+  timeoutMs = 60_000,
+): Promise<DataVolume> {
   return waitForDv(env, namespace, name, (dv) => dv.status?.phase === phase, timeoutMs);
 }
 
@@ -100,7 +119,12 @@ export function waitForPvc(
   predicate: (pvc: V1PersistentVolumeClaim) => boolean,
   timeoutMs = 60_000,
 ): Promise<V1PersistentVolumeClaim> {
-  return waitForObject<V1PersistentVolumeClaim>(env.kc, `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, name, predicate, timeoutMs);
+  return waitForObject<V1PersistentVolumeClaim>(env.kc, {
+    path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+    name,
+    until: predicate,
+    timeoutMs,
+  });
 }
 
 /** Waits until the pod satisfies `predicate`. */
@@ -111,11 +135,20 @@ export function waitForPod(
   predicate: (pod: V1Pod) => boolean,
   timeoutMs = 60_000,
 ): Promise<V1Pod> {
-  return waitForObject<V1Pod>(env.kc, `/api/v1/namespaces/${namespace}/pods`, name, predicate, timeoutMs);
+  return waitForObject<V1Pod>(env.kc, {
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    name,
+    until: predicate,
+    timeoutMs,
+  });
 }
 
 /** Host path of what a bound claim holds: `disk.img` in its directory, or the block file. */
-export async function volumeData(env: ControllerEnv, namespace: string, pvcName: string): Promise<string> {
+export async function volumeData(
+  env: ControllerEnv,
+  namespace: string,
+  pvcName: string,
+): Promise<string> {
   const pvc = await env.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvcName });
   const pv = await env.core.readPersistentVolume({ name: pvc.spec?.volumeName ?? '' });
   const path = pv.spec?.hostPath?.path ?? '';
@@ -133,4 +166,50 @@ export async function sameDisk(reference: string, actual: string): Promise<boole
   } catch {
     return false;
   }
+}
+
+/** Process ids of this test process's descendants (the sandbox's pod processes among them). */
+async function descendants(root: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the parenthesised command, which may contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const out: number[] = [];
+  for (const pid of parents.keys()) {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Kills (SIGKILL) the importer process of the DataVolume with uid `ownerUid`: the descendant of
+ * this test process whose environment carries `OWNER_UID=<uid>`. Returns how many were killed.
+ */
+export async function killImporter(ownerUid: string): Promise<number> {
+  let killed = 0;
+  for (const pid of await descendants(process.pid)) {
+    try {
+      const environ = await readFile(`/proc/${pid}/environ`, 'utf8');
+      if (environ.split('\0').includes(`OWNER_UID=${ownerUid}`)) {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      }
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
+  return killed;
 }

@@ -4,14 +4,45 @@
  * sandbox cluster, imported by real importer pods under the controller; every volume must end
  * holding exactly what `qemu-img convert -O raw` makes of the source.
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import { compressFile, makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import {
+  compressFile,
+  makeRawImage,
+  makeTempDir,
+  qemuConvertToRaw,
+  qemuImg,
+} from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
-import { apply, sameDisk, startControllerEnv, volumeData, waitForPhase, waitForPvc, type ControllerEnv } from './controller-harness.js';
+import {
+  apply,
+  sameDisk,
+  startControllerEnv,
+  volumeData,
+  waitForPhase,
+  waitForPvc,
+  type ControllerEnv,
+} from './controller-harness.js';
 
 const MIB = 1024 * 1024;
+
+/** The part of s3rver's API used here (it ships no types). */
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+const S3rver = createRequire(import.meta.url)('s3rver') as new (
+  options: Record<string, unknown>,
+) => S3rverInstance;
+/** s3rver's built-in account. */
+const S3_KEY = 'S3RVER';
+let s3: S3rverInstance;
+let s3Endpoint: string;
 let env: ControllerEnv;
 let files: TestHttpServer;
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -29,14 +60,37 @@ beforeAll(async () => {
   const xz = await compressFile(raw, join(tmp.dir, 'disk.raw.xz'), 'xz');
   rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
   files = await startTestHttpServer({
-    files: { '/disk.qcow2': { path: qcow2 }, '/disk.raw.xz': { path: xz }, '/disk.raw': { path: raw } },
+    files: {
+      '/disk.qcow2': { path: qcow2 },
+      '/disk.raw.xz': { path: xz },
+      '/disk.raw': { path: raw },
+    },
   });
+  s3 = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: join(tmp.dir, 's3'),
+    configureBuckets: [{ name: 'images' }],
+  });
+  s3Endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
+  const client = new S3Client({
+    endpoint: s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
+  });
+  await client.send(
+    new PutObjectCommand({ Bucket: 'images', Key: 'vm/disk.qcow2', Body: await readFile(qcow2) }),
+  );
+  client.destroy();
   env = await startControllerEnv();
 });
 
 afterAll(async () => {
   await env?.stop();
   await files?.close();
+  await s3?.close();
   await tmp?.cleanup();
 });
 
@@ -91,7 +145,10 @@ spec:
 `,
     );
     await waitForPhase(env, 'default', 'beta-xz', 'Succeeded');
-    const pvc = await env.core.readNamespacedPersistentVolumeClaim({ namespace: 'default', name: 'beta-xz' });
+    const pvc = await env.core.readNamespacedPersistentVolumeClaim({
+      namespace: 'default',
+      name: 'beta-xz',
+    });
     // The storage API inflates the request by the 6% filesystem overhead.
     expect(pvc.spec?.resources?.requests?.['storage']).toBe(String(Math.ceil(64 * MIB * 1.06)));
     expect(pvc.metadata?.ownerReferences?.[0]?.kind).toBe('DataVolume');
@@ -115,7 +172,9 @@ spec:
 `,
     );
     await waitForPhase(env, 'default', 'blank', 'Succeeded');
-    const info = JSON.parse(await qemuImg('info', '--output=json', await volumeData(env, 'default', 'blank'))) as { 'virtual-size': number; format: string };
+    const info = JSON.parse(
+      await qemuImg('info', '--output=json', await volumeData(env, 'default', 'blank')),
+    ) as { 'virtual-size': number; format: string };
     expect(info.format).toBe('raw');
     expect(info['virtual-size']).toBeGreaterThanOrEqual(16 * MIB);
   });
@@ -142,6 +201,38 @@ spec:
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'block-qcow2'))).toBe(true);
   });
 
+  it('S3 source with credentials from a Secret', async () => {
+    const b64 = Buffer.from(S3_KEY).toString('base64');
+    await apply(
+      env,
+      `apiVersion: v1
+kind: Secret
+metadata:
+  name: s3-creds
+type: Opaque
+data:
+  accessKeyId: ${b64}
+  secretKey: ${b64}
+---
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: from-s3
+spec:
+  source:
+    s3:
+      url: ${s3Endpoint}/images/vm/disk.qcow2
+      secretRef: s3-creds
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+`,
+    );
+    await waitForPhase(env, 'default', 'from-s3', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-s3'))).toBe(true);
+  });
+
   it('annotated bare PVC, no DataVolume', async () => {
     await apply(
       env,
@@ -161,7 +252,12 @@ spec:
       storage: 64Mi
 `,
     );
-    const pvc = await waitForPvc(env, 'default', 'bare', (p) => p.metadata?.annotations?.[Annotations.PodPhase] === 'Succeeded');
+    const pvc = await waitForPvc(
+      env,
+      'default',
+      'bare',
+      (p) => p.metadata?.annotations?.[Annotations.PodPhase] === 'Succeeded',
+    );
     expect(pvc.metadata?.annotations?.[Annotations.ImportPodName]).toBe('importer-bare');
     expect(pvc.metadata?.annotations?.[Annotations.RunningConditionReason]).toBe('Completed');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'bare'))).toBe(true);

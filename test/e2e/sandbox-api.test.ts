@@ -45,7 +45,9 @@ async function apiError(p: Promise<unknown>): Promise<{ code: number; reason: st
     await p;
   } catch (err) {
     if (err instanceof ApiException) {
-      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { reason: string };
+      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as {
+        reason: string;
+      };
       return { code: err.code, reason: body.reason };
     }
     throw err;
@@ -59,13 +61,22 @@ function cm(name: string, labels: Record<string, string> = {}): V1ConfigMap {
 
 describe('CRUD and errors', () => {
   it('creates, reads, updates, patches and deletes with rising resourceVersions', async () => {
-    const created = await core.createNamespacedConfigMap({ namespace: 'default', body: cm('crud') });
+    const created = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: cm('crud'),
+    });
     expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
     const read = await core.readNamespacedConfigMap({ name: 'crud', namespace: 'default' });
     expect(read.data).toEqual({ k: 'crud' });
     read.data = { k: 'changed' };
-    const updated = await core.replaceNamespacedConfigMap({ name: 'crud', namespace: 'default', body: read });
-    expect(Number(updated.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
+    const updated = await core.replaceNamespacedConfigMap({
+      name: 'crud',
+      namespace: 'default',
+      body: read,
+    });
+    expect(Number(updated.metadata?.resourceVersion)).toBeGreaterThan(
+      Number(created.metadata?.resourceVersion),
+    );
     const patched = await core.patchNamespacedConfigMap(
       { name: 'crud', namespace: 'default', body: { data: { extra: 'x' } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -77,7 +88,9 @@ describe('CRUD and errors', () => {
     );
     expect(jsonPatched.data).toEqual({ k: 'changed' });
     await core.deleteNamespacedConfigMap({ name: 'crud', namespace: 'default' });
-    expect(await apiError(core.readNamespacedConfigMap({ name: 'crud', namespace: 'default' }))).toEqual({
+    expect(
+      await apiError(core.readNamespacedConfigMap({ name: 'crud', namespace: 'default' })),
+    ).toEqual({
       code: 404,
       reason: 'NotFound',
     });
@@ -96,9 +109,20 @@ describe('CRUD and errors', () => {
     {
       what: 'an update with a stale resourceVersion is 409 Conflict',
       call: async () => {
-        const first = await core.createNamespacedConfigMap({ namespace: 'default', body: cm('stale') });
-        await core.replaceNamespacedConfigMap({ name: 'stale', namespace: 'default', body: { ...first, data: { a: '1' } } });
-        return core.replaceNamespacedConfigMap({ name: 'stale', namespace: 'default', body: { ...first, data: { a: '2' } } });
+        const first = await core.createNamespacedConfigMap({
+          namespace: 'default',
+          body: cm('stale'),
+        });
+        await core.replaceNamespacedConfigMap({
+          name: 'stale',
+          namespace: 'default',
+          body: { ...first, data: { a: '1' } },
+        });
+        return core.replaceNamespacedConfigMap({
+          name: 'stale',
+          namespace: 'default',
+          body: { ...first, data: { a: '2' } },
+        });
       },
       code: 409,
       reason: 'Conflict',
@@ -143,9 +167,7 @@ describe('CRUD and errors', () => {
           ...(labelSelector === undefined ? {} : { labelSelector }),
           ...(fieldSelector === undefined ? {} : { fieldSelector }),
         })
-      ).items.map(
-        (i) => i.metadata?.name ?? '',
-      );
+      ).items.map((i) => i.metadata?.name ?? '');
     expect(await names('tier=web')).toEqual(['a', 'c']);
     expect(await names('tier!=web')).toEqual(['b']);
     expect(await names('n in (a,b)')).toEqual(['a', 'b']);
@@ -180,10 +202,17 @@ describe('custom resources', () => {
         namespace: 'default',
         plural: 'datavolumes',
         name: 'status-split',
-        body: { status: { phase: 'ImportInProgress', progress: '12.00%' }, spec: { contentType: 'archive' } },
+        body: {
+          status: { phase: 'ImportInProgress', progress: '12.00%' },
+          spec: { contentType: 'archive' },
+        },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    )) as { metadata: { generation: number }; spec: Record<string, unknown>; status: Record<string, unknown> };
+    )) as {
+      metadata: { generation: number };
+      spec: Record<string, unknown>;
+      status: Record<string, unknown>;
+    };
     expect(withStatus.status).toEqual({ phase: 'ImportInProgress', progress: '12.00%' });
     expect(withStatus.spec['contentType']).toBeUndefined();
     expect(withStatus.metadata.generation).toBe(1);
@@ -229,7 +258,9 @@ describe('watch and informers', () => {
     );
     const log = new EventLog();
     informer.on('add', (o) => log.push(`add:${o.metadata?.name ?? ''}`));
-    informer.on('update', (o) => log.push(`update:${o.metadata?.name ?? ''}:${o.data?.['k'] ?? ''}`));
+    informer.on('update', (o) =>
+      log.push(`update:${o.metadata?.name ?? ''}:${o.data?.['k'] ?? ''}`),
+    );
     informer.on('delete', (o) => log.push(`delete:${o.metadata?.name ?? ''}`));
     informer.on('connect', () => log.push('connect'));
     await core.createNamespacedConfigMap({ namespace: 'inf', body: cm('before') });
@@ -254,7 +285,10 @@ describe('watch and informers', () => {
   });
 
   it('a watch from a resourceVersion replays later changes only', async () => {
-    const first = await core.createNamespacedConfigMap({ namespace: 'default', body: cm('replay-1') });
+    const first = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: cm('replay-1'),
+    });
     await core.createNamespacedConfigMap({ namespace: 'default', body: cm('replay-2') });
     const seen = await collectWatch(kc, '/api/v1/namespaces/default/configmaps', {
       resourceVersion: first.metadata?.resourceVersion,
@@ -270,14 +304,19 @@ describe('watch and informers', () => {
 });
 
 /** Collects the events of a watch the server ends after one second (`timeoutSeconds`). */
-async function collectWatch(k: KubeConfig, path: string, params: Record<string, string | undefined>): Promise<string[]> {
+async function collectWatch(
+  k: KubeConfig,
+  path: string,
+  params: Record<string, string | undefined>,
+): Promise<string[]> {
   const events: string[] = [];
   await new Promise<void>((resolve, reject) => {
     new Watch(k)
       .watch(
         path,
         { ...params, timeoutSeconds: 1 },
-        (type: string, obj: { metadata: { name: string } }) => events.push(`${type}:${obj.metadata.name}`),
+        (type: string, obj: { metadata: { name: string } }) =>
+          events.push(`${type}:${obj.metadata.name}`),
         () => resolve(),
       )
       .catch(reject);
@@ -309,13 +348,22 @@ describe('deletion', () => {
     metadata: {
       name,
       ownerReferences: [
-        { apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata?.name ?? '', uid: owner.metadata?.uid ?? '', blockOwnerDeletion: true },
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          name: owner.metadata?.name ?? '',
+          uid: owner.metadata?.uid ?? '',
+          blockOwnerDeletion: true,
+        },
       ],
     },
   });
 
   it('keeps an object with finalizers until they are removed', async () => {
-    await core.createNamespacedConfigMap({ namespace: 'default', body: { ...cm('fin'), metadata: { name: 'fin', finalizers: ['example.com/hold'] } } });
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { ...cm('fin'), metadata: { name: 'fin', finalizers: ['example.com/hold'] } },
+    });
     await core.deleteNamespacedConfigMap({ name: 'fin', namespace: 'default' });
     const held = await core.readNamespacedConfigMap({ name: 'fin', namespace: 'default' });
     expect(held.metadata?.deletionTimestamp).toBeDefined();
@@ -323,28 +371,65 @@ describe('deletion', () => {
       { name: 'fin', namespace: 'default', body: { metadata: { finalizers: null } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    expect((await apiError(core.readNamespacedConfigMap({ name: 'fin', namespace: 'default' }))).code).toBe(404);
+    expect(
+      (await apiError(core.readNamespacedConfigMap({ name: 'fin', namespace: 'default' }))).code,
+    ).toBe(404);
   });
 
   it.each([
-    { what: 'background deletion removes dependents after the owner', policy: 'Background', dependentsRemain: false },
-    { what: 'foreground deletion removes dependents before the owner', policy: 'Foreground', dependentsRemain: false },
-    { what: 'orphan deletion keeps dependents without the owner reference', policy: 'Orphan', dependentsRemain: true },
+    {
+      what: 'background deletion removes dependents after the owner',
+      policy: 'Background',
+      dependentsRemain: false,
+    },
+    {
+      what: 'foreground deletion removes dependents before the owner',
+      policy: 'Foreground',
+      dependentsRemain: false,
+    },
+    {
+      what: 'orphan deletion keeps dependents without the owner reference',
+      policy: 'Orphan',
+      dependentsRemain: true,
+    },
   ])('$what', async ({ policy, dependentsRemain }) => {
     const ns = `gc-${policy.toLowerCase()}`;
     await core.createNamespace({ body: { metadata: { name: ns } } });
     const owner = await core.createNamespacedConfigMap({ namespace: ns, body: cm('owner') });
     await core.createNamespacedConfigMap({ namespace: ns, body: owned('child-1', owner) });
     await core.createNamespacedConfigMap({ namespace: ns, body: owned('child-2', owner) });
-    await core.deleteNamespacedConfigMap({ name: 'owner', namespace: ns, propagationPolicy: policy });
+    await core.deleteNamespacedConfigMap({
+      name: 'owner',
+      namespace: ns,
+      propagationPolicy: policy,
+    });
     const path = `/api/v1/namespaces/${ns}/configmaps`;
-    await waitForDeletion(kc, path, { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', namespace: ns });
+    await waitForDeletion(kc, path, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: 'owner',
+      namespace: ns,
+    });
     if (dependentsRemain) {
-      const child = await waitForObject<V1ConfigMap>(kc, path, 'child-1', (o) => (o.metadata?.ownerReferences ?? []).length === 0);
+      const child = await waitForObject<V1ConfigMap>(kc, {
+        path: path,
+        name: 'child-1',
+        until: (o) => (o.metadata?.ownerReferences ?? []).length === 0,
+      });
       expect(child.metadata?.deletionTimestamp).toBeUndefined();
     } else {
-      await waitForDeletion(kc, path, { apiVersion: 'v1', kind: 'ConfigMap', name: 'child-1', namespace: ns });
-      await waitForDeletion(kc, path, { apiVersion: 'v1', kind: 'ConfigMap', name: 'child-2', namespace: ns });
+      await waitForDeletion(kc, path, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        name: 'child-1',
+        namespace: ns,
+      });
+      await waitForDeletion(kc, path, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        name: 'child-2',
+        namespace: ns,
+      });
     }
   });
 
@@ -352,8 +437,14 @@ describe('deletion', () => {
     await core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await core.createNamespacedConfigMap({ namespace: 'doomed', body: cm('inside') });
     await core.deleteNamespace({ name: 'doomed' });
-    await waitForDeletion(kc, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', name: 'doomed' });
-    expect((await apiError(core.readNamespacedConfigMap({ name: 'inside', namespace: 'doomed' }))).code).toBe(404);
+    await waitForDeletion(kc, '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      name: 'doomed',
+    });
+    expect(
+      (await apiError(core.readNamespacedConfigMap({ name: 'inside', namespace: 'doomed' }))).code,
+    ).toBe(404);
   });
 });
 
@@ -375,7 +466,10 @@ describe('aggregation', () => {
     const port = (upstream.address() as AddressInfo).port;
     await core.createNamespacedService({
       namespace: 'default',
-      body: { metadata: { name: 'cdi-api' }, spec: { type: 'ExternalName', externalName: '127.0.0.1' } },
+      body: {
+        metadata: { name: 'cdi-api' },
+        spec: { type: 'ExternalName', externalName: '127.0.0.1' },
+      },
     });
     await custom.createClusterCustomObject({
       group: 'apiregistration.k8s.io',
@@ -400,9 +494,16 @@ describe('aggregation', () => {
       version: 'v1beta1',
       namespace: 'default',
       plural: 'uploadtokenrequests',
-      body: { apiVersion: 'upload.cdi.kubevirt.io/v1beta1', kind: 'UploadTokenRequest', metadata: { name: 'x' }, spec: { pvcName: 'p' } },
+      body: {
+        apiVersion: 'upload.cdi.kubevirt.io/v1beta1',
+        kind: 'UploadTokenRequest',
+        metadata: { name: 'x' },
+        spec: { pvcName: 'p' },
+      },
     })) as { status: { token: string } };
     expect(answer.status.token).toBe('abc');
-    expect(seen).toEqual(['POST /apis/upload.cdi.kubevirt.io/v1beta1/namespaces/default/uploadtokenrequests sandbox-admin']);
+    expect(seen).toEqual([
+      'POST /apis/upload.cdi.kubevirt.io/v1beta1/namespaces/default/uploadtokenrequests sandbox-admin',
+    ]);
   });
 });

@@ -44,22 +44,46 @@ async function ok(args: readonly string[], input?: string): Promise<string> {
 }
 
 async function setStatus(status: Record<string, unknown>): Promise<void> {
-  await ok(['patch', 'dv', 'fedora', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+  await ok([
+    'patch',
+    'dv',
+    'fedora',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status }),
+  ]);
 }
 
 describe('kubectl', () => {
   it('applies the CRDs from deploy/ (already registered, so unchanged)', async () => {
     const out = await ok(['apply', '-k', join(repoRoot(), 'deploy')]);
-    expect(out).toContain('customresourcedefinition.apiextensions.k8s.io/datavolumes.cdi.kubevirt.io unchanged');
-    expect(await ok(['api-resources', '--api-group=cdi.kubevirt.io', '-o', 'name'])).toContain('datavolumes.cdi.kubevirt.io');
+    expect(out).toContain(
+      'customresourcedefinition.apiextensions.k8s.io/datavolumes.cdi.kubevirt.io unchanged',
+    );
+    expect(await ok(['api-resources', '--api-group=cdi.kubevirt.io', '-o', 'name'])).toContain(
+      'datavolumes.cdi.kubevirt.io',
+    );
   });
 
   it('applies a DataVolume and reads it back as json, jsonpath and yaml', async () => {
     expect(await ok(['apply', '-f', '-'], DV)).toBe('datavolume.cdi.kubevirt.io/fedora created\n');
-    expect(await ok(['apply', '-f', '-'], DV)).toBe('datavolume.cdi.kubevirt.io/fedora unchanged\n');
-    const json = JSON.parse(await ok(['get', 'dv', 'fedora', '-o', 'json'])) as { spec: { source: { http: { url: string } } } };
+    expect(await ok(['apply', '-f', '-'], DV)).toBe(
+      'datavolume.cdi.kubevirt.io/fedora unchanged\n',
+    );
+    const json = JSON.parse(await ok(['get', 'dv', 'fedora', '-o', 'json'])) as {
+      spec: { source: { http: { url: string } } };
+    };
     expect(json.spec.source.http.url).toBe('http://127.0.0.1:1/disk.qcow2');
-    expect(await ok(['get', 'dvs', 'fedora', '-o', 'jsonpath={.spec.storage.resources.requests.storage}'])).toBe('64Mi');
+    expect(
+      await ok([
+        'get',
+        'dvs',
+        'fedora',
+        '-o',
+        'jsonpath={.spec.storage.resources.requests.storage}',
+      ]),
+    ).toBe('64Mi');
     const yaml = await ok(['get', 'datavolume.v1alpha1.cdi.kubevirt.io', 'fedora', '-o', 'yaml']);
     expect(yaml).toContain('apiVersion: cdi.kubevirt.io/v1alpha1');
     expect(yaml).toContain('kind: DataVolume');
@@ -73,13 +97,35 @@ describe('kubectl', () => {
   });
 
   it('patches the spec (merge and json) and labels', async () => {
-    await ok(['patch', 'dv', 'fedora', '--type=merge', '-p', '{"spec":{"contentType":"kubevirt"}}']);
-    await ok(['patch', 'dv', 'fedora', '--type=json', '-p', '[{"op":"add","path":"/spec/preallocation","value":true}]']);
-    expect(await ok(['get', 'dv', 'fedora', '-o', 'jsonpath={.spec.contentType} {.spec.preallocation} {.metadata.generation}'])).toBe(
-      'kubevirt true 3',
-    );
+    await ok([
+      'patch',
+      'dv',
+      'fedora',
+      '--type=merge',
+      '-p',
+      '{"spec":{"contentType":"kubevirt"}}',
+    ]);
+    await ok([
+      'patch',
+      'dv',
+      'fedora',
+      '--type=json',
+      '-p',
+      '[{"op":"add","path":"/spec/preallocation","value":true}]',
+    ]);
+    expect(
+      await ok([
+        'get',
+        'dv',
+        'fedora',
+        '-o',
+        'jsonpath={.spec.contentType} {.spec.preallocation} {.metadata.generation}',
+      ]),
+    ).toBe('kubevirt true 3');
     await ok(['label', 'dv', 'fedora', 'tier=gold']);
-    expect(await ok(['get', 'dv', '-l', 'tier=gold,app=demo', '-o', 'name'])).toBe('datavolume.cdi.kubevirt.io/fedora\n');
+    expect(await ok(['get', 'dv', '-l', 'tier=gold,app=demo', '-o', 'name'])).toBe(
+      'datavolume.cdi.kubevirt.io/fedora\n',
+    );
     expect(await ok(['get', 'dv', '-l', 'tier=silver', '-o', 'name'])).toBe('');
   });
 
@@ -105,7 +151,12 @@ describe('kubectl', () => {
       if (lines.includes('Succeeded')) sawSucceeded();
     });
     const firstLine = new Promise<void>((resolve) => watcher.stdout.once('data', () => resolve()));
-    const wait = kubectl(sandbox, ['wait', 'dv/fedora', '--for=jsonpath={.status.phase}=Succeeded', '--timeout=30s']);
+    const wait = kubectl(sandbox, [
+      'wait',
+      'dv/fedora',
+      '--for=jsonpath={.status.phase}=Succeeded',
+      '--timeout=30s',
+    ]);
     await firstLine;
     await setStatus({ phase: 'Succeeded', progress: '100.0%' });
     const waited = await wait;
@@ -118,7 +169,8 @@ describe('kubectl', () => {
   });
 
   it('applies a core kind twice with a change (strategic merge) and deletes it', async () => {
-    const cm = (v: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: "${v}"\n`;
+    const cm = (v: string): string =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: "${v}"\n`;
     expect(await ok(['apply', '-f', '-'], cm('1'))).toBe('configmap/settings created\n');
     expect(await ok(['apply', '-f', '-'], cm('2'))).toBe('configmap/settings configured\n');
     expect(await ok(['get', 'cm', 'settings', '-o', 'jsonpath={.data.a}'])).toBe('2');
@@ -126,9 +178,13 @@ describe('kubectl', () => {
   });
 
   it('deletes the DataVolume; a later get is NotFound', async () => {
-    expect(await ok(['delete', 'dv', 'fedora'])).toBe('datavolume.cdi.kubevirt.io "fedora" deleted\n');
+    expect(await ok(['delete', 'dv', 'fedora'])).toBe(
+      'datavolume.cdi.kubevirt.io "fedora" deleted\n',
+    );
     const gone = await kubectl(sandbox, ['get', 'dv', 'fedora']);
     expect(gone.code).not.toBe(0);
-    expect(gone.stderr).toContain('Error from server (NotFound): datavolumes.cdi.kubevirt.io "fedora" not found');
+    expect(gone.stderr).toContain(
+      'Error from server (NotFound): datavolumes.cdi.kubevirt.io "fedora" not found',
+    );
   });
 });

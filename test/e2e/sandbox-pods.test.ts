@@ -29,26 +29,40 @@ afterAll(async () => {
   await sandbox.stop();
 });
 
-function shPod(name: string, script: string, extra: { restartPolicy?: string; container?: Partial<V1Container>; volumes?: V1Pod['spec'] extends infer S ? S extends { volumes?: infer V } ? V : never : never } = {}): V1Pod {
+function shPod(
+  name: string,
+  script: string,
+  extra: {
+    restartPolicy?: string;
+    container?: Partial<V1Container>;
+    volumes?: V1Pod['spec'] extends infer S ? (S extends { volumes?: infer V } ? V : never) : never;
+  } = {},
+): V1Pod {
   return {
     metadata: { name, labels: { app: name } },
     spec: {
       restartPolicy: extra.restartPolicy ?? 'Never',
-      containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', script], ...extra.container }],
+      containers: [
+        { name: 'main', image: 'busybox', command: ['sh', '-c', script], ...extra.container },
+      ],
       ...(extra.volumes === undefined ? {} : { volumes: extra.volumes }),
     },
   };
 }
 
-const terminal = (p: V1Pod): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+const terminal = (p: V1Pod): boolean =>
+  p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
 describe('pod lifecycle', () => {
   it('runs a pod to Succeeded and serves its log', async () => {
-    await core.createNamespacedPod({ namespace: NS, body: shPod('ok', 'echo "hello from $HOSTNAME"') });
-    const pod = await waitForObject<V1Pod>(kc, PODS, 'ok', terminal);
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod('ok', 'echo "hello from $HOSTNAME"'),
+    });
+    const pod = await waitForObject<V1Pod>(kc, { path: PODS, name: 'ok', until: terminal });
     expect(pod.status?.phase).toBe('Succeeded');
     expect(pod.spec?.nodeName).toBe('sandbox-node');
-    expect(pod.status?.podIP).toMatch(/^127\.1\.\d+\.\d+$/);
+    expect(pod.status?.podIP).toMatch(/^127\.\d+\.\d+\.\d+$/);
     const cs = pod.status?.containerStatuses?.[0];
     expect(cs?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
     expect(cs?.restartCount).toBe(0);
@@ -56,20 +70,28 @@ describe('pod lifecycle', () => {
   });
 
   it('restarts a failing container under OnFailure until it succeeds', async () => {
-    const script = 'if [ ! -f "$MARK" ]; then touch "$MARK"; echo "first try" > "$CDI_TERMINATION_LOG"; exit 7; fi; exit 0';
+    const script =
+      'if [ ! -f "$MARK" ]; then touch "$MARK"; echo "first try" > "$CDI_TERMINATION_LOG"; exit 7; fi; exit 0';
     await core.createNamespacedPod({
       namespace: NS,
       body: shPod('flaky', script, {
         restartPolicy: 'OnFailure',
-        container: { volumeMounts: [{ name: 'work', mountPath: '/work' }], env: [{ name: 'MARK', value: '/work/ran' }] },
+        container: {
+          volumeMounts: [{ name: 'work', mountPath: '/work' }],
+          env: [{ name: 'MARK', value: '/work/ran' }],
+        },
         volumes: [{ name: 'work', emptyDir: {} }],
       }),
     });
-    const pod = await waitForObject<V1Pod>(kc, PODS, 'flaky', terminal);
+    const pod = await waitForObject<V1Pod>(kc, { path: PODS, name: 'flaky', until: terminal });
     expect(pod.status?.phase).toBe('Succeeded');
     const cs = pod.status?.containerStatuses?.[0];
     expect(cs?.restartCount).toBe(1);
-    expect(cs?.lastState?.terminated).toMatchObject({ exitCode: 7, reason: 'Error', message: 'first try\n' });
+    expect(cs?.lastState?.terminated).toMatchObject({
+      exitCode: 7,
+      reason: 'Error',
+      message: 'first try\n',
+    });
   });
 
   it.each([
@@ -87,8 +109,11 @@ describe('pod lifecycle', () => {
     },
   ])('$what', async ({ script, policy, message }) => {
     const name = `msg-${policy.toLowerCase()}`;
-    await core.createNamespacedPod({ namespace: NS, body: shPod(name, script, { container: { terminationMessagePolicy: policy } }) });
-    const pod = await waitForObject<V1Pod>(kc, PODS, name, terminal);
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod(name, script, { container: { terminationMessagePolicy: policy } }),
+    });
+    const pod = await waitForObject<V1Pod>(kc, { path: PODS, name: name, until: terminal });
     expect(pod.status?.phase).toBe('Failed');
     expect(pod.status?.containerStatuses?.[0]?.restartCount).toBe(0);
     expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.message).toBe(message);
@@ -97,11 +122,20 @@ describe('pod lifecycle', () => {
   it('reports ErrImagePull for a container it cannot run', async () => {
     await core.createNamespacedPod({
       namespace: NS,
-      body: { metadata: { name: 'foreign' }, spec: { containers: [{ name: 'main', image: 'quay.io/example/app:1', command: ['/app'] }] } },
+      body: {
+        metadata: { name: 'foreign' },
+        spec: { containers: [{ name: 'main', image: 'quay.io/example/app:1', command: ['/app'] }] },
+      },
     });
-    const pod = await waitForObject<V1Pod>(kc, PODS, 'foreign', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull');
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'foreign',
+      until: (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull',
+    });
     expect(pod.status?.phase).toBe('Pending');
-    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain('quay.io/example/app:1');
+    expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain(
+      'quay.io/example/app:1',
+    );
   });
 
   it('keeps a pod ContainerCreating until its Secret exists, then mounts it and maps env paths', async () => {
@@ -118,24 +152,51 @@ describe('pod lifecycle', () => {
         volumes: [{ name: 'certs', secret: { secretName: 'tls' } }],
       }),
     });
-    await waitForObject<V1Pod>(kc, PODS, 'needs-secret', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating');
-    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'tls' }, stringData: { 'tls.crt': 'CERTDATA', token: 't0k' } } });
-    const pod = await waitForObject<V1Pod>(kc, PODS, 'needs-secret', terminal);
+    await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'needs-secret',
+      until: (p) =>
+        p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating',
+    });
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'tls' }, stringData: { 'tls.crt': 'CERTDATA', token: 't0k' } },
+    });
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'needs-secret',
+      until: terminal,
+    });
     expect(pod.status?.phase).toBe('Succeeded');
     expect((await kubectl(sandbox, ['logs', 'needs-secret'])).stdout).toBe('CERTDATA\nt0k\n');
   });
 
   it('kills the process when the pod is deleted', async () => {
-    await core.createNamespacedPod({ namespace: NS, body: shPod('sleeper', 'echo $$ > "$PID_FILE"; exec sleep 600', {
-      container: { env: [{ name: 'PID_FILE', value: '/work/pid' }], volumeMounts: [{ name: 'w', mountPath: '/work' }] },
-      volumes: [{ name: 'w', emptyDir: {} }],
-    }) });
-    const running = await waitForObject<V1Pod>(kc, PODS, 'sleeper', (p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined);
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod('sleeper', 'echo $$ > "$PID_FILE"; exec sleep 600', {
+        container: {
+          env: [{ name: 'PID_FILE', value: '/work/pid' }],
+          volumeMounts: [{ name: 'w', mountPath: '/work' }],
+        },
+        volumes: [{ name: 'w', emptyDir: {} }],
+      }),
+    });
+    const running = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'sleeper',
+      until: (p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined,
+    });
     const dir = `${sandbox.dataDir}/pods/${NS}_sleeper_${running.metadata?.uid ?? ''}/volumes/w`;
     const pid = Number(await readFile(`${dir}/pid`, 'utf8'));
     expect(() => process.kill(pid, 0)).not.toThrow();
     await core.deleteNamespacedPod({ name: 'sleeper', namespace: NS });
-    await waitForDeletion(kc, PODS, { apiVersion: 'v1', kind: 'Pod', name: 'sleeper', namespace: NS });
+    await waitForDeletion(kc, PODS, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      name: 'sleeper',
+      namespace: NS,
+    });
     expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }) as Error);
   });
 });
@@ -159,15 +220,26 @@ describe('services', () => {
     });
     const svc = await core.createNamespacedService({
       namespace: NS,
-      body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 18080, targetPort: 'http' }] } },
+      body: {
+        metadata: { name: 'web' },
+        spec: { selector: { app: 'web' }, ports: [{ port: 18080, targetPort: 'http' }] },
+      },
     });
     const ip = svc.spec?.clusterIP ?? '';
-    expect(ip).toMatch(/^127\.2\.\d+\.\d+$/);
-    const pod = await waitForObject<V1Pod>(kc, PODS, 'web', (p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
+    expect(ip).toMatch(/^127\.\d+\.\d+\.\d+$/);
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'web',
+      until: (p) =>
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    });
     const body = await new Promise<string>((resolve, reject) => {
       request({ host: ip, port: 18080, path: '/' }, (res) => {
         let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text));
+        res
+          .setEncoding('utf8')
+          .on('data', (d: string) => (text += d))
+          .on('end', () => resolve(text));
       })
         .on('error', reject)
         .end();
@@ -179,14 +251,27 @@ describe('services', () => {
 
 describe('the cdi entry', () => {
   it.each([
-    { what: 'cdi as command', container: { command: ['/usr/bin/cdi', 'importer'], args: ['--v=1'] }, args: ['/repo/dist/cmd/cdi.js', 'importer', '--v=1'] },
-    { what: 'cdi as first arg', container: { args: ['cdi', 'uploadserver'] }, args: ['/repo/dist/cmd/cdi.js', 'uploadserver'] },
+    {
+      what: 'cdi as command',
+      container: { command: ['/usr/bin/cdi', 'importer'], args: ['--v=1'] },
+      args: ['/repo/dist/cmd/cdi.js', 'importer', '--v=1'],
+    },
+    {
+      what: 'cdi as first arg',
+      container: { args: ['cdi', 'uploadserver'] },
+      args: ['/repo/dist/cmd/cdi.js', 'uploadserver'],
+    },
   ])('$what runs dist/cmd/cdi.js with node', ({ container, args }) => {
     expect(resolveProgram(container, '/repo')).toEqual({ file: process.execPath, args });
   });
 
   it('sh runs the real shell; other commands cannot be pulled', () => {
-    expect(resolveProgram({ command: ['/bin/sh', '-c', 'true'] }, '/repo')).toEqual({ file: '/bin/sh', args: ['-c', 'true'] });
-    expect(resolveProgram({ image: 'x/importer:v1', command: ['/usr/bin/cdi-importer'] }, '/repo')).toHaveProperty('pullError');
+    expect(resolveProgram({ command: ['/bin/sh', '-c', 'true'] }, '/repo')).toEqual({
+      file: '/bin/sh',
+      args: ['-c', 'true'],
+    });
+    expect(
+      resolveProgram({ image: 'x/importer:v1', command: ['/usr/bin/cdi-importer'] }, '/repo'),
+    ).toHaveProperty('pullError');
   });
 });

@@ -23,6 +23,8 @@ export interface TestHttpServerOptions {
   files?: Record<string, ServedFile>;
   /** Honour `Range` and announce `Accept-Ranges: bytes` (default true). */
   ranges?: boolean;
+  /** Announce `Accept-Ranges: bytes` but answer every GET with the full 200 (broken caches, CDI #3543). */
+  ignoreRange?: boolean;
   /** Send an ETag (default true: a strong one derived from the content); a function picks it per GET. */
   etag?: boolean | ((getIndex: number) => string);
   /** Content-Type of files (default application/octet-stream). */
@@ -180,6 +182,66 @@ async function sendBody(res: http.ServerResponse, body: Readable, faults: Faults
   res.end();
 }
 
+/** A short answer (no file body). */
+interface ShortAnswer {
+  readonly status: number;
+  readonly headers?: http.OutgoingHttpHeaders;
+  readonly body?: string;
+}
+
+/** Answers that do not depend on a file: auth, fixed statuses, redirects, refused HEAD, 404, 405. */
+function answerWithoutFile(
+  o: TestHttpServerOptions,
+  req: http.IncomingMessage,
+  pathname: string,
+): ShortAnswer | undefined {
+  const text = { 'content-type': 'text/plain' };
+  if (o.basicAuth !== undefined) {
+    const { user, password } = o.basicAuth;
+    if (
+      req.headers.authorization !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+    ) {
+      return {
+        status: 401,
+        headers: { ...text, 'www-authenticate': 'Basic realm="test"' },
+        body: 'unauthorized',
+      };
+    }
+  }
+  const fixed = o.status?.[pathname];
+  if (fixed !== undefined) return { status: fixed, headers: text, body: `status ${fixed}` };
+  const location = o.redirects?.[pathname];
+  if (location !== undefined) return { status: o.redirectStatus ?? 302, headers: { location } };
+  if (req.method === 'HEAD' && o.headStatus !== undefined) return { status: o.headStatus };
+  if (o.files?.[pathname] === undefined) return { status: 404, headers: text, body: 'not found' };
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return { status: 405, headers: { allow: 'GET, HEAD' } };
+  return undefined;
+}
+
+/** Status a GET must answer instead of the file (flaky upstream), if any. */
+function failStatusOf(o: TestHttpServerOptions, getIndex: number): number | undefined {
+  if (o.failFirst !== undefined && getIndex < o.failFirst.times) return o.failFirst.status;
+  return o.failGet?.(getIndex);
+}
+
+/** The slice a request gets: the whole file (200), a range (206) or nothing satisfiable (null). */
+function pickSlice(
+  o: TestHttpServerOptions,
+  req: http.IncomingMessage,
+  size: number,
+  etag: string | undefined,
+): { slice: Slice; status: 200 | 206 } | null {
+  const whole = { slice: { start: 0, end: size }, status: 200 as const };
+  const range = req.headers.range;
+  const ifRange = req.headers['if-range'];
+  if (!(o.ranges ?? true) || o.ignoreRange === true || range === undefined) return whole;
+  if (ifRange !== undefined && ifRange !== etag) return whole;
+  const r = parseRange(range, size);
+  if (r === null) return null;
+  return r === undefined ? whole : { slice: r, status: 206 };
+}
+
 /** Starts a server on 127.0.0.1 port 0. */
 export async function startTestHttpServer(
   options: TestHttpServerOptions = {},
@@ -190,58 +252,20 @@ export async function startTestHttpServer(
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
-    requests.push({ method, url, headers: req.headers });
-    const pathname = new URL(url, 'http://x').pathname;
+    requests.push({ method, url: req.url ?? '/', headers: req.headers });
+    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
     const o = options;
-
-    if (o.basicAuth !== undefined) {
-      const want = `Basic ${Buffer.from(`${o.basicAuth.user}:${o.basicAuth.password}`).toString('base64')}`;
-      if (req.headers.authorization !== want) {
-        res.writeHead(401, {
-          'www-authenticate': 'Basic realm="test"',
-          'content-type': 'text/plain',
-        });
-        res.end('unauthorized');
-        return;
-      }
-    }
-    const fixed = o.status?.[pathname];
-    if (fixed !== undefined) {
-      res.writeHead(fixed, { 'content-type': 'text/plain' });
-      res.end(`status ${fixed}`);
-      return;
-    }
-    const location = o.redirects?.[pathname];
-    if (location !== undefined) {
-      res.writeHead(o.redirectStatus ?? 302, { location });
-      res.end();
-      return;
-    }
-    if (method === 'HEAD' && o.headStatus !== undefined) {
-      res.writeHead(o.headStatus);
-      res.end();
-      return;
-    }
+    const short = answerWithoutFile(o, req, pathname);
     const file = o.files?.[pathname];
-    if (file === undefined) {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found');
-      return;
-    }
-    if (method !== 'GET' && method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' });
-      res.end();
+    if (short !== undefined || file === undefined) {
+      res.writeHead(short?.status ?? 500, short?.headers);
+      res.end(short?.body);
       return;
     }
     const getIndex = method === 'GET' ? getCount++ : getCount;
-    if (method === 'GET') getsByPath.set(pathname, (getsByPath.get(pathname) ?? 0) + 1);
-    const failStatus =
-      method !== 'GET'
-        ? undefined
-        : o.failFirst !== undefined && getIndex < o.failFirst.times
-          ? o.failFirst.status
-          : o.failGet?.(getIndex);
+    const pathGets = method === 'GET' ? (getsByPath.get(pathname) ?? 0) + 1 : 0;
+    if (method === 'GET') getsByPath.set(pathname, pathGets);
+    const failStatus = method === 'GET' ? failStatusOf(o, getIndex) : undefined;
     if (failStatus !== undefined) {
       res.writeHead(failStatus, { 'content-type': 'text/plain' });
       res.end('try again');
@@ -249,7 +273,6 @@ export async function startTestHttpServer(
     }
 
     const size = fileSize(file);
-    const ranges = o.ranges ?? true;
     const etag =
       o.etag === false
         ? undefined
@@ -258,37 +281,28 @@ export async function startTestHttpServer(
           : defaultEtag(file);
     const headers: http.OutgoingHttpHeaders = {
       'content-type': o.contentType ?? 'application/octet-stream',
-      'accept-ranges': ranges ? 'bytes' : 'none',
+      'accept-ranges': (o.ranges ?? true) ? 'bytes' : 'none',
     };
     if (etag !== undefined) headers.etag = etag;
-
-    let slice: Slice = { start: 0, end: size };
-    let status = 200;
-    const rangeHeader = req.headers.range;
-    const ifRange = req.headers['if-range'];
-    if (ranges && rangeHeader !== undefined && (ifRange === undefined || ifRange === etag)) {
-      const r = parseRange(rangeHeader, size);
-      if (r === null) {
-        res.writeHead(416, { 'content-range': `bytes */${size}` });
-        res.end();
-        return;
-      }
-      if (r !== undefined) {
-        slice = r;
-        status = 206;
-        headers['content-range'] = `bytes ${r.start}-${r.end - 1}/${size}`;
-      }
+    const picked = pickSlice(o, req, size, etag);
+    if (picked === null) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      res.end();
+      return;
     }
+    const { slice, status } = picked;
+    if (status === 206) headers['content-range'] = `bytes ${slice.start}-${slice.end - 1}/${size}`;
     const length = slice.end - slice.start;
-    const short = o.shortBy !== undefined;
-    if (short && method === 'HEAD') headers['content-length'] = String(length + (o.shortBy ?? 0));
-    else if (o.chunked !== true && !short) headers['content-length'] = String(length);
+    if (o.shortBy !== undefined) {
+      if (method === 'HEAD') headers['content-length'] = String(length + o.shortBy);
+    } else if (o.chunked !== true) {
+      headers['content-length'] = String(length);
+    }
     res.writeHead(status, headers);
     if (method === 'HEAD') {
       res.end();
       return;
     }
-    const pathGets = getsByPath.get(pathname) ?? 0;
     const faults: Faults = {
       dropAfter:
         o.dropAfterBytes !== undefined && pathGets <= (o.dropTimes ?? 1)

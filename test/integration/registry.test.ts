@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,7 @@ import {
   RegistrySource,
   type RegistrySourceOptions,
 } from '../../importer/sources/registry/source.js';
+import { startTestProxy } from '../helpers/http-server.js';
 import {
   pushLayout,
   startRegistry,
@@ -89,6 +90,19 @@ async function failure(
     return { code: e.code, message: e.message };
   }
   throw new Error('expected the import to fail');
+}
+
+/** Corrupts a stored blob in place (same size, so the registry still serves it). */
+async function flipByte(file: string, pos: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, pos);
+    b[0] = (b[0] ?? 0) ^ 0xff;
+    await fh.write(b, 0, 1, pos);
+  } finally {
+    await fh.close();
+  }
 }
 
 let layoutCount = 0;
@@ -276,6 +290,24 @@ describe('plain HTTP registry (insecure)', () => {
     expect(f.code).toBe('CDI_REGISTRY_BOOTC');
   });
 
+  it('goes through the import proxy', async () => {
+    await push(registry, 'proxied:v1', { layers: [diskLayer('disk/d.qcow2', qcow2)] });
+    const proxy = await startTestProxy();
+    try {
+      const got = await readAll({
+        url: url('proxied:v1'),
+        ...insecure,
+        proxy: { httpProxy: proxy.url, httpsProxy: proxy.url },
+      });
+      expect(got.bytes.equals(qcow2)).toBe(true);
+      expect(proxy.requests.map((r) => r.target)).toContain(
+        `http://${registry.host}/v2/proxied/manifests/v1`,
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('refuses pullMethod node with a clear message', async () => {
     const f = await failure({ url: url('cd-gzip:v1'), ...insecure, pullMethod: 'node' });
     expect(f.code).toBe('CDI_NOT_SUPPORTED');
@@ -352,16 +384,7 @@ describe('plain HTTP registry (insecure)', () => {
     });
     const layer = layout.images[0]?.layers[0];
     if (layer === undefined) throw new Error('no layer');
-    const fh = await open(registry.blobPath(layer.digest), 'r+');
-    try {
-      const pos = at(layer.size);
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, pos);
-      b[0] = (b[0] ?? 0) ^ 0xff;
-      await fh.write(b, 0, 1, pos);
-    } finally {
-      await fh.close();
-    }
+    await flipByte(registry.blobPath(layer.digest), at(layer.size));
     const f = await failure({ url: url(target), ...insecure });
     expect(f.code).toBe('CDI_REGISTRY_DIGEST_MISMATCH');
     expect(f.message).toContain(layer.digest);
@@ -370,6 +393,18 @@ describe('plain HTTP registry (insecure)', () => {
 
 describe('end to end through runImport', () => {
   let registry: RegistryServer;
+  const importTo = (url: string, dest: string) =>
+    runImport({
+      source: new RegistrySource({ url, insecureRegistries: [registry.host] }),
+      sourceKind: 'registry',
+      contentType: 'kubevirt',
+      target: { kind: 'file', path: dest },
+      filesystemOverhead: 0,
+      preallocation: false,
+      spillDir: work,
+      signal: new AbortController().signal,
+      logger: silentLogger,
+    });
   beforeAll(async () => {
     registry = await startRegistry();
   });
@@ -397,22 +432,25 @@ describe('end to end through runImport', () => {
     const dest = path.join(work, `e2e-${compression}.img`);
     const expected = path.join(work, `e2e-${compression}.expected.img`);
     await run('qemu-img', ['convert', '-O', 'raw', path.join(work, file), expected]);
-    const result = await runImport({
-      source: new RegistrySource({
-        url: `docker://${registry.host}/${target}`,
-        insecureRegistries: [registry.host],
-      }),
-      sourceKind: 'registry',
-      contentType: 'kubevirt',
-      target: { kind: 'file', path: dest },
-      filesystemOverhead: 0,
-      preallocation: false,
-      spillDir: work,
-      signal: new AbortController().signal,
-      logger: silentLogger,
-    });
+    const result = await importTo(`docker://${registry.host}/${target}`, dest);
     expect(result.access).toBe('stream');
     expect((await readFile(dest)).equals(await readFile(expected))).toBe(true);
+  });
+
+  it('fails on a corrupted layer and leaves no image behind', async () => {
+    const layout = await push(registry, 'e2e-corrupt:v1', {
+      layers: [diskLayer('disk/disk.img', rawImg, 'none')],
+    });
+    const layer = layout.images[0]?.layers[0];
+    if (layer === undefined) throw new Error('no layer');
+    await flipByte(registry.blobPath(layer.digest), 4096);
+    const dest = path.join(work, 'e2e-corrupt.img');
+    const err = await importTo(`docker://${registry.host}/e2e-corrupt:v1`, dest).then(
+      () => undefined,
+      (e: unknown) => e as { code: string },
+    );
+    expect(err?.code).toBe('CDI_REGISTRY_DIGEST_MISMATCH');
+    await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 

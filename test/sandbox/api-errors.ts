@@ -65,20 +65,30 @@ export function qualifiedResource(type: ResourceType): string {
 
 /** 404 for a named object. */
 export function notFound(type: ResourceType, name: string): ApiStatusError {
-  return new ApiStatusError(404, StatusReasons.NotFound, `${qualifiedResource(type)} "${name}" not found`, {
-    name,
-    group: type.group,
-    kind: type.plural,
-  });
+  return new ApiStatusError(
+    404,
+    StatusReasons.NotFound,
+    `${qualifiedResource(type)} "${name}" not found`,
+    {
+      name,
+      group: type.group,
+      kind: type.plural,
+    },
+  );
 }
 
 /** 409 AlreadyExists. */
 export function alreadyExists(type: ResourceType, name: string): ApiStatusError {
-  return new ApiStatusError(409, StatusReasons.AlreadyExists, `${qualifiedResource(type)} "${name}" already exists`, {
-    name,
-    group: type.group,
-    kind: type.plural,
-  });
+  return new ApiStatusError(
+    409,
+    StatusReasons.AlreadyExists,
+    `${qualifiedResource(type)} "${name}" already exists`,
+    {
+      name,
+      group: type.group,
+      kind: type.plural,
+    },
+  );
 }
 
 /** 409 Conflict on a stale resourceVersion or failed precondition. */
@@ -92,12 +102,22 @@ export function conflict(type: ResourceType, name: string, why: string): ApiStat
 }
 
 /** 422 Invalid with one cause. */
-export function invalid(type: ResourceType, name: string, field: string, message: string): ApiStatusError {
+export function invalid(
+  type: ResourceType,
+  name: string,
+  field: string,
+  message: string,
+): ApiStatusError {
   return new ApiStatusError(
     422,
     StatusReasons.Invalid,
     `${type.kind}${type.group === '' ? '' : `.${type.group}`} "${name}" is invalid: ${field}: ${message}`,
-    { name, group: type.group, kind: type.kind, causes: [{ reason: 'FieldValueInvalid', message, field }] },
+    {
+      name,
+      group: type.group,
+      kind: type.kind,
+      causes: [{ reason: 'FieldValueInvalid', message, field }],
+    },
   );
 }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../../common/logger.js';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import { coreVersions, groupDoc, groupList, resourceList, versionInfo } from './discovery.js';
 import type { DeleteOptions, ObjectApi, PropagationPolicy } from './object-api.js';
-import { getPath, isRecord, type KObject } from './object.js';
+import { getPath, isRecord, str, type KObject } from './object.js';
 import { openApiV3 } from './openapi.js';
 import { PatchError } from './patch.js';
 import type { ResourceType } from './resources.js';
@@ -29,7 +29,11 @@ export interface ApiServerOptions {
   readonly tls: { readonly key: string; readonly cert: string };
   readonly log: Logger;
   /** Host file of a pod container's log, for `pods/<name>/log`. */
-  readonly podLogPath: (namespace: string, name: string, container: string | undefined) => string | undefined;
+  readonly podLogPath: (
+    namespace: string,
+    name: string,
+    container: string | undefined,
+  ) => string | undefined;
 }
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -46,7 +50,10 @@ interface Route {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -55,7 +62,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
+    if (size > MAX_BODY_BYTES)
+      throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -66,7 +74,9 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw badRequest(`the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw badRequest(
+      `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
@@ -83,26 +93,54 @@ function parseRoute(segments: readonly string[]): Route | undefined {
     version = segments[2] ?? '';
     rest = segments.slice(3);
   } else return undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status' && rest[2] !== 'finalize') {
-    return { group, version, namespace: rest[1], plural: rest[2] ?? '', name: rest[3], subresource: rest[4] };
+  if (
+    rest[0] === 'namespaces' &&
+    rest.length >= 3 &&
+    rest[2] !== 'status' &&
+    rest[2] !== 'finalize'
+  ) {
+    return {
+      group,
+      version,
+      namespace: rest[1],
+      plural: rest[2] ?? '',
+      name: rest[3],
+      subresource: rest[4],
+    };
   }
-  return { group, version, namespace: undefined, plural: rest[0] ?? '', name: rest[1], subresource: rest[2] };
+  return {
+    group,
+    version,
+    namespace: undefined,
+    plural: rest[0] ?? '',
+    name: rest[1],
+    subresource: rest[2],
+  };
 }
 
 function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
   const b = isRecord(body) ? body : {};
-  const policy = (b['propagationPolicy'] ?? query.get('propagationPolicy') ?? undefined) as PropagationPolicy | undefined;
+  const policy = (b['propagationPolicy'] ?? query.get('propagationPolicy') ?? undefined) as
+    PropagationPolicy | undefined;
   const graceRaw = b['gracePeriodSeconds'] ?? query.get('gracePeriodSeconds') ?? undefined;
   const pre = isRecord(b['preconditions']) ? b['preconditions'] : undefined;
   const preconditions = {
     ...(typeof pre?.['uid'] === 'string' ? { uid: pre['uid'] } : {}),
-    ...(typeof pre?.['resourceVersion'] === 'string' ? { resourceVersion: pre['resourceVersion'] } : {}),
+    ...(typeof pre?.['resourceVersion'] === 'string'
+      ? { resourceVersion: pre['resourceVersion'] }
+      : {}),
   };
   let orphan = b['orphanDependents'] ?? query.get('orphanDependents') ?? undefined;
   if (orphan === 'true') orphan = true;
   return {
-    ...(policy === undefined ? (orphan === true ? { propagationPolicy: 'Orphan' as const } : {}) : { propagationPolicy: policy }),
-    ...(graceRaw === undefined || graceRaw === null ? {} : { gracePeriodSeconds: Number(graceRaw) }),
+    ...(policy === undefined
+      ? orphan === true
+        ? { propagationPolicy: 'Orphan' as const }
+        : {}
+      : { propagationPolicy: policy }),
+    ...(graceRaw === undefined || graceRaw === null
+      ? {}
+      : { gracePeriodSeconds: Number(graceRaw) }),
     ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
   };
 }
@@ -144,10 +182,17 @@ export class ApiServer {
   #fail(res: ServerResponse, err: unknown): void {
     let status: ApiStatusError;
     if (err instanceof ApiStatusError) status = err;
-    else if (err instanceof SelectorError || err instanceof PatchError) status = badRequest(err.message);
+    else if (err instanceof SelectorError || err instanceof PatchError)
+      status = badRequest(err.message);
     else {
-      this.#opts.log.error('api request failed', { error: err instanceof Error ? err.stack : String(err) });
-      status = new ApiStatusError(500, StatusReasons.InternalError, err instanceof Error ? err.message : String(err));
+      this.#opts.log.error('api request failed', {
+        error: err instanceof Error ? err.stack : String(err),
+      });
+      status = new ApiStatusError(
+        500,
+        StatusReasons.InternalError,
+        err instanceof Error ? err.message : String(err),
+      );
     }
     if (res.headersSent) {
       res.destroy();
@@ -165,14 +210,21 @@ export class ApiServer {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://sandbox');
-    const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const segments = url.pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
       return;
     }
     if (!this.#authorised(req)) {
-      send(res, 401, new ApiStatusError(401, StatusReasons.Unauthorized, 'Unauthorized').toStatus());
+      send(
+        res,
+        401,
+        new ApiStatusError(401, StatusReasons.Unauthorized, 'Unauthorized').toStatus(),
+      );
       return;
     }
     this.#opts.log.debug('api', { method, url: req.url });
@@ -185,24 +237,40 @@ export class ApiServer {
     }
     const discovery = this.#discovery(segments, url.pathname);
     if (discovery !== undefined) {
-      if (discovery === null) throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+      if (discovery === null)
+        throw new ApiStatusError(
+          404,
+          StatusReasons.NotFound,
+          'the server could not find the requested resource',
+        );
       send(res, 200, discovery);
       return;
     }
     const route = parseRoute(segments);
-    if (route === undefined) throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    if (route === undefined)
+      throw new ApiStatusError(
+        404,
+        StatusReasons.NotFound,
+        'the server could not find the requested resource',
+      );
     await this.#resource(req, res, route, url.searchParams);
   }
 
   /** Discovery document for the path; null for a discovery path with nothing; undefined for others. */
-  #discovery(segments: readonly string[], pathname: string): Record<string, unknown> | null | undefined {
+  #discovery(
+    segments: readonly string[],
+    pathname: string,
+  ): Record<string, unknown> | null | undefined {
     const { types } = this.#opts.api;
     if (pathname === '/version') return versionInfo();
     if (pathname === '/api') return coreVersions();
     if (pathname === '/apis') return groupList(types, this.#aggregatedGroups());
-    if (segments[0] === 'api' && segments.length === 2) return resourceList(types, '', segments[1] ?? '') ?? null;
-    if (segments[0] === 'apis' && segments.length === 2) return groupDoc(types, segments[1] ?? '') ?? null;
-    if (segments[0] === 'apis' && segments.length === 3) return resourceList(types, segments[1] ?? '', segments[2] ?? '') ?? null;
+    if (segments[0] === 'api' && segments.length === 2)
+      return resourceList(types, '', segments[1] ?? '') ?? null;
+    if (segments[0] === 'apis' && segments.length === 2)
+      return groupDoc(types, segments[1] ?? '') ?? null;
+    if (segments[0] === 'apis' && segments.length === 3)
+      return resourceList(types, segments[1] ?? '', segments[2] ?? '') ?? null;
     if (pathname.startsWith('/openapi/v3')) return openApiV3(types, pathname) ?? null;
     if (segments[0] === 'openapi') return null;
     return undefined;
@@ -218,7 +286,11 @@ export class ApiServer {
     for (const svc of this.#apiServices()) {
       const group = getPath(svc, ['spec', 'group']);
       const version = getPath(svc, ['spec', 'version']);
-      if (typeof group === 'string' && typeof version === 'string' && isRecord(getPath(svc, ['spec', 'service']))) {
+      if (
+        typeof group === 'string' &&
+        typeof version === 'string' &&
+        isRecord(getPath(svc, ['spec', 'service']))
+      ) {
         out.set(group, [...(out.get(group) ?? []), version]);
       }
     }
@@ -226,7 +298,10 @@ export class ApiServer {
   }
 
   /** The upstream of an aggregated group/version: the Service named by its APIService. */
-  #aggregated(group: string, version: string): { host: string; port: number; ca?: string; insecure: boolean } | undefined {
+  #aggregated(
+    group: string,
+    version: string,
+  ): { host: string; port: number; ca?: string; insecure: boolean } | undefined {
     const svc = this.#apiServices().find(
       (s) => getPath(s, ['spec', 'group']) === group && getPath(s, ['spec', 'version']) === version,
     );
@@ -234,22 +309,35 @@ export class ApiServer {
     if (svc === undefined || !isRecord(ref)) return undefined;
     const serviceType = this.#opts.api.types.lookup('', 'v1', 'services');
     const service =
-      serviceType === undefined ? undefined : this.#opts.api.find(serviceType, String(ref['namespace']), String(ref['name']));
+      serviceType === undefined
+        ? undefined
+        : this.#opts.api.find(serviceType, String(ref['namespace']), String(ref['name']));
     if (service === undefined) {
-      throw new ApiStatusError(503, StatusReasons.ServiceUnavailable, `service ${String(ref['namespace'])}/${String(ref['name'])} of APIService ${version}.${group} not found`);
+      throw new ApiStatusError(
+        503,
+        StatusReasons.ServiceUnavailable,
+        `service ${String(ref['namespace'])}/${String(ref['name'])} of APIService ${version}.${group} not found`,
+      );
     }
     const external = getPath(service, ['spec', 'externalName']);
-    const host = typeof external === 'string' ? external : String(getPath(service, ['spec', 'clusterIP']) ?? '');
+    const host =
+      typeof external === 'string' ? external : str(getPath(service, ['spec', 'clusterIP']));
     const caBundle = getPath(svc, ['spec', 'caBundle']);
     return {
       host,
       port: typeof ref['port'] === 'number' ? ref['port'] : 443,
-      ...(typeof caBundle === 'string' ? { ca: Buffer.from(caBundle, 'base64').toString('utf8') } : {}),
+      ...(typeof caBundle === 'string'
+        ? { ca: Buffer.from(caBundle, 'base64').toString('utf8') }
+        : {}),
       insecure: getPath(svc, ['spec', 'insecureSkipTLSVerify']) === true,
     };
   }
 
-  #proxy(req: IncomingMessage, res: ServerResponse, target: { host: string; port: number; ca?: string; insecure: boolean }): void {
+  #proxy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { host: string; port: number; ca?: string; insecure: boolean },
+  ): void {
     const { authorization: _drop, host: _host, ...headers } = req.headers;
     const upstream = httpsRequest(
       {
@@ -257,7 +345,11 @@ export class ApiServer {
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...headers, 'x-remote-user': 'sandbox-admin', 'x-remote-group': 'system:masters' },
+        headers: {
+          ...headers,
+          'x-remote-user': 'sandbox-admin',
+          'x-remote-group': 'system:masters',
+        },
         ...(target.ca === undefined ? {} : { ca: target.ca }),
         rejectUnauthorized: !target.insecure,
         servername: target.host.match(/^[\d.]+$/) === null ? target.host : undefined,
@@ -268,18 +360,36 @@ export class ApiServer {
       },
     );
     upstream.on('error', (err) => {
-      this.#fail(res, new ApiStatusError(503, StatusReasons.ServiceUnavailable, `error trying to reach service: ${err.message}`));
+      this.#fail(
+        res,
+        new ApiStatusError(
+          503,
+          StatusReasons.ServiceUnavailable,
+          `error trying to reach service: ${err.message}`,
+        ),
+      );
     });
     req.pipe(upstream);
   }
 
-  async #resource(req: IncomingMessage, res: ServerResponse, route: Route, query: URLSearchParams): Promise<void> {
+  async #resource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    query: URLSearchParams,
+  ): Promise<void> {
     const { api } = this.#opts;
     const type = api.type(route.group, route.version, route.plural);
     const method = req.method ?? 'GET';
-    const ns = type.namespaced ? (route.namespace ?? (route.name === undefined ? undefined : 'default')) : '';
+    const ns = type.namespaced
+      ? (route.namespace ?? (route.name === undefined ? undefined : 'default'))
+      : '';
     if (type.namespaced && route.namespace === undefined && route.name !== undefined) {
-      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+      throw new ApiStatusError(
+        404,
+        StatusReasons.NotFound,
+        'the server could not find the requested resource',
+      );
     }
     const out = (status: number, obj: KObject): void => {
       const presented = api.present(type, obj, route.version);
@@ -290,11 +400,23 @@ export class ApiServer {
       return;
     }
     const sub = route.subresource;
-    if (sub !== undefined && sub !== 'status' && !(sub === 'log' && type.plural === 'pods' && type.group === '')) {
-      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+    if (
+      sub !== undefined &&
+      sub !== 'status' &&
+      !(sub === 'log' && type.plural === 'pods' && type.group === '')
+    ) {
+      throw new ApiStatusError(
+        404,
+        StatusReasons.NotFound,
+        'the server could not find the requested resource',
+      );
     }
     if (sub === 'status' && !type.statusSubresource) {
-      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+      throw new ApiStatusError(
+        404,
+        StatusReasons.NotFound,
+        'the server could not find the requested resource',
+      );
     }
     const namespace = ns ?? '';
     const name = route.name;
@@ -317,7 +439,15 @@ export class ApiServer {
       case 'PATCH': {
         const body = parseJson(await readBody(req));
         const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-        out(200, api.patch(type, { namespace, name, ...(sub === 'status' ? { subresource: 'status' as const } : {}) }, contentType, body));
+        out(
+          200,
+          api.patch(
+            type,
+            { namespace, name, ...(sub === 'status' ? { subresource: 'status' as const } : {}) },
+            contentType,
+            body,
+          ),
+        );
         return;
       }
       case 'DELETE': {
@@ -326,7 +456,11 @@ export class ApiServer {
         return;
       }
       default:
-        throw new ApiStatusError(405, StatusReasons.MethodNotAllowed, `method ${method} is not allowed`);
+        throw new ApiStatusError(
+          405,
+          StatusReasons.MethodNotAllowed,
+          `method ${method} is not allowed`,
+        );
     }
   }
 
@@ -357,7 +491,8 @@ export class ApiServer {
           labelSelector: selectors.label,
           fieldSelector: selectors.field,
           bookmarks: query.get('allowWatchBookmarks') === 'true',
-          timeoutSeconds: Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_WATCH_TIMEOUT_S,
+          timeoutSeconds:
+            Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_WATCH_TIMEOUT_S,
           asTable: wantsTable(req.headers.accept),
         },
         res,
@@ -383,7 +518,9 @@ export class ApiServer {
     }
     if (method === 'POST') {
       const body = parseJson(await readBody(req));
-      const created = api.create(type, ns ?? 'default', body, { dryRun: query.getAll('dryRun').includes('All') });
+      const created = api.create(type, ns ?? 'default', body, {
+        dryRun: query.getAll('dryRun').includes('All'),
+      });
       send(res, 201, api.present(type, created, route.version));
       return;
     }
@@ -396,6 +533,10 @@ export class ApiServer {
       send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
       return;
     }
-    throw new ApiStatusError(405, StatusReasons.MethodNotAllowed, `method ${method} is not allowed`);
+    throw new ApiStatusError(
+      405,
+      StatusReasons.MethodNotAllowed,
+      `method ${method} is not allowed`,
+    );
   }
 }

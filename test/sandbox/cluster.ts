@@ -5,10 +5,17 @@
  * corresponding Kubernetes admission plugins and registries do, and the objects every cluster
  * starts with (namespaces, the node, the two StorageClasses).
  */
+import { randomInt } from 'node:crypto';
 import { ApiStatusError, StatusReasons } from './api-errors.js';
 import { ObjectApi, type AdmissionRequest } from './object-api.js';
 import { clone, getPath, isRecord, type JsonObject, type KObject } from './object.js';
-import { builtinTypes, TypeRegistry, typeFromCrd, typeKey, type ResourceType } from './resources.js';
+import {
+  builtinTypes,
+  TypeRegistry,
+  typeFromCrd,
+  typeKey,
+  type ResourceType,
+} from './resources.js';
 import { ObjectStore, WatchTypes } from './store.js';
 
 /** The one node. */
@@ -33,7 +40,7 @@ export const Types = {
   Crds: typeKey('apiextensions.k8s.io', 'customresourcedefinitions'),
 } as const;
 
-/** Allocates addresses in 127.0.0.0/8 (pods from 127.1.0.0, services from 127.2.0.0). */
+/** Allocates addresses in one /16 of 127.0.0.0/8 (pods and services each get their own). */
 export class AddressPool {
   #next = 1;
   constructor(private readonly second: number) {}
@@ -43,7 +50,7 @@ export class AddressPool {
       const n = this.#next++;
       const c = (n >> 8) & 255;
       const d = n & 255;
-      if (d !== 0 && d !== 255) return `127.${this.second + (n >> 16)}.${c}.${d}`;
+      if (d !== 0 && d !== 255) return `127.${this.second}.${c}.${d}`;
     }
   }
 }
@@ -73,18 +80,31 @@ function defaultPod(req: AdmissionRequest): void {
     }
   }
   if (!Array.isArray(spec['containers']) || spec['containers'].length === 0) {
-    throw new ApiStatusError(422, StatusReasons.Invalid, `Pod "${pod.metadata.name ?? ''}" is invalid: spec.containers: Required value`);
+    throw new ApiStatusError(
+      422,
+      StatusReasons.Invalid,
+      `Pod "${pod.metadata.name ?? ''}" is invalid: spec.containers: Required value`,
+    );
   }
   pod['status'] = { phase: 'Pending', qosClass: 'BestEffort' };
 }
 
 /** Builds the cluster state with its admission hooks and CRD handling. */
-export function createCluster(): { store: ObjectStore; types: TypeRegistry; api: ObjectApi; servicePool: AddressPool; podPool: AddressPool } {
+export function createCluster(): {
+  store: ObjectStore;
+  types: TypeRegistry;
+  api: ObjectApi;
+  servicePool: AddressPool;
+  podPool: AddressPool;
+} {
   const store = new ObjectStore();
   const types = new TypeRegistry(builtinTypes());
   const api = new ObjectApi(store, types);
-  const servicePool = new AddressPool(2);
-  const podPool = new AddressPool(1);
+  // Each sandbox takes its own random pair of /16 blocks of 127.0.0.0/8, so that sandboxes
+  // running side by side (vitest forks) do not hand out the same pod or service address.
+  const block = 16 + 2 * randomInt(0, 110);
+  const podPool = new AddressPool(block);
+  const servicePool = new AddressPool(block + 1);
 
   api.addAdmission(Types.Pods, defaultPod);
   api.addAdmission(Types.Pvcs, (req) => {
@@ -93,7 +113,9 @@ export function createCluster(): { store: ObjectStore; types: TypeRegistry; api:
     const spec = isRecord(pvc['spec']) ? pvc['spec'] : {};
     pvc['spec'] = spec;
     if (spec['storageClassName'] === undefined) {
-      const sc = store.list(Types.StorageClasses).find((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+      const sc = store
+        .list(Types.StorageClasses)
+        .find((c) => c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
       if (sc !== undefined) spec['storageClassName'] = sc.metadata.name ?? '';
     }
     spec['volumeMode'] ??= 'Filesystem';
@@ -107,7 +129,8 @@ export function createCluster(): { store: ObjectStore; types: TypeRegistry; api:
     const data = isRecord(secret['data']) ? { ...secret['data'] } : {};
     const stringData = secret['stringData'];
     if (isRecord(stringData)) {
-      for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(String(v)).toString('base64');
+      for (const [k, v] of Object.entries(stringData))
+        data[k] = Buffer.from(String(v)).toString('base64');
     }
     delete secret['stringData'];
     if (Object.keys(data).length > 0) secret['data'] = data;
@@ -130,11 +153,12 @@ export function createCluster(): { store: ObjectStore; types: TypeRegistry; api:
     svc['spec'] = spec;
     if (req.operation === 'update') {
       const old = getPath(req.old, ['spec', 'clusterIP']);
-      if (old !== undefined) spec['clusterIP'] = old as string;
+      if (typeof old === 'string') spec['clusterIP'] = old;
       return;
     }
     spec['type'] ??= 'ClusterIP';
-    if (spec['type'] !== 'ExternalName' && spec['clusterIP'] !== 'None') spec['clusterIP'] = servicePool.allocate();
+    if (spec['type'] !== 'ExternalName' && spec['clusterIP'] !== 'None')
+      spec['clusterIP'] = servicePool.allocate();
     if (typeof spec['clusterIP'] === 'string') spec['clusterIPs'] = [spec['clusterIP']];
     if (Array.isArray(spec['ports'])) {
       for (const p of spec['ports']) {
@@ -148,11 +172,19 @@ export function createCluster(): { store: ObjectStore; types: TypeRegistry; api:
   api.addAdmission(Types.Crds, (req) => {
     const type = typeFromCrd(req.object as unknown as JsonObject);
     if (typeof type === 'string') {
-      throw new ApiStatusError(422, StatusReasons.Invalid, `CustomResourceDefinition.apiextensions.k8s.io "${req.object.metadata.name ?? ''}" is invalid: ${type}`);
+      throw new ApiStatusError(
+        422,
+        StatusReasons.Invalid,
+        `CustomResourceDefinition.apiextensions.k8s.io "${req.object.metadata.name ?? ''}" is invalid: ${type}`,
+      );
     }
     const expected = `${type.plural}.${type.group}`;
     if (req.object.metadata.name !== expected) {
-      throw new ApiStatusError(422, StatusReasons.Invalid, `CustomResourceDefinition.apiextensions.k8s.io "${req.object.metadata.name ?? ''}" is invalid: metadata.name: Invalid value: must be spec.names.plural+"."+spec.group`);
+      throw new ApiStatusError(
+        422,
+        StatusReasons.Invalid,
+        `CustomResourceDefinition.apiextensions.k8s.io "${req.object.metadata.name ?? ''}" is invalid: metadata.name: Invalid value: must be spec.names.plural+"."+spec.group`,
+      );
     }
     if (req.operation === 'create' || getPath(req.object, ['status', 'conditions']) === undefined) {
       req.object['status'] = crdStatus(req.object, type);
@@ -177,8 +209,20 @@ function crdStatus(crd: KObject, type: ResourceType): JsonObject {
   const t = now();
   return {
     conditions: [
-      { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: t },
-      { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: t },
+      {
+        type: 'NamesAccepted',
+        status: 'True',
+        reason: 'NoConflicts',
+        message: 'no conflicts found',
+        lastTransitionTime: t,
+      },
+      {
+        type: 'Established',
+        status: 'True',
+        reason: 'InitialNamesAccepted',
+        message: 'the initial names have been accepted',
+        lastTransitionTime: t,
+      },
     ],
     acceptedNames: isRecord(names) ? (clone(names) as JsonObject) : {},
     storedVersions: [type.versions[0] ?? ''],
@@ -199,23 +243,43 @@ function bootstrap(api: ObjectApi): void {
   api.create(mustType(api, 'v1', 'Node'), '', {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux' } },
+    metadata: {
+      name: NODE_NAME,
+      labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux' },
+    },
   });
   const node = mustType(api, 'v1', 'Node');
   const n = api.get(node, '', NODE_NAME);
-  api.update(node, '', NODE_NAME, {
-    ...n,
-    status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sandbox kubelet is posting ready status', lastHeartbeatTime: now(), lastTransitionTime: now() }],
-      addresses: [
-        { type: 'InternalIP', address: '127.0.0.1' },
-        { type: 'Hostname', address: NODE_NAME },
-      ],
-      capacity: { cpu: '2', memory: '4Gi', pods: '110' },
-      allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
-      nodeInfo: { kubeletVersion: 'v1.32.0-sandbox', operatingSystem: 'linux', architecture: 'amd64' },
-    },
-  }, 'status');
+  api.update(
+    node,
+    '',
+    NODE_NAME,
+    {
+      ...n,
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'sandbox kubelet is posting ready status',
+            lastHeartbeatTime: now(),
+            lastTransitionTime: now(),
+          },
+        ],
+        addresses: [
+          { type: 'InternalIP', address: '127.0.0.1' },
+          { type: 'Hostname', address: NODE_NAME },
+        ],
+        capacity: { cpu: '2', memory: '4Gi', pods: '110' },
+        allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
+        nodeInfo: {
+          kubeletVersion: 'v1.32.0-sandbox',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
+      },
+    }, { subresource: 'status' });
   const sc = mustType(api, 'storage.k8s.io/v1', 'StorageClass');
   api.create(sc, '', {
     apiVersion: 'storage.k8s.io/v1',

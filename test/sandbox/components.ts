@@ -11,7 +11,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import { stopProcess } from './container-process.js';
+import { stopProcess, trackGroup } from './container-process.js';
 import { makePki } from './pki.js';
 
 /** Options of {@link startComponents}. */
@@ -44,7 +44,8 @@ async function freePort(): Promise<number> {
 async function waitPort(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new CdiError(ErrorCodes.Internal, `upload proxy exited with code ${child.exitCode}`);
+    if (child.exitCode !== null)
+      throw new CdiError(ErrorCodes.Internal, `upload proxy exited with code ${child.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {
@@ -56,13 +57,21 @@ async function waitPort(port: number, child: ChildProcess): Promise<void> {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new CdiError(ErrorCodes.Internal, `upload proxy did not listen on 127.0.0.1:${port} within ${READY_TIMEOUT_MS} ms`);
+  throw new CdiError(
+    ErrorCodes.Internal,
+    `upload proxy did not listen on 127.0.0.1:${port} within ${READY_TIMEOUT_MS} ms`,
+  );
 }
 
 function spawnCdi(root: string, args: readonly string[], logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [join(root, 'dist', 'cmd', 'cdi.js'), ...args], { stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(process.execPath, [join(root, 'dist', 'cmd', 'cdi.js'), ...args], {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+    trackGroup(child);
+    return child;
   } finally {
     closeSync(fd);
   }
@@ -77,9 +86,16 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
   const haveCli = existsSync(join(opts.root, 'dist', 'cmd', 'cdi.js'));
   if (opts.controller) {
     if (haveCli && existsSync(join(opts.root, 'dist', 'controller', 'main.js'))) {
-      children.push(spawnCdi(opts.root, ['controller', '--kubeconfig', opts.kubeconfigPath], join(opts.dataDir, 'controller.log')));
+      children.push(
+        spawnCdi(
+          opts.root,
+          ['controller', '--kubeconfig', opts.kubeconfigPath],
+          join(opts.dataDir, 'controller.log'),
+        ),
+      );
       opts.log.info('controller started', { log: join(opts.dataDir, 'controller.log') });
-    } else opts.log.warn('controller not built (dist/controller/main.js missing); running without it');
+    } else
+      opts.log.warn('controller not built (dist/controller/main.js missing); running without it');
   }
   let uploadProxyUrl: string | undefined;
   if (opts.uploadProxy) {
@@ -110,7 +126,10 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         throw err;
       }
       uploadProxyUrl = `https://127.0.0.1:${port}`;
-    } else opts.log.warn('upload proxy not built (dist/uploadproxy/main.js missing); running without it');
+    } else
+      opts.log.warn(
+        'upload proxy not built (dist/uploadproxy/main.js missing); running without it',
+      );
   }
   return { uploadProxyUrl, stop };
 }

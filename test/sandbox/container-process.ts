@@ -11,7 +11,8 @@ import { basename, join } from 'node:path';
 import { TERMINATION_MESSAGE_MAX_BYTES } from '../../common/contract.js';
 
 /** The program to run, or why the "image" cannot be run. */
-export type Program = { readonly file: string; readonly args: string[] } | { readonly pullError: string };
+export type Program =
+  { readonly file: string; readonly args: string[] } | { readonly pullError: string };
 
 const SHELLS: ReadonlySet<string> = new Set(['sh', '/bin/sh', 'bash', '/bin/bash', '/usr/bin/env']);
 
@@ -23,7 +24,10 @@ export function resolveProgram(container: Record<string, unknown>, repoRoot: str
   const first = argv[0];
   const image = typeof container['image'] === 'string' ? container['image'] : '<none>';
   if (first !== undefined && basename(first) === 'cdi') {
-    return { file: process.execPath, args: [join(repoRoot, 'dist', 'cmd', 'cdi.js'), ...argv.slice(1)] };
+    return {
+      file: process.execPath,
+      args: [join(repoRoot, 'dist', 'cmd', 'cdi.js'), ...argv.slice(1)],
+    };
   }
   if (first !== undefined && SHELLS.has(first)) return { file: first, args: argv.slice(1) };
   return {
@@ -35,6 +39,31 @@ export function resolveProgram(container: Record<string, unknown>, repoRoot: str
 export interface ExitInfo {
   readonly exitCode: number;
   readonly signal: string | undefined;
+}
+
+/** Process groups still running; killed if the sandbox's process exits without stopping them. */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+/** Tracks a detached child so that it cannot outlive the sandbox's process. */
+export function trackGroup(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  liveGroups.add(pid);
+  child.once('exit', () => liveGroups.delete(pid));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // 'exit' handlers must be synchronous: a last SIGKILL to every group still alive.
+    process.once('exit', () => {
+      for (const group of liveGroups) {
+        try {
+          process.kill(-group, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    });
+  }
 }
 
 /** Spawns the program; resolves with the child once it has started (or rejects). */
@@ -56,6 +85,7 @@ export async function startProcess(opts: {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
+    trackGroup(child);
     return child;
   } finally {
     closeSync(fd);
@@ -67,10 +97,17 @@ export function waitExit(child: ChildProcess): Promise<ExitInfo> {
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve(exitInfo(child.exitCode, child.signalCode));
   }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(exitInfo(code, signal))));
+  return new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve(exitInfo(code, signal))),
+  );
 }
 
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 };
+const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGINT: 2,
+  SIGHUP: 1,
+};
 
 function exitInfo(code: number | null, signal: NodeJS.Signals | null): ExitInfo {
   if (code !== null) return { exitCode: code, signal: undefined };
@@ -119,7 +156,9 @@ export function readTerminationMessage(opts: {
   if (text === '' && opts.policy === 'FallbackToLogsOnError' && opts.exitCode !== 0) {
     try {
       const size = statSync(opts.logFile).size;
-      const log = readFileSync(opts.logFile).subarray(Math.max(0, size - FALLBACK_LOG_BYTES)).toString('utf8');
+      const log = readFileSync(opts.logFile)
+        .subarray(Math.max(0, size - FALLBACK_LOG_BYTES))
+        .toString('utf8');
       text = log.split('\n').slice(-FALLBACK_LOG_LINES).join('\n');
     } catch {
       text = '';

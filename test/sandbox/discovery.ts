@@ -38,20 +38,27 @@ function groupEntry(group: string, versions: readonly string[]): Record<string, 
 }
 
 /** `/apis`, including groups served through APIService aggregation. */
-export function groupList(types: TypeRegistry, aggregated: ReadonlyMap<string, string[]>): Record<string, unknown> {
+export function groupList(
+  types: TypeRegistry,
+  aggregated: ReadonlyMap<string, string[]>,
+): Record<string, unknown> {
   const groups = types.groups();
   for (const [g, vs] of aggregated) groups.set(g, [...(groups.get(g) ?? []), ...vs]);
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([g, vs]) => groupEntry(g, vs)),
+    groups: [...groups.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([g, vs]) => groupEntry(g, vs)),
   };
 }
 
 /** `/apis/<group>`, or undefined when no such group. */
 export function groupDoc(types: TypeRegistry, group: string): Record<string, unknown> | undefined {
   const versions = types.groups().get(group);
-  return versions === undefined ? undefined : { kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(group, versions) };
+  return versions === undefined
+    ? undefined
+    : { kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(group, versions) };
 }
 
 function resourceEntries(t: ResourceType): Record<string, unknown>[] {
@@ -66,7 +73,13 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
   if (t.categories.length > 0) main['categories'] = t.categories;
   const out = [main];
   if (t.statusSubresource) {
-    out.push({ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] });
+    out.push({
+      name: `${t.plural}/status`,
+      singularName: '',
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs: ['get', 'patch', 'update'],
+    });
   }
   if (t.group === '' && t.plural === 'pods') {
     out.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
@@ -75,7 +88,11 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
 }
 
 /** `/api/v1` or `/apis/<group>/<version>`, or undefined when nothing is served there. */
-export function resourceList(types: TypeRegistry, group: string, version: string): Record<string, unknown> | undefined {
+export function resourceList(
+  types: TypeRegistry,
+  group: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const served = types.all().filter((t) => t.group === group && t.versions.includes(version));
   if (served.length === 0) return undefined;
   return {

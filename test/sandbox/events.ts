@@ -10,7 +10,12 @@ export type EventType = 'Normal' | 'Warning';
 export function recordEvent(
   api: ObjectApi,
   obj: KObject,
-  event: { readonly type: EventType; readonly reason: string; readonly message: string; readonly component: string },
+  event: {
+    readonly type: EventType;
+    readonly reason: string;
+    readonly message: string;
+    readonly component: string;
+  },
 ): void {
   const type = api.typeOf('v1', 'Event');
   const ns = obj.metadata.namespace ?? 'default';

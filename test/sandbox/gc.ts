@@ -46,10 +46,13 @@ export class GarbageCollector {
   #grace(type: ResourceType, obj: KObject, requested: number | undefined): number {
     if (type.group === '' && type.plural === 'namespaces') return 1;
     if (type.group === '' && type.plural === 'pods') {
-      const spec = obj['spec'] as { nodeName?: string; terminationGracePeriodSeconds?: number } | undefined;
+      const spec = obj['spec'] as
+        { nodeName?: string; terminationGracePeriodSeconds?: number } | undefined;
       const phase = (obj['status'] as { phase?: string } | undefined)?.phase;
       if (spec?.nodeName === undefined || phase === 'Succeeded' || phase === 'Failed') return 0;
-      return Math.max(0, requested ?? spec.terminationGracePeriodSeconds ?? 30) === 0 ? 0 : Math.max(1, requested ?? spec.terminationGracePeriodSeconds ?? 30);
+      return Math.max(0, requested ?? spec.terminationGracePeriodSeconds ?? 30) === 0
+        ? 0
+        : Math.max(1, requested ?? spec.terminationGracePeriodSeconds ?? 30);
     }
     return 0;
   }
@@ -61,7 +64,9 @@ export class GarbageCollector {
       try {
         this.#sweep();
       } catch (err) {
-        this.log.warn('gc sweep failed', { error: err instanceof Error ? err.message : String(err) });
+        this.log.warn('gc sweep failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     }, SWEEP_DELAY_MS);
   }
@@ -78,18 +83,30 @@ export class GarbageCollector {
   #tryDelete(e: Entry, policy: 'Background' | 'Foreground'): void {
     if (e.obj.metadata.deletionTimestamp !== undefined) return;
     try {
-      this.api.delete(e.type, e.obj.metadata.namespace ?? '', e.obj.metadata.name ?? '', { propagationPolicy: policy });
+      this.api.delete(e.type, e.obj.metadata.namespace ?? '', e.obj.metadata.name ?? '', {
+        propagationPolicy: policy,
+      });
     } catch (err) {
       if (!(err instanceof ApiStatusError && err.statusCode === 404)) throw err;
     }
   }
 
   #update(e: Entry, change: (o: KObject) => void, subresource?: 'status'): void {
-    const current = this.api.find(e.type, e.obj.metadata.namespace ?? '', e.obj.metadata.name ?? '');
+    const current = this.api.find(
+      e.type,
+      e.obj.metadata.namespace ?? '',
+      e.obj.metadata.name ?? '',
+    );
     if (current === undefined) return;
     const next = clone(current);
     change(next);
-    this.api.update(e.type, next.metadata.namespace ?? '', next.metadata.name ?? '', next, subresource);
+    this.api.update(
+      e.type,
+      next.metadata.namespace ?? '',
+      next.metadata.name ?? '',
+      next,
+      subresource,
+    );
   }
 
   #sweep(): void {
@@ -108,26 +125,36 @@ export class GarbageCollector {
       if (deleting && finalizers.includes(Finalizers.Orphan)) {
         for (const d of deps) {
           this.#update(d, (o) => {
-            o.metadata.ownerReferences = (o.metadata.ownerReferences ?? []).filter((r) => r.uid !== e.obj.metadata.uid);
+            o.metadata.ownerReferences = (o.metadata.ownerReferences ?? []).filter(
+              (r) => r.uid !== e.obj.metadata.uid,
+            );
           });
         }
         this.#update(e, (o) => {
-          o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f) => f !== Finalizers.Orphan);
+          o.metadata.finalizers = (o.metadata.finalizers ?? []).filter(
+            (f) => f !== Finalizers.Orphan,
+          );
         });
       } else if (deleting && finalizers.includes(Finalizers.Foreground)) {
         for (const d of deps) this.#tryDelete(d, 'Foreground');
         if (deps.length === 0) {
           this.#update(e, (o) => {
-            o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f) => f !== Finalizers.Foreground);
+            o.metadata.finalizers = (o.metadata.finalizers ?? []).filter(
+              (f) => f !== Finalizers.Foreground,
+            );
           });
         }
       }
-      if (deleting && e.type.group === '' && e.type.plural === 'namespaces') this.#drainNamespace(e, entries);
+      if (deleting && e.type.group === '' && e.type.plural === 'namespaces')
+        this.#drainNamespace(e, entries);
       const refs = e.obj.metadata.ownerReferences ?? [];
       if (refs.length > 0 && !deleting) {
         const live = refs.filter((r) => byUid.has(r.uid));
         if (live.length === 0) {
-          this.log.debug('deleting orphaned dependent', { kind: e.type.kind, name: e.obj.metadata.name });
+          this.log.debug('deleting orphaned dependent', {
+            kind: e.type.kind,
+            name: e.obj.metadata.name,
+          });
           this.#tryDelete(e, 'Background');
         } else if (live.length < refs.length) {
           this.#update(e, (o) => {
@@ -146,9 +173,13 @@ export class GarbageCollector {
       const type = this.api.types.get(Types.Namespaces);
       if (type !== undefined) this.api.finishDeletion(type, '', name);
     } else if ((ns.obj['status'] as { phase?: string } | undefined)?.phase !== 'Terminating') {
-      this.#update(ns, (o) => {
-        o['status'] = { phase: 'Terminating' };
-      }, 'status');
+      this.#update(
+        ns,
+        (o) => {
+          o['status'] = { phase: 'Terminating' };
+        },
+        'status',
+      );
     }
   }
 }

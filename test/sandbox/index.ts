@@ -59,7 +59,11 @@ export function repoRoot(): string {
   return up.endsWith(`${'/'}dist`) ? dirname(up) : up;
 }
 
-async function applyCrds(api: ReturnType<typeof createCluster>['api'], root: string, log: Logger): Promise<void> {
+async function applyCrds(
+  api: ReturnType<typeof createCluster>['api'],
+  root: string,
+  log: Logger,
+): Promise<void> {
   const dir = join(root, 'deploy', 'crds');
   const files = await readdir(dir).catch(() => [] as string[]);
   const crdType = api.typeOf('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
@@ -76,7 +80,10 @@ async function applyCrds(api: ReturnType<typeof createCluster>['api'], root: str
         ...doc,
         metadata: {
           ...meta,
-          annotations: { ...annotations, 'kubectl.kubernetes.io/last-applied-configuration': `${sortedJson(applied)}\n` },
+          annotations: {
+            ...annotations,
+            'kubectl.kubernetes.io/last-applied-configuration': `${sortedJson(applied)}\n`,
+          },
         },
       });
       log.debug('crd applied', { file, name: (doc as KObject).metadata.name });
@@ -106,7 +113,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const cluster = createCluster();
   await applyCrds(cluster.api, root, log);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
-  const provisioner = new Provisioner({ api: cluster.api, dataDir: join(dataDir, 'volumes'), log: log.child({ component: 'provisioner' }) });
+  const provisioner = new Provisioner({
+    api: cluster.api,
+    dataDir: join(dataDir, 'volumes'),
+    log: log.child({ component: 'provisioner' }),
+  });
   const kubelet = new Kubelet({
     api: cluster.api,
     dataDir: join(dataDir, 'pods'),

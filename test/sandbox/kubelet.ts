@@ -2,7 +2,7 @@
 /**
  * The sandbox node's scheduler and kubelet. A new pod is scheduled to `sandbox-node` once every
  * claim it uses is bound (WaitForFirstConsumer claims are bound by the provisioner as soon as the
- * pod appears), gets its own 127.1.x.y address, and is handed to a {@link PodWorker}. Deleting a
+ * pod appears), gets its own 127.A.x.y address (A random per sandbox), and is handed to a {@link PodWorker}. Deleting a
  * pod stops its processes (SIGTERM, then SIGKILL after the grace period, capped for tests) before
  * the pod object goes away.
  */
@@ -56,7 +56,13 @@ export class Kubelet {
 
   /** Starts following pods and what they depend on. */
   start(): void {
-    const watched = new Set<string>([Types.Pods, Types.Pvcs, Types.Pvs, Types.Secrets, Types.ConfigMaps]);
+    const watched = new Set<string>([
+      Types.Pods,
+      Types.Pvcs,
+      Types.Pvs,
+      Types.Secrets,
+      Types.ConfigMaps,
+    ]);
     this.#unsubscribe = this.#o.api.store.subscribe((e) => {
       if (!watched.has(e.typeKey)) return;
       this.#schedule();
@@ -92,7 +98,9 @@ export class Kubelet {
       try {
         this.#sync();
       } catch (err) {
-        this.#o.log.warn('kubelet sync failed', { error: err instanceof Error ? err.message : String(err) });
+        this.#o.log.warn('kubelet sync failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     }, 5);
   }
@@ -114,7 +122,12 @@ export class Kubelet {
         continue;
       }
       const phase = getPath(pod, ['status', 'phase']);
-      if (worker === undefined && phase !== 'Succeeded' && phase !== 'Failed' && !this.#dirs.has(uid)) {
+      if (
+        worker === undefined &&
+        phase !== 'Succeeded' &&
+        phase !== 'Failed' &&
+        !this.#dirs.has(uid)
+      ) {
         this.#startWorker(pod);
       }
     }
@@ -127,7 +140,10 @@ export class Kubelet {
 
   #startWorker(pod: KObject): void {
     const uid = pod.metadata.uid ?? '';
-    const dir = join(this.#o.dataDir, `${pod.metadata.namespace ?? ''}_${pod.metadata.name ?? ''}_${uid}`);
+    const dir = join(
+      this.#o.dataDir,
+      `${pod.metadata.namespace ?? ''}_${pod.metadata.name ?? ''}_${uid}`,
+    );
     this.#dirs.set(uid, dir);
     const worker = new PodWorker({
       api: this.#o.api,
@@ -138,13 +154,23 @@ export class Kubelet {
       log: this.#o.log,
     });
     this.#workers.set(uid, worker);
-    recordEvent(this.#o.api, pod, { type: 'Normal', reason: 'Started', message: 'Started pod containers', component: 'kubelet' });
+    recordEvent(this.#o.api, pod, {
+      type: 'Normal',
+      reason: 'Started',
+      message: 'Started pod containers',
+      component: 'kubelet',
+    });
     void worker.run();
   }
 
   async #kill(pod: KObject, worker: PodWorker): Promise<void> {
     const grace = Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
-    recordEvent(this.#o.api, pod, { type: 'Normal', reason: 'Killing', message: 'Stopping pod containers', component: 'kubelet' });
+    recordEvent(this.#o.api, pod, {
+      type: 'Normal',
+      reason: 'Killing',
+      message: 'Stopping pod containers',
+      component: 'kubelet',
+    });
     await worker.stop(Math.min(grace, MAX_GRACE_MS));
     this.#finish(pod);
     this.#forget(pod.metadata.uid ?? '');
@@ -159,7 +185,11 @@ export class Kubelet {
   }
 
   #finish(pod: KObject): void {
-    this.#o.api.finishDeletion(this.#podType, pod.metadata.namespace ?? '', pod.metadata.name ?? '');
+    this.#o.api.finishDeletion(
+      this.#podType,
+      pod.metadata.namespace ?? '',
+      pod.metadata.name ?? '',
+    );
   }
 
   /** Binds the pod to the node once its claims are bound, or says why it cannot. */
@@ -169,13 +199,15 @@ export class Kubelet {
     for (const claim of podClaims(pod)) {
       const pvc = this.#o.api.find(this.#pvcType, ns, claim);
       if (pvc === undefined) problem = `persistentvolumeclaim "${claim}" not found`;
-      else if (pvc.metadata.deletionTimestamp !== undefined) problem = `persistentvolumeclaim "${claim}" is being deleted`;
-      else if (getPath(pvc, ['status', 'phase']) !== 'Bound') problem ??= 'pod has unbound immediate PersistentVolumeClaims';
+      else if (pvc.metadata.deletionTimestamp !== undefined)
+        problem = `persistentvolumeclaim "${claim}" is being deleted`;
+      else if (getPath(pvc, ['status', 'phase']) !== 'Bound')
+        problem ??= 'pod has unbound immediate PersistentVolumeClaims';
       if (problem !== undefined) break;
     }
     const status = isRecord(pod['status']) ? pod['status'] : {};
     if (problem !== undefined) {
-      const conds = Array.isArray(status['conditions']) ? status['conditions'] : [];
+      const conds: unknown[] = Array.isArray(status['conditions']) ? status['conditions'] : [];
       const current = conds.find((c) => isRecord(c) && c['type'] === 'PodScheduled');
       const message = `0/1 nodes are available: ${problem}.`;
       if (isRecord(current) && current['message'] === message) return;
@@ -188,12 +220,24 @@ export class Kubelet {
           status: {
             ...status,
             phase: 'Pending',
-            conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: now() }],
+            conditions: [
+              {
+                type: 'PodScheduled',
+                status: 'False',
+                reason: 'Unschedulable',
+                message,
+                lastProbeTime: null,
+                lastTransitionTime: now(),
+              },
+            ],
           },
-        },
-        'status',
-      );
-      recordEvent(this.#o.api, pod, { type: 'Warning', reason: 'FailedScheduling', message, component: 'default-scheduler' });
+        }, { subresource: 'status' });
+      recordEvent(this.#o.api, pod, {
+        type: 'Warning',
+        reason: 'FailedScheduling',
+        message,
+        component: 'default-scheduler',
+      });
       return;
     }
     const ip = this.#o.podPool.allocate();
@@ -214,11 +258,16 @@ export class Kubelet {
           podIP: ip,
           podIPs: [{ ip }],
           startTime: now(),
-          conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }],
+          conditions: [
+            {
+              type: 'PodScheduled',
+              status: 'True',
+              lastProbeTime: null,
+              lastTransitionTime: now(),
+            },
+          ],
         },
-      },
-      'status',
-    );
+      }, { subresource: 'status' });
     recordEvent(this.#o.api, pod, {
       type: 'Normal',
       reason: 'Scheduled',

@@ -20,7 +20,11 @@ async function main(): Promise<number> {
     },
     strict: true,
   });
-  const log = createLogger({ component: 'sandbox', level: values.verbose ? 'debug' : 'info', format: 'text' });
+  const log = createLogger({
+    component: 'sandbox',
+    level: values.verbose ? 'debug' : 'info',
+    format: 'text',
+  });
   const sandbox = await startSandbox({
     ...(values.kubeconfig === undefined ? {} : { kubeconfigPath: resolve(values.kubeconfig) }),
     ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
@@ -30,7 +34,8 @@ async function main(): Promise<number> {
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);
   process.stdout.write(`server: ${sandbox.server}\n`);
-  if (sandbox.uploadProxyUrl !== undefined) process.stdout.write(`uploadproxy: ${sandbox.uploadProxyUrl}\n`);
+  if (sandbox.uploadProxyUrl !== undefined)
+    process.stdout.write(`uploadproxy: ${sandbox.uploadProxyUrl}\n`);
   await new Promise<void>((done) => {
     const onSignal = (): void => done();
     process.once('SIGINT', onSignal);

@@ -47,7 +47,11 @@ export interface AdmissionRequest {
 export type AdmissionHook = (request: AdmissionRequest) => void;
 
 /** Decides whether DELETE of an object is graceful (pods on a node). Returns seconds, or 0. */
-export type GracePolicy = (type: ResourceType, obj: KObject, requested: number | undefined) => number;
+export type GracePolicy = (
+  type: ResourceType,
+  obj: KObject,
+  requested: number | undefined,
+) => number;
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
@@ -96,7 +100,11 @@ export class ObjectApi {
   type(group: string, version: string, plural: string): ResourceType {
     const t = this.types.lookup(group, version, plural);
     if (t === undefined) {
-      throw new ApiStatusError(404, StatusReasons.NotFound, 'the server could not find the requested resource');
+      throw new ApiStatusError(
+        404,
+        StatusReasons.NotFound,
+        'the server could not find the requested resource',
+      );
     }
     return t;
   }
@@ -117,7 +125,11 @@ export class ObjectApi {
 
   /** GET one object or 404. */
   get(type: ResourceType, namespace: string, name: string): KObject {
-    const obj = this.store.get(typeKey(type.group, type.plural), type.namespaced ? namespace : '', name);
+    const obj = this.store.get(
+      typeKey(type.group, type.plural),
+      type.namespaced ? namespace : '',
+      name,
+    );
     if (obj === undefined) throw notFound(type, name);
     return obj;
   }
@@ -136,7 +148,9 @@ export class ObjectApi {
     const label = parseLabelSelector(selectors.label);
     const field = parseFieldSelector(selectors.field);
     const ns = type.namespaced ? namespace : undefined;
-    const items = this.store.list(typeKey(type.group, type.plural), ns).filter((o) => label(o) && field(o));
+    const items = this.store
+      .list(typeKey(type.group, type.plural), ns)
+      .filter((o) => label(o) && field(o));
     return { items, resourceVersion: String(this.store.resourceVersion) };
   }
 
@@ -156,20 +170,31 @@ export class ObjectApi {
   }
 
   #admit(request: AdmissionRequest): void {
-    for (const hook of this.#hooks.get(typeKey(request.type.group, request.type.plural)) ?? []) hook(request);
+    for (const hook of this.#hooks.get(typeKey(request.type.group, request.type.plural)) ?? [])
+      hook(request);
   }
 
   /** POST: creates an object; `dryRun` validates without storing. */
-  create(type: ResourceType, namespace: string, body: unknown, opts: { readonly dryRun?: boolean } = {}): KObject {
-    if (!isRecord(body) || !isRecord(body['metadata'])) throw badRequest('the body must be an object with metadata');
+  create(
+    type: ResourceType,
+    namespace: string,
+    body: unknown,
+    opts: { readonly dryRun?: boolean } = {},
+  ): KObject {
+    if (!isRecord(body) || !isRecord(body['metadata']))
+      throw badRequest('the body must be an object with metadata');
     const obj = clone(body) as KObject;
     if (obj.kind !== undefined && obj.kind !== type.kind) {
-      throw badRequest(`the kind of the object (${String(obj.kind)}) does not match the URL (${type.kind})`);
+      throw badRequest(
+        `the kind of the object (${String(obj.kind)}) does not match the URL (${type.kind})`,
+      );
     }
     const meta = obj.metadata;
     if (type.namespaced) {
       if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
-        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = namespace;
     } else delete meta.namespace;
@@ -177,9 +202,15 @@ export class ObjectApi {
       meta.name = `${meta.generateName}${randomSuffix()}`;
     }
     const name = meta.name ?? '';
-    if (name === '') throw invalid(type, '', 'metadata.name', 'Required value: name or generateName is required');
+    if (name === '')
+      throw invalid(type, '', 'metadata.name', 'Required value: name or generateName is required');
     if (name.length > 253 || !NAME_RE.test(name)) {
-      throw invalid(type, name, 'metadata.name', `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`);
+      throw invalid(
+        type,
+        name,
+        'metadata.name',
+        `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
+      );
     }
     this.#checkNamespace(type, namespace);
     if (this.find(type, namespace, name) !== undefined) throw alreadyExists(type, name);
@@ -200,16 +231,29 @@ export class ObjectApi {
   }
 
   /** PUT on the object or its status subresource. */
-  update(type: ResourceType, namespace: string, name: string, body: unknown, subresource?: 'status'): KObject {
-    if (!isRecord(body) || !isRecord(body['metadata'])) throw badRequest('the body must be an object with metadata');
+  update(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    body: unknown,
+    subresource?: 'status',
+  ): KObject {
+    if (!isRecord(body) || !isRecord(body['metadata']))
+      throw badRequest('the body must be an object with metadata');
     const incoming = clone(body) as KObject;
     if (incoming.metadata.name !== undefined && incoming.metadata.name !== name) {
-      throw badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`);
+      throw badRequest(
+        `the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`,
+      );
     }
     const existing = this.get(type, namespace, name);
     const rv = incoming.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== existing.metadata.resourceVersion) {
-      throw conflict(type, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw conflict(
+        type,
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     }
     let next: KObject;
     if (subresource === 'status') {
@@ -224,14 +268,27 @@ export class ObjectApi {
         else next['status'] = existing['status'];
       }
       // Fields the server owns.
-      for (const k of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {
+      for (const k of [
+        'uid',
+        'creationTimestamp',
+        'deletionTimestamp',
+        'deletionGracePeriodSeconds',
+        'generation',
+      ] as const) {
         if (existing.metadata[k] === undefined) delete next.metadata[k];
         else (next.metadata as Record<string, unknown>)[k] = existing.metadata[k];
       }
       if (existing.metadata.deletionTimestamp !== undefined) {
-        const added = (next.metadata.finalizers ?? []).filter((f) => !(existing.metadata.finalizers ?? []).includes(f));
+        const added = (next.metadata.finalizers ?? []).filter(
+          (f) => !(existing.metadata.finalizers ?? []).includes(f),
+        );
         if (added.length > 0) {
-          throw invalid(type, name, 'metadata.finalizers', 'Forbidden: no new finalizers can be added if the object is being deleted');
+          throw invalid(
+            type,
+            name,
+            'metadata.finalizers',
+            'Forbidden: no new finalizers can be added if the object is being deleted',
+          );
         }
       }
     }
@@ -240,13 +297,20 @@ export class ObjectApi {
     else delete next.metadata.namespace;
     next.apiVersion = existing.apiVersion;
     next.kind = type.kind;
-    if (subresource !== 'status' && existing.metadata.generation !== undefined && specPart(next) !== specPart(existing)) {
+    if (
+      subresource !== 'status' &&
+      existing.metadata.generation !== undefined &&
+      specPart(next) !== specPart(existing)
+    ) {
       next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }
     this.#admit({ operation: 'update', type, object: next, old: existing });
     if (sameContent(next, existing)) return existing;
     const key = typeKey(type.group, type.plural);
-    if (next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0) {
+    if (
+      next.metadata.deletionTimestamp !== undefined &&
+      (next.metadata.finalizers ?? []).length === 0
+    ) {
       const grace = next.metadata.deletionGracePeriodSeconds ?? 0;
       if (grace === 0) {
         return this.store.remove(key, type.namespaced ? namespace : '', name) ?? next;
@@ -277,17 +341,27 @@ export class ObjectApi {
         }
         patched = strategicMergePatch(existing, patch);
       } else {
-        throw new ApiStatusError(415, StatusReasons.UnsupportedMediaType, `patch type ${contentType} is not supported by the sandbox`);
+        throw new ApiStatusError(
+          415,
+          StatusReasons.UnsupportedMediaType,
+          `patch type ${contentType} is not supported by the sandbox`,
+        );
       }
     } catch (err) {
-      if (err instanceof PatchError) throw new ApiStatusError(422, StatusReasons.Invalid, err.message);
+      if (err instanceof PatchError)
+        throw new ApiStatusError(422, StatusReasons.Invalid, err.message);
       throw err;
     }
-    if (!isRecord(patched) || !isRecord(patched['metadata'])) throw badRequest('the patch removed the metadata');
+    if (!isRecord(patched) || !isRecord(patched['metadata']))
+      throw badRequest('the patch removed the metadata');
     const result = patched as KObject;
     // A patch carries a precondition only when it sets resourceVersion itself.
-    const patchRv = isRecord(patch) && isRecord(patch['metadata']) ? patch['metadata']['resourceVersion'] : undefined;
-    if (typeof patchRv !== 'string') result.metadata.resourceVersion = existing.metadata.resourceVersion ?? '';
+    const patchRv =
+      isRecord(patch) && isRecord(patch['metadata'])
+        ? patch['metadata']['resourceVersion']
+        : undefined;
+    if (typeof patchRv !== 'string')
+      result.metadata.resourceVersion = existing.metadata.resourceVersion ?? '';
     return this.update(type, target.namespace, target.name, result, target.subresource);
   }
 
@@ -296,24 +370,42 @@ export class ObjectApi {
     const existing = this.get(type, namespace, name);
     const pre = opts.preconditions;
     if (pre?.uid !== undefined && pre.uid !== existing.metadata.uid) {
-      throw conflict(type, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${existing.metadata.uid ?? ''}`);
+      throw conflict(
+        type,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${existing.metadata.uid ?? ''}`,
+      );
     }
-    if (pre?.resourceVersion !== undefined && pre.resourceVersion !== existing.metadata.resourceVersion) {
-      throw conflict(type, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    if (
+      pre?.resourceVersion !== undefined &&
+      pre.resourceVersion !== existing.metadata.resourceVersion
+    ) {
+      throw conflict(
+        type,
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     }
     const next = clone(existing);
     const finalizers = [...(next.metadata.finalizers ?? [])];
     const policy = opts.propagationPolicy;
-    if (policy === 'Foreground' && !finalizers.includes(Finalizers.Foreground)) finalizers.push(Finalizers.Foreground);
-    if (policy === 'Orphan' && !finalizers.includes(Finalizers.Orphan)) finalizers.push(Finalizers.Orphan);
+    if (policy === 'Foreground' && !finalizers.includes(Finalizers.Foreground))
+      finalizers.push(Finalizers.Foreground);
+    if (policy === 'Orphan' && !finalizers.includes(Finalizers.Orphan))
+      finalizers.push(Finalizers.Orphan);
     const grace = this.#grace(type, existing, opts.gracePeriodSeconds);
     const key = typeKey(type.group, type.plural);
     const ns = type.namespaced ? namespace : '';
     if (finalizers.length === 0 && grace === 0) {
       return this.store.remove(key, ns, name) ?? existing;
     }
-    if (next.metadata.deletionTimestamp === undefined || grace < (next.metadata.deletionGracePeriodSeconds ?? 0)) {
-      next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (
+      next.metadata.deletionTimestamp === undefined ||
+      grace < (next.metadata.deletionGracePeriodSeconds ?? 0)
+    ) {
+      next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000)
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = grace;
     }
     next.metadata.finalizers = finalizers;

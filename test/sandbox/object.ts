@@ -69,5 +69,14 @@ export function getPath(obj: unknown, path: readonly string[]): unknown {
 /** `namespace/name` or `name` for cluster-scoped objects. */
 export function objectKey(obj: KObject): string {
   const ns = obj.metadata.namespace;
-  return ns === undefined || ns === '' ? (obj.metadata.name ?? '') : `${ns}/${obj.metadata.name ?? ''}`;
+  return ns === undefined || ns === ''
+    ? (obj.metadata.name ?? '')
+    : `${ns}/${obj.metadata.name ?? ''}`;
+}
+
+/** A string field: strings as they are, numbers and booleans printed, anything else `fallback`. */
+export function str(value: unknown, fallback = ''): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return fallback;
 }

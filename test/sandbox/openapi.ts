@@ -13,7 +13,11 @@ function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;
 }
 
-function documentFor(types: readonly ResourceType[], group: string, version: string): Record<string, unknown> {
+function documentFor(
+  types: readonly ResourceType[],
+  group: string,
+  version: string,
+): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
   for (const t of types) {
     const base = `/${gvPath(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}/{name}`;
@@ -30,10 +34,17 @@ function documentFor(types: readonly ResourceType[], group: string, version: str
       },
     };
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.0-sandbox' }, paths, components: { schemas: {} } };
+  return {
+    openapi: '3.0.0',
+    info: { title: 'Kubernetes', version: 'v1.32.0-sandbox' },
+    paths,
+    components: { schemas: {} },
+  };
 }
 
-function byGroupVersion(registry: TypeRegistry): Map<string, { group: string; version: string; types: ResourceType[] }> {
+function byGroupVersion(
+  registry: TypeRegistry,
+): Map<string, { group: string; version: string; types: ResourceType[] }> {
   const out = new Map<string, { group: string; version: string; types: ResourceType[] }>();
   for (const t of registry.all()) {
     for (const v of t.versions) {
@@ -47,12 +58,18 @@ function byGroupVersion(registry: TypeRegistry): Map<string, { group: string; ve
 }
 
 /** The body for an `/openapi/v3...` path, or undefined when there is none. */
-export function openApiV3(registry: TypeRegistry, pathname: string): Record<string, unknown> | undefined {
+export function openApiV3(
+  registry: TypeRegistry,
+  pathname: string,
+): Record<string, unknown> | undefined {
   const gvs = byGroupVersion(registry);
   if (pathname === '/openapi/v3' || pathname === '/openapi/v3/') {
     const paths: Record<string, unknown> = {};
     for (const [key, gv] of gvs) {
-      const hash = createHash('sha256').update(JSON.stringify(documentFor(gv.types, gv.group, gv.version))).digest('hex').slice(0, 32);
+      const hash = createHash('sha256')
+        .update(JSON.stringify(documentFor(gv.types, gv.group, gv.version)))
+        .digest('hex')
+        .slice(0, 32);
       paths[key] = { serverRelativeURL: `/openapi/v3/${key}?hash=${hash}` };
     }
     return { paths };

@@ -37,7 +37,8 @@ function unescapePointer(token: string): string {
 
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
+  if (!pointer.startsWith('/'))
+    throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`);
   return pointer.slice(1).split('/').map(unescapePointer);
 }
 
@@ -51,7 +52,8 @@ function resolveParent(doc: unknown, tokens: readonly string[]): [Container, str
     else cur = undefined;
     if (cur === undefined) throw new PatchError(`path ${tokens.join('/')} does not exist`);
   }
-  if (!Array.isArray(cur) && !isRecord(cur)) throw new PatchError(`path ${tokens.join('/')} does not exist`);
+  if (!Array.isArray(cur) && !isRecord(cur))
+    throw new PatchError(`path ${tokens.join('/')} does not exist`);
   return [cur, tokens[tokens.length - 1] ?? ''];
 }
 
@@ -163,14 +165,17 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
 const SET_LISTS: ReadonlySet<string> = new Set(['finalizers']);
 
 function keyOf(item: unknown, mergeKey: string): string | undefined {
-  return isRecord(item) && item[mergeKey] !== undefined ? JSON.stringify(item[mergeKey]) : undefined;
+  return isRecord(item) && item[mergeKey] !== undefined
+    ? JSON.stringify(item[mergeKey])
+    : undefined;
 }
 
 function strategicList(field: string, target: unknown, patch: unknown[]): unknown[] {
-  const base = Array.isArray(target) ? [...target] : [];
+  const base: unknown[] = Array.isArray(target) ? [...(target as unknown[])] : [];
   const mergeKey = MERGE_KEYS[field];
   if (SET_LISTS.has(field)) {
-    for (const v of patch) if (!base.some((b) => JSON.stringify(b) === JSON.stringify(v))) base.push(v);
+    for (const v of patch)
+      if (!base.some((b) => JSON.stringify(b) === JSON.stringify(v))) base.push(v);
     return base;
   }
   if (mergeKey === undefined) return structuredClone(patch);

@@ -33,26 +33,79 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
  * Makes a CA and a certificate it signs for `hosts` (IP addresses and DNS names), in `dir`.
  * Reused by tests that need their own HTTPS servers trusted through a CA bundle.
  */
-export async function makePki(dir: string, hosts: readonly string[] = ['127.0.0.1', 'localhost']): Promise<SandboxPki> {
+export async function makePki(
+  dir: string,
+  hosts: readonly string[] = ['127.0.0.1', 'localhost'],
+): Promise<SandboxPki> {
   await mkdir(dir, { recursive: true });
   const days = '3650';
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-  await openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', days, '-subj', '/CN=sandbox-ca', '-out', 'ca.crt'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-sha256',
+      '-days',
+      days,
+      '-subj',
+      '/CN=sandbox-ca',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'tls.key'], dir);
-  await openssl(['req', '-new', '-key', 'tls.key', '-subj', `/CN=${hosts[0] ?? 'localhost'}`, '-out', 'tls.csr'], dir);
+  await openssl(
+    [
+      'req',
+      '-new',
+      '-key',
+      'tls.key',
+      '-subj',
+      `/CN=${hosts[0] ?? 'localhost'}`,
+      '-out',
+      'tls.csr',
+    ],
+    dir,
+  );
   const san = hosts.map((h) => (/^[\d.]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
   await writeFile(
     join(dir, 'ext.cnf'),
     `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
   );
   await openssl(
-    ['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', days, '-sha256', '-extfile', 'ext.cnf', '-out', 'tls.crt'],
+    [
+      'x509',
+      '-req',
+      '-in',
+      'tls.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      days,
+      '-sha256',
+      '-extfile',
+      'ext.cnf',
+      '-out',
+      'tls.crt',
+    ],
     dir,
   );
   const [caPem, caKeyPem, certPem, keyPem] = await Promise.all(
     ['ca.crt', 'ca.key', 'tls.crt', 'tls.key'].map((f) => readFile(join(dir, f), 'utf8')),
   );
-  return { caPem: caPem ?? '', caKeyPem: caKeyPem ?? '', certPem: certPem ?? '', keyPem: keyPem ?? '' };
+  return {
+    caPem: caPem ?? '',
+    caKeyPem: caKeyPem ?? '',
+    certPem: certPem ?? '',
+    keyPem: keyPem ?? '',
+  };
 }
 
 /** A random bearer token. */
@@ -61,7 +114,12 @@ export function makeToken(): string {
 }
 
 /** Writes a kubeconfig (cluster, user and context all named `sandbox`). */
-export async function writeKubeconfig(path: string, server: string, caPem: string, token: string): Promise<void> {
+export async function writeKubeconfig(
+  path: string,
+  server: string,
+  caPem: string,
+  token: string,
+): Promise<void> {
   const ca = Buffer.from(caPem).toString('base64');
   const text = [
     'apiVersion: v1',

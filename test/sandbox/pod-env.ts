@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { ImporterEnv, METRICS_PORT, PodPaths } from '../../common/contract.js';
 import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
-import { getPath, isRecord, type KObject } from './object.js';
+import { getPath, isRecord, str, type KObject } from './object.js';
 
 /** A volume is not ready yet (its Secret, ConfigMap or claim is missing): the pod waits. */
 export class NotReadyError extends Error {
@@ -41,7 +41,8 @@ function decodedData(obj: KObject, base64: boolean): Map<string, Buffer> {
   }
   const binary = obj['binaryData'];
   if (isRecord(binary)) {
-    for (const [k, v] of Object.entries(binary)) if (typeof v === 'string') out.set(k, Buffer.from(v, 'base64'));
+    for (const [k, v] of Object.entries(binary))
+      if (typeof v === 'string') out.set(k, Buffer.from(v, 'base64'));
   }
   return out;
 }
@@ -72,7 +73,11 @@ export function prepareVolumes(api: ObjectApi, pod: KObject, podDir: string): Vo
       const pvName = getPath(pvc, ['spec', 'volumeName']);
       const pv = typeof pvName === 'string' ? lookup(api, Types.Pvs, '', pvName) : undefined;
       const path = getPath(pv, ['spec', 'hostPath', 'path']);
-      if (typeof path !== 'string') throw new NotReadyError('ContainerCreating', `persistentvolumeclaim "${claim}" is not bound`);
+      if (typeof path !== 'string')
+        throw new NotReadyError(
+          'ContainerCreating',
+          `persistentvolumeclaim "${claim}" is not bound`,
+        );
       out.set(name, { path, block: getPath(pv, ['spec', 'volumeMode']) === 'Block' });
     } else if (isRecord(v['secret']) || isRecord(v['configMap'])) {
       const isSecret = isRecord(v['secret']);
@@ -80,9 +85,16 @@ export function prepareVolumes(api: ObjectApi, pod: KObject, podDir: string): Vo
       const objName = String(isSecret ? src['secretName'] : src['name']);
       const obj = lookup(api, isSecret ? Types.Secrets : Types.ConfigMaps, ns, objName);
       if (obj === undefined && src['optional'] !== true) {
-        throw new NotReadyError('ContainerCreating', `MountVolume.SetUp failed for volume "${name}" : ${isSecret ? 'secret' : 'configmap'} "${objName}" not found`);
+        throw new NotReadyError(
+          'ContainerCreating',
+          `MountVolume.SetUp failed for volume "${name}" : ${isSecret ? 'secret' : 'configmap'} "${objName}" not found`,
+        );
       }
-      writeKeys(dir, obj === undefined ? new Map() : decodedData(obj, isSecret), src['items']);
+      writeKeys(
+        dir,
+        obj === undefined ? new Map<string, Buffer>() : decodedData(obj, isSecret),
+        src['items'],
+      );
       out.set(name, { path: dir, block: false });
     } else {
       // emptyDir, projected, downwardAPI and anything else: a private directory.
@@ -93,7 +105,12 @@ export function prepareVolumes(api: ObjectApi, pod: KObject, podDir: string): Vo
   return out;
 }
 
-function keyRef(api: ObjectApi, ns: string, ref: Record<string, unknown>, secret: boolean): string | undefined {
+function keyRef(
+  api: ObjectApi,
+  ns: string,
+  ref: Record<string, unknown>,
+  secret: boolean,
+): string | undefined {
   const obj = lookup(api, secret ? Types.Secrets : Types.ConfigMaps, ns, String(ref['name']));
   const value = obj === undefined ? undefined : decodedData(obj, secret).get(String(ref['key']));
   if (value === undefined && ref['optional'] !== true) {
@@ -109,32 +126,46 @@ function keyRef(api: ObjectApi, ns: string, ref: Record<string, unknown>, secret
 
 function fieldRef(pod: KObject, path: string): string {
   const label = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-  if (label !== null) return String(getPath(pod, ['metadata', label[1] ?? '', label[2] ?? '']) ?? '');
+  if (label !== null) return str(getPath(pod, ['metadata', label[1] ?? '', label[2] ?? '']));
   const v = getPath(pod, path.split('.'));
-  return v === undefined ? '' : String(v);
+  return str(v);
 }
 
 /** Mounts of a container as [in-pod path, host path] pairs, longest first. */
-export function containerMounts(container: Record<string, unknown>, volumes: VolumeMap): [string, string][] {
+export function containerMounts(
+  container: Record<string, unknown>,
+  volumes: VolumeMap,
+): [string, string][] {
   const out: [string, string][] = [];
   const mounts = container['volumeMounts'];
   for (const m of Array.isArray(mounts) ? mounts.filter(isRecord) : []) {
     const vol = volumes.get(String(m['name']));
     if (vol === undefined || typeof m['mountPath'] !== 'string') continue;
-    const sub = typeof m['subPath'] === 'string' && m['subPath'] !== '' ? join(vol.path, m['subPath']) : vol.path;
+    const sub =
+      typeof m['subPath'] === 'string' && m['subPath'] !== ''
+        ? join(vol.path, m['subPath'])
+        : vol.path;
     out.push([m['mountPath'].replace(/\/+$/, ''), sub]);
   }
   const devices = container['volumeDevices'];
   for (const d of Array.isArray(devices) ? devices.filter(isRecord) : []) {
     const vol = volumes.get(String(d['name']));
-    if (vol !== undefined && typeof d['devicePath'] === 'string') out.push([d['devicePath'], vol.path]);
+    if (vol !== undefined && typeof d['devicePath'] === 'string')
+      out.push([d['devicePath'], vol.path]);
   }
   return out.sort(([a], [b]) => b.length - a.length);
 }
 
 /** Mounts plus the container's terminationMessagePath, as [in-pod, host] pairs. */
-export function containerPaths(container: Record<string, unknown>, volumes: VolumeMap, terminationLog: string): [string, string][] {
-  const path = typeof container['terminationMessagePath'] === 'string' ? container['terminationMessagePath'] : PodPaths.TerminationLog;
+export function containerPaths(
+  container: Record<string, unknown>,
+  volumes: VolumeMap,
+  terminationLog: string,
+): [string, string][] {
+  const path =
+    typeof container['terminationMessagePath'] === 'string'
+      ? container['terminationMessagePath']
+      : PodPaths.TerminationLog;
   return [...containerMounts(container, volumes), [path, terminationLog]];
 }
 
@@ -169,13 +200,18 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
   for (const src of Array.isArray(envFrom) ? envFrom.filter(isRecord) : []) {
     const prefix = typeof src['prefix'] === 'string' ? src['prefix'] : '';
     const secret = isRecord(src['secretRef']);
-    const ref = (secret ? src['secretRef'] : src['configMapRef']) as Record<string, unknown> | undefined;
+    const ref = (secret ? src['secretRef'] : src['configMapRef']) as
+      Record<string, unknown> | undefined;
     if (ref === undefined) continue;
     const obj = lookup(api, secret ? Types.Secrets : Types.ConfigMaps, ns, String(ref['name']));
     if (obj === undefined && ref['optional'] !== true) {
-      throw new NotReadyError('CreateContainerConfigError', `${secret ? 'secret' : 'configmap'} "${String(ref['name'])}" not found`);
+      throw new NotReadyError(
+        'CreateContainerConfigError',
+        `${secret ? 'secret' : 'configmap'} "${String(ref['name'])}" not found`,
+      );
     }
-    for (const [k, v] of obj === undefined ? [] : decodedData(obj, secret)) env[prefix + k] = v.toString('utf8');
+    for (const [k, v] of obj === undefined ? [] : decodedData(obj, secret))
+      env[prefix + k] = v.toString('utf8');
   }
   const list = container['env'];
   for (const e of Array.isArray(list) ? list.filter(isRecord) : []) {
@@ -184,17 +220,23 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
     if (isRecord(from)) {
       let value: string | undefined;
       if (isRecord(from['secretKeyRef'])) value = keyRef(api, ns, from['secretKeyRef'], true);
-      else if (isRecord(from['configMapKeyRef'])) value = keyRef(api, ns, from['configMapKeyRef'], false);
-      else if (isRecord(from['fieldRef'])) value = fieldRef(pod, String(from['fieldRef']['fieldPath']));
+      else if (isRecord(from['configMapKeyRef']))
+        value = keyRef(api, ns, from['configMapKeyRef'], false);
+      else if (isRecord(from['fieldRef']))
+        value = fieldRef(pod, String(from['fieldRef']['fieldPath']));
       else value = '';
       if (value !== undefined) env[name] = value;
     } else {
       // $(VAR) references to earlier variables, as the kubelet expands them.
-      env[name] = String(e['value'] ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string) => env[v] ?? m);
+      env[name] = str(e['value']).replace(
+        /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+        (m, v: string) => env[v] ?? m,
+      );
     }
   }
   const mounts = containerPaths(container, volumes, opts.terminationLog);
-  for (const [k, v] of Object.entries(env)) if (k !== 'PATH' && k !== 'HOME') env[k] = rewrite(v, mounts);
+  for (const [k, v] of Object.entries(env))
+    if (k !== 'PATH' && k !== 'HOME') env[k] = rewrite(v, mounts);
   const hostOf = (inPod: string): string | undefined => mounts.find(([p]) => p === inPod)?.[1];
   const data = hostOf(PodPaths.DataDir);
   const scratch = hostOf(PodPaths.ScratchDir);

@@ -12,10 +12,22 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import { readTerminationMessage, resolveProgram, startProcess, stopProcess, waitExit } from './container-process.js';
+import {
+  readTerminationMessage,
+  resolveProgram,
+  startProcess,
+  stopProcess,
+  waitExit,
+} from './container-process.js';
 import type { ObjectApi } from './object-api.js';
-import { getPath, isRecord, type KObject } from './object.js';
-import { containerEnv, containerPaths, NotReadyError, prepareVolumes, type VolumeMap } from './pod-env.js';
+import { getPath, isRecord, str, type KObject } from './object.js';
+import {
+  containerEnv,
+  containerPaths,
+  NotReadyError,
+  prepareVolumes,
+  type VolumeMap,
+} from './pod-env.js';
 import type { ResourceType } from './resources.js';
 
 /** Restart back-off: first delay and cap (the kubelet's are 10 s and 5 min; tests want small). */
@@ -138,7 +150,10 @@ export class PodWorker {
   /** Starts the pod; resolves when it has finished or was stopped. */
   run(): Promise<void> {
     this.#done ??= this.#run().catch((err: unknown) => {
-      this.#o.log.error('pod worker failed', { pod: `${this.#ns}/${this.#name}`, error: err instanceof Error ? err.stack : String(err) });
+      this.#o.log.error('pod worker failed', {
+        pod: `${this.#ns}/${this.#name}`,
+        error: err instanceof Error ? err.stack : String(err),
+      });
     });
     return this.#done;
   }
@@ -173,7 +188,8 @@ export class PodWorker {
         volumes = prepareVolumes(this.#o.api, pod, this.#o.dir);
       } catch (err) {
         if (!(err instanceof NotReadyError)) throw err;
-        for (const c of [...this.#init, ...this.#main]) c.state = { waiting: { reason: err.reason, message: err.message } };
+        for (const c of [...this.#init, ...this.#main])
+          c.state = { waiting: { reason: err.reason, message: err.message } };
         this.#publish();
         await this.#changed.wait(1000);
       }
@@ -192,7 +208,7 @@ export class PodWorker {
   }
 
   #restartPolicy(init: boolean): string {
-    const p = String(getPath(this.#o.pod, ['spec', 'restartPolicy']) ?? 'Always');
+    const p = str(getPath(this.#o.pod, ['spec', 'restartPolicy']), 'Always');
     return init && p === 'Always' ? 'OnFailure' : p;
   }
 
@@ -213,7 +229,14 @@ export class PodWorker {
       const termFile = join(this.#o.dir, `${c.name}.termination-log`);
       let env: Record<string, string>;
       try {
-        env = containerEnv({ api: this.#o.api, pod, container: c.spec, volumes, terminationLog: termFile, home: this.#o.dir });
+        env = containerEnv({
+          api: this.#o.api,
+          pod,
+          container: c.spec,
+          volumes,
+          terminationLog: termFile,
+          home: this.#o.dir,
+        });
       } catch (err) {
         if (!(err instanceof NotReadyError)) throw err;
         c.state = { waiting: { reason: err.reason, message: err.message } };
@@ -225,9 +248,19 @@ export class PodWorker {
       const logFile = this.logFile(c.name);
       const startedAt = now();
       try {
-        c.child = await startProcess({ program: { file: program.file, args }, env, cwd: this.#o.dir, logFile });
+        c.child = await startProcess({
+          program: { file: program.file, args },
+          env,
+          cwd: this.#o.dir,
+          logFile,
+        });
       } catch (err) {
-        c.state = { waiting: { reason: 'RunContainerError', message: err instanceof Error ? err.message : String(err) } };
+        c.state = {
+          waiting: {
+            reason: 'RunContainerError',
+            message: err instanceof Error ? err.message : String(err),
+          },
+        };
         this.#publish();
         await this.#changed.wait(BACKOFF_MAX_MS);
         continue;
@@ -256,7 +289,8 @@ export class PodWorker {
         containerID: `sandbox://${this.uid}/${c.name}`,
       };
       const policy = this.#restartPolicy(init);
-      const restart = !this.#stopping && (policy === 'Always' || (policy === 'OnFailure' && exit.exitCode !== 0));
+      const restart =
+        !this.#stopping && (policy === 'Always' || (policy === 'OnFailure' && exit.exitCode !== 0));
       if (!restart) {
         c.state = { terminated };
         this.#publish();
@@ -264,7 +298,12 @@ export class PodWorker {
       }
       c.lastState = { terminated };
       c.restartCount += 1;
-      c.state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${backoff}ms restarting failed container=${c.name} pod=${this.#name}` } };
+      c.state = {
+        waiting: {
+          reason: 'CrashLoopBackOff',
+          message: `back-off ${backoff}ms restarting failed container=${c.name} pod=${this.#name}`,
+        },
+      };
       this.#publish();
       await this.#changed.wait(backoff);
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
@@ -276,15 +315,21 @@ export class PodWorker {
     const probe = c.spec['readinessProbe'];
     if (!isRecord(probe)) return;
     const get = probe['httpGet'];
-    const ip = String(getPath(pod, ['status', 'podIP']) ?? '127.0.0.1');
-    const periodMs = Math.min(PROBE_MAX_MS, Math.max(PROBE_MIN_MS, Number(probe['periodSeconds'] ?? 1) * 1000));
-    await new Promise((r) => setTimeout(r, Math.min(PROBE_MAX_MS, Number(probe['initialDelaySeconds'] ?? 0) * 1000)));
+    const ip = str(getPath(pod, ['status', 'podIP']), '127.0.0.1');
+    const periodMs = Math.min(
+      PROBE_MAX_MS,
+      Math.max(PROBE_MIN_MS, Number(probe['periodSeconds'] ?? 1) * 1000),
+    );
+    await new Promise((r) =>
+      setTimeout(r, Math.min(PROBE_MAX_MS, Number(probe['initialDelaySeconds'] ?? 0) * 1000)),
+    );
     while (c.child !== undefined && !this.#stopping) {
       let ok = true;
       if (isRecord(get)) {
-        const scheme = String(get['scheme'] ?? 'HTTP').toLowerCase();
-        const port = typeof get['port'] === 'number' ? get['port'] : this.#namedPort(c, String(get['port']));
-        ok = await probeOnce(`${scheme}://${ip}:${port}${String(get['path'] ?? '/')}`);
+        const scheme = str(get['scheme'], 'HTTP').toLowerCase();
+        const port =
+          typeof get['port'] === 'number' ? get['port'] : this.#namedPort(c, String(get['port']));
+        ok = await probeOnce(`${scheme}://${ip}:${port}${str(get['path'], '/')}`);
       }
       if (ok !== c.ready && c.child !== undefined) {
         c.ready = ok;
@@ -301,11 +346,14 @@ export class PodWorker {
   }
 
   #phase(): string {
-    const running = (c: ContainerRun): boolean => 'running' in c.state || (c.state['waiting'] !== undefined && c.restartCount > 0);
-    const failed = (c: ContainerRun): boolean => 'terminated' in c.state && (c.state['terminated'] as { exitCode: number }).exitCode !== 0;
+    const running = (c: ContainerRun): boolean =>
+      'running' in c.state || (c.state['waiting'] !== undefined && c.restartCount > 0);
+    const failed = (c: ContainerRun): boolean =>
+      'terminated' in c.state && (c.state['terminated'] as { exitCode: number }).exitCode !== 0;
     if (this.#init.some(failed) && this.#restartPolicy(true) === 'Never') return 'Failed';
     if (!this.#initialized) return 'Pending';
-    if (this.#main.every((c) => 'terminated' in c.state)) return this.#main.some(failed) ? 'Failed' : 'Succeeded';
+    if (this.#main.every((c) => 'terminated' in c.state))
+      return this.#main.some(failed) ? 'Failed' : 'Succeeded';
     if (this.#main.some((c) => running(c) || 'terminated' in c.state)) return 'Running';
     return 'Pending';
   }
@@ -313,14 +361,16 @@ export class PodWorker {
   #status(c: ContainerRun): Record<string, unknown> {
     return {
       name: c.name,
-      image: String(c.spec['image'] ?? ''),
+      image: str(c.spec['image']),
       imageID: '',
       ready: c.ready,
       started: 'running' in c.state,
       restartCount: c.restartCount,
       state: c.state,
       lastState: c.lastState,
-      ...('running' in c.state || 'terminated' in c.state ? { containerID: `sandbox://${this.uid}/${c.name}` } : {}),
+      ...('running' in c.state || 'terminated' in c.state
+        ? { containerID: `sandbox://${this.uid}/${c.name}` }
+        : {}),
     };
   }
 
@@ -350,16 +400,29 @@ export class PodWorker {
       conditions: [
         cond('PodScheduled', true),
         cond('Initialized', this.#initialized || terminal),
-        cond('ContainersReady', allReady && !terminal, terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady'),
-        cond('Ready', allReady && !terminal, terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady'),
+        cond(
+          'ContainersReady',
+          allReady && !terminal,
+          terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
+        ),
+        cond(
+          'Ready',
+          allReady && !terminal,
+          terminal ? 'PodCompleted' : allReady ? undefined : 'ContainersNotReady',
+        ),
       ],
-      ...(this.#init.length > 0 ? { initContainerStatuses: this.#init.map((c) => this.#status(c)) } : {}),
+      ...(this.#init.length > 0
+        ? { initContainerStatuses: this.#init.map((c) => this.#status(c)) }
+        : {}),
       containerStatuses: this.#main.map((c) => this.#status(c)),
     };
     try {
-      this.#o.api.update(this.#o.podType, this.#ns, this.#name, { ...pod, status }, 'status');
+      this.#o.api.update(this.#o.podType, this.#ns, this.#name, { ...pod, status }, { subresource: 'status' });
     } catch (err) {
-      this.#o.log.debug('status update failed', { pod: this.#name, error: err instanceof Error ? err.message : String(err) });
+      this.#o.log.debug('status update failed', {
+        pod: this.#name,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 }

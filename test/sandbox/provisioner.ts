@@ -55,7 +55,12 @@ export class Provisioner {
       if (type === undefined) throw new Error(`missing type ${key}`);
       return type;
     };
-    this.#t = { pvc: t(Types.Pvcs), pv: t(Types.Pvs), sc: t(Types.StorageClasses), pod: t(Types.Pods) };
+    this.#t = {
+      pvc: t(Types.Pvcs),
+      pv: t(Types.Pvs),
+      sc: t(Types.StorageClasses),
+      pod: t(Types.Pods),
+    };
     mkdirSync(opts.dataDir, { recursive: true });
   }
 
@@ -81,7 +86,9 @@ export class Provisioner {
       try {
         this.#sweep();
       } catch (err) {
-        this.opts.log.warn('provisioner sweep failed', { error: err instanceof Error ? err.message : String(err) });
+        this.opts.log.warn('provisioner sweep failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
         this.#schedule();
       }
     }, SWEEP_DELAY_MS);
@@ -103,12 +110,17 @@ export class Provisioner {
       if (pvc.metadata.deletionTimestamp !== undefined) {
         if (!inUse.has(key) && (pvc.metadata.finalizers ?? []).includes(PVC_PROTECTION)) {
           const next = clone(pvc);
-          next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== PVC_PROTECTION);
+          next.metadata.finalizers = (next.metadata.finalizers ?? []).filter(
+            (f) => f !== PVC_PROTECTION,
+          );
           api.update(this.#t.pvc, next.metadata.namespace ?? '', next.metadata.name ?? '', next);
         }
         continue;
       }
-      if (getPath(pvc, ['status', 'phase']) === 'Pending' && getPath(pvc, ['spec', 'volumeName']) === undefined) {
+      if (
+        getPath(pvc, ['status', 'phase']) === 'Pending' &&
+        getPath(pvc, ['spec', 'volumeName']) === undefined
+      ) {
         this.#provision(pvc);
       }
     }
@@ -123,13 +135,18 @@ export class Provisioner {
     const sc = this.#classOf(pvc);
     if (sc?.['volumeBindingMode'] !== 'WaitForFirstConsumer') return;
     const next = clone(pvc);
-    next.metadata.annotations = { ...next.metadata.annotations, [Annotations.SelectedNode]: NODE_NAME };
+    next.metadata.annotations = {
+      ...next.metadata.annotations,
+      [Annotations.SelectedNode]: NODE_NAME,
+    };
     this.opts.api.update(this.#t.pvc, namespace, claim, next);
   }
 
   #classOf(pvc: KObject): KObject | undefined {
     const name = getPath(pvc, ['spec', 'storageClassName']);
-    return typeof name === 'string' && name !== '' ? this.opts.api.find(this.#t.sc, '', name) : undefined;
+    return typeof name === 'string' && name !== ''
+      ? this.opts.api.find(this.#t.sc, '', name)
+      : undefined;
   }
 
   #provision(pvc: KObject): void {
@@ -149,7 +166,10 @@ export class Provisioner {
           component: 'persistentvolume-controller',
         });
         const next = clone(pvc);
-        next.metadata.annotations = { ...next.metadata.annotations, 'sandbox.cdi.kubevirt.io/wffc-event': 'true' };
+        next.metadata.annotations = {
+          ...next.metadata.annotations,
+          'sandbox.cdi.kubevirt.io/wffc-event': 'true',
+        };
         api.update(this.#t.pvc, ns, name, next);
       }
       return;
@@ -182,17 +202,30 @@ export class Provisioner {
         accessModes,
         volumeMode: block ? 'Block' : 'Filesystem',
         hostPath: { path, type: block ? 'File' : 'Directory' },
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name, uid: pvc.metadata.uid },
-        persistentVolumeReclaimPolicy: typeof sc['reclaimPolicy'] === 'string' ? sc['reclaimPolicy'] : 'Delete',
+        claimRef: {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          namespace: ns,
+          name,
+          uid: pvc.metadata.uid,
+        },
+        persistentVolumeReclaimPolicy:
+          typeof sc['reclaimPolicy'] === 'string' ? sc['reclaimPolicy'] : 'Delete',
         storageClassName: sc.metadata.name,
         nodeAffinity: {
           required: {
-            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] }] }],
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'kubernetes.io/hostname', operator: 'In', values: [NODE_NAME] },
+                ],
+              },
+            ],
           },
         },
       },
     });
-    api.update(this.#t.pv, '', pvName, { ...pv, status: { phase: 'Bound' } }, 'status');
+    api.update(this.#t.pv, '', pvName, { ...pv, status: { phase: 'Bound' } }, { subresource: 'status' });
     const next = clone(pvc);
     next.metadata.annotations = {
       ...next.metadata.annotations,
@@ -203,7 +236,14 @@ export class Provisioner {
     };
     (next['spec'] as Record<string, unknown>)['volumeName'] = pvName;
     const updated = api.update(this.#t.pvc, ns, name, next);
-    api.update(this.#t.pvc, ns, name, { ...updated, status: { phase: 'Bound', accessModes, capacity: { storage: String(requested) } } }, 'status');
+    api.update(
+      this.#t.pvc,
+      ns,
+      name,
+      {
+        ...updated,
+        status: { phase: 'Bound', accessModes, capacity: { storage: String(requested) } },
+      }, { subresource: 'status' });
     recordEvent(api, pvc, {
       type: 'Normal',
       reason: 'ProvisioningSucceeded',
@@ -224,13 +264,14 @@ export class Provisioner {
       const name = pv.metadata.name ?? '';
       if (getPath(pv, ['spec', 'persistentVolumeReclaimPolicy']) === 'Delete') {
         const path = getPath(pv, ['spec', 'hostPath', 'path']);
-        if (typeof path === 'string' && path.startsWith(this.opts.dataDir)) rmSync(path, { recursive: true, force: true });
+        if (typeof path === 'string' && path.startsWith(this.opts.dataDir))
+          rmSync(path, { recursive: true, force: true });
         const next = clone(pv);
         delete next.metadata.finalizers;
         api.update(this.#t.pv, '', name, next);
         if (api.find(this.#t.pv, '', name) !== undefined) api.delete(this.#t.pv, '', name);
       } else {
-        api.update(this.#t.pv, '', name, { ...pv, status: { phase: 'Released' } }, 'status');
+        api.update(this.#t.pv, '', name, { ...pv, status: { phase: 'Released' } }, { subresource: 'status' });
       }
     }
   }

@@ -57,7 +57,14 @@ interface BuiltinRow {
 }
 
 const BUILTINS: readonly BuiltinRow[] = [
-  { gv: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false, short: ['ns'], status: true },
+  {
+    gv: 'v1',
+    plural: 'namespaces',
+    kind: 'Namespace',
+    namespaced: false,
+    short: ['ns'],
+    status: true,
+  },
   { gv: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, short: ['no'], status: true },
   { gv: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, short: ['po'], status: true },
   { gv: 'v1', plural: 'services', kind: 'Service', namespaced: true, short: ['svc'], status: true },
@@ -66,7 +73,14 @@ const BUILTINS: readonly BuiltinRow[] = [
   { gv: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true, short: ['cm'] },
   { gv: 'v1', plural: 'events', kind: 'Event', namespaced: true, short: ['ev'] },
   { gv: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, short: ['sa'] },
-  { gv: 'v1', plural: 'resourcequotas', kind: 'ResourceQuota', namespaced: true, short: ['quota'], status: true },
+  {
+    gv: 'v1',
+    plural: 'resourcequotas',
+    kind: 'ResourceQuota',
+    namespaced: true,
+    short: ['quota'],
+    status: true,
+  },
   {
     gv: 'v1',
     plural: 'persistentvolumeclaims',
@@ -83,14 +97,44 @@ const BUILTINS: readonly BuiltinRow[] = [
     short: ['pv'],
     status: true,
   },
-  { gv: 'storage.k8s.io/v1', plural: 'storageclasses', kind: 'StorageClass', namespaced: false, short: ['sc'] },
+  {
+    gv: 'storage.k8s.io/v1',
+    plural: 'storageclasses',
+    kind: 'StorageClass',
+    namespaced: false,
+    short: ['sc'],
+  },
   { gv: 'coordination.k8s.io/v1', plural: 'leases', kind: 'Lease', namespaced: true },
-  { gv: 'apps/v1', plural: 'deployments', kind: 'Deployment', namespaced: true, short: ['deploy'], status: true },
-  { gv: 'apps/v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true, short: ['ds'], status: true },
+  {
+    gv: 'apps/v1',
+    plural: 'deployments',
+    kind: 'Deployment',
+    namespaced: true,
+    short: ['deploy'],
+    status: true,
+  },
+  {
+    gv: 'apps/v1',
+    plural: 'daemonsets',
+    kind: 'DaemonSet',
+    namespaced: true,
+    short: ['ds'],
+    status: true,
+  },
   { gv: 'events.k8s.io/v1', plural: 'events', kind: 'Event', namespaced: true, short: ['ev'] },
   { gv: 'rbac.authorization.k8s.io/v1', plural: 'roles', kind: 'Role', namespaced: true },
-  { gv: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', kind: 'RoleBinding', namespaced: true },
-  { gv: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  {
+    gv: 'rbac.authorization.k8s.io/v1',
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
+  {
+    gv: 'rbac.authorization.k8s.io/v1',
+    plural: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
   {
     gv: 'rbac.authorization.k8s.io/v1',
     plural: 'clusterrolebindings',
@@ -164,7 +208,9 @@ export function typeFromCrd(crd: JsonObject): ResourceType | string {
     return 'spec.group, spec.names.plural and spec.names.kind are required';
   }
   const versionRows = Array.isArray(spec?.['versions']) ? spec['versions'].map(asObj) : [];
-  const served = versionRows.filter((v) => v !== undefined && v['served'] !== false) as JsonObject[];
+  const served = versionRows.filter(
+    (v) => v !== undefined && v['served'] !== false,
+  ) as JsonObject[];
   if (served.length === 0) return 'spec.versions must list at least one served version';
   const storage = served.find((v) => v['storage'] === true) ?? served[0];
   const columns = Array.isArray(storage?.['additionalPrinterColumns'])
@@ -177,7 +223,9 @@ export function typeFromCrd(crd: JsonObject): ResourceType | string {
           jsonPath,
           type: str(c, 'type') ?? 'string',
           priority: typeof c?.['priority'] === 'number' ? c['priority'] : 0,
-          ...(str(c, 'description') === undefined ? {} : { description: str(c, 'description') ?? '' }),
+          ...(str(c, 'description') === undefined
+            ? {}
+            : { description: str(c, 'description') ?? '' }),
         };
         return [col];
       })

@@ -74,12 +74,17 @@ export function parseFieldSelector(text: string | undefined): Selector {
     const m = /^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
     if (m === null) throw new SelectorError(`invalid field selector: ${JSON.stringify(term)}`);
     const [, path = '', op, value = ''] = m;
-    return op === '!=' ? (o) => fieldValue(o, path) !== value : (o) => fieldValue(o, path) === value;
+    return op === '!='
+      ? (o) => fieldValue(o, path) !== value
+      : (o) => fieldValue(o, path) === value;
   });
   return (obj) => terms.every((t) => t(obj));
 }
 
 /** Matches a `matchLabels`/`matchExpressions` LabelSelector object or a plain map (Service). */
-export function matchesLabelMap(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+export function matchesLabelMap(
+  selector: Record<string, string>,
+  labels: Record<string, string> | undefined,
+): boolean {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Our kube-proxy. Every Service gets a stable clusterIP in 127.2.0.0/16 at creation (see
+ * Our kube-proxy. Every Service gets a stable clusterIP (127.B.x.y, B random per sandbox) at creation (see
  * cluster.ts), and this module listens on clusterIP:port for each of its ports and forwards each
  * TCP connection to a ready pod its selector matches (podIP:targetPort, named ports resolved
  * through the container ports). With no ready pod the connection is closed at once, as a real
@@ -19,9 +19,16 @@ interface Listener {
 }
 
 function isReady(pod: KObject): boolean {
-  if (getPath(pod, ['status', 'phase']) !== 'Running' || pod.metadata.deletionTimestamp !== undefined) return false;
+  if (
+    getPath(pod, ['status', 'phase']) !== 'Running' ||
+    pod.metadata.deletionTimestamp !== undefined
+  )
+    return false;
   const conds = getPath(pod, ['status', 'conditions']);
-  return Array.isArray(conds) && conds.some((c) => isRecord(c) && c['type'] === 'Ready' && c['status'] === 'True');
+  return (
+    Array.isArray(conds) &&
+    conds.some((c) => isRecord(c) && c['type'] === 'Ready' && c['status'] === 'True')
+  );
 }
 
 function resolvePort(pod: KObject, target: unknown): number | undefined {
@@ -31,7 +38,8 @@ function resolvePort(pod: KObject, target: unknown): number | undefined {
   for (const c of Array.isArray(containers) ? containers : []) {
     const ports = getPath(c, ['ports']);
     for (const p of Array.isArray(ports) ? ports : []) {
-      if (isRecord(p) && p['name'] === target && typeof p['containerPort'] === 'number') return p['containerPort'];
+      if (isRecord(p) && p['name'] === target && typeof p['containerPort'] === 'number')
+        return p['containerPort'];
     }
   }
   return undefined;
@@ -89,7 +97,11 @@ export class ServiceProxy {
       if (typeof ip !== 'string' || !ip.startsWith('127.') || !Array.isArray(ports)) continue;
       for (const p of ports) {
         if (isRecord(p) && typeof p['port'] === 'number') {
-          wanted.set(`${ip}:${p['port']}`, { ns: svc.metadata.namespace ?? '', name: svc.metadata.name ?? '', port: p['port'] });
+          wanted.set(`${ip}:${p['port']}`, {
+            ns: svc.metadata.namespace ?? '',
+            name: svc.metadata.name ?? '',
+            port: p['port'],
+          });
         }
       }
     }
@@ -99,24 +111,46 @@ export class ServiceProxy {
       const [ip = ''] = key.split(':');
       const sockets = new Set<Socket>();
       const server = createServer((client) => this.#forward(client, svc, sockets));
-      server.on('error', (err) => this.log.warn('service listen failed', { service: `${svc.ns}/${svc.name}`, address: key, error: err.message }));
+      server.on('error', (err) =>
+        this.log.warn('service listen failed', {
+          service: `${svc.ns}/${svc.name}`,
+          address: key,
+          error: err.message,
+        }),
+      );
       server.listen(svc.port, ip);
       this.#listeners.set(key, { server, sockets });
     }
   }
 
-  #forward(client: Socket, svc: { ns: string; name: string; port: number }, sockets: Set<Socket>): void {
+  #forward(
+    client: Socket,
+    svc: { ns: string; name: string; port: number },
+    sockets: Set<Socket>,
+  ): void {
     const serviceType = this.api.types.get(Types.Services);
     const podType = this.api.types.get(Types.Pods);
-    const service = serviceType === undefined ? undefined : this.api.find(serviceType, svc.ns, svc.name);
+    const service =
+      serviceType === undefined ? undefined : this.api.find(serviceType, svc.ns, svc.name);
     const selector = getPath(service, ['spec', 'selector']);
-    const portSpec = (getPath(service, ['spec', 'ports']) as unknown[] | undefined)?.find((p) => isRecord(p) && p['port'] === svc.port);
+    const portSpec = (getPath(service, ['spec', 'ports']) as unknown[] | undefined)?.find(
+      (p) => isRecord(p) && p['port'] === svc.port,
+    );
     const pod =
       podType === undefined || !isRecord(selector)
         ? undefined
-        : this.api.list(podType, svc.ns).items.find((p) => matchesLabelMap(selector as Record<string, string>, p.metadata.labels) && isReady(p));
+        : this.api
+            .list(podType, svc.ns)
+            .items.find(
+              (p) =>
+                matchesLabelMap(selector as Record<string, string>, p.metadata.labels) &&
+                isReady(p),
+            );
     const podIp = getPath(pod, ['status', 'podIP']);
-    const port = pod === undefined ? undefined : resolvePort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
+    const port =
+      pod === undefined
+        ? undefined
+        : resolvePort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
     if (typeof podIp !== 'string' || port === undefined) {
       client.destroy();
       return;

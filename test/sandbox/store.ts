@@ -129,7 +129,8 @@ export class ObjectStore {
 
   #emit(event: StoreEvent): void {
     this.#history.push(event);
-    if (this.#history.length > HISTORY_LIMIT) this.#history.splice(0, this.#history.length - HISTORY_LIMIT);
+    if (this.#history.length > HISTORY_LIMIT)
+      this.#history.splice(0, this.#history.length - HISTORY_LIMIT);
     for (const listener of [...this.#listeners]) listener(event);
   }
 }

@@ -4,7 +4,7 @@
  * Custom resources get their CRD's additionalPrinterColumns; built-ins the columns kubectl users
  * know (pods: Ready, Status, Restarts, Age; PVCs: Status, Volume, Capacity, ...).
  */
-import { getPath, isRecord, type KObject } from './object.js';
+import { getPath, isRecord, str, type KObject } from './object.js';
 import type { PrinterColumn, ResourceType } from './resources.js';
 
 interface Column {
@@ -62,7 +62,11 @@ function podStatus(o: KObject): string {
     const waiting = cs['state']['waiting'];
     const terminated = cs['state']['terminated'];
     if (isRecord(waiting) && typeof waiting['reason'] === 'string') return waiting['reason'];
-    if (isRecord(terminated) && typeof terminated['reason'] === 'string' && path(o, 'status.phase') === 'Running') {
+    if (
+      isRecord(terminated) &&
+      typeof terminated['reason'] === 'string' &&
+      path(o, 'status.phase') === 'Running'
+    ) {
       return terminated['reason'];
     }
   }
@@ -89,7 +93,8 @@ const BUILTIN_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       type: 'integer',
       cell: (o) =>
         arr(path(o, 'status.containerStatuses')).reduce<number>(
-          (n, c) => n + (isRecord(c) && typeof c['restartCount'] === 'number' ? c['restartCount'] : 0),
+          (n, c) =>
+            n + (isRecord(c) && typeof c['restartCount'] === 'number' ? c['restartCount'] : 0),
           0,
         ),
     },
@@ -105,13 +110,26 @@ const BUILTIN_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       type: 'string',
       cell: (o) => arr(path(o, 'status.accessModes')).join(','),
     },
-    { name: 'StorageClass', type: 'string', cell: (o) => path(o, 'spec.storageClassName') ?? '<unset>' },
-    { name: 'VolumeMode', type: 'string', priority: 1, cell: (o) => path(o, 'spec.volumeMode') ?? 'Filesystem' },
+    {
+      name: 'StorageClass',
+      type: 'string',
+      cell: (o) => path(o, 'spec.storageClassName') ?? '<unset>',
+    },
+    {
+      name: 'VolumeMode',
+      type: 'string',
+      priority: 1,
+      cell: (o) => path(o, 'spec.volumeMode') ?? 'Filesystem',
+    },
     age,
   ],
   PersistentVolume: [
     { name: 'Capacity', type: 'string', cell: (o) => path(o, 'spec.capacity.storage') ?? '' },
-    { name: 'Reclaim Policy', type: 'string', cell: (o) => path(o, 'spec.persistentVolumeReclaimPolicy') ?? '' },
+    {
+      name: 'Reclaim Policy',
+      type: 'string',
+      cell: (o) => path(o, 'spec.persistentVolumeReclaimPolicy') ?? '',
+    },
     { name: 'Status', type: 'string', cell: (o) => path(o, 'status.phase') ?? '' },
     {
       name: 'Claim',
@@ -128,7 +146,11 @@ const BUILTIN_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   StorageClass: [
     { name: 'Provisioner', type: 'string', cell: (o) => path(o, 'provisioner') ?? '' },
     { name: 'ReclaimPolicy', type: 'string', cell: (o) => path(o, 'reclaimPolicy') ?? 'Delete' },
-    { name: 'VolumeBindingMode', type: 'string', cell: (o) => path(o, 'volumeBindingMode') ?? 'Immediate' },
+    {
+      name: 'VolumeBindingMode',
+      type: 'string',
+      cell: (o) => path(o, 'volumeBindingMode') ?? 'Immediate',
+    },
     age,
   ],
   Service: [
@@ -139,28 +161,45 @@ const BUILTIN_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       type: 'string',
       cell: (o) =>
         arr(path(o, 'spec.ports'))
-          .map((p) => (isRecord(p) ? `${String(p['port'])}/${String(p['protocol'] ?? 'TCP')}` : ''))
+          .map((p) => (isRecord(p) ? `${String(p['port'])}/${str(p['protocol'], 'TCP')}` : ''))
           .join(','),
     },
     age,
   ],
   Event: [
-    { name: 'Last Seen', type: 'string', cell: (o) => humanAge(typeof o['lastTimestamp'] === 'string' ? o['lastTimestamp'] : o.metadata.creationTimestamp) },
+    {
+      name: 'Last Seen',
+      type: 'string',
+      cell: (o) =>
+        humanAge(
+          typeof o['lastTimestamp'] === 'string'
+            ? o['lastTimestamp']
+            : o.metadata.creationTimestamp,
+        ),
+    },
     { name: 'Type', type: 'string', cell: (o) => o['type'] ?? '' },
     { name: 'Reason', type: 'string', cell: (o) => o['reason'] ?? '' },
     {
       name: 'Object',
       type: 'string',
-      cell: (o) => `${String(path(o, 'involvedObject.kind') ?? '').toLowerCase()}/${String(path(o, 'involvedObject.name') ?? '')}`,
+      cell: (o) =>
+        `${str(path(o, 'involvedObject.kind')).toLowerCase()}/${str(path(o, 'involvedObject.name'))}`,
     },
     { name: 'Message', type: 'string', cell: (o) => o['message'] ?? '' },
   ],
-  Namespace: [{ name: 'Status', type: 'string', cell: (o) => path(o, 'status.phase') ?? 'Active' }, age],
+  Namespace: [
+    { name: 'Status', type: 'string', cell: (o) => path(o, 'status.phase') ?? 'Active' },
+    age,
+  ],
   Node: [
     { name: 'Status', type: 'string', cell: () => 'Ready' },
     { name: 'Roles', type: 'string', cell: () => '<none>' },
     age,
-    { name: 'Version', type: 'string', cell: (o) => path(o, 'status.nodeInfo.kubeletVersion') ?? '' },
+    {
+      name: 'Version',
+      type: 'string',
+      cell: (o) => path(o, 'status.nodeInfo.kubeletVersion') ?? '',
+    },
   ],
 };
 
@@ -169,7 +208,11 @@ function columnsOf(type: ResourceType): readonly Column[] {
     ? (type.printerColumns ?? []).map(crdColumn)
     : (BUILTIN_COLUMNS[type.kind] ?? [age]);
   const hasAge = extra.some((c) => c.name === 'Age');
-  return [{ name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata.name ?? '' }, ...extra, ...(type.custom && !hasAge ? [age] : [])];
+  return [
+    { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata.name ?? '' },
+    ...extra,
+    ...(type.custom && !hasAge ? [age] : []),
+  ];
 }
 
 /** Renders objects as a Table; `withHeaders` false leaves out the column definitions (watch events). */

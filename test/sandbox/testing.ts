@@ -5,7 +5,13 @@
  * through a watch (never by polling with sleeps).
  */
 import { execFile } from 'node:child_process';
-import { ApiException, KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiException,
+  KubeConfig,
+  KubernetesObjectApi,
+  Watch,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import type { Sandbox } from './index.js';
@@ -33,28 +39,46 @@ export function kubectl(
   args: readonly string[],
   opts: { readonly input?: string; readonly timeoutMs?: number } = {},
 ): Promise<KubectlResult> {
-  const full = ['--kubeconfig', sandbox.kubeconfigPath, '--cache-dir', join(sandbox.dataDir, 'kubectl-cache'), ...args];
+  const full = [
+    '--kubeconfig',
+    sandbox.kubeconfigPath,
+    '--cache-dir',
+    join(sandbox.dataDir, 'kubectl-cache'),
+    ...args,
+  ];
   return new Promise((resolve) => {
-    const child = execFile(KUBECTL, full, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    const child = execFile(
+      KUBECTL,
+      full,
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 
+/** What {@link waitForObject} waits for. */
+export interface WaitSpec<T> {
+  /** The collection, for example `/api/v1/namespaces/default/pods`. */
+  readonly path: string;
+  readonly name: string;
+  readonly until: (obj: T) => boolean;
+  /** Default 30 s. */
+  readonly timeoutMs?: number;
+}
+
 /**
- * Resolves with the object named `name` under the collection `path` (for example
- * `/api/v1/namespaces/default/pods`) as soon as `predicate` holds, watching from its current
- * state; rejects after `timeoutMs`.
+ * Resolves with the object as soon as `until` holds, watching from its current state (a watch
+ * without resourceVersion starts with the object as it is); rejects after the timeout.
  */
 export async function waitForObject<T extends KubernetesObject>(
   kc: KubeConfig,
-  path: string,
-  name: string,
-  predicate: (obj: T) => boolean,
-  timeoutMs = 30_000,
+  spec: WaitSpec<T>,
 ): Promise<T> {
+  const { path, name, until: predicate, timeoutMs = 30_000 } = spec;
   const watch = new Watch(kc);
   let last: T | undefined;
   let controller: AbortController | undefined;
@@ -70,7 +94,10 @@ export async function waitForObject<T extends KubernetesObject>(
     };
     const timer = setTimeout(() => {
       finish(
-        new CdiError(ErrorCodes.Internal, `timed out after ${timeoutMs} ms waiting for ${path}/${name}; last seen: ${JSON.stringify(last)}`),
+        new CdiError(
+          ErrorCodes.Internal,
+          `timed out after ${timeoutMs} ms waiting for ${path}/${name}; last seen: ${JSON.stringify(last)}`,
+        ),
       );
     }, timeoutMs);
     watch
@@ -83,8 +110,13 @@ export async function waitForObject<T extends KubernetesObject>(
           if (predicate(obj)) finish(undefined, obj);
         },
         (err: unknown) => {
-          if (!settled && err !== null && err !== undefined && !(err instanceof Error && err.name === 'AbortError')) {
-            finish(err instanceof Error ? err : new Error(String(err)));
+          if (
+            !settled &&
+            err !== null &&
+            err !== undefined &&
+            !(err instanceof Error && err.name === 'AbortError')
+          ) {
+            finish(err instanceof Error ? err : new Error(JSON.stringify(err)));
           }
         },
       )
@@ -110,14 +142,22 @@ export interface ObjectRef {
  * Resolves once the object is gone: at once when a GET answers 404, else on the watch's DELETED
  * event from the resourceVersion that GET saw.
  */
-export async function waitForDeletion(kc: KubeConfig, path: string, ref: ObjectRef, timeoutMs = 30_000): Promise<void> {
+export async function waitForDeletion(
+  kc: KubeConfig,
+  path: string,
+  ref: ObjectRef,
+  timeoutMs = 30_000,
+): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(kc);
   let rv: string | undefined;
   try {
     const obj = await client.read({
       apiVersion: ref.apiVersion,
       kind: ref.kind,
-      metadata: { name: ref.name, ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }) },
+      metadata: {
+        name: ref.name,
+        ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }),
+      },
     });
     rv = obj.metadata?.resourceVersion;
   } catch (err) {
@@ -129,7 +169,12 @@ export async function waitForDeletion(kc: KubeConfig, path: string, ref: ObjectR
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       controller?.abort();
-      reject(new CdiError(ErrorCodes.Internal, `timed out after ${timeoutMs} ms waiting for ${path}/${ref.name} to go`));
+      reject(
+        new CdiError(
+          ErrorCodes.Internal,
+          `timed out after ${timeoutMs} ms waiting for ${path}/${ref.name} to go`,
+        ),
+      );
     }, timeoutMs);
     let done = false;
     const finish = (): void => {
@@ -147,12 +192,9 @@ export async function waitForDeletion(kc: KubeConfig, path: string, ref: ObjectR
         },
         () => undefined,
       )
-      .then(
-        (c) => {
-          controller = c;
-          if (done) c.abort();
-        },
-        reject,
-      );
+      .then((c) => {
+        controller = c;
+        if (done) c.abort();
+      }, reject);
   });
 }

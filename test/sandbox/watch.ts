@@ -31,7 +31,11 @@ export interface WatchRequest {
 const BOOKMARK_INTERVAL_MS = 5_000;
 
 /** Runs one watch until the client leaves, the timeout passes or `stop` is called. */
-export function serveWatch(api: ObjectApi, req: WatchRequest, res: ServerResponse): { stop: () => void } {
+export function serveWatch(
+  api: ObjectApi,
+  req: WatchRequest,
+  res: ServerResponse,
+): { stop: () => void } {
   const { type } = req;
   const label = parseLabelSelector(req.labelSelector);
   const field = parseFieldSelector(req.fieldSelector);
@@ -44,7 +48,11 @@ export function serveWatch(api: ObjectApi, req: WatchRequest, res: ServerRespons
     const presented = api.present(type, o, req.version);
     return req.asTable ? toTable(type, [presented]) : presented;
   };
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Transfer-Encoding': 'chunked',
+    'Cache-Control': 'no-cache',
+  });
   res.flushHeaders();
   const send = (kind: string, object: unknown): void => {
     if (!res.writableEnded) res.write(`${JSON.stringify({ type: kind, object })}\n`);

@@ -8,7 +8,13 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { CdiError, ErrorCodes, errorMessage, isRetryableStatus } from '../../../common/errors.js';
+import {
+  CdiError,
+  ErrorCodes,
+  errorMessage,
+  isRetryable,
+  isRetryableStatus,
+} from '../../../common/errors.js';
 import type { Logger } from '../../../common/logger.js';
 import {
   basicAuthorization,
@@ -46,6 +52,8 @@ export interface FetchedManifest {
 export interface BlobResponse {
   readonly body: Readable;
   readonly length: number | undefined;
+  /** True for a 206 answer to a resume (the body starts at the asked offset). */
+  readonly partial: boolean;
 }
 
 type ResponseData = Dispatcher.ResponseData;
@@ -122,7 +130,7 @@ export class RegistryClient {
     throw new CdiError(
       ErrorCodes.RegistryPullFailed,
       `pinging container registry ${host}: ${errorMessage(lastError)}`,
-      { cause: lastError, retryable: true },
+      { cause: lastError, retryable: isRetryable(lastError) },
     );
   }
 
@@ -149,20 +157,36 @@ export class RegistryClient {
     return { mediaType: contentType.split(';')[0]?.trim() ?? '', bytes, digest };
   }
 
-  /** GETs a blob as a stream; the caller verifies the digest while reading. */
-  async getBlob(digest: string, signal: AbortSignal): Promise<BlobResponse> {
+  /**
+   * GETs a blob as a stream; the caller verifies the digest while reading. With `offset > 0` it
+   * asks for `Range: bytes=offset-`; `partial` tells whether the server honoured it (206 starting
+   * at `offset`) or sent the whole blob (200).
+   */
+  async getBlob(digest: string, signal: AbortSignal, offset = 0): Promise<BlobResponse> {
     const { repository, registry } = this.#opts.ref;
-    const res = await this.#send(`/v2/${repository}/blobs/${digest}`, {}, signal);
-    if (res.statusCode !== 200) {
+    const what = `reading blob ${digest} in ${registry}/${repository}`;
+    const range: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const res = await this.#send(`/v2/${repository}/blobs/${digest}`, range, signal);
+    const partial = offset > 0 && res.statusCode === 206;
+    if (partial) {
+      const start = /^bytes (\d+)-/.exec(headerValue(res.headers['content-range']) ?? '')?.[1];
+      if (Number(start) !== offset) {
+        await res.body.dump();
+        throw new CdiError(
+          ErrorCodes.ResumeFailed,
+          `${what}: resume at ${offset} answered with Content-Range ${start ?? 'none'}`,
+        );
+      }
+    } else if (res.statusCode !== 200) {
       const text = await res.body.text().catch(() => '');
-      throw this.#httpError(
-        `reading blob ${digest} in ${registry}/${repository}`,
-        res.statusCode,
-        text,
-      );
+      throw this.#httpError(what, res.statusCode, text);
     }
     const length = Number(headerValue(res.headers['content-length']));
-    return { body: res.body, length: Number.isSafeInteger(length) ? length : undefined };
+    return {
+      body: res.body,
+      length: Number.isSafeInteger(length) ? length : undefined,
+      partial,
+    };
   }
 
   /** GETs a small blob (an image config) whole and checks its digest. */

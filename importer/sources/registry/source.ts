@@ -30,6 +30,7 @@ import type { PullMethod } from '../../../common/contract.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 import type { DataSource, SourceInfo, TransportOptions } from '../types.js';
 import type { RegistryCredentials } from './auth.js';
+import { openBlobReader } from './blob-reader.js';
 import { RegistryClient } from './client.js';
 import {
   classifyEntry,
@@ -56,7 +57,7 @@ import {
   parseImageReference,
   type ImageReference,
 } from './reference.js';
-import { buildDispatcher } from '../http-dispatcher.js';
+import { buildDispatcher, type ProxyOptions } from '../http-dispatcher.js';
 
 /** CDI's words when no disk is found (users search for them). */
 export const NO_DISK_MESSAGE = 'Failed to find VM disk image file in the container image';
@@ -78,6 +79,8 @@ export interface RegistrySourceOptions {
   readonly insecureRegistries?: readonly string[];
   /** `node` is refused for now. */
   readonly pullMethod?: PullMethod;
+  /** CDIConfig `importProxy` (http_proxy, https_proxy, no_proxy), as for the http source. */
+  readonly proxy?: ProxyOptions;
   readonly logger?: Logger;
 }
 
@@ -195,6 +198,7 @@ export class RegistrySource implements DataSource {
   async #buildDispatcher(certDir: string | undefined, insecureTls: boolean): Promise<Dispatcher> {
     const base = await buildDispatcher({
       ...(certDir === undefined ? {} : { certDir }),
+      ...(this.#opts.proxy === undefined ? {} : { proxy: this.#opts.proxy }),
       insecureTls,
       logger: this.#log,
     });
@@ -245,8 +249,14 @@ export class RegistrySource implements DataSource {
     const overlay = new OverlayTracker();
     for (let i = layers.length - 1; i >= 0; i--) {
       const descriptor = layers[i] as Descriptor;
-      const blob = await client.getBlob(descriptor.digest, signal);
-      const layer = openLayer(descriptor, blob.body, signal);
+      const blob = openBlobReader({
+        client,
+        digest: descriptor.digest,
+        size: descriptor.size,
+        signal,
+        logger: this.#log,
+      });
+      const layer = openLayer(descriptor, blob, signal);
       this.#layer = layer;
       for (let entry = await layer.next(); entry !== undefined; entry = await layer.next()) {
         const kind = classifyEntry(entry.header.name, entry.header.type);

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * End to end, the lifecycle: progress while a rate-limited import runs, the controller stopped
+ * and restarted mid-import, the importer process killed mid-import, deletion mid-import, and
+ * WaitForFirstConsumer with and without immediate binding.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRawImage, makeTempDir, qemuConvertToRaw } from '../fixtures/index.js';
+import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import { kubectl, waitForDeletion } from '../sandbox/testing.js';
+import {
+  apply,
+  killImporter,
+  sameDisk,
+  startControllerEnv,
+  volumeData,
+  waitForDv,
+  waitForPhase,
+  waitForPod,
+  type ControllerEnv,
+} from './controller-harness.js';
+
+const MIB = 1024 * 1024;
+let env: ControllerEnv;
+let files: TestHttpServer;
+let slow: TestHttpServer;
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let rawRef: string;
+
+function dvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
+  return `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${name}
+spec:
+  source:
+    http:
+      url: ${url}
+${extra}  storage:
+    resources:
+      requests:
+        storage: ${size}
+`;
+}
+
+beforeAll(async () => {
+  tmp = await makeTempDir('cdi-e2e-fail-');
+  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
+    { offset: 0, length: 2 * MIB, seed: 7 },
+    { offset: 6 * MIB, length: 10 * MIB, seed: 8 },
+  ]);
+  rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
+  files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
+  // About 6 s for the 16 MiB image: long enough to act mid-import.
+  slow = await startTestHttpServer({
+    files: { '/disk.raw': { path: raw } },
+    bytesPerSecond: 2.5 * MIB,
+  });
+  env = await startControllerEnv();
+});
+
+afterAll(async () => {
+  await env?.stop();
+  await Promise.all([files?.close(), slow?.close()]);
+  await tmp?.cleanup();
+});
+
+describe('lifecycle', () => {
+  it('shows progress, and converges when the controller is restarted mid-import', async () => {
+    await apply(env, dvManifest('restart-ctl', `${slow.origin}/disk.raw`));
+    const mid = await waitForDv(
+      env,
+      'default',
+      'restart-ctl',
+      (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
+      30_000,
+    );
+    expect(mid.status?.phase).toBe('ImportInProgress');
+    await env.stopController();
+    await env.startController();
+    const done = await waitForPhase(env, 'default', 'restart-ctl', 'Succeeded');
+    expect(done.status?.progress).toBe('100.0%');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'restart-ctl'))).toBe(true);
+  });
+
+  it('converges to a correct disk when the importer process is killed mid-import', async () => {
+    await apply(env, dvManifest('kill-importer', `${slow.origin}/disk.raw`));
+    const mid = await waitForDv(
+      env,
+      'default',
+      'kill-importer',
+      (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
+      30_000,
+    );
+    expect(await killImporter(mid.metadata.uid ?? '')).toBeGreaterThan(0);
+    const done = await waitForPhase(env, 'default', 'kill-importer', 'Succeeded');
+    expect(done.status?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'kill-importer'))).toBe(true);
+  });
+
+  it('deleting a DataVolume mid-import removes its pod and claim', async () => {
+    await apply(env, dvManifest('delete-me', `${slow.origin}/disk.raw`));
+    await waitForPod(
+      env,
+      'default',
+      'importer-delete-me',
+      (p) => p.status?.phase === 'Running',
+      30_000,
+    );
+    const r = await kubectl(env.sandbox, ['delete', 'dv', 'delete-me', '--wait=false']);
+    expect(r.code).toBe(0);
+    await waitForDeletion(env.kc, '/api/v1/namespaces/default/pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      name: 'importer-delete-me',
+      namespace: 'default',
+    });
+    await waitForDeletion(env.kc, '/api/v1/namespaces/default/persistentvolumeclaims', {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      name: 'delete-me',
+      namespace: 'default',
+    });
+  });
+
+  it('waits for a first consumer on a WaitForFirstConsumer class, then imports', async () => {
+    await apply(
+      env,
+      dvManifest('wffc', `${files.origin}/disk.raw`).replace(
+        '  storage:\n',
+        '  storage:\n    storageClassName: wffc\n',
+      ),
+    );
+    await waitForPhase(env, 'default', 'wffc', 'WaitForFirstConsumer');
+    await apply(
+      env,
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: consumer
+spec:
+  containers:
+    - name: vm
+      image: quay.io/kubevirt/virt-launcher:latest
+      volumeMounts:
+        - name: disk
+          mountPath: /disk
+  volumes:
+    - name: disk
+      persistentVolumeClaim:
+        claimName: wffc
+`,
+    );
+    await waitForPhase(env, 'default', 'wffc', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'wffc'))).toBe(true);
+  });
+
+  it('imports at once on a WaitForFirstConsumer class with immediate binding requested', async () => {
+    await apply(
+      env,
+      dvManifest('wffc-now', `${files.origin}/disk.raw`)
+        .replace(
+          'metadata:\n  name: wffc-now\n',
+          "metadata:\n  name: wffc-now\n  annotations:\n    cdi.kubevirt.io/storage.bind.immediate.requested: 'true'\n",
+        )
+        .replace('  storage:\n', '  storage:\n    storageClassName: wffc\n'),
+    );
+    await waitForPhase(env, 'default', 'wffc-now', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'wffc-now'))).toBe(true);
+  });
+});
