@@ -156,7 +156,7 @@ export function isCdiError(err: unknown): err is CdiError {
 /** Reads `err.code` of any error-like value (CdiError, NodeJS.ErrnoException, undici errors). */
 export function errorCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

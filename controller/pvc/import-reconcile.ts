@@ -186,33 +186,10 @@ function decideWithPod(input: ImportInput, pod: V1Pod): Action[] {
   if (podPhase === PodPhases.Failed) {
     return onTermination(input, pod, failure ?? judgeTermination(1, undefined), base);
   }
-  const waiting = cs?.state?.waiting;
-  let running: Record<string, string>;
-  const extra: Record<string, string> = {};
-  if (cs?.state?.running !== undefined) {
-    running = runningAnns(true, ConditionReasons.PodRunning, '');
-  } else if (waiting?.reason !== undefined && IMAGE_PULL_REASONS.has(waiting.reason)) {
-    running = runningAnns(
-      false,
-      ConditionReasons.ImagePullFailed,
-      `failed to pull image: ${cs?.image ?? ''}`,
-    );
-  } else if (failed !== undefined && failure !== undefined) {
-    running = runningAnns(false, failed.reason ?? ConditionReasons.Error, failure.message);
-  } else if (isUnschedulable(pod)) {
-    running = runningAnns(false, ConditionReasons.Unschedulable, ConditionMessages.Unschedulable);
-    extra[Annotations.PodSchedulable] = 'false';
-  } else {
-    running = runningAnns(false, waiting?.reason ?? '', waiting?.message ?? '');
-  }
   const actions = patch(pvc, {
     ...base,
-    ...running,
-    ...extra,
+    ...runningState(pod, cs, failed?.reason, failure),
     [Annotations.PodPhase]: podPhase,
-    ...(extra[Annotations.PodSchedulable] === undefined
-      ? { [Annotations.PodSchedulable]: null }
-      : {}),
   });
   if (restarts > known && failure !== undefined) {
     actions.push({
@@ -224,6 +201,37 @@ function decideWithPod(input: ImportInput, pod: V1Pod): Action[] {
     });
   }
   return actions;
+}
+
+/** The running-condition annotations (and schedulability) of a pod that is not finished. */
+function runningState(
+  pod: V1Pod,
+  cs: V1ContainerStatus | undefined,
+  failedReason: string | undefined,
+  failure: TerminationVerdict | undefined,
+): Record<string, string | null> {
+  const waiting = cs?.state?.waiting;
+  const schedulable = { [Annotations.PodSchedulable]: null };
+  if (cs?.state?.running !== undefined) {
+    return { ...runningAnns(true, ConditionReasons.PodRunning, ''), ...schedulable };
+  }
+  if (waiting?.reason !== undefined && IMAGE_PULL_REASONS.has(waiting.reason)) {
+    const message = `failed to pull image: ${cs?.image ?? ''}`;
+    return { ...runningAnns(false, ConditionReasons.ImagePullFailed, message), ...schedulable };
+  }
+  if (failure !== undefined) {
+    return {
+      ...runningAnns(false, failedReason ?? ConditionReasons.Error, failure.message),
+      ...schedulable,
+    };
+  }
+  if (isUnschedulable(pod)) {
+    return {
+      ...runningAnns(false, ConditionReasons.Unschedulable, ConditionMessages.Unschedulable),
+      [Annotations.PodSchedulable]: 'false',
+    };
+  }
+  return { ...runningAnns(false, waiting?.reason ?? '', waiting?.message ?? ''), ...schedulable };
 }
 
 function isUnschedulable(pod: V1Pod): boolean {

@@ -40,7 +40,7 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
   await mkdir(staging);
   const result = { entries: 0, bytes: 0 };
   // The entry's own error is the cause; the pipeline may first see an upstream premature close.
-  let entryError: unknown;
+  let entryError: Error | undefined;
   try {
     const extract = createExtract();
     extract.on('entry', (header, stream, next) => {
@@ -51,9 +51,10 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
           next();
         },
         (err: unknown) => {
-          entryError ??= err;
+          const error = err instanceof Error ? err : new Error(String(err));
+          entryError ??= error;
           stream.resume();
-          next(err instanceof Error ? err : new Error(String(err)));
+          next(error);
         },
       );
     });

@@ -344,7 +344,8 @@ export class HttpSource implements DataSource {
     if (this.closed) return;
     this.closed = true;
     const d = this.dispatcher ?? (await this.dispatcherPromise?.catch(() => undefined));
-    if (d !== undefined && d !== this.options.dispatcher) await d.close();
+    // destroy, not close: close() would wait for a body nobody reads any more.
+    if (d !== undefined && d !== this.options.dispatcher) await d.destroy();
   }
 }
 

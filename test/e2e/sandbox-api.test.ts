@@ -231,6 +231,43 @@ describe('custom resources', () => {
     expect(specChanged.status['phase']).toBe('ImportInProgress');
   });
 
+  it('prunes fields the CRD schema does not declare and refuses values it forbids', async () => {
+    const created = (await custom.createNamespacedCustomObject({
+      group: 'cdi.kubevirt.io',
+      version: 'v1beta1',
+      namespace: 'default',
+      plural: 'datavolumes',
+      body: { ...dv('pruned'), spec: { ...(dv('pruned')['spec'] as object), bogus: 1 } },
+    })) as { spec: Record<string, unknown> };
+    expect(created.spec['bogus']).toBeUndefined();
+    const status = (await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: 'cdi.kubevirt.io',
+        version: 'v1beta1',
+        namespace: 'default',
+        plural: 'datavolumes',
+        name: 'pruned',
+        body: { status: { phase: 'Pending', notAField: 'x' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as { status: Record<string, unknown> };
+    expect(status.status).toEqual({ phase: 'Pending' });
+    expect(
+      await apiError(
+        custom.createNamespacedCustomObject({
+          group: 'cdi.kubevirt.io',
+          version: 'v1beta1',
+          namespace: 'default',
+          plural: 'datavolumes',
+          body: {
+            ...dv('bad-enum'),
+            spec: { ...(dv('bad-enum')['spec'] as object), contentType: 'iso' },
+          },
+        }),
+      ),
+    ).toEqual({ code: 422, reason: 'Invalid' });
+  });
+
   it('serves the same object at v1alpha1 and v1beta1', async () => {
     await custom.createNamespacedCustomObject({
       group: 'cdi.kubevirt.io',

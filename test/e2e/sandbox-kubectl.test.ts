@@ -89,6 +89,13 @@ describe('kubectl', () => {
     expect(yaml).toContain('kind: DataVolume');
   });
 
+  it('refuses undeclared fields (kubectl validates strictly on the server)', async () => {
+    const bad = DV.replace('name: fedora', 'name: typo').replace('  storage:', '  storag:');
+    const r = await kubectl(sandbox, ['apply', '-f', '-'], { input: bad });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('strict decoding error: unknown field "spec.storag"');
+  });
+
   it('prints the DataVolume columns Phase, Progress, Restarts and Age', async () => {
     await setStatus({ phase: 'ImportInProgress', progress: '42.00%', restartCount: 2 });
     const lines = (await ok(['get', 'dv'])).trim().split('\n');

@@ -132,6 +132,12 @@ describe('HttpSource: successful downloads are byte-identical', () => {
     for (const r of s.requests) expect(r.headers['user-agent']).toBe('cdi-golang-importer');
   });
 
+  it('streams without info() first, following a redirect', async () => {
+    const s = await serve({ redirects: { '/old.img': '/disk.img' } });
+    const src = source({ url: s.url('/old.img') });
+    expect((await consume(await src.stream(new AbortController().signal))).equals(DATA)).toBe(true);
+  });
+
   it('sends basic auth from the access key and secret, and extra headers split at the first colon', async () => {
     const s = await serve({ basicAuth: { user: 'admin', password: 'pa:ss' } });
     const src = source({

@@ -17,6 +17,7 @@ import type { DeleteOptions, ObjectApi, PropagationPolicy } from './object-api.j
 import { getPath, isRecord, str, type KObject } from './object.js';
 import { openApiV3 } from './openapi.js';
 import { PatchError } from './patch.js';
+import type { FieldValidation } from './schema.js';
 import type { ResourceType } from './resources.js';
 import { SelectorError } from './selectors.js';
 import { toTable, wantsTable } from './table.js';
@@ -143,6 +144,12 @@ function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
       : { gracePeriodSeconds: Number(graceRaw) }),
     ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
   };
+}
+
+/** The `fieldValidation` query parameter, when valid. */
+function fieldValidation(query: URLSearchParams): { fieldValidation?: FieldValidation } {
+  const v = query.get('fieldValidation');
+  return v === 'Strict' || v === 'Warn' || v === 'Ignore' ? { fieldValidation: v } : {};
 }
 
 /** The server. */
@@ -433,7 +440,13 @@ export class ApiServer {
         return;
       case 'PUT': {
         const body = parseJson(await readBody(req));
-        out(200, api.update(type, namespace, name, body, sub === 'status' ? 'status' : undefined));
+        out(
+          200,
+          api.update(type, namespace, name, body, {
+            ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+            ...fieldValidation(query),
+          }),
+        );
         return;
       }
       case 'PATCH': {
@@ -443,7 +456,12 @@ export class ApiServer {
           200,
           api.patch(
             type,
-            { namespace, name, ...(sub === 'status' ? { subresource: 'status' as const } : {}) },
+            {
+              namespace,
+              name,
+              ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+              ...fieldValidation(query),
+            },
             contentType,
             body,
           ),
@@ -520,6 +538,7 @@ export class ApiServer {
       const body = parseJson(await readBody(req));
       const created = api.create(type, ns ?? 'default', body, {
         dryRun: query.getAll('dryRun').includes('All'),
+        ...fieldValidation(query),
       });
       send(res, 201, api.present(type, created, route.version));
       return;

@@ -279,7 +279,9 @@ function bootstrap(api: ObjectApi): void {
           architecture: 'amd64',
         },
       },
-    }, { subresource: 'status' });
+    },
+    { subresource: 'status' },
+  );
   const sc = mustType(api, 'storage.k8s.io/v1', 'StorageClass');
   api.create(sc, '', {
     apiVersion: 'storage.k8s.io/v1',

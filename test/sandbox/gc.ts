@@ -105,7 +105,7 @@ export class GarbageCollector {
       next.metadata.namespace ?? '',
       next.metadata.name ?? '',
       next,
-      subresource,
+      subresource === undefined ? {} : { subresource },
     );
   }
 

@@ -231,7 +231,9 @@ export class Kubelet {
               },
             ],
           },
-        }, { subresource: 'status' });
+        },
+        { subresource: 'status' },
+      );
       recordEvent(this.#o.api, pod, {
         type: 'Warning',
         reason: 'FailedScheduling',
@@ -267,7 +269,9 @@ export class Kubelet {
             },
           ],
         },
-      }, { subresource: 'status' });
+      },
+      { subresource: 'status' },
+    );
     recordEvent(this.#o.api, pod, {
       type: 'Normal',
       reason: 'Scheduled',

@@ -18,6 +18,7 @@ import {
 import { clone, isRecord, type KObject } from './object.js';
 import { jsonPatch, mergePatch, PatchError, PatchTypes, strategicMergePatch } from './patch.js';
 import { apiVersionOf, typeKey, type ResourceType, type TypeRegistry } from './resources.js';
+import { validateCustomResource, type FieldValidation } from './schema.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { ObjectStore } from './store.js';
 
@@ -32,6 +33,13 @@ export interface DeleteOptions {
   readonly propagationPolicy?: PropagationPolicy;
   readonly gracePeriodSeconds?: number;
   readonly preconditions?: { readonly uid?: string; readonly resourceVersion?: string };
+}
+
+/** Options of {@link ObjectApi.update}. */
+export interface UpdateOptions {
+  readonly subresource?: 'status';
+  /** `Strict` refuses undeclared fields of custom resources; otherwise they are pruned. */
+  readonly fieldValidation?: FieldValidation;
 }
 
 /** What an admission hook sees. */
@@ -179,7 +187,7 @@ export class ObjectApi {
     type: ResourceType,
     namespace: string,
     body: unknown,
-    opts: { readonly dryRun?: boolean } = {},
+    opts: { readonly dryRun?: boolean; readonly fieldValidation?: FieldValidation } = {},
   ): KObject {
     if (!isRecord(body) || !isRecord(body['metadata']))
       throw badRequest('the body must be an object with metadata');
@@ -225,9 +233,40 @@ export class ObjectApi {
     if (type.statusSubresource && type.custom) delete obj['status'];
     obj.apiVersion = apiVersionOf(type.group, type.versions[0] ?? 'v1');
     obj.kind = type.kind;
-    this.#admit({ operation: 'create', type, object: obj });
-    if (opts.dryRun === true) return obj;
-    return this.store.put(typeKey(type.group, type.plural), obj);
+    const checked = this.#checkSchema(type, obj, opts.fieldValidation);
+    this.#admit({ operation: 'create', type, object: checked });
+    if (opts.dryRun === true) return checked;
+    return this.store.put(typeKey(type.group, type.plural), checked);
+  }
+
+  /** Prunes and validates a custom resource against its CRD schema (400/422 on failure). */
+  #checkSchema(type: ResourceType, obj: KObject, mode: FieldValidation | undefined): KObject {
+    if (!type.custom || type.schema === undefined) return obj;
+    const { pruned, found } = validateCustomResource(type.schema, obj);
+    const name = obj.metadata.name ?? '';
+    if (mode === 'Strict' && found.unknown.length > 0) {
+      throw badRequest(
+        `${type.kind} in version "${type.versions[0] ?? ''}" cannot be handled as a ${type.kind}: strict decoding error: ${found.unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
+      );
+    }
+    const first = found.errors[0];
+    if (first !== undefined) {
+      const err = invalid(type, name, first.field, first.message);
+      throw new ApiStatusError(
+        422,
+        StatusReasons.Invalid,
+        `${type.kind}.${type.group} "${name}" is invalid: ${found.errors.map((e) => `${e.field}: ${e.message}`).join(', ')}`,
+        {
+          ...err.statusDetails,
+          causes: found.errors.map((e) => ({
+            reason: 'FieldValueInvalid',
+            message: e.message,
+            field: e.field,
+          })),
+        },
+      );
+    }
+    return pruned as KObject;
   }
 
   /** PUT on the object or its status subresource. */
@@ -236,8 +275,9 @@ export class ObjectApi {
     namespace: string,
     name: string,
     body: unknown,
-    subresource?: 'status',
+    opts: UpdateOptions = {},
   ): KObject {
+    const { subresource } = opts;
     if (!isRecord(body) || !isRecord(body['metadata']))
       throw badRequest('the body must be an object with metadata');
     const incoming = clone(body) as KObject;
@@ -304,6 +344,11 @@ export class ObjectApi {
     ) {
       next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }
+    next = this.#checkSchema(
+      type,
+      next,
+      subresource === 'status' ? 'Ignore' : opts.fieldValidation,
+    );
     this.#admit({ operation: 'update', type, object: next, old: existing });
     if (sameContent(next, existing)) return existing;
     const key = typeKey(type.group, type.plural);
@@ -322,7 +367,12 @@ export class ObjectApi {
   /** PATCH with one of the three patch types, on the object or its status. */
   patch(
     type: ResourceType,
-    target: { readonly namespace: string; readonly name: string; readonly subresource?: 'status' },
+    target: {
+      readonly namespace: string;
+      readonly name: string;
+      readonly subresource?: 'status';
+      readonly fieldValidation?: FieldValidation;
+    },
     contentType: string,
     patch: unknown,
   ): KObject {
@@ -362,7 +412,10 @@ export class ObjectApi {
         : undefined;
     if (typeof patchRv !== 'string')
       result.metadata.resourceVersion = existing.metadata.resourceVersion ?? '';
-    return this.update(type, target.namespace, target.name, result, target.subresource);
+    return this.update(type, target.namespace, target.name, result, {
+      ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
+      ...(target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation }),
+    });
   }
 
   /** DELETE honouring finalizers, grace periods and the propagation policy. */

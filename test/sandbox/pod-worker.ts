@@ -417,7 +417,13 @@ export class PodWorker {
       containerStatuses: this.#main.map((c) => this.#status(c)),
     };
     try {
-      this.#o.api.update(this.#o.podType, this.#ns, this.#name, { ...pod, status }, { subresource: 'status' });
+      this.#o.api.update(
+        this.#o.podType,
+        this.#ns,
+        this.#name,
+        { ...pod, status },
+        { subresource: 'status' },
+      );
     } catch (err) {
       this.#o.log.debug('status update failed', {
         pod: this.#name,

@@ -225,7 +225,13 @@ export class Provisioner {
         },
       },
     });
-    api.update(this.#t.pv, '', pvName, { ...pv, status: { phase: 'Bound' } }, { subresource: 'status' });
+    api.update(
+      this.#t.pv,
+      '',
+      pvName,
+      { ...pv, status: { phase: 'Bound' } },
+      { subresource: 'status' },
+    );
     const next = clone(pvc);
     next.metadata.annotations = {
       ...next.metadata.annotations,
@@ -243,7 +249,9 @@ export class Provisioner {
       {
         ...updated,
         status: { phase: 'Bound', accessModes, capacity: { storage: String(requested) } },
-      }, { subresource: 'status' });
+      },
+      { subresource: 'status' },
+    );
     recordEvent(api, pvc, {
       type: 'Normal',
       reason: 'ProvisioningSucceeded',
@@ -271,7 +279,13 @@ export class Provisioner {
         api.update(this.#t.pv, '', name, next);
         if (api.find(this.#t.pv, '', name) !== undefined) api.delete(this.#t.pv, '', name);
       } else {
-        api.update(this.#t.pv, '', name, { ...pv, status: { phase: 'Released' } }, { subresource: 'status' });
+        api.update(
+          this.#t.pv,
+          '',
+          name,
+          { ...pv, status: { phase: 'Released' } },
+          { subresource: 'status' },
+        );
       }
     }
   }

@@ -31,6 +31,8 @@ export interface ResourceType {
   readonly categories: readonly string[];
   /** Whether `/status` is a separate subresource (status ignored on the main resource). */
   readonly statusSubresource: boolean;
+  /** The storage version's openAPIV3Schema (CRDs), for pruning and validation. */
+  readonly schema?: Readonly<Record<string, unknown>>;
   /** Printer columns after Name (CRDs); built-ins get theirs from table.ts. */
   readonly printerColumns?: readonly PrinterColumn[];
   /** Registered from a CRD. */
@@ -230,6 +232,7 @@ export function typeFromCrd(crd: JsonObject): ResourceType | string {
         return [col];
       })
     : [];
+  const schema = asObj(asObj(storage?.['schema'])?.['openAPIV3Schema']);
   return {
     group,
     // Kubernetes prefers the storage version in discovery; CDI stores v1beta1.
@@ -246,6 +249,7 @@ export function typeFromCrd(crd: JsonObject): ResourceType | string {
     categories: strList(names?.['categories']),
     statusSubresource: asObj(asObj(storage?.['subresources'])?.['status']) !== undefined,
     printerColumns: columns,
+    ...(schema === undefined ? {} : { schema }),
     custom: true,
   };
 }

@@ -41,25 +41,45 @@ function typeOk(type: unknown, value: unknown): boolean {
 
 function walk(schema: Schema, value: unknown, path: string, found: SchemaFindings): unknown {
   if (value === null) {
-    if (schema['nullable'] !== true) found.errors.push({ field: path, message: 'Invalid value: "null": field may not be null' });
+    if (schema['nullable'] !== true)
+      found.errors.push({ field: path, message: 'Invalid value: "null": field may not be null' });
     return value;
   }
   if (schema['x-kubernetes-int-or-string'] === true) {
     if (!(typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value)))) {
-      found.errors.push({ field: path, message: `Invalid value: ${JSON.stringify(value)}: must be an integer or a string` });
+      found.errors.push({
+        field: path,
+        message: `Invalid value: ${JSON.stringify(value)}: must be an integer or a string`,
+      });
     }
     return value;
   }
   if (schema['type'] !== undefined && !typeOk(schema['type'], value)) {
-    found.errors.push({ field: path, message: `Invalid value: ${JSON.stringify(value)}: must be of type ${String(schema['type'])}` });
+    found.errors.push({
+      field: path,
+      message: `Invalid value: ${JSON.stringify(value)}: must be of type ${String(schema['type'])}`,
+    });
     return value;
   }
-  if (Array.isArray(schema['enum']) && !schema['enum'].some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+  if (
+    Array.isArray(schema['enum']) &&
+    !schema['enum'].some((e) => JSON.stringify(e) === JSON.stringify(value))
+  ) {
     const allowed = schema['enum'].map((e) => JSON.stringify(e)).join(', ');
-    found.errors.push({ field: path, message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed}` });
+    found.errors.push({
+      field: path,
+      message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed}`,
+    });
   }
-  if (typeof value === 'string' && typeof schema['pattern'] === 'string' && !new RegExp(schema['pattern']).test(value)) {
-    found.errors.push({ field: path, message: `Invalid value: ${JSON.stringify(value)}: should match '${schema['pattern']}'` });
+  if (
+    typeof value === 'string' &&
+    typeof schema['pattern'] === 'string' &&
+    !new RegExp(schema['pattern']).test(value)
+  ) {
+    found.errors.push({
+      field: path,
+      message: `Invalid value: ${JSON.stringify(value)}: should match '${schema['pattern']}'`,
+    });
   }
   if (Array.isArray(value)) {
     const items = schema['items'];
@@ -71,7 +91,8 @@ function walk(schema: Schema, value: unknown, path: string, found: SchemaFinding
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
   if (Array.isArray(schema['required'])) {
     for (const r of schema['required']) {
-      if (typeof r === 'string' && value[r] === undefined) found.errors.push({ field: `${path}.${r}`, message: 'Required value' });
+      if (typeof r === 'string' && value[r] === undefined)
+        found.errors.push({ field: `${path}.${r}`, message: 'Required value' });
     }
   }
   const out: Record<string, unknown> = {};
@@ -80,7 +101,12 @@ function walk(schema: Schema, value: unknown, path: string, found: SchemaFinding
     const sub = props?.[k];
     if (isRecord(sub)) out[k] = walk(sub, v, child, found);
     else if (isRecord(additional)) out[k] = walk(additional, v, child, found);
-    else if (preserve || additional === true || (props === undefined && additional === undefined && schema['type'] !== 'object')) out[k] = v;
+    else if (
+      preserve ||
+      additional === true ||
+      (props === undefined && additional === undefined && schema['type'] !== 'object')
+    )
+      out[k] = v;
     else if (props === undefined && additional === undefined) {
       // `type: object` with neither properties nor additionalProperties: an empty struct.
       found.unknown.push(child);
@@ -93,11 +119,19 @@ function walk(schema: Schema, value: unknown, path: string, found: SchemaFinding
  * Validates a custom resource against its version's schema and prunes undeclared fields.
  * apiVersion, kind and metadata are the server's business and pass untouched.
  */
-export function validateCustomResource(schema: Schema, obj: Record<string, unknown>): { pruned: Record<string, unknown>; found: SchemaFindings } {
+export function validateCustomResource(
+  schema: Schema,
+  obj: Record<string, unknown>,
+): { pruned: Record<string, unknown>; found: SchemaFindings } {
   const found: SchemaFindings = { unknown: [], errors: [] };
   const { apiVersion, kind, metadata, ...rest } = obj;
   const props = isRecord(schema['properties']) ? schema['properties'] : {};
-  const body = walk({ ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } }, rest, '', found) as Record<string, unknown>;
+  const body = walk(
+    { ...schema, properties: { ...props, apiVersion: {}, kind: {}, metadata: {} } },
+    rest,
+    '',
+    found,
+  ) as Record<string, unknown>;
   const fix = (p: string): string => p.replace(/^\./, '');
   return {
     pruned: { ...body, apiVersion, kind, metadata },

@@ -8,7 +8,13 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { errorCode, errorMessage, isRetryable } from '../../../common/errors.js';
+import {
+  CdiError,
+  ErrorCodes,
+  errorCode,
+  errorMessage,
+  isRetryable,
+} from '../../../common/errors.js';
 import type { Logger } from '../../../common/logger.js';
 import type { RegistryClient } from './client.js';
 
@@ -16,6 +22,8 @@ import type { RegistryClient } from './client.js';
 const MAX_RESUMES = 5;
 /** First back-off between resumes, doubled each time. */
 const FIRST_BACKOFF_MS = 250;
+/** CDI cancels a transfer after 10 minutes without a byte; we resume instead. */
+const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** Options of {@link openBlobReader}. */
 export interface BlobReaderOptions {
@@ -27,6 +35,8 @@ export interface BlobReaderOptions {
   readonly logger: Logger;
   /** Override of {@link MAX_RESUMES} (tests). */
   readonly maxResumes?: number;
+  /** No byte for this long while we wait for one → the connection is cut and resumed. */
+  readonly idleTimeoutMs?: number;
 }
 
 function isResumable(err: unknown): boolean {
@@ -46,8 +56,26 @@ async function* skipBytes(body: AsyncIterable<Buffer>, skip: number): AsyncGener
   }
 }
 
+/**
+ * Awaits the next chunk with a watchdog. The timer only runs while we wait for the network, not
+ * while the consumer holds us at `yield` (a slow converter is not an idle connection).
+ */
+async function nextWithin<T>(
+  it: AsyncIterator<T>,
+  ms: number,
+  onIdle: () => void,
+): Promise<IteratorResult<T>> {
+  const timer = setTimeout(onIdle, ms);
+  try {
+    return await it.next();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
   const maxResumes = opts.maxResumes ?? MAX_RESUMES;
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   let offset = 0;
   for (let resumes = 0; ; resumes++) {
     try {
@@ -55,9 +83,20 @@ async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
       const body = res.partial
         ? (res.body as AsyncIterable<Buffer>)
         : skipBytes(res.body as AsyncIterable<Buffer>, offset);
-      for await (const chunk of body) {
-        offset += chunk.length;
-        yield chunk;
+      const it = body[Symbol.asyncIterator]();
+      const onIdle = (): void => {
+        res.body.destroy(
+          new CdiError(
+            ErrorCodes.ConnectFailed,
+            `no data for blob ${opts.digest} for ${Math.round(idleMs / 1000)} s`,
+            { retryable: true },
+          ),
+        );
+      };
+      for (let r = await nextWithin(it, idleMs, onIdle); r.done !== true;) {
+        offset += r.value.length;
+        yield r.value;
+        r = await nextWithin(it, idleMs, onIdle);
       }
       if (opts.size === undefined || offset >= opts.size) return;
       throw Object.assign(new Error(`blob body ended after ${offset} of ${opts.size} bytes`), {
