@@ -56,7 +56,7 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
   const extraHeader = stringFlag(args, 'extra-header');
   const arch = stringFlag(args, 'arch');
   const target = await resolveTarget(dest, contentType);
-  const source = createSource({
+  const source = await createSource({
     kind,
     url: sourceUrl,
     transport: {

@@ -67,7 +67,7 @@ async function runPodImport(
 ): Promise<TerminationMessage> {
   const target = await podTarget(config);
   if (config.source === SourceKinds.None) return createBlankImage(config, target, ctx.logger);
-  const source = createSource({
+  const source = await createSource({
     kind: config.source,
     url: config.endpoint,
     transport: {

@@ -56,7 +56,7 @@ export async function infoCommand(argv: readonly string[], ctx: CommandContext):
   const url = args.positionals[0];
   if (url === undefined) throw new CdiError(ErrorCodes.InvalidArgument, 'cdi info needs a SOURCE');
   const certDir = stringFlag(args, 'cert-dir');
-  const source = createSource({
+  const source = await createSource({
     kind: inferSourceKind(url),
     url,
     transport: {

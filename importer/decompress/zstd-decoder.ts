@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
 
 /** Output is produced in blocks of this size, one block per push. */
 const OUTPUT_BLOCK_BYTES = 1 << 20;
@@ -34,6 +35,8 @@ export class ZstdDecoder extends Duplex {
   /** True while the current frame is not complete (a stream must end on a frame boundary). */
   #inFrame = false;
   #outputPending = false;
+  /** An output buffer nobody holds (its last block was zeros), reused before allocating. */
+  #spare: Buffer | undefined;
 
   constructor() {
     super({ readableHighWaterMark: 2 * OUTPUT_BLOCK_BYTES, writableHighWaterMark: 1 << 20 });
@@ -68,14 +71,21 @@ export class ZstdDecoder extends Duplex {
           else if (this.#ending !== undefined) this.#finish();
           return;
         }
-        const out = Buffer.allocUnsafe(OUTPUT_BLOCK_BYTES);
+        const out = this.#spare ?? Buffer.allocUnsafe(OUTPUT_BLOCK_BYTES);
+        this.#spare = undefined;
         const [remaining, produced, consumed] = this.#dctx.decompressStream(out, input);
         // A call that moved nothing returns the next frame's header size: not a truncation.
         if (consumed > 0 || produced > 0) this.#inFrame = remaining !== 0;
         this.#input = input.subarray(consumed);
         // A full output block may leave more decoded bytes inside zstd's window.
         this.#outputPending = produced === OUTPUT_BLOCK_BYTES;
-        if (produced > 0) this.#wanted = this.push(out.subarray(0, produced));
+        if (produced === 0 || isZero(out.subarray(0, produced))) {
+          // Zeros: hand out the shared zero block and keep our buffer for the next block.
+          this.#spare = out;
+          if (produced > 0) this.#wanted = this.push(ZERO_BLOCK.subarray(0, produced));
+        } else {
+          this.#wanted = this.push(out.subarray(0, produced));
+        }
       }
     } catch (err) {
       this.destroy(

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
+import { isZero, ZERO_BLOCK } from './zero-block.js';
 
 const writevAsync = promisify(writev);
 
@@ -13,7 +14,6 @@ export const SPARSE_BLOCK_BYTES = 4096;
 const FLUSH_BYTES = 8 << 20;
 /** writev takes at most IOV_MAX (1024) buffers on Linux. */
 const MAX_IOVECS = 1024;
-const ZEROS = Buffer.alloc(1 << 20);
 
 /** Makes `[offset, offset + length)` read back as zeros on a target whose old content is unknown. */
 export type ZeroRangeFn = (fd: number, offset: number, length: number) => Promise<void>;
@@ -147,16 +147,6 @@ export class SparseWriter extends Writable {
   }
 }
 
-/** True when every byte of `buf` is zero (memcmp speed, no JS loop). */
-export function isZero(buf: Buffer): boolean {
-  let off = 0;
-  while (off < buf.length) {
-    const len = Math.min(ZEROS.length, buf.length - off);
-    if (buf.compare(ZEROS, 0, len, off, off + len) !== 0) return false;
-    off += len;
-  }
-  return true;
-}
 
 async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let pos = position;
@@ -182,8 +172,8 @@ async function writeAll(fd: number, buffers: Buffer[], position: number): Promis
 async function writeZeros(fd: number, offset: number, length: number): Promise<void> {
   let done = 0;
   while (done < length) {
-    const n = Math.min(ZEROS.length, length - done);
-    await writeAll(fd, [ZEROS.subarray(0, n)], offset + done);
+    const n = Math.min(ZERO_BLOCK.length, length - done);
+    await writeAll(fd, [ZERO_BLOCK.subarray(0, n)], offset + done);
     done += n;
   }
 }

@@ -3,23 +3,16 @@
  * The one place that turns transport settings (CA dirs, INSECURE_TLS, proxies) into an undici
  * Dispatcher. The http source, the s3 source's custom endpoints and the registry source share it.
  */
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { Agent, Client, Pool, ProxyAgent, type Dispatcher } from 'undici';
 
 import type { Logger } from '../../common/logger.js';
+import { parseNoProxy, proxyFor, type ProxyOptions } from './http-proxy.js';
 import { loadCaBundle } from './tls-ca.js';
+
+export type { ProxyOptions } from './http-proxy.js';
 
 /** CDI's importer User-Agent; CDI's proxy tests look for it in the proxy's log. */
 export const IMPORTER_USER_AGENT = 'cdi-golang-importer';
-
-/** Proxy settings (CDIConfig `importProxy`, env `http_proxy`/`https_proxy`/`no_proxy`). */
-export interface ProxyOptions {
-  /** Proxy for `http://` targets, e.g. `http://user:pass@proxy:3128`. */
-  readonly httpProxy?: string;
-  /** Proxy for `https://` targets (tunnelled with CONNECT). */
-  readonly httpsProxy?: string;
-  /** Comma-separated hosts (`.suffix`, `host:port`, `*`) that bypass the proxy. */
-  readonly noProxy?: string;
-}
 
 /** Options of {@link buildDispatcher}. */
 export interface DispatcherOptions {
@@ -69,25 +62,35 @@ function hasProxy(proxy: ProxyOptions | undefined): proxy is ProxyOptions {
 }
 
 /**
- * Builds the dispatcher for the settings: a plain Agent, or an EnvHttpProxyAgent fed only from
- * the options (never from `process.env`: configuration is parsed once, in importer/config.ts).
- * Plain-HTTP targets go through the proxy as absolute-URI requests and HTTPS targets through a
- * CONNECT tunnel, as Go's transport does. Close it when done.
+ * Builds the dispatcher for the settings: one Agent whose per-origin dispatcher is a plain pool,
+ * or a ProxyAgent when {@link proxyFor} (Go's proxy rules, http-proxy.ts) says so. Proxies come
+ * from the options only, never from `process.env` (configuration is parsed once, in
+ * importer/config.ts). Plain-HTTP targets go through the proxy as absolute-URI requests and HTTPS
+ * targets through a CONNECT tunnel, as Go's transport does. Close it when done.
  */
 export async function buildDispatcher(options: DispatcherOptions = {}): Promise<Dispatcher> {
   const tls = await buildTlsOptions(options);
   const connect = { ...tls };
   const base = { ...AGENT_DEFAULTS, connections: options.connections ?? 8, connect };
-  if (!hasProxy(options.proxy)) return new Agent(base);
-  return new EnvHttpProxyAgent({
+  const proxy = options.proxy;
+  if (!hasProxy(proxy)) return new Agent(base);
+  const noProxy = parseNoProxy(proxy.noProxy ?? '');
+  const userAgent = options.userAgent ?? IMPORTER_USER_AGENT;
+  return new Agent({
     ...base,
-    // Empty strings, not undefined: undefined would make undici fall back to process.env.
-    httpProxy: options.proxy.httpProxy ?? '',
-    httpsProxy: options.proxy.httpsProxy ?? '',
-    noProxy: options.proxy.noProxy ?? '',
-    proxyTunnel: false,
-    requestTls: { ...tls },
-    proxyTls: { ...tls },
-    headers: { 'user-agent': options.userAgent ?? IMPORTER_USER_AGENT },
+    factory: (origin: string | URL, opts: object): Dispatcher => {
+      const uri = proxyFor(new URL(origin), proxy, noProxy);
+      if (uri === undefined) {
+        return base.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
+      }
+      return new ProxyAgent({
+        ...base,
+        uri,
+        proxyTunnel: false,
+        requestTls: { ...tls },
+        proxyTls: { ...tls },
+        headers: { 'user-agent': userAgent },
+      });
+    },
   });
 }

@@ -29,7 +29,6 @@ import {
 import {
   CdiError,
   ErrorCodes,
-  errorCode,
   errorMessage,
   isRetryable,
   isRetryableStatus,
@@ -92,6 +91,12 @@ export function s3Error(err: unknown, what: string, where: string): CdiError {
     retryable,
     ...(status === undefined ? {} : { httpStatus: status }),
   });
+}
+
+/** Worth another ranged GetObject: network failures and retryable S3 answers, not a changed object. */
+function isResumable(err: unknown): boolean {
+  if (err instanceof CdiError) return err.retryable;
+  return isRetryable(err) || sdkStatus(err) === undefined;
 }
 
 /** See the module comment. */
@@ -216,12 +221,10 @@ export class S3Source implements DataSource {
     let body = first.Body as Readable | undefined;
     let offset = 0;
     let failures = 0;
-    const maxRetries = this.options.maxRetries ?? 5;
     for (;;) {
       const before = offset;
       try {
-        if (body === undefined)
-          throw new CdiError(ErrorCodes.S3Failed, `GetObject ${this.where} returned no body`);
+        body ??= await this.reopen(offset, signal);
         for await (const chunk of body) {
           const b = chunk as Buffer;
           offset += b.length;
@@ -236,20 +239,11 @@ export class S3Source implements DataSource {
         return;
       } catch (err) {
         body?.destroy();
+        body = undefined;
         if (signal.aborted) throw this.fail(err, 'GetObject', signal);
-        if (offset > before) failures = 0;
-        failures += 1;
-        const retryable =
-          errorCode(err) !== ErrorCodes.ContentLengthMismatch &&
-          (isRetryable(err) || !(err instanceof CdiError));
-        if (!retryable || failures > maxRetries) {
-          throw err instanceof CdiError
-            ? err
-            : s3Error(
-                err,
-                `reading ${offset}${total === undefined ? '' : ` of ${total}`} bytes of`,
-                this.where,
-              );
+        failures = offset > before ? 1 : failures + 1;
+        if (!isResumable(err) || failures > (this.options.maxRetries ?? 5)) {
+          throw this.resumeError(err, offset, total);
         }
         const wait = Math.min(30_000, (this.options.retryDelayMs ?? 1_000) * 2 ** (failures - 1));
         this.logger.warn('object download interrupted, resuming', {
@@ -259,16 +253,43 @@ export class S3Source implements DataSource {
           error: errorMessage(err),
         });
         await sleep(wait, undefined, { signal }).catch(() => undefined);
-        const next = await this.get(`bytes=${offset}-`, signal).catch((e: unknown) => {
-          throw new CdiError(
-            ErrorCodes.ResumeFailed,
-            `resuming ${this.where} at byte ${offset}: ${errorMessage(e)}`,
-            { cause: e },
-          );
-        });
-        body = next.Body as Readable | undefined;
       }
     }
+  }
+
+  /** A ranged GetObject from `offset`, pinned to the ETag; a changed object answers 412. */
+  private async reopen(offset: number, signal: AbortSignal): Promise<Readable> {
+    const out = await this.get(`bytes=${offset}-`, signal);
+    if (out.Body === undefined) {
+      throw new CdiError(ErrorCodes.S3Failed, `GetObject ${this.where} returned no body`, {
+        retryable: true,
+      });
+    }
+    const range =
+      out.ContentRange === undefined ? undefined : /^bytes (\d+)-/.exec(out.ContentRange);
+    if (range === null || (range !== undefined && Number(range[1]) !== offset)) {
+      throw new CdiError(
+        ErrorCodes.ResumeFailed,
+        `resuming ${this.where} at byte ${offset}: server sent Content-Range ${out.ContentRange ?? ''}`,
+      );
+    }
+    return out.Body as Readable;
+  }
+
+  private resumeError(err: unknown, offset: number, total: number | undefined): CdiError {
+    if (offset === 0) return s3Error(err, 'GetObject', this.where);
+    if (err instanceof CdiError && err.code !== ErrorCodes.S3Failed) return err;
+    const status = sdkStatus(err instanceof CdiError ? err.cause : err);
+    const of = total === undefined ? '' : ` of ${total}`;
+    const why = status === 412 ? 'the object changed (ETag)' : errorMessage(err);
+    return new CdiError(
+      ErrorCodes.ResumeFailed,
+      `download of ${this.where} failed after ${offset}${of} bytes: ${why}`,
+      {
+        cause: err,
+        details: { received: offset, expected: total },
+      },
+    );
   }
 
   async readRange(offset: number, length: number, signal: AbortSignal): Promise<Buffer> {

@@ -403,24 +403,42 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
                        uint64_t guest_offset) {
   const size_t cs = h.cluster_size;
   if (h.compression_type == 0) {
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (inflateInit2(&s, -12) != Z_OK) throw Error(kConvertFailed, "zlib init failed");
+    // One inflate state per thread, reset per cluster (qemu inits one per cluster).
+    struct Inflater {
+      z_stream s{};
+      bool ready = false;
+      ~Inflater() {
+        if (ready) inflateEnd(&s);
+      }
+    };
+    thread_local Inflater z;
+    if (!z.ready) {
+      if (inflateInit2(&z.s, -12) != Z_OK) throw Error(kConvertFailed, "zlib init failed");
+      z.ready = true;
+    } else if (inflateReset(&z.s) != Z_OK) {
+      throw Error(kConvertFailed, "zlib reset failed");
+    }
+    z_stream& s = z.s;
     s.next_in = const_cast<uint8_t*>(in);
     s.avail_in = uInt(in_len);
     s.next_out = out;
     s.avail_out = uInt(cs);
     int ret = inflate(&s, Z_FINISH);
     bool ok = (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && s.avail_out == 0;
-    inflateEnd(&s);
     if (!ok) {
       Invalid(Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zlib)",
                   guest_offset));
     }
     return;
   }
-  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  struct Zstd {
+    ZSTD_DCtx* ctx = ZSTD_createDCtx();
+    ~Zstd() { ZSTD_freeDCtx(ctx); }
+  };
+  thread_local Zstd z;
+  ZSTD_DCtx* ctx = z.ctx;
   if (!ctx) throw Error(kConvertFailed, "zstd init failed");
+  ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
   ZSTD_inBuffer ib{in, in_len, 0};
   ZSTD_outBuffer ob{out, cs, 0};
   bool ok = true;
@@ -432,7 +450,6 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
       break;
     }
   }
-  ZSTD_freeDCtx(ctx);
   if (!ok) {
     Invalid(Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zstd)",
                 guest_offset));
@@ -496,9 +513,12 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
                         const Extent* ex, size_t count, HostReader& reader,
                         TargetWriter& writer, bool sparse) {
   ChunkStats stats;
-  std::vector<uint8_t> out(guest_length);  // zero-initialised: gaps and zero extents
-  std::vector<uint8_t> in;
-  std::vector<uint8_t> cluster;
+  // Per-thread buffers, reused across chunks: a fresh multi-MiB allocation per chunk would be an
+  // mmap/munmap pair and page faults under the process-wide mm lock each time.
+  thread_local std::vector<uint8_t> out;
+  thread_local std::vector<uint8_t> in;
+  thread_local std::vector<uint8_t> cluster;
+  out.assign(guest_length, 0);  // gaps and zero extents read as zeros
   for (size_t i = 0; i < count;) {
     const Extent& e = ex[i];
     if (e.guest < guest_offset || e.length > guest_length ||

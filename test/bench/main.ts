@@ -55,7 +55,9 @@ async function compare(row: Omit<Row, 'ours' | 'theirs'>, oursScript: string, th
   await rm(out, { force: true });
   const o = await bestOf(runs, `rm -f ${q(out)}; ${oursScript}`);
   await check(out, reference, `${row.what} (ours)`);
-  const t = await bestOf(runs, `rm -f ${q(out)}; ${theirsScript}`);
+  // The baselines are followed by an fsync of their output, as our import does before it reports
+  // success (CDI fsyncs too): durable bytes are compared with durable bytes.
+  const t = await bestOf(runs, `rm -f ${q(out)}; ${theirsScript} && sync ${q(out)}`);
   await check(out, reference, `${row.what} (${row.baseline})`);
   await rm(out, { force: true });
   const result = { ...row, ours: o, theirs: t };

@@ -20,6 +20,12 @@ import {
 } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import {
+  pushContainerDisk,
+  startRegistry,
+  type RegistryServer,
+} from '../helpers/registry-server.js';
+import { kubectl } from '../sandbox/testing.js';
+import {
   apply,
   sameDisk,
   startControllerEnv,
@@ -43,6 +49,7 @@ const S3rver = createRequire(import.meta.url)('s3rver') as new (
 const S3_KEY = 'S3RVER';
 let s3: S3rverInstance;
 let s3Endpoint: string;
+let registry: RegistryServer;
 let env: ControllerEnv;
 let files: TestHttpServer;
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -84,6 +91,8 @@ beforeAll(async () => {
     new PutObjectCommand({ Bucket: 'images', Key: 'vm/disk.qcow2', Body: await readFile(qcow2) }),
   );
   client.destroy();
+  registry = await startRegistry();
+  await pushContainerDisk({ registry, target: 'vm/disk:v1', diskFile: qcow2, workDir: tmp.dir });
   env = await startControllerEnv();
 });
 
@@ -91,6 +100,7 @@ afterAll(async () => {
   await env?.stop();
   await files?.close();
   await s3?.close();
+  await registry?.close();
   await tmp?.cleanup();
 });
 
@@ -231,6 +241,37 @@ spec:
     );
     await waitForPhase(env, 'default', 'from-s3', 'Succeeded');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-s3'))).toBe(true);
+  });
+
+  it('registry source (container disk), plain-HTTP registry listed in CDIConfig insecureRegistries', async () => {
+    const patch = JSON.stringify({ spec: { insecureRegistries: [registry.host] } });
+    const r = await kubectl(env.sandbox, [
+      'patch',
+      'cdiconfig',
+      'config',
+      '--type=merge',
+      '-p',
+      patch,
+    ]);
+    expect(r.stderr).toBe('');
+    await apply(
+      env,
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: from-registry
+spec:
+  source:
+    registry:
+      url: docker://${registry.host}/vm/disk:v1
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+`,
+    );
+    await waitForPhase(env, 'default', 'from-registry', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-registry'))).toBe(true);
   });
 
   it('annotated bare PVC, no DataVolume', async () => {

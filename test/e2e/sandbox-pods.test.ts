@@ -119,6 +119,54 @@ describe('pod lifecycle', () => {
     expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.message).toBe(message);
   });
 
+  it('restarts an exiting container under Always with a back-off', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod('looping', 'exit 0', { restartPolicy: 'Always' }),
+    });
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'looping',
+      until: (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2,
+    });
+    expect(pod.status?.phase).toBe('Running');
+    expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated?.reason).toBe('Completed');
+    await core.deleteNamespacedPod({ name: 'looping', namespace: NS, gracePeriodSeconds: 0 });
+  });
+
+  it('runs init containers first, sharing volumes with the main container', async () => {
+    const body = shPod('with-init', 'cat "$SHARED/greeting"', {
+      container: {
+        env: [{ name: 'SHARED', value: '/shared' }],
+        volumeMounts: [{ name: 's', mountPath: '/shared' }],
+      },
+      volumes: [{ name: 's', emptyDir: {} }],
+    });
+    body.spec!.initContainers = [
+      {
+        name: 'init',
+        image: 'busybox',
+        command: ['sh', '-c', 'echo "hi from init" > "$SHARED/greeting"'],
+        env: [{ name: 'SHARED', value: '/shared' }],
+        volumeMounts: [{ name: 's', mountPath: '/shared' }],
+      },
+    ];
+    await core.createNamespacedPod({ namespace: NS, body });
+    const pod = await waitForObject<V1Pod>(kc, { path: PODS, name: 'with-init', until: terminal });
+    expect(pod.status?.phase).toBe('Succeeded');
+    expect(pod.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode).toBe(0);
+    expect((await kubectl(sandbox, ['logs', 'with-init'])).stdout).toBe('hi from init\n');
+  });
+
+  it('runs a pod created with spec.nodeName already set', async () => {
+    const body = shPod('pinned', 'exit 0');
+    body.spec!.nodeName = 'sandbox-node';
+    await core.createNamespacedPod({ namespace: NS, body });
+    const pod = await waitForObject<V1Pod>(kc, { path: PODS, name: 'pinned', until: terminal });
+    expect(pod.status?.phase).toBe('Succeeded');
+    expect(pod.status?.podIP).toBeDefined();
+  });
+
   it('reports ErrImagePull for a container it cannot run', async () => {
     await core.createNamespacedPod({
       namespace: NS,

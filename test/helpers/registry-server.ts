@@ -8,7 +8,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -414,6 +414,79 @@ export async function pushContainerDisk(options: ContainerDiskOptions): Promise<
     });
     await pushLayout(layout, options.registry, { target: options.target });
     return layout.digest;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Options of {@link scratchStyleImport}. */
+export interface ScratchStyleOptions {
+  readonly registry: RegistryServer;
+  /** `repo:tag`. */
+  readonly target: string;
+  /** Scratch directory for the copied image and the extracted disk (removed afterwards). */
+  readonly workDir: string;
+  /** Where the raw image is written. */
+  readonly dest: string;
+}
+
+/** Wall-clock milliseconds of each step of {@link scratchStyleImport}. */
+export interface ScratchStyleTimings {
+  readonly copyMs: number;
+  readonly extractMs: number;
+  readonly convertMs: number;
+}
+
+/**
+ * The benchmark baseline, what a scratch-based importer does: `skopeo copy` of the image to a
+ * local directory, extraction of `disk/*` from every layer (base first, as the Go CDI does), then
+ * `qemu-img convert -O raw` of the extracted disk.
+ */
+export async function scratchStyleImport(
+  options: ScratchStyleOptions,
+): Promise<ScratchStyleTimings> {
+  const dir = await mkdtemp(path.join(options.workDir, 'cdi-scratch-'));
+  try {
+    const image = path.join(dir, 'image');
+    const extracted = path.join(dir, 'extracted');
+    await mkdir(extracted);
+    let t = performance.now();
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      ...(options.registry.auth === undefined
+        ? []
+        : ['--src-creds', `${options.registry.auth.username}:${options.registry.auth.password}`]),
+      `docker://${options.registry.host}/${options.target}`,
+      `dir:${image}`,
+    ]);
+    const copyMs = performance.now() - t;
+    t = performance.now();
+    const manifest = JSON.parse(await readFile(path.join(image, 'manifest.json'), 'utf8')) as {
+      layers: { digest: string }[];
+    };
+    for (const layer of manifest.layers) {
+      const blob = path.join(image, layer.digest.replace(/^sha256:/, ''));
+      // GNU tar detects gzip/zstd by itself on extraction (-a is for creation only).
+      await run('tar', ['-xf', blob, '-C', extracted, '--wildcards', 'disk/*', './disk/*']).catch(
+        () => undefined,
+      );
+    }
+    const disks = await readdir(path.join(extracted, 'disk'));
+    const disk = disks[0];
+    if (disk === undefined) throw new Error(`no disk in ${options.target}`);
+    const extractMs = performance.now() - t;
+    t = performance.now();
+    await run('qemu-img', [
+      'convert',
+      '-O',
+      'raw',
+      path.join(extracted, 'disk', disk),
+      options.dest,
+    ]);
+    return { copyMs, extractMs, convertMs: performance.now() - t };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

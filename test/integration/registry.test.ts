@@ -22,6 +22,7 @@ import {
 import { startTestProxy } from '../helpers/http-server.js';
 import {
   pushLayout,
+  scratchStyleImport,
   startRegistry,
   writeImageLayout,
   type ImageSpec,
@@ -308,6 +309,27 @@ describe('plain HTTP registry (insecure)', () => {
     }
   });
 
+  it('aborts mid-stream with CDI_ABORTED, and closes after info() alone', async () => {
+    await push(registry, 'abortable:v1', { layers: [diskLayer('disk/d.img', rawImg, 'none')] });
+    const ac = new AbortController();
+    const src = new RegistrySource({ url: url('abortable:v1'), ...insecure });
+    await src.info(ac.signal);
+    const stream = await src.stream(ac.signal);
+    let code: unknown;
+    try {
+      for await (const _chunk of stream) ac.abort();
+    } catch (err) {
+      code = (err as { code?: unknown }).code;
+    }
+    expect(code).toBe('CDI_ABORTED');
+    await src.close();
+
+    const idle = new RegistrySource({ url: url('abortable:v1'), ...insecure });
+    expect((await idle.info(new AbortController().signal)).length).toBe(rawImg.length);
+    await idle.close();
+    await idle.close();
+  });
+
   it('refuses pullMethod node with a clear message', async () => {
     const f = await failure({ url: url('cd-gzip:v1'), ...insecure, pullMethod: 'node' });
     expect(f.code).toBe('CDI_NOT_SUPPORTED');
@@ -435,6 +457,26 @@ describe('end to end through runImport', () => {
     const result = await importTo(`docker://${registry.host}/${target}`, dest);
     expect(result.access).toBe('stream');
     expect((await readFile(dest)).equals(await readFile(expected))).toBe(true);
+  });
+
+  it('matches the benchmark baseline (skopeo copy, tar, qemu-img convert)', async () => {
+    await push(registry, 'baseline:v1', {
+      layers: [
+        diskLayer('disk/disk.qcow2', qcow2, 'zstd'),
+        diskLayer('etc/motd', Buffer.from('hi')),
+      ],
+    });
+    const ours = path.join(work, 'baseline-ours.img');
+    const theirs = path.join(work, 'baseline-theirs.img');
+    await importTo(`docker://${registry.host}/baseline:v1`, ours);
+    const timings = await scratchStyleImport({
+      registry,
+      target: 'baseline:v1',
+      workDir: work,
+      dest: theirs,
+    });
+    expect(timings.copyMs).toBeGreaterThan(0);
+    expect((await readFile(ours)).equals(await readFile(theirs))).toBe(true);
   });
 
   it('fails on a corrupted layer and leaves no image behind', async () => {

@@ -213,6 +213,17 @@ describe('S3Source against s3rver', () => {
     });
   });
 
+  it('cancels a running object stream with the signal', async () => {
+    await withSource({ url: `${s3.endpoint}/bucket/${KEY}`, ...CREDS }, async (src) => {
+      const ac = new AbortController();
+      await src.info(ac.signal);
+      const body = await src.stream(ac.signal);
+      body.once('data', () => ac.abort(new Error('user cancelled')));
+      const err = await failure(consume(body));
+      expect(err.code).toBe('CDI_ABORTED');
+    });
+  });
+
   it('resumes a GetObject body cut mid-way with a ranged GetObject, byte-identical', async () => {
     const relay = await startCuttingRelay(s3.endpoint, 700_000);
     try {

@@ -5,19 +5,28 @@
  * watches, server-side Table printing for kubectl, and APIService aggregation (requests for an
  * aggregated group/version are proxied to the Service named by its APIService object).
  */
-import { createServer, request as httpsRequest, type Server } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
+import { aggregatedGroups, aggregationTarget, proxyRequest } from './aggregation.js';
 import { coreVersions, groupDoc, groupList, resourceList, versionInfo } from './discovery.js';
-import type { DeleteOptions, ObjectApi, PropagationPolicy } from './object-api.js';
-import { getPath, isRecord, str, type KObject } from './object.js';
+import type { ObjectApi } from './object-api.js';
+import type { KObject } from './object.js';
 import { openApiV3 } from './openapi.js';
 import { PatchError } from './patch.js';
-import type { FieldValidation } from './schema.js';
+import {
+  deleteOptions,
+  fieldValidation,
+  parseJson,
+  parseRoute,
+  readBody,
+  send,
+  type Route,
+} from './http-io.js';
 import type { ResourceType } from './resources.js';
 import { SelectorError } from './selectors.js';
 import { toTable, wantsTable } from './table.js';
@@ -37,120 +46,7 @@ export interface ApiServerOptions {
   ) => string | undefined;
 }
 
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_WATCH_TIMEOUT_S = 1800;
-
-interface Route {
-  readonly group: string;
-  readonly version: string;
-  readonly plural: string;
-  readonly namespace: string | undefined;
-  readonly name: string | undefined;
-  readonly subresource: string | undefined;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES)
-      throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw badRequest(
-      `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
-}
-
-function parseRoute(segments: readonly string[]): Route | undefined {
-  let group: string;
-  let version: string;
-  let rest: readonly string[];
-  if (segments[0] === 'api' && segments.length >= 3) {
-    group = '';
-    version = segments[1] ?? '';
-    rest = segments.slice(2);
-  } else if (segments[0] === 'apis' && segments.length >= 4) {
-    group = segments[1] ?? '';
-    version = segments[2] ?? '';
-    rest = segments.slice(3);
-  } else return undefined;
-  if (
-    rest[0] === 'namespaces' &&
-    rest.length >= 3 &&
-    rest[2] !== 'status' &&
-    rest[2] !== 'finalize'
-  ) {
-    return {
-      group,
-      version,
-      namespace: rest[1],
-      plural: rest[2] ?? '',
-      name: rest[3],
-      subresource: rest[4],
-    };
-  }
-  return {
-    group,
-    version,
-    namespace: undefined,
-    plural: rest[0] ?? '',
-    name: rest[1],
-    subresource: rest[2],
-  };
-}
-
-function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
-  const b = isRecord(body) ? body : {};
-  const policy = (b['propagationPolicy'] ?? query.get('propagationPolicy') ?? undefined) as
-    PropagationPolicy | undefined;
-  const graceRaw = b['gracePeriodSeconds'] ?? query.get('gracePeriodSeconds') ?? undefined;
-  const pre = isRecord(b['preconditions']) ? b['preconditions'] : undefined;
-  const preconditions = {
-    ...(typeof pre?.['uid'] === 'string' ? { uid: pre['uid'] } : {}),
-    ...(typeof pre?.['resourceVersion'] === 'string'
-      ? { resourceVersion: pre['resourceVersion'] }
-      : {}),
-  };
-  let orphan = b['orphanDependents'] ?? query.get('orphanDependents') ?? undefined;
-  if (orphan === 'true') orphan = true;
-  return {
-    ...(policy === undefined
-      ? orphan === true
-        ? { propagationPolicy: 'Orphan' as const }
-        : {}
-      : { propagationPolicy: policy }),
-    ...(graceRaw === undefined || graceRaw === null
-      ? {}
-      : { gracePeriodSeconds: Number(graceRaw) }),
-    ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
-  };
-}
-
-/** The `fieldValidation` query parameter, when valid. */
-function fieldValidation(query: URLSearchParams): { fieldValidation?: FieldValidation } {
-  const v = query.get('fieldValidation');
-  return v === 'Strict' || v === 'Warn' || v === 'Ignore' ? { fieldValidation: v } : {};
-}
 
 /** The server. */
 export class ApiServer {
@@ -236,9 +132,9 @@ export class ApiServer {
     }
     this.#opts.log.debug('api', { method, url: req.url });
     if (segments[0] === 'apis' && segments.length >= 3) {
-      const target = this.#aggregated(segments[1] ?? '', segments[2] ?? '');
+      const target = aggregationTarget(this.#opts.api, segments[1] ?? '', segments[2] ?? '');
       if (target !== undefined) {
-        this.#proxy(req, res, target);
+        proxyRequest(req, res, target, (err) => this.#fail(res, err));
         return;
       }
     }
@@ -271,7 +167,7 @@ export class ApiServer {
     const { types } = this.#opts.api;
     if (pathname === '/version') return versionInfo();
     if (pathname === '/api') return coreVersions();
-    if (pathname === '/apis') return groupList(types, this.#aggregatedGroups());
+    if (pathname === '/apis') return groupList(types, aggregatedGroups(this.#opts.api));
     if (segments[0] === 'api' && segments.length === 2)
       return resourceList(types, '', segments[1] ?? '') ?? null;
     if (segments[0] === 'apis' && segments.length === 2)
@@ -281,102 +177,6 @@ export class ApiServer {
     if (pathname.startsWith('/openapi/v3')) return openApiV3(types, pathname) ?? null;
     if (segments[0] === 'openapi') return null;
     return undefined;
-  }
-
-  #apiServices(): KObject[] {
-    const t = this.#opts.api.types.lookup('apiregistration.k8s.io', 'v1', 'apiservices');
-    return t === undefined ? [] : this.#opts.api.list(t, undefined).items;
-  }
-
-  #aggregatedGroups(): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    for (const svc of this.#apiServices()) {
-      const group = getPath(svc, ['spec', 'group']);
-      const version = getPath(svc, ['spec', 'version']);
-      if (
-        typeof group === 'string' &&
-        typeof version === 'string' &&
-        isRecord(getPath(svc, ['spec', 'service']))
-      ) {
-        out.set(group, [...(out.get(group) ?? []), version]);
-      }
-    }
-    return out;
-  }
-
-  /** The upstream of an aggregated group/version: the Service named by its APIService. */
-  #aggregated(
-    group: string,
-    version: string,
-  ): { host: string; port: number; ca?: string; insecure: boolean } | undefined {
-    const svc = this.#apiServices().find(
-      (s) => getPath(s, ['spec', 'group']) === group && getPath(s, ['spec', 'version']) === version,
-    );
-    const ref = getPath(svc, ['spec', 'service']);
-    if (svc === undefined || !isRecord(ref)) return undefined;
-    const serviceType = this.#opts.api.types.lookup('', 'v1', 'services');
-    const service =
-      serviceType === undefined
-        ? undefined
-        : this.#opts.api.find(serviceType, String(ref['namespace']), String(ref['name']));
-    if (service === undefined) {
-      throw new ApiStatusError(
-        503,
-        StatusReasons.ServiceUnavailable,
-        `service ${String(ref['namespace'])}/${String(ref['name'])} of APIService ${version}.${group} not found`,
-      );
-    }
-    const external = getPath(service, ['spec', 'externalName']);
-    const host =
-      typeof external === 'string' ? external : str(getPath(service, ['spec', 'clusterIP']));
-    const caBundle = getPath(svc, ['spec', 'caBundle']);
-    return {
-      host,
-      port: typeof ref['port'] === 'number' ? ref['port'] : 443,
-      ...(typeof caBundle === 'string'
-        ? { ca: Buffer.from(caBundle, 'base64').toString('utf8') }
-        : {}),
-      insecure: getPath(svc, ['spec', 'insecureSkipTLSVerify']) === true,
-    };
-  }
-
-  #proxy(
-    req: IncomingMessage,
-    res: ServerResponse,
-    target: { host: string; port: number; ca?: string; insecure: boolean },
-  ): void {
-    const { authorization: _drop, host: _host, ...headers } = req.headers;
-    const upstream = httpsRequest(
-      {
-        host: target.host,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: {
-          ...headers,
-          'x-remote-user': 'sandbox-admin',
-          'x-remote-group': 'system:masters',
-        },
-        ...(target.ca === undefined ? {} : { ca: target.ca }),
-        rejectUnauthorized: !target.insecure,
-        servername: target.host.match(/^[\d.]+$/) === null ? target.host : undefined,
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      this.#fail(
-        res,
-        new ApiStatusError(
-          503,
-          StatusReasons.ServiceUnavailable,
-          `error trying to reach service: ${err.message}`,
-        ),
-      );
-    });
-    req.pipe(upstream);
   }
 
   async #resource(

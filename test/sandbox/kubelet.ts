@@ -117,7 +117,10 @@ export class Kubelet {
         else if (!worker.stopping) void this.#kill(pod, worker);
         continue;
       }
-      if (getPath(pod, ['spec', 'nodeName']) === undefined) {
+      const nodeName = getPath(pod, ['spec', 'nodeName']);
+      // A pod bound to another node waits forever, as it would for a node that does not exist.
+      if (nodeName !== undefined && nodeName !== NODE_NAME) continue;
+      if (getPath(pod, ['status', 'podIP']) === undefined) {
         this.#trySchedule(pod);
         continue;
       }
@@ -243,9 +246,12 @@ export class Kubelet {
       return;
     }
     const ip = this.#o.podPool.allocate();
-    const bound = clone(pod);
-    (bound['spec'] as Record<string, unknown>)['nodeName'] = NODE_NAME;
-    const updated = this.#o.api.update(this.#podType, ns, pod.metadata.name ?? '', bound);
+    let updated = pod;
+    if (getPath(pod, ['spec', 'nodeName']) === undefined) {
+      const bound = clone(pod);
+      (bound['spec'] as Record<string, unknown>)['nodeName'] = NODE_NAME;
+      updated = this.#o.api.update(this.#podType, ns, pod.metadata.name ?? '', bound);
+    }
     this.#o.api.update(
       this.#podType,
       ns,

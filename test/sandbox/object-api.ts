@@ -18,7 +18,7 @@ import {
 import { clone, isRecord, type KObject } from './object.js';
 import { jsonPatch, mergePatch, PatchError, PatchTypes, strategicMergePatch } from './patch.js';
 import { apiVersionOf, typeKey, type ResourceType, type TypeRegistry } from './resources.js';
-import { validateCustomResource, type FieldValidation } from './schema.js';
+import { checkSchema, type FieldValidation } from './schema.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { ObjectStore } from './store.js';
 
@@ -233,40 +233,10 @@ export class ObjectApi {
     if (type.statusSubresource && type.custom) delete obj['status'];
     obj.apiVersion = apiVersionOf(type.group, type.versions[0] ?? 'v1');
     obj.kind = type.kind;
-    const checked = this.#checkSchema(type, obj, opts.fieldValidation);
+    const checked = checkSchema(type, obj, opts.fieldValidation);
     this.#admit({ operation: 'create', type, object: checked });
     if (opts.dryRun === true) return checked;
     return this.store.put(typeKey(type.group, type.plural), checked);
-  }
-
-  /** Prunes and validates a custom resource against its CRD schema (400/422 on failure). */
-  #checkSchema(type: ResourceType, obj: KObject, mode: FieldValidation | undefined): KObject {
-    if (!type.custom || type.schema === undefined) return obj;
-    const { pruned, found } = validateCustomResource(type.schema, obj);
-    const name = obj.metadata.name ?? '';
-    if (mode === 'Strict' && found.unknown.length > 0) {
-      throw badRequest(
-        `${type.kind} in version "${type.versions[0] ?? ''}" cannot be handled as a ${type.kind}: strict decoding error: ${found.unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
-      );
-    }
-    const first = found.errors[0];
-    if (first !== undefined) {
-      const err = invalid(type, name, first.field, first.message);
-      throw new ApiStatusError(
-        422,
-        StatusReasons.Invalid,
-        `${type.kind}.${type.group} "${name}" is invalid: ${found.errors.map((e) => `${e.field}: ${e.message}`).join(', ')}`,
-        {
-          ...err.statusDetails,
-          causes: found.errors.map((e) => ({
-            reason: 'FieldValueInvalid',
-            message: e.message,
-            field: e.field,
-          })),
-        },
-      );
-    }
-    return pruned as KObject;
   }
 
   /** PUT on the object or its status subresource. */
@@ -344,11 +314,7 @@ export class ObjectApi {
     ) {
       next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }
-    next = this.#checkSchema(
-      type,
-      next,
-      subresource === 'status' ? 'Ignore' : opts.fieldValidation,
-    );
+    next = checkSchema(type, next, subresource === 'status' ? 'Ignore' : opts.fieldValidation);
     this.#admit({ operation: 'update', type, object: next, old: existing });
     if (sameContent(next, existing)) return existing;
     const key = typeKey(type.group, type.plural);

@@ -5,7 +5,9 @@
  * refused), and declared ones are checked for type, enum, pattern and required properties.
  * `x-kubernetes-preserve-unknown-fields` and `x-kubernetes-int-or-string` are honoured.
  */
-import { isRecord } from './object.js';
+import { ApiStatusError, badRequest, invalid, StatusReasons } from './api-errors.js';
+import { isRecord, str, type KObject } from './object.js';
+import type { ResourceType } from './resources.js';
 
 /** The `fieldValidation` query parameter. */
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -57,7 +59,7 @@ function walk(schema: Schema, value: unknown, path: string, found: SchemaFinding
   if (schema['type'] !== undefined && !typeOk(schema['type'], value)) {
     found.errors.push({
       field: path,
-      message: `Invalid value: ${JSON.stringify(value)}: must be of type ${String(schema['type'])}`,
+      message: `Invalid value: ${JSON.stringify(value)}: must be of type ${str(schema['type'])}`,
     });
     return value;
   }
@@ -140,4 +142,42 @@ export function validateCustomResource(
       errors: found.errors.map((e) => ({ ...e, field: fix(e.field) })),
     },
   };
+}
+
+/**
+ * Prunes and validates a custom resource against its type's schema: 400 for undeclared fields
+ * under `Strict`, 422 for schema violations; built-in kinds pass untouched.
+ */
+export function checkSchema(
+  type: ResourceType,
+  obj: KObject,
+  mode: FieldValidation | undefined,
+): KObject {
+  if (!type.custom || type.schema === undefined) return obj;
+  const { pruned, found } = validateCustomResource(type.schema, obj);
+  const name = obj.metadata.name ?? '';
+  if (mode === 'Strict' && found.unknown.length > 0) {
+    const fields = found.unknown.map((f) => `unknown field "${f}"`).join(', ');
+    throw badRequest(
+      `${type.kind} in version "${type.versions[0] ?? ''}" cannot be handled as a ${type.kind}: strict decoding error: ${fields}`,
+    );
+  }
+  const first = found.errors[0];
+  if (first !== undefined) {
+    const err = invalid(type, name, first.field, first.message);
+    throw new ApiStatusError(
+      422,
+      StatusReasons.Invalid,
+      `${type.kind}.${type.group} "${name}" is invalid: ${found.errors.map((e) => `${e.field}: ${e.message}`).join(', ')}`,
+      {
+        ...err.statusDetails,
+        causes: found.errors.map((e) => ({
+          reason: 'FieldValueInvalid',
+          message: e.message,
+          field: e.field,
+        })),
+      },
+    );
+  }
+  return pruned as KObject;
 }

@@ -31,7 +31,7 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
     await server.close();
   });
 
-  const read = async (maxResumes?: number): Promise<Buffer> => {
+  const read = async (maxResumes?: number, idleTimeoutMs?: number): Promise<Buffer> => {
     const client = new RegistryClient({
       ref: parseImageReference(`docker://127.0.0.1:${server.port}/disk:v1`),
       dispatcher,
@@ -45,6 +45,7 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
       signal: new AbortController().signal,
       logger: silentLogger,
       ...(maxResumes === undefined ? {} : { maxResumes }),
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     });
     const chunks: Buffer[] = [];
     for await (const c of reader) chunks.push(c as Buffer);
@@ -66,6 +67,14 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
   ])('resumes after a drop with $what', async ({ ranges }) => {
     server.options.ranges = ranges;
     const got = await read();
+    expect(got.equals(BLOB)).toBe(true);
+    expect(blobGets()).toEqual([undefined, `bytes=${DROP_AT}-`]);
+  });
+
+  it('cuts a stalled connection after the idle timeout and resumes', async () => {
+    delete server.options.dropAfterBytes;
+    server.options.stallAfterBytes = DROP_AT;
+    const got = await read(undefined, 300);
     expect(got.equals(BLOB)).toBe(true);
     expect(blobGets()).toEqual([undefined, `bytes=${DROP_AT}-`]);
   });

@@ -93,10 +93,15 @@ async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
           ),
         );
       };
-      for (let r = await nextWithin(it, idleMs, onIdle); r.done !== true;) {
-        offset += r.value.length;
-        yield r.value;
-        r = await nextWithin(it, idleMs, onIdle);
+      try {
+        for (let r = await nextWithin(it, idleMs, onIdle); r.done !== true;) {
+          offset += r.value.length;
+          yield r.value;
+          r = await nextWithin(it, idleMs, onIdle);
+        }
+      } finally {
+        // Also when the consumer stops early (generator return at a yield): free the socket.
+        res.body.destroy();
       }
       if (opts.size === undefined || offset >= opts.size) return;
       throw Object.assign(new Error(`blob body ended after ${offset} of ${opts.size} bytes`), {

@@ -26,7 +26,7 @@ import {
   isCdiError,
   isRetryable,
 } from '../../../common/errors.js';
-import type { PullMethod } from '../../../common/contract.js';
+import { PullMethods, type PullMethod } from '../../../common/contract.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 import type { DataSource, SourceInfo, TransportOptions } from '../types.js';
 import type { RegistryCredentials } from './auth.js';
@@ -141,7 +141,7 @@ export class RegistrySource implements DataSource {
   }
 
   async #locate(signal: AbortSignal): Promise<Located> {
-    if (this.#opts.pullMethod === 'node') {
+    if (this.#opts.pullMethod === PullMethods.Node) {
       throw new CdiError(
         ErrorCodes.NotSupported,
         'registry pullMethod "node" is not supported yet; use pullMethod "pod" (the default)',

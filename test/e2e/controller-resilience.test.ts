@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * End to end, resilience: the importer process killed mid-import, every watch of the API
+ * server closed mid-import (informers must resume), and the target claim deleted mid-import
+ * (the DataVolume re-creates it and imports again, as CDI does).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRawImage, makeTempDir, qemuConvertToRaw } from '../fixtures/index.js';
+import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import { kubectl } from '../sandbox/testing.js';
+import {
+  apply,
+  killImporter,
+  sameDisk,
+  startControllerEnv,
+  volumeData,
+  waitForDv,
+  waitForPhase,
+  waitForPvc,
+  type ControllerEnv,
+} from './controller-harness.js';
+
+const MIB = 1024 * 1024;
+let env: ControllerEnv;
+let files: TestHttpServer;
+let slow: TestHttpServer;
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let rawRef: string;
+
+function dvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
+  return `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${name}
+spec:
+  source:
+    http:
+      url: ${url}
+${extra}  storage:
+    resources:
+      requests:
+        storage: ${size}
+`;
+}
+
+beforeAll(async () => {
+  tmp = await makeTempDir('cdi-e2e-res-');
+  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
+    { offset: 0, length: 2 * MIB, seed: 7 },
+    { offset: 6 * MIB, length: 10 * MIB, seed: 8 },
+  ]);
+  rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
+  files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
+  // About 6 s for the 16 MiB image: long enough to act mid-import.
+  slow = await startTestHttpServer({
+    files: { '/disk.raw': { path: raw } },
+    bytesPerSecond: 2.5 * MIB,
+  });
+  env = await startControllerEnv();
+});
+
+afterAll(async () => {
+  await env?.stop();
+  await Promise.all([files?.close(), slow?.close()]);
+  await tmp?.cleanup();
+});
+
+describe('resilience', () => {
+  it('converges to a correct disk when the importer process is killed mid-import', async () => {
+    await apply(env, dvManifest('kill-importer', `${slow.origin}/disk.raw`));
+    const mid = await waitForDv(
+      env,
+      'default',
+      'kill-importer',
+      (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
+      30_000,
+    );
+    expect(await killImporter(mid.metadata.uid ?? '')).toBeGreaterThan(0);
+    const done = await waitForPhase(env, 'default', 'kill-importer', 'Succeeded');
+    expect(done.status?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'kill-importer'))).toBe(true);
+  });
+
+  it('converges when the API server closes every watch mid-import', async () => {
+    await apply(env, dvManifest('watch-resume', `${slow.origin}/disk.raw`));
+    await waitForPhase(env, 'default', 'watch-resume', 'ImportInProgress', 30_000);
+    env.sandbox.closeWatches();
+    await waitForPhase(env, 'default', 'watch-resume', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'watch-resume'))).toBe(true);
+  });
+
+  it('re-creates a claim deleted mid-import and imports again', async () => {
+    await apply(env, dvManifest('pvc-gone', `${slow.origin}/disk.raw`));
+    await waitForPhase(env, 'default', 'pvc-gone', 'ImportInProgress', 30_000);
+    const first = await env.core.readNamespacedPersistentVolumeClaim({
+      namespace: 'default',
+      name: 'pvc-gone',
+    });
+    const r = await kubectl(env.sandbox, ['delete', 'pvc', 'pvc-gone', '--wait=false']);
+    expect(r.code).toBe(0);
+    const second = await waitForPvc(
+      env,
+      'default',
+      'pvc-gone',
+      (p) => p.metadata?.uid !== first.metadata?.uid && p.metadata?.deletionTimestamp === undefined,
+    );
+    expect(second.metadata?.ownerReferences?.[0]?.kind).toBe('DataVolume');
+    await waitForPhase(env, 'default', 'pvc-gone', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'pvc-gone'))).toBe(true);
+  });
+});
