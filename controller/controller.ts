@@ -13,7 +13,7 @@ import {
   type V1Pod,
   type V1StorageClass,
 } from '@kubernetes/client-node';
-import { Annotations, ForeignAnnotations } from '../common/contract.js';
+import { Annotations, ForeignAnnotations, Labels } from '../common/contract.js';
 import {
   CDI_CONFIG_NAME,
   CDI_GROUP,
@@ -58,6 +58,8 @@ export interface ControllerOptions {
 }
 
 const CONFIG_KEY = CDI_CONFIG_NAME;
+/** Label selector of the pods the controller creates. */
+const POD_SELECTOR = `${Labels.App}=${Labels.AppValue}`;
 
 function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
@@ -115,7 +117,9 @@ export class Controller {
       kubeConfig,
       log,
       path: '/api/v1/pods',
-      list: () => core.listPodForAllNamespaces(),
+      // Only CDI's own pods: a cluster's other pods are none of our business (and many).
+      labelSelector: POD_SELECTOR,
+      list: () => core.listPodForAllNamespaces({ labelSelector: POD_SELECTOR }),
       onChange: (pod) => this.onPod(pod),
     });
     this.storageClasses = new ResilientInformer({

@@ -21,8 +21,10 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly kubeConfig: KubeConfig;
   /** Watch path, e.g. `/api/v1/persistentvolumeclaims`. */
   readonly path: string;
-  /** Lists the resource (all namespaces). */
+  /** Lists the resource (all namespaces), with {@link labelSelector} when one is given. */
   readonly list: () => Promise<KubernetesListObject<T>>;
+  /** Watch only objects with these labels (`key=value,...`). */
+  readonly labelSelector?: string;
   readonly log: Logger;
   /** Called for every added, updated or deleted object. */
   readonly onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void;
@@ -42,7 +44,13 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
 
   constructor(private readonly options: InformerOptions<T>) {
     this.delay = options.delay ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.lw = new ListWatch<T>(options.path, new Watch(options.kubeConfig), options.list, false);
+    this.lw = new ListWatch<T>(
+      options.path,
+      new Watch(options.kubeConfig),
+      options.list,
+      false,
+      options.labelSelector,
+    );
     this.lw.on('add', (o) => options.onChange(o, 'add'));
     this.lw.on('update', (o) => options.onChange(o, 'update'));
     this.lw.on('delete', (o) => options.onChange(o, 'delete'));

@@ -16,7 +16,7 @@ import {
   createQcow2StreamConverter,
   type RangeReader,
 } from './index.js';
-import { makeTempDir } from './test-helpers/qemu-images.js';
+import { makeImage, makeTempDir, qemuRaw, sameBytes } from './test-helpers/qemu-images.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'fuzz', 'regressions');
 const FILES = readdirSync(dir)
@@ -68,5 +68,31 @@ it.each(FILES)('$file converts or fails with a CdiError in every mode', async ({
     expect(await settle(sink.result)).not.toMatch(/^raw/);
   } finally {
     await fh.close();
+  }
+});
+
+// Found by the fuzzer (cluster-buffer-reused-across-sizes.bin): the per-thread cluster buffer
+// kept the size of the first image's clusters; a later image with larger clusters overflowed it.
+it('converts compressed images of growing cluster sizes one after another on the same threads', async () => {
+  for (const cs of [512, 4096, 65536, 2097152]) {
+    const image = await makeImage(tmp.dir, `grow-${cs}`, {
+      what: `${cs}`,
+      options: `compat=1.1,cluster_size=${cs}`,
+      size: '6M',
+      io: ['write -P 0xab 0 5M'],
+      compress: true,
+    });
+    const reference = `${image}.ref.raw`;
+    await qemuRaw(image, reference);
+    const out = `${image}.raw`;
+    await writeFile(out, '');
+    await truncate(out, 6 * 1024 * 1024);
+    const fh = await open(out, 'r+');
+    try {
+      await convertQcow2File(image, { target: { fd: fh.fd, kind: 'file' }, concurrency: 8 });
+    } finally {
+      await fh.close();
+    }
+    expect(await sameBytes(out, reference)).toBe(true);
   }
 });

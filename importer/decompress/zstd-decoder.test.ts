@@ -13,7 +13,10 @@ function chunks(buf: Buffer, size: number): Buffer[] {
   return out;
 }
 
-async function decode(input: Buffer[], slowSink = false): Promise<{ out: Buffer; maxBuffered: number }> {
+async function decode(
+  input: Buffer[],
+  slowSink = false,
+): Promise<{ out: Buffer; maxBuffered: number }> {
   const parts: Buffer[] = [];
   const decoder = new ZstdDecoder();
   let maxBuffered = 0;
@@ -63,8 +66,16 @@ describe('ZstdDecoder', () => {
   });
 
   it.each([
-    { what: 'a truncated frame', input: () => [compress(randomBytes(100_000)).subarray(0, 50_000)], message: /truncated/ },
-    { what: 'garbage after the magic', input: () => [Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64, 0xff)])], message: /corrupt/ },
+    {
+      what: 'a truncated frame',
+      input: () => [compress(randomBytes(100_000)).subarray(0, 50_000)],
+      message: /truncated/,
+    },
+    {
+      what: 'garbage after the magic',
+      input: () => [Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64, 0xff)])],
+      message: /corrupt/,
+    },
   ])('fails $what with CDI_DECOMPRESS_FAILED', async ({ input, message }) => {
     const err = await decode(input()).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CDI_DECOMPRESS_FAILED' });

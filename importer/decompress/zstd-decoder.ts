@@ -10,7 +10,10 @@ const EMPTY = Buffer.alloc(0);
 
 /** The part of zstd-napi's raw binding we use (`ZSTD_DCtx` and `ZSTD_decompressStream`). */
 interface ZstdDCtx {
-  decompressStream(dst: Uint8Array, src: Uint8Array): [remaining: number, produced: number, consumed: number];
+  decompressStream(
+    dst: Uint8Array,
+    src: Uint8Array,
+  ): [remaining: number, produced: number, consumed: number];
 }
 interface ZstdBinding {
   readonly DCtx: new () => ZstdDCtx;
@@ -42,7 +45,11 @@ export class ZstdDecoder extends Duplex {
     super({ readableHighWaterMark: 2 * OUTPUT_BLOCK_BYTES, writableHighWaterMark: 1 << 20 });
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.#input = chunk;
     this.#inputDone = callback;
     this.#pump();
@@ -100,7 +107,12 @@ export class ZstdDecoder extends Duplex {
     const ending = this.#ending;
     this.#ending = undefined;
     if (this.#inFrame) {
-      ending?.(new CdiError(ErrorCodes.DecompressFailed, 'zstd stream is truncated: it ends in the middle of a frame'));
+      ending?.(
+        new CdiError(
+          ErrorCodes.DecompressFailed,
+          'zstd stream is truncated: it ends in the middle of a frame',
+        ),
+      );
       return;
     }
     this.push(null);

@@ -147,7 +147,6 @@ export class SparseWriter extends Writable {
   }
 }
 
-
 async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let pos = position;
   let rest = buffers;

@@ -61,6 +61,7 @@ export async function createSource(spec: SourceSpec): Promise<DataSource> {
         logger,
         ...(spec.architecture === undefined ? {} : { architecture: spec.architecture }),
         ...(spec.pullMethod === undefined ? {} : { pullMethod: spec.pullMethod }),
+        ...(spec.proxy === undefined ? {} : { proxy: spec.proxy }),
       });
     case SourceKinds.File:
       return new (await import('./file.js')).FileSource({ path: spec.url });

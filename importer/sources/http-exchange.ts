@@ -13,8 +13,14 @@ import type { Dispatcher } from 'undici';
 import { CdiError, ErrorCodes, errorMessage, isRetryable } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { startAttempt } from './http-attempt.js';
-import { headerValue, redactUrl } from './http-headers.js';
-import { MAX_REDIRECTS, connectError, isRedirectStatus } from './http-resume.js';
+import {
+  headerInteger,
+  headerValue,
+  parseContentRange,
+  redactUrl,
+  strongEtag,
+} from './http-headers.js';
+import { MAX_REDIRECTS, connectError, isRedirectStatus, statusError } from './http-resume.js';
 
 /** Bodies we discard are read to the end (keeping the connection) up to this size, else cut. */
 const DISCARD_LIMIT = 64 * 1024;
@@ -193,4 +199,63 @@ export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): 
       }
     }
   }
+}
+
+/** What `info()` learnt about a resource. */
+export interface Learnt {
+  readonly url: URL;
+  readonly length: number | undefined;
+  readonly ranges: boolean;
+  readonly etag: string | undefined;
+}
+
+/** What an `info()` answer (HEAD 2xx, or a probing GET's 200/206) says about the resource. */
+export function learn(answer: ExchangeResult): Learnt {
+  const range =
+    answer.status === 206
+      ? parseContentRange(headerValue(answer.headers, 'content-range'))
+      : undefined;
+  const acceptRanges =
+    headerValue(answer.headers, 'accept-ranges')?.trim().toLowerCase() === 'bytes';
+  return {
+    url: answer.url,
+    length: answer.status === 206 ? range?.total : headerInteger(answer.headers, 'content-length'),
+    ranges: answer.status === 206 ? range !== undefined : acceptRanges,
+    etag: strongEtag(answer.headers),
+  };
+}
+
+/** Accepts only a 206 carrying exactly bytes `first..last`; throws the matching CdiError otherwise. */
+export function checkRangeAnswer(
+  r: ExchangeResult,
+  first: number,
+  last: number,
+  name: string,
+): void {
+  if (r.status === 206) {
+    const cr = parseContentRange(headerValue(r.headers, 'content-range'));
+    if (cr?.first !== first || cr.last !== last) {
+      throw new CdiError(
+        ErrorCodes.ResumeFailed,
+        `range ${first}-${last} of ${name}: server sent Content-Range ${headerValue(r.headers, 'content-range') ?? '(none)'}`,
+      );
+    }
+    if (r.received !== last - first + 1) {
+      throw new CdiError(
+        ErrorCodes.ContentLengthMismatch,
+        `range ${first}-${last} of ${name}: got ${r.received} bytes`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    return;
+  }
+  if (r.status === 200) {
+    throw new CdiError(
+      ErrorCodes.ResumeFailed,
+      `range ${first}-${last} of ${name}: server answered 200 (no range support, or the content changed)`,
+    );
+  }
+  throw statusError(r.status, r.statusText);
 }

@@ -14,7 +14,6 @@
  *    (http-resume.ts).
  * 4. `close()`: closes the dispatcher if this source built it; idempotent.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
 import type { Dispatcher } from 'undici';
@@ -22,16 +21,13 @@ import type { Dispatcher } from 'undici';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
 import { IMPORTER_USER_AGENT, buildDispatcher, type ProxyOptions } from './http-dispatcher.js';
-import { exchange, withRetries, type ExchangeResult } from './http-exchange.js';
+import { checkRangeAnswer, exchange, learn, withRetries, type Learnt } from './http-exchange.js';
 import {
   basicAuthorization,
-  headerInteger,
   headerValue,
   isSameOrigin,
-  parseContentRange,
   parseExtraHeaders,
   redactUrl,
-  strongEtag,
 } from './http-headers.js';
 import { ParallelRangeBody } from './http-parallel.js';
 import { ResumableBody, statusError } from './http-resume.js';
@@ -81,14 +77,6 @@ export interface HttpSourceOptions {
 }
 
 const TEXT_CONTENT = /^text\//i;
-
-/** Where `info()` learnt things. */
-interface Learnt {
-  readonly url: URL;
-  readonly length: number | undefined;
-  readonly ranges: boolean;
-  readonly etag: string | undefined;
-}
 
 /** See the module comment. */
 export class HttpSource implements DataSource {
@@ -348,50 +336,3 @@ export class HttpSource implements DataSource {
     if (d !== undefined && d !== this.options.dispatcher) await d.destroy();
   }
 }
-
-function learn(answer: ExchangeResult): Learnt {
-  const range =
-    answer.status === 206
-      ? parseContentRange(headerValue(answer.headers, 'content-range'))
-      : undefined;
-  const acceptRanges =
-    headerValue(answer.headers, 'accept-ranges')?.trim().toLowerCase() === 'bytes';
-  return {
-    url: answer.url,
-    length: answer.status === 206 ? range?.total : headerInteger(answer.headers, 'content-length'),
-    ranges: answer.status === 206 ? range !== undefined : acceptRanges,
-    etag: strongEtag(answer.headers),
-  };
-}
-
-function checkRangeAnswer(r: ExchangeResult, first: number, last: number, name: string): void {
-  if (r.status === 206) {
-    const cr = parseContentRange(headerValue(r.headers, 'content-range'));
-    if (cr?.first !== first || cr.last !== last) {
-      throw new CdiError(
-        ErrorCodes.ResumeFailed,
-        `range ${first}-${last} of ${name}: server sent Content-Range ${headerValue(r.headers, 'content-range') ?? '(none)'}`,
-      );
-    }
-    if (r.received !== last - first + 1) {
-      throw new CdiError(
-        ErrorCodes.ContentLengthMismatch,
-        `range ${first}-${last} of ${name}: got ${r.received} bytes`,
-        {
-          retryable: true,
-        },
-      );
-    }
-    return;
-  }
-  if (r.status === 200) {
-    throw new CdiError(
-      ErrorCodes.ResumeFailed,
-      `range ${first}-${last} of ${name}: server answered 200 (no range support, or the content changed)`,
-    );
-  }
-  throw statusError(r.status, r.statusText);
-}
-
-/** Response headers, for tests and callers that inspect an exchange. */
-export type { IncomingHttpHeaders };

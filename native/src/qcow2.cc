@@ -400,8 +400,11 @@ bool IsZero(const uint8_t* data, size_t len) {
 }
 
 void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_t* out,
-                       uint64_t guest_offset) {
+                       size_t out_len, uint64_t guest_offset) {
   const size_t cs = h.cluster_size;
+  if (out_len < cs) {
+    throw Error(kConvertFailed, Fmt("internal: %zu-byte buffer for a %zu-byte cluster", out_len, cs));
+  }
   if (h.compression_type == 0) {
     // One inflate state per thread, reset per cluster (qemu inits one per cluster).
     struct Inflater {
@@ -501,7 +504,7 @@ size_t DecompressGroup(const Header& h, const Extent* ex, size_t i, size_t count
   stats.bytes_read += end - start;
   for (size_t k = i; k < j; k++) {
     DecompressCluster(h, in.data() + (ex[k].host - start), ex[k].host_len, cluster.data(),
-                      ex[k].guest);
+                      cluster.size(), ex[k].guest);
     memcpy(out + (ex[k].guest - guest_offset), cluster.data(), ex[k].length);
   }
   return j;
@@ -534,7 +537,8 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
       if (e.length > h.cluster_size) {
         throw Error(kConvertFailed, "internal: compressed extent longer than a cluster");
       }
-      if (cluster.empty()) cluster.resize(h.cluster_size);
+      // Per-thread: images with other cluster sizes ran on this thread before.
+      if (cluster.size() != h.cluster_size) cluster.resize(h.cluster_size);
       // Only a run of compressed extents is grouped; others are validated above on their turn.
       size_t j = i + 1;
       while (j < count && ex[j].kind == kCompressed) {
@@ -556,6 +560,10 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
     writer.Write(out.data(), guest_length, guest_offset);
     stats.data_bytes_written = guest_length;
   }
+  // Keep the per-thread buffers for the usual chunk sizes only.
+  constexpr size_t kKeepBytes = 8u << 20;
+  if (out.capacity() > kKeepBytes) std::vector<uint8_t>().swap(out);
+  if (in.capacity() > kKeepBytes) std::vector<uint8_t>().swap(in);
   return stats;
 }
 

@@ -134,9 +134,10 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
                         const Extent* extents, size_t count, HostReader& reader,
                         TargetWriter& writer, bool sparse);
 
-// Decompresses one compressed cluster into `out` (cluster_size bytes). Throws Error.
+// Decompresses one compressed cluster into `out` (out_len must be at least cluster_size).
+// Throws Error.
 void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_t* out,
-                       uint64_t guest_offset);
+                       size_t out_len, uint64_t guest_offset);
 
 // True if the buffer is all zero bytes.
 bool IsZero(const uint8_t* data, size_t len);

@@ -10,10 +10,16 @@ const MIB = 1024 * 1024;
 const EXTENT = 8 * MIB;
 
 /** Writes the image; returns the bytes of data written. */
-export async function writeBenchImage(path: string, size: number, dataBytes: number): Promise<number> {
+export async function writeBenchImage(
+  path: string,
+  size: number,
+  dataBytes: number,
+): Promise<number> {
   const fh = await open(path, 'w');
   const text = Buffer.from(
-    'root:x:0:0:root:/root:/bin/bash\nExec=/usr/bin/cloud-init --file /etc/cloud/cloud.cfg\n'.repeat(Math.ceil(MIB / 80)),
+    'root:x:0:0:root:/root:/bin/bash\nExec=/usr/bin/cloud-init --file /etc/cloud/cloud.cfg\n'.repeat(
+      Math.ceil(MIB / 80),
+    ),
   ).subarray(0, MIB);
   let written = 0;
   try {

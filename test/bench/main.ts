@@ -48,10 +48,17 @@ function ours(args: string): string {
 }
 
 async function check(out: string, reference: string, what: string): Promise<void> {
-  if (!(await sameContent(out, reference))) throw new Error(`${what}: output differs from the reference`);
+  if (!(await sameContent(out, reference)))
+    throw new Error(`${what}: output differs from the reference`);
 }
 
-async function compare(row: Omit<Row, 'ours' | 'theirs'>, oursScript: string, theirsScript: string, out: string, reference: string): Promise<void> {
+async function compare(
+  row: Omit<Row, 'ours' | 'theirs'>,
+  oursScript: string,
+  theirsScript: string,
+  out: string,
+  reference: string,
+): Promise<void> {
   await rm(out, { force: true });
   const o = await bestOf(runs, `rm -f ${q(out)}; ${oursScript}`);
   await check(out, reference, `${row.what} (ours)`);
@@ -76,9 +83,31 @@ function printRow(r: Row): void {
 
 async function httpSection(server: TestHttpServer, raw: string, out: string): Promise<void> {
   const cases = [
-    { name: 'zstd', make: `zstd -q -T2 -3 -f ${q(raw)} -o ${q(raw)}.zst`, file: `${raw}.zst`, baseline: 'curl | zstd -d --sparse', theirs: (u: string) => `curl -s ${q(u)} | zstd -q -d --sparse -o ${q(out)}`, goal: 1.0 },
-    { name: 'xz -T2', make: `xz -T2 -1 -k -f ${q(raw)}`, file: `${raw}.xz`, baseline: 'curl | xz -dc -T2 | cp --sparse', theirs: (u: string) => `curl -s ${q(u)} | xz -dc -T2 | cp --sparse=always /dev/stdin ${q(out)}`, goal: 1.3 },
-    { name: 'gzip', make: `pigz -1 -k -f ${q(raw)}`, file: `${raw}.gz`, baseline: 'curl | pigz -dc | cp --sparse', theirs: (u: string) => `curl -s ${q(u)} | pigz -dc | cp --sparse=always /dev/stdin ${q(out)}`, goal: 1.3 },
+    {
+      name: 'zstd',
+      make: `zstd -q -T2 -3 -f ${q(raw)} -o ${q(raw)}.zst`,
+      file: `${raw}.zst`,
+      baseline: 'curl | zstd -d --sparse',
+      theirs: (u: string) => `curl -s ${q(u)} | zstd -q -d --sparse -o ${q(out)}`,
+      goal: 1.0,
+    },
+    {
+      name: 'xz -T2',
+      make: `xz -T2 -1 -k -f ${q(raw)}`,
+      file: `${raw}.xz`,
+      baseline: 'curl | xz -dc -T2 | cp --sparse',
+      theirs: (u: string) =>
+        `curl -s ${q(u)} | xz -dc -T2 | cp --sparse=always /dev/stdin ${q(out)}`,
+      goal: 1.3,
+    },
+    {
+      name: 'gzip',
+      make: `pigz -1 -k -f ${q(raw)}`,
+      file: `${raw}.gz`,
+      baseline: 'curl | pigz -dc | cp --sparse',
+      theirs: (u: string) => `curl -s ${q(u)} | pigz -dc | cp --sparse=always /dev/stdin ${q(out)}`,
+      goal: 1.3,
+    },
   ];
   for (const c of cases) {
     if (!existsSync(c.file)) await bestOf(1, c.make);
@@ -100,9 +129,17 @@ async function qcow2Section(server: TestHttpServer, raw: string, out: string): P
   const packed = join(work, 'disk.zlib.qcow2');
   if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
   if (!existsSync(packed)) await bestOf(1, `qemu-img convert -c -O qcow2 ${q(raw)} ${q(packed)}`);
-  for (const [what, file] of [['qcow2 convert', plain], ['zlib qcow2 convert', packed]] as const) {
+  for (const [what, file] of [
+    ['qcow2 convert', plain],
+    ['zlib qcow2 convert', packed],
+  ] as const) {
     await compare(
-      { section: 'qcow2', what, baseline: 'qemu-img convert -O raw', goal: what.startsWith('zlib') ? 0.6 : 1.0 },
+      {
+        section: 'qcow2',
+        what,
+        baseline: 'qemu-img convert -O raw',
+        goal: what.startsWith('zlib') ? 0.6 : 1.0,
+      },
       ours(`convert ${q(file)} ${q(out)}`),
       `qemu-img convert -O raw ${q(file)} ${q(out)}`,
       out,
@@ -113,14 +150,24 @@ async function qcow2Section(server: TestHttpServer, raw: string, out: string): P
   const url = server.url('/disk.qcow2');
   const scratch = join(work, 'scratch.qcow2');
   await compare(
-    { section: 'qcow2', what: 'qcow2 HTTP import', baseline: 'curl to scratch + qemu-img convert', goal: 0.8 },
+    {
+      section: 'qcow2',
+      what: 'qcow2 HTTP import',
+      baseline: 'curl to scratch + qemu-img convert',
+      goal: 0.8,
+    },
     ours(`import --source ${q(url)} --dest ${q(out)}`),
     `curl -s -o ${q(scratch)} ${q(url)} && qemu-img convert -t writeback -O raw ${q(scratch)} ${q(out)} && rm -f ${q(scratch)}`,
     out,
     raw,
   );
   await compare(
-    { section: 'qcow2', what: 'qcow2 HTTP import', baseline: 'nbdkit curl + qemu-img convert', goal: 1.0 },
+    {
+      section: 'qcow2',
+      what: 'qcow2 HTTP import',
+      baseline: 'nbdkit curl + qemu-img convert',
+      goal: 1.0,
+    },
     ours(`import --source ${q(url)} --dest ${q(out)}`),
     `nbdkit -U - curl url=${q(url)} --run ${q(`qemu-img convert -O raw "$uri" ${q(out)}`)}`,
     out,
@@ -133,7 +180,13 @@ async function registrySection(raw: string, out: string): Promise<void> {
   if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
   const registry = await startRegistry();
   try {
-    await pushContainerDisk({ registry, target: 'bench/disk:latest', diskFile: plain, diskName: 'disk.qcow2', workDir: work });
+    await pushContainerDisk({
+      registry,
+      target: 'bench/disk:latest',
+      diskFile: plain,
+      diskName: 'disk.qcow2',
+      workDir: work,
+    });
     const image = `docker://${registry.host}/bench/disk:latest`;
     const dir = join(work, 'skopeo');
     const script =
@@ -141,7 +194,12 @@ async function registrySection(raw: string, out: string): Promise<void> {
       `mkdir -p ${q(dir)}/x && for f in ${q(dir)}/*; do tar -xzf "$f" -C ${q(dir)}/x disk 2>/dev/null || true; done && ` +
       `qemu-img convert -t writeback -O raw ${q(dir)}/x/disk/disk.qcow2 ${q(out)} && rm -rf ${q(dir)}`;
     await compare(
-      { section: 'registry', what: 'qcow2 container disk import', baseline: 'skopeo copy + tar + qemu-img convert', goal: 0.6 },
+      {
+        section: 'registry',
+        what: 'qcow2 container disk import',
+        baseline: 'skopeo copy + tar + qemu-img convert',
+        goal: 0.6,
+      },
       ours(`import --source ${q(image)} --dest ${q(out)} --insecure-tls`),
       script,
       out,
@@ -157,7 +215,9 @@ async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   const raw = join(work, `disk-${size}-${data}.raw`);
   if (!existsSync(raw)) {
-    process.stdout.write(`generating a ${formatBytes(size)} image with ${formatBytes(data)} of data in ${work}\n`);
+    process.stdout.write(
+      `generating a ${formatBytes(size)} image with ${formatBytes(data)} of data in ${work}\n`,
+    );
     await writeBenchImage(raw, size, data);
   }
   const out = join(work, 'out.img');
@@ -169,10 +229,14 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
   }
-  process.stdout.write(`\n${rows.length} comparisons; image ${formatBytes(size)} with ${formatBytes(data)} of data; best of ${runs}\n`);
+  process.stdout.write(
+    `\n${rows.length} comparisons; image ${formatBytes(size)} with ${formatBytes(data)} of data; best of ${runs}\n`,
+  );
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exitCode = 1;
 });

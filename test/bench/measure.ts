@@ -16,15 +16,22 @@ export interface Measurement {
 }
 
 /** Runs `bash -c script` under `/usr/bin/time`; throws with stderr if it fails. */
-export async function measure(script: string, env: NodeJS.ProcessEnv = process.env): Promise<Measurement> {
+export async function measure(
+  script: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Measurement> {
   const dir = await mkdtemp(join(tmpdir(), 'cdi-bench-time-'));
   const out = join(dir, 'time.txt');
   try {
     const start = performance.now();
-    await execFileAsync('/usr/bin/time', ['-f', '%M', '-o', out, 'bash', '-o', 'pipefail', '-c', script], {
-      env,
-      maxBuffer: 64 << 20,
-    });
+    await execFileAsync(
+      '/usr/bin/time',
+      ['-f', '%M', '-o', out, 'bash', '-o', 'pipefail', '-c', script],
+      {
+        env,
+        maxBuffer: 64 << 20,
+      },
+    );
     const seconds = (performance.now() - start) / 1000;
     const kib = Number.parseInt((await readFile(out, 'utf8')).trim().split('\n').pop() ?? '0', 10);
     return { seconds, peakRssMiB: kib / 1024 };
@@ -38,7 +45,8 @@ export async function bestOf(runs: number, script: string): Promise<Measurement>
   let best: Measurement | undefined;
   for (let i = 0; i < runs; i++) {
     const m = await measure(script);
-    if (best === undefined || m.seconds < best.seconds) best = { seconds: m.seconds, peakRssMiB: Math.max(m.peakRssMiB, best?.peakRssMiB ?? 0) };
+    if (best === undefined || m.seconds < best.seconds)
+      best = { seconds: m.seconds, peakRssMiB: Math.max(m.peakRssMiB, best?.peakRssMiB ?? 0) };
   }
   if (best === undefined) throw new Error('no run');
   return best;

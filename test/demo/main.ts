@@ -8,7 +8,13 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compressFile, makeRawImage, qemuConvertToRaw, qemuImg, sameContent } from '../fixtures/index.js';
+import {
+  compressFile,
+  makeRawImage,
+  qemuConvertToRaw,
+  qemuImg,
+  sameContent,
+} from '../fixtures/index.js';
 import { startTestHttpServer } from '../helpers/http-server.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -40,13 +46,16 @@ async function main(): Promise<void> {
     const url = server.url('/demo.qcow2.gz');
     const dest = join(work, 'pvc', 'disk.img');
     process.stdout.write(`\n$ cdi import --source ${url} --dest ${dest} --size 3Gi\n`);
-    if ((await run(['import', '--source', url, '--dest', dest, '--size', '3Gi'])) !== 0) throw new Error('import failed');
+    if ((await run(['import', '--source', url, '--dest', dest, '--size', '3Gi'])) !== 0)
+      throw new Error('import failed');
     process.stdout.write(`\n$ cdi info ${dest}\n`);
     await run(['info', dest]);
     const reference = await qemuConvertToRaw(qcow2, join(work, 'reference.raw'));
     await qemuImg('resize', '-f', 'raw', reference, '3072M');
     const same = await sameContent(dest, reference);
-    process.stdout.write(`\nbyte-identical to qemu-img convert -O raw (grown to the claim): ${same ? 'yes' : 'NO'}\n`);
+    process.stdout.write(
+      `\nbyte-identical to qemu-img convert -O raw (grown to the claim): ${same ? 'yes' : 'NO'}\n`,
+    );
     if (!same) process.exitCode = 1;
   } finally {
     await server.close();

@@ -4,7 +4,6 @@
  * (Never) with a termination message, wait for a missing Secret, cannot "pull" a foreign image,
  * are killed on deletion, and a Service that reaches a ready pod through its clusterIP.
  */
-import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,23 +219,17 @@ describe('pod lifecycle', () => {
   });
 
   it('kills the process when the pod is deleted', async () => {
-    await core.createNamespacedPod({
-      namespace: NS,
-      body: shPod('sleeper', 'echo $$ > "$PID_FILE"; exec sleep 600', {
-        container: {
-          env: [{ name: 'PID_FILE', value: '/work/pid' }],
-          volumeMounts: [{ name: 'w', mountPath: '/work' }],
-        },
-        volumes: [{ name: 'w', emptyDir: {} }],
-      }),
-    });
+    await core.createNamespacedPod({ namespace: NS, body: shPod('sleeper', 'exec sleep 600') });
     const running = await waitForObject<V1Pod>(kc, {
       path: PODS,
       name: 'sleeper',
       until: (p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined,
     });
-    const dir = `${sandbox.dataDir}/pods/${NS}_sleeper_${running.metadata?.uid ?? ''}/volumes/w`;
-    const pid = Number(await readFile(`${dir}/pid`, 'utf8'));
+    // The sandbox's containerID is sandbox://<pid>; sh exec's sleep in the same process.
+    const pid = Number(
+      running.status?.containerStatuses?.[0]?.containerID?.replace('sandbox://', ''),
+    );
+    expect(pid).toBeGreaterThan(1);
     expect(() => process.kill(pid, 0)).not.toThrow();
     await core.deleteNamespacedPod({ name: 'sleeper', namespace: NS });
     await waitForDeletion(kc, PODS, {

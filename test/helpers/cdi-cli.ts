@@ -17,7 +17,11 @@ export interface CliRun {
 }
 
 /** Runs `cdi ARGS` with extra env; never rejects on a non-zero exit. */
-export function runCdi(args: readonly string[], env: Readonly<Record<string, string>> = {}, timeoutMs = 60_000): Promise<CliRun> {
+export function runCdi(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 60_000,
+): Promise<CliRun> {
   if (!existsSync(CDI_BIN)) throw new Error(`${CDI_BIN} is missing: run npm run build:ts first`);
   return new Promise((resolvePromise) => {
     execFile(

@@ -56,10 +56,21 @@ const dest = (): string => join(tmp.dir, `out-${++n}`, 'disk.img');
 describe('cdi import', () => {
   it('imports over HTTP, prints one JSON object, exits 0', async () => {
     const out = dest();
-    const run = await runCdi(['import', '--source', server.url('/disk.raw.xz'), '--dest', out, '--json']);
+    const run = await runCdi([
+      'import',
+      '--source',
+      server.url('/disk.raw.xz'),
+      '--dest',
+      out,
+      '--json',
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const result = JSON.parse(run.stdout) as { format: string; compressions: string[]; size: number };
+    const result = JSON.parse(run.stdout) as {
+      format: string;
+      compressions: string[];
+      size: number;
+    };
     expect(result).toMatchObject({ format: 'raw', compressions: ['xz'], size: 48 * MiB });
     expect(await sameContent(out, raw)).toBe(true);
   });
@@ -80,7 +91,11 @@ describe('cdi import', () => {
       args: () => ['--source', server.url('/disk.raw.xz'), '--checksum', `md5:${'0'.repeat(32)}`],
       line: /^cdi import: Unable to process data: checksum validation failed: checksum mismatch: expected md5:0{32}, calculated md5:[0-9a-f]{32}$/,
     },
-    { what: 'an unknown flag', args: () => ['--source', 'x', '--frobnicate'], line: /^cdi import: unknown flag --frobnicate$/ },
+    {
+      what: 'an unknown flag',
+      args: () => ['--source', 'x', '--frobnicate'],
+      line: /^cdi import: unknown flag --frobnicate$/,
+    },
   ])('fails $what with exit 1, one stderr line, and no image', async ({ args, line }) => {
     const out = dest();
     const run = await runCdi(['import', ...args(), '--dest', out]);
@@ -97,7 +112,10 @@ describe('cdi info and cdi convert', () => {
     const run = await runCdi(['info', qcow2, '--json']);
     expect(run.code).toBe(0);
     const ours = JSON.parse(run.stdout) as Record<string, unknown>;
-    const theirs = JSON.parse(await qemuImg('info', '--output=json', qcow2)) as Record<string, unknown>;
+    const theirs = JSON.parse(await qemuImg('info', '--output=json', qcow2)) as Record<
+      string,
+      unknown
+    >;
     for (const key of ['format', 'virtual-size', 'cluster-size', 'dirty-flag']) {
       expect(ours[key], key).toEqual(theirs[key]);
     }
@@ -145,11 +163,21 @@ describe('cdi importer (the pod entry)', () => {
 
   it('imports into /data/disk.img, grows it to the claim, writes CDI success message', async () => {
     const dataDir = join(tmp.dir, `pod-${++n}`, 'data');
-    const env = podEnv(dataDir, { IMPORTER_ENDPOINT: server.url('/disk.qcow2'), IMPORTER_IMAGE_SIZE: '64Mi' });
+    const env = podEnv(dataDir, {
+      IMPORTER_ENDPOINT: server.url('/disk.qcow2'),
+      IMPORTER_IMAGE_SIZE: '64Mi',
+    });
     const run = await runCdi(['importer'], env);
     expect(run.code).toBe(0);
-    const message = JSON.parse(await readFile(env.CDI_TERMINATION_LOG!, 'utf8')) as Record<string, unknown>;
-    expect(message).toEqual({ scratchSpaceRequired: false, preallocationApplied: false, message: 'Import Complete' });
+    const message = JSON.parse(await readFile(env['CDI_TERMINATION_LOG']!, 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(message).toEqual({
+      scratchSpaceRequired: false,
+      preallocationApplied: false,
+      message: 'Import Complete',
+    });
     expect((await stat(join(dataDir, 'disk.img'))).size).toBe(64 * MiB);
     expect(((await stat(join(dataDir, 'disk.img'))).mode & 0o777).toString(8)).toBe('660');
   });
@@ -159,7 +187,7 @@ describe('cdi importer (the pod entry)', () => {
     const env = podEnv(dataDir, { IMPORTER_ENDPOINT: server.url('/tinyCore.isonot.real.file') });
     const run = await runCdi(['importer'], env);
     expect(run.code).toBe(1);
-    expect(await readFile(env.CDI_TERMINATION_LOG!, 'utf8')).toBe(
+    expect(await readFile(env['CDI_TERMINATION_LOG']!, 'utf8')).toBe(
       'Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found',
     );
     expect(await readdir(dataDir).catch(() => [])).toEqual([]);
@@ -167,7 +195,11 @@ describe('cdi importer (the pod entry)', () => {
 
   it('creates a sparse blank image for source none', async () => {
     const dataDir = join(tmp.dir, `pod-${++n}`, 'data');
-    const env = podEnv(dataDir, { IMPORTER_SOURCE: 'none', IMPORTER_IMAGE_SIZE: '100Mi', FILESYSTEM_OVERHEAD: '0.06' });
+    const env = podEnv(dataDir, {
+      IMPORTER_SOURCE: 'none',
+      IMPORTER_IMAGE_SIZE: '100Mi',
+      FILESYSTEM_OVERHEAD: '0.06',
+    });
     const run = await runCdi(['importer'], env);
     expect(run.code).toBe(0);
     const st = await stat(join(dataDir, 'disk.img'));
@@ -177,20 +209,31 @@ describe('cdi importer (the pod entry)', () => {
 
   it('lists every bad variable at once', async () => {
     const dataDir = join(tmp.dir, `pod-${++n}`, 'data');
-    const env = podEnv(dataDir, { IMPORTER_ENDPOINT: server.url('/disk.qcow2'), PREALLOCATION: 'maybe', IMPORTER_CHECKSUM: 'crc:1', IMPORTER_SOURCE: 'ftp' });
+    const env = podEnv(dataDir, {
+      IMPORTER_ENDPOINT: server.url('/disk.qcow2'),
+      PREALLOCATION: 'maybe',
+      IMPORTER_CHECKSUM: 'crc:1',
+      IMPORTER_SOURCE: 'ftp',
+    });
     const run = await runCdi(['importer'], env);
     expect(run.code).toBe(1);
-    const message = await readFile(env.CDI_TERMINATION_LOG!, 'utf8');
+    const message = await readFile(env['CDI_TERMINATION_LOG']!, 'utf8');
     expect(message).toContain('Unknown data source: ftp');
     expect(message).toContain('PREALLOCATION');
     expect(message).toContain('IMPORTER_CHECKSUM');
   });
 
   it('serves kubevirt_cdi_import_progress_total over HTTPS while importing', async () => {
-    const slow = await startTestHttpServer({ files: { '/disk.raw.xz': await readFile(`${raw}.xz`) }, bytesPerSecond: 400_000 });
+    const slow = await startTestHttpServer({
+      files: { '/disk.raw.xz': await readFile(`${raw}.xz`) },
+      bytesPerSecond: 400_000,
+    });
     const port = await freePort();
     const dataDir = join(tmp.dir, `pod-${++n}`, 'data');
-    const env = podEnv(dataDir, { IMPORTER_ENDPOINT: slow.url('/disk.raw.xz'), CDI_METRICS_ADDRESS: `127.0.0.1:${port}` });
+    const env = podEnv(dataDir, {
+      IMPORTER_ENDPOINT: slow.url('/disk.raw.xz'),
+      CDI_METRICS_ADDRESS: `127.0.0.1:${port}`,
+    });
     const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
     try {
       const running = runCdi(['importer'], env);
@@ -198,10 +241,14 @@ describe('cdi importer (the pod entry)', () => {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && seen.length < 3) {
         await new Promise((r) => setTimeout(r, 300));
-        const res = await request(`https://127.0.0.1:${port}/metrics`, { dispatcher }).catch(() => undefined);
+        const res = await request(`https://127.0.0.1:${port}/metrics`, { dispatcher }).catch(
+          () => undefined,
+        );
         if (res === undefined) continue;
         const body = await res.body.text();
-        const m = /kubevirt_cdi_import_progress_total\{ownerUID="uid-1234"\} (\d+(?:\.\d+)?)/.exec(body);
+        const m = /kubevirt_cdi_import_progress_total\{ownerUID="uid-1234"\} (\d+(?:\.\d+)?)/.exec(
+          body,
+        );
         if (m !== null && Number(m[1]) > 0 && Number(m[1]) < 100) seen.push(Number(m[1]));
       }
       expect((await running).code).toBe(0);

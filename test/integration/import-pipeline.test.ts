@@ -293,7 +293,7 @@ describe('archives', () => {
         contentType: 'archive',
         target: { kind: 'dir', path: dir },
       }).catch((e: unknown) => e);
-      expect(err, String(err)).toMatchObject({ code: "CDI_ARCHIVE_UNSAFE_ENTRY" });
+      expect(err, String(err)).toMatchObject({ code: 'CDI_ARCHIVE_UNSAFE_ENTRY' });
       expect(await readdir(dir)).toEqual([]);
       await expect(stat(join(tmp.dir, 'evil.txt'))).rejects.toThrow();
     } finally {

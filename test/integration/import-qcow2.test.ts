@@ -85,12 +85,42 @@ function job(url: string, overrides: Partial<ImportJob> = {}): ImportJob {
 
 describe('qcow2 imports are byte-identical to qemu-img convert -O raw', () => {
   it.each([
-    { what: 'v3 with zero and discarded clusters, over ranges', server: () => ranged, name: 'v3.qcow2', access: 'random' },
-    { what: 'zlib-compressed clusters, over ranges', server: () => ranged, name: 'zlib.qcow2', access: 'random' },
-    { what: 'v2 with 4 KiB clusters, over ranges', server: () => ranged, name: 'v2.qcow2', access: 'random' },
-    { what: 'v3 from a server without ranges (streamed)', server: () => plain, name: 'v3.qcow2', access: 'stream' },
-    { what: 'zlib-compressed, streamed', server: () => plain, name: 'zlib.qcow2', access: 'stream' },
-    { what: 'gzip-wrapped qcow2 (streamed)', server: () => ranged, name: 'v3.qcow2.gz', access: 'stream' },
+    {
+      what: 'v3 with zero and discarded clusters, over ranges',
+      server: () => ranged,
+      name: 'v3.qcow2',
+      access: 'random',
+    },
+    {
+      what: 'zlib-compressed clusters, over ranges',
+      server: () => ranged,
+      name: 'zlib.qcow2',
+      access: 'random',
+    },
+    {
+      what: 'v2 with 4 KiB clusters, over ranges',
+      server: () => ranged,
+      name: 'v2.qcow2',
+      access: 'random',
+    },
+    {
+      what: 'v3 from a server without ranges (streamed)',
+      server: () => plain,
+      name: 'v3.qcow2',
+      access: 'stream',
+    },
+    {
+      what: 'zlib-compressed, streamed',
+      server: () => plain,
+      name: 'zlib.qcow2',
+      access: 'stream',
+    },
+    {
+      what: 'gzip-wrapped qcow2 (streamed)',
+      server: () => ranged,
+      name: 'v3.qcow2.gz',
+      access: 'stream',
+    },
   ])('$what', async ({ server, name, access }) => {
     const j = job(server().url(`/${name}`));
     const result = await runImport(j);
@@ -112,7 +142,12 @@ describe('qcow2 imports are byte-identical to qemu-img convert -O raw', () => {
 describe('qcow2 refusals leave nothing behind', () => {
   it.each([
     { what: 'a backing file', name: 'backed.qcow2', code: 'CDI_IMAGE_BACKING_FILE', overrides: {} },
-    { what: 'a virtual size above the claim', name: 'v3.qcow2', code: 'CDI_SIZE_VALIDATION', overrides: { requestedSize: 64 * MiB } },
+    {
+      what: 'a virtual size above the claim',
+      name: 'v3.qcow2',
+      code: 'CDI_SIZE_VALIDATION',
+      overrides: { requestedSize: 64 * MiB },
+    },
   ])('$what', async ({ name, code, overrides }) => {
     for (const server of [ranged, plain]) {
       const j = job(server.url(`/${name}`), overrides);

@@ -419,6 +419,31 @@ describe('HttpSource: proxies', () => {
     }
   });
 
+  it.each([
+    {
+      what: 'a CIDR in no_proxy',
+      proxy: (p: string) => ({ httpProxy: p, noProxy: '10.0.0.0/8, 127.0.0.0/8' }),
+    },
+    {
+      what: 'only https_proxy set (Go: http targets go direct)',
+      proxy: (p: string) => ({ httpsProxy: p }),
+    },
+  ])('connects directly with $what', async ({ proxy: options }) => {
+    const proxy = await startTestProxy();
+    try {
+      const s = await serve({});
+      expect(
+        (await download(source({ url: s.url('/disk.img'), proxy: options(proxy.url) }))).equals(
+          DATA,
+        ),
+      ).toBe(true);
+      expect(proxy.requests).toHaveLength(0);
+      expect(s.requests.length).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('tunnels HTTPS with CONNECT through the proxy, with proxy credentials', async () => {
     const proxy = await startTestProxy();
     try {

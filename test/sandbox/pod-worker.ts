@@ -47,6 +47,8 @@ interface ContainerRun {
   restartCount: number;
   ready: boolean;
   child: ChildProcess | undefined;
+  /** `sandbox://<pid>` of the current or last process (changes on every restart, as on a node). */
+  containerId: string | undefined;
 }
 
 /** Something that wakes waiters. */
@@ -130,6 +132,7 @@ export class PodWorker {
         restartCount: 0,
         ready: false,
         child: undefined,
+        containerId: undefined,
       }));
     };
     this.#init = runs('initContainers');
@@ -265,6 +268,7 @@ export class PodWorker {
         await this.#changed.wait(BACKOFF_MAX_MS);
         continue;
       }
+      c.containerId = `sandbox://${c.child.pid ?? 0}`;
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
@@ -286,7 +290,7 @@ export class PodWorker {
         ...(message === undefined ? {} : { message }),
         startedAt,
         finishedAt: now(),
-        containerID: `sandbox://${this.uid}/${c.name}`,
+        containerID: c.containerId,
       };
       const policy = this.#restartPolicy(init);
       const restart =
@@ -368,9 +372,7 @@ export class PodWorker {
       restartCount: c.restartCount,
       state: c.state,
       lastState: c.lastState,
-      ...('running' in c.state || 'terminated' in c.state
-        ? { containerID: `sandbox://${this.uid}/${c.name}` }
-        : {}),
+      ...('running' in c.state || 'terminated' in c.state ? { containerID: c.containerId } : {}),
     };
   }
 
