@@ -5,7 +5,7 @@ import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'coverage/**', 'native/fuzz/out/**'],
+    ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'coverage/**', 'native/fuzz/out/**', '.tmp/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -67,11 +67,36 @@ function stringLabels(value: unknown): Record<string, string> {
   );
 }
 
+interface LogRecord {
+  readonly level?: unknown;
+  readonly msg: string;
+}
+
+/**
+ * With `terminationMessagePolicy: FallbackToLogsOnError`, a process killed before it wrote its
+ * message leaves the tail of its log instead: our JSON log lines. Picks the last error record's
+ * text, else says how the process ended and what it logged last. Undefined for other text.
+ */
+function messageFromLogTail(text: string, exitCode: number): string | undefined {
+  const records: LogRecord[] = [];
+  for (const line of text.split('\n')) {
+    const parsed = parseTerminationJson(line) as Record<string, unknown> | undefined;
+    if (parsed !== undefined && typeof parsed['msg'] === 'string') {
+      records.push({ level: parsed['level'], msg: parsed['msg'] });
+    }
+  }
+  if (records.length === 0) return undefined;
+  const error = records.filter((r) => r.level === 'error').at(-1);
+  if (error !== undefined) return error.msg;
+  return `importer exited with code ${exitCode}; last log: ${records.at(-1)?.msg ?? ''}`;
+}
+
 /** Judges one termination: exit code plus message (possibly empty). */
 export function judgeTermination(exitCode: number, text: string | undefined): TerminationVerdict {
   const raw = text ?? '';
-  const json = parseTerminationJson(raw);
-  const message = json?.message ?? firstLine(raw);
+  const logMessage = exitCode === 0 ? undefined : messageFromLogTail(raw, exitCode);
+  const json = logMessage === undefined ? parseTerminationJson(raw) : undefined;
+  const message = logMessage ?? json?.message ?? firstLine(raw);
   const code = json?.code;
   const lower = message.toLowerCase();
   const checksum = code === ErrorCodes.ChecksumMismatch || lower.includes(CHECKSUM_MARKER);

@@ -62,6 +62,7 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
     let result: { status: number; statusText: string; headers: IncomingHttpHeaders } | undefined;
     let received = 0;
     let discarded = 0;
+    let copying = false;
     // Armed before the request: a synchronous failure inside dispatch() may already call finish().
     const timer = setTimeout(() => {
       attempt.abort(
@@ -102,12 +103,15 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
             }
           }
           result = { status, statusText, headers };
+          // Copy only a 206 of exactly the buffer's size; anything else is judged after the end.
+          const cr = parseContentRange(headerValue(headers, 'content-range'));
+          copying =
+            status === 206 && cr !== undefined && cr.last - cr.first + 1 === req.into?.length;
         },
         onData(chunk) {
           timer.refresh();
           const into = req.into;
-          // Only a 206 is the range asked for; any other body (a full 200, an error page) is discarded.
-          if (into !== undefined && result?.status === 206) {
+          if (into !== undefined && copying) {
             if (received + chunk.length > into.length) {
               attempt.abort(
                 new CdiError(

@@ -52,10 +52,10 @@ beforeAll(async () => {
   ]);
   rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
   files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
-  // About 6 s for the 16 MiB image: long enough to act mid-import.
+  // About 4 s for the 16 MiB image: long enough to act mid-import.
   slow = await startTestHttpServer({
     files: { '/disk.raw': { path: raw } },
-    bytesPerSecond: 2.5 * MIB,
+    bytesPerSecond: 4 * MIB,
   });
   env = await startControllerEnv();
 });

@@ -25,6 +25,8 @@ export interface TestHttpServerOptions {
   ranges?: boolean;
   /** Announce `Accept-Ranges: bytes` but answer every GET with the full 200 (broken caches, CDI #3543). */
   ignoreRange?: boolean;
+  /** Serve ranges starting this many bytes before the one asked for (honest Content-Range). */
+  rangeShift?: number;
   /** Send an ETag (default true: a strong one derived from the content); a function picks it per GET. */
   etag?: boolean | ((getIndex: number) => string);
   /** Content-Type of files (default application/octet-stream). */
@@ -239,7 +241,9 @@ function pickSlice(
   if (ifRange !== undefined && ifRange !== etag) return whole;
   const r = parseRange(range, size);
   if (r === null) return null;
-  return r === undefined ? whole : { slice: r, status: 206 };
+  if (r === undefined) return whole;
+  const start = Math.max(0, r.start - (o.rangeShift ?? 0));
+  return { slice: { start, end: r.end }, status: 206 };
 }
 
 /** Starts a server on 127.0.0.1 port 0. */

@@ -266,6 +266,11 @@ describe('HttpSource: resume after a dropped connection', () => {
       code: 'CDI_RESUME_FAILED',
     },
     {
+      what: 'the server answers a different range than asked',
+      server: { dropAfterBytes: 200_000, rangeShift: 100 },
+      code: 'CDI_RESUME_FAILED',
+    },
+    {
       what: 'every resume attempt answers 503 (retries spent)',
       server: { dropAfterBytes: 200_000, failGet: (n) => (n >= 1 ? 503 : undefined) },
       code: 'CDI_RESUME_FAILED',
@@ -384,6 +389,15 @@ describe('HttpSource: readRange', () => {
     }
     const past = await failure(src.readRange(DATA.length - 1, 2, signal));
     expect(past.code).toBe('CDI_UNEXPECTED_EOF');
+  });
+
+  it('refuses a 206 that carries another range', async () => {
+    const s = await serve({ rangeShift: 10 });
+    const src = source({ url: s.url('/disk.img') });
+    const signal = new AbortController().signal;
+    await src.info(signal);
+    const err = await failure(src.readRange(1000, 100, signal));
+    expect(err.code).toBe('CDI_RESUME_FAILED');
   });
 
   it('is not offered when the server has no Range support', async () => {
