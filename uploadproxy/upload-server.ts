@@ -50,6 +50,8 @@ export interface UploadServerOptions {
   readonly preallocation: boolean;
   readonly spillDir: string;
   readonly logger: Logger;
+  /** Called when a connection drops mid-upload, with the durable byte count (logs, tests). */
+  readonly onDrop?: (durable: number) => void;
   /** A dropped upload not resumed within this time is discarded (default 1 h). */
   readonly resumeTimeoutMs?: number;
 }
@@ -273,6 +275,7 @@ class ServerState {
         error: errorMessage(err),
       });
       this.#armResumeTimer(session);
+      this.#options.onDrop?.(session.journal.durable);
       return;
     }
     // The pipeline failed: answer, discard the upload, stay ready for a new one.

@@ -19,6 +19,7 @@ import {
   qemuImg,
 } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import { createTestTls, type TestTls } from '../helpers/tls.js';
 import {
   pushContainerDisk,
   startRegistry,
@@ -50,6 +51,8 @@ const S3_KEY = 'S3RVER';
 let s3: S3rverInstance;
 let s3Endpoint: string;
 let registry: RegistryServer;
+let tls: TestTls;
+let secure: TestHttpServer;
 let env: ControllerEnv;
 let files: TestHttpServer;
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -91,6 +94,14 @@ beforeAll(async () => {
     new PutObjectCommand({ Bucket: 'images', Key: 'vm/disk.qcow2', Body: await readFile(qcow2) }),
   );
   client.destroy();
+  tls = await createTestTls();
+  // HTTPS with a private CA and basic auth: the CA comes from a ConfigMap, the credentials from a
+  // Secret or an extra header, as CDI's file host on ports 81/444 tests them.
+  secure = await startTestHttpServer({
+    files: { '/disk.qcow2': { path: qcow2 } },
+    tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    basicAuth: { user: 'admin', password: 'pw' },
+  });
   registry = await startRegistry();
   await pushContainerDisk({ registry, target: 'vm/disk:v1', diskFile: qcow2, workDir: tmp.dir });
   env = await startControllerEnv();
@@ -101,6 +112,8 @@ afterAll(async () => {
   await files?.close();
   await s3?.close();
   await registry?.close();
+  await secure?.close();
+  await tls?.cleanup();
   await tmp?.cleanup();
 });
 
@@ -272,6 +285,69 @@ spec:
     );
     await waitForPhase(env, 'default', 'from-registry', 'Succeeded');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-registry'))).toBe(true);
+  });
+
+  it('https with a CA ConfigMap and basic auth from a Secret, and from an extra header', async () => {
+    const b64 = (t: string): string => Buffer.from(t).toString('base64');
+    const ca = tls.caPem
+      .trim()
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n');
+    await apply(
+      env,
+      `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: file-host-ca
+data:
+  ca.pem: |
+${ca}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: file-host-auth
+data:
+  accessKeyId: ${b64('admin')}
+  secretKey: ${b64('pw')}
+---
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: https-secret
+spec:
+  source:
+    http:
+      url: ${secure.origin}/disk.qcow2
+      certConfigMap: file-host-ca
+      secretRef: file-host-auth
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+---
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: https-header
+spec:
+  source:
+    http:
+      url: ${secure.origin}/disk.qcow2
+      certConfigMap: file-host-ca
+      extraHeaders:
+        - "Authorization: Basic ${b64('admin:pw')}"
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+`,
+    );
+    await waitForPhase(env, 'default', 'https-secret', 'Succeeded');
+    await waitForPhase(env, 'default', 'https-header', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'https-secret'))).toBe(true);
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'https-header'))).toBe(true);
   });
 
   it('annotated bare PVC, no DataVolume', async () => {
