@@ -52,7 +52,7 @@ export function sendText(res: ServerResponse, status: number, text: string): voi
     res.destroy();
     return;
   }
-  const body = `${escapeHtml(text)}\n`;
+  const body = text === '' ? '' : `${escapeHtml(text)}\n`;
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
