@@ -24,6 +24,8 @@ export interface RawQcow2Info {
   readonly l2Entries: number;
   readonly refcountTableOffset: number;
   readonly refcountTableBytes: number;
+  /** Refcount entries are 2^refcountOrder bits wide. */
+  readonly refcountOrder: number;
   readonly backingFile?: string;
   readonly externalDataFile?: string;
   /** Why conversion is refused (backing file, external data file, encryption). */

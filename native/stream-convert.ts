@@ -25,6 +25,21 @@ import { WorkPool } from './work-pool.js';
 export const WINDOW_BYTES = 4 * 1024 * 1024;
 /** Chunks in flight on the libuv pool. */
 const CONCURRENCY = 4;
+/** True when entry `i` of a refcount block is not zero (qemu's sub-byte widths are LSB first). */
+function isRefcountNonZero(block: Buffer, i: number, order: number): number {
+  if (order <= 3) {
+    const bits = 1 << order;
+    const perByte = 8 / bits;
+    const byte = block[Math.floor(i / perByte)]!;
+    return (byte >> (bits * (i % perByte))) & ((1 << bits) - 1) ? 1 : 0;
+  }
+  const bytes = 1 << (order - 3);
+  for (let k = 0; k < bytes; k++) if (block[i * bytes + k] !== 0) return 1;
+  return 0;
+}
+
+/** Offset bits of a refcount table entry. */
+const REFCOUNT_OFFSET_MASK = 0xfffffffffffffe00n;
 /** Image size assumed for validation while the real one is unknown (checked at the end). */
 const UNKNOWN_SIZE = Number.MAX_SAFE_INTEGER;
 
@@ -57,6 +72,11 @@ export class Qcow2StreamConverter extends Writable {
   #raw: RawQcow2Info | undefined;
   #writer: ItemWriter | undefined;
   #l1Pending = false;
+  #refcountPending = false;
+  /** Refcount blocks not seen yet: host offset to block index. */
+  readonly #refBlocks = new Map<number, number>();
+  /** Per refcount block seen: one byte per cluster, 1 when the cluster is in use. */
+  readonly #inUse = new Map<number, Uint8Array>();
   /** L2 tables not seen yet: host offset to the L1 indexes naming it (hostile images share). */
   readonly #tables = new Map<number, number[]>();
   /** Known data/compressed extents not written yet, 5 numbers each; kept sorted by host. */
@@ -191,6 +211,7 @@ export class Qcow2StreamConverter extends Writable {
       total: raw.virtualSize,
     });
     this.#l1Pending = raw.l1Entries > 0;
+    this.#refcountPending = raw.refcountTableBytes > 0;
     this.#used.push([0, raw.clusterSize]);
     if (raw.refcountTableBytes > 0) {
       this.#used.push([raw.refcountTableOffset, raw.refcountTableOffset + raw.refcountTableBytes]);
@@ -222,6 +243,8 @@ export class Qcow2StreamConverter extends Writable {
         }
       }
     }
+    this.#claimRefcountBlocks(data, start, end);
+    this.#readRefcountBlocks(data, start, end);
     const ready = [...this.#tables].filter(([o]) => o >= start && o + raw.clusterSize <= end);
     ready.sort((a, b) => a[0] - b[0]);
     for (const [offset, indexes] of ready) {
@@ -230,6 +253,44 @@ export class Qcow2StreamConverter extends Writable {
       const table = data.subarray(offset - start, offset - start + raw.clusterSize);
       for (const index of indexes) this.#addExtents(map.mapL2(index, table), start);
     }
+  }
+
+  /** Refcount blocks are metadata we never need: claim them so they are not spilled. */
+  #claimRefcountBlocks(data: Buffer, start: number, end: number): void {
+    const raw = this.#raw!;
+    const tableEnd = raw.refcountTableOffset + raw.refcountTableBytes;
+    if (!this.#refcountPending || raw.refcountTableOffset < start || tableEnd > end) return;
+    this.#refcountPending = false;
+    const table = data.subarray(raw.refcountTableOffset - start, tableEnd - start);
+    for (let off = 0; off + 8 <= table.length; off += 8) {
+      const block = Number(table.readBigUInt64BE(off) & REFCOUNT_OFFSET_MASK);
+      if (block === 0 || block < start) continue;
+      this.#used.push([block, block + raw.clusterSize]);
+      // Dirty or corrupt images may have wrong refcounts: then every unknown cluster is kept.
+      if (!raw.dirty && !raw.corrupt) this.#refBlocks.set(block, off / 8);
+    }
+  }
+
+  /** Reads the refcount blocks lying fully inside the window into the in-use map. */
+  #readRefcountBlocks(data: Buffer, start: number, end: number): void {
+    const raw = this.#raw!;
+    const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
+    for (const [offset, index] of this.#refBlocks) {
+      if (offset < start || offset + raw.clusterSize > end) continue;
+      this.#refBlocks.delete(offset);
+      const block = data.subarray(offset - start, offset - start + raw.clusterSize);
+      const flags = new Uint8Array(perBlock);
+      for (let i = 0; i < perBlock; i++) flags[i] = isRefcountNonZero(block, i, raw.refcountOrder);
+      this.#inUse.set(index, flags);
+    }
+  }
+
+  /** True when the refcounts say host cluster `cluster` is free (so never referenced). */
+  #isFree(cluster: number): boolean {
+    const raw = this.#raw!;
+    const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
+    const flags = this.#inUse.get(Math.floor(cluster / perBlock));
+    return flags !== undefined && flags[cluster % perBlock] === 0;
   }
 
   #addExtents(ex: Float64Array, start: number): void {
@@ -301,7 +362,7 @@ export class Qcow2StreamConverter extends Writable {
     void this.#pool.run(() => writer.zero(item.offset, item.length)).catch(() => undefined);
   }
 
-  /** Spills the bytes of [start, stop) that nothing claimed. */
+  /** Spills the bytes of [start, stop) that nothing claimed, except clusters known free. */
   async #spillUnused(data: Buffer, start: number, stop: number): Promise<void> {
     const used = this.#used
       .map(([a, b]): Span => [Math.max(a, start), Math.min(b, stop)])
@@ -309,10 +370,24 @@ export class Qcow2StreamConverter extends Writable {
       .sort((x, y) => x[0] - y[0]);
     let pos = start;
     for (const [a, b] of used) {
-      if (a > pos) await this.#spill.add(pos, data.subarray(pos - start, a - start));
+      if (a > pos) await this.#spillRange(data, start, pos, a);
       pos = Math.max(pos, b);
     }
-    if (pos < stop) await this.#spill.add(pos, data.subarray(pos - start, stop - start));
+    if (pos < stop) await this.#spillRange(data, start, pos, stop);
+  }
+
+  async #spillRange(data: Buffer, start: number, from: number, to: number): Promise<void> {
+    const cs = this.#raw?.clusterSize ?? to - from;
+    let runStart = from;
+    for (let pos = from; pos < to; ) {
+      const next = Math.min(to, (Math.floor(pos / cs) + 1) * cs);
+      if (this.#isFree(Math.floor(pos / cs))) {
+        if (pos > runStart) await this.#spill.add(runStart, data.subarray(runStart - start, pos - start));
+        runStart = next;
+      }
+      pos = next;
+    }
+    if (to > runStart) await this.#spill.add(runStart, data.subarray(runStart - start, to - start));
   }
 
   #checkComplete(end: number): void {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Duplex } from 'node:stream';
 import { constants as zlibConstants, createGunzip } from 'node:zlib';
-import { WorkerZstdDecoder } from './worker-zstd-decoder.js';
+import { ZstdDecoder } from './zstd-decoder.js';
 import type { CompressionFormat } from '../format/sniff.js';
 import { ChildProcessDecoder } from './child-process-decoder.js';
 
@@ -24,7 +24,7 @@ export function createDecoder(format: CompressionFormat): Duplex {
         finishFlush: zlibConstants.Z_SYNC_FLUSH,
       });
     case 'zstd':
-      return new WorkerZstdDecoder();
+      return new ZstdDecoder();
     case 'xz':
       return new ChildProcessDecoder({ command: 'xz', args: ['-dc', '-T2', '-q'], format });
     case 'lz4':

@@ -101,6 +101,7 @@ Napi::Value Qcow2Map::Info(const Napi::CallbackInfo& info) {
   o.Set("l2Entries", double(h.l2_entries));
   o.Set("refcountTableOffset", double(h.refcount_table_offset));
   o.Set("refcountTableBytes", double(uint64_t(h.refcount_table_clusters) * h.cluster_size));
+  o.Set("refcountOrder", double(h.refcount_order));
   if (h.has_backing_file) o.Set("backingFile", h.backing_file);
   if (h.has_external_data) o.Set("externalDataFile", h.external_data_file);
   if (h.refusal_code != nullptr) {
