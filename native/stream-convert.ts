@@ -38,6 +38,9 @@ function isRefcountNonZero(block: Buffer, i: number, order: number): number {
   return 0;
 }
 
+/** L2 entry bits (qcow2 spec): compressed flag and standard cluster offset. */
+const L2_COMPRESSED = 1n << 62n;
+const L2_OFFSET_MASK = 0x00fffffffffffe00n;
 /** Offset bits of a refcount table entry. */
 const REFCOUNT_OFFSET_MASK = 0xfffffffffffffe00n;
 /** Image size assumed for validation while the real one is unknown (checked at the end). */
@@ -252,6 +255,27 @@ export class Qcow2StreamConverter extends Writable {
       this.#used.push([offset, offset + raw.clusterSize]);
       const table = data.subarray(offset - start, offset - start + raw.clusterSize);
       for (const index of indexes) this.#addExtents(map.mapL2(index, table), start);
+      this.#claimUnreadClusters(table, start);
+    }
+  }
+
+  /**
+   * Claims clusters an L2 table allocates but that are never read: zero clusters that keep their
+   * allocation (`write -z` on v3) and, with extended L2, the unused subclusters. Their bytes
+   * need no spilling.
+   */
+  #claimUnreadClusters(table: Buffer, start: number): void {
+    const raw = this.#raw!;
+    const step = raw.extendedL2 ? 16 : 8;
+    for (let off = 0; off + step <= table.length; off += step) {
+      const entry = table.readBigUInt64BE(off);
+      if ((entry & L2_COMPRESSED) !== 0n) continue;
+      const host = Number(entry & L2_OFFSET_MASK);
+      if (host < start || host === 0) continue;
+      const unread = raw.extendedL2
+        ? table.readUInt32BE(off + 12) !== 0xffffffff
+        : (entry & 1n) === 1n;
+      if (unread) this.#used.push([host, host + raw.clusterSize]);
     }
   }
 
@@ -379,10 +403,11 @@ export class Qcow2StreamConverter extends Writable {
   async #spillRange(data: Buffer, start: number, from: number, to: number): Promise<void> {
     const cs = this.#raw?.clusterSize ?? to - from;
     let runStart = from;
-    for (let pos = from; pos < to; ) {
+    for (let pos = from; pos < to;) {
       const next = Math.min(to, (Math.floor(pos / cs) + 1) * cs);
       if (this.#isFree(Math.floor(pos / cs))) {
-        if (pos > runStart) await this.#spill.add(runStart, data.subarray(runStart - start, pos - start));
+        if (pos > runStart)
+          await this.#spill.add(runStart, data.subarray(runStart - start, pos - start));
         runStart = next;
       }
       pos = next;

@@ -54,8 +54,10 @@ export interface UploadFileOptions {
 export interface UploadFileResult {
   readonly bytes: number;
   readonly resumes: number;
-  /** Bytes sent in total, counting resent ones. */
+  /** Bytes read into requests in total, counting ones resent or refused in flight. */
   readonly bytesSent: number;
+  /** The offset each resume attempt started from (0: the server kept nothing). */
+  readonly resumedFrom: readonly number[];
 }
 
 /** Uploads a file; see the module comment. Throws a CdiError naming the cause. */
@@ -79,6 +81,7 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
   const retries = options.retries ?? 5;
   let resumes = 0;
   let bytesSent = 0;
+  const resumedFrom: number[] = [];
   try {
     for (let attempt = 0; ; attempt++) {
       let offset = 0;
@@ -86,10 +89,11 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
         if (attempt > 0) {
           offset = await durableOffset({ url, headers, dispatcher, signal: options.signal, size });
           resumes++;
+          resumedFrom.push(offset);
           options.logger.info('resuming upload', { offset, attempt });
         }
         const sent = await sendFrom({ ...options, url, headers, dispatcher, size, offset, resumes, onSent: (n) => (bytesSent += n) });
-        return { bytes: sent, resumes, bytesSent };
+        return { bytes: sent, resumes, bytesSent, resumedFrom };
       } catch (err) {
         if (options.signal.aborted) throw new CdiError(ErrorCodes.Aborted, 'upload aborted', { cause: err });
         if (!isRetryable(err) || attempt >= retries) throw err;

@@ -55,6 +55,8 @@ export class UploadJournal {
   #total: number | undefined;
   #complete = false;
   #failure: Error | undefined;
+  /** The write in flight, if any: a dropped body may leave one behind its failed pipeline. */
+  #inflight: Promise<void> = Promise.resolve();
   readonly #events = new EventEmitter();
 
   private constructor(file: string, handle: FileHandle) {
@@ -109,24 +111,33 @@ export class UploadJournal {
           );
           return;
         }
-        this.#handle
-          .write(chunk, 0, chunk.length, this.#received)
+        const written = this.#handle.write(chunk, 0, chunk.length, this.#received).then(() => {
+          this.#received += chunk.length;
+          sinceSync += chunk.length;
+          this.#events.emit('grow');
+        });
+        this.#inflight = written;
+        written
           .then(async () => {
-            this.#received += chunk.length;
-            sinceSync += chunk.length;
-            this.#events.emit('grow');
-            if (sinceSync >= JOURNAL_SYNC_INTERVAL) {
-              sinceSync = 0;
-              await this.sync();
-            }
+            if (sinceSync < JOURNAL_SYNC_INTERVAL) return;
+            sinceSync = 0;
+            await this.#flush();
           })
-          .then(() => callback(), callback);
+          .then(
+            () => callback(),
+            (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+          );
       },
     });
   }
 
-  /** Flushes what was written; `durable` becomes `received`. */
+  /** Waits for the write in flight, then flushes; `durable` becomes `received`. */
   async sync(): Promise<void> {
+    await this.#inflight.catch(() => undefined);
+    await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
     const upto = this.#received;
     await this.#handle.datasync();
     this.#durable = Math.max(this.#durable, upto);

@@ -52,6 +52,8 @@ export interface UploadServerOptions {
   readonly logger: Logger;
   /** Called when a connection drops mid-upload, with the durable byte count (logs, tests). */
   readonly onDrop?: (durable: number) => void;
+  /** A receiving connection silent this long is treated as dropped (default 60 s). */
+  readonly idleTimeoutMs?: number;
   /** A dropped upload not resumed within this time is discarded (default 1 h). */
   readonly resumeTimeoutMs?: number;
 }
@@ -208,8 +210,12 @@ class ServerState {
     const body: Readable = mode.form ? await openFormFile(req.headers, req) : req;
     const endsUpload = range === undefined ? true : range.total !== undefined && range.end + 1 === range.total;
     let outcome;
+    // A connection that goes silent (a dead NAT path sends no RST) counts as dropped, so a resume
+    // is not refused as "already in progress" for ever. Only while receiving: processing is quiet.
+    req.setTimeout(this.#options.idleTimeoutMs ?? 60_000, () => req.destroy(new Error('upload connection idle')));
     try {
       outcome = await session.receive(body, endsUpload);
+      req.setTimeout(0);
     } catch (err) {
       await this.#afterFailedReceive(session, err, req, res);
       return;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
@@ -12,7 +13,7 @@ import {
   type ImageFormat,
 } from '../format/sniff.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
-import type { DataSource, SourceInfo } from '../sources/types.js';
+import type { DataSource } from '../sources/types.js';
 import { boolFlag, parseArgs, stringFlag } from './args.js';
 import type { CommandContext } from './context.js';
 
@@ -83,6 +84,9 @@ export async function inspect(
   signal: AbortSignal,
 ): Promise<ImageInfoReport> {
   const info = await source.info(signal);
+  // qemu-img's actual-size is what the file occupies (allocated blocks), not its length.
+  const actual =
+    info.localPath === undefined ? info.length : (await stat(info.localPath)).blocks * 512;
   if (info.randomAccess && source.readRange !== undefined && info.length !== undefined) {
     const readRange = source.readRange.bind(source);
     const headLength = Math.min(SNIFF_BYTES, info.length);
@@ -93,25 +97,25 @@ export async function inspect(
         size: info.length,
         read: (o, l, s) => readRange(o, l, s ?? signal),
       };
-      return qcow2Report(filename, await readQcow2Info(reader, signal), [], info);
+      return qcow2Report(filename, await readQcow2Info(reader, signal), [], actual);
     }
     if (format === undefined || format === 'tar') {
       return {
         filename,
         format: 'raw',
         'virtual-size': info.length,
-        'actual-size': info.length,
+        ...(actual === undefined ? {} : { 'actual-size': actual }),
         compression: [],
       };
     }
   }
-  return inspectStream(source, filename, info, signal);
+  return inspectStream(source, filename, actual, signal);
 }
 
 async function inspectStream(
   source: DataSource,
   filename: string,
-  info: SourceInfo,
+  actual: number | undefined,
   signal: AbortSignal,
 ): Promise<ImageInfoReport> {
   const unwrapped = await unwrapCompression(await source.stream(signal));
@@ -132,7 +136,7 @@ async function inspectStream(
         return Promise.resolve(window.subarray(offset, offset + length));
       },
     };
-    return qcow2Report(filename, await readQcow2Info(reader, signal), compressions, info);
+    return qcow2Report(filename, await readQcow2Info(reader, signal), compressions, actual);
   }
   if (unwrapped.format !== 'raw' && unwrapped.format !== 'tar') {
     unwrapped.stream.destroy();
@@ -157,7 +161,7 @@ async function inspectStream(
     filename,
     format: 'raw',
     'virtual-size': size,
-    ...(info.length === undefined ? {} : { 'actual-size': info.length }),
+    ...(actual === undefined ? {} : { 'actual-size': actual }),
     compression: compressions,
   };
 }
@@ -183,13 +187,13 @@ function qcow2Report(
   filename: string,
   q: Qcow2Info,
   compression: readonly CompressionFormat[],
-  info: SourceInfo,
+  actual: number | undefined,
 ): ImageInfoReport {
   return {
     filename,
     format: 'qcow2',
     'virtual-size': q.virtualSize,
-    ...(info.length === undefined ? {} : { 'actual-size': info.length }),
+    ...(actual === undefined ? {} : { 'actual-size': actual }),
     'cluster-size': q.clusterSize,
     ...(q.backingFile === undefined ? {} : { 'backing-filename': q.backingFile }),
     'dirty-flag': q.dirty,

@@ -135,7 +135,7 @@ const r = spawnSync(
   bin,
   [
     `-max_total_time=${seconds}`,
-    '-max_len=65536',
+    '-max_len=131072',
     '-rss_limit_mb=1024',
     '-timeout=10',
     `-artifact_prefix=${crashes}/`,

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent } from 'undici';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import { silentLogger } from '../../common/logger.js';
+import { createLogger, silentLogger } from '../../common/logger.js';
 import { startUploadProxy, type UploadProxy } from '../../uploadproxy/proxy.js';
 import { signUploadToken, type SignOptions, type UploadTarget } from '../../uploadproxy/token.js';
 import { startUploadServer, type UploadServer } from '../../uploadproxy/upload-server.js';
@@ -45,6 +45,8 @@ export interface UploadStackOptions {
 /** Starts server and proxy; `close()` stops both and removes the temp dir. */
 export async function startUploadStack(pki: UploadPki, options: UploadStackOptions = {}): Promise<UploadStack> {
   const tmp = await makeTempDir('cdi-upload-');
+  // CDI_TEST_DEBUG=1 shows the server's and proxy's logs.
+  const logger = process.env['CDI_TEST_DEBUG'] === '1' ? createLogger({ component: 'upload', level: 'debug', format: 'text' }) : silentLogger;
   const dataDir = path.join(tmp.dir, 'data');
   const scratch = path.join(tmp.dir, 'scratch');
   await mkdir(dataDir);
@@ -60,7 +62,7 @@ export async function startUploadStack(pki: UploadPki, options: UploadStackOptio
     filesystemOverhead: 0,
     preallocation: false,
     spillDir: scratch,
-    logger: silentLogger,
+    logger,
     onDrop: (n) => {
       drops.push(n);
       events.emit('drop', n);
@@ -80,7 +82,7 @@ export async function startUploadStack(pki: UploadPki, options: UploadStackOptio
     },
     readyTimeoutMs: options.readyTimeoutMs ?? 300,
     pollIntervalMs: 50,
-    logger: silentLogger,
+    logger,
   });
   const dispatcher = new Agent({ connect: { ca: pki.caPem } });
   const stack: UploadStack = {

@@ -8,7 +8,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logger.js';
@@ -47,22 +46,28 @@ afterEach(async () => {
   stack = undefined;
 });
 
-/** Sends the first `cut` bytes of the file as a full-length upload, then drops the connection. */
+/**
+ * Sends the whole file as one upload through a relay that cuts the network after about `cut`
+ * bytes; resolves with the durable offset the server reports for the drop.
+ */
 async function sendAndDrop(s: UploadStack, token: string, cut: number): Promise<number> {
-  const bytes = await readFile(qcow2);
-  const body = new PassThrough();
-  const abort = new AbortController();
-  const pending = request(`${s.proxy.url}/v1beta1/upload`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-length': String(bytes.length) },
-    body,
-    signal: abort.signal,
-    dispatcher: s.dispatcher,
-  }).catch((err: unknown) => err);
-  const dropped = s.nextDrop();
-  body.write(bytes.subarray(0, cut), () => abort.abort());
-  expect(await pending).toBeInstanceOf(Error);
-  return dropped;
+  const relay = await startCuttingProxy({ targetPort: s.proxy.port, cutAfter: cut });
+  const dispatcher = new Agent({ connect: { ca: pki.caPem, servername: 'localhost' } });
+  try {
+    const dropped = s.nextDrop();
+    const outcome = await request(`https://127.0.0.1:${relay.port}/v1beta1/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-length': String((await stat(qcow2)).size) },
+      body: createReadStream(qcow2),
+      dispatcher,
+    }).catch((err: unknown) => err);
+    expect(outcome).toBeInstanceOf(Error);
+    expect(relay.cuts()).toBe(1);
+    return await dropped;
+  } finally {
+    await dispatcher.close();
+    await relay.close();
+  }
 }
 
 describe('resumable uploads', () => {
@@ -158,10 +163,12 @@ describe('resumable uploads', () => {
         dispatcher,
       });
       expect(relay.cuts()).toBe(1);
-      expect(result.resumes).toBe(1);
+      // The first resume attempts may meet the server before it noticed the drop (503): retried.
+      expect(result.resumes).toBeGreaterThanOrEqual(1);
       expect(result.bytes).toBe(size);
-      // A resume, not a restart: well under twice the file went over the wire.
-      expect(result.bytesSent).toBeLessThan(size * 1.5);
+      // A resume, not a restart: the last attempt continued from what the server kept.
+      expect(result.resumedFrom.at(-1)).toBe(stack.drops[0]);
+      expect(stack.drops[0]).toBeGreaterThan(size * 0.5);
       expect(progress.at(-1)).toBe(size);
       expect(await sameContent(stack.diskPath, reference)).toBe(true);
     } finally {
