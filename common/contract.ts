@@ -37,6 +37,8 @@ export const ImporterEnv = {
   TerminationLog: 'CDI_TERMINATION_LOG',
   /** Ours: metrics listen address, `host:port` (default `0.0.0.0:8443`); `off` disables. */
   MetricsAddress: 'CDI_METRICS_ADDRESS',
+  /** Ours: where secret extra headers are mounted (default `/extraheaders`, one dir per Secret). */
+  ExtraHeadersDir: 'CDI_EXTRA_HEADERS_DIR',
 } as const;
 
 /** Values of `IMPORTER_SOURCE` / the `storage.import.source` annotation. */
@@ -69,6 +71,7 @@ export const PodPaths = {
   ScratchDir: '/scratch',
   CertDir: '/certs',
   TerminationLog: '/dev/termination-log',
+  ExtraHeadersDir: '/extraheaders',
 } as const;
 
 /** The termination message CDI's controller reads (max 4096 bytes, one line). */

@@ -41,6 +41,8 @@ export interface ImporterConfig {
   readonly blockDevice: string;
   readonly scratchDir: string;
   readonly terminationLog: string;
+  /** Secret extra headers: every file under each subdirectory is one `Name: value` line. */
+  readonly extraHeadersDir: string;
   /** Where the HTTPS metrics endpoint listens, or undefined when disabled. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
 }
@@ -147,6 +149,7 @@ export function loadImporterConfig(env: Env): ImporterConfig {
     blockDevice: get(ImporterEnv.BlockDevice) ?? PodPaths.BlockDevice,
     scratchDir: get(ImporterEnv.ScratchDir) ?? PodPaths.ScratchDir,
     terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
+    extraHeadersDir: get(ImporterEnv.ExtraHeadersDir) ?? PodPaths.ExtraHeadersDir,
     metrics,
   });
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ContentTypes,
@@ -72,7 +72,7 @@ async function runPodImport(
     url: config.endpoint,
     transport: {
       insecureTls: config.insecureTls,
-      extraHeaders: config.extraHeaders,
+      extraHeaders: [...config.extraHeaders, ...(await readSecretHeaders(config.extraHeadersDir))],
       ...(config.certDir === undefined ? {} : { certDir: config.certDir }),
       ...(config.accessKeyId === undefined ? {} : { accessKeyId: config.accessKeyId }),
       ...(config.secretKey === undefined ? {} : { secretKey: config.secretKey }),
@@ -161,6 +161,27 @@ async function createBlankImage(
 /** The first line of the cause: what CDI's controller shows in the Running condition. */
 function failureLine(err: unknown): string {
   return errorMessage(err).split('\n')[0] ?? '';
+}
+
+/**
+ * CDI mounts each `secretExtraHeaders` Secret at `/extraheaders/<i>`; every key file holds one
+ * `Name: value` header. Missing directories mean none were configured.
+ */
+async function readSecretHeaders(dir: string): Promise<string[]> {
+  const headers: string[] = [];
+  const mounts = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const mount of mounts
+    .filter((m) => m.isDirectory())
+    .sort((a, b) => a.name.localeCompare(b.name))) {
+    const files = await readdir(join(dir, mount.name), { withFileTypes: true });
+    // Secret volumes hold `..data` links and dot-directories next to the key files.
+    for (const file of files
+      .filter((f) => !f.name.startsWith('.'))
+      .sort((a, b) => a.name.localeCompare(b.name))) {
+      headers.push((await readFile(join(dir, mount.name, file.name), 'utf8')).trim());
+    }
+  }
+  return headers;
 }
 
 async function writeTerminationLog(path: string, text: string, logger: Logger): Promise<void> {

@@ -4,7 +4,7 @@
  * stderr line naming the cause on failure; and the importer pod entry driven by CDI's env vars,
  * writing CDI's termination message and serving the progress metric.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -205,6 +205,31 @@ describe('cdi importer (the pod entry)', () => {
     const st = await stat(join(dataDir, 'disk.img'));
     expect(st.size).toBe(94 * MiB);
     expect(st.blocks).toBe(0);
+  });
+
+  it('sends headers from secret extra-header mounts (one file per header)', async () => {
+    const guarded = await startTestHttpServer({
+      files: { '/disk.qcow2': await readFile(qcow2) },
+      basicAuth: { user: 'admin', password: 'password' },
+    });
+    try {
+      const dataDir = join(tmp.dir, `pod-${++n}`, 'data');
+      const headersDir = join(tmp.dir, `pod-${n}`, 'extraheaders');
+      mkdirSync(join(headersDir, '0'), { recursive: true });
+      const basic = Buffer.from('admin:password').toString('base64');
+      writeFileSync(join(headersDir, '0', 'secret'), `Authorization: Basic ${basic}\n`);
+      const env = podEnv(dataDir, {
+        IMPORTER_ENDPOINT: guarded.url('/disk.qcow2'),
+        CDI_EXTRA_HEADERS_DIR: headersDir,
+      });
+      const run = await runCdi(['importer'], env);
+      expect(run.code).toBe(0);
+      expect(guarded.requests.every((r) => r.headers.authorization === `Basic ${basic}`)).toBe(
+        true,
+      );
+    } finally {
+      await guarded.close();
+    }
   });
 
   it('lists every bad variable at once', async () => {
