@@ -175,3 +175,29 @@ export const ControllerEnv = {
   /** The controller pod's name (downward API): its identity in the Lease. */
   PodName: 'POD_NAME',
 } as const;
+
+/** Environment of the upload server pod (CDI `upload-controller.go` `makeUploadPodSpec`). */
+export const UploadServerEnv = {
+  TlsKeyFile: 'TLS_KEY_FILE',
+  TlsCertFile: 'TLS_CERT_FILE',
+  /** CA bundle that signs the proxy's client certificate. */
+  ClientCertFile: 'CLIENT_CERT_FILE',
+  /** Required common name of that client certificate. */
+  ClientName: 'CLIENT_NAME',
+  ImageSize: 'UPLOAD_IMAGE_SIZE',
+  FilesystemOverhead: 'FILESYSTEM_OVERHEAD',
+  Preallocation: 'PREALLOCATION',
+  /** The target path (`/data/disk.img` or the block device). */
+  Destination: 'DESTINATION',
+  /** Ours: listen address `host:port` (default `0.0.0.0:8443`). */
+  ListenAddress: 'CDI_UPLOAD_LISTEN',
+} as const;
+
+/** CDI's client name of the upload proxy's certificate. */
+export const UPLOAD_CLIENT_NAME = 'client.upload-server.cdi.kubevirt.io';
+
+/** Environment of the upload proxy (CDI `cmd/cdi-uploadproxy`). */
+export const UploadProxyEnv = {
+  /** PEM public key of the token API server. */
+  ApiServerPublicKey: 'APISERVER_PUBLIC_KEY',
+} as const;

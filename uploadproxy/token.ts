@@ -15,7 +15,7 @@ import {
   type CryptoKey,
   type JWTPayload,
 } from 'jose';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
 /** The JWS algorithm CDI signs with. */
@@ -55,6 +55,11 @@ export async function generateTokenKeys(): Promise<TokenKeys> {
 /** PEM (SPKI) of a public key, what the proxy's `APISERVER_PUBLIC_KEY` holds. */
 export async function publicKeyPem(key: CryptoKey): Promise<string> {
   return exportSPKI(key);
+}
+
+/** PEM (SPKI) of the public half of a private key (the API server hands it to the proxy). */
+export function publicKeyPemOf(privateKey: CryptoKey): string {
+  return createPublicKey(KeyObject.from(privateKey)).export({ type: 'spki', format: 'pem' }).toString();
 }
 
 /** Reads a private key from a PEM file (PKCS#8 or PKCS#1 RSA). */

@@ -194,11 +194,6 @@ void SetRefusal(Header& h) {
 
 }  // namespace
 
-uint64_t HeaderBytesNeeded(uint32_t cluster_bits, uint64_t file_size) {
-  uint32_t bits = std::clamp(cluster_bits, kMinClusterBits, kMaxClusterBits);
-  return std::min<uint64_t>(file_size, (1ull << bits) + kMaxBackingNameLength + 1);
-}
-
 Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size) {
   Header h;
   h.file_size = file_size;

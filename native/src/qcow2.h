@@ -79,9 +79,6 @@ struct Header {
   std::string refusal_message;
 };
 
-// Bytes of the image needed by ParseHeader: the first cluster plus room for a backing file name.
-uint64_t HeaderBytesNeeded(uint32_t cluster_bits, uint64_t file_size);
-
 // Parses and validates the header from the image's first bytes. Throws Error on structurally
 // invalid images; refusals (backing file, ...) are reported in Header::refusal_code.
 Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size);

@@ -24,6 +24,7 @@ import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
   sameDisk,
+  httpDvManifest,
   startControllerEnv,
   volumeData,
   waitForDv,
@@ -39,21 +40,7 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let rawRef: string;
 let rawSha256: string;
 
-function dvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
-  return `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: ${name}
-spec:
-  source:
-    http:
-      url: ${url}
-${extra}  storage:
-    resources:
-      requests:
-        storage: ${size}
-`;
-}
+const dvManifest = httpDvManifest;
 
 function running(
   dv: DataVolume,

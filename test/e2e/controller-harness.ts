@@ -19,7 +19,8 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { parseControllerSettings } from '../../controller/config.js';
 import { Controller } from '../../controller/controller.js';
 import { KubeClient } from '../../controller/kube.js';
-import { qemuImg } from '../fixtures/index.js';
+import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { repoRoot, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
 
@@ -212,4 +213,56 @@ export async function killImporter(ownerUid: string): Promise<number> {
     }
   }
   return killed;
+}
+
+/** A v1beta1 DataVolume with an http source; `extra` is inserted into `spec` verbatim. */
+export function httpDvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
+  return `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${name}
+spec:
+  source:
+    http:
+      url: ${url}
+${extra}  storage:
+    resources:
+      requests:
+        storage: ${size}
+`;
+}
+
+/** A 16 MiB raw disk served fast and rate-limited (to act mid-import), with its reference. */
+export interface SlowDiskFixture {
+  readonly tmp: { readonly dir: string; cleanup(): Promise<void> };
+  readonly rawRef: string;
+  readonly files: TestHttpServer;
+  readonly slow: TestHttpServer;
+  close(): Promise<void>;
+}
+
+/** Starts {@link SlowDiskFixture}; `bytesPerSecond` sets how long the slow import lasts. */
+export async function startSlowDiskFixture(
+  prefix: string,
+  bytesPerSecond: number,
+): Promise<SlowDiskFixture> {
+  const MIB = 1024 * 1024;
+  const tmp = await makeTempDir(prefix);
+  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
+    { offset: 0, length: 2 * MIB, seed: 7 },
+    { offset: 6 * MIB, length: 10 * MIB, seed: 8 },
+  ]);
+  const rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
+  const files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
+  const slow = await startTestHttpServer({ files: { '/disk.raw': { path: raw } }, bytesPerSecond });
+  return {
+    tmp,
+    rawRef,
+    files,
+    slow,
+    async close() {
+      await Promise.all([files.close(), slow.close()]);
+      await tmp.cleanup();
+    },
+  };
 }

@@ -4,15 +4,16 @@
  * and restarted mid-import, deletion mid-import, and WaitForFirstConsumer with and without
  * immediate binding.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw } from '../fixtures/index.js';
-import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import type { TestHttpServer } from '../helpers/http-server.js';
 import { kubectl, waitForDeletion } from '../sandbox/testing.js';
 import {
   apply,
   sameDisk,
+  httpDvManifest,
   startControllerEnv,
+  startSlowDiskFixture,
+  type SlowDiskFixture,
   volumeData,
   waitForDv,
   waitForPhase,
@@ -24,45 +25,21 @@ const MIB = 1024 * 1024;
 let env: ControllerEnv;
 let files: TestHttpServer;
 let slow: TestHttpServer;
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let fixture: SlowDiskFixture;
 let rawRef: string;
 
-function dvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
-  return `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: ${name}
-spec:
-  source:
-    http:
-      url: ${url}
-${extra}  storage:
-    resources:
-      requests:
-        storage: ${size}
-`;
-}
+const dvManifest = httpDvManifest;
 
 beforeAll(async () => {
-  tmp = await makeTempDir('cdi-e2e-life-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
-    { offset: 0, length: 2 * MIB, seed: 7 },
-    { offset: 6 * MIB, length: 10 * MIB, seed: 8 },
-  ]);
-  rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
-  files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
-  // About 6 s for the 16 MiB image: long enough to act mid-import.
-  slow = await startTestHttpServer({
-    files: { '/disk.raw': { path: raw } },
-    bytesPerSecond: 2.5 * MIB,
-  });
+  // About 6 s for the 16 MiB image on the slow server: long enough to act mid-import.
+  fixture = await startSlowDiskFixture('cdi-e2e-life-', 2.5 * MIB);
+  ({ files, slow, rawRef } = fixture);
   env = await startControllerEnv();
 });
 
 afterAll(async () => {
   await env?.stop();
-  await Promise.all([files?.close(), slow?.close()]);
-  await tmp?.cleanup();
+  await fixture?.close();
 });
 
 describe('lifecycle', () => {

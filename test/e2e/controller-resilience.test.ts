@@ -4,16 +4,17 @@
  * server closed mid-import (informers must resume), and the target claim deleted mid-import
  * (the DataVolume re-creates it and imports again, as CDI does).
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw } from '../fixtures/index.js';
-import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import type { TestHttpServer } from '../helpers/http-server.js';
 import { kubectl } from '../sandbox/testing.js';
 import {
   apply,
   killImporter,
   sameDisk,
+  httpDvManifest,
   startControllerEnv,
+  startSlowDiskFixture,
+  type SlowDiskFixture,
   volumeData,
   waitForDv,
   waitForPhase,
@@ -23,47 +24,22 @@ import {
 
 const MIB = 1024 * 1024;
 let env: ControllerEnv;
-let files: TestHttpServer;
 let slow: TestHttpServer;
-let tmp: { dir: string; cleanup: () => Promise<void> };
+let fixture: SlowDiskFixture;
 let rawRef: string;
 
-function dvManifest(name: string, url: string, extra = '', size = '64Mi'): string {
-  return `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: ${name}
-spec:
-  source:
-    http:
-      url: ${url}
-${extra}  storage:
-    resources:
-      requests:
-        storage: ${size}
-`;
-}
+const dvManifest = httpDvManifest;
 
 beforeAll(async () => {
-  tmp = await makeTempDir('cdi-e2e-res-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
-    { offset: 0, length: 2 * MIB, seed: 7 },
-    { offset: 6 * MIB, length: 10 * MIB, seed: 8 },
-  ]);
-  rawRef = await qemuConvertToRaw(raw, join(tmp.dir, 'ref.raw'));
-  files = await startTestHttpServer({ files: { '/disk.raw': { path: raw } } });
-  // About 4 s for the 16 MiB image: long enough to act mid-import.
-  slow = await startTestHttpServer({
-    files: { '/disk.raw': { path: raw } },
-    bytesPerSecond: 4 * MIB,
-  });
+  // About 4 s for the 16 MiB image on the slow server: long enough to act mid-import.
+  fixture = await startSlowDiskFixture('cdi-e2e-res-', 4 * MIB);
+  ({ slow, rawRef } = fixture);
   env = await startControllerEnv();
 });
 
 afterAll(async () => {
   await env?.stop();
-  await Promise.all([files?.close(), slow?.close()]);
-  await tmp?.cleanup();
+  await fixture?.close();
 });
 
 describe('resilience', () => {

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `cdi uploadproxy`: the upload proxy's entry.
+ *
+ * `cdi uploadproxy --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
+ *   [--token-public-key-file F] --client-cert-file F --client-key-file F --upload-server-ca-file F
+ *   [--kubeconfig F] [--cluster-domain svc.cluster.local] [--static-upload-server URL] [--insecure]`
+ *
+ * The token key is the API server's public key: a PEM file, or the `APISERVER_PUBLIC_KEY`
+ * environment variable (CDI's). Upload servers are found through the Kubernetes API (in-cluster
+ * service account unless `--kubeconfig`); `--static-upload-server` sends every upload to one
+ * server (local demos). Runs until the context's signal aborts.
+ */
+import { readFile } from 'node:fs/promises';
+import { UploadProxyEnv } from '../common/contract.js';
+import { CdiError, ErrorCodes, errorCode, errorMessage } from '../common/errors.js';
+import { boolFlag, parseArgs, stringFlag, type ParsedArgs } from '../importer/cli/args.js';
+import type { CommandContext } from '../importer/cli/context.js';
+import { kubeUploadResolver, loadKubeConfig } from './kube-auth.js';
+import { parseListen } from './listen.js';
+import { startUploadProxy, type UploadResolver } from './proxy.js';
+import { parsePublicKey } from './token.js';
+
+const FLAGS = {
+  listen: 'string',
+  'tls-cert-file': 'string',
+  'tls-key-file': 'string',
+  'token-public-key-file': 'string',
+  'client-cert-file': 'string',
+  'client-key-file': 'string',
+  'upload-server-ca-file': 'string',
+  kubeconfig: 'string',
+  'cluster-domain': 'string',
+  'static-upload-server': 'string',
+  insecure: 'boolean',
+} as const;
+
+/** Reads a file named by a flag; `CDI_INVALID_CONFIG` naming the flag when it cannot. */
+export async function readFlagFile(args: ParsedArgs, flag: string): Promise<string | undefined> {
+  const file = stringFlag(args, flag);
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CdiError(ErrorCodes.InvalidConfig, `--${flag} ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined) throw new CdiError(ErrorCodes.InvalidConfig, `${what} is required`);
+  return value;
+}
+
+/** Resolves with the exit code once the signal aborts (0) or startup fails (1). */
+export async function uploadProxyMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  try {
+    const args = parseArgs(argv, FLAGS);
+    const insecure = boolFlag(args, 'insecure');
+    const listen = parseListen(stringFlag(args, 'listen') ?? '0.0.0.0:8443');
+    const keyPem = required(
+      (await readFlagFile(args, 'token-public-key-file')) ?? ctx.env[UploadProxyEnv.ApiServerPublicKey],
+      `--token-public-key-file or ${UploadProxyEnv.ApiServerPublicKey}`,
+    );
+    const certPem = await readFlagFile(args, 'tls-cert-file');
+    const tlsKeyPem = await readFlagFile(args, 'tls-key-file');
+    if (!insecure && (certPem === undefined || tlsKeyPem === undefined))
+      throw new CdiError(ErrorCodes.InvalidConfig, '--tls-cert-file and --tls-key-file are required (or --insecure)');
+    const clientCertPem = await readFlagFile(args, 'client-cert-file');
+    const clientKeyPem = await readFlagFile(args, 'client-key-file');
+    const serverCaPem = await readFlagFile(args, 'upload-server-ca-file');
+    const staticServer = stringFlag(args, 'static-upload-server');
+    const resolver: UploadResolver =
+      staticServer === undefined
+        ? kubeUploadResolver(loadKubeConfig(stringFlag(args, 'kubeconfig')), {
+            clusterDomain: stringFlag(args, 'cluster-domain') ?? 'svc',
+          })
+        : () => Promise.resolve({ url: staticServer, ready: true });
+    const proxy = await startUploadProxy({
+      ...(certPem === undefined || tlsKeyPem === undefined ? {} : { tls: { certPem, keyPem: tlsKeyPem } }),
+      tokenKey: await parsePublicKey(keyPem),
+      resolver,
+      ...(clientCertPem === undefined || clientKeyPem === undefined || serverCaPem === undefined
+        ? {}
+        : { upstreamTls: { clientCertPem, clientKeyPem, serverCaPem } }),
+      host: listen.host,
+      port: listen.port,
+      logger: ctx.logger,
+    });
+    ctx.logger.info('upload proxy listening', { url: proxy.url });
+    await waitForAbort(ctx.signal);
+    await proxy.close();
+    return 0;
+  } catch (err) {
+    ctx.logger.error(errorMessage(err), { code: errorCode(err) });
+    ctx.stderr.write(`${errorMessage(err)}\n`);
+    return 1;
+  }
+}
+
+/** Resolves when the signal aborts. */
+export function waitForAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The upload server pod's configuration, parsed once from CDI's environment variables
+ * (STYLE.md §5.10): every bad variable is listed in one `CDI_INVALID_CONFIG`.
+ */
+import { ImporterEnv, PodPaths, UploadServerEnv } from '../common/contract.js';
+import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+import { parseQuantity } from '../common/quantity.js';
+import { parseBool } from '../importer/config.js';
+import { parseListen, type ListenAddress } from './listen.js';
+
+/** See the module comment. */
+export interface UploadServerConfig {
+  readonly listen: ListenAddress;
+  /** Undefined in `--insecure` mode only. */
+  readonly tlsKeyFile: string | undefined;
+  readonly tlsCertFile: string | undefined;
+  readonly clientCaFile: string | undefined;
+  readonly clientName: string | undefined;
+  readonly imageSize: number | undefined;
+  readonly filesystemOverhead: number;
+  readonly preallocation: boolean;
+  /** Explicit target path (`DESTINATION`), else chosen from the data dir and block device. */
+  readonly destination: string | undefined;
+  readonly dataDir: string;
+  readonly blockDevice: string;
+  readonly scratchDir: string;
+  readonly terminationLog: string;
+}
+
+/** Parses the environment; `insecure` allows running without TLS material. */
+export function loadUploadServerConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  insecure: boolean,
+): UploadServerConfig {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const attempt = <T>(name: string, parse: () => T, fallback: T): T => {
+    try {
+      return parse();
+    } catch (err) {
+      problems.push(`${name}: ${errorMessage(err)}`);
+      return fallback;
+    }
+  };
+  const tlsKeyFile = get(UploadServerEnv.TlsKeyFile);
+  const tlsCertFile = get(UploadServerEnv.TlsCertFile);
+  const clientCaFile = get(UploadServerEnv.ClientCertFile);
+  const clientName = get(UploadServerEnv.ClientName);
+  if (!insecure) {
+    for (const [name, v] of [
+      [UploadServerEnv.TlsKeyFile, tlsKeyFile],
+      [UploadServerEnv.TlsCertFile, tlsCertFile],
+      [UploadServerEnv.ClientCertFile, clientCaFile],
+      [UploadServerEnv.ClientName, clientName],
+    ] as const) {
+      if (v === undefined) problems.push(`${name} is required (or run with --insecure)`);
+    }
+  }
+  const sizeText = get(UploadServerEnv.ImageSize);
+  const imageSize = sizeText === undefined ? undefined : attempt(UploadServerEnv.ImageSize, () => parseQuantity(sizeText), undefined);
+  const overheadText = get(UploadServerEnv.FilesystemOverhead) ?? '0';
+  const filesystemOverhead = Number(overheadText);
+  if (!Number.isFinite(filesystemOverhead) || filesystemOverhead < 0 || filesystemOverhead >= 1)
+    problems.push(`${UploadServerEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`);
+  const preallocation = attempt(UploadServerEnv.Preallocation, () => parseBool(get(UploadServerEnv.Preallocation)), false);
+  const listen = attempt(UploadServerEnv.ListenAddress, () => parseListen(get(UploadServerEnv.ListenAddress) ?? '0.0.0.0:8443'), {
+    host: '0.0.0.0',
+    port: 8443,
+  });
+  if (problems.length > 0) throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
+  return Object.freeze({
+    listen,
+    tlsKeyFile,
+    tlsCertFile,
+    clientCaFile,
+    clientName,
+    imageSize,
+    filesystemOverhead,
+    preallocation,
+    destination: get(UploadServerEnv.Destination),
+    dataDir: get(ImporterEnv.DataDir) ?? PodPaths.DataDir,
+    blockDevice: get(ImporterEnv.BlockDevice) ?? PodPaths.BlockDevice,
+    scratchDir: get(ImporterEnv.ScratchDir) ?? PodPaths.ScratchDir,
+    terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
+  });
+}
