@@ -99,6 +99,18 @@ const ROWS: readonly Row[] = [
     io: ['write -P 0xab 0 2M', 'write -z 512k 256k', 'discard 1M 128k', 'write -z 3M 64k'],
   },
   { what: 'dirty bit set', options: 'compat=1.1', size: '6M', io: STD, dirty: true },
+  {
+    what: 'compressed clusters out of host order, mixed with data',
+    options: 'compat=1.1',
+    size: '4M',
+    io: [
+      'write -c -P 0x21 64k 64k',
+      'write -c -P 0x22 128k 64k',
+      'write -P 0x23 1M 1M',
+      'write -c -P 0x24 0 64k',
+      'write -c -P 0x25 192k 64k',
+    ],
+  },
 ];
 
 type Mode = 'local file' | 'http ranges' | 'http without ranges' | 'gzip' | 'xz' | 'zstd';

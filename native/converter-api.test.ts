@@ -192,6 +192,18 @@ describe('createQcow2StreamConverter', () => {
     await t.close();
   });
 
+  it('rejects result when destroyed before the end without an error', async () => {
+    const t = await freshTarget('stream-destroy.raw');
+    const sink = createQcow2StreamConverter({
+      target: { fd: t.fd, kind: 'file' },
+      spillDir: tmp.dir,
+    });
+    sink.write((await readFile(image)).subarray(0, 4096));
+    sink.destroy();
+    await expect(sink.result).rejects.toMatchObject({ code: ErrorCodes.Aborted });
+    await t.close();
+  });
+
   it('fails on a stream that ends inside the header', async () => {
     const t = await freshTarget('short.raw');
     const sink = createQcow2StreamConverter({

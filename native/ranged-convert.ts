@@ -155,6 +155,8 @@ export class ItemWriter {
 /** Options of {@link convertRandomAccess}. */
 export interface RandomAccessOptions extends ConvertOptions {
   readonly concurrency: number;
+  /** Guest bytes per chunk (default {@link CHUNK_BYTES}). */
+  readonly chunkBytes?: number;
 }
 
 /** Converts an image with random access to its bytes. */
@@ -178,7 +180,9 @@ export async function convertRandomAccess(
       ? new Float64Array(0)
       : map.parseL1(await readCounted(source, raw.l1Offset, raw.l1Entries * 8, stats, signal));
   const pool = new WorkPool(options.concurrency);
-  const chunker = new Chunker();
+  const chunker = new Chunker(
+    options.chunkBytes === undefined ? {} : { maxChunk: options.chunkBytes },
+  );
   const coverage = raw.l2Entries * raw.clusterSize;
   const dispatch = async (items: WorkItem[]): Promise<void> => {
     for (const item of items) {

@@ -146,7 +146,13 @@ export class Qcow2StreamConverter extends Writable {
       .then(() => this.#spill.close())
       .then(
         () => {
-          if (err !== null) this.#reject(toConvertError(err));
+          // After a normal finish `result` is settled and this rejection is a no-op; otherwise
+          // (destroyed early, with or without an error) it must not stay pending.
+          this.#reject(
+            err === null
+              ? new CdiError(ErrorCodes.Aborted, 'qcow2 stream converter destroyed before the end')
+              : toConvertError(err),
+          );
           cb(err);
         },
         (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),

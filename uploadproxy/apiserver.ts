@@ -6,7 +6,12 @@
  * `status.token` (what virtctl expects). Nothing is persisted. Who may create a token is decided
  * by an injected {@link Authorizer} (SubjectAccessReview in a cluster, kube-auth.ts).
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -60,7 +65,9 @@ export const allowAll: Authorizer = () => Promise.resolve({ allowed: true });
  * them only on a TLS connection whose client certificate the server verified (the front proxy's,
  * signed by the request-header CA given as `ca` to the server), or always when `trustHeaders`.
  */
-export function remoteHeaderAuthenticator(options: { readonly trustHeaders: boolean }): Authenticator {
+export function remoteHeaderAuthenticator(options: {
+  readonly trustHeaders: boolean;
+}): Authenticator {
   return (req) => {
     const socket = req.socket as Partial<TLSSocket>;
     if (!options.trustHeaders && socket.authorized !== true) return Promise.resolve(undefined);
@@ -164,7 +171,10 @@ const REASONS: Readonly<Record<number, string>> = {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -208,25 +218,39 @@ const API_GROUP = {
   preferredVersion: { groupVersion: GROUP_VERSION, version: UPLOAD_API.version },
 };
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: TokenApiOptions): Promise<void> {
-  const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+/** GET discovery documents and health endpoints; 404 for anything else. */
+function serveDiscovery(req: IncomingMessage, res: ServerResponse, pathname: string): void {
   if (req.method === 'GET') {
     if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/livez') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
-    } else if (pathname === '/apis') sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [API_GROUP] });
+    } else if (pathname === '/apis')
+      sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [API_GROUP] });
     else if (pathname === `/apis/${UPLOAD_API.group}`) sendJson(res, 200, API_GROUP);
     else if (pathname === `/apis/${GROUP_VERSION}`) sendJson(res, 200, API_RESOURCE_LIST);
     else sendStatus(res, 404, `the server could not find the requested resource`);
     return;
   }
+  sendStatus(res, 404, 'the server could not find the requested resource');
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: TokenApiOptions,
+): Promise<void> {
+  const pathname = (req.url ?? '/').split('?')[0] ?? '/';
   const match = CREATE_PATH.exec(pathname);
   if (match === null) {
-    sendStatus(res, 404, 'the server could not find the requested resource');
+    serveDiscovery(req, res, pathname);
     return;
   }
   if (req.method !== 'POST') {
-    sendStatus(res, 405, `${req.method ?? ''} is not supported on ${UPLOAD_API.resource}, only create`);
+    sendStatus(
+      res,
+      405,
+      `${req.method ?? ''} is not supported on ${UPLOAD_API.resource}, only create`,
+    );
     return;
   }
   const namespace = match[1] ?? '';
@@ -245,7 +269,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: TokenA
   });
   if (!decision.allowed) {
     // CDI answers 401 with the reason for a denied review.
-    sendStatus(res, 401, decision.reason === undefined || decision.reason === '' ? 'Unauthorized' : decision.reason);
+    sendStatus(
+      res,
+      401,
+      decision.reason === undefined || decision.reason === '' ? 'Unauthorized' : decision.reason,
+    );
     return;
   }
   const token = await signUploadToken(options.signingKey, { namespace, pvc: request.pvcName });
@@ -278,15 +306,25 @@ export function parseTokenRequest(text: string, namespace: string): TokenRequest
   }
   if (typeof body !== 'object' || body === null) throw badRequest('request body is not an object');
   const o = body as { kind?: unknown; spec?: unknown; metadata?: unknown };
-  if (o.kind !== undefined && o.kind !== UPLOAD_API.kind) throw badRequest(`kind must be ${UPLOAD_API.kind}`);
+  if (o.kind !== undefined && o.kind !== UPLOAD_API.kind)
+    throw badRequest(`kind must be ${UPLOAD_API.kind}`);
   const spec = o.spec as { pvcName?: unknown } | undefined;
   const pvcName = spec?.pvcName;
-  if (typeof pvcName !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(pvcName) || pvcName.length > 253)
+  if (
+    typeof pvcName !== 'string' ||
+    !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(pvcName) ||
+    pvcName.length > 253
+  )
     throw badRequest('spec.pvcName must name a PersistentVolumeClaim');
-  const metadata = typeof o.metadata === 'object' && o.metadata !== null ? (o.metadata as Record<string, unknown>) : {};
+  const metadata =
+    typeof o.metadata === 'object' && o.metadata !== null
+      ? (o.metadata as Record<string, unknown>)
+      : {};
   const ns = metadata['namespace'];
   if (ns !== undefined && ns !== namespace)
-    throw badRequest(`metadata.namespace ${String(ns)} does not match the request namespace ${namespace}`);
+    throw badRequest(
+      `metadata.namespace ${JSON.stringify(ns)} does not match the request namespace ${namespace}`,
+    );
   return { pvcName, metadata };
 }
 
@@ -295,7 +333,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > BODY_LIMIT) throw new CdiError(ErrorCodes.InvalidArgument, 'request body too large', { httpStatus: 413 });
+    if (size > BODY_LIMIT)
+      throw new CdiError(ErrorCodes.InvalidArgument, 'request body too large', { httpStatus: 413 });
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -11,7 +11,14 @@ import { stat } from 'node:fs/promises';
 import { pipeline as linkStreams } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import { CdiError, ErrorCodes, errorMessage, isRetryable, isRetryableStatus, UpstreamHttpError } from '../common/errors.js';
+import {
+  CdiError,
+  ErrorCodes,
+  errorMessage,
+  isRetryable,
+  isRetryableStatus,
+  UpstreamHttpError,
+} from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { ByteCounter } from '../importer/progress/byte-counter.js';
 import { UPLOAD_TARGET_HEADER } from './proxy.js';
@@ -92,13 +99,25 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
           resumedFrom.push(offset);
           options.logger.info('resuming upload', { offset, attempt });
         }
-        const sent = await sendFrom({ ...options, url, headers, dispatcher, size, offset, resumes, onSent: (n) => (bytesSent += n) });
+        const sent = await sendFrom({
+          ...options,
+          url,
+          headers,
+          dispatcher,
+          size,
+          offset,
+          resumes,
+          onSent: (n) => (bytesSent += n),
+        });
         return { bytes: sent, resumes, bytesSent, resumedFrom };
       } catch (err) {
-        if (options.signal.aborted) throw new CdiError(ErrorCodes.Aborted, 'upload aborted', { cause: err });
+        if (options.signal.aborted)
+          throw new CdiError(ErrorCodes.Aborted, 'upload aborted', { cause: err });
         if (!isRetryable(err) || attempt >= retries) throw err;
         options.logger.warn('upload interrupted', { error: errorMessage(err), attempt });
-        await delay((options.retryDelayMs ?? 1000) * 2 ** attempt, undefined, { signal: options.signal });
+        await delay((options.retryDelayMs ?? 1000) * 2 ** attempt, undefined, {
+          signal: options.signal,
+        });
       }
     }
   } finally {
@@ -116,7 +135,12 @@ interface Exchange {
 
 /** Asks the proxy how many bytes the server holds; 0 when it does not support resuming. */
 async function durableOffset(x: Exchange): Promise<number> {
-  const res = await request(x.url, { method: 'HEAD', headers: x.headers, dispatcher: x.dispatcher, signal: x.signal });
+  const res = await request(x.url, {
+    method: 'HEAD',
+    headers: x.headers,
+    dispatcher: x.dispatcher,
+    signal: x.signal,
+  });
   await res.body.dump();
   if (res.statusCode !== 200) throw statusError(res.statusCode, '');
   const raw = res.headers[UPLOAD_OFFSET_HEADER];
@@ -160,10 +184,19 @@ async function sendFrom(o: SendOptions): Promise<number> {
 
 /** An error for an answer: retryable for 5xx/429/416 (a resume will ask HEAD again). */
 function statusError(status: number, text: string): CdiError {
-  const message = text === '' ? `upload proxy answered ${status}` : `upload proxy answered ${status}: ${text}`;
+  const message =
+    text === '' ? `upload proxy answered ${status}` : `upload proxy answered ${status}: ${text}`;
   if (status === 401 || status === 400 || status === 409) {
-    return new CdiError(status === 401 ? ErrorCodes.UploadTokenInvalid : ErrorCodes.InvalidArgument, message, { httpStatus: status });
+    return new CdiError(
+      status === 401 ? ErrorCodes.UploadTokenInvalid : ErrorCodes.InvalidArgument,
+      message,
+      { httpStatus: status },
+    );
   }
   const retryable = status === 416 || isRetryableStatus(status);
-  return new CdiError(ErrorCodes.UpstreamHttp, message, { httpStatus: status, retryable, cause: new UpstreamHttpError(status, '') });
+  return new CdiError(ErrorCodes.UpstreamHttp, message, {
+    httpStatus: status,
+    retryable,
+    cause: new UpstreamHttpError(status, ''),
+  });
 }

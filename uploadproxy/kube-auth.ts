@@ -5,7 +5,12 @@
  * upload server (Service `cdi-upload-<pvc>`, ready when the PVC's `storage.pod.ready` is "true").
  */
 import type { IncomingMessage } from 'node:http';
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  KubeConfig,
+} from '@kubernetes/client-node';
 import { Annotations } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 import type { Authenticator, Authorizer, RequestUser } from './apiserver.js';
@@ -20,11 +25,15 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 }
 
 function kubeError(what: string, err: unknown): CdiError {
-  return new CdiError(ErrorCodes.KubeApi, `${what}: ${errorMessage(err)}`, { cause: err, retryable: true });
+  return new CdiError(ErrorCodes.KubeApi, `${what}: ${errorMessage(err)}`, {
+    cause: err,
+    retryable: true,
+  });
 }
 
 function httpCode(err: unknown): number | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number') return err.code;
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number')
+    return err.code;
   return undefined;
 }
 
@@ -43,8 +52,17 @@ export function subjectAccessReviewAuthorizer(kc: KubeConfig): Authorizer {
             ...(q.user.uid === undefined ? {} : { uid: q.user.uid }),
             ...(q.user.extra === undefined
               ? {}
-              : { extra: Object.fromEntries(Object.entries(q.user.extra).map(([k, v]) => [k, [...v]])) }),
-            resourceAttributes: { namespace: q.namespace, verb: q.verb, group: q.group, resource: q.resource },
+              : {
+                  extra: Object.fromEntries(
+                    Object.entries(q.user.extra).map(([k, v]) => [k, [...v]]),
+                  ),
+                }),
+            resourceAttributes: {
+              namespace: q.namespace,
+              verb: q.verb,
+              group: q.group,
+              resource: q.resource,
+            },
           },
         },
       });
@@ -70,7 +88,11 @@ export function tokenReviewAuthenticator(kc: KubeConfig, headers: Authenticator)
     if (m?.[1] === undefined) return undefined;
     try {
       const review = await api.createTokenReview({
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: m[1] } },
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token: m[1] },
+        },
       });
       const user = review.status?.user;
       if (review.status?.authenticated !== true || user?.username === undefined) return undefined;
@@ -95,32 +117,57 @@ export function uploadServiceName(pvc: string): string {
 export const UPLOAD_SERVER_PORT = 8443;
 
 /** Resolves a PVC's upload server through the Kubernetes API (CDI's `urlResolver` + `uploadPossible`). */
-export function kubeUploadResolver(kc: KubeConfig, options: { readonly clusterDomain?: string } = {}): UploadResolver {
+export function kubeUploadResolver(
+  kc: KubeConfig,
+  options: { readonly clusterDomain?: string } = {},
+): UploadResolver {
   const core = kc.makeApiClient(CoreV1Api);
   const domain = options.clusterDomain ?? 'svc';
   return async (t) => {
     let annotations: Record<string, string>;
     try {
-      const pvc = await core.readNamespacedPersistentVolumeClaim({ name: t.pvc, namespace: t.namespace });
+      const pvc = await core.readNamespacedPersistentVolumeClaim({
+        name: t.pvc,
+        namespace: t.namespace,
+      });
       annotations = pvc.metadata?.annotations ?? {};
     } catch (err) {
       if (httpCode(err) === 404)
-        throw new CdiError(ErrorCodes.UploadNotReady, `rejecting Upload Request for PVC ${t.pvc} that doesn't exist`, {
-          httpStatus: 503,
-        });
+        throw new CdiError(
+          ErrorCodes.UploadNotReady,
+          `rejecting Upload Request for PVC ${t.pvc} that doesn't exist`,
+          {
+            httpStatus: 503,
+          },
+        );
       throw kubeError(`cannot read PVC ${t.namespace}/${t.pvc}`, err);
     }
     if (!(Annotations.UploadTarget in annotations))
-      throw new CdiError(ErrorCodes.UploadNotReady, `PVC ${t.pvc} is not an upload target`, { httpStatus: 503 });
+      throw new CdiError(ErrorCodes.UploadNotReady, `PVC ${t.pvc} is not an upload target`, {
+        httpStatus: 503,
+      });
     if (annotations[Annotations.PodPhase] === 'Succeeded')
-      throw new CdiError(ErrorCodes.UploadNotReady, `rejecting Upload Request for PVC ${t.pvc} that already finished uploading`, {
-        httpStatus: 503,
-      });
+      throw new CdiError(
+        ErrorCodes.UploadNotReady,
+        `rejecting Upload Request for PVC ${t.pvc} that already finished uploading`,
+        {
+          httpStatus: 503,
+        },
+      );
     const contentType = annotations[Annotations.ContentType];
-    if (contentType !== undefined && contentType !== '' && contentType !== 'kubevirt' && contentType !== 'archive')
-      throw new CdiError(ErrorCodes.UploadNotReady, `rejecting Upload Request for PVC ${t.pvc}: upload content-type ${contentType} is invalid`, {
-        httpStatus: 503,
-      });
+    if (
+      contentType !== undefined &&
+      contentType !== '' &&
+      contentType !== 'kubevirt' &&
+      contentType !== 'archive'
+    )
+      throw new CdiError(
+        ErrorCodes.UploadNotReady,
+        `rejecting Upload Request for PVC ${t.pvc}: upload content-type ${contentType} is invalid`,
+        {
+          httpStatus: 503,
+        },
+      );
     return {
       url: `https://${uploadServiceName(t.pvc)}.${t.namespace}.${domain}:${UPLOAD_SERVER_PORT}`,
       ready: annotations[Annotations.PodReady] === 'true',

@@ -13,7 +13,17 @@ export function parseListen(text: string): ListenAddress {
   const colon = text.lastIndexOf(':');
   const port = Number(text.slice(colon + 1));
   const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  if (colon <= 0 || text.slice(colon + 1) === '' || !Number.isInteger(port) || port < 0 || port > 65535 || host === '')
-    throw new CdiError(ErrorCodes.InvalidArgument, `listen address ${JSON.stringify(text)} is not host:port`);
+  if (
+    colon <= 0 ||
+    text.slice(colon + 1) === '' ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65535 ||
+    host === ''
+  )
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `listen address ${JSON.stringify(text)} is not host:port`,
+    );
   return { host, port };
 }

@@ -22,7 +22,11 @@ import {
   type Authenticator,
   type Authorizer,
 } from './apiserver.js';
-import { loadKubeConfig, subjectAccessReviewAuthorizer, tokenReviewAuthenticator } from './kube-auth.js';
+import {
+  loadKubeConfig,
+  subjectAccessReviewAuthorizer,
+  tokenReviewAuthenticator,
+} from './kube-auth.js';
 import { parseListen } from './listen.js';
 import { readFlagFile, waitForAbort } from './main-proxy.js';
 import { generateTokenKeys, loadPrivateKey, publicKeyPemOf } from './token.js';
@@ -48,14 +52,23 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
     const allowAllFlag = boolFlag(args, 'insecure-allow-all');
     const kubeconfig = stringFlag(args, 'kubeconfig');
     if (!allowAllFlag && kubeconfig === undefined && !boolFlag(args, 'in-cluster'))
-      throw new CdiError(ErrorCodes.InvalidConfig, 'one of --kubeconfig, --in-cluster or --insecure-allow-all is required');
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        'one of --kubeconfig, --in-cluster or --insecure-allow-all is required',
+      );
     const certPem = await readFlagFile(args, 'tls-cert-file');
     const keyPem = await readFlagFile(args, 'tls-key-file');
     if (!boolFlag(args, 'insecure') && (certPem === undefined || keyPem === undefined))
-      throw new CdiError(ErrorCodes.InvalidConfig, '--tls-cert-file and --tls-key-file are required (or --insecure)');
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        '--tls-cert-file and --tls-key-file are required (or --insecure)',
+      );
     const clientCaPem = await readFlagFile(args, 'requestheader-client-ca-file');
     const keyFile = stringFlag(args, 'token-key-file');
-    const signingKey = keyFile === undefined ? (await generateTokenKeys()).privateKey : await loadPrivateKey(keyFile);
+    const signingKey =
+      keyFile === undefined
+        ? (await generateTokenKeys()).privateKey
+        : await loadPrivateKey(keyFile);
     const out = stringFlag(args, 'public-key-out');
     if (out !== undefined) await writeFile(out, publicKeyPemOf(signingKey));
     const headers = remoteHeaderAuthenticator({ trustHeaders: allowAllFlag });

@@ -42,7 +42,9 @@ export async function readFlagFile(args: ParsedArgs, flag: string): Promise<stri
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    throw new CdiError(ErrorCodes.InvalidConfig, `--${flag} ${file}: ${errorMessage(err)}`, { cause: err });
+    throw new CdiError(ErrorCodes.InvalidConfig, `--${flag} ${file}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -52,19 +54,26 @@ function required(value: string | undefined, what: string): string {
 }
 
 /** Resolves with the exit code once the signal aborts (0) or startup fails (1). */
-export async function uploadProxyMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
+export async function uploadProxyMain(
+  argv: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
   try {
     const args = parseArgs(argv, FLAGS);
     const insecure = boolFlag(args, 'insecure');
     const listen = parseListen(stringFlag(args, 'listen') ?? '0.0.0.0:8443');
     const keyPem = required(
-      (await readFlagFile(args, 'token-public-key-file')) ?? ctx.env[UploadProxyEnv.ApiServerPublicKey],
+      (await readFlagFile(args, 'token-public-key-file')) ??
+        ctx.env[UploadProxyEnv.ApiServerPublicKey],
       `--token-public-key-file or ${UploadProxyEnv.ApiServerPublicKey}`,
     );
     const certPem = await readFlagFile(args, 'tls-cert-file');
     const tlsKeyPem = await readFlagFile(args, 'tls-key-file');
     if (!insecure && (certPem === undefined || tlsKeyPem === undefined))
-      throw new CdiError(ErrorCodes.InvalidConfig, '--tls-cert-file and --tls-key-file are required (or --insecure)');
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        '--tls-cert-file and --tls-key-file are required (or --insecure)',
+      );
     const clientCertPem = await readFlagFile(args, 'client-cert-file');
     const clientKeyPem = await readFlagFile(args, 'client-key-file');
     const serverCaPem = await readFlagFile(args, 'upload-server-ca-file');
@@ -76,7 +85,9 @@ export async function uploadProxyMain(argv: readonly string[], ctx: CommandConte
           })
         : () => Promise.resolve({ url: staticServer, ready: true });
     const proxy = await startUploadProxy({
-      ...(certPem === undefined || tlsKeyPem === undefined ? {} : { tls: { certPem, keyPem: tlsKeyPem } }),
+      ...(certPem === undefined || tlsKeyPem === undefined
+        ? {}
+        : { tls: { certPem, keyPem: tlsKeyPem } }),
       tokenKey: await parsePublicKey(keyPem),
       resolver,
       ...(clientCertPem === undefined || clientKeyPem === undefined || serverCaPem === undefined

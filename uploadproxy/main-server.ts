@@ -22,7 +22,10 @@ import { loadUploadServerConfig, type UploadServerConfig } from './server-config
 import { startUploadServer, type UploadServerTls } from './upload-server.js';
 
 /** See the module comment. */
-export async function uploadServerMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
+export async function uploadServerMain(
+  argv: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
   const { logger } = ctx;
   let config: UploadServerConfig;
   try {
@@ -35,7 +38,10 @@ export async function uploadServerMain(argv: readonly string[], ctx: CommandCont
   }
   try {
     const target = await uploadTarget(config);
-    const scratch = await stat(config.scratchDir).then((s) => s.isDirectory(), () => false);
+    const scratch = await stat(config.scratchDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     const server = await startUploadServer({
       ...(config.tlsKeyFile === undefined ? {} : { tls: await loadTls(config) }),
       host: config.listen.host,
@@ -50,7 +56,10 @@ export async function uploadServerMain(argv: readonly string[], ctx: CommandCont
     });
     logger.info('upload server listening', { url: server.url });
     const aborted = new Promise<never>((_resolve, reject) => {
-      const onAbort = (): void => reject(new CdiError(ErrorCodes.Aborted, 'upload server stopped before an upload completed'));
+      const onAbort = (): void =>
+        reject(
+          new CdiError(ErrorCodes.Aborted, 'upload server stopped before an upload completed'),
+        );
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
     });
@@ -80,7 +89,11 @@ async function loadTls(config: UploadServerConfig): Promise<UploadServerTls> {
     try {
       return await readFile(file ?? '', 'utf8');
     } catch (err) {
-      throw new CdiError(ErrorCodes.InvalidConfig, `cannot read ${what} ${file ?? ''}: ${errorMessage(err)}`, { cause: err });
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        `cannot read ${what} ${file ?? ''}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   };
   return {
@@ -101,12 +114,16 @@ async function uploadTarget(config: UploadServerConfig): Promise<ImportTarget> {
     const st = await stat(config.blockDevice).catch(() => undefined);
     if (st !== undefined && !st.isDirectory()) return { kind: 'block', path: config.blockDevice };
   }
-  return { kind: 'file', path: config.destination ?? path.join(config.dataDir, PodPaths.DiskImageName) };
+  return {
+    kind: 'file',
+    path: config.destination ?? path.join(config.dataDir, PodPaths.DiskImageName),
+  };
 }
 
 async function writeTerminationLog(file: string, text: string, logger: Logger): Promise<void> {
   let bytes = Buffer.from(text);
-  if (bytes.length > TERMINATION_MESSAGE_MAX_BYTES) bytes = bytes.subarray(0, TERMINATION_MESSAGE_MAX_BYTES);
+  if (bytes.length > TERMINATION_MESSAGE_MAX_BYTES)
+    bytes = bytes.subarray(0, TERMINATION_MESSAGE_MAX_BYTES);
   try {
     await writeFile(file, bytes);
   } catch (err) {

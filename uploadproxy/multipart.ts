@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The multipart stage of the form endpoints (CDI `formReadCloser`): hands back the part named
- * `file` as a Readable, drains every other part, accepts only one file, and never buffers it.
+ * `file` as a Readable, drains every other part (and any later `file`), and never buffers it.
  * Backpressure is busboy's own: the file stream it emits is paused by its consumer, which holds
  * busboy's write callback, which pauses the request.
  */
@@ -29,7 +29,8 @@ export function openFormFile(headers: IncomingHttpHeaders, body: Readable): Prom
   return new Promise<Readable>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers, limits: { files: 1, fields: 100, fieldSize: 64 * 1024 } });
+      // No `files` limit: CDI skips file parts with other names, which busboy would count.
+      parser = busboy({ headers, limits: { fields: 100, fieldSize: 64 * 1024, parts: 1000 } });
     } catch (err) {
       reject(badForm(`cannot parse the upload form: ${errorMessage(err)}`, err));
       return;
@@ -45,10 +46,12 @@ export function openFormFile(headers: IncomingHttpHeaders, body: Readable): Prom
         return;
       }
       file = stream;
+      // The part may fail before its consumer attaches (a body cut right after the part began);
+      // the consumer still sees the error through `stream.errored`, so none goes unhandled here.
+      stream.on('error', () => undefined);
       stream.once('limit', () => fail(badForm('upload form file exceeds the limit')));
       resolve(stream);
     });
-    parser.on('filesLimit', () => undefined);
     parser.on('error', (err: unknown) =>
       fail(badForm(`cannot parse the upload form: ${errorMessage(err)}`, err)),
     );

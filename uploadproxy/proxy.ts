@@ -5,8 +5,19 @@
  * mTLS with backpressure, never holding the image in memory or on disk. CORS is open so a browser
  * page on another origin can use the form endpoints.
  */
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server, type ClientRequest } from 'node:http';
-import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server,
+  type ClientRequest,
+} from 'node:http';
+import {
+  Agent as HttpsAgent,
+  createServer as createHttpsServer,
+  request as httpsRequest,
+} from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline as linkStreams } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -74,7 +85,12 @@ export interface UploadProxy {
  */
 export const UPLOAD_TARGET_HEADER = 'x-cdi-upload-target';
 
-const FORWARDED_HEADERS = ['content-type', 'content-length', 'content-range', 'user-agent'] as const;
+const FORWARDED_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'user-agent',
+] as const;
 const EXPOSED_HEADERS = 'Upload-Offset, Upload-Length, Range';
 
 /** Starts the proxy; see the module comment. */
@@ -92,14 +108,18 @@ export async function startUploadProxy(options: UploadProxyOptions): Promise<Upl
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     addCors(req, res);
     handle(req, res, options, agent).catch((err: unknown) => {
-      if (!isCdiError(err)) options.logger.error('upload proxy failure', { error: errorMessage(err) });
+      if (!isCdiError(err))
+        options.logger.error('upload proxy failure', { error: errorMessage(err) });
       sendError(res, err);
     });
   };
   const server: Server =
     options.tls === undefined
       ? createHttpServer(handler)
-      : createHttpsServer({ key: options.tls.keyPem, cert: options.tls.certPem, minVersion: 'TLSv1.2' }, handler);
+      : createHttpsServer(
+          { key: options.tls.keyPem, cert: options.tls.certPem, minVersion: 'TLSv1.2' },
+          handler,
+        );
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -145,7 +165,8 @@ async function handle(
     res.writeHead(204, {
       'access-control-allow-methods': 'POST, PUT, PATCH, HEAD, OPTIONS',
       'access-control-allow-headers':
-        req.headers['access-control-request-headers'] ?? `Authorization, Content-Type, Content-Range, ${UPLOAD_TARGET_HEADER}`,
+        req.headers['access-control-request-headers'] ??
+        `Authorization, Content-Type, Content-Range, ${UPLOAD_TARGET_HEADER}`,
       'access-control-max-age': '600',
       'content-length': 0,
     });
@@ -156,9 +177,13 @@ async function handle(
   const target = await verifyUploadToken(options.tokenKey, token);
   const wanted = req.headers[UPLOAD_TARGET_HEADER];
   if (typeof wanted === 'string' && wanted !== `${target.namespace}/${target.pvc}`) {
-    throw new CdiError(ErrorCodes.UploadTokenInvalid, `upload token is for PVC ${target.namespace}/${target.pvc}, not ${wanted}`, {
-      httpStatus: 401,
-    });
+    throw new CdiError(
+      ErrorCodes.UploadTokenInvalid,
+      `upload token is for PVC ${target.namespace}/${target.pvc}, not ${wanted}`,
+      {
+        httpStatus: 401,
+      },
+    );
   }
   const backend = await waitReady(target, options, req);
   let path = req.url ?? '/';
@@ -169,7 +194,11 @@ async function handle(
 }
 
 /** Polls the resolver until the backend is ready (CDI: every 1 s for up to 10 s). */
-async function waitReady(target: UploadTarget, options: UploadProxyOptions, req: IncomingMessage): Promise<UploadBackend> {
+async function waitReady(
+  target: UploadTarget,
+  options: UploadProxyOptions,
+  req: IncomingMessage,
+): Promise<UploadBackend> {
   const abort = new AbortController();
   const onClose = (): void => abort.abort();
   req.once('close', onClose);
@@ -179,9 +208,13 @@ async function waitReady(target: UploadTarget, options: UploadProxyOptions, req:
       const backend = await options.resolver(target, abort.signal);
       if (backend.ready) return backend;
       if (Date.now() >= deadline)
-        throw new CdiError(ErrorCodes.UploadNotReady, `timed out waiting for the upload server of PVC ${target.namespace}/${target.pvc} to be ready`, {
-          httpStatus: 503,
-        });
+        throw new CdiError(
+          ErrorCodes.UploadNotReady,
+          `timed out waiting for the upload server of PVC ${target.namespace}/${target.pvc} to be ready`,
+          {
+            httpStatus: 503,
+          },
+        );
       await delay(options.pollIntervalMs ?? 1000, undefined, { signal: abort.signal });
     }
   } finally {
@@ -211,7 +244,11 @@ function forward({ req, res, url, agent, logger }: ForwardOptions): Promise<void
   return new Promise<void>((resolve) => {
     const https = url.protocol === 'https:';
     if (https && agent === undefined) {
-      sendText(res, 500, 'error in upload-proxy: no client certificate configured for upload servers');
+      sendText(
+        res,
+        500,
+        'error in upload-proxy: no client certificate configured for upload servers',
+      );
       resolve();
       return;
     }
@@ -223,7 +260,13 @@ function forward({ req, res, url, agent, logger }: ForwardOptions): Promise<void
     upstream.on('response', (answer) => {
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(answer.headers)) {
-        if (v !== undefined && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') out[k] = v;
+        if (
+          v !== undefined &&
+          k !== 'connection' &&
+          k !== 'keep-alive' &&
+          k !== 'transfer-encoding'
+        )
+          out[k] = v;
       }
       res.writeHead(answer.statusCode ?? 502, out);
       linkStreams(answer, res, () => resolve());

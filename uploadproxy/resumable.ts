@@ -33,7 +33,9 @@ export interface ContentRange {
 export function parseContentRange(value: string): ContentRange {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(value.trim());
   const bad = (): CdiError =>
-    new CdiError(ErrorCodes.InvalidArgument, `malformed Content-Range "${value}"`, { httpStatus: 400 });
+    new CdiError(ErrorCodes.InvalidArgument, `malformed Content-Range "${value}"`, {
+      httpStatus: 400,
+    });
   if (m === null) throw bad();
   const start = Number(m[1]);
   const end = Number(m[2]);
@@ -86,13 +88,21 @@ export class UploadJournal {
   /** Records the announced total; a conflicting one is a client error (400). */
   setTotal(total: number): void {
     if (this.#total !== undefined && this.#total !== total)
-      throw new CdiError(ErrorCodes.InvalidArgument, `upload length changed from ${this.#total} to ${total}`, {
-        httpStatus: 400,
-      });
+      throw new CdiError(
+        ErrorCodes.InvalidArgument,
+        `upload length changed from ${this.#total} to ${total}`,
+        {
+          httpStatus: 400,
+        },
+      );
     if (total < this.#received)
-      throw new CdiError(ErrorCodes.InvalidArgument, `upload length ${total} is below the ${this.#received} bytes received`, {
-        httpStatus: 400,
-      });
+      throw new CdiError(
+        ErrorCodes.InvalidArgument,
+        `upload length ${total} is below the ${this.#received} bytes received`,
+        {
+          httpStatus: 400,
+        },
+      );
     this.#total = total;
   }
 
@@ -105,9 +115,13 @@ export class UploadJournal {
         const extra = this.#total === undefined ? 0 : this.#received + chunk.length - this.#total;
         if (extra > 0) {
           callback(
-            new CdiError(ErrorCodes.ContentLengthMismatch, `upload is longer than its announced ${this.#total} bytes`, {
-              httpStatus: 400,
-            }),
+            new CdiError(
+              ErrorCodes.ContentLengthMismatch,
+              `upload is longer than its announced ${this.#total} bytes`,
+              {
+                httpStatus: 400,
+              },
+            ),
           );
           return;
         }
@@ -147,7 +161,10 @@ export class UploadJournal {
   markComplete(): void {
     if (this.#total === undefined) this.#total = this.#received;
     if (this.#received !== this.#total)
-      throw new CdiError(ErrorCodes.Internal, `journal marked complete at ${this.#received} of ${this.#total} bytes`);
+      throw new CdiError(
+        ErrorCodes.Internal,
+        `journal marked complete at ${this.#received} of ${this.#total} bytes`,
+      );
     this.#complete = true;
     this.#events.emit('grow');
   }
@@ -161,11 +178,11 @@ export class UploadJournal {
   /** The whole image from byte 0, waiting for bytes not yet received. */
   reader(): Readable {
     let position = 0;
-    const journal = this;
+    const readAt = (at: number): Promise<Buffer | null> => this.#readAt(at);
     return new Readable({
       highWaterMark: JOURNAL_READ_SIZE,
       read(): void {
-        void journal.#readAt(position).then(
+        void readAt(position).then(
           (chunk) => {
             if (chunk !== null) position += chunk.length;
             this.push(chunk);

@@ -61,16 +61,29 @@ export function loadUploadServerConfig(
     }
   }
   const sizeText = get(UploadServerEnv.ImageSize);
-  const imageSize = sizeText === undefined ? undefined : attempt(UploadServerEnv.ImageSize, () => parseQuantity(sizeText), undefined);
+  const imageSize =
+    sizeText === undefined
+      ? undefined
+      : attempt(UploadServerEnv.ImageSize, () => parseQuantity(sizeText), undefined);
   const overheadText = get(UploadServerEnv.FilesystemOverhead) ?? '0';
   const filesystemOverhead = Number(overheadText);
   if (!Number.isFinite(filesystemOverhead) || filesystemOverhead < 0 || filesystemOverhead >= 1)
-    problems.push(`${UploadServerEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`);
-  const preallocation = attempt(UploadServerEnv.Preallocation, () => parseBool(get(UploadServerEnv.Preallocation)), false);
-  const listen = attempt(UploadServerEnv.ListenAddress, () => parseListen(get(UploadServerEnv.ListenAddress) ?? '0.0.0.0:8443'), {
-    host: '0.0.0.0',
-    port: 8443,
-  });
+    problems.push(
+      `${UploadServerEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`,
+    );
+  const preallocation = attempt(
+    UploadServerEnv.Preallocation,
+    () => parseBool(get(UploadServerEnv.Preallocation)),
+    false,
+  );
+  const listen = attempt(
+    UploadServerEnv.ListenAddress,
+    () => parseListen(get(UploadServerEnv.ListenAddress) ?? '0.0.0.0:8443'),
+    {
+      host: '0.0.0.0',
+      port: 8443,
+    },
+  );
   if (problems.length > 0) throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
   return Object.freeze({
     listen,

@@ -6,11 +6,22 @@
  * HTML-escaped, as CDI's servers do, because browsers may render it.
  */
 import type { ServerResponse } from 'node:http';
-import { ErrorCodes, errorCode, errorMessage, isCdiError, isNoCapacityError } from '../common/errors.js';
+import {
+  ErrorCodes,
+  errorCode,
+  errorMessage,
+  isCdiError,
+  isNoCapacityError,
+} from '../common/errors.js';
 
 /** HTTP status for an error: its own `httpStatus` when set, else by code. */
 export function httpStatusOf(err: unknown): number {
-  if (isCdiError(err) && err.httpStatus !== undefined && err.httpStatus >= 400 && err.httpStatus < 600)
+  if (
+    isCdiError(err) &&
+    err.httpStatus !== undefined &&
+    err.httpStatus >= 400 &&
+    err.httpStatus < 600
+  )
     return err.httpStatus;
   if (isNoCapacityError(err)) return 400;
   switch (errorCode(err)) {

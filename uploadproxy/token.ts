@@ -59,7 +59,9 @@ export async function publicKeyPem(key: CryptoKey): Promise<string> {
 
 /** PEM (SPKI) of the public half of a private key (the API server hands it to the proxy). */
 export function publicKeyPemOf(privateKey: CryptoKey): string {
-  return createPublicKey(KeyObject.from(privateKey)).export({ type: 'spki', format: 'pem' }).toString();
+  return createPublicKey(KeyObject.from(privateKey))
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
 }
 
 /** Reads a private key from a PEM file (PKCS#8 or PKCS#1 RSA). */
@@ -70,7 +72,11 @@ export async function loadPrivateKey(pemFile: string): Promise<CryptoKey> {
     const pkcs8 = createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
     return await importPKCS8(pkcs8, TOKEN_ALGORITHM);
   } catch (err) {
-    throw new CdiError(ErrorCodes.InvalidConfig, `cannot use private key ${pemFile}: ${errorMessage(err)}`, { cause: err });
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `cannot use private key ${pemFile}: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -80,7 +86,9 @@ export async function parsePublicKey(pem: string): Promise<CryptoKey> {
     const spki = createPublicKey(pem).export({ type: 'spki', format: 'pem' }).toString();
     return await importSPKI(spki, TOKEN_ALGORITHM);
   } catch (err) {
-    throw new CdiError(ErrorCodes.InvalidConfig, `cannot use public key: ${errorMessage(err)}`, { cause: err });
+    throw new CdiError(ErrorCodes.InvalidConfig, `cannot use public key: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -88,7 +96,11 @@ async function readKeyFile(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    throw new CdiError(ErrorCodes.InvalidConfig, `cannot read key file ${file}: ${errorMessage(err)}`, { cause: err });
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `cannot read key file ${file}: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
 }
 

@@ -9,7 +9,12 @@
  * "Saving stream failed: ...", other failures → 500. A failed or dropped upload leaves the server
  * ready: a dropped one can be resumed (resumable.ts) or restarted from zero.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +25,12 @@ import type { Logger } from '../common/logger.js';
 import type { ImportResult, ImportTarget } from '../importer/pipeline/import.js';
 import { openFormFile } from './multipart.js';
 import { HEALTHZ_PATH, uploadModeOf, type UploadMode } from './paths.js';
-import { UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, parseContentRange, type ContentRange } from './resumable.js';
+import {
+  UPLOAD_LENGTH_HEADER,
+  UPLOAD_OFFSET_HEADER,
+  parseContentRange,
+  type ContentRange,
+} from './resumable.js';
 import { sendError, sendText } from './status.js';
 import { UploadSession } from './upload-session.js';
 
@@ -115,6 +125,33 @@ export async function startUploadServer(options: UploadServerOptions): Promise<U
   };
 }
 
+/** What a request announces: its range, the image length, and whether it carries the last byte. */
+interface RequestShape {
+  readonly range: ContentRange | undefined;
+  /** The whole image's length when known (Content-Length of a plain upload, or the range total). */
+  readonly length: number | undefined;
+  readonly endsUpload: boolean;
+}
+
+/** Reads Content-Range / Content-Length (ignored for forms, whose body is an envelope). */
+function requestShape(req: IncomingMessage, mode: UploadMode): RequestShape {
+  if (mode.form) return { range: undefined, length: undefined, endsUpload: true };
+  const header = req.headers['content-range'];
+  const range = header === undefined ? undefined : parseContentRange(header);
+  const lengthHeader = req.headers['content-length'];
+  const bodyLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  if (range === undefined) return { range, length: bodyLength, endsUpload: true };
+  if (bodyLength !== undefined && bodyLength !== range.end - range.start + 1)
+    throw new CdiError(ErrorCodes.InvalidArgument, 'Content-Length disagrees with Content-Range', {
+      httpStatus: 400,
+    });
+  return {
+    range,
+    length: range.total,
+    endsUpload: range.total !== undefined && range.end + 1 === range.total,
+  };
+}
+
 class ServerState {
   readonly done: Promise<ImportResult>;
   #resolve!: (r: ImportResult) => void;
@@ -192,29 +229,23 @@ class ServerState {
       sendText(res, 503, 'an upload is already in progress');
       return;
     }
-    const rangeHeader = req.headers['content-range'];
-    const range: ContentRange | undefined =
-      rangeHeader === undefined || mode.form ? undefined : parseContentRange(rangeHeader);
-    const contentLength = req.headers['content-length'];
-    const bodyLength = contentLength === undefined || mode.form ? undefined : Number(contentLength);
-    const session = await this.#sessionFor(range, bodyLength, mode);
+    const shape = requestShape(req, mode);
+    const body: Readable = mode.form ? await openFormFile(req.headers, req) : req;
+    const session = await this.#sessionFor(shape.range, shape.length, mode);
     if (session === undefined) {
       this.#answerOffset(res, 416);
       return;
     }
-    if (range !== undefined && range.total !== undefined) session.journal.setTotal(range.total);
-    if (range !== undefined && bodyLength !== undefined && bodyLength !== range.end - range.start + 1) {
-      throw new CdiError(ErrorCodes.InvalidArgument, 'Content-Length disagrees with Content-Range', { httpStatus: 400 });
-    }
+    if (shape.range?.total !== undefined) session.journal.setTotal(shape.range.total);
     clearTimeout(this.#resumeTimer);
-    const body: Readable = mode.form ? await openFormFile(req.headers, req) : req;
-    const endsUpload = range === undefined ? true : range.total !== undefined && range.end + 1 === range.total;
-    let outcome;
     // A connection that goes silent (a dead NAT path sends no RST) counts as dropped, so a resume
     // is not refused as "already in progress" for ever. Only while receiving: processing is quiet.
-    req.setTimeout(this.#options.idleTimeoutMs ?? 60_000, () => req.destroy(new Error('upload connection idle')));
+    req.setTimeout(this.#options.idleTimeoutMs ?? 60_000, () =>
+      req.destroy(new Error('upload connection idle')),
+    );
+    let outcome;
     try {
-      outcome = await session.receive(body, endsUpload);
+      outcome = await session.receive(body, shape.endsUpload);
       req.setTimeout(0);
     } catch (err) {
       await this.#afterFailedReceive(session, err, req, res);
@@ -223,20 +254,18 @@ class ServerState {
     if (outcome === 'partial') {
       this.#answerOffset(res, 204);
       this.#armResumeTimer(session);
-      return;
-    }
-    if (mode.async) {
+    } else if (mode.async) {
       sendText(res, 200, '');
       void this.#settle(session, undefined);
-      return;
+    } else {
+      await this.#settle(session, res);
     }
-    await this.#settle(session, res);
   }
 
   /** The session a request continues, a fresh one, or undefined when its range does not fit. */
   async #sessionFor(
     range: ContentRange | undefined,
-    bodyLength: number | undefined,
+    length: number | undefined,
     mode: UploadMode,
   ): Promise<UploadSession | undefined> {
     const current = this.#session;
@@ -249,7 +278,6 @@ class ServerState {
       this.#session = undefined;
       await current.dispose('upload restarted from the beginning');
     }
-    const length = range !== undefined ? range.total : bodyLength;
     const archive = mode.archive || this.#options.contentType === ContentTypes.Archive;
     const o = this.#options;
     const session = await UploadSession.start(
@@ -268,7 +296,12 @@ class ServerState {
     return session;
   }
 
-  async #afterFailedReceive(session: UploadSession, err: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #afterFailedReceive(
+    session: UploadSession,
+    err: unknown,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     if (!session.settled && !req.destroyed && !res.headersSent) {
       // A client-side problem that is not the pipeline's (e.g. too long a body): answer it.
       sendError(res, err);
@@ -285,7 +318,10 @@ class ServerState {
       return;
     }
     // The pipeline failed: answer, discard the upload, stay ready for a new one.
-    const failure = await session.result.then(() => err, (e: unknown) => e);
+    const failure = await session.result.then(
+      () => err,
+      (e: unknown) => e,
+    );
     this.#answerEarly(req, res, failure);
     await this.#discard(session);
   }

@@ -41,7 +41,11 @@ export class UploadSession {
   #attached = false;
   #settled = false;
 
-  private constructor(journal: UploadJournal, options: UploadSessionOptions, length: number | undefined) {
+  private constructor(
+    journal: UploadJournal,
+    options: UploadSessionOptions,
+    length: number | undefined,
+  ) {
     this.journal = journal;
     if (length !== undefined) journal.setTotal(length);
     this.result = runImport({
@@ -66,7 +70,10 @@ export class UploadSession {
   }
 
   /** Creates the journal and starts the pipeline; `length` is the whole image's, when known. */
-  static async start(options: UploadSessionOptions, length: number | undefined): Promise<UploadSession> {
+  static async start(
+    options: UploadSessionOptions,
+    length: number | undefined,
+  ): Promise<UploadSession> {
     const journal = await UploadJournal.create(options.spillDir);
     try {
       return new UploadSession(journal, options, length);
@@ -93,7 +100,9 @@ export class UploadSession {
    */
   async receive(body: Readable, endsUpload: boolean): Promise<ReceiveOutcome> {
     if (this.#attached)
-      throw new CdiError(ErrorCodes.UploadNotReady, 'an upload is already in progress', { httpStatus: 503 });
+      throw new CdiError(ErrorCodes.UploadNotReady, 'an upload is already in progress', {
+        httpStatus: 503,
+      });
     this.#attached = true;
     const failed = this.result.then(
       () => new CdiError(ErrorCodes.Internal, 'upload pipeline ended before the upload'),
@@ -105,7 +114,7 @@ export class UploadSession {
       if (first !== undefined) {
         body.destroy();
         await appended.catch(() => undefined);
-        throw first;
+        throw first instanceof Error ? first : new Error(errorMessage(first));
       }
       await this.journal.sync();
       const total = this.journal.total;

@@ -2,10 +2,11 @@
 import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
 import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
 
 /** Output is produced in blocks of this size, one block per push. */
-const OUTPUT_BLOCK_BYTES = 1 << 20;
+const OUTPUT_BLOCK_BYTES = POOL_BLOCK_BYTES;
 const EMPTY = Buffer.alloc(0);
 
 /** The part of zstd-napi's raw binding we use (`ZSTD_DCtx` and `ZSTD_decompressStream`). */
@@ -38,8 +39,9 @@ export class ZstdDecoder extends Duplex {
   /** True while the current frame is not complete (a stream must end on a frame boundary). */
   #inFrame = false;
   #outputPending = false;
-  /** An output buffer nobody holds (its last block was zeros), reused before allocating. */
-  #spare: Buffer | undefined;
+  /** The block being filled, and how much of it is; reused while its content was zeros. */
+  #block: Buffer | undefined;
+  #blockLength = 0;
 
   constructor() {
     super({ readableHighWaterMark: 2 * OUTPUT_BLOCK_BYTES, writableHighWaterMark: 1 << 20 });
@@ -70,29 +72,30 @@ export class ZstdDecoder extends Duplex {
       while (this.#wanted) {
         const input = this.#input ?? EMPTY;
         if (input.length === 0 && !this.#outputPending) {
-          // Everything given so far is decoded: ask for the next chunk, or end.
+          // Everything given so far is decoded: ask for the next chunk, or end. A partly filled
+          // block waits for more input; only the end flushes it.
           const done = this.#inputDone;
           this.#inputDone = undefined;
           this.#input = undefined;
           if (done !== undefined) done();
-          else if (this.#ending !== undefined) this.#finish();
+          else if (this.#ending !== undefined) {
+            this.#emit();
+            this.#finish();
+          }
           return;
         }
-        const out = this.#spare ?? Buffer.allocUnsafe(OUTPUT_BLOCK_BYTES);
-        this.#spare = undefined;
-        const [remaining, produced, consumed] = this.#dctx.decompressStream(out, input);
+        const out = (this.#block ??= takeBlock());
+        const [remaining, produced, consumed] = this.#dctx.decompressStream(
+          out.subarray(this.#blockLength),
+          input,
+        );
         // A call that moved nothing returns the next frame's header size: not a truncation.
         if (consumed > 0 || produced > 0) this.#inFrame = remaining !== 0;
         this.#input = input.subarray(consumed);
+        this.#blockLength += produced;
         // A full output block may leave more decoded bytes inside zstd's window.
-        this.#outputPending = produced === OUTPUT_BLOCK_BYTES;
-        if (produced === 0 || isZero(out.subarray(0, produced))) {
-          // Zeros: hand out the shared zero block and keep our buffer for the next block.
-          this.#spare = out;
-          if (produced > 0) this.#wanted = this.push(ZERO_BLOCK.subarray(0, produced));
-        } else {
-          this.#wanted = this.push(out.subarray(0, produced));
-        }
+        this.#outputPending = this.#blockLength === OUTPUT_BLOCK_BYTES;
+        if (this.#outputPending) this.#emit();
       }
     } catch (err) {
       this.destroy(
@@ -100,6 +103,25 @@ export class ZstdDecoder extends Duplex {
           cause: err,
         }),
       );
+    }
+  }
+
+  /**
+   * Pushes the current block. Only whole blocks are pushed before the end: pushing each call's
+   * output would hand out 64 KiB views of 1 MiB buffers when input arrives in socket-sized
+   * chunks (16 GiB allocated per GiB of data, and the GC storm that goes with it).
+   */
+  #emit(): void {
+    const out = this.#block;
+    const length = this.#blockLength;
+    if (out === undefined || length === 0) return;
+    this.#blockLength = 0;
+    if (isZero(out.subarray(0, length))) {
+      // Zeros: hand out the shared zero block and keep our buffer for the next block.
+      this.#wanted = this.push(ZERO_BLOCK.subarray(0, length));
+    } else {
+      this.#block = undefined;
+      this.#wanted = this.push(out.subarray(0, length));
     }
   }
 

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
+import { giveBlock } from './block-pool.js';
 import { isZero, ZERO_BLOCK } from './zero-block.js';
 
 const writevAsync = promisify(writev);
@@ -50,6 +51,9 @@ export class SparseWriter extends Writable {
   #batch: Buffer[] = [];
   #batchStart = 0;
   #batchBytes = 0;
+  /** Whole chunks whose bytes are in the current batch; released once it is written. */
+  #batchChunks: Buffer[] = [];
+  readonly #holds = new Map<ArrayBufferLike, number>();
   #inFlight: Promise<void> = Promise.resolve();
 
   constructor(options: SparseWriterOptions) {
@@ -88,11 +92,36 @@ export class SparseWriter extends Writable {
   }
 
   async #consume(chunk: Buffer): Promise<void> {
+    // Held while being split into batches, and by every batch holding some of its bytes: the
+    // block goes back to the pool only when the last of those is on disk.
+    this.#hold(chunk);
+    try {
+      await this.#consumeBytes(chunk);
+    } finally {
+      this.#release(chunk);
+    }
+  }
+
+  #hold(chunk: Buffer): void {
+    this.#holds.set(chunk.buffer, (this.#holds.get(chunk.buffer) ?? 0) + 1);
+  }
+
+  #release(chunk: Buffer): void {
+    const left = (this.#holds.get(chunk.buffer) ?? 1) - 1;
+    if (left > 0) {
+      this.#holds.set(chunk.buffer, left);
+      return;
+    }
+    this.#holds.delete(chunk.buffer);
+    giveBlock(chunk);
+  }
+
+  async #consumeBytes(chunk: Buffer): Promise<void> {
     const start = this.#position;
     this.#position += chunk.length;
     if (this.#options.kind === 'block' && this.#options.targetIsZeroed !== true) {
       if (isZero(chunk)) await this.#zero(start, chunk.length);
-      else await this.#add(start, chunk);
+      else await this.#add(start, chunk, chunk);
       return;
     }
     if (isZero(chunk)) return;
@@ -103,16 +132,20 @@ export class SparseWriter extends Writable {
       const zero = isZero(chunk.subarray(off, end));
       if (!zero && runStart < 0) runStart = off;
       if (zero && runStart >= 0) {
-        await this.#add(start + runStart, chunk.subarray(runStart, off));
+        await this.#add(start + runStart, chunk.subarray(runStart, off), chunk);
         runStart = -1;
       }
     }
-    if (runStart >= 0) await this.#add(start + runStart, chunk.subarray(runStart));
+    if (runStart >= 0) await this.#add(start + runStart, chunk.subarray(runStart), chunk);
   }
 
-  async #add(offset: number, data: Buffer): Promise<void> {
+  async #add(offset: number, data: Buffer, owner: Buffer): Promise<void> {
     if (this.#batchBytes > 0 && offset !== this.#batchStart + this.#batchBytes) await this.#flush();
     if (this.#batchBytes === 0) this.#batchStart = offset;
+    if (this.#batchChunks.at(-1) !== owner) {
+      this.#hold(owner);
+      this.#batchChunks.push(owner);
+    }
     this.#batch.push(data);
     this.#batchBytes += data.length;
     if (this.#batchBytes >= FLUSH_BYTES || this.#batch.length >= MAX_IOVECS) await this.#flush();
@@ -128,14 +161,18 @@ export class SparseWriter extends Writable {
   async #flush(): Promise<void> {
     if (this.#batchBytes === 0) return;
     const buffers = this.#batch;
+    const chunks = this.#batchChunks;
     const position = this.#batchStart;
     const bytes = this.#batchBytes;
     this.#batch = [];
+    this.#batchChunks = [];
     this.#batchBytes = 0;
     await this.#inFlight;
     this.#inFlight = writeAll(this.#options.fd, buffers, position).then(
       () => {
         this.#dataBytes += bytes;
+        // On disk now: the batch no longer needs these chunks.
+        for (const chunk of chunks) this.#release(chunk);
       },
       (err: unknown) => {
         throw toWriteError(err, this.#options.targetName);

@@ -20,6 +20,12 @@ export interface UploadStreamSourceOptions {
   readonly displayName?: string;
 }
 
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new CdiError(ErrorCodes.Aborted, 'upload aborted');
+}
+
 /** See the module comment. */
 export class UploadStreamSource implements DataSource {
   readonly #stream: Readable;
@@ -34,7 +40,7 @@ export class UploadStreamSource implements DataSource {
   }
 
   info(signal: AbortSignal): Promise<SourceInfo> {
-    signal.throwIfAborted();
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     return Promise.resolve({
       length: this.#length,
       randomAccess: false,
@@ -43,7 +49,7 @@ export class UploadStreamSource implements DataSource {
   }
 
   stream(signal: AbortSignal): Promise<Readable> {
-    signal.throwIfAborted();
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     if (this.#taken)
       return Promise.reject(new CdiError(ErrorCodes.Internal, 'upload stream read twice'));
     this.#taken = true;

@@ -516,14 +516,20 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
   thread_local std::vector<uint8_t> out;
   thread_local std::vector<uint8_t> in;
   thread_local std::vector<uint8_t> cluster;
-  out.assign(guest_length, 0);  // gaps and zero extents read as zeros
+  // Only gaps and zero extents are cleared: data and compressed extents overwrite their range,
+  // which saves a pass over the buffer for fully allocated chunks.
+  out.resize(guest_length);
+  uint64_t filled = 0;  // bytes of `out` before this offset are final
   for (size_t i = 0; i < count;) {
     const Extent& e = ex[i];
     if (e.guest < guest_offset || e.length > guest_length ||
-        e.guest - guest_offset > guest_length - e.length) {
+        e.guest - guest_offset > guest_length - e.length || e.guest - guest_offset < filled) {
       throw Error(kConvertFailed, Fmt("internal: extent at guest offset %" PRIu64
-                                      " lies outside its chunk", e.guest));
+                                      " lies outside its chunk or out of order", e.guest));
     }
+    uint64_t rel = e.guest - guest_offset;
+    memset(out.data() + filled, 0, rel - filled);
+    filled = rel + e.length;
     if (e.kind == kData) {
       reader.Read(e.host, e.length, out.data() + (e.guest - guest_offset));
       stats.bytes_read += e.length;
@@ -536,19 +542,29 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
       if (cluster.size() != h.cluster_size) cluster.resize(h.cluster_size);
       // Only a run of compressed extents is grouped; others are validated above on their turn.
       size_t j = i + 1;
-      while (j < count && ex[j].kind == kCompressed) {
+      for (uint64_t end_rel = filled; j < count && ex[j].kind == kCompressed; j++) {
         const Extent& f = ex[j];
         if (f.guest < guest_offset || f.length > h.cluster_size ||
-            f.guest - guest_offset > guest_length - f.length) {
-          throw Error(kConvertFailed, "internal: extent lies outside its chunk");
+            f.guest - guest_offset > guest_length - f.length ||
+            f.guest - guest_offset < end_rel) {
+          throw Error(kConvertFailed, "internal: extent lies outside its chunk or out of order");
         }
-        j++;
+        end_rel = f.guest - guest_offset + f.length;
       }
-      i = DecompressGroup(h, ex, i, j, guest_offset, out.data(), reader, stats, in, cluster);
+      // The group may stop early (host bytes far apart); the rest comes on the next turn.
+      size_t k = DecompressGroup(h, ex, i, j, guest_offset, out.data(), reader, stats, in, cluster);
+      for (size_t m = i + 1; m < k; m++) {
+        uint64_t mrel = ex[m].guest - guest_offset;
+        memset(out.data() + filled, 0, mrel - filled);
+        filled = mrel + ex[m].length;
+      }
+      i = k;
     } else {
+      memset(out.data() + rel, 0, e.length);
       i++;
     }
   }
+  memset(out.data() + filled, 0, guest_length - filled);
   if (sparse) {
     WriteSparse(out.data(), guest_offset, guest_length, writer, stats);
   } else {

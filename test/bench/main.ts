@@ -60,11 +60,12 @@ async function compare(
   reference: string,
 ): Promise<void> {
   await rm(out, { force: true });
-  const o = await bestOf(runs, `rm -f ${q(out)}; ${oursScript}`);
+  const prepare = `rm -f ${q(out)}; sync`;
+  const o = await bestOf(runs, oursScript, prepare);
   await check(out, reference, `${row.what} (ours)`);
   // The baselines are followed by an fsync of their output, as our import does before it reports
   // success (CDI fsyncs too): durable bytes are compared with durable bytes.
-  const t = await bestOf(runs, `rm -f ${q(out)}; ${theirsScript} && sync ${q(out)}`);
+  const t = await bestOf(runs, `${theirsScript} && sync ${q(out)}`, prepare);
   await check(out, reference, `${row.what} (${row.baseline})`);
   await rm(out, { force: true });
   const result = { ...row, ours: o, theirs: t };

@@ -40,10 +40,15 @@ export async function measure(
   }
 }
 
-/** Best of `runs` measurements (least noisy on a shared 2-core machine). */
-export async function bestOf(runs: number, script: string): Promise<Measurement> {
+/**
+ * Best of `runs` measurements (least noisy on a shared 2-core machine). `prepare` runs untimed
+ * before each one: removing the previous output and `sync`, so one run's dirty pages are not
+ * written back during the next run's clock.
+ */
+export async function bestOf(runs: number, script: string, prepare = 'sync'): Promise<Measurement> {
   let best: Measurement | undefined;
   for (let i = 0; i < runs; i++) {
+    await measure(prepare);
     const m = await measure(script);
     if (best === undefined || m.seconds < best.seconds)
       best = { seconds: m.seconds, peakRssMiB: Math.max(m.peakRssMiB, best?.peakRssMiB ?? 0) };

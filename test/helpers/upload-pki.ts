@@ -48,9 +48,24 @@ async function makeCa(dir: string, name: string): Promise<void> {
   ]);
 }
 
-async function makeLeaf(dir: string, o: { name: string; cn: string; ca: string; ext: string[] }): Promise<void> {
-  await openssl(dir, ['req', ...EC, '-keyout', `${o.name}.key`, '-out', `${o.name}.csr`, '-subj', `/CN=${o.cn}`]);
-  await writeFile(path.join(dir, `${o.name}.ext`), `${['basicConstraints=CA:FALSE', ...o.ext].join('\n')}\n`);
+async function makeLeaf(
+  dir: string,
+  o: { name: string; cn: string; ca: string; ext: string[] },
+): Promise<void> {
+  await openssl(dir, [
+    'req',
+    ...EC,
+    '-keyout',
+    `${o.name}.key`,
+    '-out',
+    `${o.name}.csr`,
+    '-subj',
+    `/CN=${o.cn}`,
+  ]);
+  await writeFile(
+    path.join(dir, `${o.name}.ext`),
+    `${['basicConstraints=CA:FALSE', ...o.ext].join('\n')}\n`,
+  );
   await openssl(dir, [
     ...['x509', '-req', '-in', `${o.name}.csr`, '-CA', `${o.ca}.crt`, '-CAkey', `${o.ca}.key`],
     ...['-CAcreateserial', '-out', `${o.name}.crt`, '-days', '2', '-extfile', `${o.name}.ext`],
@@ -68,8 +83,18 @@ export async function createUploadPki(): Promise<UploadPki> {
     ca: 'ca',
     ext: ['extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost'],
   });
-  await makeLeaf(dir, { name: 'client', cn: TEST_CLIENT_NAME, ca: 'ca', ext: ['extendedKeyUsage=clientAuth'] });
-  await makeLeaf(dir, { name: 'stranger', cn: TEST_CLIENT_NAME, ca: 'stranger-ca', ext: ['extendedKeyUsage=clientAuth'] });
+  await makeLeaf(dir, {
+    name: 'client',
+    cn: TEST_CLIENT_NAME,
+    ca: 'ca',
+    ext: ['extendedKeyUsage=clientAuth'],
+  });
+  await makeLeaf(dir, {
+    name: 'stranger',
+    cn: TEST_CLIENT_NAME,
+    ca: 'stranger-ca',
+    ext: ['extendedKeyUsage=clientAuth'],
+  });
   const read = (f: string): Promise<string> => readFile(path.join(dir, f), 'utf8');
   return {
     dir,

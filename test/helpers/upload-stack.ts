@@ -43,10 +43,16 @@ export interface UploadStackOptions {
 }
 
 /** Starts server and proxy; `close()` stops both and removes the temp dir. */
-export async function startUploadStack(pki: UploadPki, options: UploadStackOptions = {}): Promise<UploadStack> {
+export async function startUploadStack(
+  pki: UploadPki,
+  options: UploadStackOptions = {},
+): Promise<UploadStack> {
   const tmp = await makeTempDir('cdi-upload-');
   // CDI_TEST_DEBUG=1 shows the server's and proxy's logs.
-  const logger = process.env['CDI_TEST_DEBUG'] === '1' ? createLogger({ component: 'upload', level: 'debug', format: 'text' }) : silentLogger;
+  const logger =
+    process.env['CDI_TEST_DEBUG'] === '1'
+      ? createLogger({ component: 'upload', level: 'debug', format: 'text' })
+      : silentLogger;
   const dataDir = path.join(tmp.dir, 'data');
   const scratch = path.join(tmp.dir, 'scratch');
   await mkdir(dataDir);
@@ -55,7 +61,12 @@ export async function startUploadStack(pki: UploadPki, options: UploadStackOptio
   const events = new EventEmitter();
   const diskPath = path.join(dataDir, 'disk.img');
   const server = await startUploadServer({
-    tls: { keyPem: pki.serverKeyPem, certPem: pki.serverCertPem, clientCaPem: pki.caPem, clientName: TEST_CLIENT_NAME },
+    tls: {
+      keyPem: pki.serverKeyPem,
+      certPem: pki.serverCertPem,
+      clientCaPem: pki.caPem,
+      clientName: TEST_CLIENT_NAME,
+    },
     target: { kind: 'file', path: diskPath },
     archiveDir: dataDir,
     ...(options.requestedSize === undefined ? {} : { requestedSize: options.requestedSize }),
@@ -72,11 +83,19 @@ export async function startUploadStack(pki: UploadPki, options: UploadStackOptio
   const proxy = await startUploadProxy({
     tls: { keyPem: pki.serverKeyPem, certPem: pki.serverCertPem },
     tokenKey: pki.tokenKeys.publicKey,
-    upstreamTls: { clientCertPem: pki.clientCertPem, clientKeyPem: pki.clientKeyPem, serverCaPem: pki.caPem },
+    upstreamTls: {
+      clientCertPem: pki.clientCertPem,
+      clientKeyPem: pki.clientKeyPem,
+      serverCaPem: pki.caPem,
+    },
     resolver: (t) => {
       if (t.namespace !== STACK_TARGET.namespace || t.pvc !== STACK_TARGET.pvc)
         return Promise.reject(
-          new CdiError(ErrorCodes.UploadNotReady, `rejecting Upload Request for PVC ${t.pvc} that doesn't exist`, { httpStatus: 503 }),
+          new CdiError(
+            ErrorCodes.UploadNotReady,
+            `rejecting Upload Request for PVC ${t.pvc} that doesn't exist`,
+            { httpStatus: 503 },
+          ),
         );
       return Promise.resolve({ url: server.url, ready: state.ready });
     },

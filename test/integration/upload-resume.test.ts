@@ -5,14 +5,23 @@
  * byte-identical; `cdi upload`'s client does the same by itself through a relay that cuts the
  * network; a plain retry from byte 0 (virtctl's way) also works.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logger.js';
 import { uploadFile } from '../../uploadproxy/client.js';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg, sameContent } from '../fixtures/index.js';
+import {
+  makeRawImage,
+  makeTempDir,
+  qemuConvertToRaw,
+  qemuImg,
+  sameContent,
+} from '../fixtures/index.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { startUploadStack, type UploadStack } from '../helpers/upload-stack.js';
@@ -57,7 +66,10 @@ async function sendAndDrop(s: UploadStack, token: string, cut: number): Promise<
     const dropped = s.nextDrop();
     const outcome = await request(`https://127.0.0.1:${relay.port}/v1beta1/upload`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-length': String((await stat(qcow2)).size) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-length': String((await stat(qcow2)).size),
+      },
       body: createReadStream(qcow2),
       dispatcher,
     }).catch((err: unknown) => err);
@@ -79,7 +91,11 @@ describe('resumable uploads', () => {
     expect(durable).toBeGreaterThan(0);
     expect(durable).toBeLessThanOrEqual(Math.floor(size * 0.9));
     const auth = { authorization: `Bearer ${token}` };
-    const head = await request(`${stack.proxy.url}/v1beta1/upload`, { method: 'HEAD', headers: auth, dispatcher: stack.dispatcher });
+    const head = await request(`${stack.proxy.url}/v1beta1/upload`, {
+      method: 'HEAD',
+      headers: auth,
+      dispatcher: stack.dispatcher,
+    });
     await head.body.dump();
     expect(head.statusCode).toBe(200);
     expect(head.headers['upload-offset']).toBe(String(durable));
@@ -97,7 +113,11 @@ describe('resumable uploads', () => {
 
     const rest = await request(`${stack.proxy.url}/v1beta1/upload`, {
       method: 'PUT',
-      headers: { ...auth, 'content-range': `bytes ${durable}-${size - 1}/${size}`, 'content-length': String(size - durable) },
+      headers: {
+        ...auth,
+        'content-range': `bytes ${durable}-${size - 1}/${size}`,
+        'content-length': String(size - durable),
+      },
       body: createReadStream(qcow2, { start: durable }),
       dispatcher: stack.dispatcher,
     });
@@ -107,17 +127,57 @@ describe('resumable uploads', () => {
     expect(await sameContent(stack.diskPath, reference)).toBe(true);
   });
 
+  it('curl resumes with -T - and Content-Range, as docs/upload.md shows', async () => {
+    stack = await startUploadStack(pki);
+    const token = await stack.token();
+    const size = (await stat(qcow2)).size;
+    const durable = await sendAndDrop(stack, token, Math.floor(size * 0.9));
+    const child = spawn(
+      'curl',
+      [
+        '-sS',
+        '--cacert',
+        pki.caFile,
+        '-w',
+        '%{http_code}',
+        '-H',
+        `Authorization: Bearer ${token}`,
+      ].concat([
+        '-H',
+        `Content-Range: bytes ${durable}-${size - 1}/${size}`,
+        '-T',
+        '-',
+        `${stack.proxy.url}/v1beta1/upload`,
+      ]),
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = once(child, 'close');
+    await pipeline(createReadStream(qcow2, { start: durable }), child.stdin);
+    await exited;
+    expect(out).toBe('200');
+    expect(await sameContent(stack.diskPath, reference)).toBe(true);
+  });
+
   it('chunks: PATCH pieces with Content-Range answer 204 until the last one', async () => {
     stack = await startUploadStack(pki);
     const token = await stack.token();
     const bytes = await readFile(qcow2);
-    const pieces = [0, Math.floor(bytes.length / 3), Math.floor((2 * bytes.length) / 3), bytes.length];
+    const pieces = [
+      0,
+      Math.floor(bytes.length / 3),
+      Math.floor((2 * bytes.length) / 3),
+      bytes.length,
+    ];
     const statuses: number[] = [];
     for (let i = 0; i + 1 < pieces.length; i++) {
       const [start, end] = [pieces[i]!, pieces[i + 1]!];
       const res = await request(`${stack.proxy.url}/v1beta1/upload`, {
         method: 'PATCH',
-        headers: { authorization: `Bearer ${token}`, 'content-range': `bytes ${start}-${end - 1}/${bytes.length}` },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-range': `bytes ${start}-${end - 1}/${bytes.length}`,
+        },
         body: bytes.subarray(start, end),
         dispatcher: stack.dispatcher,
       });
@@ -147,7 +207,10 @@ describe('resumable uploads', () => {
   it('the cdi upload client resumes by itself after the network cuts at ~90%', async () => {
     stack = await startUploadStack(pki);
     const size = (await stat(qcow2)).size;
-    const relay = await startCuttingProxy({ targetPort: stack.proxy.port, cutAfter: Math.floor(size * 0.9) });
+    const relay = await startCuttingProxy({
+      targetPort: stack.proxy.port,
+      cutAfter: Math.floor(size * 0.9),
+    });
     const dispatcher = new Agent({ connect: { ca: pki.caPem } });
     try {
       const progress: number[] = [];
