@@ -30,8 +30,6 @@ export { isQcow2Header };
 const FILE_CONCURRENCY = 4;
 /** Chunks in flight for remote readers (each fetches its ranges in parallel). */
 const RANGED_CONCURRENCY = 4;
-/** Guest bytes per chunk for remote readers: fewer, larger range requests. */
-const RANGED_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Walks up from this module to the directory holding package.json (works from dist/ too). */
 function packageRoot(): string {
@@ -137,7 +135,6 @@ export async function convertQcow2Ranged(
     return await convertRandomAccess(binding, source, {
       ...options,
       concurrency: options.concurrency ?? RANGED_CONCURRENCY,
-      chunkBytes: RANGED_CHUNK_BYTES,
     });
   } catch (err) {
     throw toConvertError(err, options.signal);

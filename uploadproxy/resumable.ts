@@ -18,8 +18,6 @@ export const UPLOAD_OFFSET_HEADER = 'upload-offset';
 export const UPLOAD_LENGTH_HEADER = 'upload-length';
 /** Read size of the journal tail reader: a disk-side stage (STYLE.md §4). */
 export const JOURNAL_READ_SIZE = 1 << 20;
-/** The journal is flushed to disk at least every this many bytes while receiving. */
-export const JOURNAL_SYNC_INTERVAL = 64 << 20;
 
 /** A parsed `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`). */
 export interface ContentRange {
@@ -47,7 +45,10 @@ export function parseContentRange(value: string): ContentRange {
 
 /**
  * The received image bytes on disk: one writer appends (one request at a time), one reader tails.
- * `received` counts bytes written, `durable` bytes flushed with fsync.
+ * `received` counts bytes written, `durable` bytes flushed with fdatasync. Flushes happen when a
+ * request ends short of the whole image or drops (what `HEAD` then reports), not while bytes flow:
+ * a resume needs the bytes to outlive the connection, which the page cache already guarantees
+ * while the pod lives, and the journal is not reused across pod restarts (ADR 0009).
  */
 export class UploadJournal {
   readonly path: string;
@@ -108,7 +109,6 @@ export class UploadJournal {
 
   /** A Writable appending at the end of the journal; its write callback waits for the disk. */
   appender(): Writable {
-    let sinceSync = 0;
     return new Writable({
       highWaterMark: JOURNAL_READ_SIZE,
       write: (chunk: Buffer, _enc, callback): void => {
@@ -127,20 +127,13 @@ export class UploadJournal {
         }
         const written = this.#handle.write(chunk, 0, chunk.length, this.#received).then(() => {
           this.#received += chunk.length;
-          sinceSync += chunk.length;
           this.#events.emit('grow');
         });
         this.#inflight = written;
-        written
-          .then(async () => {
-            if (sinceSync < JOURNAL_SYNC_INTERVAL) return;
-            sinceSync = 0;
-            await this.#flush();
-          })
-          .then(
-            () => callback(),
-            (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
-          );
+        written.then(
+          () => callback(),
+          (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+        );
       },
     });
   }

@@ -116,12 +116,13 @@ export class UploadSession {
         await appended.catch(() => undefined);
         throw first instanceof Error ? first : new Error(errorMessage(first));
       }
-      await this.journal.sync();
       const total = this.journal.total;
       if (endsUpload || (total !== undefined && this.journal.received === total)) {
+        // No flush: the pipeline consumes the journal now and deletes it after.
         this.journal.markComplete();
         return 'complete';
       }
+      await this.journal.sync();
       return 'partial';
     } catch (err) {
       await this.journal.sync().catch(() => undefined);
