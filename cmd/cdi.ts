@@ -32,6 +32,22 @@ const VERBS: Readonly<
     load: async () => (await import('../importer/cli/importer-pod.js')).importerPodCommand,
     help: 'importer                                    the importer pod entry (configured by CDI env vars)',
   },
+  upload: {
+    load: async () => (await import('../uploadproxy/main-upload.js')).uploadMain,
+    help: 'upload --image-path FILE ...                 upload a local image to a DataVolume (resumable)',
+  },
+  uploadproxy: {
+    load: async () => (await import('../uploadproxy/main-proxy.js')).uploadProxyMain,
+    help: 'uploadproxy                                 the upload proxy (token check, routing, mTLS)',
+  },
+  uploadserver: {
+    load: async () => (await import('../uploadproxy/main-server.js')).uploadServerMain,
+    help: 'uploadserver                                the upload server in the upload pod',
+  },
+  apiserver: {
+    load: async () => (await import('../uploadproxy/main-apiserver.js')).apiServerMain,
+    help: 'apiserver                                   the UploadTokenRequest API (aggregated)',
+  },
   controller: {
     load: async () => {
       const mod = await import('../controller/main.js');
@@ -58,7 +74,9 @@ async function main(): Promise<number> {
     process.stderr.write(`cdi: unknown verb ${JSON.stringify(verbName)}\n${usage()}`);
     return 2;
   }
-  const podMode = verbName === 'importer' || verbName === 'controller';
+  const podMode = ['importer', 'controller', 'uploadproxy', 'uploadserver', 'apiserver'].includes(
+    verbName,
+  );
   const level = (process.env['CDI_LOG_LEVEL'] ?? (podMode ? 'info' : 'warn')) as LogLevel;
   const logger = createLogger({ component: verbName, level, format: podMode ? 'json' : 'text' });
   const abort = new AbortController();
