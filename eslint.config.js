@@ -5,7 +5,14 @@ import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'coverage/**', 'native/fuzz/out/**', '.tmp/**'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'native/build/**',
+      'coverage/**',
+      'native/fuzz/out/**',
+      '.tmp/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -17,7 +24,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/explicit-function-return-type': ['error', { allowExpressions: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       // Caps from pepr's lint (STYLE.md §6). Warnings, not errors: they guide review without
       // blocking a protocol engine whose states are clearer in one function.
       complexity: ['warn', 15],

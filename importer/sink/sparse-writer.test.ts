@@ -30,7 +30,7 @@ function fill(block: Buffer, seed: number): Buffer {
 
 async function writeAll(
   kind: 'file' | 'block',
-  chunks: () => AsyncIterable<Buffer>,
+  chunks: () => Iterable<Buffer>,
 ): Promise<{ path: string; writer: SparseWriter }> {
   const path = join(dir, 'out.img');
   const fh = await open(path, 'w+');
@@ -51,7 +51,7 @@ describe('SparseWriter', () => {
     const expected = Buffer.concat(
       Array.from({ length: count }, (_, i) => fill(Buffer.alloc(POOL_BLOCK_BYTES), i)),
     );
-    const { path, writer } = await writeAll('file', async function* () {
+    const { path, writer } = await writeAll('file', function* () {
       for (let i = 0; i < count; i++) yield fill(takeBlock(), i);
     });
     expect(writer.position).toBe(expected.length);
@@ -68,7 +68,7 @@ describe('SparseWriter', () => {
     { what: 'block targets write zero runs', kind: 'block' as const, maxAllocated: Infinity },
   ])('$what', async ({ kind, maxAllocated }) => {
     const data = fill(Buffer.alloc(POOL_BLOCK_BYTES), 7);
-    const { path, writer } = await writeAll(kind, async function* () {
+    const { path, writer } = await writeAll(kind, function* () {
       yield ZERO_BLOCK.subarray(0, POOL_BLOCK_BYTES);
       yield data;
       yield Buffer.alloc(POOL_BLOCK_BYTES);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * A process of the upload benchmark (test/bench/upload.ts): `server`, `proxy` or `sink`. Prints
- * one JSON line `{"url":...}` when listening and `{"maxRssKiB":...}` when it ends (the server after
+ * one JSON line `{"url":...}` when listening and `{"maxRssKiB":...,"cpuSeconds":...}` when it ends (the server after
  * its upload, the others on SIGTERM). Settings come from the environment (BENCH_*).
  */
 import { createWriteStream } from 'node:fs';
@@ -20,7 +20,10 @@ const env = (name: string): string => {
   return v;
 };
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
-const rss = (): void => say({ maxRssKiB: process.resourceUsage().maxRSS });
+const rss = (): void => {
+  const u = process.resourceUsage();
+  say({ maxRssKiB: u.maxRSS, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6 });
+};
 const onTerm = (stop: () => Promise<void>): void => {
   process.once('SIGTERM', () => {
     void stop().then(() => {
@@ -53,7 +56,10 @@ async function server(): Promise<void> {
 async function proxy(): Promise<void> {
   const upstream = env('BENCH_UPSTREAM');
   const p = await startUploadProxy({
-    tls: { keyPem: await readFile(env('BENCH_KEY'), 'utf8'), certPem: await readFile(env('BENCH_CERT'), 'utf8') },
+    tls: {
+      keyPem: await readFile(env('BENCH_KEY'), 'utf8'),
+      certPem: await readFile(env('BENCH_CERT'), 'utf8'),
+    },
     tokenKey: await parsePublicKey(await readFile(env('BENCH_TOKEN_PUB'), 'utf8')),
     upstreamTls: {
       clientCertPem: await readFile(env('BENCH_CLIENT_CERT'), 'utf8'),
@@ -81,6 +87,7 @@ async function sink(): Promise<void> {
 }
 
 const role = process.argv[2];
-const main = role === 'server' ? server : role === 'proxy' ? proxy : role === 'sink' ? sink : undefined;
+const main =
+  role === 'server' ? server : role === 'proxy' ? proxy : role === 'sink' ? sink : undefined;
 if (main === undefined) throw new Error('usage: upload-child server|proxy|sink');
 await main();

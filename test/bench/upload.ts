@@ -29,35 +29,44 @@ function flag(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
+interface ChildUsage {
+  readonly maxRssKiB: number;
+  readonly cpuSeconds: number;
+}
+
 interface Child {
   readonly url: string;
-  /** Resolves with the peak RSS (KiB) the process reported when it ended. */
-  readonly ended: Promise<number>;
+  /** Resolves with the peak RSS (KiB) and CPU time the process reported when it ended. */
+  readonly ended: Promise<ChildUsage>;
   readonly process: ChildProcessWithoutNullStreams;
 }
 
 async function startChild(role: string, env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, [join(HERE, 'upload-child.js'), role], { env: { ...process.env, ...env } });
+  const nodeArgs = process.env['BENCH_NODE_ARGS']?.split(' ').filter((a) => a !== '') ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, join(HERE, 'upload-child.js'), role], {
+    env: { ...process.env, ...env },
+  });
   child.stderr.pipe(process.stderr);
   const lines = createInterface({ input: child.stdout });
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
   const { url } = JSON.parse(String(first.value)) as { url: string };
-  const ended = (async (): Promise<number> => {
+  const ended = (async (): Promise<ChildUsage> => {
     for (let next = await it.next(); next.done !== true; next = await it.next()) {
-      const o = JSON.parse(String(next.value)) as { maxRssKiB?: number };
-      if (o.maxRssKiB !== undefined) return o.maxRssKiB;
+      const o = JSON.parse(String(next.value)) as Partial<ChildUsage>;
+      if (o.maxRssKiB !== undefined)
+        return { maxRssKiB: o.maxRssKiB, cpuSeconds: o.cpuSeconds ?? 0 };
     }
     throw new Error(`${role} ended without reporting its RSS`);
   })();
   return { url, ended, process: child };
 }
 
-async function stop(child: Child): Promise<number> {
+async function stop(child: Child): Promise<ChildUsage> {
   child.process.kill('SIGTERM');
-  const kib = await child.ended;
+  const usage = await child.ended;
   await once(child.process, 'close');
-  return kib;
+  return usage;
 }
 
 const size = parseQuantity(flag('size', '4Gi'));
@@ -75,7 +84,9 @@ try {
   const reference = join(work, 'reference.raw');
   await qemuImg('convert', '-O', 'raw', qcow2, reference);
   const fileSize = (await stat(qcow2)).size;
-  console.log(`image: qcow2 ${formatBytes(fileSize)} (virtual ${formatBytes(size)}, data ${formatBytes(data)})`);
+  console.log(
+    `image: qcow2 ${formatBytes(fileSize)} (virtual ${formatBytes(size)}, data ${formatBytes(data)})`,
+  );
 
   const sink = await startChild('sink', { BENCH_TARGET: join(work, 'sink.bin') });
   const theirs = await measure(`curl -sS -o /dev/null -T ${q(qcow2)} ${q(`${sink.url}/image`)}`);
@@ -86,7 +97,11 @@ try {
   await writeFile(pub, publicKeyPemOf(pki.tokenKeys.privateKey));
   await writeFile(join(pki.dir, 'client.pem'), pki.clientCertPem);
   await writeFile(join(pki.dir, 'client-key.pem'), pki.clientKeyPem);
-  const common = { BENCH_KEY: pki.serverKeyFile, BENCH_CERT: pki.serverCertFile, BENCH_CA: pki.caFile };
+  const common = {
+    BENCH_KEY: pki.serverKeyFile,
+    BENCH_CERT: pki.serverCertFile,
+    BENCH_CA: pki.caFile,
+  };
   const target = join(work, 'disk.img');
   const server = await startChild('server', {
     ...common,
@@ -101,16 +116,25 @@ try {
     BENCH_CLIENT_CERT: join(pki.dir, 'client.pem'),
     BENCH_CLIENT_KEY: join(pki.dir, 'client-key.pem'),
   });
-  const token = await signUploadToken(pki.tokenKeys.privateKey, { namespace: 'bench', pvc: 'disk' }, { lifetimeSeconds: 3600 });
+  const token = await signUploadToken(
+    pki.tokenKeys.privateKey,
+    { namespace: 'bench', pvc: 'disk' },
+    { lifetimeSeconds: 3600 },
+  );
   const ours = await measure(
     `test "$(curl -sS -o /dev/null -w '%{http_code}' --cacert ${q(pki.caFile)} -H ${q(`Authorization: Bearer ${token}`)} -T ${q(qcow2)} ${q(`${proxy.url}/v1beta1/upload`)})" = 200`,
   );
   const serverRss = await server.ended;
   const proxyRss = await stop(proxy);
   const identical = await sameContent(target, reference);
-  const mib = (kib: number): string => `${(kib / 1024).toFixed(0)} MiB`;
-  console.log(`curl -T to a plain HTTP sink (writes the file): ${theirs.seconds.toFixed(2)} s, sink peak RSS ${mib(sinkRss)}`);
-  console.log(`curl -T through proxy + upload server (mTLS, qcow2 -> raw, sync): ${ours.seconds.toFixed(2)} s`);
+  const mib = (u: ChildUsage): string =>
+    `${(u.maxRssKiB / 1024).toFixed(0)} MiB (CPU ${u.cpuSeconds.toFixed(1)} s)`;
+  console.log(
+    `curl -T to a plain HTTP sink (writes the file): ${theirs.seconds.toFixed(2)} s, sink peak RSS ${mib(sinkRss)}`,
+  );
+  console.log(
+    `curl -T through proxy + upload server (mTLS, qcow2 -> raw, sync): ${ours.seconds.toFixed(2)} s`,
+  );
   console.log(`ratio ours/sink: ${(ours.seconds / theirs.seconds).toFixed(2)}`);
   console.log(`peak RSS: proxy ${mib(proxyRss)}, upload server ${mib(serverRss)}`);
   console.log(`result byte-identical to qemu-img convert -O raw: ${identical ? 'yes' : 'NO'}`);
