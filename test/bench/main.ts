@@ -126,8 +126,9 @@ async function httpSection(server: TestHttpServer, raw: string, out: string): Pr
 }
 
 async function qcow2Section(server: TestHttpServer, raw: string, out: string): Promise<void> {
-  const plain = join(work, 'disk.qcow2');
-  const packed = join(work, 'disk.zlib.qcow2');
+  // Named after the raw image, so a run with another --size never reuses a stale conversion.
+  const plain = `${raw}.qcow2`;
+  const packed = `${raw}.zlib.qcow2`;
   if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
   if (!existsSync(packed)) await bestOf(1, `qemu-img convert -c -O qcow2 ${q(raw)} ${q(packed)}`);
   for (const [what, file] of [
@@ -177,7 +178,7 @@ async function qcow2Section(server: TestHttpServer, raw: string, out: string): P
 }
 
 async function registrySection(raw: string, out: string): Promise<void> {
-  const plain = join(work, 'disk.qcow2');
+  const plain = `${raw}.qcow2`;
   if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
   const registry = await startRegistry();
   try {
