@@ -50,6 +50,8 @@ export interface UploadFileOptions {
   readonly retries?: number;
   /** First back-off delay, doubled per attempt (default 1 s). */
   readonly retryDelayMs?: number;
+  /** How long a resume waits while the server still holds the dropped request (default 2 min). */
+  readonly busyTimeoutMs?: number;
   readonly onProgress?: (p: UploadProgress) => void;
   readonly signal: AbortSignal;
   readonly logger: Logger;
@@ -86,6 +88,15 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
   if (options.target !== undefined)
     headers[UPLOAD_TARGET_HEADER] = `${options.target.namespace}/${options.target.pvc}`;
   const retries = options.retries ?? 5;
+  const exchange = {
+    url,
+    headers,
+    dispatcher,
+    signal: options.signal,
+    size,
+    retryDelayMs: options.retryDelayMs ?? 1000,
+    busyTimeoutMs: options.busyTimeoutMs ?? 120_000,
+  };
   let resumes = 0;
   let bytesSent = 0;
   const resumedFrom: number[] = [];
@@ -94,17 +105,14 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
       let offset = 0;
       try {
         if (attempt > 0) {
-          offset = await durableOffset({ url, headers, dispatcher, signal: options.signal, size });
+          offset = await durableOffset(exchange);
           resumes++;
           resumedFrom.push(offset);
           options.logger.info('resuming upload', { offset, attempt });
         }
         const sent = await sendFrom({
           ...options,
-          url,
-          headers,
-          dispatcher,
-          size,
+          ...exchange,
           offset,
           resumes,
           onSent: (n) => (bytesSent += n),
@@ -127,6 +135,9 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
 
 interface Exchange {
   readonly url: string;
+  readonly retryDelayMs: number;
+  /** How long HEAD may answer "busy" before the attempt fails (the server's idle timeout is 60 s). */
+  readonly busyTimeoutMs: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly dispatcher: Dispatcher;
   readonly signal: AbortSignal;
@@ -135,6 +146,20 @@ interface Exchange {
 
 /** Asks the proxy how many bytes the server holds; 0 when it does not support resuming. */
 async function durableOffset(x: Exchange): Promise<number> {
+  // 503: the server still holds our dropped request open; wait (bounded) until it lets go.
+  const deadline = Date.now() + x.busyTimeoutMs;
+  let res = await head(x);
+  for (let wait = x.retryDelayMs; res.statusCode === 503 && Date.now() < deadline; wait *= 2) {
+    await delay(Math.min(wait, 5000), undefined, { signal: x.signal });
+    res = await head(x);
+  }
+  if (res.statusCode !== 200) throw statusError(res.statusCode, '');
+  const raw = res.headers[UPLOAD_OFFSET_HEADER];
+  const offset = typeof raw === 'string' ? Number(raw) : 0;
+  return Number.isSafeInteger(offset) && offset >= 0 && offset <= x.size ? offset : 0;
+}
+
+async function head(x: Exchange): Promise<Dispatcher.ResponseData> {
   const res = await request(x.url, {
     method: 'HEAD',
     headers: x.headers,
@@ -142,10 +167,7 @@ async function durableOffset(x: Exchange): Promise<number> {
     signal: x.signal,
   });
   await res.body.dump();
-  if (res.statusCode !== 200) throw statusError(res.statusCode, '');
-  const raw = res.headers[UPLOAD_OFFSET_HEADER];
-  const offset = typeof raw === 'string' ? Number(raw) : 0;
-  return Number.isSafeInteger(offset) && offset >= 0 && offset <= x.size ? offset : 0;
+  return res;
 }
 
 interface SendOptions extends Exchange, Pick<UploadFileOptions, 'file' | 'onProgress'> {

@@ -26,6 +26,7 @@ import { ContentTypes } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { parseBearer } from './auth.js';
+import { Coalescer } from './coalesce.js';
 import { HEALTHZ_PATH, uploadModeOf } from './paths.js';
 import { sendError, sendText } from './status.js';
 import { verifyUploadToken, type UploadTarget } from './token.js';
@@ -277,7 +278,7 @@ function forward({ req, res, url, agent, logger }: ForwardOptions): Promise<void
       else res.destroy();
       resolve();
     });
-    linkStreams(req, upstream, (err) => {
+    linkStreams(req, new Coalescer(), upstream, (err) => {
       // A client that went away: make the server see the same drop.
       if (err) upstream.destroy();
     });

@@ -187,7 +187,10 @@ class ServerState {
       return;
     }
     if (req.method === 'HEAD') {
-      this.#answerOffset(res, 200);
+      // While a request is still attached its bytes are not settled: a client that lost its
+      // connection must wait for the server to notice the drop, not restart from byte 0.
+      if (this.#session?.attached === true) this.#answerOffset(res, 503);
+      else this.#answerOffset(res, 200);
       return;
     }
     if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') {

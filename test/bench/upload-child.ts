@@ -5,7 +5,7 @@
  * its upload, the others on SIGTERM). Settings come from the environment (BENCH_*).
  */
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -75,8 +75,19 @@ async function proxy(): Promise<void> {
 
 async function sink(): Promise<void> {
   const target = env('BENCH_TARGET');
+  // BENCH_SINK_FSYNC=1: answer only once the file is on disk, as our sync upload does.
+  const durable = process.env['BENCH_SINK_FSYNC'] === '1';
   const s = createServer((req, res) => {
-    pipeline(req, createWriteStream(target)).then(
+    const receive = async (): Promise<void> => {
+      const out = createWriteStream(target);
+      await pipeline(req, out);
+      if (durable) {
+        const fh = await open(target, 'r+');
+        await fh.datasync();
+        await fh.close();
+      }
+    };
+    receive().then(
       () => res.end('ok'),
       () => res.destroy(),
     );

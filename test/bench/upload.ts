@@ -20,7 +20,7 @@ import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/token.js';
 import { qemuImg, sameContent } from '../fixtures/index.js';
 import { TEST_CLIENT_NAME, createUploadPki } from '../helpers/upload-pki.js';
 import { writeBenchImage } from './image.js';
-import { measure, q } from './measure.js';
+import { measure, q, type Measurement } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -88,10 +88,18 @@ try {
     `image: qcow2 ${formatBytes(fileSize)} (virtual ${formatBytes(size)}, data ${formatBytes(data)})`,
   );
 
-  const sink = await startChild('sink', { BENCH_TARGET: join(work, 'sink.bin') });
-  const theirs = await measure(`curl -sS -o /dev/null -T ${q(qcow2)} ${q(`${sink.url}/image`)}`);
-  const sinkRss = await stop(sink);
-  await rm(join(work, 'sink.bin'));
+  const sinkRun = async (fsync: boolean): Promise<{ m: Measurement; usage: ChildUsage }> => {
+    const sink = await startChild('sink', {
+      BENCH_TARGET: join(work, 'sink.bin'),
+      BENCH_SINK_FSYNC: fsync ? '1' : '0',
+    });
+    const m = await measure(`curl -sS -o /dev/null -T ${q(qcow2)} ${q(`${sink.url}/image`)}`);
+    const usage = await stop(sink);
+    await rm(join(work, 'sink.bin'));
+    return { m, usage };
+  };
+  const theirs = await sinkRun(false);
+  const theirsDurable = await sinkRun(true);
 
   const pub = join(work, 'token.pub');
   await writeFile(pub, publicKeyPemOf(pki.tokenKeys.privateKey));
@@ -129,13 +137,14 @@ try {
   const identical = await sameContent(target, reference);
   const mib = (u: ChildUsage): string =>
     `${(u.maxRssKiB / 1024).toFixed(0)} MiB (CPU ${u.cpuSeconds.toFixed(1)} s)`;
+  const secs = (m: Measurement): string => `${m.seconds.toFixed(2)} s`;
   console.log(
-    `curl -T to a plain HTTP sink (writes the file): ${theirs.seconds.toFixed(2)} s, sink peak RSS ${mib(sinkRss)}`,
+    `curl -T to a plain HTTP sink (writes the file): ${secs(theirs.m)}, sink ${mib(theirs.usage)}`,
   );
-  console.log(
-    `curl -T through proxy + upload server (mTLS, qcow2 -> raw, sync): ${ours.seconds.toFixed(2)} s`,
-  );
-  console.log(`ratio ours/sink: ${(ours.seconds / theirs.seconds).toFixed(2)}`);
+  console.log(`the same sink answering after fdatasync: ${secs(theirsDurable.m)}`);
+  console.log(`curl -T through proxy + upload server (mTLS, qcow2 -> raw, fsync): ${secs(ours)}`);
+  const ratio = (m: Measurement): string => (ours.seconds / m.seconds).toFixed(2);
+  console.log(`ratio ours/sink: ${ratio(theirs.m)}; ours/durable sink: ${ratio(theirsDurable.m)}`);
   console.log(`peak RSS: proxy ${mib(proxyRss)}, upload server ${mib(serverRss)}`);
   console.log(`result byte-identical to qemu-img convert -O raw: ${identical ? 'yes' : 'NO'}`);
   if (!identical) process.exitCode = 1;

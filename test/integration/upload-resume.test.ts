@@ -226,8 +226,8 @@ describe('resumable uploads', () => {
         dispatcher,
       });
       expect(relay.cuts()).toBe(1);
-      // The first resume attempts may meet the server before it noticed the drop (503): retried.
-      expect(result.resumes).toBeGreaterThanOrEqual(1);
+      // HEAD answers 503 until the server noticed the drop, so one resume is enough.
+      expect(result.resumes).toBe(1);
       expect(result.bytes).toBe(size);
       // A resume, not a restart: the last attempt continued from what the server kept.
       expect(result.resumedFrom.at(-1)).toBe(stack.drops[0]);
