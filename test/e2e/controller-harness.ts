@@ -266,3 +266,18 @@ export async function startSlowDiskFixture(
     },
   };
 }
+
+/** Waits until a DataVolume reports a progress strictly between 0 and 100 (mid-import). */
+export function waitForMidImport(
+  env: ControllerEnv,
+  name: string,
+  namespace = 'default',
+): Promise<DataVolume> {
+  return waitForDv(
+    env,
+    namespace,
+    name,
+    (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
+    30_000,
+  );
+}

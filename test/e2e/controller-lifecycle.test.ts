@@ -15,7 +15,7 @@ import {
   startSlowDiskFixture,
   type SlowDiskFixture,
   volumeData,
-  waitForDv,
+  waitForMidImport,
   waitForPhase,
   waitForPod,
   type ControllerEnv,
@@ -45,13 +45,7 @@ afterAll(async () => {
 describe('lifecycle', () => {
   it('shows progress, and converges when the controller is restarted mid-import', async () => {
     await apply(env, dvManifest('restart-ctl', `${slow.origin}/disk.raw`));
-    const mid = await waitForDv(
-      env,
-      'default',
-      'restart-ctl',
-      (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
-      30_000,
-    );
+    const mid = await waitForMidImport(env, 'restart-ctl');
     expect(mid.status?.phase).toBe('ImportInProgress');
     await env.stopController();
     await env.startController();

@@ -16,7 +16,7 @@ import {
   startSlowDiskFixture,
   type SlowDiskFixture,
   volumeData,
-  waitForDv,
+  waitForMidImport,
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
@@ -45,13 +45,7 @@ afterAll(async () => {
 describe('resilience', () => {
   it('converges to a correct disk when the importer process is killed mid-import', async () => {
     await apply(env, dvManifest('kill-importer', `${slow.origin}/disk.raw`));
-    const mid = await waitForDv(
-      env,
-      'default',
-      'kill-importer',
-      (d) => /^[1-9]\d?(\.\d+)?%$/.test(d.status?.progress ?? ''),
-      30_000,
-    );
+    const mid = await waitForMidImport(env, 'kill-importer');
     expect(await killImporter(mid.metadata.uid ?? '')).toBeGreaterThan(0);
     const done = await waitForPhase(env, 'default', 'kill-importer', 'Succeeded');
     expect(done.status?.restartCount).toBeGreaterThanOrEqual(1);
