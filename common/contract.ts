@@ -191,6 +191,8 @@ export const UploadServerEnv = {
   Destination: 'DESTINATION',
   /** Ours: listen address `host:port` (default `0.0.0.0:8443`). */
   ListenAddress: 'CDI_UPLOAD_LISTEN',
+  /** Ours: `memory` (default) or `disk`: where received bytes wait for the pipeline (ADR 0009). */
+  Journal: 'CDI_UPLOAD_JOURNAL',
 } as const;
 
 /** CDI's client name of the upload proxy's certificate. */

@@ -52,6 +52,7 @@ export async function uploadServerMain(
       filesystemOverhead: config.filesystemOverhead,
       preallocation: config.preallocation,
       spillDir: scratch ? config.scratchDir : target.kind === 'block' ? ctx.tmpDir : config.dataDir,
+      journal: config.journal,
       logger,
     });
     logger.info('upload server listening', { url: server.url });

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -82,13 +82,42 @@ describe('UploadJournal', () => {
     expect(() => journal.setTotal(second)).toThrow(/upload length/);
   });
 
-  it('a failed journal fails its reader; dispose deletes the file', async () => {
-    const reader = journal.reader();
-    const read = collect(reader);
+  it('a failed journal fails its reader; dispose deletes every segment', async () => {
+    await pipeline(Readable.from([Buffer.from('abc')]), journal.appender());
+    expect(await readdir(dir)).toHaveLength(1);
+    const read = collect(journal.reader());
     journal.fail(new Error('gone'));
     await expect(read).rejects.toThrow('gone');
-    const file = journal.path;
     await journal.dispose();
-    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('segments: bytes cross segment boundaries intact and passed segments are deleted', async () => {
+    await journal.dispose();
+    journal = await UploadJournal.create(dir, { segmentSize: 100_000 });
+    const data = Buffer.alloc(1_000_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
+    journal.setTotal(data.length);
+    // Odd-sized chunks so writes straddle boundaries.
+    const chunks = Array.from({ length: Math.ceil(data.length / 33_333) }, (_, i) =>
+      data.subarray(i * 33_333, (i + 1) * 33_333),
+    );
+    await pipeline(Readable.from(chunks.slice(0, 15)), journal.appender());
+    expect(journal.segmentPaths()).toHaveLength(5);
+    const reader = journal.reader();
+    const seen: Buffer[] = [];
+    let got = 0;
+    for await (const c of reader) {
+      seen.push(c as Buffer);
+      got += (c as Buffer).length;
+      if (got === 400_000) {
+        // Four segments read: they are gone; the rest arrives later.
+        expect(journal.segmentPaths()).toHaveLength(1);
+        await pipeline(Readable.from(chunks.slice(15)), journal.appender());
+        journal.markComplete();
+      }
+    }
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(journal.segmentPaths()).toHaveLength(0);
   });
 });

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Resumable uploads (beyond the Go CDI, docs/adr/0009-resumable-uploads.md). The upload server
- * appends the image bytes it receives to a journal file in the scratch space and the import
- * pipeline tails that file, so conversion streams while bytes arrive. When a connection drops the
+ * appends the image bytes it receives to a journal in the scratch space and the import
+ * pipeline tails it, so conversion streams while bytes arrive. When a connection drops the
  * journal is flushed (fsync) and the pipeline simply waits; `HEAD` answers how many bytes are
  * durable, and a `PUT`/`PATCH` with `Content-Range: bytes START-END/TOTAL` continues from there.
  */
@@ -44,15 +44,80 @@ export function parseContentRange(value: string): ContentRange {
 }
 
 /**
+ * Where an upload's received bytes wait for the import pipeline: in memory with backpressure
+ * (memory-journal.ts, the default) or in segment files on scratch ({@link UploadJournal}).
+ */
+export interface Journal {
+  /** Bytes appended so far. */
+  readonly received: number;
+  /** Bytes a resume may rely on: what `HEAD` reports. */
+  readonly durable: number;
+  readonly total: number | undefined;
+  readonly complete: boolean;
+  /** Records the announced total; a conflicting one is a client error (400). */
+  setTotal(total: number): void;
+  /** A Writable appending at the end; its write callback applies backpressure. */
+  appender(): Writable;
+  /** Makes every appended byte durable. */
+  sync(): Promise<void>;
+  /** Marks the end of the image. */
+  markComplete(): void;
+  /** Fails the reader (the upload was discarded). */
+  fail(err: Error): void;
+  /** The whole image from byte 0, waiting for bytes not yet received. */
+  reader(): Readable;
+  /** Releases everything (files, buffers). */
+  dispose(): Promise<void>;
+}
+
+/** Size of one journal segment file (see {@link UploadJournal}). */
+export const JOURNAL_SEGMENT_SIZE = 32 << 20;
+
+interface Segment {
+  readonly path: string;
+  readonly handle: Promise<FileHandle>;
+}
+
+/** Splits buffers laid end to end from `start` at multiples of `size`: [segment, offset, parts]. */
+function splitBySegment(
+  chunks: readonly Buffer[],
+  start: number,
+  size: number,
+): [number, number, Buffer[]][] {
+  const out: [number, number, Buffer[]][] = [];
+  let position = start;
+  for (let chunk of chunks) {
+    while (chunk.length > 0) {
+      const index = Math.floor(position / size);
+      const within = position % size;
+      const piece = chunk.subarray(0, Math.min(chunk.length, size - within));
+      const last = out.at(-1);
+      if (last?.[0] === index) last[2].push(piece);
+      else out.push([index, within, [piece]]);
+      position += piece.length;
+      chunk = chunk.subarray(piece.length);
+    }
+  }
+  return out;
+}
+
+/**
  * The received image bytes on disk: one writer appends (one request at a time), one reader tails.
  * `received` counts bytes written, `durable` bytes flushed with fdatasync. Flushes happen when a
  * request ends short of the whole image or drops (what `HEAD` then reports), not while bytes flow:
  * a resume needs the bytes to outlive the connection, which the page cache already guarantees
  * while the pod lives, and the journal is not reused across pod restarts (ADR 0009).
+ *
+ * The journal is a chain of segment files (`<path>.<n>`, {@link JOURNAL_SEGMENT_SIZE} each). A
+ * resume only ever appends, and the pipeline never reads back, so a segment the reader has passed
+ * is deleted at once: the journal holds only what the pipeline has not consumed yet, and deleted
+ * pages that were never written back cost no disk I/O.
  */
-export class UploadJournal {
+export class UploadJournal implements Journal {
+  /** Prefix of the segment files. */
   readonly path: string;
-  #handle: FileHandle;
+  readonly #segmentSize: number;
+  readonly #segments = new Map<number, Segment>();
   #received = 0;
   #durable = 0;
   #total: number | undefined;
@@ -62,15 +127,23 @@ export class UploadJournal {
   #inflight: Promise<void> = Promise.resolve();
   readonly #events = new EventEmitter();
 
-  private constructor(file: string, handle: FileHandle) {
-    this.path = file;
-    this.#handle = handle;
+  private constructor(prefix: string, segmentSize: number) {
+    this.path = prefix;
+    this.#segmentSize = segmentSize;
   }
 
   /** Creates an empty journal in `dir`. */
-  static async create(dir: string): Promise<UploadJournal> {
-    const file = path.join(dir, `upload-${process.pid}-${Date.now()}.part`);
-    return new UploadJournal(file, await open(file, 'w+'));
+  static create(
+    dir: string,
+    options: { readonly segmentSize?: number } = {},
+  ): Promise<UploadJournal> {
+    const prefix = path.join(dir, `upload-${process.pid}-${Date.now()}.part`);
+    return Promise.resolve(new UploadJournal(prefix, options.segmentSize ?? JOURNAL_SEGMENT_SIZE));
+  }
+
+  /** Paths of the segment files that exist now. */
+  segmentPaths(): string[] {
+    return [...this.#segments.values()].map((s) => s.path);
   }
 
   get received(): number {
@@ -120,17 +193,7 @@ export class UploadJournal {
         callback(new CdiError(ErrorCodes.ContentLengthMismatch, message, { httpStatus: 400 }));
         return;
       }
-      const written = this.#handle
-        .writev(chunks as Buffer[], this.#received)
-        .then(({ bytesWritten }) => {
-          if (bytesWritten !== length)
-            throw new CdiError(
-              ErrorCodes.WriteFailed,
-              `short journal write: ${bytesWritten} of ${length} bytes`,
-            );
-          this.#received += length;
-          this.#events.emit('grow');
-        });
+      const written = this.#write(chunks, length);
       this.#inflight = written;
       written.then(
         () => callback(),
@@ -148,6 +211,44 @@ export class UploadJournal {
     });
   }
 
+  async #write(chunks: readonly Buffer[], length: number): Promise<void> {
+    for (const [index, within, parts] of splitBySegment(
+      chunks,
+      this.#received,
+      this.#segmentSize,
+    )) {
+      const handle = await this.#segment(index).handle;
+      const want = parts.reduce((n, p) => n + p.length, 0);
+      const { bytesWritten } = await handle.writev(parts, within);
+      if (bytesWritten !== want)
+        throw new CdiError(
+          ErrorCodes.WriteFailed,
+          `short journal write: ${bytesWritten} of ${want} bytes`,
+        );
+    }
+    this.#received += length;
+    this.#events.emit('grow');
+  }
+
+  #segment(index: number): Segment {
+    let segment = this.#segments.get(index);
+    if (segment === undefined) {
+      const file = `${this.path}.${index}`;
+      segment = { path: file, handle: open(file, 'w+') };
+      this.#segments.set(index, segment);
+    }
+    return segment;
+  }
+
+  /** Deletes a segment the reader has passed. */
+  async #drop(index: number): Promise<void> {
+    const segment = this.#segments.get(index);
+    if (segment === undefined) return;
+    this.#segments.delete(index);
+    await (await segment.handle).close().catch(() => undefined);
+    await rm(segment.path, { force: true });
+  }
+
   /** Waits for the write in flight, then flushes; `durable` becomes `received`. */
   async sync(): Promise<void> {
     await this.#inflight.catch(() => undefined);
@@ -156,7 +257,12 @@ export class UploadJournal {
 
   async #flush(): Promise<void> {
     const upto = this.#received;
-    await this.#handle.datasync();
+    for (const [index, segment] of [...this.#segments]) {
+      await (await segment.handle).datasync().catch((err: unknown) => {
+        // A segment the reader deleted meanwhile needs no flush.
+        if (this.#segments.get(index) === segment) throw err;
+      });
+    }
     this.#durable = Math.max(this.#durable, upto);
   }
 
@@ -200,20 +306,33 @@ export class UploadJournal {
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
       if (position < this.#received) {
-        const length = Math.min(JOURNAL_READ_SIZE, this.#received - position);
+        const index = Math.floor(position / this.#segmentSize);
+        const within = position % this.#segmentSize;
+        const length = Math.min(
+          JOURNAL_READ_SIZE,
+          this.#received - position,
+          this.#segmentSize - within,
+        );
         const buffer = Buffer.allocUnsafe(length);
-        const { bytesRead } = await this.#handle.read(buffer, 0, length, position);
-        return buffer.subarray(0, bytesRead);
+        const handle = await this.#segment(index).handle;
+        const { bytesRead } = await handle.read(buffer, 0, length, within);
+        if (bytesRead !== length)
+          throw new CdiError(
+            ErrorCodes.Internal,
+            `short journal read at ${position}: ${bytesRead} of ${length}`,
+          );
+        if (within + length === this.#segmentSize) await this.#drop(index);
+        return buffer;
       }
       if (this.#complete) return null;
       await once(this.#events, 'grow');
     }
   }
 
-  /** Closes and deletes the journal file. */
+  /** Closes and deletes every segment file. */
   async dispose(): Promise<void> {
     this.fail(new CdiError(ErrorCodes.Aborted, 'upload discarded'));
-    await this.#handle.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    await this.#inflight.catch(() => undefined);
+    for (const index of [...this.#segments.keys()]) await this.#drop(index);
   }
 }

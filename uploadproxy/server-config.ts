@@ -26,6 +26,8 @@ export interface UploadServerConfig {
   readonly blockDevice: string;
   readonly scratchDir: string;
   readonly terminationLog: string;
+  /** Where received bytes wait for the pipeline. */
+  readonly journal: 'memory' | 'disk';
 }
 
 /** Parses the environment; `insecure` allows running without TLS material. */
@@ -84,6 +86,9 @@ export function loadUploadServerConfig(
       port: 8443,
     },
   );
+  const journal = get(UploadServerEnv.Journal) ?? 'memory';
+  if (journal !== 'memory' && journal !== 'disk')
+    problems.push(`${UploadServerEnv.Journal}: ${JSON.stringify(journal)} is not memory or disk`);
   if (problems.length > 0) throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
   return Object.freeze({
     listen,
@@ -99,5 +104,6 @@ export function loadUploadServerConfig(
     blockDevice: get(ImporterEnv.BlockDevice) ?? PodPaths.BlockDevice,
     scratchDir: get(ImporterEnv.ScratchDir) ?? PodPaths.ScratchDir,
     terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
+    journal: journal === 'disk' ? 'disk' : 'memory',
   });
 }

@@ -59,6 +59,8 @@ export interface UploadServerOptions {
   readonly filesystemOverhead: number;
   readonly preallocation: boolean;
   readonly spillDir: string;
+  /** How received bytes wait for the pipeline (see UploadSessionOptions.journal). */
+  readonly journal?: 'memory' | 'disk';
   readonly logger: Logger;
   /** Called when a connection drops mid-upload, with the durable byte count (logs, tests). */
   readonly onDrop?: (durable: number) => void;
@@ -291,6 +293,7 @@ class ServerState {
         filesystemOverhead: o.filesystemOverhead,
         preallocation: o.preallocation,
         spillDir: o.spillDir,
+        ...(o.journal === undefined ? {} : { journal: o.journal }),
         logger: o.logger,
       },
       length,

@@ -15,7 +15,8 @@ import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { runImport, type ImportResult, type ImportTarget } from '../importer/pipeline/import.js';
 import { UploadStreamSource } from '../importer/sources/upload-stream.js';
-import { UploadJournal } from './resumable.js';
+import { MemoryJournal } from './memory-journal.js';
+import { UploadJournal, type Journal } from './resumable.js';
 
 /** What a session imports into. */
 export interface UploadSessionOptions {
@@ -24,8 +25,14 @@ export interface UploadSessionOptions {
   readonly requestedSize?: number;
   readonly filesystemOverhead: number;
   readonly preallocation: boolean;
-  /** Where the journal and the converter's spill file go (scratch when mounted). */
+  /** Where a disk journal and the converter's spill file go (scratch when mounted). */
   readonly spillDir: string;
+  /**
+   * `memory` (default): received bytes wait in a bounded queue, the request is paused by
+   * backpressure. `disk`: they are journaled on scratch first, so an async upload is answered as
+   * soon as its bytes are on disk (ADR 0009).
+   */
+  readonly journal?: 'memory' | 'disk';
   readonly logger: Logger;
 }
 
@@ -34,18 +41,14 @@ export type ReceiveOutcome = 'complete' | 'partial';
 
 /** See the module comment. */
 export class UploadSession {
-  readonly journal: UploadJournal;
+  readonly journal: Journal;
   /** Settles when the import ends; never rejects unhandled (a catch is attached at once). */
   readonly result: Promise<ImportResult>;
   readonly #abort = new AbortController();
   #attached = false;
   #settled = false;
 
-  private constructor(
-    journal: UploadJournal,
-    options: UploadSessionOptions,
-    length: number | undefined,
-  ) {
+  private constructor(journal: Journal, options: UploadSessionOptions, length: number | undefined) {
     this.journal = journal;
     if (length !== undefined) journal.setTotal(length);
     this.result = runImport({
@@ -74,7 +77,10 @@ export class UploadSession {
     options: UploadSessionOptions,
     length: number | undefined,
   ): Promise<UploadSession> {
-    const journal = await UploadJournal.create(options.spillDir);
+    const journal: Journal =
+      options.journal === 'disk'
+        ? await UploadJournal.create(options.spillDir)
+        : new MemoryJournal();
     try {
       return new UploadSession(journal, options, length);
     } catch (err) {

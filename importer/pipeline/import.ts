@@ -182,9 +182,16 @@ async function writeDisk(
   info: SourceInfo,
   target: RawTarget,
 ): Promise<Omit<ImportResult, 'labels'>> {
-  // Random access is used for an uncompressed qcow2 when no checksum is asked for (a checksum
-  // needs every byte in order; ranged reads skip unallocated clusters).
-  if (job.checksum === undefined && info.randomAccess && job.source.readRange !== undefined) {
+  // Random access is used for an uncompressed qcow2 in a local file when no checksum is asked for
+  // (a checksum needs every byte in order). Remote qcow2 streams: the file holds only allocated
+  // clusters, so ranged reads save no bytes, and one GET measured 1.7x faster than 2 MiB ranges
+  // (ADR 0001).
+  if (
+    job.checksum === undefined &&
+    info.localPath !== undefined &&
+    info.randomAccess &&
+    job.source.readRange !== undefined
+  ) {
     const headLength = Math.min(SNIFF_BYTES, info.length ?? SNIFF_BYTES);
     const head =
       headLength > 0 ? await job.source.readRange(0, headLength, job.signal) : Buffer.alloc(0);

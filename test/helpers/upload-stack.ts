@@ -39,6 +39,7 @@ export interface UploadStack {
 /** Options of {@link startUploadStack}. */
 export interface UploadStackOptions {
   readonly requestedSize?: number;
+  readonly journal?: 'memory' | 'disk';
   readonly readyTimeoutMs?: number;
 }
 
@@ -73,6 +74,7 @@ export async function startUploadStack(
     filesystemOverhead: 0,
     preallocation: false,
     spillDir: scratch,
+    ...(options.journal === undefined ? {} : { journal: options.journal }),
     logger,
     onDrop: (n) => {
       drops.push(n);
