@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * qcow2 through the whole import pipeline from HTTP (streamed, with or without ranges offered),
- * (no ranges, compressed wrappers, checksums), refusals, all compared with qemu-img's output.
+ * qcow2 through the whole import pipeline from HTTP: streamed whether or not ranges are offered,
+ * inside compressed wrappers, with checksums, and refused when hostile or too large; every result
+ * compared with qemu-img's output.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
