@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Resumable uploads (beyond the Go CDI, docs/adr/0009-resumable-uploads.md). The upload server
- * appends the image bytes it receives to a journal in the scratch space and the import
- * pipeline tails it, so conversion streams while bytes arrive. When a connection drops the
- * journal is flushed (fsync) and the pipeline simply waits; `HEAD` answers how many bytes are
- * durable, and a `PUT`/`PATCH` with `Content-Range: bytes START-END/TOTAL` continues from there.
+ * Resumable uploads (beyond the Go CDI, docs/adr/0009-resumable-uploads.md): the `Content-Range`
+ * parser, the {@link Journal} contract, and the disk journal. Received bytes wait for the import
+ * pipeline in a journal (memory-journal.ts by default, or segment files on scratch here); when a
+ * connection drops the pipeline simply waits, `HEAD` answers how many bytes the server holds, and a
+ * `PUT`/`PATCH` with `Content-Range: bytes START-END/TOTAL` continues from there.
  */
 import { EventEmitter, once } from 'node:events';
 import { open, rm, type FileHandle } from 'node:fs/promises';
