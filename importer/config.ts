@@ -9,8 +9,7 @@ import {
   type PullMethod,
   type SourceKind,
 } from '../common/contract.js';
-import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
-import { parseQuantity } from '../common/quantity.js';
+import { EnvReader } from '../common/env-reader.js';
 import { parseChecksum, type ExpectedChecksum } from './checksum/checksum.js';
 
 /** The importer pod's configuration, parsed once from CDI's environment variables and frozen. */
@@ -54,19 +53,9 @@ type Env = Readonly<Record<string, string | undefined>>;
  * collected and reported at once as `CDI_INVALID_CONFIG`. No other module reads `process.env`.
  */
 export function loadImporterConfig(env: Env): ImporterConfig {
-  const problems: string[] = [];
-  const get = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const attempt = <T>(name: string, parse: () => T, fallback: T): T => {
-    try {
-      return parse();
-    } catch (err) {
-      problems.push(`${name}: ${errorMessage(err)}`);
-      return fallback;
-    }
-  };
+  const reader = new EnvReader(env);
+  const { problems } = reader;
+  const get = (name: string): string | undefined => reader.get(name);
 
   const source = parseEnum(
     get(ImporterEnv.Source) ?? SourceKinds.Http,
@@ -87,42 +76,22 @@ export function loadImporterConfig(env: Env): ImporterConfig {
   if (endpoint === '' && source !== SourceKinds.None)
     problems.push(`${ImporterEnv.Endpoint} is required`);
 
-  const sizeText = get(ImporterEnv.ImageSize);
-  const imageSize =
-    sizeText === undefined
-      ? undefined
-      : attempt(ImporterEnv.ImageSize, () => parseQuantity(sizeText), undefined);
+  const imageSize = reader.quantity(ImporterEnv.ImageSize);
   const checksumText = get(ImporterEnv.Checksum);
   const checksum =
     checksumText === undefined
       ? undefined
-      : attempt(ImporterEnv.Checksum, () => parseChecksum(checksumText), undefined);
-  const overheadText = get(ImporterEnv.FilesystemOverhead) ?? '0';
-  const filesystemOverhead = Number(overheadText);
-  if (!Number.isFinite(filesystemOverhead) || filesystemOverhead < 0 || filesystemOverhead >= 1) {
-    problems.push(
-      `${ImporterEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`,
-    );
-  }
-  const preallocation = attempt(
-    ImporterEnv.Preallocation,
-    () => parseBool(get(ImporterEnv.Preallocation)),
-    false,
-  );
-  const insecureTls = attempt(
-    ImporterEnv.InsecureTls,
-    () => parseBool(get(ImporterEnv.InsecureTls)),
-    false,
-  );
-  const metrics = attempt(
+      : reader.attempt(ImporterEnv.Checksum, () => parseChecksum(checksumText), undefined);
+  const filesystemOverhead = reader.fraction(ImporterEnv.FilesystemOverhead);
+  const preallocation = reader.bool(ImporterEnv.Preallocation);
+  const insecureTls = reader.bool(ImporterEnv.InsecureTls);
+  const metrics = reader.attempt(
     ImporterEnv.MetricsAddress,
     () => parseListenAddress(get(ImporterEnv.MetricsAddress) ?? '0.0.0.0:8443'),
     undefined,
   );
 
-  if (problems.length > 0) {
-    throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
-  }
+  reader.throwIfProblems();
   const proxy = {
     ...optional('httpProxy', get(ImporterEnv.HttpProxy) ?? get('HTTP_PROXY')),
     ...optional('httpsProxy', get(ImporterEnv.HttpsProxy) ?? get('HTTPS_PROXY')),
@@ -166,14 +135,6 @@ function parseEnum<T extends string>(
   if ((allowed as readonly string[]).includes(value)) return value as T;
   onBad(value);
   return allowed[0] as T;
-}
-
-/** Go's strconv.ParseBool, which CDI uses for PREALLOCATION and INSECURE_TLS. */
-export function parseBool(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  throw new Error(`${JSON.stringify(value)} is not a boolean`);
 }
 
 function parseListenAddress(text: string): { host: string; port: number } | undefined {

@@ -4,9 +4,7 @@
  * (STYLE.md §5.10): every bad variable is listed in one `CDI_INVALID_CONFIG`.
  */
 import { ImporterEnv, PodPaths, UploadServerEnv } from '../common/contract.js';
-import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
-import { parseQuantity } from '../common/quantity.js';
-import { parseBool } from '../importer/config.js';
+import { EnvReader } from '../common/env-reader.js';
 import { parseListen, type ListenAddress } from './listen.js';
 
 /** See the module comment. */
@@ -35,19 +33,9 @@ export function loadUploadServerConfig(
   env: Readonly<Record<string, string | undefined>>,
   insecure: boolean,
 ): UploadServerConfig {
-  const problems: string[] = [];
-  const get = (name: string): string | undefined => {
-    const v = env[name];
-    return v === undefined || v === '' ? undefined : v;
-  };
-  const attempt = <T>(name: string, parse: () => T, fallback: T): T => {
-    try {
-      return parse();
-    } catch (err) {
-      problems.push(`${name}: ${errorMessage(err)}`);
-      return fallback;
-    }
-  };
+  const reader = new EnvReader(env);
+  const { problems } = reader;
+  const get = (name: string): string | undefined => reader.get(name);
   const tlsKeyFile = get(UploadServerEnv.TlsKeyFile);
   const tlsCertFile = get(UploadServerEnv.TlsCertFile);
   const clientCaFile = get(UploadServerEnv.ClientCertFile);
@@ -62,23 +50,10 @@ export function loadUploadServerConfig(
       if (v === undefined) problems.push(`${name} is required (or run with --insecure)`);
     }
   }
-  const sizeText = get(UploadServerEnv.ImageSize);
-  const imageSize =
-    sizeText === undefined
-      ? undefined
-      : attempt(UploadServerEnv.ImageSize, () => parseQuantity(sizeText), undefined);
-  const overheadText = get(UploadServerEnv.FilesystemOverhead) ?? '0';
-  const filesystemOverhead = Number(overheadText);
-  if (!Number.isFinite(filesystemOverhead) || filesystemOverhead < 0 || filesystemOverhead >= 1)
-    problems.push(
-      `${UploadServerEnv.FilesystemOverhead}: ${JSON.stringify(overheadText)} is not a fraction in [0, 1)`,
-    );
-  const preallocation = attempt(
-    UploadServerEnv.Preallocation,
-    () => parseBool(get(UploadServerEnv.Preallocation)),
-    false,
-  );
-  const listen = attempt(
+  const imageSize = reader.quantity(UploadServerEnv.ImageSize);
+  const filesystemOverhead = reader.fraction(UploadServerEnv.FilesystemOverhead);
+  const preallocation = reader.bool(UploadServerEnv.Preallocation);
+  const listen = reader.attempt(
     UploadServerEnv.ListenAddress,
     () => parseListen(get(UploadServerEnv.ListenAddress) ?? '0.0.0.0:8443'),
     {
@@ -89,7 +64,7 @@ export function loadUploadServerConfig(
   const journal = get(UploadServerEnv.Journal) ?? 'memory';
   if (journal !== 'memory' && journal !== 'disk')
     problems.push(`${UploadServerEnv.Journal}: ${JSON.stringify(journal)} is not memory or disk`);
-  if (problems.length > 0) throw new CdiError(ErrorCodes.InvalidConfig, problems.join('; '));
+  reader.throwIfProblems();
   return Object.freeze({
     listen,
     tlsKeyFile,
