@@ -100,33 +100,36 @@ export async function waitForObject<T extends KubernetesObject>(
         ),
       );
     }, timeoutMs);
-    watch
-      .watch(
-        path,
-        { fieldSelector: `metadata.name=${name}` },
-        (phase: string, obj: T) => {
-          if (phase === 'DELETED' || phase === 'BOOKMARK') return;
-          last = obj;
-          if (predicate(obj)) finish(undefined, obj);
-        },
-        (err: unknown) => {
-          if (
-            !settled &&
-            err !== null &&
-            err !== undefined &&
-            !(err instanceof Error && err.name === 'AbortError')
-          ) {
-            finish(err instanceof Error ? err : new Error(JSON.stringify(err)));
-          }
-        },
-      )
-      .then(
-        (c) => {
-          controller = c;
-          if (settled) c.abort();
-        },
-        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
-      );
+    // client-node ends a watch that saw no event for a while (a TimeoutError) and the server may
+    // close it: both only mean "watch again", until our own deadline decides.
+    const start = (): void => {
+      watch
+        .watch(
+          path,
+          { fieldSelector: `metadata.name=${name}` },
+          (phase: string, obj: T) => {
+            if (phase === 'DELETED' || phase === 'BOOKMARK') return;
+            last = obj;
+            if (predicate(obj)) finish(undefined, obj);
+          },
+          (err: unknown) => {
+            if (settled) return;
+            const errName = err instanceof Error ? err.name : undefined;
+            if (err === null || err === undefined || errName === 'TimeoutError') start();
+            else if (errName !== 'AbortError') {
+              finish(err instanceof Error ? err : new Error(JSON.stringify(err)));
+            }
+          },
+        )
+        .then(
+          (c) => {
+            controller = c;
+            if (settled) c.abort();
+          },
+          (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+        );
+    };
+    start();
   });
 }
 
