@@ -13,10 +13,10 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CryptoKey } from 'jose';
 import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../common/errors.js';
+import { listenOn } from './listen.js';
 import type { Logger } from '../common/logger.js';
 import { signUploadToken } from './token.js';
 
@@ -137,18 +137,16 @@ export async function startTokenApiServer(options: TokenApiOptions): Promise<Tok
           },
           handler,
         );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  const listening = await listenOn(server, {
+    host: options.host,
+    port: options.port,
+    tls: tls !== undefined,
   });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
   return {
-    port,
-    url: `${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port: listening.port,
+    url: listening.url,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
     },
   };
 }

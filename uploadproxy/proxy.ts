@@ -18,12 +18,12 @@ import {
   createServer as createHttpsServer,
   request as httpsRequest,
 } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { pipeline as linkStreams } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CryptoKey } from 'jose';
 import { ContentTypes } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../common/errors.js';
+import { listenOn } from './listen.js';
 import type { Logger } from '../common/logger.js';
 import { parseBearer } from './auth.js';
 import { Coalescer } from './coalesce.js';
@@ -122,18 +122,16 @@ export async function startUploadProxy(options: UploadProxyOptions): Promise<Upl
           handler,
         );
   server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  const listening = await listenOn(server, {
+    host: options.host,
+    port: options.port,
+    tls: options.tls !== undefined,
   });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
   return {
-    port,
-    url: `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port: listening.port,
+    url: listening.url,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
       agent?.destroy();
     },
   };

@@ -17,10 +17,10 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ContentTypes, type ContentType } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+import { listenOn } from './listen.js';
 import type { Logger } from '../common/logger.js';
 import type { ImportResult, ImportTarget } from '../importer/pipeline/import.js';
 import { openFormFile } from './multipart.js';
@@ -109,19 +109,17 @@ export async function startUploadServer(options: UploadServerOptions): Promise<U
   // Uploads may be slow and long: no request timeout (CDI's proxy allows 24 h).
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  const listening = await listenOn(server, {
+    host: options.host,
+    port: options.port,
+    tls: options.tls !== undefined,
   });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
   return {
-    port,
-    url: `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port: listening.port,
+    url: listening.url,
     done: state.done,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
       await state.dispose();
     },
   };
