@@ -2,6 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { BlockCoalescer } from './block-coalescer.js';
 
 /** How much of the tool's stderr is kept for the error message. */
 const STDERR_KEEP_BYTES = 2048;
@@ -27,6 +28,7 @@ export interface ChildProcessDecoderOptions {
 export class ChildProcessDecoder extends Duplex {
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #format: string;
+  readonly #coalescer = new BlockCoalescer((block) => this.push(block));
   #stderr = '';
   #stdoutEnded = false;
   #exitCode: number | null | undefined;
@@ -48,7 +50,7 @@ export class ChildProcessDecoder extends Duplex {
       );
     });
     child.stdout.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) child.stdout.pause();
+      if (!this.#coalescer.add(chunk)) child.stdout.pause();
     });
     child.stdout.on('end', () => {
       this.#stdoutEnded = true;
@@ -68,6 +70,7 @@ export class ChildProcessDecoder extends Duplex {
   #maybeEnd(): void {
     if (!this.#stdoutEnded || this.#exitCode === undefined || this.destroyed) return;
     if (this.#exitCode === 0) {
+      this.#coalescer.flush();
       this.push(null);
       return;
     }
