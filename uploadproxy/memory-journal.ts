@@ -9,7 +9,7 @@
 import { EventEmitter, once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../common/errors.js';
-import type { Journal } from './resumable.js';
+import { checkAnnouncedTotal, overrunError, type Journal } from './resumable.js';
 
 /** Bytes queued before the request is paused: a few network windows. */
 export const MEMORY_JOURNAL_LIMIT = 8 << 20;
@@ -48,18 +48,7 @@ export class MemoryJournal implements Journal {
   }
 
   setTotal(total: number): void {
-    if (this.#total !== undefined && this.#total !== total)
-      throw new CdiError(
-        ErrorCodes.InvalidArgument,
-        `upload length changed from ${this.#total} to ${total}`,
-        { httpStatus: 400 },
-      );
-    if (total < this.#received)
-      throw new CdiError(
-        ErrorCodes.InvalidArgument,
-        `upload length ${total} is below the ${this.#received} bytes received`,
-        { httpStatus: 400 },
-      );
+    checkAnnouncedTotal(this.#total, this.#received, total);
     this.#total = total;
   }
 
@@ -67,9 +56,9 @@ export class MemoryJournal implements Journal {
   appender(): Writable {
     const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
       const length = chunks.reduce((n, c) => n + c.length, 0);
-      if (this.#total !== undefined && this.#received + length > this.#total) {
-        const message = `upload is longer than its announced ${this.#total} bytes`;
-        callback(new CdiError(ErrorCodes.ContentLengthMismatch, message, { httpStatus: 400 }));
+      const overrun = overrunError(this.#total, this.#received, length);
+      if (overrun !== undefined) {
+        callback(overrun);
         return;
       }
       this.#queue.push(...chunks);

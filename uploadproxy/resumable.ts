@@ -43,6 +43,46 @@ export function parseContentRange(value: string): ContentRange {
   return { start, end, total };
 }
 
+/** Validates a newly announced total against what a journal knows; both journals use it. */
+export function checkAnnouncedTotal(
+  known: number | undefined,
+  received: number,
+  total: number,
+): void {
+  if (known !== undefined && known !== total) {
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `upload length changed from ${known} to ${total}`,
+      {
+        httpStatus: 400,
+      },
+    );
+  }
+  if (total < received) {
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `upload length ${total} is below the ${received} bytes received`,
+      { httpStatus: 400 },
+    );
+  }
+}
+
+/** The error for bytes past the announced total, or undefined when they fit. */
+export function overrunError(
+  total: number | undefined,
+  received: number,
+  length: number,
+): CdiError | undefined {
+  if (total === undefined || received + length <= total) return undefined;
+  return new CdiError(
+    ErrorCodes.ContentLengthMismatch,
+    `upload is longer than its announced ${total} bytes`,
+    {
+      httpStatus: 400,
+    },
+  );
+}
+
 /**
  * Where an upload's received bytes wait for the import pipeline: in memory with backpressure
  * (memory-journal.ts, the default) or in segment files on scratch ({@link UploadJournal}).
@@ -161,22 +201,7 @@ export class UploadJournal implements Journal {
 
   /** Records the announced total; a conflicting one is a client error (400). */
   setTotal(total: number): void {
-    if (this.#total !== undefined && this.#total !== total)
-      throw new CdiError(
-        ErrorCodes.InvalidArgument,
-        `upload length changed from ${this.#total} to ${total}`,
-        {
-          httpStatus: 400,
-        },
-      );
-    if (total < this.#received)
-      throw new CdiError(
-        ErrorCodes.InvalidArgument,
-        `upload length ${total} is below the ${this.#received} bytes received`,
-        {
-          httpStatus: 400,
-        },
-      );
+    checkAnnouncedTotal(this.#total, this.#received, total);
     this.#total = total;
   }
 
@@ -188,9 +213,9 @@ export class UploadJournal implements Journal {
   appender(): Writable {
     const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
       const length = chunks.reduce((n, c) => n + c.length, 0);
-      if (this.#total !== undefined && this.#received + length > this.#total) {
-        const message = `upload is longer than its announced ${this.#total} bytes`;
-        callback(new CdiError(ErrorCodes.ContentLengthMismatch, message, { httpStatus: 400 }));
+      const overrun = overrunError(this.#total, this.#received, length);
+      if (overrun !== undefined) {
+        callback(overrun);
         return;
       }
       const written = this.#write(chunks, length);
