@@ -9,7 +9,7 @@ import { boolFlag, parseArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { resolveTarget } from './import-command.js';
 
-/** `cdi convert SRC DEST`: any supported local image (compressed or not) to raw, like `qemu-img convert -O raw`. */
+/** `cdi convert SRC DEST` converts every supported local image (compressed or not) to raw, like `qemu-img convert -O raw`. */
 export async function convertCommand(
   argv: readonly string[],
   ctx: CommandContext,
