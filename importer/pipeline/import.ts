@@ -108,8 +108,8 @@ async function openCounted(job: ImportJob, info: SourceInfo): Promise<CountedStr
     tracker.add(n);
   });
   const tee = job.checksum === undefined ? undefined : new ChecksumTee(job.checksum);
-  // Linked with the callback form, so a failure anywhere destroys every stage and reaches the reader of the
-  // last one, which the single awaited pipeline() of the caller then reports.
+  // Linked with the callback form, so a failure anywhere destroys every stage and reaches the
+  // reader of the last one, which the single awaited pipeline() of the caller then reports.
   const stream =
     tee === undefined
       ? linkStreams(raw, counter, () => undefined)
