@@ -15,7 +15,8 @@ class MemReader : public qcow2::HostReader {
   MemReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
   void Read(uint64_t offset, size_t len, uint8_t* dst) override {
     memset(dst, 0, len);
-    if (offset >= size_) return;
+    if (offset >= size_)
+      return;
     size_t n = size_t(std::min<uint64_t>(len, size_ - offset));
     memcpy(dst, data_ + offset, n);
   }
@@ -29,9 +30,11 @@ class CheckWriter : public qcow2::TargetWriter {
  public:
   explicit CheckWriter(uint64_t virtual_size) : virtual_size_(virtual_size) {}
   void Write(const uint8_t* data, size_t len, uint64_t offset) override {
-    if (offset > virtual_size_ || len > virtual_size_ - offset) abort();  // write past the disk
+    if (offset > virtual_size_ || len > virtual_size_ - offset)
+      abort();  // write past the disk
     uint8_t acc = 0;
-    for (size_t i = 0; i < len; i += 512) acc ^= data[i];  // touch the bytes (ASan checks)
+    for (size_t i = 0; i < len; i += 512)
+      acc ^= data[i];  // touch the bytes (ASan checks)
     sink_ ^= acc;
   }
   uint8_t sink_ = 0;
@@ -44,8 +47,11 @@ constexpr uint64_t kChunk = 2ull << 20;
 constexpr size_t kMaxTables = 64;
 constexpr uint64_t kMaxGuestBytes = 32ull << 20;
 
-void RunChunks(const qcow2::Header& h, const std::vector<qcow2::Extent>& ex, MemReader& reader,
-               CheckWriter& writer, uint64_t& budget) {
+void RunChunks(const qcow2::Header& h,
+               const std::vector<qcow2::Extent>& ex,
+               MemReader& reader,
+               CheckWriter& writer,
+               uint64_t& budget) {
   size_t i = 0;
   while (i < ex.size() && budget > 0) {
     if (ex[i].kind == qcow2::kZero) {
@@ -57,7 +63,8 @@ void RunChunks(const qcow2::Header& h, const std::vector<qcow2::Extent>& ex, Mem
     uint64_t end = start;
     while (j < ex.size() && ex[j].kind != qcow2::kZero && ex[j].guest == end &&
            (end + std::min(ex[j].length, kChunk) - start) <= kChunk) {
-      if (ex[j].length > kChunk) break;
+      if (ex[j].length > kChunk)
+        break;
       end += ex[j].length;
       j++;
     }
@@ -80,24 +87,29 @@ void RunChunks(const qcow2::Header& h, const std::vector<qcow2::Extent>& ex, Mem
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     qcow2::Header h = qcow2::ParseHeader(data, size, size);
-    if (h.l1_entries * 8 > size) abort();  // validation must have caught it
+    if (h.l1_entries * 8 > size)
+      abort();  // validation must have caught it
     // With no L1 entries the offset is never read (it may be garbage, as qemu allows).
-    std::vector<uint64_t> l2 =
-        h.l1_entries == 0 ? std::vector<uint64_t>()
-                          : qcow2::ParseL1(h, data + h.l1_offset, size - h.l1_offset);
+    std::vector<uint64_t> l2 = h.l1_entries == 0
+                                   ? std::vector<uint64_t>()
+                                   : qcow2::ParseL1(h, data + h.l1_offset, size - h.l1_offset);
     MemReader reader(data, size);
     CheckWriter writer(h.virtual_size);
     uint64_t budget = kMaxGuestBytes;
     size_t tables = 0;
     for (size_t i = 0; i < l2.size() && tables < kMaxTables; i++) {
-      if (l2[i] == 0) continue;
+      if (l2[i] == 0)
+        continue;
       tables++;
-      if (l2[i] + h.cluster_size > size) abort();
+      if (l2[i] + h.cluster_size > size)
+        abort();
       std::vector<qcow2::Extent> ex;
       qcow2::MapL2(h, i, data + l2[i], h.cluster_size, ex);
       for (const qcow2::Extent& e : ex) {
-        if (e.guest + e.length > h.virtual_size) abort();
-        if (e.kind == qcow2::kCompressed && e.host + e.host_len > size) abort();
+        if (e.guest + e.length > h.virtual_size)
+          abort();
+        if (e.kind == qcow2::kCompressed && e.host + e.host_len > size)
+          abort();
       }
       RunChunks(h, ex, reader, writer, budget);
     }

@@ -26,14 +26,14 @@ void ChunkWorker::Run() {
   qcow2::FdWriter writer(job_.target_fd);
   if (job_.source_fd >= 0) {
     qcow2::FdReader reader(job_.source_fd, job_.header.file_size);
-    stats_ = qcow2::ProcessChunk(job_.header, job_.guest_offset, job_.guest_length,
-                                 job_.extents.data(), job_.extents.size(), reader, writer,
-                                 job_.sparse);
+    stats_ =
+        qcow2::ProcessChunk(job_.header, job_.guest_offset, job_.guest_length, job_.extents.data(),
+                            job_.extents.size(), reader, writer, job_.sparse);
   } else {
     qcow2::BufferReader reader(std::move(job_.pieces));
-    stats_ = qcow2::ProcessChunk(job_.header, job_.guest_offset, job_.guest_length,
-                                 job_.extents.data(), job_.extents.size(), reader, writer,
-                                 job_.sparse);
+    stats_ =
+        qcow2::ProcessChunk(job_.header, job_.guest_offset, job_.guest_length, job_.extents.data(),
+                            job_.extents.size(), reader, writer, job_.sparse);
   }
 }
 

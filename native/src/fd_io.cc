@@ -32,19 +32,23 @@ void FdReader::Read(uint64_t offset, size_t len, uint8_t* dst) {
   size_t done = 0;
   while (done < len) {
     uint64_t pos = offset + done;
-    if (pos >= file_size_) break;
+    if (pos >= file_size_)
+      break;
     size_t want = size_t(std::min<uint64_t>(len - done, file_size_ - pos));
     ssize_t n = pread(fd_, dst + done, want, off_t(pos));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       int err = errno;
       throw Error(kConvertFailed, "reading the image at offset " + std::to_string(pos) +
                                       " failed: " + strerror(err));
     }
-    if (n == 0) break;  // the file shrank: the rest reads as zeros, like qemu
+    if (n == 0)
+      break;  // the file shrank: the rest reads as zeros, like qemu
     done += size_t(n);
   }
-  if (done < len) memset(dst + done, 0, len - done);
+  if (done < len)
+    memset(dst + done, 0, len - done);
 }
 
 BufferReader::BufferReader(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {
@@ -58,11 +62,13 @@ void BufferReader::Read(uint64_t offset, size_t len, uint8_t* dst) {
   // First piece that may overlap: the last one starting at or before `offset`.
   auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
                              [](uint64_t v, const Piece& p) { return v < p.offset; });
-  if (it != pieces_.begin()) --it;
+  if (it != pieces_.begin())
+    --it;
   for (; it != pieces_.end() && it->offset < end; ++it) {
     uint64_t s = std::max(offset, it->offset);
     uint64_t e = std::min(end, it->offset + it->len);
-    if (s < e) memcpy(dst + (s - offset), it->data + (s - it->offset), size_t(e - s));
+    if (s < e)
+      memcpy(dst + (s - offset), it->data + (s - it->offset), size_t(e - s));
   }
 }
 
@@ -71,7 +77,8 @@ void FdWriter::Write(const uint8_t* data, size_t len, uint64_t offset) {
   while (done < len) {
     ssize_t n = pwrite(fd_, data + done, len - done, off_t(offset + done));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       ThrowErrno("writing the target", offset + done, errno);
     }
     done += size_t(n);
@@ -79,19 +86,19 @@ void FdWriter::Write(const uint8_t* data, size_t len, uint64_t offset) {
 }
 
 void ZeroRange(int fd, uint64_t offset, uint64_t len) {
-  if (len == 0) return;
+  if (len == 0)
+    return;
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
     uint64_t range[2] = {offset, len};
-    if (ioctl(fd, BLKZEROOUT, range) == 0) return;
+    if (ioctl(fd, BLKZEROOUT, range) == 0)
+      return;
   } else {
     // A plain file standing in for a device: a hole keeps it sparse; ZERO_RANGE otherwise.
-    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(len)) ==
-        0) {
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(len)) == 0) {
       return;
     }
-    if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(len)) ==
-        0) {
+    if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(len)) == 0) {
       return;
     }
   }

@@ -30,7 +30,9 @@ constexpr size_t kSparseBlock = 4096;
 uint32_t Be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
-uint64_t Be64(const uint8_t* p) { return (uint64_t(Be32(p)) << 32) | Be32(p + 4); }
+uint64_t Be64(const uint8_t* p) {
+  return (uint64_t(Be32(p)) << 32) | Be32(p + 4);
+}
 
 std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string Fmt(const char* fmt, ...) {
@@ -42,7 +44,9 @@ std::string Fmt(const char* fmt, ...) {
   return buf;
 }
 
-[[noreturn]] void Invalid(const std::string& message) { throw Error(kImageInvalid, message); }
+[[noreturn]] void Invalid(const std::string& message) {
+  throw Error(kImageInvalid, message);
+}
 
 // [offset, offset+len) inside a file of file_size bytes, without overflow.
 bool InFile(uint64_t offset, uint64_t len, uint64_t file_size) {
@@ -56,10 +60,11 @@ void ParseExtensions(Header& h, const uint8_t* data, size_t len, uint64_t start,
     uint32_t type = Be32(data + off);
     uint32_t ext_len = Be32(data + off + 4);
     off += 8;
-    if (type == kExtEnd) return;
+    if (type == kExtEnd)
+      return;
     if (ext_len > end - off) {
-      Invalid(Fmt("header extension 0x%08" PRIx32 " at offset %" PRIu64
-                  " of %" PRIu32 " bytes runs past the header cluster",
+      Invalid(Fmt("header extension 0x%08" PRIx32 " at offset %" PRIu64 " of %" PRIu32
+                  " bytes runs past the header cluster",
                   type, off - 8, ext_len));
     }
     if (type == kExtDataFile) {
@@ -71,7 +76,8 @@ void ParseExtensions(Header& h, const uint8_t* data, size_t len, uint64_t start,
 }
 
 void ParseV3Fields(Header& h, const uint8_t* data, size_t len) {
-  if (len < 104) Invalid(Fmt("image too short for a qcow2 v3 header: %zu bytes", len));
+  if (len < 104)
+    Invalid(Fmt("image too short for a qcow2 v3 header: %zu bytes", len));
   h.incompatible = Be64(data + 72);
   h.compatible = Be64(data + 80);
   h.autoclear = Be64(data + 88);
@@ -85,15 +91,15 @@ void ParseV3Fields(Header& h, const uint8_t* data, size_t len) {
                 h.header_length, h.cluster_size));
   }
   if (h.incompatible & ~kIncompatKnown) {
-    throw Error(kImageUnsupportedFeature,
-                Fmt("unsupported incompatible feature bits 0x%" PRIx64,
-                    h.incompatible & ~kIncompatKnown));
+    throw Error(kImageUnsupportedFeature, Fmt("unsupported incompatible feature bits 0x%" PRIx64,
+                                              h.incompatible & ~kIncompatKnown));
   }
   if (h.refcount_order > 6) {
     Invalid(Fmt("refcount order %" PRIu32 " too large; may not exceed 6", h.refcount_order));
   }
   if (h.header_length > 104) {
-    if (len < 105) Invalid("image too short for its compression type field");
+    if (len < 105)
+      Invalid("image too short for its compression type field");
     h.compression_type = data[104];
   }
   if (h.compression_type > 1) {
@@ -110,8 +116,8 @@ void ParseV3Fields(Header& h, const uint8_t* data, size_t len) {
   h.extended_l2 = (h.incompatible & kIncompatExtendedL2) != 0;
   h.has_external_data = (h.incompatible & kIncompatDataFile) != 0;
   if (h.extended_l2 && h.cluster_bits < 14) {
-    Invalid(Fmt("extended l2 entries need clusters of at least 16 KiB, not %" PRIu64,
-                h.cluster_size));
+    Invalid(
+        Fmt("extended l2 entries need clusters of at least 16 KiB, not %" PRIu64, h.cluster_size));
   }
 }
 
@@ -145,8 +151,7 @@ void ValidateTables(Header& h) {
     }
   }
   if (uint64_t(h.refcount_table_clusters) > kMaxRefTableBytes / cs) {
-    Invalid(Fmt("refcount table of %" PRIu32 " clusters is too large",
-                h.refcount_table_clusters));
+    Invalid(Fmt("refcount table of %" PRIu32 " clusters is too large", h.refcount_table_clusters));
   }
   if (h.refcount_table_offset % cs != 0) {
     Invalid(Fmt("refcount table offset %" PRIu64 " is not aligned to the cluster size %" PRIu64,
@@ -187,8 +192,8 @@ void SetRefusal(Header& h) {
                                   h.external_data_file + "'; external data files are refused";
   } else if (h.has_backing_file) {
     h.refusal_code = kImageBackingFile;
-    h.refusal_message = "image has a backing file '" + h.backing_file +
-                        "'; backing files are never opened";
+    h.refusal_message =
+        "image has a backing file '" + h.backing_file + "'; backing files are never opened";
   }
 }
 
@@ -197,9 +202,12 @@ void SetRefusal(Header& h) {
 Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size) {
   Header h;
   h.file_size = file_size;
-  if (len > file_size) len = file_size;
-  if (len < 72) Invalid(Fmt("image too short for a qcow2 header: %zu bytes", len));
-  if (Be32(data) != kMagic) Invalid("not a qcow2 image: bad magic");
+  if (len > file_size)
+    len = file_size;
+  if (len < 72)
+    Invalid(Fmt("image too short for a qcow2 header: %zu bytes", len));
+  if (Be32(data) != kMagic)
+    Invalid("not a qcow2 image: bad magic");
   h.version = Be32(data + 4);
   if (h.version != 2 && h.version != 3) {
     throw Error(kImageUnsupportedFeature, Fmt("unsupported qcow2 version %" PRIu32, h.version));
@@ -219,8 +227,10 @@ Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size) {
   h.refcount_table_clusters = Be32(data + 56);
   h.nb_snapshots = Be32(data + 60);
   h.snapshots_offset = Be64(data + 64);
-  if (h.version == 3) ParseV3Fields(h, data, len);
-  if (h.crypt_method > 2) Invalid(Fmt("unsupported encryption method %" PRIu32, h.crypt_method));
+  if (h.version == 3)
+    ParseV3Fields(h, data, len);
+  if (h.crypt_method > 2)
+    Invalid(Fmt("unsupported encryption method %" PRIu32, h.crypt_method));
   h.l2_entry_size = h.extended_l2 ? 16 : 8;
   h.l2_entries = h.cluster_size / h.l2_entry_size;
   h.subcluster_size = h.extended_l2 ? h.cluster_size / 32 : h.cluster_size;
@@ -289,7 +299,10 @@ void Push(std::vector<Extent>& out, const Extent& e) {
   out.push_back(e);
 }
 
-void MapData(const Header& h, uint64_t host, uint64_t guest, uint64_t len,
+void MapData(const Header& h,
+             uint64_t host,
+             uint64_t guest,
+             uint64_t len,
              std::vector<Extent>& out) {
   if (host >= h.file_size) {
     Invalid(Fmt("data cluster offset %" PRIu64 " (guest offset %" PRIu64
@@ -299,7 +312,10 @@ void MapData(const Header& h, uint64_t host, uint64_t guest, uint64_t len,
   Push(out, Extent{guest, len, kData, host, len});
 }
 
-void MapCompressed(const Header& h, uint64_t entry, uint64_t guest, uint64_t len,
+void MapCompressed(const Header& h,
+                   uint64_t entry,
+                   uint64_t guest,
+                   uint64_t len,
                    std::vector<Extent>& out) {
   const uint32_t csize_shift = 62 - (h.cluster_bits - 8);
   const uint64_t csize_mask = (1ull << (h.cluster_bits - 8)) - 1;
@@ -317,7 +333,11 @@ void MapCompressed(const Header& h, uint64_t entry, uint64_t guest, uint64_t len
   Push(out, Extent{guest, len, kCompressed, host, csize});
 }
 
-void MapExtended(const Header& h, uint64_t host, uint64_t bitmap, uint64_t guest, uint64_t end,
+void MapExtended(const Header& h,
+                 uint64_t host,
+                 uint64_t bitmap,
+                 uint64_t guest,
+                 uint64_t end,
                  std::vector<Extent>& out) {
   const uint32_t alloc = uint32_t(bitmap);
   const uint32_t zero = uint32_t(bitmap >> 32);
@@ -334,7 +354,8 @@ void MapExtended(const Header& h, uint64_t host, uint64_t bitmap, uint64_t guest
   const uint64_t scs = h.subcluster_size;
   for (uint32_t sc = 0; sc < 32; sc++) {
     uint64_t g = guest + sc * scs;
-    if (g >= end) break;
+    if (g >= end)
+      break;
     uint64_t len = std::min(scs, end - g);
     if (!(zero & (1u << sc)) && (alloc & (1u << sc))) {
       MapData(h, host + sc * scs, g, len, out);
@@ -346,7 +367,10 @@ void MapExtended(const Header& h, uint64_t host, uint64_t bitmap, uint64_t guest
 
 }  // namespace
 
-void MapL2(const Header& h, uint64_t l1_index, const uint8_t* data, size_t len,
+void MapL2(const Header& h,
+           uint64_t l1_index,
+           const uint8_t* data,
+           size_t len,
            std::vector<Extent>& out) {
   if (len < h.cluster_size) {
     Invalid(Fmt("l2 table of l1 entry %" PRIu64 " truncated: %zu bytes", l1_index, len));
@@ -355,7 +379,8 @@ void MapL2(const Header& h, uint64_t l1_index, const uint8_t* data, size_t len,
   const uint64_t base = l1_index * h.l2_entries * cs;
   for (uint64_t j = 0; j < h.l2_entries; j++) {
     uint64_t guest = base + j * cs;
-    if (guest >= h.virtual_size) break;
+    if (guest >= h.virtual_size)
+      break;
     uint64_t glen = std::min(cs, h.virtual_size - guest);
     uint64_t entry = Be64(data + j * h.l2_entry_size);
     if (entry & kOflagCompressed) {
@@ -386,19 +411,26 @@ bool IsZero(const uint8_t* data, size_t len) {
     memcpy(&b, data + i + 8, 8);
     memcpy(&c, data + i + 16, 8);
     memcpy(&d, data + i + 24, 8);
-    if (a | b | c | d) return false;
+    if (a | b | c | d)
+      return false;
   }
   for (; i < len; i++) {
-    if (data[i]) return false;
+    if (data[i])
+      return false;
   }
   return true;
 }
 
-void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_t* out,
-                       size_t out_len, uint64_t guest_offset) {
+void DecompressCluster(const Header& h,
+                       const uint8_t* in,
+                       size_t in_len,
+                       uint8_t* out,
+                       size_t out_len,
+                       uint64_t guest_offset) {
   const size_t cs = h.cluster_size;
   if (out_len < cs) {
-    throw Error(kConvertFailed, Fmt("internal: %zu-byte buffer for a %zu-byte cluster", out_len, cs));
+    throw Error(kConvertFailed,
+                Fmt("internal: %zu-byte buffer for a %zu-byte cluster", out_len, cs));
   }
   if (h.compression_type == 0) {
     // One inflate state per thread, reset per cluster (qemu inits one per cluster).
@@ -406,12 +438,14 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
       z_stream s{};
       bool ready = false;
       ~Inflater() {
-        if (ready) inflateEnd(&s);
+        if (ready)
+          inflateEnd(&s);
       }
     };
     thread_local Inflater z;
     if (!z.ready) {
-      if (inflateInit2(&z.s, -12) != Z_OK) throw Error(kConvertFailed, "zlib init failed");
+      if (inflateInit2(&z.s, -12) != Z_OK)
+        throw Error(kConvertFailed, "zlib init failed");
       z.ready = true;
     } else if (inflateReset(&z.s) != Z_OK) {
       throw Error(kConvertFailed, "zlib reset failed");
@@ -424,8 +458,8 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
     int ret = inflate(&s, Z_FINISH);
     bool ok = (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && s.avail_out == 0;
     if (!ok) {
-      Invalid(Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zlib)",
-                  guest_offset));
+      Invalid(
+          Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zlib)", guest_offset));
     }
     return;
   }
@@ -435,7 +469,8 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
   };
   thread_local Zstd z;
   ZSTD_DCtx* ctx = z.ctx;
-  if (!ctx) throw Error(kConvertFailed, "zstd init failed");
+  if (!ctx)
+    throw Error(kConvertFailed, "zstd init failed");
   ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
   ZSTD_inBuffer ib{in, in_len, 0};
   ZSTD_outBuffer ob{out, cs, 0};
@@ -449,14 +484,16 @@ void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_
     }
   }
   if (!ok) {
-    Invalid(Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zstd)",
-                guest_offset));
+    Invalid(Fmt("compressed cluster at guest offset %" PRIu64 " is corrupt (zstd)", guest_offset));
   }
 }
 
 namespace {
 
-void WriteSparse(const uint8_t* buf, uint64_t guest_offset, uint64_t len, TargetWriter& writer,
+void WriteSparse(const uint8_t* buf,
+                 uint64_t guest_offset,
+                 uint64_t len,
+                 TargetWriter& writer,
                  ChunkStats& stats) {
   uint64_t run_start = 0;
   bool in_run = false;
@@ -480,9 +517,15 @@ void WriteSparse(const uint8_t* buf, uint64_t guest_offset, uint64_t len, Target
 }
 
 // Reads a group of compressed extents whose host bytes lie close together with one read.
-size_t DecompressGroup(const Header& h, const Extent* ex, size_t i, size_t count,
-                       uint64_t guest_offset, uint8_t* out, HostReader& reader,
-                       ChunkStats& stats, std::vector<uint8_t>& in,
+size_t DecompressGroup(const Header& h,
+                       const Extent* ex,
+                       size_t i,
+                       size_t count,
+                       uint64_t guest_offset,
+                       uint8_t* out,
+                       HostReader& reader,
+                       ChunkStats& stats,
+                       std::vector<uint8_t>& in,
                        std::vector<uint8_t>& cluster) {
   constexpr uint64_t kMaxGap = 64 * 1024;
   constexpr uint64_t kMaxSpan = 8ull << 20;
@@ -507,9 +550,14 @@ size_t DecompressGroup(const Header& h, const Extent* ex, size_t i, size_t count
 
 }  // namespace
 
-ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_length,
-                        const Extent* ex, size_t count, HostReader& reader,
-                        TargetWriter& writer, bool sparse) {
+ChunkStats ProcessChunk(const Header& h,
+                        uint64_t guest_offset,
+                        uint64_t guest_length,
+                        const Extent* ex,
+                        size_t count,
+                        HostReader& reader,
+                        TargetWriter& writer,
+                        bool sparse) {
   ChunkStats stats;
   // Per-thread buffers, reused across chunks: a fresh multi-MiB allocation per chunk would be an
   // mmap/munmap pair and page faults under the process-wide mm lock each time.
@@ -525,7 +573,8 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
     if (e.guest < guest_offset || e.length > guest_length ||
         e.guest - guest_offset > guest_length - e.length || e.guest - guest_offset < filled) {
       throw Error(kConvertFailed, Fmt("internal: extent at guest offset %" PRIu64
-                                      " lies outside its chunk or out of order", e.guest));
+                                      " lies outside its chunk or out of order",
+                                      e.guest));
     }
     uint64_t rel = e.guest - guest_offset;
     memset(out.data() + filled, 0, rel - filled);
@@ -539,14 +588,14 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
         throw Error(kConvertFailed, "internal: compressed extent longer than a cluster");
       }
       // Per-thread: images with other cluster sizes ran on this thread before.
-      if (cluster.size() != h.cluster_size) cluster.resize(h.cluster_size);
+      if (cluster.size() != h.cluster_size)
+        cluster.resize(h.cluster_size);
       // Only a run of compressed extents is grouped; others are validated above on their turn.
       size_t j = i + 1;
       for (uint64_t end_rel = filled; j < count && ex[j].kind == kCompressed; j++) {
         const Extent& f = ex[j];
         if (f.guest < guest_offset || f.length > h.cluster_size ||
-            f.guest - guest_offset > guest_length - f.length ||
-            f.guest - guest_offset < end_rel) {
+            f.guest - guest_offset > guest_length - f.length || f.guest - guest_offset < end_rel) {
           throw Error(kConvertFailed, "internal: extent lies outside its chunk or out of order");
         }
         end_rel = f.guest - guest_offset + f.length;
@@ -573,8 +622,10 @@ ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_l
   }
   // Keep the per-thread buffers for the usual chunk sizes only.
   constexpr size_t kKeepBytes = 8u << 20;
-  if (out.capacity() > kKeepBytes) std::vector<uint8_t>().swap(out);
-  if (in.capacity() > kKeepBytes) std::vector<uint8_t>().swap(in);
+  if (out.capacity() > kKeepBytes)
+    std::vector<uint8_t>().swap(out);
+  if (in.capacity() > kKeepBytes)
+    std::vector<uint8_t>().swap(in);
   return stats;
 }
 

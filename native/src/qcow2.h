@@ -25,8 +25,7 @@ constexpr const char* kNoSpace = "CDI_NO_SPACE";
 // An error with a stable code; what() is a lower-case message with context.
 class Error : public std::runtime_error {
  public:
-  Error(const char* code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(const char* code, const std::string& message) : std::runtime_error(message), code_(code) {}
   const char* code() const { return code_; }
 
  private:
@@ -37,7 +36,7 @@ class Error : public std::runtime_error {
 constexpr uint32_t kMinClusterBits = 9;
 constexpr uint32_t kMaxClusterBits = 21;
 constexpr uint64_t kMaxL1Entries = (32ull << 20) / 8;  // QCOW_MAX_L1_SIZE / L1E_SIZE
-constexpr uint64_t kMaxRefTableBytes = 8ull << 20;    // QCOW_MAX_REFTABLE_SIZE
+constexpr uint64_t kMaxRefTableBytes = 8ull << 20;     // QCOW_MAX_REFTABLE_SIZE
 constexpr uint32_t kMaxSnapshots = 65536;
 constexpr uint32_t kMaxBackingNameLength = 1023;
 // Virtual sizes must stay exact in a JavaScript number.
@@ -51,8 +50,8 @@ struct Header {
   uint64_t virtual_size = 0;
   uint64_t file_size = 0;
   uint32_t crypt_method = 0;
-  uint32_t l1_size = 0;       // entries in the header
-  uint64_t l1_entries = 0;    // entries needed to cover the virtual size
+  uint32_t l1_size = 0;     // entries in the header
+  uint64_t l1_entries = 0;  // entries needed to cover the virtual size
   uint64_t l1_offset = 0;
   uint64_t refcount_table_offset = 0;
   uint32_t refcount_table_clusters = 0;
@@ -100,7 +99,10 @@ struct Extent {
 
 // Maps one L2 table (cluster_size bytes) of L1 entry `l1_index` to extents in guest order,
 // merging neighbours (zero runs; data contiguous in guest and host). Appends to `out`.
-void MapL2(const Header& h, uint64_t l1_index, const uint8_t* data, size_t len,
+void MapL2(const Header& h,
+           uint64_t l1_index,
+           const uint8_t* data,
+           size_t len,
            std::vector<Extent>& out);
 
 // Where a chunk's host bytes come from.
@@ -127,14 +129,23 @@ struct ChunkStats {
 // Produces guest bytes [guest_offset, guest_offset+guest_length) from the extents (all inside
 // that range, in guest order; gaps read as zero) and writes them. With `sparse`, all-zero blocks
 // are skipped (the target already reads as zeros); otherwise everything is written.
-ChunkStats ProcessChunk(const Header& h, uint64_t guest_offset, uint64_t guest_length,
-                        const Extent* extents, size_t count, HostReader& reader,
-                        TargetWriter& writer, bool sparse);
+ChunkStats ProcessChunk(const Header& h,
+                        uint64_t guest_offset,
+                        uint64_t guest_length,
+                        const Extent* extents,
+                        size_t count,
+                        HostReader& reader,
+                        TargetWriter& writer,
+                        bool sparse);
 
 // Decompresses one compressed cluster into `out` (out_len must be at least cluster_size).
 // Throws Error.
-void DecompressCluster(const Header& h, const uint8_t* in, size_t in_len, uint8_t* out,
-                       size_t out_len, uint64_t guest_offset);
+void DecompressCluster(const Header& h,
+                       const uint8_t* in,
+                       size_t in_len,
+                       uint8_t* out,
+                       size_t out_len,
+                       uint64_t guest_offset);
 
 // True if the buffer is all zero bytes.
 bool IsZero(const uint8_t* data, size_t len);

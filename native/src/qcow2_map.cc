@@ -58,7 +58,8 @@ std::vector<qcow2::Extent> ArrayToExtents(const Napi::Env& env, const Napi::Valu
         throw Napi::RangeError::New(env, "invalid extent field");
       }
     }
-    if (f[2] > 2) throw Napi::RangeError::New(env, "invalid extent kind");
+    if (f[2] > 2)
+      throw Napi::RangeError::New(env, "invalid extent kind");
     out[i] = qcow2::Extent{uint64_t(f[0]), uint64_t(f[1]), uint32_t(f[2]), uint64_t(f[3]),
                            uint64_t(f[4])};
   }
@@ -80,7 +81,8 @@ Napi::Function Qcow2Map::Init(Napi::Env env) {
 Qcow2Map::Qcow2Map(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Qcow2Map>(info) {
   Napi::Buffer<uint8_t> head = ArgBuffer(info, 0, "head");
   uint64_t file_size = ArgU64(info, 1, "fileSize");
-  header_ = Guard(info.Env(), [&] { return qcow2::ParseHeader(head.Data(), head.Length(), file_size); });
+  header_ =
+      Guard(info.Env(), [&] { return qcow2::ParseHeader(head.Data(), head.Length(), file_size); });
 }
 
 Napi::Value Qcow2Map::Info(const Napi::CallbackInfo& info) {
@@ -102,8 +104,10 @@ Napi::Value Qcow2Map::Info(const Napi::CallbackInfo& info) {
   o.Set("refcountTableOffset", double(h.refcount_table_offset));
   o.Set("refcountTableBytes", double(uint64_t(h.refcount_table_clusters) * h.cluster_size));
   o.Set("refcountOrder", double(h.refcount_order));
-  if (h.has_backing_file) o.Set("backingFile", h.backing_file);
-  if (h.has_external_data) o.Set("externalDataFile", h.external_data_file);
+  if (h.has_backing_file)
+    o.Set("backingFile", h.backing_file);
+  if (h.has_external_data)
+    o.Set("externalDataFile", h.external_data_file);
   if (h.refusal_code != nullptr) {
     Napi::Object r = Napi::Object::New(env);
     r.Set("code", h.refusal_code);
@@ -118,7 +122,8 @@ Napi::Value Qcow2Map::ParseL1(const Napi::CallbackInfo& info) {
   std::vector<uint64_t> l2 =
       Guard(info.Env(), [&] { return qcow2::ParseL1(header_, buf.Data(), buf.Length()); });
   Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), l2.size());
-  for (size_t i = 0; i < l2.size(); i++) arr[i] = double(l2[i]);
+  for (size_t i = 0; i < l2.size(); i++)
+    arr[i] = double(l2[i]);
   return arr;
 }
 
@@ -169,10 +174,12 @@ Napi::Value Qcow2Map::ProcessChunk(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < pieces.Length(); i++) {
       Napi::Value b = pieces.Get(i);
       Napi::Value off = offsets.Get(i);
-      if (!b.IsBuffer() || !off.IsNumber()) throw Napi::TypeError::New(env, "invalid piece");
+      if (!b.IsBuffer() || !off.IsNumber())
+        throw Napi::TypeError::New(env, "invalid piece");
       Napi::Buffer<uint8_t> buf = b.As<Napi::Buffer<uint8_t>>();
       double d = off.As<Napi::Number>().DoubleValue();
-      if (!(d >= 0) || d > 9007199254740992.0) throw Napi::RangeError::New(env, "invalid offset");
+      if (!(d >= 0) || d > 9007199254740992.0)
+        throw Napi::RangeError::New(env, "invalid offset");
       job.pieces.push_back({uint64_t(d), buf.Data(), buf.Length()});
       keep.push_back(Napi::Persistent(buf.As<Napi::Object>()));
     }
