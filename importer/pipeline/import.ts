@@ -16,7 +16,7 @@ import { extractArchive } from '../archive/extract.js';
 import type { DataSource, SourceInfo } from '../sources/types.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { writeRawStream } from './raw.js';
-import { convertQcow2RandomAccess, convertQcow2Stream } from './qcow2.js';
+import { convertQcow2LocalFile, convertQcow2Stream } from './qcow2.js';
 
 /** Where an import writes. */
 export type ImportTarget =
@@ -186,18 +186,14 @@ async function writeDisk(
   // (a checksum needs every byte in order). Remote qcow2 streams: the file holds only allocated
   // clusters, so ranged reads save no bytes, and one GET measured 1.7x faster than 2 MiB ranges
   // (ADR 0001).
-  if (
-    job.checksum === undefined &&
-    info.localPath !== undefined &&
-    info.randomAccess &&
-    job.source.readRange !== undefined
-  ) {
+  const localPath = info.localPath;
+  if (job.checksum === undefined && localPath !== undefined && job.source.readRange !== undefined) {
     const headLength = Math.min(SNIFF_BYTES, info.length ?? SNIFF_BYTES);
     const head =
       headLength > 0 ? await job.source.readRange(0, headLength, job.signal) : Buffer.alloc(0);
     if (sniffFormat(head) === 'qcow2') {
       const tracker = new ProgressTracker(job.onProgress ?? (() => undefined));
-      const converted = await convertQcow2RandomAccess({ job, info, target, tracker });
+      const converted = await convertQcow2LocalFile({ job, path: localPath, target, tracker });
       const finished = await target.finish(converted.virtualSize);
       tracker.complete();
       return {

@@ -4,20 +4,14 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   convertQcow2File,
-  convertQcow2Ranged,
   createQcow2StreamConverter,
   type ConvertOptions,
   type Qcow2Info,
-  type RangeReader,
 } from '../../native/index.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { CdiError } from '../../common/errors.js';
 import type { ProgressTracker } from '../progress/byte-counter.js';
 import type { RawTarget } from '../sink/raw-target.js';
-import type { SourceInfo } from '../sources/types.js';
 import type { ImportJob } from './import.js';
-
-/** Parallel range requests for a remote qcow2: enough to hide latency on 2 cores. */
-const RANGED_CONCURRENCY = 4;
 
 /** What a conversion reports to the pipeline. */
 export interface Qcow2Converted {
@@ -50,40 +44,19 @@ function convertOptions(
   };
 }
 
-/** Random access: a local file, or HTTP/S3 ranges (only metadata and allocated clusters are read). */
-export async function convertQcow2RandomAccess(args: {
+/** A local file: random access on both cores, only metadata and allocated clusters are read. */
+export async function convertQcow2LocalFile(args: {
   readonly job: ImportJob;
-  readonly info: SourceInfo;
+  readonly path: string;
   readonly target: RawTarget;
   readonly tracker: ProgressTracker;
 }): Promise<Qcow2Converted> {
-  const { job, info, target, tracker } = args;
+  const { job, path, target, tracker } = args;
   let virtualSize = 0;
   const options = convertOptions(job, target, (i) => (virtualSize = i.virtualSize), tracker);
-  const readRange = job.source.readRange?.bind(job.source);
-  if (readRange === undefined || info.length === undefined) {
-    throw new CdiError(
-      ErrorCodes.Internal,
-      'random-access conversion needs a source with ranges and a length',
-    );
-  }
-  const stats =
-    info.localPath !== undefined
-      ? await convertQcow2File(info.localPath, options)
-      : await convertQcow2Ranged(rangeReader(info.length, readRange, job.signal), {
-          ...options,
-          concurrency: RANGED_CONCURRENCY,
-        });
+  const stats = await convertQcow2File(path, options);
   job.logger.info('converted qcow2 with random access', { ...stats });
   return { virtualSize, ...stats };
-}
-
-function rangeReader(
-  size: number,
-  readRange: (offset: number, length: number, signal: AbortSignal) => Promise<Buffer>,
-  jobSignal: AbortSignal,
-): RangeReader {
-  return { size, read: (offset, length, signal) => readRange(offset, length, signal ?? jobSignal) };
 }
 
 /** Sequential input: convert while streaming, spilling only clusters that arrive before their L2. */

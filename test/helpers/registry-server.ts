@@ -9,7 +9,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -19,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { CompressStream } from 'zstd-napi';
 import { createTestTls, type TestTls } from './tls.js';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 
@@ -42,18 +42,6 @@ export interface RegistryServer {
   /** Path of a blob's data file in the storage. */
   blobPath(digest: string): string;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once the registry logs that it listens; rejects if it exits first. */

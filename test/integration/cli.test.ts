@@ -6,7 +6,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import {
 } from '../fixtures/index.js';
 import { runCdi } from '../helpers/cdi-cli.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import { freePort } from '../helpers/free-port.js';
 
 const MiB = 1024 * 1024;
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -131,17 +131,6 @@ describe('cdi info and cdi convert', () => {
     expect(await allocatedBytes(out)).toBeLessThan(6 * MiB);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 describe('cdi importer (the pod entry)', () => {
   function podEnv(dataDir: string, extra: Record<string, string>): Record<string, string> {

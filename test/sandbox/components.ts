@@ -7,12 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { stopProcess, trackGroup } from './container-process.js';
 import { makePki } from './pki.js';
+import { freePort } from '../helpers/free-port.js';
 
 /** Options of {@link startComponents}. */
 export interface ComponentOptions {
@@ -32,14 +33,6 @@ export interface Components {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return typeof addr === 'object' && addr !== null ? addr.port : 0;
-}
 
 async function waitPort(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
