@@ -166,6 +166,8 @@ export const Labels = {
 export const ControllerEnv = {
   /** Image of importer pods. */
   ImporterImage: 'IMPORTER_IMAGE',
+  /** Image of upload server pods (the importer's image when unset: one image holds `cdi`). */
+  UploadServerImage: 'UPLOADSERVER_IMAGE',
   /** `imagePullPolicy` of importer pods. */
   PullPolicy: 'PULL_POLICY',
   /** Importer verbosity. */
@@ -197,6 +199,25 @@ export const UploadServerEnv = {
 
 /** CDI's client name of the upload proxy's certificate. */
 export const UPLOAD_CLIENT_NAME = 'client.upload-server.cdi.kubevirt.io';
+
+/** Port of upload servers (pod and Service). */
+export const UPLOAD_SERVER_PORT = 8443;
+
+/**
+ * CDI's name of a claim's upload Service (and of its TLS Secret): `cdi-upload-<pvc>`, dots to
+ * dashes, at most 63 characters (a DNS label), no trailing dash.
+ */
+export function uploadServiceName(pvc: string): string {
+  return `cdi-upload-${pvc}`.replace(/\./g, '-').slice(0, 63).replace(/-+$/, '');
+}
+
+/** Where the upload server pod finds its TLS material (CDI `upload-controller.go`). */
+export const UploadServerPaths = {
+  Dir: '/etc/tls',
+  Key: '/etc/tls/tls.key',
+  Cert: '/etc/tls/tls.crt',
+  ClientCa: '/etc/tls/ca.crt',
+} as const;
 
 /** Environment of the upload proxy (CDI `cmd/cdi-uploadproxy`). */
 export const UploadProxyEnv = {

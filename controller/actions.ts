@@ -4,7 +4,7 @@
  * its own: creates tolerate AlreadyExists, deletes tolerate NotFound, patches are merge patches of
  * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
  */
-import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { DataVolumeStatus } from '../common/datavolume.js';
 
 /** The object an event is about. */
@@ -50,6 +50,37 @@ export interface CreatePodAction {
   readonly scratch: boolean;
 }
 
+/**
+ * Create the upload server pod of a claim, after re-reading the claim from the API to be sure it
+ * is still an upload target that has not completed.
+ */
+export interface CreateUploadPodAction {
+  readonly kind: 'createUploadPod';
+  readonly pod: V1Pod;
+}
+
+/**
+ * Make sure the upload server's TLS Secret holds a current certificate for its Service, issuing one
+ * from the controller's upload CA when it does not. The claim is the Secret's owner.
+ */
+export interface EnsureUploadSecretAction {
+  readonly kind: 'ensureUploadSecret';
+  readonly pvc: V1PersistentVolumeClaim;
+}
+
+/** Create a Service (AlreadyExists is fine). */
+export interface CreateServiceAction {
+  readonly kind: 'createService';
+  readonly service: V1Service;
+}
+
+/** Delete a Service or a Secret (NotFound is fine). */
+export interface DeleteObjectAction {
+  readonly kind: 'deleteService' | 'deleteSecret';
+  readonly namespace: string;
+  readonly name: string;
+}
+
 /** Delete a pod (foreground is not needed: its scratch claim is garbage collected). */
 export interface DeletePodAction {
   readonly kind: 'deletePod';
@@ -77,6 +108,10 @@ export type Action =
   | PatchPvcAction
   | CreatePvcAction
   | CreatePodAction
+  | CreateUploadPodAction
+  | EnsureUploadSecretAction
+  | CreateServiceAction
+  | DeleteObjectAction
   | DeletePodAction
   | UpdateDvStatusAction
   | RequeueAction;

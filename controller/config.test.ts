@@ -87,6 +87,7 @@ describe('parseControllerSettings', () => {
   it('reads the environment with defaults', () => {
     expect(parseControllerSettings({}, 'host-1')).toEqual({
       importerImage: 'cdi-ts/importer:latest',
+      uploadServerImage: 'cdi-ts/importer:latest',
       namespace: 'default',
       pullPolicy: 'IfNotPresent',
       verbosity: 1,
@@ -96,9 +97,13 @@ describe('parseControllerSettings', () => {
       parseControllerSettings({ IMPORTER_IMAGE: 'i:1', POD_NAMESPACE: 'cdi', POD_NAME: 'p' }, 'h'),
     ).toMatchObject({
       importerImage: 'i:1',
+      uploadServerImage: 'i:1',
       namespace: 'cdi',
       identity: 'p',
     });
+    expect(parseControllerSettings({ UPLOADSERVER_IMAGE: 'u:2' }, 'h').uploadServerImage).toBe(
+      'u:2',
+    );
   });
 
   it('lists every bad variable', () => {

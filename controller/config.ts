@@ -12,6 +12,8 @@ import { CdiError, ErrorCodes } from '../common/errors.js';
 export interface ControllerSettings {
   /** Image of importer pods (`IMPORTER_IMAGE`). */
   readonly importerImage: string;
+  /** Image of upload server pods (`UPLOADSERVER_IMAGE`, else the importer image). */
+  readonly uploadServerImage: string;
   /** Namespace of the controller (`POD_NAMESPACE`): where its Lease lives. */
   readonly namespace: string;
   /** Importer pods' `imagePullPolicy` (`PULL_POLICY`). */
@@ -48,8 +50,10 @@ export function parseControllerSettings(
       `invalid controller environment: ${problems.join('; ')}`,
     );
   }
+  const importerImage = nonEmpty(env[ControllerEnv.ImporterImage]) ?? DEFAULT_IMPORTER_IMAGE;
   return Object.freeze({
-    importerImage: nonEmpty(env[ControllerEnv.ImporterImage]) ?? DEFAULT_IMPORTER_IMAGE,
+    importerImage,
+    uploadServerImage: nonEmpty(env[ControllerEnv.UploadServerImage]) ?? importerImage,
     namespace: nonEmpty(env[ControllerEnv.PodNamespace]) ?? 'default',
     pullPolicy: pullPolicy as ControllerSettings['pullPolicy'],
     verbosity,

@@ -37,13 +37,15 @@ import { execute, type ExecutorContext } from './executor.js';
 import { ResilientInformer } from './informer.js';
 import type { KubeClient } from './kube.js';
 import { WorkQueue } from './queue.js';
-import { importerPodName } from './builders/naming.js';
+import { importerPodName, uploadPodName } from './builders/naming.js';
+import { CdiPki } from './pki/cdi-pki.js';
 import {
   reconcileDataVolume,
   splitKey,
   type DataVolumeReconcileContext,
 } from './datavolume/reconcile.js';
 import { decideImport, isImportClaim } from './pvc/import-reconcile.js';
+import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { scrapeProgress } from './progress-scraper.js';
 
 /** Options of {@link Controller}. */
@@ -83,6 +85,7 @@ export class Controller {
     list: (): readonly DataVolume[] => this.dataVolumes.list() as readonly DataVolume[],
   };
   private readonly recorder: EventRecorder;
+  private readonly pki: CdiPki;
   private readonly log: Logger;
   private resyncTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
@@ -91,6 +94,11 @@ export class Controller {
     const { client, log } = options;
     this.log = log;
     this.recorder = new EventRecorder((e) => client.createEvent(e), log);
+    this.pki = new CdiPki({
+      client,
+      namespace: options.settings.namespace,
+      log: log.child({ component: 'pki' }),
+    });
     const kubeConfig = client.kubeConfig;
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const custom = client.custom;
@@ -165,6 +173,9 @@ export class Controller {
     } catch (err) {
       this.log.warn('could not ensure the CDIConfig exists', { error: errorMessage(err) });
     }
+    // Uploads wait for this (their Secrets are signed by it); imports do not, so a failure is
+    // logged and retried at each resync rather than stopping the controller.
+    await this.ensurePki();
     await Promise.all([
       this.storageClasses.start(),
       this.cdiConfigs.start(),
@@ -190,14 +201,17 @@ export class Controller {
         onError('datavolume'),
       ),
       this.pvcQueue.run(
-        async (key) => this.requeue(this.pvcQueue, key, await this.reconcileImport(ctx, key)),
+        async (key) => this.requeue(this.pvcQueue, key, await this.reconcileClaim(ctx, key)),
         workers,
-        onError('import'),
+        onError('claim'),
       ),
       this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
     ]);
     const resyncMs = this.options.resyncMs ?? 300_000;
-    this.resyncTimer = setInterval(() => this.resync(), resyncMs);
+    this.resyncTimer = setInterval(() => {
+      this.resync();
+      void this.ensurePki();
+    }, resyncMs);
     this.resyncTimer.unref();
   }
 
@@ -223,7 +237,24 @@ export class Controller {
 
   private resync(): void {
     for (const dv of this.dvView.list()) this.dvQueue.add(keyOf(dv));
-    for (const pvc of this.pvcs.list()) if (isImportClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    for (const pvc of this.pvcs.list()) if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+  }
+
+  private async ensurePki(): Promise<void> {
+    try {
+      await this.pki.ensure();
+    } catch (err) {
+      this.log.warn('could not ensure the upload certificates', { error: errorMessage(err) });
+    }
+  }
+
+  /** Import and upload claims, and claims that still have an upload pod (annotation removed). */
+  private servesClaim(pvc: V1PersistentVolumeClaim): boolean {
+    return (
+      isImportClaim(pvc) ||
+      isUploadClaim(pvc) ||
+      this.pods.get(uploadPodName(pvc.metadata?.name ?? ''), pvc.metadata?.namespace) !== undefined
+    );
   }
 
   private reconcileContext(): DataVolumeReconcileContext {
@@ -232,23 +263,34 @@ export class Controller {
       recorder: this.recorder,
       log: this.log,
       config: () => this.config(),
+      pki: this.pki,
       caches: { dataVolumes: this.dvView, pvcs: this.pvcs, pods: this.pods },
       scrape: (podIp, ownerUid) => scrapeProgress({ podIp, ownerUid }),
     };
   }
 
-  private async reconcileImport(ctx: ExecutorContext, key: string): Promise<number | undefined> {
+  private async reconcileClaim(ctx: ExecutorContext, key: string): Promise<number | undefined> {
     const { namespace, name } = splitKey(key);
     const pvc = this.pvcs.get(name, namespace);
-    if (pvc === undefined || !isImportClaim(pvc)) return undefined;
-    const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
+    if (pvc === undefined) return undefined;
     const config = ctx.config();
+    const waitForFirstConsumer = isWaitForFirstConsumer(config, pvc.spec?.storageClassName);
+    const settings = this.options.settings;
+    const uploadPod = this.pods.get(uploadPodName(name), namespace);
+    if (isUploadClaim(pvc) || uploadPod !== undefined) {
+      await execute(
+        ctx,
+        decideUpload({ pvc, pod: uploadPod, config, settings, waitForFirstConsumer }),
+      );
+    }
+    if (!isImportClaim(pvc)) return undefined;
+    const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
     const actions = decideImport({
       pvc,
       pod: this.pods.get(podName, namespace),
       config,
-      settings: this.options.settings,
-      waitForFirstConsumer: isWaitForFirstConsumer(config, pvc.spec?.storageClassName),
+      settings,
+      waitForFirstConsumer,
     });
     return execute(ctx, actions);
   }
@@ -279,7 +321,7 @@ export class Controller {
   }
 
   private onPvc(pvc: V1PersistentVolumeClaim): void {
-    if (isImportClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
     for (const o of pvc.metadata?.ownerReferences ?? []) {
       if (o.kind === 'DataVolume') this.dvQueue.add(`${pvc.metadata?.namespace ?? ''}/${o.name}`);
     }

@@ -7,12 +7,22 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../common/contract.js';
 import type { Logger } from '../common/logger.js';
-import type { Action, CreatePodAction } from './actions.js';
+import { CdiError, ErrorCodes } from '../common/errors.js';
+import { uploadServiceName } from '../common/contract.js';
+import type {
+  Action,
+  CreatePodAction,
+  CreateUploadPodAction,
+  EnsureUploadSecretAction,
+} from './actions.js';
 import type { EffectiveConfig } from './config.js';
 import type { EventRecorder } from './events.js';
 import type { KubeClient } from './kube.js';
 import { buildScratchPvc } from './builders/scratch-pvc.js';
+import { buildUploadSecret } from './builders/upload-pod.js';
+import type { CdiPki } from './pki/cdi-pki.js';
 import { isFatal, isImportComplete } from './pvc/import-reconcile.js';
+import { isUploadClaim } from './pvc/upload-reconcile.js';
 
 /** What the executor needs. */
 export interface ExecutorContext {
@@ -20,6 +30,8 @@ export interface ExecutorContext {
   readonly recorder: EventRecorder;
   readonly log: Logger;
   readonly config: () => EffectiveConfig;
+  /** Issues upload server certificates; absent where the controller serves no uploads (tests). */
+  readonly pki?: CdiPki;
 }
 
 /** Applies actions in order; returns the shortest requested requeue delay, if any. */
@@ -48,6 +60,25 @@ export async function execute(
         break;
       case 'createPod':
         await createImporterPod(ctx, a);
+        break;
+      case 'createUploadPod':
+        await createUploadPod(ctx, a);
+        break;
+      case 'ensureUploadSecret':
+        await ensureUploadSecret(ctx, a);
+        break;
+      case 'createService':
+        if (await ctx.client.createService(a.service)) {
+          ctx.log.info('created service', {
+            service: `${a.service.metadata?.namespace ?? ''}/${a.service.metadata?.name ?? ''}`,
+          });
+        }
+        break;
+      case 'deleteService':
+        await ctx.client.deleteService(a.namespace, a.name);
+        break;
+      case 'deleteSecret':
+        await ctx.client.deleteSecret(a.namespace, a.name);
         break;
       case 'deletePod':
         ctx.log.info('deleting pod', { pod: `${a.namespace}/${a.name}` });
@@ -85,4 +116,43 @@ async function createImporterPod(ctx: ExecutorContext, a: CreatePodAction): Prom
     scratch: a.scratch,
   });
   if (a.scratch) await ctx.client.createPvc(buildScratchPvc(fresh, created, ctx.config()));
+}
+
+async function createUploadPod(ctx: ExecutorContext, a: CreateUploadPodAction): Promise<void> {
+  const namespace = a.pod.metadata?.namespace ?? '';
+  const pvcName = a.pod.metadata?.ownerReferences?.[0]?.name ?? '';
+  const fresh = await ctx.client.getPvc(namespace, pvcName);
+  const wanted =
+    fresh !== undefined &&
+    fresh.metadata?.deletionTimestamp === undefined &&
+    isUploadClaim(fresh) &&
+    fresh.metadata?.annotations?.[Annotations.PodPhase] !== 'Succeeded';
+  if (!wanted) {
+    ctx.log.debug('upload pod no longer wanted', { pvc: `${namespace}/${pvcName}` });
+    return;
+  }
+  if ((await ctx.client.createPod(a.pod)) !== undefined)
+    ctx.log.info('created upload pod', { pod: `${namespace}/${a.pod.metadata?.name ?? ''}` });
+}
+
+async function ensureUploadSecret(
+  ctx: ExecutorContext,
+  a: EnsureUploadSecretAction,
+): Promise<void> {
+  if (ctx.pki === undefined)
+    throw new CdiError(ErrorCodes.Internal, 'this controller has no upload certificate authority');
+  const namespace = a.pvc.metadata?.namespace ?? '';
+  const service = uploadServiceName(a.pvc.metadata?.name ?? '');
+  const existing = await ctx.client.getSecret(namespace, service);
+  if (ctx.pki.uploadServerSecretIsCurrent(existing)) return;
+  const secret = buildUploadSecret(a.pvc, ctx.pki.issueUploadServerCertificate(service, namespace));
+  if (existing === undefined) {
+    await ctx.client.createSecret(secret);
+  } else {
+    await ctx.client.replaceSecret({
+      ...secret,
+      metadata: { ...secret.metadata, resourceVersion: existing.metadata?.resourceVersion ?? '' },
+    });
+  }
+  ctx.log.info('issued upload server certificate', { secret: `${namespace}/${service}` });
 }

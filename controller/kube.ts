@@ -6,6 +6,7 @@
  * status, so callers branch on `httpStatus`, not on client classes.
  */
 import {
+  ApiregistrationV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -14,9 +15,12 @@ import {
   setHeaderOptions,
   type CoreV1Event,
   type KubeConfig,
+  type V1ConfigMap,
   type V1Lease,
   type V1PersistentVolumeClaim,
   type V1Pod,
+  type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import {
   CDI_CONFIG_NAME,
@@ -91,12 +95,14 @@ export class KubeClient {
   readonly custom: CustomObjectsApi;
   readonly storage: StorageV1Api;
   readonly coordination: CoordinationV1Api;
+  readonly apiRegistration: ApiregistrationV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.storage = kubeConfig.makeApiClient(StorageV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.apiRegistration = kubeConfig.makeApiClient(ApiregistrationV1Api);
   }
 
   /** Reads a claim; undefined when absent. */
@@ -269,5 +275,101 @@ export class KubeClient {
       if (apiStatus(err) === 409) return false;
       throw kubeError(err, 'replace Lease');
     }
+  }
+
+  /** Reads a Secret; undefined when absent. */
+  getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return orNotFound(`get Secret ${namespace}/${name}`, () =>
+      this.core.readNamespacedSecret({ namespace, name }),
+    );
+  }
+
+  /** Creates a Secret; returns false when it already exists. */
+  async createSecret(secret: V1Secret): Promise<boolean> {
+    const namespace = secret.metadata?.namespace ?? '';
+    try {
+      await this.core.createNamespacedSecret({ namespace, body: secret });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create Secret ${namespace}/${secret.metadata?.name ?? ''}`);
+    }
+  }
+
+  /** Replaces a Secret (its resourceVersion is checked: a concurrent writer gets a retryable 409). */
+  async replaceSecret(secret: V1Secret): Promise<void> {
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = secret.metadata?.name ?? '';
+    await call(`replace Secret ${namespace}/${name}`, () =>
+      this.core.replaceNamespacedSecret({ namespace, name, body: secret }),
+    );
+  }
+
+  /** Deletes a Secret; absent is fine. */
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete Secret ${namespace}/${name}`, () =>
+      this.core.deleteNamespacedSecret({ namespace, name }),
+    );
+  }
+
+  /** Reads a ConfigMap; undefined when absent. */
+  getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+    return orNotFound(`get ConfigMap ${namespace}/${name}`, () =>
+      this.core.readNamespacedConfigMap({ namespace, name }),
+    );
+  }
+
+  /** Creates a ConfigMap, or replaces the one there (resourceVersion checked). */
+  async applyConfigMap(cm: V1ConfigMap, existing: V1ConfigMap | undefined): Promise<void> {
+    const namespace = cm.metadata?.namespace ?? '';
+    const name = cm.metadata?.name ?? '';
+    if (existing === undefined) {
+      await call(`create ConfigMap ${namespace}/${name}`, () =>
+        this.core.createNamespacedConfigMap({ namespace, body: cm }),
+      );
+      return;
+    }
+    const body: V1ConfigMap = {
+      ...cm,
+      metadata: { ...cm.metadata, resourceVersion: existing.metadata?.resourceVersion ?? '' },
+    };
+    await call(`replace ConfigMap ${namespace}/${name}`, () =>
+      this.core.replaceNamespacedConfigMap({ namespace, name, body }),
+    );
+  }
+
+  /** Creates a Service; returns false when it already exists. */
+  async createService(service: V1Service): Promise<boolean> {
+    const namespace = service.metadata?.namespace ?? '';
+    try {
+      await this.core.createNamespacedService({ namespace, body: service });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create Service ${namespace}/${service.metadata?.name ?? ''}`);
+    }
+  }
+
+  /** Deletes a Service; absent is fine. */
+  async deleteService(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete Service ${namespace}/${name}`, () =>
+      this.core.deleteNamespacedService({ namespace, name }),
+    );
+  }
+
+  /**
+   * Sets an APIService's `spec.caBundle` (base64 PEM) unless it already has that value; returns
+   * false when the APIService does not exist (not deployed, nothing to do).
+   */
+  async setApiServiceCaBundle(name: string, caBundle: string): Promise<boolean> {
+    const current = await orNotFound(`get APIService ${name}`, () =>
+      this.apiRegistration.readAPIService({ name }),
+    );
+    if (current === undefined) return false;
+    if (current.spec?.caBundle === caBundle) return true;
+    await call(`patch APIService ${name}`, () =>
+      this.apiRegistration.patchAPIService({ name, body: { spec: { caBundle } } }, MERGE_PATCH),
+    );
+    return true;
   }
 }

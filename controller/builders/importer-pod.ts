@@ -9,8 +9,11 @@
 import type {
   V1Container,
   V1EnvVar,
+  V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1PodSecurityContext,
+  V1SecurityContext,
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
@@ -202,6 +205,42 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
   return { volumes: vols, mounts };
 }
 
+/** The owner reference of a transfer pod (and its Service and Secret): the claim, as controller. */
+export function claimOwnerReference(pvc: V1PersistentVolumeClaim): V1OwnerReference {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    name: pvc.metadata?.name ?? '',
+    uid: pvc.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The restricted security context of transfer containers (CDI runs them as qemu, uid 107). */
+export function transferContainerSecurity(): V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    runAsNonRoot: true,
+    runAsUser: QEMU_UID,
+  };
+}
+
+/** The pod-level part of {@link transferContainerSecurity}; `fsGroup` makes the volume writable. */
+export function transferPodSecurity(): V1PodSecurityContext {
+  return { fsGroup: QEMU_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
+}
+
+/** Annotations of transfer pods: ours, and no service-mesh sidecars (they would hold pods open). */
+export function transferPodAnnotations(): Record<string, string> {
+  return {
+    [Annotations.CreatedByController]: 'yes',
+    [ForeignAnnotations.IstioInject]: 'false',
+    [ForeignAnnotations.LinkerdInject]: 'disabled',
+  };
+}
+
 /** Builds the importer pod of a claim. */
 export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const { pvc, settings } = input;
@@ -218,12 +257,7 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
     resources: { ...resources },
     terminationMessagePath: PodPaths.TerminationLog,
     terminationMessagePolicy: 'FallbackToLogsOnError',
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'] },
-      runAsNonRoot: true,
-      runAsUser: QEMU_UID,
-    },
+    securityContext: transferContainerSecurity(),
     volumeMounts: mounts,
   };
   if (isBlock(pvc))
@@ -242,32 +276,15 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
         [Labels.Component]: 'importer',
         [Labels.Prometheus]: 'true',
       },
-      annotations: {
-        [Annotations.CreatedByController]: 'yes',
-        [ForeignAnnotations.IstioInject]: 'false',
-        [ForeignAnnotations.LinkerdInject]: 'disabled',
-      },
-      ownerReferences: [
-        {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          name: pvcName,
-          uid: pvc.metadata?.uid ?? '',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      annotations: transferPodAnnotations(),
+      ownerReferences: [claimOwnerReference(pvc)],
     },
     spec: {
       restartPolicy: 'OnFailure',
       enableServiceLinks: false,
       containers: [container],
       volumes: vols,
-      securityContext: {
-        fsGroup: QEMU_UID,
-        runAsNonRoot: true,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: transferPodSecurity(),
       ...(priorityClassName === undefined ? {} : { priorityClassName }),
       ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
     },

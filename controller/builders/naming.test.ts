@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import { fnv32aHex, importerPodName, joinName, scratchPvcName } from './naming.js';
+import { uploadServiceName } from '../../common/contract.js';
+import { fnv32aHex, importerPodName, joinName, scratchPvcName, uploadPodName } from './naming.js';
 import { requiredSpace, usableSpace } from './size.js';
 
 const MIB = 1024 * 1024;
@@ -9,6 +10,13 @@ describe('names', () => {
   it.each([
     { what: 'importer pod', got: importerPodName('disk'), want: 'importer-disk' },
     { what: 'scratch claim', got: scratchPvcName('disk'), want: 'disk-scratch' },
+    { what: 'upload pod', got: uploadPodName('disk'), want: 'cdi-upload-disk' },
+    { what: 'upload service', got: uploadServiceName('my.disk'), want: 'cdi-upload-my-disk' },
+    {
+      what: 'upload service cut to a DNS label without a trailing dash',
+      got: uploadServiceName(`${'a'.repeat(51)}-b`),
+      want: `cdi-upload-${'a'.repeat(51)}`,
+    },
     { what: 'fnv32a of empty', got: fnv32aHex(''), want: '811c9dc5' },
     { what: 'fnv32a of "a"', got: fnv32aHex('a'), want: 'e40c292c' },
   ])('$what', ({ got, want }) => {
@@ -22,6 +30,8 @@ describe('names', () => {
     expect(a.endsWith('-scratch')).toBe(true);
     expect(a).not.toBe(b);
     expect(importerPodName('z'.repeat(300)).length).toBeLessThanOrEqual(253);
+    expect(uploadPodName('z'.repeat(300)).length).toBeLessThanOrEqual(253);
+    expect(uploadServiceName('z'.repeat(300)).length).toBe(63);
   });
 });
 

@@ -26,11 +26,21 @@ export function joinName(base: string, suffix: string): string {
   return `${base.slice(0, keep)}-${fnv32aHex(base)}-${suffix}`;
 }
 
-/** The importer pod of a claim: `importer-<pvc>`. */
-export function importerPodName(pvcName: string): string {
-  const full = `importer-${pvcName}`;
+/** `<prefix>-<pvc>`, cut and suffixed with a hash of the full name when too long. */
+function prefixedName(prefix: string, pvcName: string): string {
+  const full = `${prefix}-${pvcName}`;
   if (full.length <= MAX_NAME_LENGTH) return full;
   return `${full.slice(0, MAX_NAME_LENGTH - 9)}-${fnv32aHex(full)}`;
+}
+
+/** The importer pod of a claim: `importer-<pvc>`. */
+export function importerPodName(pvcName: string): string {
+  return prefixedName('importer', pvcName);
+}
+
+/** The upload server pod of a claim: `cdi-upload-<pvc>`. */
+export function uploadPodName(pvcName: string): string {
+  return prefixedName('cdi-upload', pvcName);
 }
 
 /** The scratch claim of a claim: `<pvc>-scratch`. */

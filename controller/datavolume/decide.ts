@@ -75,6 +75,7 @@ export function isOwnedBy(pvc: V1PersistentVolumeClaim, dv: DataVolume): boolean
 function phaseEvent(
   phase: DataVolumePhase,
   pvcName: string,
+  upload: boolean,
 ): Omit<EventAction, 'target'> | undefined {
   const n = (
     type: 'Normal' | 'Warning',
@@ -101,8 +102,14 @@ function phaseEvent(
       return n('Normal', EventReasons.ImportScheduled, `Import into ${pvcName} scheduled`);
     case DataVolumePhases.ImportInProgress:
       return n('Normal', EventReasons.ImportInProgress, `Import into ${pvcName} in progress`);
+    case DataVolumePhases.UploadScheduled:
+      return n('Normal', EventReasons.UploadScheduled, `Upload into ${pvcName} scheduled`);
+    case DataVolumePhases.UploadReady:
+      return n('Normal', EventReasons.UploadReady, `Upload into ${pvcName} ready`);
     case DataVolumePhases.Succeeded:
-      return n('Normal', EventReasons.ImportSucceeded, `Successfully imported into PVC ${pvcName}`);
+      return upload
+        ? n('Normal', EventReasons.UploadSucceeded, `Successfully uploaded into ${pvcName}`)
+        : n('Normal', EventReasons.ImportSucceeded, `Successfully imported into PVC ${pvcName}`);
     case DataVolumePhases.Failed:
       return n('Warning', EventReasons.ImportFailed, `Failed to import into PVC ${pvcName}`);
     default:
@@ -190,7 +197,9 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   if (!sameStatus(old, status)) {
     actions.push({ kind: 'updateDvStatus', namespace: dv.metadata.namespace ?? '', name, status });
   }
-  actions.push(...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name }));
+  actions.push(
+    ...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name, upload }),
+  );
   if (phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.ImportScheduled) {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
@@ -204,6 +213,7 @@ interface EventInput {
   readonly conditions: readonly DataVolumeCondition[];
   readonly invalid: string | undefined;
   readonly pvcName: string;
+  readonly upload: boolean;
 }
 
 function events(input: EventInput): EventAction[] {
@@ -224,7 +234,7 @@ function events(input: EventInput): EventAction[] {
     return out;
   }
   if ((oldStatus?.phase ?? '') !== input.phase) {
-    const e = phaseEvent(input.phase, input.pvcName);
+    const e = phaseEvent(input.phase, input.pvcName, input.upload);
     if (e !== undefined) out.push({ ...e, target });
   }
   // CDI: a Warning carrying the Running reason and message whenever the transfer is not running,

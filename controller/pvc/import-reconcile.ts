@@ -11,18 +11,14 @@
  * terminal error set `fatalError` and delete the pod; every other failure is retried by the pod's
  * `restartPolicy: OnFailure`, with the cause in the running condition and the restart count.
  */
-import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import {
-  ConditionMessages,
-  ConditionReasons,
-  EventReasons,
-  PodPhases,
-} from '../../common/phases.js';
-import type { Action, EventTarget } from '../actions.js';
+import { ConditionReasons, EventReasons, PodPhases } from '../../common/phases.js';
+import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
 import { annotation, buildImporterPod } from '../builders/importer-pod.js';
 import { importerPodName } from '../builders/naming.js';
+import { containerStatus, patch, pvcTarget, runningAnns, runningState } from './claim-state.js';
 import { judgeTermination, type TerminationVerdict } from './termination.js';
 
 /** Inputs of {@link decideImport}. */
@@ -35,13 +31,6 @@ export interface ImportInput {
   /** The claim's storage class binds on first consumer. */
   readonly waitForFirstConsumer: boolean;
 }
-
-/** Kubelet waiting reasons that mean the image cannot be pulled. */
-const IMAGE_PULL_REASONS: ReadonlySet<string> = new Set([
-  'ErrImagePull',
-  'ImagePullBackOff',
-  'InvalidImageName',
-]);
 
 /** True for claims this reconcile serves: an endpoint or a source annotation (CDI `shouldReconcilePVC`). */
 export function isImportClaim(pvc: V1PersistentVolumeClaim): boolean {
@@ -57,57 +46,6 @@ export function isImportComplete(pvc: V1PersistentVolumeClaim): boolean {
 /** True when the import failed for good. */
 export function isFatal(pvc: V1PersistentVolumeClaim): boolean {
   return annotation(pvc, Annotations.FatalError) === 'true';
-}
-
-/** The event target of a claim. */
-export function pvcTarget(pvc: V1PersistentVolumeClaim): EventTarget {
-  return {
-    kind: 'PersistentVolumeClaim',
-    apiVersion: 'v1',
-    namespace: pvc.metadata?.namespace ?? '',
-    name: pvc.metadata?.name ?? '',
-    uid: pvc.metadata?.uid ?? '',
-  };
-}
-
-/** The annotations of `wanted` that differ from the claim's (so unchanged claims get no patch). */
-function changed(
-  pvc: V1PersistentVolumeClaim,
-  wanted: Record<string, string | null>,
-): Record<string, string | null> {
-  const current = pvc.metadata?.annotations ?? {};
-  return Object.fromEntries(
-    Object.entries(wanted).filter(([k, v]) => (v === null ? k in current : current[k] !== v)),
-  );
-}
-
-function patch(
-  pvc: V1PersistentVolumeClaim,
-  wanted: Record<string, string | null>,
-  labels?: Record<string, string>,
-): Action[] {
-  const diff = changed(pvc, wanted);
-  const labelDiff = Object.fromEntries(
-    Object.entries(labels ?? {}).filter(([k, v]) => pvc.metadata?.labels?.[k] !== v),
-  );
-  if (Object.keys(diff).length === 0 && Object.keys(labelDiff).length === 0) return [];
-  return [
-    {
-      kind: 'patchPvc',
-      namespace: pvc.metadata?.namespace ?? '',
-      name: pvc.metadata?.name ?? '',
-      annotations: diff,
-      ...(Object.keys(labelDiff).length === 0 ? {} : { labels: labelDiff }),
-    },
-  ];
-}
-
-function runningAnns(running: boolean, reason: string, message: string): Record<string, string> {
-  return {
-    [Annotations.RunningCondition]: String(running),
-    [Annotations.RunningConditionReason]: reason,
-    [Annotations.RunningConditionMessage]: message,
-  };
 }
 
 /** Decides the next steps of one import claim. */
@@ -157,14 +95,9 @@ function decideWithoutPod(input: ImportInput): Action[] {
   return actions;
 }
 
-function containerStatus(pod: V1Pod): V1ContainerStatus | undefined {
-  const all = pod.status?.containerStatuses ?? [];
-  return all.find((c) => c.name === 'importer') ?? all[0];
-}
-
 function decideWithPod(input: ImportInput, pod: V1Pod): Action[] {
   const { pvc } = input;
-  const cs = containerStatus(pod);
+  const cs = containerStatus(pod, 'importer');
   const known = Number(annotation(pvc, Annotations.PodRestarts) ?? '0');
   const restarts = Math.max(Number.isFinite(known) ? known : 0, cs?.restartCount ?? 0);
   const podPhase = pod.status?.phase ?? PodPhases.Pending;
@@ -201,43 +134,6 @@ function decideWithPod(input: ImportInput, pod: V1Pod): Action[] {
     });
   }
   return actions;
-}
-
-/** The running-condition annotations (and schedulability) of a pod that is not finished. */
-function runningState(
-  pod: V1Pod,
-  cs: V1ContainerStatus | undefined,
-  failedReason: string | undefined,
-  failure: TerminationVerdict | undefined,
-): Record<string, string | null> {
-  const waiting = cs?.state?.waiting;
-  const schedulable = { [Annotations.PodSchedulable]: null };
-  if (cs?.state?.running !== undefined) {
-    return { ...runningAnns(true, ConditionReasons.PodRunning, ''), ...schedulable };
-  }
-  if (waiting?.reason !== undefined && IMAGE_PULL_REASONS.has(waiting.reason)) {
-    const message = `failed to pull image: ${cs?.image ?? ''}`;
-    return { ...runningAnns(false, ConditionReasons.ImagePullFailed, message), ...schedulable };
-  }
-  if (failure !== undefined) {
-    return {
-      ...runningAnns(false, failedReason ?? ConditionReasons.Error, failure.message),
-      ...schedulable,
-    };
-  }
-  if (isUnschedulable(pod)) {
-    return {
-      ...runningAnns(false, ConditionReasons.Unschedulable, ConditionMessages.Unschedulable),
-      [Annotations.PodSchedulable]: 'false',
-    };
-  }
-  return { ...runningAnns(false, waiting?.reason ?? '', waiting?.message ?? ''), ...schedulable };
-}
-
-function isUnschedulable(pod: V1Pod): boolean {
-  return (pod.status?.conditions ?? []).some(
-    (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
-  );
 }
 
 function onTermination(

@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Counter, Registry } from 'prom-client';
 import { IMPORT_PROGRESS_METRIC } from '../../common/contract.js';
 import type { Logger } from '../../common/logger.js';
-
-const execFileAsync = promisify(execFile);
+import { issueCertificate } from '../../common/x509.js';
 
 /** Options of {@link startMetricsServer}. */
 export interface MetricsServerOptions {
@@ -43,8 +37,13 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const labels = { ownerUID: options.ownerUid };
   counter.inc(labels, 0);
   let current = 0;
-  const { key, cert } = await selfSignedCertificate();
-  const server: Server = createServer({ key, cert }, (req, res) => {
+  // A throw-away self-signed certificate: scrapers (CDI's controller) do not verify it.
+  const { keyPem, certPem } = issueCertificate({
+    commonName: 'cdi-importer',
+    usage: 'server',
+    validForMs: 30 * 86_400_000,
+  });
+  const server: Server = createServer({ key: keyPem, cert: certPem }, (req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
@@ -74,33 +73,4 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         server.close(() => resolve());
       }),
   };
-}
-
-/** A throw-away self-signed certificate made with openssl (node:crypto cannot issue X.509). */
-async function selfSignedCertificate(): Promise<{ key: Buffer; cert: Buffer }> {
-  const dir = await mkdtemp(join(tmpdir(), 'cdi-metrics-'));
-  try {
-    const keyPath = join(dir, 'tls.key');
-    const certPath = join(dir, 'tls.crt');
-    await execFileAsync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
-      '-days',
-      '30',
-      '-subj',
-      '/CN=cdi-importer',
-    ]);
-    return { key: await readFile(keyPath), cert: await readFile(certPath) };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }

@@ -1,35 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `npm run bench`: measures our importer against the tools users compare it with, in one run, on
- * one generated image, and prints ratios (ours / theirs: below 1.0 means we are faster) and our
+ * `npm run bench`: measures our importer and upload path against the tools users compare them
+ * with, in one run, on one generated image, and prints one line per comparison: both times, the
+ * ratio (ours / theirs: below 1.0 means we are faster), the goal and whether it was met, and our
  * peak RSS. Sections: `http` (compressed raw over HTTP), `qcow2` (local convert and HTTP import of
- * qcow2), `registry` (container disk). Not part of `npm test`: timings are never pass/fail.
+ * qcow2), `registry` (container disk), `upload` (qcow2 through `cdi uploadproxy` and
+ * `cdi uploadserver` against `curl -T` to a plain HTTP sink; the RSS of both processes; see
+ * upload-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
+ * checked byte-identical to the raw image (what `qemu-img convert -O raw` makes of the qcow2)
+ * after its first run. Not part of `npm test`: timings are never pass/fail.
  *
- *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3] [--sections http,qcow2,registry]
+ *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3] [--sections http,qcow2,registry,upload]
+ *     [--dir /tmp]
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatBytes, parseQuantity } from '../../common/quantity.js';
-import { sameContent } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { pushContainerDisk, startRegistry } from '../helpers/registry-server.js';
+import {
+  checkSame,
+  compareSides,
+  formatRow,
+  goalMet,
+  type Row,
+  type RowHead,
+  type Side,
+} from './compare.js';
 import { writeBenchImage } from './image.js';
-import { bestOf, q, type Measurement } from './measure.js';
+import { bestOf, q } from './measure.js';
+import { uploadSection } from './upload-section.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CDI = join(ROOT, 'dist', 'cmd', 'cdi.js');
-
-interface Row {
-  readonly section: string;
-  readonly what: string;
-  readonly ours: Measurement;
-  readonly theirs: Measurement;
-  readonly baseline: string;
-  readonly goal: number;
-}
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +45,8 @@ function flag(name: string, fallback: string): string {
 const size = parseQuantity(flag('size', '4Gi'));
 const data = parseQuantity(flag('data', '1Gi'));
 const runs = Number(flag('runs', '3'));
-const sections = new Set(flag('sections', 'http,qcow2,registry').split(','));
+const SECTIONS = ['http', 'qcow2', 'registry', 'upload'];
+const sections = new Set(flag('sections', SECTIONS.join(',')).split(','));
 const work = join(flag('dir', tmpdir()), 'cdi-bench');
 const rows: Row[] = [];
 
@@ -47,13 +54,14 @@ function ours(args: string): string {
   return `${q(process.execPath)} ${q(CDI)} ${args} --quiet`;
 }
 
-async function check(out: string, reference: string, what: string): Promise<void> {
-  if (!(await sameContent(out, reference)))
-    throw new Error(`${what}: output differs from the reference`);
+function record(row: Row): void {
+  rows.push(row);
+  process.stdout.write(formatRow(row));
 }
 
+/** Compares two shell scripts that both write `out`, checked against `reference`. */
 async function compare(
-  row: Omit<Row, 'ours' | 'theirs'>,
+  head: RowHead,
   oursScript: string,
   theirsScript: string,
   out: string,
@@ -61,37 +69,37 @@ async function compare(
 ): Promise<void> {
   const prepare = `rm -f ${q(out)}; sync`;
   // The baselines are followed by an fsync of their output, as our import does before it reports
-  // success (CDI fsyncs too): durable bytes are compared with durable bytes. Ours and theirs
-  // alternate, best of `runs` each: on this VM the first large write after memory was freed is
-  // up to 4x slower (the host reclaims freed guest pages), and alternation spreads that evenly.
-  let o: Measurement | undefined;
-  let t: Measurement | undefined;
-  for (let i = 0; i < runs; i++) {
-    o = faster(o, await bestOf(1, oursScript, prepare));
-    if (i === 0) await check(out, reference, `${row.what} (ours)`);
-    t = faster(t, await bestOf(1, `${theirsScript} && sync ${q(out)}`, prepare));
-    if (i === 0) await check(out, reference, `${row.what} (${row.baseline})`);
+  // success (CDI fsyncs too): durable bytes are compared with durable bytes.
+  const side = (script: string, who: string): Side => ({
+    run: () => bestOf(1, script, prepare),
+    check: () => checkSame(out, reference, `${head.what} (${who})`),
+  });
+  try {
+    record(
+      await compareSides(
+        head,
+        side(oursScript, 'ours'),
+        side(`${theirsScript} && sync ${q(out)}`, head.baseline),
+        runs,
+      ),
+    );
+  } finally {
+    await rm(out, { force: true });
   }
-  await rm(out, { force: true });
-  if (o === undefined || t === undefined) throw new Error('no run');
-  const result = { ...row, ours: o, theirs: t };
-  rows.push(result);
-  printRow(result);
 }
 
-function faster(a: Measurement | undefined, b: Measurement): Measurement {
-  if (a === undefined) return b;
-  const peakRssMiB = Math.max(a.peakRssMiB, b.peakRssMiB);
-  return { seconds: Math.min(a.seconds, b.seconds), peakRssMiB };
-}
-
-function printRow(r: Row): void {
-  const ratio = r.ours.seconds / r.theirs.seconds;
-  process.stdout.write(
-    `${r.section.padEnd(9)} ${r.what.padEnd(34)} ours ${r.ours.seconds.toFixed(2).padStart(7)}s  ` +
-      `${r.baseline.padEnd(38)} ${r.theirs.seconds.toFixed(2).padStart(7)}s  ratio ${ratio.toFixed(2)} ` +
-      `(goal <= ${r.goal.toFixed(1)})  our peak RSS ${r.ours.peakRssMiB.toFixed(0)} MiB\n`,
-  );
+/**
+ * The qcow2 of the raw image, made once (named after it: another --size never reuses it) and
+ * checked to hold the same disk, so the raw image is what `qemu-img convert -O raw` makes of it.
+ */
+async function qcow2Of(raw: string): Promise<string> {
+  const plain = `${raw}.qcow2`;
+  if (!existsSync(plain)) {
+    await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}.tmp`);
+    await bestOf(1, `qemu-img compare -q -f raw -F qcow2 ${q(raw)} ${q(plain)}.tmp`);
+    await rename(`${plain}.tmp`, plain);
+  }
+  return plain;
 }
 
 async function httpSection(server: TestHttpServer, raw: string, out: string): Promise<void> {
@@ -138,10 +146,8 @@ async function httpSection(server: TestHttpServer, raw: string, out: string): Pr
 }
 
 async function qcow2Section(server: TestHttpServer, raw: string, out: string): Promise<void> {
-  // Named after the raw image, so a run with another --size never reuses a stale conversion.
-  const plain = `${raw}.qcow2`;
+  const plain = await qcow2Of(raw);
   const packed = `${raw}.zlib.qcow2`;
-  if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
   if (!existsSync(packed)) await bestOf(1, `qemu-img convert -c -O qcow2 ${q(raw)} ${q(packed)}`);
   for (const [what, file] of [
     ['qcow2 convert', plain],
@@ -190,8 +196,7 @@ async function qcow2Section(server: TestHttpServer, raw: string, out: string): P
 }
 
 async function registrySection(raw: string, out: string): Promise<void> {
-  const plain = `${raw}.qcow2`;
-  if (!existsSync(plain)) await bestOf(1, `qemu-img convert -O qcow2 ${q(raw)} ${q(plain)}`);
+  const plain = await qcow2Of(raw);
   const registry = await startRegistry();
   try {
     await pushContainerDisk({
@@ -226,6 +231,9 @@ async function registrySection(raw: string, out: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (!existsSync(CDI)) throw new Error(`build first: ${CDI} is missing (npm run build)`);
+  const unknown = [...sections].filter((s) => !SECTIONS.includes(s));
+  if (unknown.length > 0)
+    throw new Error(`unknown section ${unknown.join(', ')} (sections: ${SECTIONS.join(',')})`);
   await mkdir(work, { recursive: true });
   const raw = join(work, `disk-${size}-${data}.raw`);
   if (!existsSync(raw)) {
@@ -240,11 +248,24 @@ async function main(): Promise<void> {
     if (sections.has('http')) await httpSection(server, raw, out);
     if (sections.has('qcow2')) await qcow2Section(server, raw, out);
     if (sections.has('registry')) await registrySection(raw, out);
+    if (sections.has('upload'))
+      record(
+        await uploadSection({
+          cdi: CDI,
+          qcow2: await qcow2Of(raw),
+          reference: raw,
+          out,
+          work,
+          runs,
+        }),
+      );
   } finally {
     await server.close();
   }
+  const met = rows.filter(goalMet).length;
   process.stdout.write(
-    `\n${rows.length} comparisons; image ${formatBytes(size)} with ${formatBytes(data)} of data; best of ${runs}\n`,
+    `\n${rows.length} comparisons, ${met} met their goal; image ${formatBytes(size)} with ` +
+      `${formatBytes(data)} of data; best of ${runs}\n`,
   );
 }
 

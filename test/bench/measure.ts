@@ -13,6 +13,8 @@ export interface Measurement {
   readonly seconds: number;
   /** Peak resident set size in MiB, as GNU time's %M reports it. */
   readonly peakRssMiB: number;
+  /** Peak RSS of each long-running process of ours (the upload proxy and server), in MiB. */
+  readonly peakRssByProcessMiB?: Readonly<Record<string, number>>;
 }
 
 /** Runs `bash -c script` under `/usr/bin/time`; throws with stderr if it fails. */
