@@ -2,9 +2,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/logger.js';
+import { issueCertificate } from '../common/x509.js';
 import {
   allowAll,
   remoteHeaderAuthenticator,
@@ -253,5 +254,94 @@ describe('subjectAccessReviewAuthorizer', () => {
         },
       },
     });
+  });
+});
+
+describe('request-header authentication', () => {
+  it('keeps repeated X-Remote-Group lines apart, as the aggregator sends them', async () => {
+    const seen: AccessQuestion[] = [];
+    const server = await start((q) => {
+      seen.push(q);
+      return Promise.resolve({ allowed: true });
+    });
+    const res = await request(`${server.url}${GV}/namespaces/ns/uploadtokenrequests`, {
+      method: 'POST',
+      // Flat name/value pairs: the only way to send one header name twice.
+      headers: [
+        'content-type',
+        'application/json',
+        'x-remote-user',
+        'alice',
+        'x-remote-group',
+        'system:masters',
+        'x-remote-group',
+        'system:authenticated',
+        'x-remote-extra-scopes',
+        'a',
+        'x-remote-extra-scopes',
+        'b',
+      ],
+      body: JSON.stringify(tokenRequest('disk')),
+    });
+    await res.body.dump();
+    expect(res.statusCode).toBe(201);
+    expect(seen[0]?.user.groups).toEqual(['system:masters', 'system:authenticated']);
+    expect(seen[0]?.user.extra).toEqual({ scopes: ['a', 'b'] });
+  });
+
+  it.each([
+    { what: 'the front proxy (allowed name)', cn: 'front-proxy-client', ca: 'front', want: 201 },
+    { what: 'another name from the same CA', cn: 'someone', ca: 'front', want: 401 },
+    { what: 'the allowed name from another CA', cn: 'front-proxy-client', ca: 'other', want: 401 },
+    { what: 'no client certificate', cn: undefined, ca: 'front', want: 401 },
+  ])('trusts the headers only from $what → $want', async ({ cn, ca, want }) => {
+    const DAY = 86_400_000;
+    const front = issueCertificate({ commonName: 'front-proxy-ca', usage: 'ca', validForMs: DAY });
+    const other = issueCertificate({ commonName: 'other-ca', usage: 'ca', validForMs: DAY });
+    const serving = issueCertificate({
+      commonName: 'cdi-api',
+      usage: 'server',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+      validForMs: DAY,
+      issuer: front,
+    });
+    api = await startTokenApiServer({
+      tls: { keyPem: serving.keyPem, certPem: serving.certPem, clientCaPem: front.certPem },
+      signingKey: keys.privateKey,
+      authenticator: remoteHeaderAuthenticator({
+        trustHeaders: false,
+        allowedNames: ['front-proxy-client'],
+      }),
+      authorizer: allowAll,
+      logger: silentLogger,
+    });
+    const client =
+      cn === undefined
+        ? undefined
+        : issueCertificate({
+            commonName: cn,
+            usage: 'client',
+            validForMs: DAY,
+            issuer: ca === 'front' ? front : other,
+          });
+    const dispatcher = new Agent({
+      connect: {
+        ca: front.certPem,
+        ...(client === undefined ? {} : { key: client.keyPem, cert: client.certPem }),
+      },
+    });
+    try {
+      const res = await request(`${api.url}${GV}/namespaces/ns/uploadtokenrequests`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-remote-user': 'alice' },
+        body: JSON.stringify(tokenRequest('disk')),
+        dispatcher,
+      });
+      await res.body.dump();
+      expect(res.statusCode).toBe(want);
+    } finally {
+      await dispatcher.close();
+    }
   });
 });

@@ -63,22 +63,32 @@ export const allowAll: Authorizer = () => Promise.resolve({ allowed: true });
 /**
  * Reads the aggregator's `X-Remote-User` / `X-Remote-Group` / `X-Remote-Extra-*` headers, trusting
  * them only on a TLS connection whose client certificate the server verified (the front proxy's,
- * signed by the request-header CA given as `ca` to the server), or always when `trustHeaders`.
+ * signed by the request-header CA given as `ca` to the server) and, when `allowedNames` is not
+ * empty, whose common name is one of them (the cluster's `requestheader-allowed-names`); or always
+ * when `trustHeaders`. Repeated headers are kept apart: one group per `X-Remote-Group` line.
  */
 export function remoteHeaderAuthenticator(options: {
   readonly trustHeaders: boolean;
+  readonly allowedNames?: readonly string[];
 }): Authenticator {
+  const allowed = options.allowedNames ?? [];
   return (req) => {
     const socket = req.socket as Partial<TLSSocket>;
-    if (!options.trustHeaders && socket.authorized !== true) return Promise.resolve(undefined);
-    const name = req.headers['x-remote-user'];
-    if (typeof name !== 'string' || name === '') return Promise.resolve(undefined);
-    const group = req.headers['x-remote-group'];
-    const groups = group === undefined ? [] : Array.isArray(group) ? group : [group];
+    if (!options.trustHeaders) {
+      if (socket.authorized !== true) return Promise.resolve(undefined);
+      const subjectCn: string | string[] | undefined = socket.getPeerCertificate?.().subject?.CN;
+      const cn = Array.isArray(subjectCn) ? subjectCn[0] : subjectCn;
+      if (allowed.length > 0 && (cn === undefined || !allowed.includes(cn)))
+        return Promise.resolve(undefined);
+    }
+    const headers = req.headersDistinct;
+    const name = headers['x-remote-user']?.[0];
+    if (name === undefined || name === '') return Promise.resolve(undefined);
+    const groups = headers['x-remote-group'] ?? [];
     const extra: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
+    for (const [k, v] of Object.entries(headers)) {
       if (!k.startsWith('x-remote-extra-') || v === undefined) continue;
-      extra[decodeURIComponent(k.slice('x-remote-extra-'.length))] = Array.isArray(v) ? v : [v];
+      extra[decodeURIComponent(k.slice('x-remote-extra-'.length))] = v;
     }
     return Promise.resolve({ name, groups, extra });
   };

@@ -6,6 +6,8 @@
  *   [--token-key-file F] [--public-key-out F] [--requestheader-client-ca-file F]
  *   (--kubeconfig F | --in-cluster | --insecure-allow-all) [--insecure]`
  *
+ * Without `--requestheader-client-ca-file`, the front proxy's CA and allowed names are read from
+ * `kube-system/extension-apiserver-authentication`, as every aggregated API server does.
  * `--token-key-file` is the RSA private key that signs tokens (kept in a Secret); without it a
  * key is generated and its public half written to `--public-key-out` for the proxy. Callers are
  * authorised with a SubjectAccessReview through the Kubernetes API; `--insecure-allow-all` lets
@@ -24,6 +26,7 @@ import {
 } from './apiserver.js';
 import {
   loadKubeConfig,
+  readRequestHeaderAuthentication,
   subjectAccessReviewAuthorizer,
   tokenReviewAuthenticator,
 } from './kube-auth.js';
@@ -63,7 +66,19 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
         ErrorCodes.InvalidConfig,
         '--tls-cert-file and --tls-key-file are required (or --insecure)',
       );
-    const clientCaPem = await readFlagFile(args, 'requestheader-client-ca-file');
+    let clientCaPem = await readFlagFile(args, 'requestheader-client-ca-file');
+    let allowedNames: readonly string[] = [];
+    const kc = allowAllFlag ? undefined : loadKubeConfig(kubeconfig);
+    if (kc !== undefined && clientCaPem === undefined) {
+      // As every aggregated API server: the front proxy's CA from the cluster itself.
+      const fromCluster = await readRequestHeaderAuthentication(kc);
+      if (fromCluster === undefined)
+        ctx.logger.warn(
+          'no front-proxy CA (kube-system/extension-apiserver-authentication): aggregated requests will not be authenticated',
+        );
+      clientCaPem = fromCluster?.clientCaPem;
+      allowedNames = fromCluster?.allowedNames ?? [];
+    }
     const keyFile = stringFlag(args, 'token-key-file');
     const signingKey =
       keyFile === undefined
@@ -71,11 +86,10 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
         : await loadPrivateKey(keyFile);
     const out = stringFlag(args, 'public-key-out');
     if (out !== undefined) await writeFile(out, publicKeyPemOf(signingKey));
-    const headers = remoteHeaderAuthenticator({ trustHeaders: allowAllFlag });
+    const headers = remoteHeaderAuthenticator({ trustHeaders: allowAllFlag, allowedNames });
     let authenticator: Authenticator = headers;
     let authorizer: Authorizer = allowAll;
-    if (!allowAllFlag) {
-      const kc = loadKubeConfig(kubeconfig);
+    if (kc !== undefined) {
       authenticator = tokenReviewAuthenticator(kc, headers);
       authorizer = subjectAccessReviewAuthorizer(kc);
     }

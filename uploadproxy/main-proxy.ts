@@ -4,19 +4,27 @@
  *
  * `cdi uploadproxy --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
  *   [--token-public-key-file F] --client-cert-file F --client-key-file F --upload-server-ca-file F
- *   [--kubeconfig F] [--cluster-domain svc.cluster.local] [--static-upload-server URL] [--insecure]`
+ *   [--kubeconfig F] [--cluster-domain svc.cluster.local] [--upload-server-address dns|cluster-ip]
+ *   [--static-upload-server URL] [--insecure]`
  *
  * The token key is the API server's public key: a PEM file, or the `APISERVER_PUBLIC_KEY`
  * environment variable (CDI's). Upload servers are found through the Kubernetes API (in-cluster
- * service account unless `--kubeconfig`); `--static-upload-server` sends every upload to one
- * server (local demos). Runs until the context's signal aborts.
+ * service account unless `--kubeconfig`), at `https://cdi-upload-<pvc>.<ns>.<cluster-domain>:8443`
+ * (`dns`, the default) or at the clusterIP of that Service (`cluster-ip`, for a proxy outside
+ * the cluster network) with TLS still checked against `cdi-upload-<pvc>.<ns>.svc`;
+ * `--static-upload-server` sends every upload to one server (local demos). Runs until the context's signal aborts.
  */
 import { readFile } from 'node:fs/promises';
 import { UploadProxyEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../common/errors.js';
 import { boolFlag, parseArgs, stringFlag, type ParsedArgs } from '../importer/cli/args.js';
 import type { CommandContext } from '../importer/cli/context.js';
-import { kubeUploadResolver, loadKubeConfig } from './kube-auth.js';
+import {
+  kubeUploadResolver,
+  loadKubeConfig,
+  UploadServerAddressModes,
+  type UploadServerAddressMode,
+} from './kube-auth.js';
 import { parseListen } from './listen.js';
 import { startUploadProxy, type UploadResolver } from './proxy.js';
 import { parsePublicKey } from './token.js';
@@ -31,6 +39,7 @@ const FLAGS = {
   'upload-server-ca-file': 'string',
   kubeconfig: 'string',
   'cluster-domain': 'string',
+  'upload-server-address': 'string',
   'static-upload-server': 'string',
   insecure: 'boolean',
 } as const;
@@ -46,6 +55,17 @@ export async function readFlagFile(args: ParsedArgs, flag: string): Promise<stri
       cause: err,
     });
   }
+}
+
+/** Parses `--upload-server-address`; `CDI_INVALID_CONFIG` for anything but dns or cluster-ip. */
+export function parseAddressMode(value: string | undefined): UploadServerAddressMode {
+  const mode = UploadServerAddressModes.find((m) => m === (value ?? 'dns'));
+  if (mode === undefined)
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `--upload-server-address ${value ?? ''}: must be ${UploadServerAddressModes.join(' or ')}`,
+    );
+  return mode;
 }
 
 function required(value: string | undefined, what: string): string {
@@ -78,10 +98,12 @@ export async function uploadProxyMain(
     const clientKeyPem = await readFlagFile(args, 'client-key-file');
     const serverCaPem = await readFlagFile(args, 'upload-server-ca-file');
     const staticServer = stringFlag(args, 'static-upload-server');
+    const address = parseAddressMode(stringFlag(args, 'upload-server-address'));
     const resolver: UploadResolver =
       staticServer === undefined
         ? kubeUploadResolver(loadKubeConfig(stringFlag(args, 'kubeconfig')), {
             clusterDomain: stringFlag(args, 'cluster-domain') ?? 'svc',
+            address,
           })
         : () => Promise.resolve({ url: staticServer, ready: true });
     const proxy = await startUploadProxy({

@@ -39,6 +39,11 @@ export interface UploadBackend {
   readonly ready: boolean;
   /** The PVC's content type; `archive` rewrites the path to `/upload-archive`. */
   readonly contentType?: string;
+  /**
+   * Name to send as SNI and check the server certificate against when `url` holds an address
+   * (`cdi-upload-<pvc>.<ns>.svc`: upload server certificates name the Service, not its IP).
+   */
+  readonly servername?: string;
 }
 
 /**
@@ -189,7 +194,14 @@ async function handle(
   if (backend.contentType === ContentTypes.Archive && !mode.archive) {
     path = path.includes('alpha') ? '/v1alpha1/upload-archive' : '/v1beta1/upload-archive';
   }
-  await forward({ req, res, url: new URL(path, backend.url), agent, logger: options.logger });
+  await forward({
+    req,
+    res,
+    url: new URL(path, backend.url),
+    servername: backend.servername,
+    agent,
+    logger: options.logger,
+  });
 }
 
 /** Polls the resolver until the backend is ready (CDI: every 1 s for up to 10 s). */
@@ -225,6 +237,7 @@ interface ForwardOptions {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly url: URL;
+  readonly servername: string | undefined;
   readonly agent: HttpsAgent | undefined;
   readonly logger: Logger;
 }
@@ -234,7 +247,7 @@ interface ForwardOptions {
  * stream.pipeline; a client that drops destroys the upstream request, so the server sees the drop
  * too and keeps what it received for a resume.
  */
-function forward({ req, res, url, agent, logger }: ForwardOptions): Promise<void> {
+function forward({ req, res, url, servername, agent, logger }: ForwardOptions): Promise<void> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_HEADERS) {
     const v = req.headers[name];
@@ -255,6 +268,7 @@ function forward({ req, res, url, agent, logger }: ForwardOptions): Promise<void
       method: req.method ?? 'POST',
       headers,
       ...(https && agent !== undefined ? { agent } : {}),
+      ...(https && servername !== undefined ? { servername } : {}),
     });
     upstream.on('response', (answer) => {
       const out: Record<string, string | string[]> = {};

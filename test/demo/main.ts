@@ -3,7 +3,7 @@
  * `npm run demo`: the README's first command. Generates a small VM disk (qcow2, gzip-wrapped, as
  * many mirrors publish them), serves it on 127.0.0.1, imports it with `cdi import` (progress bar
  * on a terminal) and checks the result against `qemu-img convert -O raw` of the same image; then
- * does the same through a DataVolume in the sandbox cluster (`cluster.ts`).
+ * does the same through a DataVolume in the sandbox cluster and with `cdi upload` (`cluster.ts`).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';

@@ -24,8 +24,14 @@ import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server
 import { repoRoot, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
 
+/** What the waiters and readers below need of an environment. */
+export interface ClusterClient {
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+}
+
 /** A running sandbox with the controller. */
-export interface ControllerEnv {
+export interface ControllerEnv extends ClusterClient {
   readonly sandbox: Sandbox;
   readonly kc: KubeConfig;
   readonly core: CoreV1Api;
@@ -79,14 +85,14 @@ export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
 }
 
 /** Applies a manifest with the real kubectl. */
-export async function apply(env: ControllerEnv, manifest: string): Promise<void> {
+export async function apply(env: { readonly sandbox: Sandbox }, manifest: string): Promise<void> {
   const r = await kubectl(env.sandbox, ['apply', '-f', '-'], { input: manifest });
   if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
 }
 
 /** Waits (through a watch) until the DataVolume satisfies `predicate`. */
 export function waitForDv(
-  env: ControllerEnv,
+  env: ClusterClient,
   namespace: string,
   name: string,
   predicate: (dv: DataVolume) => boolean,
@@ -103,7 +109,7 @@ export function waitForDv(
 
 /** Waits until the DataVolume's phase is `phase`. */
 export function waitForPhase(
-  env: ControllerEnv,
+  env: ClusterClient,
   namespace: string,
   name: string,
   phase: string,
@@ -114,7 +120,7 @@ export function waitForPhase(
 
 /** Waits until the claim satisfies `predicate`. */
 export function waitForPvc(
-  env: ControllerEnv,
+  env: ClusterClient,
   namespace: string,
   name: string,
   predicate: (pvc: V1PersistentVolumeClaim) => boolean,
@@ -130,7 +136,7 @@ export function waitForPvc(
 
 /** Waits until the pod satisfies `predicate`. */
 export function waitForPod(
-  env: ControllerEnv,
+  env: ClusterClient,
   namespace: string,
   name: string,
   predicate: (pod: V1Pod) => boolean,
@@ -146,7 +152,7 @@ export function waitForPod(
 
 /** Host path of what a bound claim holds: `disk.img` in its directory, or the block file. */
 export async function volumeData(
-  env: ControllerEnv,
+  env: ClusterClient,
   namespace: string,
   pvcName: string,
 ): Promise<string> {

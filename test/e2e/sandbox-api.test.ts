@@ -492,7 +492,7 @@ describe('aggregation', () => {
   });
 
   it('proxies an APIService group to the Service it names', async () => {
-    const pki = await makePki(join(sandbox.dataDir, 'agg-pki'));
+    const pki = await makePki(join(sandbox.dataDir, 'agg-pki'), ['cdi-api.default.svc']);
     const seen: string[] = [];
     upstream = createServer({ key: pki.keyPem, cert: pki.certPem }, (req, res) => {
       seen.push(`${req.method ?? ''} ${req.url ?? ''} ${String(req.headers['x-remote-user'])}`);

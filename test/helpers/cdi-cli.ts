@@ -2,10 +2,12 @@
 /** Runs the built `cdi` binary (dist/cmd/cdi.js) as users do, capturing exit code and output. */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// test/helpers in the source tree, or dist/test/helpers once compiled.
+const UP = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = basename(UP) === 'dist' ? dirname(UP) : UP;
 /** The compiled entry; `npm test` builds it first. */
 export const CDI_BIN = join(ROOT, 'dist', 'cmd', 'cdi.js');
 

@@ -3,9 +3,13 @@
  * API aggregation: an APIService (apiregistration.k8s.io/v1) whose `spec.service` names a
  * Service takes over its group/version, and requests for it are proxied over HTTPS to that
  * Service: its clusterIP, or its `externalName` for a process that runs outside the sandbox
- * (`externalName: 127.0.0.1` with the port in the APIService). The upstream certificate is
- * checked against `caBundle` unless `insecureSkipTLSVerify`; the client's token is not passed on,
- * the caller's identity goes in `X-Remote-User`/`X-Remote-Group` as the real aggregator does.
+ * (`externalName: 127.0.0.1` with the port in the APIService). As the real aggregator does: the
+ * upstream certificate is checked against `caBundle` (unless `insecureSkipTLSVerify`) for the
+ * name `<service>.<namespace>.svc`, not for the address dialled; the sandbox presents its
+ * front-proxy client certificate (CN `front-proxy-client`, CA published in
+ * `kube-system/extension-apiserver-authentication`); the client's token is not passed on and the
+ * caller's identity goes in `X-Remote-User`/`X-Remote-Group` (any such header the client sent is
+ * dropped first).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -18,6 +22,8 @@ import { getPath, isRecord, str, type KObject } from './object.js';
 export interface AggregationTarget {
   readonly host: string;
   readonly port: number;
+  /** `<service>.<namespace>.svc`: the name the serving certificate must carry. */
+  readonly servername: string;
   readonly ca?: string;
   readonly insecure: boolean;
 }
@@ -71,6 +77,7 @@ export function aggregationTarget(
   return {
     host: typeof external === 'string' ? external : str(getPath(service, ['spec', 'clusterIP'])),
     port: typeof ref['port'] === 'number' ? ref['port'] : 443,
+    servername: `${name}.${ns}.svc`,
     ...(typeof caBundle === 'string'
       ? { ca: Buffer.from(caBundle, 'base64').toString('utf8') }
       : {}),
@@ -78,21 +85,41 @@ export function aggregationTarget(
   };
 }
 
+/** Who the aggregator says is calling, and the client certificate it says it with. */
+export interface ProxyIdentity {
+  readonly user: string;
+  readonly groups: readonly string[];
+  /** The front-proxy client certificate and key (PEM). */
+  readonly clientCert: { readonly cert: string; readonly key: string };
+}
+
 /** Proxies one request; `fail` answers with a Status when the upstream cannot be reached. */
 export function proxyRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  target: AggregationTarget,
+  { target, identity }: { readonly target: AggregationTarget; readonly identity: ProxyIdentity },
   fail: (err: ApiStatusError) => void,
 ): void {
-  const { authorization: _token, host: _host, ...headers } = req.headers;
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headersDistinct)) {
+    if (v === undefined || k === 'authorization' || k === 'host' || k.startsWith('x-remote-'))
+      continue;
+    headers[k] = v.length === 1 ? (v[0] ?? '') : v;
+  }
   const upstream = httpsRequest(
     {
       host: target.host,
       port: target.port,
+      servername: target.servername,
       method: req.method,
       path: req.url,
-      headers: { ...headers, 'x-remote-user': 'sandbox-admin', 'x-remote-group': 'system:masters' },
+      headers: {
+        ...headers,
+        'x-remote-user': identity.user,
+        'x-remote-group': [...identity.groups],
+      },
+      cert: identity.clientCert.cert,
+      key: identity.clientCert.key,
       ...(target.ca === undefined ? {} : { ca: target.ca }),
       rejectUnauthorized: !target.insecure,
     },

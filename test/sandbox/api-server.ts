@@ -13,10 +13,11 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import { aggregatedGroups, aggregationTarget, proxyRequest } from './aggregation.js';
+import { answerReview, reviewOf, SANDBOX_USER } from './reviews.js';
 import { coreVersions, groupDoc, groupList, resourceList, versionInfo } from './discovery.js';
 import type { ObjectApi } from './object-api.js';
 import type { KObject } from './object.js';
-import { openApiV3 } from './openapi.js';
+import { openApiV3, serveOpenApiV2 } from './openapi.js';
 import { PatchError } from './patch.js';
 import {
   deleteOptions,
@@ -37,6 +38,8 @@ export interface ApiServerOptions {
   readonly api: ObjectApi;
   readonly token: string;
   readonly tls: { readonly key: string; readonly cert: string };
+  /** Client certificate presented to aggregated API servers (CN `front-proxy-client`). */
+  readonly frontProxy: { readonly key: string; readonly cert: string };
   readonly log: Logger;
   /** Host file of a pod container's log, for `pods/<name>/log`. */
   readonly podLogPath: (
@@ -105,10 +108,13 @@ export class ApiServer {
   }
 
   #authorised(req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? '';
-    const expected = Buffer.from(`Bearer ${this.#opts.token}`);
-    const given = Buffer.from(header);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return this.#isToken(req.headers.authorization ?? '', 'Bearer ');
+  }
+
+  #isToken(given: string, prefix = ''): boolean {
+    const expected = Buffer.from(`${prefix}${this.#opts.token}`);
+    const bytes = Buffer.from(given);
+    return bytes.length === expected.length && timingSafeEqual(bytes, expected);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -134,9 +140,28 @@ export class ApiServer {
     if (segments[0] === 'apis' && segments.length >= 3) {
       const target = aggregationTarget(this.#opts.api, segments[1] ?? '', segments[2] ?? '');
       if (target !== undefined) {
-        proxyRequest(req, res, target, (err) => this.#fail(res, err));
+        const identity = {
+          user: SANDBOX_USER.name,
+          groups: SANDBOX_USER.groups,
+          clientCert: this.#opts.frontProxy,
+        };
+        proxyRequest(req, res, { target, identity }, (err) => this.#fail(res, err));
         return;
       }
+    }
+    const review = reviewOf(segments);
+    if (review !== undefined) {
+      const body = parseJson(await readBody(req));
+      send(
+        res,
+        201,
+        answerReview(review, method, body, (t) => this.#isToken(t)),
+      );
+      return;
+    }
+    if (url.pathname === '/openapi/v2') {
+      serveOpenApiV2(req, res);
+      return;
     }
     const discovery = this.#discovery(segments, url.pathname);
     if (discovery !== undefined) {

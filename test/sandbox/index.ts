@@ -28,10 +28,20 @@ export interface SandboxOptions {
   readonly dataDir?: string;
   /** Where to write the kubeconfig (default `<dataDir>/kubeconfig`). */
   readonly kubeconfigPath?: string;
-  /** Run the CDI controller (`cdi controller`) once it is built. */
+  /** Run the CDI controller (`cdi controller --namespace cdi`) once it is built. */
   readonly controller?: boolean;
-  /** Run the upload proxy (`cdi uploadproxy`) once it is built. */
+  /**
+   * Run the upload path's token API (`cdi apiserver`, registered as an APIService) and proxy
+   * (`cdi uploadproxy`) once built. They need the PKI the controller bootstraps in `cdi`.
+   */
   readonly uploadProxy?: boolean;
+  /**
+   * Runs once the API answers, before the components start: a test can create objects there,
+   * such as the upload PKI standing in for the controller's.
+   */
+  readonly beforeComponents?: (kubeconfigPath: string) => Promise<void>;
+  /** How long the upload proxy waits for the controller's PKI objects (default 30 s). */
+  readonly pkiTimeoutMs?: number;
   readonly log?: Logger;
 }
 
@@ -91,6 +101,33 @@ async function applyCrds(
   }
 }
 
+/** Common name of the client certificate the sandbox presents to aggregated API servers. */
+export const FRONT_PROXY_CLIENT = 'front-proxy-client';
+
+/**
+ * `kube-system/extension-apiserver-authentication`, as kube-apiserver publishes it: how an
+ * aggregated API server recognises requests the aggregator forwards.
+ */
+function publishAuthenticationConfig(
+  api: ReturnType<typeof createCluster>['api'],
+  frontProxyCaPem: string,
+): void {
+  const cmType = api.typeOf('v1', 'ConfigMap');
+  if (cmType === undefined) return;
+  api.create(cmType, 'kube-system', {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'extension-apiserver-authentication', namespace: 'kube-system' },
+    data: {
+      'requestheader-client-ca-file': frontProxyCaPem,
+      'requestheader-allowed-names': JSON.stringify([FRONT_PROXY_CLIENT]),
+      'requestheader-username-headers': JSON.stringify(['X-Remote-User']),
+      'requestheader-group-headers': JSON.stringify(['X-Remote-Group']),
+      'requestheader-extra-headers-prefix': JSON.stringify(['X-Remote-Extra-']),
+    },
+  });
+}
+
 /** JSON with object keys sorted, as Go marshals the maps kubectl records. */
 function sortedJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`;
@@ -108,9 +145,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'cdi-sandbox-')));
   await mkdir(dataDir, { recursive: true });
   const root = repoRoot();
-  const pki = await makePki(join(dataDir, 'pki'));
+  const [pki, frontProxy] = await Promise.all([
+    makePki(join(dataDir, 'pki')),
+    makePki(join(dataDir, 'front-proxy-pki'), [FRONT_PROXY_CLIENT], 'front-proxy-ca'),
+  ]);
   const token = makeToken();
   const cluster = createCluster();
+  publishAuthenticationConfig(cluster.api, frontProxy.caPem);
   await applyCrds(cluster.api, root, log);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
   const provisioner = new Provisioner({
@@ -130,6 +171,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     api: cluster.api,
     token,
     tls: { key: pki.keyPem, cert: pki.certPem },
+    frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),
     podLogPath: (ns, name, container) => kubelet.logPath(ns, name, container),
   });
@@ -142,17 +184,24 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   services.start();
   let components: Components | undefined;
   try {
+    await opts.beforeComponents?.(kubeconfigPath);
     components = await startComponents({
       root,
+      api: cluster.api,
       kubeconfigPath,
       dataDir,
       controller: opts.controller ?? false,
       uploadProxy: opts.uploadProxy ?? false,
-      caPem: pki.caPem,
+      ca: pki,
+      ...(opts.pkiTimeoutMs === undefined ? {} : { pkiTimeoutMs: opts.pkiTimeoutMs }),
       log,
     });
   } catch (err) {
+    gc.stop();
+    provisioner.stop();
+    services.stop();
     await Promise.allSettled([kubelet.stop(), server.close()]);
+    if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
   let stopped = false;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--no-controller] [--no-uploadproxy]`:
- * starts the sandbox cluster, prints `kubeconfig: PATH` (and `uploadproxy: URL`) when ready, and
- * stops everything on SIGINT/SIGTERM.
+ * starts the sandbox cluster with the controller (`--namespace cdi`) and the upload path (token
+ * API registered as an APIService, upload proxy named in CDIConfig), prints `kubeconfig: PATH`
+ * (and `uploadproxy: URL`) when ready, and stops everything on SIGINT/SIGTERM. The upload path
+ * needs the controller's PKI, so `--no-controller` implies `--no-uploadproxy`.
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
@@ -29,7 +31,7 @@ async function main(): Promise<number> {
     ...(values.kubeconfig === undefined ? {} : { kubeconfigPath: resolve(values.kubeconfig) }),
     ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
     controller: !values['no-controller'],
-    uploadProxy: !values['no-uploadproxy'],
+    uploadProxy: !values['no-uploadproxy'] && !values['no-controller'],
     log,
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);

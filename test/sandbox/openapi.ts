@@ -5,8 +5,14 @@
  * parameter. That is what kubectl (1.27+) checks before trusting the server with validation
  * (`--validate=strict` then sends `fieldValidation=Strict` instead of validating client-side
  * against a downloaded schema). No schemas are served; `kubectl explain` is out of scope.
+ *
+ * `/openapi/v2` is an empty document: kubectl falls back to it for a group/version that
+ * `/openapi/v3` does not list (an aggregated API whose server publishes no OpenAPI, such as the
+ * token API), and then finds no schema, so it skips client-side validation as it does on a real
+ * cluster, where the v2 document exists but lacks that kind.
  */
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceType, TypeRegistry } from './resources.js';
 
 function gvPath(group: string, version: string): string {
@@ -77,4 +83,28 @@ export function openApiV3(
   const key = pathname.replace(/^\/openapi\/v3\//, '');
   const gv = gvs.get(key);
   return gv === undefined ? undefined : documentFor(gv.types, gv.group, gv.version);
+}
+
+const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+/** What kube-apiserver answers with: the same type, `@` (not a MIME token character) as `.`. */
+const OPENAPI_V2_PROTOBUF_TYPE = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+
+/** Answers `/openapi/v2` with an empty document: protobuf (zero bytes) when asked for, else JSON. */
+export function serveOpenApiV2(req: IncomingMessage, res: ServerResponse): void {
+  if ((req.headers.accept ?? '').includes(OPENAPI_V2_PROTOBUF)) {
+    res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF_TYPE, 'Content-Length': 0 }).end();
+    return;
+  }
+  const text = JSON.stringify({
+    swagger: '2.0',
+    info: { title: 'Kubernetes', version: 'v1.32.0-sandbox' },
+    paths: {},
+    definitions: {},
+  });
+  res
+    .writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+    })
+    .end(text);
 }

@@ -30,12 +30,14 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
 }
 
 /**
- * Makes a CA and a certificate it signs for `hosts` (IP addresses and DNS names), in `dir`.
- * Reused by tests that need their own HTTPS servers trusted through a CA bundle.
+ * Makes a CA (common name `caName`) and a certificate it signs for `hosts` (IP addresses and DNS
+ * names; the first is the common name), in `dir`. Reused by tests that need their own HTTPS
+ * servers trusted through a CA bundle, and for the front-proxy client certificate.
  */
 export async function makePki(
   dir: string,
   hosts: readonly string[] = ['127.0.0.1', 'localhost'],
+  caName = 'sandbox-ca',
 ): Promise<SandboxPki> {
   await mkdir(dir, { recursive: true });
   const days = '3650';
@@ -51,7 +53,7 @@ export async function makePki(
       '-days',
       days,
       '-subj',
-      '/CN=sandbox-ca',
+      `/CN=${caName}`,
       '-out',
       'ca.crt',
     ],
@@ -143,4 +145,45 @@ export async function writeKubeconfig(
     '',
   ].join('\n');
   await writeFile(path, text, { mode: 0o600 });
+}
+
+/**
+ * Issues a serving certificate for `hosts` from an existing CA (the sandbox's), in `dir`
+ * (`tls.crt`, `tls.key`); returns the two file paths.
+ */
+export async function issueLeaf(
+  dir: string,
+  ca: { readonly caPem: string; readonly caKeyPem: string },
+  hosts: readonly string[],
+): Promise<{ readonly certFile: string; readonly keyFile: string }> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'ca.crt'), ca.caPem);
+  await writeFile(join(dir, 'ca.key'), ca.caKeyPem, { mode: 0o600 });
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'tls.key'], dir);
+  await openssl(
+    [
+      'req',
+      '-new',
+      '-key',
+      'tls.key',
+      '-subj',
+      `/CN=${hosts[0] ?? 'localhost'}`,
+      '-out',
+      'tls.csr',
+    ],
+    dir,
+  );
+  const san = hosts.map((h) => (/^[\d.]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+  await writeFile(
+    join(dir, 'ext.cnf'),
+    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+  );
+  await openssl(
+    [
+      ...['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key'],
+      ...['-CAcreateserial', '-days', '3650', '-sha256', '-extfile', 'ext.cnf', '-out', 'tls.crt'],
+    ],
+    dir,
+  );
+  return { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
 }

@@ -7,10 +7,18 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ImporterEnv, METRICS_PORT, PodPaths } from '../../common/contract.js';
+import {
+  ImporterEnv,
+  METRICS_PORT,
+  PodPaths,
+  UPLOAD_SERVER_PORT,
+  UploadServerEnv,
+} from '../../common/contract.js';
 import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
+
+/** Port of the upload server in its pod (CDI's upload pod spec). */
 
 /** A volume is not ready yet (its Secret, ConfigMap or claim is missing): the pod waits. */
 export class NotReadyError extends Error {
@@ -246,6 +254,10 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
   if (block !== undefined) env[ImporterEnv.BlockDevice] = block;
   env[ImporterEnv.TerminationLog] = opts.terminationLog;
   const ip = getPath(pod, ['status', 'podIP']);
-  if (typeof ip === 'string') env[ImporterEnv.MetricsAddress] = `${ip}:${METRICS_PORT}`;
+  // Pods share the host's network here: each listens on its own address, not 0.0.0.0.
+  if (typeof ip === 'string') {
+    env[ImporterEnv.MetricsAddress] = `${ip}:${METRICS_PORT}`;
+    env[UploadServerEnv.ListenAddress] = `${ip}:${UPLOAD_SERVER_PORT}`;
+  }
   return env;
 }

@@ -37,6 +37,8 @@ export interface ResourceType {
   readonly printerColumns?: readonly PrinterColumn[];
   /** Registered from a CRD. */
   readonly custom: boolean;
+  /** Verbs in discovery when not the usual eight (the create-only review APIs). */
+  readonly verbs?: readonly string[];
 }
 
 /** `group/plural`, the store key of a type. */
@@ -56,6 +58,7 @@ interface BuiltinRow {
   readonly namespaced: boolean;
   readonly short?: readonly string[];
   readonly status?: boolean;
+  readonly verbs?: readonly string[];
 }
 
 const BUILTINS: readonly BuiltinRow[] = [
@@ -158,6 +161,21 @@ const BUILTINS: readonly BuiltinRow[] = [
     namespaced: false,
     status: true,
   },
+  // Create-only and never stored (reviews.ts answers them).
+  {
+    gv: 'authentication.k8s.io/v1',
+    plural: 'tokenreviews',
+    kind: 'TokenReview',
+    namespaced: false,
+    verbs: ['create'],
+  },
+  {
+    gv: 'authorization.k8s.io/v1',
+    plural: 'subjectaccessreviews',
+    kind: 'SubjectAccessReview',
+    namespaced: false,
+    verbs: ['create'],
+  },
 ];
 
 /** The types every sandbox starts with. */
@@ -178,6 +196,7 @@ export function builtinTypes(): ResourceType[] {
       categories: [],
       statusSubresource: row.status ?? false,
       custom: false,
+      ...(row.verbs === undefined ? {} : { verbs: row.verbs }),
     };
   });
 }
