@@ -86,8 +86,8 @@ describe('lookups', () => {
 describe('parseControllerSettings', () => {
   it('reads the environment with defaults', () => {
     expect(parseControllerSettings({}, 'host-1')).toEqual({
-      importerImage: 'cdi-ts/importer:latest',
-      uploadServerImage: 'cdi-ts/importer:latest',
+      importerImage: 'cdi-ts/cdi:latest',
+      uploadServerImage: 'cdi-ts/cdi:latest',
       namespace: 'default',
       pullPolicy: 'IfNotPresent',
       verbosity: 1,

@@ -24,8 +24,8 @@ export interface ControllerSettings {
   readonly identity: string;
 }
 
-/** Default importer image when `IMPORTER_IMAGE` is not set. */
-export const DEFAULT_IMPORTER_IMAGE = 'cdi-ts/importer:latest';
+/** Default image of transfer pods when `IMPORTER_IMAGE` is not set (deploy/images/Dockerfile). */
+export const DEFAULT_IMPORTER_IMAGE = 'cdi-ts/cdi:latest';
 
 /** Reads {@link ControllerSettings} from an environment; throws `CDI_INVALID_CONFIG` listing every bad variable. */
 export function parseControllerSettings(

@@ -16,6 +16,7 @@ import {
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ImportTarget } from '../importer/pipeline/import.js';
+import { createProgressMetric } from '../importer/progress/metrics-server.js';
 import { boolFlag, parseArgs } from '../importer/cli/args.js';
 import type { CommandContext } from '../importer/cli/context.js';
 import { loadUploadServerConfig, type UploadServerConfig } from './server-config.js';
@@ -53,6 +54,7 @@ export async function uploadServerMain(
       preallocation: config.preallocation,
       spillDir: scratch ? config.scratchDir : target.kind === 'block' ? ctx.tmpDir : config.dataDir,
       journal: config.journal,
+      ...(config.ownerUid === undefined ? {} : { progress: createProgressMetric(config.ownerUid) }),
       logger,
     });
     logger.info('upload server listening', { url: server.url });

@@ -21,6 +21,8 @@ const MODES: Readonly<Record<string, UploadMode>> = {
 
 /** The liveness path. */
 export const HEALTHZ_PATH = '/healthz';
+/** The upload server's progress metric (the controller scrapes it). */
+export const METRICS_PATH = '/metrics';
 
 /** Every upload path, v1beta1 first, then the v1alpha1 aliases. */
 export const UPLOAD_PATHS: readonly string[] = ['v1beta1', 'v1alpha1'].flatMap((v) =>

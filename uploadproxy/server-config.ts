@@ -26,6 +26,8 @@ export interface UploadServerConfig {
   readonly terminationLog: string;
   /** Where received bytes wait for the pipeline. */
   readonly journal: 'memory' | 'disk';
+  /** `OWNER_UID`: labels the progress metric the controller scrapes; none served when unset. */
+  readonly ownerUid: string | undefined;
 }
 
 /** Parses the environment; `insecure` allows running without TLS material. */
@@ -80,5 +82,6 @@ export function loadUploadServerConfig(
     scratchDir: get(ImporterEnv.ScratchDir) ?? PodPaths.ScratchDir,
     terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
     journal: journal === 'disk' ? 'disk' : 'memory',
+    ownerUid: get(ImporterEnv.OwnerUid),
   });
 }

@@ -24,7 +24,8 @@ import { listenOn } from './listen.js';
 import type { Logger } from '../common/logger.js';
 import type { ImportResult, ImportTarget } from '../importer/pipeline/import.js';
 import { openFormFile } from './multipart.js';
-import { HEALTHZ_PATH, uploadModeOf, type UploadMode } from './paths.js';
+import type { ProgressMetric } from '../importer/progress/metrics-server.js';
+import { HEALTHZ_PATH, METRICS_PATH, uploadModeOf, type UploadMode } from './paths.js';
 import {
   UPLOAD_LENGTH_HEADER,
   UPLOAD_OFFSET_HEADER,
@@ -62,6 +63,11 @@ export interface UploadServerOptions {
   /** How received bytes wait for the pipeline (see UploadSessionOptions.journal). */
   readonly journal?: 'memory' | 'disk';
   readonly logger: Logger;
+  /**
+   * The progress counter served on `/metrics` (no client certificate needed, like `/healthz`):
+   * the controller scrapes it for the DataVolume's progress, as it does an importer's.
+   */
+  readonly progress?: ProgressMetric;
   /** Called when a connection drops mid-upload, with the durable byte count (logs, tests). */
   readonly onDrop?: (durable: number) => void;
   /** A receiving connection silent this long is treated as dropped (default 60 s). */
@@ -177,6 +183,10 @@ class ServerState {
       sendText(res, 200, 'OK');
       return;
     }
+    if (pathname === METRICS_PATH && this.#options.progress !== undefined) {
+      await this.#answerProgress(res, this.#options.progress);
+      return;
+    }
     const mode = uploadModeOf(req.url);
     if (mode === undefined) {
       sendText(res, 404, '404 page not found');
@@ -207,6 +217,17 @@ class ServerState {
     if (!socket.authorized) return false;
     const cn = socket.getPeerCertificate().subject?.CN;
     return cn === tls.clientName;
+  }
+
+  /** Percent of the image received (100 once finished; 0 while its length is unknown). */
+  async #answerProgress(res: ServerResponse, progress: ProgressMetric): Promise<void> {
+    const journal = this.#session?.journal;
+    const total = journal?.total;
+    if (this.#finished) progress.setProgress(100);
+    else if (journal !== undefined && total !== undefined && total > 0)
+      progress.setProgress(Math.min(100, (journal.received / total) * 100));
+    const { contentType, body } = await progress.render();
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
   }
 
   #answerOffset(res: ServerResponse, status: number): void {

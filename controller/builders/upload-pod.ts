@@ -21,6 +21,7 @@ import type {
 } from '@kubernetes/client-node';
 import {
   Annotations,
+  ImporterEnv,
   Labels,
   PodPaths,
   UPLOAD_CLIENT_NAME,
@@ -35,6 +36,7 @@ import {
   annotation,
   claimOwnerReference,
   isBlock,
+  ownerUid,
   transferContainerSecurity,
   transferPodAnnotations,
   transferPodSecurity,
@@ -85,6 +87,8 @@ export function uploadServerEnv(input: UploadPodInput): V1EnvVar[] {
       UploadServerEnv.Destination,
       block ? PodPaths.BlockDevice : `${PodPaths.DataDir}/${PodPaths.DiskImageName}`,
     ),
+    // Ours: labels the progress metric on /metrics, which the controller scrapes.
+    env(ImporterEnv.OwnerUid, ownerUid(pvc)),
   ];
 }
 

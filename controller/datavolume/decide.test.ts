@@ -56,6 +56,12 @@ const RUNNING = {
   [Annotations.PodRestarts]: '0',
 };
 
+const UPLOAD = { [Annotations.UploadTarget]: '' };
+const UPLOAD_SPEC: DataVolume['spec'] = {
+  source: { upload: {} },
+  storage: { resources: { requests: { storage: '1Gi' } } },
+};
+
 describe('decideDataVolume', () => {
   it.each<{
     what: string;
@@ -117,6 +123,37 @@ describe('decideDataVolume', () => {
         [Annotations.RunningConditionMessage]: 'Import Complete',
       }),
       kinds: ['updateDvStatus', 'event Normal ImportSucceeded'],
+      phase: 'Succeeded',
+      progressText: '100.0%',
+    },
+    {
+      what: 'upload claim with a pod not ready yet: UploadScheduled, N/A',
+      dv: dv({ phase: 'PVCBound', progress: 'N/A' }, UPLOAD_SPEC),
+      pvc: claim({ ...UPLOAD, [Annotations.PodPhase]: 'Pending', [Annotations.PodReady]: 'false' }),
+      kinds: ['updateDvStatus', 'event Normal UploadScheduled'],
+      phase: 'UploadScheduled',
+      progressText: 'N/A',
+    },
+    {
+      what: 'upload server ready, bytes arriving: UploadReady with the scraped progress',
+      dv: dv({ phase: 'UploadScheduled', progress: 'N/A' }, UPLOAD_SPEC),
+      pvc: claim({ ...UPLOAD, ...RUNNING, [Annotations.PodReady]: 'true' }),
+      progress: '12.50%',
+      kinds: ['updateDvStatus', 'event Normal UploadReady', 'requeue'],
+      phase: 'UploadReady',
+      progressText: '12.50%',
+    },
+    {
+      what: "upload succeeded: 100.0% and CDI's upload event",
+      dv: dv({ phase: 'UploadReady', progress: '97.00%' }, UPLOAD_SPEC),
+      pvc: claim({
+        ...UPLOAD,
+        [Annotations.PodPhase]: 'Succeeded',
+        [Annotations.RunningCondition]: 'false',
+        [Annotations.RunningConditionReason]: 'Completed',
+        [Annotations.RunningConditionMessage]: 'Upload Complete',
+      }),
+      kinds: ['updateDvStatus', 'event Normal UploadSucceeded'],
       phase: 'Succeeded',
       progressText: '100.0%',
     },

@@ -33,7 +33,7 @@ import {
 import { derivePhase } from './phase.js';
 import { validateDataVolume } from './validate.js';
 
-/** Progress shown before any is known, and for uploads. */
+/** Progress shown before any is known. */
 export const PROGRESS_NA = 'N/A';
 /** Progress shown on success (CDI's exact text). */
 export const PROGRESS_DONE = '100.0%';
@@ -121,11 +121,13 @@ function progressFor(
   phase: DataVolumePhase,
   previous: string | undefined,
   scraped: string | undefined,
-  upload: boolean,
 ): string {
-  if (upload) return PROGRESS_NA;
   if (phase === DataVolumePhases.Succeeded) return PROGRESS_DONE;
-  if (phase === DataVolumePhases.ImportInProgress && scraped !== undefined) return scraped;
+  // CDI leaves uploads at N/A; ours report the share of the image received, scraped from the
+  // upload server like an importer's progress.
+  const transferring =
+    phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.UploadReady;
+  if (transferring && scraped !== undefined) return scraped;
   return previous === undefined || previous === '' ? PROGRESS_NA : previous;
 }
 
@@ -189,7 +191,7 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   const status: DataVolumeStatus = {
     ...old,
     phase,
-    progress: progressFor(phase, old?.progress, input.progress, upload),
+    progress: progressFor(phase, old?.progress, input.progress),
     restartCount: Number.isFinite(restarts) ? restarts : 0,
     conditions,
   };
@@ -200,7 +202,11 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   actions.push(
     ...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name, upload }),
   );
-  if (phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.ImportScheduled) {
+  if (
+    phase === DataVolumePhases.ImportInProgress ||
+    phase === DataVolumePhases.ImportScheduled ||
+    phase === DataVolumePhases.UploadReady
+  ) {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
   return actions;

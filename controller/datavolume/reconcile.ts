@@ -10,7 +10,8 @@ import type { DataVolume } from '../../common/datavolume.js';
 import { PodPhases } from '../../common/phases.js';
 import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
-import { importerPodName } from '../builders/naming.js';
+import { importerPodName, uploadPodName } from '../builders/naming.js';
+import { isUploadClaim } from '../pvc/upload-reconcile.js';
 import { ownerUid } from '../builders/importer-pod.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 
@@ -53,8 +54,12 @@ async function progressOf(
   pvc: V1PersistentVolumeClaim,
 ): Promise<string | undefined> {
   if (pvc.metadata?.annotations?.[Annotations.PodPhase] !== PodPhases.Running) return undefined;
-  const podName =
-    pvc.metadata.annotations[Annotations.ImportPodName] ?? importerPodName(pvc.metadata.name ?? '');
+  const anns = pvc.metadata.annotations;
+  const pvcName = pvc.metadata.name ?? '';
+  // Upload servers serve the same progress counter as importers, on their own port 8443.
+  const podName = isUploadClaim(pvc)
+    ? (anns[Annotations.UploadPodName] ?? uploadPodName(pvcName))
+    : (anns[Annotations.ImportPodName] ?? importerPodName(pvcName));
   const pod = ctx.caches.pods.get(podName, pvc.metadata.namespace);
   const ip = pod?.status?.podIP;
   if (ip === undefined || ip === '') return undefined;

@@ -14,6 +14,41 @@ export interface MetricsServerOptions {
   readonly logger: Logger;
 }
 
+/** The progress counter of one transfer and its exposition. */
+export interface ProgressMetric {
+  /** Raises the progress counter to `percent` (never lowers it). */
+  setProgress(percent: number): void;
+  /** The Prometheus text exposition of the counter. */
+  render(): Promise<{ readonly contentType: string; readonly body: string }>;
+}
+
+/**
+ * `kubevirt_cdi_import_progress_total{ownerUID}`, the counter CDI's controller scrapes for a
+ * DataVolume's progress (the importer's, and the upload server's on its own port).
+ */
+export function createProgressMetric(ownerUid: string): ProgressMetric {
+  const registry = new Registry();
+  const counter = new Counter({
+    name: IMPORT_PROGRESS_METRIC,
+    help: 'The import progress in percentage',
+    labelNames: ['ownerUID'],
+    registers: [registry],
+  });
+  const labels = { ownerUID: ownerUid };
+  counter.inc(labels, 0);
+  let current = 0;
+  return {
+    setProgress(percent: number): void {
+      if (percent <= current) return;
+      counter.inc(labels, percent - current);
+      current = percent;
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
+
 /** The running endpoint and its progress setter. */
 export interface MetricsServer {
   /** Raises the progress counter to `percent` (never lowers it). */
@@ -23,20 +58,11 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `kubevirt_cdi_import_progress_total{ownerUID}` over HTTPS with a self-signed
- * certificate, as CDI's importer does on :8443; the controller scrapes it with verification off.
+ * Serves {@link createProgressMetric}'s counter over HTTPS with a self-signed certificate, as
+ * CDI's importer does on :8443; the controller scrapes it with verification off.
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const registry = new Registry();
-  const counter = new Counter({
-    name: IMPORT_PROGRESS_METRIC,
-    help: 'The import progress in percentage',
-    labelNames: ['ownerUID'],
-    registers: [registry],
-  });
-  const labels = { ownerUID: options.ownerUid };
-  counter.inc(labels, 0);
-  let current = 0;
+  const metric = createProgressMetric(options.ownerUid);
   // A throw-away self-signed certificate: scrapers (CDI's controller) do not verify it.
   const { keyPem, certPem } = issueCertificate({
     commonName: 'cdi-importer',
@@ -48,8 +74,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       res.writeHead(404).end();
       return;
     }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+    metric.render().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
       () => res.writeHead(500).end(),
     );
   });
@@ -62,11 +88,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   options.logger.debug('metrics endpoint listening', { host: options.host, port });
   return {
     url: `https://${options.host}:${port}/metrics`,
-    setProgress(percent: number): void {
-      if (percent <= current) return;
-      counter.inc(labels, percent - current);
-      current = percent;
-    },
+    setProgress: (percent) => metric.setProgress(percent),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
 import { COMPRESSORS, compressFile, makeRawImage, qemuImg } from '../fixtures/index.js';
 import { generateTokenKeys, loadPrivateKey, signUploadToken } from '../../uploadproxy/token.js';
-import { waitForPhase, waitForPvc } from './controller-harness.js';
+import { waitForDv, waitForPhase, waitForPvc } from './controller-harness.js';
 import {
   curl,
   expectUploaded,
@@ -57,7 +57,7 @@ describe('uploads with curl into a DataVolume', () => {
     ]);
     expect(res.status, res.body + res.stderr).toBe(200);
     const dv = await expectUploaded(env, 'up-raw', env.raw);
-    expect(dv.status?.progress).toBe('N/A');
+    expect(dv.status?.progress).toBe('100.0%');
     const gone = async (read: () => Promise<unknown>): Promise<boolean> =>
       read().then(
         () => false,
@@ -211,7 +211,7 @@ describe('refusals', () => {
     await readyUploadDv(env, 'up-busy');
     const token = await mintToken(env, 'up-busy');
     const url = `${env.proxyUrl}/v1beta1/upload`;
-    // The first upload trickles (about 4 s), so the second arrives while it runs: the server
+    // The first upload trickles (about 6 s), so the second arrives while it runs: the server
     // says an upload is attached by answering HEAD with 503.
     const first = curl(env, [
       ...bearer(token),
@@ -228,6 +228,11 @@ describe('refusals', () => {
       .toBe(503);
     const second = await curl(env, [...bearer(token), '--data-binary', `@${env.raw}`, url]);
     expect(second.status, second.body).toBe(503);
+    // Beyond CDI (which shows N/A): the DataVolume reports the share received while it arrives.
+    const midway = await waitForDv(env, 'default', 'up-busy', (dv) =>
+      /^(?:[1-9]\d?)\.\d\d%$/.test(dv.status?.progress ?? ''),
+    );
+    expect(midway.status?.phase).toBe('UploadReady');
     const firstResult = await first;
     expect(firstResult.status, firstResult.body).toBe(200);
     await expectUploaded(env, 'up-busy', env.raw);
