@@ -7,20 +7,15 @@
  * termination message path. Pure.
  */
 import type {
-  V1Container,
   V1EnvVar,
-  V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
-  V1PodSecurityContext,
-  V1SecurityContext,
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
   Annotations,
   ContentTypes,
-  ForeignAnnotations,
   ImporterEnv,
   Labels,
   METRICS_PORT,
@@ -29,10 +24,10 @@ import {
   SourceKinds,
 } from '../../common/contract.js';
 import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } from '../config.js';
+import { annotation, isBlock, ownerUid } from './claim.js';
 import { importerPodName, scratchPvcName } from './naming.js';
+import { buildTransferPod } from './transfer-pod.js';
 
-/** CDI's non-root user and group inside transfer pods. */
-const QEMU_UID = 107;
 /** Where secret extra headers are mounted (CDI `common.go`). */
 const EXTRA_HEADERS_DIR = '/extraheaders';
 /** Where the proxy CA ConfigMap is mounted. */
@@ -47,12 +42,6 @@ export interface ImporterPodInput {
   readonly scratch: boolean;
 }
 
-/** Annotation value, or undefined when absent or empty. */
-export function annotation(pvc: V1PersistentVolumeClaim, key: string): string | undefined {
-  const v = pvc.metadata?.annotations?.[key];
-  return v === undefined || v === '' ? undefined : v;
-}
-
 /** The claim's source kind: the annotation, `http` when missing or unknown (as CDI does). */
 export function importSource(pvc: V1PersistentVolumeClaim): string {
   const s = annotation(pvc, Annotations.Source);
@@ -64,18 +53,6 @@ export function importSource(pvc: V1PersistentVolumeClaim): string {
     SourceKinds.Gcs,
   ];
   return s !== undefined && known.includes(s) ? s : SourceKinds.Http;
-}
-
-/** True when the claim is a raw block volume. */
-export function isBlock(pvc: V1PersistentVolumeClaim): boolean {
-  return pvc.spec?.volumeMode === 'Block';
-}
-
-/** UID the progress metric is labelled with: the claim's single owner (the DataVolume), else the claim. */
-export function ownerUid(pvc: V1PersistentVolumeClaim): string {
-  const owners = pvc.metadata?.ownerReferences ?? [];
-  const only = owners.length === 1 ? owners[0] : undefined;
-  return only?.uid ?? pvc.metadata?.uid ?? '';
 }
 
 function insecureRegistry(endpoint: string | undefined, registries: readonly string[]): boolean {
@@ -172,12 +149,8 @@ export function extraHeaders(pvc: V1PersistentVolumeClaim): string[] {
 function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const { pvc } = input;
   const name = pvc.metadata?.name ?? '';
-  const vols: V1Volume[] = [
-    { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: name, readOnly: false } },
-  ];
-  const mounts: V1VolumeMount[] = isBlock(pvc)
-    ? []
-    : [{ name: 'cdi-data-vol', mountPath: PodPaths.DataDir }];
+  const vols: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
   if (input.scratch) {
     vols.push({
       name: 'cdi-scratch-vol',
@@ -205,88 +178,30 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
   return { volumes: vols, mounts };
 }
 
-/** The owner reference of a transfer pod (and its Service and Secret): the claim, as controller. */
-export function claimOwnerReference(pvc: V1PersistentVolumeClaim): V1OwnerReference {
-  return {
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    name: pvc.metadata?.name ?? '',
-    uid: pvc.metadata?.uid ?? '',
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-/** The restricted security context of transfer containers (CDI runs them as qemu, uid 107). */
-export function transferContainerSecurity(): V1SecurityContext {
-  return {
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    runAsNonRoot: true,
-    runAsUser: QEMU_UID,
-  };
-}
-
-/** The pod-level part of {@link transferContainerSecurity}; `fsGroup` makes the volume writable. */
-export function transferPodSecurity(): V1PodSecurityContext {
-  return { fsGroup: QEMU_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
-}
-
-/** Annotations of transfer pods: ours, and no service-mesh sidecars (they would hold pods open). */
-export function transferPodAnnotations(): Record<string, string> {
-  return {
-    [Annotations.CreatedByController]: 'yes',
-    [ForeignAnnotations.IstioInject]: 'false',
-    [ForeignAnnotations.LinkerdInject]: 'disabled',
-  };
-}
-
 /** Builds the importer pod of a claim. */
 export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const { pvc, settings } = input;
-  const pvcName = pvc.metadata?.name ?? '';
   const { volumes: vols, mounts } = volumes(input);
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
-  const container: V1Container = {
-    name: 'importer',
-    image: settings.importerImage,
-    imagePullPolicy: settings.pullPolicy,
-    command: ['cdi', 'importer'],
-    env: importerEnv(input),
-    ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
-    resources: { ...resources },
-    terminationMessagePath: PodPaths.TerminationLog,
-    terminationMessagePolicy: 'FallbackToLogsOnError',
-    securityContext: transferContainerSecurity(),
-    volumeMounts: mounts,
-  };
-  if (isBlock(pvc))
-    container.volumeDevices = [{ name: 'cdi-data-vol', devicePath: PodPaths.BlockDevice }];
-  const priorityClassName = annotation(pvc, Annotations.PriorityClassName);
-  const serviceAccountName = annotation(pvc, Annotations.ServiceAccountName);
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: importerPodName(pvcName),
-      namespace: pvc.metadata?.namespace ?? '',
-      labels: {
-        ...pvc.metadata?.labels,
-        [Labels.App]: Labels.AppValue,
-        [Labels.Component]: 'importer',
-        [Labels.Prometheus]: 'true',
-      },
-      annotations: transferPodAnnotations(),
-      ownerReferences: [claimOwnerReference(pvc)],
+  return buildTransferPod({
+    pvc,
+    name: importerPodName(pvc.metadata?.name ?? ''),
+    labels: {
+      ...pvc.metadata?.labels,
+      [Labels.App]: Labels.AppValue,
+      [Labels.Component]: 'importer',
+      [Labels.Prometheus]: 'true',
     },
-    spec: {
-      restartPolicy: 'OnFailure',
-      enableServiceLinks: false,
-      containers: [container],
-      volumes: vols,
-      securityContext: transferPodSecurity(),
-      ...(priorityClassName === undefined ? {} : { priorityClassName }),
-      ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+    container: {
+      name: 'importer',
+      image: settings.importerImage,
+      imagePullPolicy: settings.pullPolicy,
+      command: ['cdi', 'importer'],
+      env: importerEnv(input),
+      ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+      resources: { ...resources },
     },
-  };
+    volumes: vols,
+    mounts,
+  });
 }

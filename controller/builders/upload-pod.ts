@@ -10,14 +10,11 @@
  * Pure.
  */
 import type {
-  V1Container,
   V1EnvVar,
   V1PersistentVolumeClaim,
   V1Pod,
   V1Secret,
   V1Service,
-  V1Volume,
-  V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
   Annotations,
@@ -32,15 +29,8 @@ import {
 } from '../../common/contract.js';
 import type { KeyAndCert } from '../../common/x509.js';
 import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } from '../config.js';
-import {
-  annotation,
-  claimOwnerReference,
-  isBlock,
-  ownerUid,
-  transferContainerSecurity,
-  transferPodAnnotations,
-  transferPodSecurity,
-} from './importer-pod.js';
+import { annotation, isBlock, ownerUid } from './claim.js';
+import { buildTransferPod, claimOwnerReference } from './transfer-pod.js';
 import { uploadPodName } from './naming.js';
 
 /** The upload server container's name. */
@@ -107,61 +97,33 @@ function podLabels(pvc: V1PersistentVolumeClaim): Record<string, string> {
 export function buildUploadPod(input: UploadPodInput): V1Pod {
   const { pvc, settings } = input;
   const pvcName = pvc.metadata?.name ?? '';
-  const secretName = uploadServiceName(pvcName);
-  const volumes: V1Volume[] = [
-    { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: pvcName, readOnly: false } },
-    { name: 'tls', secret: { secretName, defaultMode: 0o400 } },
-  ];
-  const mounts: V1VolumeMount[] = [
-    ...(isBlock(pvc) ? [] : [{ name: 'cdi-data-vol', mountPath: PodPaths.DataDir }]),
-    { name: 'tls', mountPath: UploadServerPaths.Dir, readOnly: true },
-  ];
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
-  const container: V1Container = {
-    name: UPLOAD_CONTAINER,
-    image: settings.uploadServerImage,
-    imagePullPolicy: settings.pullPolicy,
-    command: ['cdi', 'uploadserver'],
-    env: uploadServerEnv(input),
-    ports: [{ name: 'uploadserver', containerPort: UPLOAD_SERVER_PORT, protocol: 'TCP' }],
-    readinessProbe: {
-      httpGet: { path: '/healthz', port: UPLOAD_SERVER_PORT, scheme: 'HTTPS' },
-      initialDelaySeconds: 2,
-      periodSeconds: 5,
+  return buildTransferPod({
+    pvc,
+    name: uploadPodName(pvcName),
+    labels: podLabels(pvc),
+    annotations: {
+      [OVN_OPEN_PORTS]: JSON.stringify([{ protocol: 'tcp', port: UPLOAD_SERVER_PORT }]),
     },
-    resources: { ...resources },
-    terminationMessagePath: PodPaths.TerminationLog,
-    terminationMessagePolicy: 'FallbackToLogsOnError',
-    securityContext: transferContainerSecurity(),
-    volumeMounts: mounts,
-  };
-  if (isBlock(pvc))
-    container.volumeDevices = [{ name: 'cdi-data-vol', devicePath: PodPaths.BlockDevice }];
-  const priorityClassName = annotation(pvc, Annotations.PriorityClassName);
-  const serviceAccountName = annotation(pvc, Annotations.ServiceAccountName);
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: uploadPodName(pvcName),
-      namespace: pvc.metadata?.namespace ?? '',
-      labels: podLabels(pvc),
-      annotations: {
-        ...transferPodAnnotations(),
-        [OVN_OPEN_PORTS]: JSON.stringify([{ protocol: 'tcp', port: UPLOAD_SERVER_PORT }]),
+    container: {
+      name: UPLOAD_CONTAINER,
+      image: settings.uploadServerImage,
+      imagePullPolicy: settings.pullPolicy,
+      command: ['cdi', 'uploadserver'],
+      env: uploadServerEnv(input),
+      ports: [{ name: 'uploadserver', containerPort: UPLOAD_SERVER_PORT, protocol: 'TCP' }],
+      readinessProbe: {
+        httpGet: { path: '/healthz', port: UPLOAD_SERVER_PORT, scheme: 'HTTPS' },
+        initialDelaySeconds: 2,
+        periodSeconds: 5,
       },
-      ownerReferences: [claimOwnerReference(pvc)],
+      resources: { ...resources },
     },
-    spec: {
-      restartPolicy: 'OnFailure',
-      enableServiceLinks: false,
-      containers: [container],
-      volumes,
-      securityContext: transferPodSecurity(),
-      ...(priorityClassName === undefined ? {} : { priorityClassName }),
-      ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
-    },
-  };
+    volumes: [
+      { name: 'tls', secret: { secretName: uploadServiceName(pvcName), defaultMode: 0o400 } },
+    ],
+    mounts: [{ name: 'tls', mountPath: UploadServerPaths.Dir, readOnly: true }],
+  });
 }
 
 /** Builds the Service in front of a claim's upload server. */

@@ -6,7 +6,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
 import { DataVolumePhases, PodPhases, type DataVolumePhase } from '../../common/phases.js';
-import { annotation } from '../builders/importer-pod.js';
+import { annotation } from '../builders/claim.js';
 
 /** Inputs of {@link derivePhase}. */
 export interface PhaseInput {

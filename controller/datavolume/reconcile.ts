@@ -12,7 +12,7 @@ import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import { importerPodName, uploadPodName } from '../builders/naming.js';
 import { isUploadClaim } from '../pvc/upload-reconcile.js';
-import { ownerUid } from '../builders/importer-pod.js';
+import { ownerUid } from '../builders/claim.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 
 /** Read-only views of the caches a reconcile reads. */

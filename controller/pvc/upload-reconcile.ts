@@ -21,7 +21,7 @@ import {
 } from '../../common/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
-import { annotation } from '../builders/importer-pod.js';
+import { annotation } from '../builders/claim.js';
 import { uploadPodName } from '../builders/naming.js';
 import { UPLOAD_CONTAINER, buildUploadPod, buildUploadService } from '../builders/upload-pod.js';
 import { containerStatus, patch, pvcTarget, runningAnns, runningState } from './claim-state.js';

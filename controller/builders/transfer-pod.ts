@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What importer and upload server pods share (CDI's transfer pods): owned by their claim, run as
+ * qemu (uid 107) with a restricted security context, `restartPolicy: OnFailure`, the claim at
+ * `/data` or as the block device `/dev/cdi-block-volume`, no service-mesh sidecars, the claim's
+ * priority class and service account. Each builder supplies its container and extra volumes. Pure.
+ */
+import type {
+  V1Container,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { Annotations, ForeignAnnotations, PodPaths } from '../../common/contract.js';
+import { annotation, isBlock } from './claim.js';
+
+/** CDI's non-root user and group inside transfer pods. */
+const QEMU_UID = 107;
+/** The claim's volume in transfer pods. */
+const DATA_VOLUME = 'cdi-data-vol';
+
+/** The owner reference of a transfer pod (and its Service and Secret): the claim, as controller. */
+export function claimOwnerReference(pvc: V1PersistentVolumeClaim): V1OwnerReference {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    name: pvc.metadata?.name ?? '',
+    uid: pvc.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** Inputs of {@link buildTransferPod}. */
+export interface TransferPodInput {
+  readonly pvc: V1PersistentVolumeClaim;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  /** The container without mounts of the claim, security context or termination settings. */
+  readonly container: V1Container;
+  /** Volumes beyond the claim's, and where the container mounts them. */
+  readonly volumes: readonly V1Volume[];
+  readonly mounts: readonly V1VolumeMount[];
+}
+
+/** Assembles a transfer pod around its container (see the module comment). */
+export function buildTransferPod(input: TransferPodInput): V1Pod {
+  const { pvc } = input;
+  const block = isBlock(pvc);
+  const container: V1Container = {
+    ...input.container,
+    terminationMessagePath: PodPaths.TerminationLog,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+      runAsUser: QEMU_UID,
+    },
+    volumeMounts: [
+      ...(block ? [] : [{ name: DATA_VOLUME, mountPath: PodPaths.DataDir }]),
+      ...input.mounts,
+    ],
+    ...(block ? { volumeDevices: [{ name: DATA_VOLUME, devicePath: PodPaths.BlockDevice }] } : {}),
+  };
+  const priorityClassName = annotation(pvc, Annotations.PriorityClassName);
+  const serviceAccountName = annotation(pvc, Annotations.ServiceAccountName);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: input.name,
+      namespace: pvc.metadata?.namespace ?? '',
+      labels: input.labels,
+      annotations: {
+        [Annotations.CreatedByController]: 'yes',
+        [ForeignAnnotations.IstioInject]: 'false',
+        [ForeignAnnotations.LinkerdInject]: 'disabled',
+        ...input.annotations,
+      },
+      ownerReferences: [claimOwnerReference(pvc)],
+    },
+    spec: {
+      restartPolicy: 'OnFailure',
+      enableServiceLinks: false,
+      containers: [container],
+      volumes: [
+        {
+          name: DATA_VOLUME,
+          persistentVolumeClaim: { claimName: pvc.metadata?.name ?? '', readOnly: false },
+        },
+        ...input.volumes,
+      ],
+      securityContext: {
+        fsGroup: QEMU_UID,
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      ...(priorityClassName === undefined ? {} : { priorityClassName }),
+      ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+    },
+  };
+}
