@@ -91,6 +91,18 @@ describe('issueCertificate', () => {
     );
   });
 
+  it('issues a certificate for both server and client auth when asked', async () => {
+    const both = issueCertificate({
+      commonName: 'front-proxy-client',
+      usage: 'server',
+      alsoClient: true,
+      validForMs: DAY,
+      issuer: ca,
+    });
+    expect((await opensslVerify(both.certPem, 'sslserver')).ok).toBe(true);
+    expect((await opensslVerify(both.certPem, 'sslclient')).ok).toBe(true);
+  });
+
   it('is refused under another CA', async () => {
     const other = issueCertificate({ commonName: 'other', usage: 'ca', validForMs: DAY });
     const leaf = issueCertificate({

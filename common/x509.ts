@@ -32,6 +32,8 @@ export type CertificateUsage = 'ca' | 'server' | 'client';
 export interface CertificateRequest {
   readonly commonName: string;
   readonly usage: CertificateUsage;
+  /** A server certificate that may also authenticate as a client (both extended key usages). */
+  readonly alsoClient?: boolean;
   /** Subject alternative names: DNS names and IP addresses. */
   readonly dnsNames?: readonly string[];
   readonly ipAddresses?: readonly string[];
@@ -209,7 +211,11 @@ function extensions(req: CertificateRequest, subjectKey: KeyObject, issuerKey: K
         keyUsage(KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment),
       ),
     );
-    list.push(extension('2.5.29.37', false, seq(oid(EXT_KEY_USAGE[req.usage]))));
+    const usages =
+      req.usage === 'server' && req.alsoClient === true
+        ? [EXT_KEY_USAGE.server, EXT_KEY_USAGE.client]
+        : [EXT_KEY_USAGE[req.usage]];
+    list.push(extension('2.5.29.37', false, seq(...usages.map(oid))));
   }
   const names = [
     ...(req.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),

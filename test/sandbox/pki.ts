@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The sandbox's certificate authority and serving certificate (EC P-256, SANs 127.0.0.1 and
- * localhost), made with the `openssl` CLI, and the kubeconfig that trusts the CA and carries a
- * bearer token.
+ * localhost), issued with the project's own X.509 issuer (common/x509.ts), and the kubeconfig that
+ * trusts the CA and carries a bearer token.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { issueCertificate } from '../../common/x509.js';
 
-const run = promisify(execFile);
+const TEN_YEARS_MS = 3650 * 86_400_000;
 
 /** PEM material of the sandbox. */
 export interface SandboxPki {
@@ -21,18 +20,28 @@ export interface SandboxPki {
   readonly keyPem: string;
 }
 
-async function openssl(args: readonly string[], cwd: string): Promise<void> {
-  try {
-    await run('openssl', [...args], { cwd });
-  } catch (err) {
-    throw new CdiError(ErrorCodes.Internal, `openssl ${args[0] ?? ''} failed`, { cause: err });
-  }
+/** A certificate for `hosts` (IP addresses and DNS names; the first is the common name). */
+function leafFor(
+  ca: { readonly caPem: string; readonly caKeyPem: string },
+  hosts: readonly string[],
+): { keyPem: string; certPem: string } {
+  return issueCertificate({
+    commonName: hosts[0] ?? 'localhost',
+    // Serving and client use: the front-proxy certificate is presented as a client.
+    usage: 'server',
+    alsoClient: true,
+    dnsNames: hosts.filter((h) => isIP(h) === 0),
+    ipAddresses: hosts.filter((h) => isIP(h) !== 0),
+    validForMs: TEN_YEARS_MS,
+    issuer: { keyPem: ca.caKeyPem, certPem: ca.caPem },
+  });
 }
 
 /**
  * Makes a CA (common name `caName`) and a certificate it signs for `hosts` (IP addresses and DNS
- * names; the first is the common name), in `dir`. Reused by tests that need their own HTTPS
- * servers trusted through a CA bundle, and for the front-proxy client certificate.
+ * names; the first is the common name), written to `dir` as `ca.crt`, `ca.key`, `tls.crt` and
+ * `tls.key`. Reused by tests that need their own HTTPS servers trusted through a CA bundle, and
+ * for the front-proxy client certificate.
  */
 export async function makePki(
   dir: string,
@@ -40,74 +49,21 @@ export async function makePki(
   caName = 'sandbox-ca',
 ): Promise<SandboxPki> {
   await mkdir(dir, { recursive: true });
-  const days = '3650';
-  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-  await openssl(
-    [
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      'ca.key',
-      '-sha256',
-      '-days',
-      days,
-      '-subj',
-      `/CN=${caName}`,
-      '-out',
-      'ca.crt',
-    ],
-    dir,
-  );
-  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'tls.key'], dir);
-  await openssl(
-    [
-      'req',
-      '-new',
-      '-key',
-      'tls.key',
-      '-subj',
-      `/CN=${hosts[0] ?? 'localhost'}`,
-      '-out',
-      'tls.csr',
-    ],
-    dir,
-  );
-  const san = hosts.map((h) => (/^[\d.]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
-  await writeFile(
-    join(dir, 'ext.cnf'),
-    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
-  );
-  await openssl(
-    [
-      'x509',
-      '-req',
-      '-in',
-      'tls.csr',
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      days,
-      '-sha256',
-      '-extfile',
-      'ext.cnf',
-      '-out',
-      'tls.crt',
-    ],
-    dir,
-  );
-  const [caPem, caKeyPem, certPem, keyPem] = await Promise.all(
-    ['ca.crt', 'ca.key', 'tls.crt', 'tls.key'].map((f) => readFile(join(dir, f), 'utf8')),
-  );
-  return {
-    caPem: caPem ?? '',
-    caKeyPem: caKeyPem ?? '',
-    certPem: certPem ?? '',
-    keyPem: keyPem ?? '',
+  const ca = issueCertificate({ commonName: caName, usage: 'ca', validForMs: TEN_YEARS_MS });
+  const leaf = leafFor({ caPem: ca.certPem, caKeyPem: ca.keyPem }, hosts);
+  const pki = {
+    caPem: ca.certPem,
+    caKeyPem: ca.keyPem,
+    certPem: leaf.certPem,
+    keyPem: leaf.keyPem,
   };
+  await Promise.all([
+    writeFile(join(dir, 'ca.crt'), pki.caPem),
+    writeFile(join(dir, 'ca.key'), pki.caKeyPem, { mode: 0o600 }),
+    writeFile(join(dir, 'tls.crt'), pki.certPem),
+    writeFile(join(dir, 'tls.key'), pki.keyPem, { mode: 0o600 }),
+  ]);
+  return pki;
 }
 
 /** A random bearer token. */
@@ -157,33 +113,10 @@ export async function issueLeaf(
   hosts: readonly string[],
 ): Promise<{ readonly certFile: string; readonly keyFile: string }> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'ca.crt'), ca.caPem);
-  await writeFile(join(dir, 'ca.key'), ca.caKeyPem, { mode: 0o600 });
-  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'tls.key'], dir);
-  await openssl(
-    [
-      'req',
-      '-new',
-      '-key',
-      'tls.key',
-      '-subj',
-      `/CN=${hosts[0] ?? 'localhost'}`,
-      '-out',
-      'tls.csr',
-    ],
-    dir,
-  );
-  const san = hosts.map((h) => (/^[\d.]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
-  await writeFile(
-    join(dir, 'ext.cnf'),
-    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
-  );
-  await openssl(
-    [
-      ...['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key'],
-      ...['-CAcreateserial', '-days', '3650', '-sha256', '-extfile', 'ext.cnf', '-out', 'tls.crt'],
-    ],
-    dir,
-  );
-  return { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  const leaf = leafFor(ca, hosts);
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  await writeFile(certFile, leaf.certPem);
+  await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
+  return { certFile, keyFile };
 }
