@@ -56,9 +56,12 @@ async function startCdi(o: {
   readonly rssFile: string;
   readonly listening: string;
 }): Promise<Daemon> {
+  // BENCH_NODE_ARGS: node flags for our processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+  // (not allowed in NODE_OPTIONS).
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(
     '/usr/bin/time',
-    ['-f', '%M', '-o', o.rssFile, process.execPath, o.cdi, o.verb, ...o.args],
+    ['-f', '%M', '-o', o.rssFile, process.execPath, ...nodeArgs, o.cdi, o.verb, ...o.args],
     { env: { ...process.env, ...o.env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const tail: string[] = [];
