@@ -60,6 +60,8 @@ export interface ControllerOptions {
 }
 
 const CONFIG_KEY = CDI_CONFIG_NAME;
+/** How soon a failed PKI bootstrap is tried again. */
+const PKI_RETRY_MS = 10_000;
 /** Label selector of the pods the controller creates. */
 const POD_SELECTOR = `${Labels.App}=${Labels.AppValue}`;
 
@@ -88,6 +90,7 @@ export class Controller {
   private readonly pki: CdiPki;
   private readonly log: Logger;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private pkiRetryTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
 
   constructor(private readonly options: ControllerOptions) {
@@ -218,6 +221,7 @@ export class Controller {
   /** Stops the workers and informers; in-flight reconciles finish first. */
   async stop(): Promise<void> {
     if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    clearTimeout(this.pkiRetryTimer);
     this.dvQueue.shutDown();
     this.pvcQueue.shutDown();
     this.configQueue.shutDown();
@@ -241,10 +245,16 @@ export class Controller {
   }
 
   private async ensurePki(): Promise<void> {
+    clearTimeout(this.pkiRetryTimer);
     try {
       await this.pki.ensure();
     } catch (err) {
-      this.log.warn('could not ensure the upload certificates', { error: errorMessage(err) });
+      // Uploads wait for it: retry soon rather than at the next resync.
+      this.log.warn('could not ensure the upload certificates, retrying in 10 s', {
+        error: errorMessage(err),
+      });
+      this.pkiRetryTimer = setTimeout(() => void this.ensurePki(), PKI_RETRY_MS);
+      this.pkiRetryTimer.unref();
     }
   }
 

@@ -7,7 +7,7 @@
  * Plus every refusal: bad, forged, expired and wrong-PVC tokens, a concurrent upload, an image
  * too large for the claim, a PVC that does not exist.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
@@ -236,6 +236,37 @@ describe('refusals', () => {
     const firstResult = await first;
     expect(firstResult.status, firstResult.body).toBe(200);
     await expectUploaded(env, 'up-busy', env.raw);
+  });
+
+  it('a truncated image sent async: the upload pod restarts, then a good upload succeeds', async () => {
+    await readyUploadDv(env, 'up-broken');
+    const truncated = join(env.dir, 'truncated.qcow2');
+    const whole = await readFile(env.qcow2);
+    await writeFile(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    const res = await curl(env, [
+      ...bearer(await mintToken(env, 'up-broken')),
+      '--data-binary',
+      `@${truncated}`,
+      `${env.proxyUrl}/v1beta1/upload-async`,
+    ]);
+    expect([200, 400]).toContain(res.status);
+    // The server ends with the cause; the pod restarts, and the DataVolume counts it.
+    const restarted = await waitForDv(
+      env,
+      'default',
+      'up-broken',
+      (dv) => (dv.status?.restartCount ?? 0) >= 1,
+    );
+    expect(restarted.status?.phase).not.toBe('Failed');
+    await waitForPhase(env, 'default', 'up-broken', 'UploadReady');
+    const ok = await curl(env, [
+      ...bearer(await mintToken(env, 'up-broken')),
+      '--data-binary',
+      `@${env.qcow2}`,
+      `${env.proxyUrl}/v1beta1/upload`,
+    ]);
+    expect(ok.status, ok.body).toBe(200);
+    await expectUploaded(env, 'up-broken', env.raw);
   });
 
   it('an image too large for the claim gets 400; the DataVolume stays UploadReady for a retry', async () => {
