@@ -2,7 +2,8 @@
 # Installs the Debian packages the importer uses at run time and the tests and benchmark use.
 #   qemu-utils: qemu-img/qemu-io make fixtures and reference conversions
 #   xz-utils lz4 bzip2: decoders the importer runs (xz -T2 decodes on both cores); zstd pigz gzip: fixtures, bench
-#   util-linux (fallocate, blockdev): preallocation and block device sizes; openssl: the metrics certificate
+#   util-linux (fallocate, blockdev): preallocation and block device sizes; openssl: test PKIs and checks
+#   of our own X.509 issuer
 #   nbdkit curl: bench baseline; docker-registry skopeo: registry tests; clang: fuzzing the native addon;
 #   clang-format: the C++ format check (Chromium style, .clang-format)
 #   zlib1g-dev libzstd-dev: the native addon; kubernetes-client: kubectl for the sandbox tests; time: bench
