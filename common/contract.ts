@@ -52,6 +52,11 @@ export const SourceKinds = {
   None: 'none',
   /** Ours: a local path (CLI only). */
   File: 'file',
+  /**
+   * Ours: a host-assisted clone: `IMPORTER_ENDPOINT` is the source claim's image inside the pod
+   * ({@link PodPaths.CloneSourceImage} or {@link PodPaths.CloneSourceDevice}), copied byte for byte.
+   */
+  Pvc: 'pvc',
 } as const;
 export type SourceKind = (typeof SourceKinds)[keyof typeof SourceKinds];
 
@@ -72,6 +77,12 @@ export const PodPaths = {
   CertDir: '/certs',
   TerminationLog: '/dev/termination-log',
   ExtraHeadersDir: '/extraheaders',
+  /** Where a clone's filesystem source claim is mounted read-only. */
+  CloneSourceDir: '/source',
+  /** The image of a filesystem clone source (`/source/disk.img`). */
+  CloneSourceImage: '/source/disk.img',
+  /** The device of a block clone source (CDI's cloner uses the same path). */
+  CloneSourceDevice: '/dev/cdi-clone-source',
 } as const;
 
 /** The termination message CDI's controller reads (max 4096 bytes, one line). */
@@ -92,10 +103,17 @@ export interface TerminationMessage {
 export const TerminationMessages = {
   ImportComplete: 'Import Complete',
   UploadComplete: 'Upload Complete',
+  /** CDI's upload server says this after a host-assisted clone; our importer does too. */
+  CloneComplete: 'Clone Complete',
 } as const;
 
 /** Prometheus metric the controller scrapes for progress. */
 export const IMPORT_PROGRESS_METRIC = 'kubevirt_cdi_import_progress_total';
+/**
+ * CDI's clone progress metric. Our clones run in the importer, which serves
+ * {@link IMPORT_PROGRESS_METRIC} for them too (ADR 0013); the name is kept for the follow-up.
+ */
+export const CLONE_PROGRESS_METRIC = 'kubevirt_cdi_clone_progress_total';
 /** Port of the importer's HTTPS metrics endpoint. */
 export const METRICS_PORT = 8443;
 
@@ -138,6 +156,8 @@ export const Annotations = {
   CreatedForDataVolume: 'cdi.kubevirt.io/createdForDataVolume',
   CreatedByController: 'cdi.kubevirt.io/storage.createdByController',
   SelectedNode: 'volume.kubernetes.io/selected-node',
+  /** CDI's clone request on a target claim: `<namespace>/<name>` of the source claim. */
+  CloneRequest: 'k8s.io/CloneRequest',
 } as const;
 
 /** Annotations of other projects that CDI sets or reads on the objects it creates. */

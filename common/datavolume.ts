@@ -14,7 +14,11 @@ export const CDI_VERSION = 'v1beta1';
 /** The older version whose manifests are accepted unchanged. */
 export const CDI_VERSION_ALPHA = 'v1alpha1';
 /** Plural resource names. */
-export const CdiResources = { DataVolumes: 'datavolumes', CdiConfigs: 'cdiconfigs' } as const;
+export const CdiResources = {
+  DataVolumes: 'datavolumes',
+  CdiConfigs: 'cdiconfigs',
+  DataSources: 'datasources',
+} as const;
 /** Name of the cluster-scoped CDIConfig singleton. */
 export const CDI_CONFIG_NAME = 'config';
 
@@ -78,7 +82,7 @@ export interface DataVolumeSourceGcs {
   secretRef?: string;
 }
 
-/** A PVC to clone from (recognised, refused: cloning is not implemented). */
+/** A PVC to clone from (`namespace` defaults to the DataVolume's; another namespace is refused). */
 export interface DataVolumeSourcePvc {
   namespace?: string;
   name?: string;
@@ -130,10 +134,17 @@ export interface ClaimSpec {
   dataSourceRef?: TypedObjectReference;
 }
 
+/** `spec.sourceRef`: only `kind: DataSource` is served. */
+export interface DataVolumeSourceRef {
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
 /** `DataVolume.spec`. */
 export interface DataVolumeSpec {
   source?: DataVolumeSource;
-  sourceRef?: { kind?: string; namespace?: string; name?: string };
+  sourceRef?: DataVolumeSourceRef;
   pvc?: ClaimSpec;
   storage?: ClaimSpec;
   priorityClassName?: string;
@@ -215,4 +226,20 @@ export interface CdiConfig {
   metadata: ObjectMeta;
   spec?: CdiConfigSpec;
   status?: CdiConfigStatus;
+}
+
+/** `DataSource.spec.source` (and `status.source`): where clones of it come from. */
+export interface DataSourceSource {
+  pvc?: DataVolumeSourcePvc;
+  snapshot?: DataVolumeSourcePvc;
+  dataSource?: { namespace?: string; name?: string };
+}
+
+/** A DataSource (`cdi.kubevirt.io/v1beta1`): a named pointer to a golden image to clone. */
+export interface DataSource {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: { source?: DataSourceSource };
+  status?: { source?: DataSourceSource; conditions?: DataVolumeCondition[] };
 }

@@ -12,6 +12,8 @@ export const DataVolumePhases = {
   PVCBound: 'PVCBound',
   ImportScheduled: 'ImportScheduled',
   ImportInProgress: 'ImportInProgress',
+  CloneScheduled: 'CloneScheduled',
+  CloneInProgress: 'CloneInProgress',
   UploadScheduled: 'UploadScheduled',
   UploadReady: 'UploadReady',
   WaitForFirstConsumer: 'WaitForFirstConsumer',
@@ -52,6 +54,10 @@ export const ConditionReasons = {
   TransferRunning: 'TransferRunning',
   /** Ours: the spec is invalid (what CDI's admission webhook would have rejected). */
   InvalidSpec: 'InvalidSpec',
+  /** The clone source (claim or DataSource) does not exist or is not ready yet. */
+  CloneWithoutSource: 'CloneWithoutSource',
+  /** The clone cannot be done as asked (target smaller than the source). */
+  CloneValidationFailed: 'CloneValidationFailed',
 } as const;
 /** One of {@link ConditionReasons}. */
 export type ConditionReason = (typeof ConditionReasons)[keyof typeof ConditionReasons];
@@ -66,6 +72,11 @@ export const ConditionMessages = {
   Unschedulable: 'Importer pod cannot be scheduled',
   TooSmall: 'DataVolume too small to contain image',
   ScratchRequired: 'scratch space required and none found',
+  CloneComplete: 'Clone Complete',
+  /** CDI's prefix of a clone validation failure. */
+  CloneValidationFailed: "The clone doesn't meet the validation requirements",
+  /** CDI's clone size check. */
+  CloneTooSmall: 'target resources requests storage size is smaller than the source',
 } as const;
 
 /** Pod phases (core/v1), as copied to the PVC annotation `storage.pod.phase`. */
@@ -87,6 +98,12 @@ export const EventReasons = {
   ImportInProgress: 'ImportInProgress',
   ImportSucceeded: 'ImportSucceeded',
   ImportFailed: 'ImportFailed',
+  CloneScheduled: 'CloneScheduled',
+  CloneInProgress: 'CloneInProgress',
+  CloneSucceeded: 'CloneSucceeded',
+  CloneFailed: 'CloneFailed',
+  CloneWithoutSource: 'CloneWithoutSource',
+  CloneValidationFailed: 'CloneValidationFailed',
   UploadScheduled: 'UploadScheduled',
   UploadReady: 'UploadReady',
   UploadSucceeded: 'UploadSucceeded',

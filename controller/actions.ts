@@ -5,7 +5,7 @@
  * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
  */
 import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { DataVolumeStatus } from '../common/datavolume.js';
+import type { DataSource, DataVolumeStatus } from '../common/datavolume.js';
 
 /** The object an event is about. */
 export interface EventTarget {
@@ -96,6 +96,14 @@ export interface UpdateDvStatusAction {
   readonly status: DataVolumeStatus;
 }
 
+/** Replace a DataSource's status (through the status subresource). */
+export interface UpdateDataSourceStatusAction {
+  readonly kind: 'updateDataSourceStatus';
+  readonly namespace: string;
+  readonly name: string;
+  readonly status: NonNullable<DataSource['status']>;
+}
+
 /** Reconcile this key again after a delay even if nothing changes (progress polling). */
 export interface RequeueAction {
   readonly kind: 'requeue';
@@ -114,4 +122,5 @@ export type Action =
   | DeleteObjectAction
   | DeletePodAction
   | UpdateDvStatusAction
+  | UpdateDataSourceStatusAction
   | RequeueAction;

@@ -20,6 +20,7 @@ import {
   CDI_VERSION,
   CdiResources,
   type CdiConfig,
+  type DataSource,
   type DataVolume,
 } from '../common/datavolume.js';
 import { errorMessage } from '../common/errors.js';
@@ -45,6 +46,10 @@ import {
   type DataVolumeReconcileContext,
 } from './datavolume/reconcile.js';
 import { decideImport, isImportClaim } from './pvc/import-reconcile.js';
+import { cloneRequestOf } from './builders/claim.js';
+import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js';
+import { decideDataSource } from './datasource/decide.js';
+import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { scrapeProgress } from './progress-scraper.js';
 
@@ -74,6 +79,7 @@ export class Controller {
   private readonly dvQueue = new WorkQueue();
   private readonly pvcQueue = new WorkQueue();
   private readonly configQueue = new WorkQueue();
+  private readonly dsQueue = new WorkQueue();
   // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
   // (timestamps as text); they are cached as KubernetesObject and read through the views below.
   private readonly dataVolumes: ResilientInformer<KubernetesObject>;
@@ -81,6 +87,11 @@ export class Controller {
   private readonly pods: ResilientInformer<V1Pod>;
   private readonly storageClasses: ResilientInformer<V1StorageClass>;
   private readonly cdiConfigs: ResilientInformer<KubernetesObject>;
+  private readonly dataSources: ResilientInformer<KubernetesObject>;
+  private readonly dsView = {
+    get: (name: string, namespace?: string): DataSource | undefined =>
+      this.dataSources.get(name, namespace) as DataSource | undefined,
+  };
   private readonly dvView = {
     get: (name: string, namespace?: string): DataVolume | undefined =>
       this.dataVolumes.get(name, namespace) as DataVolume | undefined,
@@ -152,6 +163,18 @@ export class Controller {
         })) as KubernetesListObject<KubernetesObject>,
       onChange: () => this.configQueue.add(CONFIG_KEY),
     });
+    this.dataSources = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CdiResources.DataSources}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.DataSources,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (ds) => this.onDataSource(ds as DataSource),
+    });
   }
 
   /** The effective configuration from the caches. */
@@ -184,6 +207,7 @@ export class Controller {
       this.cdiConfigs.start(),
       this.pods.start(),
       this.pvcs.start(),
+      this.dataSources.start(),
     ]);
     await this.dataVolumes.start();
     this.log.info('caches synced', {
@@ -209,6 +233,7 @@ export class Controller {
         onError('claim'),
       ),
       this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
+      this.dsQueue.run((key) => this.reconcileDataSource(ctx, key), 1, onError('datasource')),
     ]);
     const resyncMs = this.options.resyncMs ?? 300_000;
     this.resyncTimer = setInterval(() => {
@@ -225,6 +250,7 @@ export class Controller {
     this.dvQueue.shutDown();
     this.pvcQueue.shutDown();
     this.configQueue.shutDown();
+    this.dsQueue.shutDown();
     await this.running;
     await Promise.all([
       this.dataVolumes.stop(),
@@ -232,6 +258,7 @@ export class Controller {
       this.pods.stop(),
       this.storageClasses.stop(),
       this.cdiConfigs.stop(),
+      this.dataSources.stop(),
     ]);
   }
 
@@ -242,6 +269,7 @@ export class Controller {
   private resync(): void {
     for (const dv of this.dvView.list()) this.dvQueue.add(keyOf(dv));
     for (const pvc of this.pvcs.list()) if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    for (const ds of this.dataSources.list()) this.dsQueue.add(keyOf(ds));
   }
 
   private async ensurePki(): Promise<void> {
@@ -274,7 +302,12 @@ export class Controller {
       log: this.log,
       config: () => this.config(),
       pki: this.pki,
-      caches: { dataVolumes: this.dvView, pvcs: this.pvcs, pods: this.pods },
+      caches: {
+        dataVolumes: this.dvView,
+        pvcs: this.pvcs,
+        pods: this.pods,
+        dataSources: this.dsView,
+      },
       scrape: (podIp, ownerUid) => scrapeProgress({ podIp, ownerUid }),
     };
   }
@@ -295,14 +328,28 @@ export class Controller {
     }
     if (!isImportClaim(pvc)) return undefined;
     const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
+    const cloneRef = cloneRequestOf(pvc);
     const actions = decideImport({
       pvc,
       pod: this.pods.get(podName, namespace),
       config,
       settings,
       waitForFirstConsumer,
+      ...(cloneRef === undefined
+        ? {}
+        : { cloneSource: this.pvcs.get(cloneRef.name, cloneRef.namespace) }),
     });
     return execute(ctx, actions);
+  }
+
+  private async reconcileDataSource(ctx: ExecutorContext, key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const ds = this.dsView.get(name, namespace);
+    if (ds === undefined) return;
+    const ref = dataSourceClaim(ds);
+    const pvc = ref === undefined ? undefined : this.pvcs.get(ref.name, ref.namespace);
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await execute(ctx, decideDataSource({ ds, pvc, now }));
   }
 
   private async reconcileConfig(): Promise<void> {
@@ -332,8 +379,57 @@ export class Controller {
 
   private onPvc(pvc: V1PersistentVolumeClaim): void {
     if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    this.onCloneSource(pvc);
     for (const o of pvc.metadata?.ownerReferences ?? []) {
       if (o.kind === 'DataVolume') this.dvQueue.add(`${pvc.metadata?.namespace ?? ''}/${o.name}`);
+    }
+  }
+
+  /**
+   * A claim changed: re-queue what clones from it, the DataVolumes waiting for it as their source
+   * (directly or through a DataSource) and the clone targets waiting to copy it.
+   */
+  private onCloneSource(pvc: V1PersistentVolumeClaim): void {
+    const namespace = pvc.metadata?.namespace ?? '';
+    const name = pvc.metadata?.name ?? '';
+    const isIt = (ref: { namespace: string; name: string } | undefined): boolean =>
+      ref !== undefined && ref.namespace === namespace && ref.name === name;
+    // DataSources follow their claim either way (Ready turns False when it goes).
+    for (const ds of this.dataSources.list()) {
+      if (isIt(dataSourceClaim(ds as DataSource))) this.dsQueue.add(keyOf(ds));
+    }
+    // Only a claim that holds its content unblocks waiting clones; skipping the others keeps the
+    // scans below off the busy path of an import's own updates (the resync covers the rest).
+    if (!isPopulated(pvc)) return;
+    for (const dv of this.dvView.list()) {
+      if (dv.status?.phase === 'Succeeded') continue;
+      const src = dv.spec?.source?.pvc;
+      const dsRef = dataSourceRefOf(dv);
+      const ds = dsRef === undefined ? undefined : this.dsView.get(dsRef.name, dsRef.namespace);
+      const direct =
+        src !== undefined &&
+        isIt({
+          namespace:
+            src.namespace === undefined || src.namespace === ''
+              ? (dv.metadata.namespace ?? '')
+              : src.namespace,
+          name: src.name ?? '',
+        });
+      if (direct || (ds !== undefined && isIt(dataSourceClaim(ds)))) this.dvQueue.add(keyOf(dv));
+    }
+    for (const claim of this.pvcs.list()) {
+      if (isIt(cloneRequestOf(claim))) this.pvcQueue.add(keyOf(claim));
+    }
+  }
+
+  private onDataSource(ds: DataSource): void {
+    const namespace = ds.metadata.namespace ?? '';
+    const name = ds.metadata.name ?? '';
+    this.dsQueue.add(`${namespace}/${name}`);
+    for (const dv of this.dvView.list()) {
+      const ref = dataSourceRefOf(dv);
+      if (ref !== undefined && ref.namespace === namespace && ref.name === name)
+        this.dvQueue.add(keyOf(dv));
     }
   }
 

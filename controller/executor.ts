@@ -87,6 +87,9 @@ export async function execute(
       case 'updateDvStatus':
         await ctx.client.patchDataVolumeStatus(a.namespace, a.name, a.status);
         break;
+      case 'updateDataSourceStatus':
+        await ctx.client.patchDataSourceStatus(a.namespace, a.name, a.status);
+        break;
       case 'requeue':
         requeue = requeue === undefined ? a.afterMs : Math.min(requeue, a.afterMs);
         break;

@@ -29,6 +29,7 @@ import {
   CdiResources,
   type CdiConfig,
   type CdiConfigStatus,
+  type DataSource,
   type DataVolumeStatus,
 } from '../common/datavolume.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
@@ -183,6 +184,27 @@ export class KubeClient {
           version: CDI_VERSION,
           namespace,
           plural: CdiResources.DataVolumes,
+          name,
+          body: { status },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Merge-patches a DataSource's status (its Ready condition); a missing one is ignored. */
+  async patchDataSourceStatus(
+    namespace: string,
+    name: string,
+    status: NonNullable<DataSource['status']>,
+  ): Promise<void> {
+    await orNotFound(`update DataSource ${namespace}/${name} status`, () =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: CdiResources.DataSources,
           name,
           body: { status },
         },

@@ -11,6 +11,7 @@ import type {
   V1PersistentVolumeClaim,
   V1Pod,
   V1Volume,
+  V1VolumeDevice,
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
@@ -24,7 +25,7 @@ import {
   SourceKinds,
 } from '../../common/contract.js';
 import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } from '../config.js';
-import { annotation, isBlock, ownerUid } from './claim.js';
+import { annotation, cloneRequestOf, isBlock, ownerUid } from './claim.js';
 import { importerPodName, scratchPvcName } from './naming.js';
 import { buildTransferPod } from './transfer-pod.js';
 
@@ -32,6 +33,8 @@ import { buildTransferPod } from './transfer-pod.js';
 const EXTRA_HEADERS_DIR = '/extraheaders';
 /** Where the proxy CA ConfigMap is mounted. */
 const PROXY_CERT_DIR = '/proxycerts/';
+/** The clone source claim's volume in importer pods. */
+const CLONE_SOURCE_VOLUME = 'cdi-clone-source';
 
 /** Inputs of {@link buildImporterPod}. */
 export interface ImporterPodInput {
@@ -40,10 +43,19 @@ export interface ImporterPodInput {
   readonly settings: ControllerSettings;
   /** Mount `<pvc>-scratch` at `/scratch`. */
   readonly scratch: boolean;
+  /**
+   * The source claim of a clone target (`k8s.io/CloneRequest`), from the cache: mounted
+   * read-only at `/source` (filesystem) or as the device `/dev/cdi-clone-source` (block).
+   */
+  readonly cloneSource?: V1PersistentVolumeClaim;
 }
 
-/** The claim's source kind: the annotation, `http` when missing or unknown (as CDI does). */
+/**
+ * The claim's source kind: `pvc` for a clone target, else the annotation, `http` when missing or
+ * unknown (as CDI does).
+ */
 export function importSource(pvc: V1PersistentVolumeClaim): string {
+  if (cloneRequestOf(pvc) !== undefined) return SourceKinds.Pvc;
   const s = annotation(pvc, Annotations.Source);
   const known: readonly string[] = [
     SourceKinds.Http,
@@ -73,7 +85,10 @@ function env(name: string, value: string): V1EnvVar {
 export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
   const { pvc, config } = input;
   const source = importSource(pvc);
-  const endpoint = annotation(pvc, Annotations.Endpoint);
+  const endpoint =
+    source === SourceKinds.Pvc
+      ? cloneSourceEndpoint(input.cloneSource)
+      : annotation(pvc, Annotations.Endpoint);
   const block = isBlock(pvc);
   const proxy = config.status.importProxy;
   const insecure =
@@ -133,6 +148,39 @@ export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
   return vars;
 }
 
+/** Where the importer reads a clone source: the device of a block claim, else its `disk.img`. */
+export function cloneSourceEndpoint(source: V1PersistentVolumeClaim | undefined): string {
+  return source !== undefined && isBlock(source)
+    ? PodPaths.CloneSourceDevice
+    : PodPaths.CloneSourceImage;
+}
+
+/** The clone source volume, mounted read-only (a clone never writes its source). */
+function cloneVolumes(input: ImporterPodInput): {
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+  devices: V1VolumeDevice[];
+} {
+  const ref = cloneRequestOf(input.pvc);
+  if (ref === undefined) return { volumes: [], mounts: [], devices: [] };
+  const volume: V1Volume = {
+    name: CLONE_SOURCE_VOLUME,
+    persistentVolumeClaim: { claimName: ref.name, readOnly: true },
+  };
+  const block = input.cloneSource !== undefined && isBlock(input.cloneSource);
+  return block
+    ? {
+        volumes: [volume],
+        mounts: [],
+        devices: [{ name: CLONE_SOURCE_VOLUME, devicePath: PodPaths.CloneSourceDevice }],
+      }
+    : {
+        volumes: [volume],
+        mounts: [{ name: CLONE_SOURCE_VOLUME, mountPath: PodPaths.CloneSourceDir, readOnly: true }],
+        devices: [],
+      };
+}
+
 /** Annotations with a prefix, in index order (`<prefix>.0`, `<prefix>.1`, ...). */
 function prefixed(pvc: V1PersistentVolumeClaim, prefix: string): string[] {
   return Object.entries(pvc.metadata?.annotations ?? {})
@@ -182,6 +230,7 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
 export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const { pvc, settings } = input;
   const { volumes: vols, mounts } = volumes(input);
+  const clone = cloneVolumes(input);
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
   return buildTransferPod({
     pvc,
@@ -201,7 +250,8 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
       ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
       resources: { ...resources },
     },
-    volumes: vols,
-    mounts,
+    volumes: [...vols, ...clone.volumes],
+    mounts: [...mounts, ...clone.mounts],
+    devices: clone.devices,
   });
 }

@@ -11,12 +11,25 @@ import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datav
 import { CDI_GROUP, CDI_VERSION } from '../../common/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { filesystemOverheadFor, type EffectiveConfig } from '../config.js';
+import { claimRefText, type ClaimRef } from './claim.js';
+import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
 
-/** The claim spec a DataVolume renders to (the `storage` API gets defaults and overhead). */
+/** What the target claim of a clone needs to know about its source. */
+export interface CloneTargetSource {
+  readonly ref: ClaimRef;
+  /** The source claim's size and mode (undefined when unknown: no size defaulting). */
+  readonly source: SizedClaim | undefined;
+}
+
+/**
+ * The claim spec a DataVolume renders to (the `storage` API gets defaults and overhead; a clone
+ * with `storage` and no size gets the source's size, already a claim size, so not inflated).
+ */
 export function renderClaimSpec(
   dv: DataVolume,
   config: EffectiveConfig,
+  clone?: CloneTargetSource,
 ): V1PersistentVolumeClaimSpec {
   const spec = dv.spec ?? {};
   if (spec.pvc !== undefined) return copyClaim(spec.pvc);
@@ -37,6 +50,16 @@ export function renderClaimSpec(
     rendered.resources = {
       ...rendered.resources,
       requests: { ...rendered.resources?.requests, storage: String(inflated) },
+    };
+  } else if (size === undefined && clone?.source !== undefined) {
+    const bytes = defaultCloneSize(
+      clone.source,
+      { block: volumeMode === 'Block', storageClassName: storage.storageClassName },
+      config,
+    );
+    rendered.resources = {
+      ...rendered.resources,
+      requests: { ...rendered.resources?.requests, storage: String(bytes) },
     };
   }
   return rendered;
@@ -88,10 +111,17 @@ export function sourceAnnotations(source: DataVolumeSource | undefined): Record<
   return anns;
 }
 
-/** Builds the target claim of a DataVolume: same name and namespace, owned by it. */
-export function buildTargetPvc(dv: DataVolume, config: EffectiveConfig): V1PersistentVolumeClaim {
+/**
+ * Builds the target claim of a DataVolume: same name and namespace, owned by it. A clone's target
+ * carries CDI's `k8s.io/CloneRequest` naming its source, which makes the import reconcile copy it.
+ */
+export function buildTargetPvc(
+  dv: DataVolume,
+  config: EffectiveConfig,
+  clone?: CloneTargetSource,
+): V1PersistentVolumeClaim {
   const spec = dv.spec ?? {};
-  const claimSpec = renderClaimSpec(dv, config);
+  const claimSpec = renderClaimSpec(dv, config, clone);
   const labels: Record<string, string> = {
     ...dv.metadata.labels,
     [Labels.App]: Labels.AppValue,
@@ -110,6 +140,7 @@ export function buildTargetPvc(dv: DataVolume, config: EffectiveConfig): V1Persi
     [Annotations.PodRestarts]: '0',
     [Annotations.CreatedForDataVolume]: dv.metadata.uid ?? '',
   };
+  if (clone !== undefined) annotations[Annotations.CloneRequest] = claimRefText(clone.ref);
   if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
     annotations[Annotations.PriorityClassName] = spec.priorityClassName;
   }

@@ -11,6 +11,7 @@ import type {
   V1PersistentVolumeClaim,
   V1Pod,
   V1Volume,
+  V1VolumeDevice,
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { Annotations, ForeignAnnotations, PodPaths } from '../../common/contract.js';
@@ -44,6 +45,8 @@ export interface TransferPodInput {
   /** Volumes beyond the claim's, and where the container mounts them. */
   readonly volumes: readonly V1Volume[];
   readonly mounts: readonly V1VolumeMount[];
+  /** Raw block devices beyond the claim's (a block clone source). */
+  readonly devices?: readonly V1VolumeDevice[];
 }
 
 /** Assembles a transfer pod around its container (see the module comment). */
@@ -64,7 +67,14 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
       ...(block ? [] : [{ name: DATA_VOLUME, mountPath: PodPaths.DataDir }]),
       ...input.mounts,
     ],
-    ...(block ? { volumeDevices: [{ name: DATA_VOLUME, devicePath: PodPaths.BlockDevice }] } : {}),
+    ...(block || (input.devices ?? []).length > 0
+      ? {
+          volumeDevices: [
+            ...(block ? [{ name: DATA_VOLUME, devicePath: PodPaths.BlockDevice }] : []),
+            ...(input.devices ?? []),
+          ],
+        }
+      : {}),
   };
   const priorityClassName = annotation(pvc, Annotations.PriorityClassName);
   const serviceAccountName = annotation(pvc, Annotations.ServiceAccountName);

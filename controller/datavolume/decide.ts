@@ -23,7 +23,11 @@ import {
 } from '../../common/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
 import type { EffectiveConfig } from '../config.js';
-import { buildTargetPvc } from '../builders/pvc.js';
+import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
+import { claimRefText, cloneRequestOf } from '../builders/claim.js';
+import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
+import { crossNamespaceProblem, sourceWaitMessage } from '../pvc/clone-source.js';
+import type { ResolvedCloneSource } from './clone-resolve.js';
 import {
   desiredConditions,
   findCondition,
@@ -31,7 +35,7 @@ import {
   type ConditionValue,
 } from './conditions.js';
 import { derivePhase } from './phase.js';
-import { validateDataVolume } from './validate.js';
+import { isCloneSpec, validateDataVolume } from './validate.js';
 
 /** Progress shown before any is known. */
 export const PROGRESS_NA = 'N/A';
@@ -39,6 +43,15 @@ export const PROGRESS_NA = 'N/A';
 export const PROGRESS_DONE = '100.0%';
 /** How often a DataVolume in progress is re-read to refresh its progress (CDI: 2 s). */
 export const PROGRESS_POLL_MS = 2000;
+
+/** Phases whose progress is polled (the DataVolume is re-read every {@link PROGRESS_POLL_MS}). */
+const POLLED_PHASES: ReadonlySet<DataVolumePhase> = new Set([
+  DataVolumePhases.ImportScheduled,
+  DataVolumePhases.ImportInProgress,
+  DataVolumePhases.CloneScheduled,
+  DataVolumePhases.CloneInProgress,
+  DataVolumePhases.UploadReady,
+]);
 
 /** Inputs of {@link decideDataVolume}. */
 export interface DataVolumeInput {
@@ -52,6 +65,8 @@ export interface DataVolumeInput {
   readonly progress?: string;
   /** The time to stamp on changed conditions (RFC 3339). */
   readonly now: string;
+  /** For a clone DataVolume: its source, resolved by the reconcile. */
+  readonly cloneSource?: ResolvedCloneSource;
 }
 
 /** The event target of a DataVolume. */
@@ -72,11 +87,47 @@ export function isOwnedBy(pvc: V1PersistentVolumeClaim, dv: DataVolume): boolean
   );
 }
 
+/** A clone's source and target, as CDI's clone event texts name them. */
+interface CloneNames {
+  readonly source: string;
+  readonly target: string;
+}
+
+function clonePhaseEvent(
+  phase: DataVolumePhase,
+  names: CloneNames,
+): Omit<EventAction, 'target'> | undefined {
+  const { source, target } = names;
+  const n = (reason: string, message: string): Omit<EventAction, 'target'> => ({
+    kind: 'event',
+    type: reason === EventReasons.CloneFailed ? 'Warning' : 'Normal',
+    reason,
+    message,
+  });
+  switch (phase) {
+    case DataVolumePhases.CloneScheduled:
+      return n(EventReasons.CloneScheduled, `Cloning from ${source} into ${target} scheduled`);
+    case DataVolumePhases.CloneInProgress:
+      return n(EventReasons.CloneInProgress, `Cloning from ${source} into ${target} in progress`);
+    case DataVolumePhases.Succeeded:
+      return n(EventReasons.CloneSucceeded, `Successfully cloned from ${source} into ${target}`);
+    case DataVolumePhases.Failed:
+      return n(EventReasons.CloneFailed, `Cloning from ${source} into ${target} failed`);
+    default:
+      return undefined;
+  }
+}
+
 function phaseEvent(
   phase: DataVolumePhase,
   pvcName: string,
   upload: boolean,
+  clone: CloneNames | undefined,
 ): Omit<EventAction, 'target'> | undefined {
+  if (clone !== undefined) {
+    const e = clonePhaseEvent(phase, clone);
+    if (e !== undefined) return e;
+  }
   const n = (
     type: 'Normal' | 'Warning',
     reason: string,
@@ -126,7 +177,9 @@ function progressFor(
   // CDI leaves uploads at N/A; ours report the share of the image received, scraped from the
   // upload server like an importer's progress.
   const transferring =
-    phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.UploadReady;
+    phase === DataVolumePhases.ImportInProgress ||
+    phase === DataVolumePhases.CloneInProgress ||
+    phase === DataVolumePhases.UploadReady;
   if (transferring && scraped !== undefined) return scraped;
   return previous === undefined || previous === '' ? PROGRESS_NA : previous;
 }
@@ -162,22 +215,10 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   const old = dv.status;
   const actions: Action[] = [];
   const problems = validateDataVolume(dv);
-  let pvc = input.pvc;
-  let invalid: string | undefined;
-  let foreign: ConditionValue | undefined;
-  if (problems.length > 0) {
-    invalid = problems.join('; ');
-  } else if (pvc === undefined) {
-    actions.push({ kind: 'createPvc', pvc: buildTargetPvc(dv, input.config) });
-  } else if (!isOwnedBy(pvc, dv)) {
-    foreign = {
-      type: ConditionTypes.Running,
-      status: ConditionStatuses.False,
-      reason: EventReasons.ErrResourceExists,
-      message: `Resource ${name} already exists and is not managed by DataVolume`,
-    };
-    pvc = undefined;
-  }
+  const step = targetStep(input, problems);
+  if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
+  const { invalid, foreign } = step;
+  const pvc = step.notOurs === true ? undefined : input.pvc;
   const phase =
     invalid !== undefined
       ? DataVolumePhases.Failed
@@ -199,14 +240,15 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   if (!sameStatus(old, status)) {
     actions.push({ kind: 'updateDvStatus', namespace: dv.metadata.namespace ?? '', name, status });
   }
+  const cloneRef = pvc === undefined ? undefined : cloneRequestOf(pvc);
+  const clone =
+    cloneRef === undefined
+      ? undefined
+      : { source: claimRefText(cloneRef), target: `${dv.metadata.namespace ?? ''}/${name}` };
   actions.push(
-    ...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name, upload }),
+    ...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name, upload, clone }),
   );
-  if (
-    phase === DataVolumePhases.ImportInProgress ||
-    phase === DataVolumePhases.ImportScheduled ||
-    phase === DataVolumePhases.UploadReady
-  ) {
+  if (POLLED_PHASES.has(phase)) {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
   return actions;
@@ -220,6 +262,7 @@ interface EventInput {
   readonly invalid: string | undefined;
   readonly pvcName: string;
   readonly upload: boolean;
+  readonly clone: CloneNames | undefined;
 }
 
 function events(input: EventInput): EventAction[] {
@@ -240,7 +283,7 @@ function events(input: EventInput): EventAction[] {
     return out;
   }
   if ((oldStatus?.phase ?? '') !== input.phase) {
-    const e = phaseEvent(input.phase, input.pvcName, input.upload);
+    const e = phaseEvent(input.phase, input.pvcName, input.upload, input.clone);
     if (e !== undefined) out.push({ ...e, target });
   }
   // CDI: a Warning carrying the Running reason and message whenever the transfer is not running,
@@ -264,4 +307,88 @@ function events(input: EventInput): EventAction[] {
     });
   }
   return out;
+}
+
+/** What the DataVolume's target claim needs: create it, or why not (invalid, or a Running override). */
+interface TargetStep {
+  readonly create?: V1PersistentVolumeClaim;
+  readonly invalid?: string;
+  readonly foreign?: ConditionValue;
+  /** The claim exists but belongs to something else: the DataVolume ignores it. */
+  readonly notOurs?: boolean;
+}
+
+function targetStep(input: DataVolumeInput, problems: readonly string[]): TargetStep {
+  const { dv, pvc } = input;
+  if (problems.length > 0) return { invalid: problems.join('; ') };
+  if (pvc === undefined && isCloneSpec(dv)) {
+    const plan = planClone(input);
+    if (plan.kind === 'create') return { create: plan.pvc };
+    if (plan.kind === 'invalid') return { invalid: plan.message };
+    return {
+      foreign: {
+        type: ConditionTypes.Running,
+        status: ConditionStatuses.False,
+        reason: ConditionReasons.CloneWithoutSource,
+        message: plan.message,
+      },
+    };
+  }
+  if (pvc === undefined) return { create: buildTargetPvc(dv, input.config) };
+  if (!isOwnedBy(pvc, dv)) {
+    return {
+      notOurs: true,
+      foreign: {
+        type: ConditionTypes.Running,
+        status: ConditionStatuses.False,
+        reason: EventReasons.ErrResourceExists,
+        message: `Resource ${dv.metadata.name ?? ''} already exists and is not managed by DataVolume`,
+      },
+    };
+  }
+  return {};
+}
+
+/** What a clone DataVolume without its target claim does next. */
+type ClonePlan =
+  | { readonly kind: 'create'; readonly pvc: V1PersistentVolumeClaim }
+  | { readonly kind: 'wait' | 'invalid'; readonly message: string };
+
+/**
+ * A clone's target is created only once its source can be read: the source's size is the
+ * default target size, and CDI's size check needs it (CDI likewise creates no target for a clone
+ * without source). A source in another namespace (through a DataSource) is refused.
+ */
+function planClone(input: DataVolumeInput): ClonePlan {
+  const { dv, config } = input;
+  const src = input.cloneSource;
+  if (src === undefined) return { kind: 'wait', message: 'The clone source is not resolved yet' };
+  if (src.kind === 'unresolved') return { kind: 'wait', message: src.message };
+  const namespace = dv.metadata.namespace ?? '';
+  if (src.ref.namespace !== namespace) {
+    return {
+      kind: 'invalid',
+      message: crossNamespaceProblem(`pvc ${claimRefText(src.ref)}`, namespace),
+    };
+  }
+  const wait = sourceWaitMessage(src.ref, src.pvc);
+  if (wait !== undefined || src.pvc === undefined)
+    return { kind: 'wait', message: wait ?? `The source pvc ${src.ref.name} doesn't exist` };
+  const source = sizedSource(src.pvc);
+  const clone = { ref: src.ref, source };
+  const rendered = renderClaimSpec(dv, config, clone);
+  const bytes = claimBytes({ spec: rendered });
+  if (source !== undefined && bytes !== undefined) {
+    const problem = cloneSizeProblem(
+      source,
+      {
+        bytes,
+        block: rendered.volumeMode === 'Block',
+        storageClassName: rendered.storageClassName,
+      },
+      config,
+    );
+    if (problem !== undefined) return { kind: 'invalid', message: problem };
+  }
+  return { kind: 'create', pvc: buildTargetPvc(dv, config, clone) };
 }

@@ -6,7 +6,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
 import { DataVolumePhases, PodPhases, type DataVolumePhase } from '../../common/phases.js';
-import { annotation } from '../builders/claim.js';
+import { annotation, cloneRequestOf } from '../builders/claim.js';
 
 /** Inputs of {@link derivePhase}. */
 export interface PhaseInput {
@@ -40,8 +40,22 @@ function importPhase(pvc: V1PersistentVolumeClaim, podPhase: string | undefined)
   }
 }
 
+/** A clone target shows CDI's clone phases where an import shows its import phases. */
+function asClone(phase: DataVolumePhase): DataVolumePhase {
+  if (phase === DataVolumePhases.ImportScheduled) return DataVolumePhases.CloneScheduled;
+  if (phase === DataVolumePhases.ImportInProgress) return DataVolumePhases.CloneInProgress;
+  return phase;
+}
+
 /** The phase a DataVolume shows for the state of its claim. */
 export function derivePhase(input: PhaseInput): DataVolumePhase {
+  const phase = deriveTransferPhase(input);
+  return input.pvc !== undefined && cloneRequestOf(input.pvc) !== undefined
+    ? asClone(phase)
+    : phase;
+}
+
+function deriveTransferPhase(input: PhaseInput): DataVolumePhase {
   const { pvc } = input;
   if (pvc === undefined || pvc.metadata?.deletionTimestamp !== undefined)
     return DataVolumePhases.Pending;

@@ -6,13 +6,14 @@
  */
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import type { DataVolume } from '../../common/datavolume.js';
+import type { DataSource, DataVolume } from '../../common/datavolume.js';
 import { PodPhases } from '../../common/phases.js';
 import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import { importerPodName, uploadPodName } from '../builders/naming.js';
 import { isUploadClaim } from '../pvc/upload-reconcile.js';
 import { ownerUid } from '../builders/claim.js';
+import { resolveCloneSource } from './clone-resolve.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 
 /** Read-only views of the caches a reconcile reads. */
@@ -20,6 +21,8 @@ export interface Caches {
   readonly dataVolumes: { get(name: string, namespace?: string): DataVolume | undefined };
   readonly pvcs: { get(name: string, namespace?: string): V1PersistentVolumeClaim | undefined };
   readonly pods: { get(name: string, namespace?: string): V1Pod | undefined };
+  /** DataSources (for `sourceRef` clones). */
+  readonly dataSources: { get(name: string, namespace?: string): DataSource | undefined };
 }
 
 /** Everything the DataVolume reconcile needs. */
@@ -78,12 +81,21 @@ export async function reconcileDataVolume(
   const config: EffectiveConfig = ctx.config();
   const progress =
     pvc !== undefined && isOwnedBy(pvc, dv) ? await progressOf(ctx, dv, pvc) : undefined;
+  // A clone's source matters only until its target exists (then the claim carries it).
+  const cloneSource =
+    pvc === undefined
+      ? resolveCloneSource(dv, {
+          pvc: (ns, n) => ctx.caches.pvcs.get(n, ns),
+          dataSource: (ns, n) => ctx.caches.dataSources.get(n, ns),
+        })
+      : undefined;
   const actions = decideDataVolume({
     dv,
     pvc,
     config,
     waitForFirstConsumer: isWaitForFirstConsumer(config, storageClassOf(dv, pvc)),
     ...(progress === undefined ? {} : { progress }),
+    ...(cloneSource === undefined ? {} : { cloneSource }),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

@@ -41,6 +41,23 @@ describe('validateDataVolume', () => {
         storage: { ...storage, volumeMode: 'Block' },
       },
     },
+    {
+      what: 'pvc clone, same namespace',
+      spec: { source: { pvc: { namespace: 'ns', name: 'b' } }, storage },
+    },
+    { what: 'pvc clone, namespace left out', spec: { source: { pvc: { name: 'b' } }, storage } },
+    {
+      what: 'pvc clone without size (storage API)',
+      spec: { source: { pvc: { name: 'b' } }, storage: {} },
+    },
+    {
+      what: 'sourceRef to a DataSource',
+      spec: { sourceRef: { kind: 'DataSource', name: 'golden' }, storage: {} },
+    },
+    {
+      what: 'sourceRef to a DataSource in another namespace (resolved later)',
+      spec: { sourceRef: { kind: 'DataSource', namespace: 'images', name: 'golden' }, storage },
+    },
   ])('accepts $what', ({ spec }) => {
     expect(validateDataVolume(dv(spec))).toEqual([]);
   });
@@ -124,14 +141,44 @@ describe('validateDataVolume', () => {
       message: 'ContentType must be kubevirt when Source is Registry',
     },
     {
-      what: 'clone source',
+      what: 'cross-namespace clone',
       spec: { source: { pvc: { namespace: 'a', name: 'b' } }, storage },
-      message: 'source pvc is not supported',
+      message: 'cross-namespace clone is not supported yet: source pvc a/b',
     },
     {
-      what: 'sourceRef',
-      spec: { sourceRef: { kind: 'DataSource', name: 'x' }, storage },
-      message: 'sourceRef is not supported',
+      what: 'clone without a source name',
+      spec: { source: { pvc: {} }, storage },
+      message: 'Source pvc name is missing',
+    },
+    {
+      what: 'archive clone',
+      spec: { source: { pvc: { name: 'b' } }, contentType: 'archive', storage },
+      message: 'ContentType archive is not supported for clones',
+    },
+    {
+      what: 'sourceRef of another kind',
+      spec: { sourceRef: { kind: 'VolumeSnapshot', name: 'x' }, storage },
+      message: 'Unsupported sourceRef kind "VolumeSnapshot"',
+    },
+    {
+      what: 'sourceRef without name',
+      spec: { sourceRef: { kind: 'DataSource' }, storage },
+      message: 'SourceRef name is missing',
+    },
+    {
+      what: 'both source and sourceRef',
+      spec: { source: { blank: {} }, sourceRef: { kind: 'DataSource', name: 'x' }, storage },
+      message: 'either Source or SourceRef',
+    },
+    {
+      what: 'clone with the pvc API and no size',
+      spec: { source: { pvc: { name: 'b' } }, pvc: { accessModes: ['ReadWriteOnce'] } },
+      message: 'PVC size is missing',
+    },
+    {
+      what: 'snapshot clone',
+      spec: { source: { snapshot: { namespace: 'ns', name: 'b' } }, storage },
+      message: 'Data volume source snapshot is not supported',
     },
   ])('rejects $what', ({ spec, message }) => {
     const problems = validateDataVolume(dv(spec));

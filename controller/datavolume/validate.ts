@@ -4,19 +4,24 @@
  * create time. We have no webhook yet, so the reconcile reports these messages as a condition and
  * a Warning event instead. Pure; messages follow CDI's wording where CDI has one.
  */
-import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datavolume.js';
+import type {
+  ClaimSpec,
+  DataVolume,
+  DataVolumeSource,
+  DataVolumeSourceRef,
+} from '../../common/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { ContentTypes } from '../../common/contract.js';
+import { crossNamespaceProblem } from '../pvc/clone-source.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
-export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload'] as const;
+export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;
 /** One of {@link SUPPORTED_SOURCES}. */
 export type SupportedSourceKind = (typeof SUPPORTED_SOURCES)[number];
 
 const KNOWN_SOURCES = [
   ...SUPPORTED_SOURCES,
   'gcs',
-  'pvc',
   'snapshot',
   'imageio',
   'vddk',
@@ -77,7 +82,42 @@ function urlProblem(
   return undefined;
 }
 
-function claimProblems(claim: ClaimSpec, isPvcApi: boolean): string[] {
+function cloneProblems(dv: DataVolume, contentType: string): string[] {
+  const spec = dv.spec ?? {};
+  const problems: string[] = [];
+  const pvc = spec.source?.pvc;
+  if (pvc !== undefined) {
+    if (pvc.name === undefined || pvc.name === '') problems.push('Source pvc name is missing');
+    const ns = dv.metadata.namespace ?? '';
+    if (pvc.namespace !== undefined && pvc.namespace !== '' && pvc.namespace !== ns) {
+      problems.push(crossNamespaceProblem(`pvc ${pvc.namespace}/${pvc.name ?? ''}`, ns));
+    }
+  }
+  if (spec.sourceRef !== undefined) problems.push(...sourceRefProblems(spec.sourceRef));
+  if (contentType === ContentTypes.Archive) {
+    // A clone copies the source's disk image byte for byte; an archive claim holds a file tree.
+    problems.push('ContentType archive is not supported for clones (use kubevirt)');
+  }
+  return problems;
+}
+
+function sourceRefProblems(ref: DataVolumeSourceRef): string[] {
+  const problems: string[] = [];
+  if (ref.kind !== 'DataSource') {
+    problems.push(
+      `Unsupported sourceRef kind ${JSON.stringify(ref.kind ?? '')}, currently only "DataSource" is supported`,
+    );
+  }
+  if (ref.name === undefined || ref.name === '') problems.push('SourceRef name is missing');
+  return problems;
+}
+
+/** True when the DataVolume clones a claim (`source.pvc` or a `sourceRef` to a DataSource). */
+export function isCloneSpec(dv: DataVolume): boolean {
+  return dv.spec?.source?.pvc !== undefined || dv.spec?.sourceRef !== undefined;
+}
+
+function claimProblems(claim: ClaimSpec, isPvcApi: boolean, sizeOptional: boolean): string[] {
   const problems: string[] = [];
   const modes = claim.accessModes ?? [];
   if (isPvcApi && modes.length !== 1) {
@@ -89,7 +129,7 @@ function claimProblems(claim: ClaimSpec, isPvcApi: boolean): string[] {
   }
   const size = claim.resources?.requests?.['storage'];
   if (size === undefined) {
-    problems.push('PVC size is missing');
+    if (!sizeOptional) problems.push('PVC size is missing');
   } else {
     try {
       const bytes = parseQuantity(String(size));
@@ -168,7 +208,7 @@ export function validateDataVolume(dv: DataVolume): string[] {
   if (name.length > 253) problems.push('Name cannot be longer than 253 characters');
   const kinds = sourceKinds(spec.source);
   if (spec.sourceRef !== undefined) {
-    problems.push('Data volume sourceRef is not supported');
+    if (kinds.length > 0) problems.push('Data volume should have either Source or SourceRef');
   } else if (kinds.length === 0) {
     problems.push('Missing Data volume source');
   } else if (kinds.length > 1) {
@@ -189,6 +229,7 @@ export function validateDataVolume(dv: DataVolume): string[] {
   }
   if (spec.source !== undefined && kinds.length === 1)
     problems.push(...sourceProblems(spec.source, contentType));
+  if (isCloneSpec(dv)) problems.push(...cloneProblems(dv, contentType));
   if (spec.pvc !== undefined && spec.storage !== undefined) {
     problems.push('Duplicate storage definition, both target storage and target pvc defined');
   } else if (spec.pvc === undefined && spec.storage === undefined) {
@@ -196,7 +237,9 @@ export function validateDataVolume(dv: DataVolume): string[] {
   }
   const claim = spec.pvc ?? spec.storage;
   if (claim !== undefined) {
-    problems.push(...claimProblems(claim, spec.pvc !== undefined));
+    // CDI: the size may be left out only with `storage` and a clone source (it is the source's).
+    const sizeOptional = spec.storage !== undefined && isCloneSpec(dv);
+    problems.push(...claimProblems(claim, spec.pvc !== undefined, sizeOptional));
     if (contentType === ContentTypes.Archive && claim.volumeMode === 'Block') {
       problems.push('ContentType Archive cannot have block volumeMode');
     }

@@ -16,7 +16,8 @@ import { Annotations } from '../../common/contract.js';
 import { ConditionReasons, EventReasons, PodPhases } from '../../common/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
-import { annotation } from '../builders/claim.js';
+import { annotation, cloneRequestOf } from '../builders/claim.js';
+import { cloneWaitMessage } from './clone-source.js';
 import { buildImporterPod } from '../builders/importer-pod.js';
 import { importerPodName } from '../builders/naming.js';
 import { containerStatus, patch, pvcTarget, runningAnns, runningState } from './claim-state.js';
@@ -31,12 +32,19 @@ export interface ImportInput {
   readonly settings: ControllerSettings;
   /** The claim's storage class binds on first consumer. */
   readonly waitForFirstConsumer: boolean;
+  /** For a clone target: its source claim from the cache (undefined when missing). */
+  readonly cloneSource?: V1PersistentVolumeClaim | undefined;
 }
 
-/** True for claims this reconcile serves: an endpoint or a source annotation (CDI `shouldReconcilePVC`). */
+/**
+ * True for claims this reconcile serves: an endpoint or a source annotation (CDI
+ * `shouldReconcilePVC`), or a clone request (a host-assisted clone is an import from the source).
+ */
 export function isImportClaim(pvc: V1PersistentVolumeClaim): boolean {
   const anns = pvc.metadata?.annotations ?? {};
-  return Annotations.Endpoint in anns || Annotations.Source in anns;
+  return (
+    Annotations.Endpoint in anns || Annotations.Source in anns || Annotations.CloneRequest in anns
+  );
 }
 
 /** True once the import finished (pod phase annotation `Succeeded`). */
@@ -80,6 +88,11 @@ function decideWithoutPod(input: ImportInput): Action[] {
   // WaitForFirstConsumer, wait for a consumer unless the user asked for immediate binding, in
   // which case our importer pod is the first consumer (CDI HonorWaitForFirstConsumer).
   if (!bound && !(input.waitForFirstConsumer && immediate)) return [];
+  const cloneWait = cloneWaitMessage(pvc, input.cloneSource);
+  if (cloneWait !== undefined) {
+    // No pod until the source can be read; a source event re-queues this claim.
+    return patch(pvc, runningAnns(false, ConditionReasons.CloneWithoutSource, cloneWait));
+  }
   const podName = importerPodName(pvc.metadata?.name ?? '');
   const actions: Action[] = patch(pvc, {
     [Annotations.ImportPodName]: podName,
@@ -90,7 +103,13 @@ function decideWithoutPod(input: ImportInput): Action[] {
   const scratch = annotation(pvc, Annotations.RequiresScratch) === 'true';
   actions.push({
     kind: 'createPod',
-    pod: buildImporterPod({ pvc, config: input.config, settings: input.settings, scratch }),
+    pod: buildImporterPod({
+      pvc,
+      config: input.config,
+      settings: input.settings,
+      scratch,
+      ...(input.cloneSource === undefined ? {} : { cloneSource: input.cloneSource }),
+    }),
     scratch,
   });
   return actions;
@@ -199,8 +218,11 @@ function onTermination(
               kind: 'event',
               target,
               type: 'Normal',
-              reason: EventReasons.ImportSucceeded,
-              message: 'Import Successful',
+              reason:
+                cloneRequestOf(pvc) === undefined
+                  ? EventReasons.ImportSucceeded
+                  : EventReasons.CloneSucceeded,
+              message: cloneRequestOf(pvc) === undefined ? 'Import Successful' : 'Clone Successful',
             } as const,
           ]),
       ...(retain ? [] : [del]),

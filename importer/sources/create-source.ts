@@ -65,6 +65,8 @@ export async function createSource(spec: SourceSpec): Promise<DataSource> {
       });
     case SourceKinds.File:
       return new (await import('./file.js')).FileSource({ path: spec.url });
+    case SourceKinds.Pvc:
+      return new (await import('./pvc.js')).PvcSource({ path: spec.url });
     default:
       throw new CdiError(ErrorCodes.NotSupported, `Unknown data source: ${spec.kind}`);
   }
