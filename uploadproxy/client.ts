@@ -21,7 +21,9 @@ import {
 } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { ByteCounter } from '../importer/progress/byte-counter.js';
+import type { ExpectedChecksum } from '../importer/checksum/checksum.js';
 import { UPLOAD_TARGET_HEADER } from './proxy.js';
+import { REPR_DIGEST_HEADER, formatReprDigest } from './repr-digest.js';
 import { UPLOAD_OFFSET_HEADER } from './resumable.js';
 
 /** Upload progress: bytes acknowledged or in flight out of the file size. */
@@ -44,6 +46,8 @@ export interface UploadFileOptions {
   readonly caPem?: string;
   /** Skip TLS verification. */
   readonly insecure?: boolean;
+  /** The file's checksum, sent as `Repr-Digest` with every part and verified by the server. */
+  readonly checksum?: ExpectedChecksum;
   /** The PVC the caller means: the proxy refuses a token for another one. */
   readonly target?: { readonly namespace: string; readonly pvc: string };
   /** Attempts after the first (default 5, virtctl's). */
@@ -85,6 +89,8 @@ export async function uploadFile(options: UploadFileOptions): Promise<UploadFile
   const path = options.async === true ? '/v1beta1/upload-async' : '/v1beta1/upload';
   const url = new URL(path, options.proxyUrl).toString();
   const headers: Record<string, string> = { authorization: `Bearer ${options.token}` };
+  if (options.checksum !== undefined)
+    headers[REPR_DIGEST_HEADER] = formatReprDigest(options.checksum);
   if (options.target !== undefined)
     headers[UPLOAD_TARGET_HEADER] = `${options.target.namespace}/${options.target.pvc}`;
   const retries = options.retries ?? 5;

@@ -4,7 +4,8 @@
  *
  * `cdi upload --namespace NS (--dv NAME | --pvc NAME) --file PATH [--size 10Gi]
  *   [--storage-class SC] [--access-mode RWO] [--block-volume] [--uploadproxy-url URL]
- *   [--ca-file F] [--insecure] [--no-create] [--async] [--kubeconfig F] [--wait-secs 300]`
+ *   [--ca-file F] [--insecure] [--no-create] [--async] [--checksum sha256:HEX] [--kubeconfig F]
+ *   [--wait-secs 300]`
  *
  * Creates the DataVolume (or upload PVC) when needed, waits for UploadReady, mints a token, uploads
  * with a progress bar (rate, ETA) resuming after network errors, and waits for Succeeded. Failure:
@@ -13,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+import { parseChecksum, type ExpectedChecksum } from '../importer/checksum/checksum.js';
 import { boolFlag, parseArgs, stringFlag } from '../importer/cli/args.js';
 import type { CommandContext } from '../importer/cli/context.js';
 import { uploadFile } from './client.js';
@@ -35,6 +37,7 @@ const FLAGS = {
   insecure: 'boolean',
   'no-create': 'boolean',
   async: 'boolean',
+  checksum: 'string',
   kubeconfig: 'string',
   'wait-secs': 'string',
 } as const;
@@ -55,8 +58,22 @@ export interface UploadCommand {
   readonly insecure: boolean;
   readonly create: boolean;
   readonly async: boolean;
+  /** `--checksum sha256:HEX` (CDI's syntax), verified by the upload server. */
+  readonly checksum: ExpectedChecksum | undefined;
   readonly kubeconfig: string | undefined;
   readonly waitMs: number;
+}
+
+/** `--checksum`: CDI's `algorithm:hex`, sha256 or sha512 (what `Repr-Digest` carries). */
+function checksumFlag(text: string | undefined): ExpectedChecksum | undefined {
+  if (text === undefined) return undefined;
+  const checksum = parseChecksum(text);
+  if (checksum.algorithm !== 'sha256' && checksum.algorithm !== 'sha512')
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `--checksum ${text}: uploads are verified with sha256 or sha512`,
+    );
+  return checksum;
 }
 
 /** Parses and checks the arguments; `CDI_INVALID_ARGUMENT` naming the problem. */
@@ -98,6 +115,7 @@ export function parseUploadCommand(
     insecure: boolFlag(args, 'insecure'),
     create: !boolFlag(args, 'no-create'),
     async: boolFlag(args, 'async'),
+    checksum: checksumFlag(stringFlag(args, 'checksum')),
     kubeconfig: stringFlag(args, 'kubeconfig') ?? env['KUBECONFIG'],
     waitMs: waitSecs * 1000,
   };
@@ -128,6 +146,7 @@ export async function uploadMain(argv: readonly string[], ctx: CommandContext): 
       token,
       file: cmd.file,
       async: cmd.async,
+      ...(cmd.checksum === undefined ? {} : { checksum: cmd.checksum }),
       ...(caPem === undefined ? {} : { caPem }),
       insecure: cmd.insecure,
       target: { namespace: v.namespace, pvc: v.name },

@@ -26,6 +26,7 @@ import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../common/errors
 import { listenOn } from './listen.js';
 import type { Logger } from '../common/logger.js';
 import { parseBearer } from './auth.js';
+import { REPR_DIGEST_HEADER } from './repr-digest.js';
 import { Coalescer } from './coalesce.js';
 import { HEALTHZ_PATH, uploadModeOf } from './paths.js';
 import { sendError, sendText } from './status.js';
@@ -96,8 +97,9 @@ const FORWARDED_HEADERS = [
   'content-length',
   'content-range',
   'user-agent',
+  REPR_DIGEST_HEADER,
 ] as const;
-const EXPOSED_HEADERS = 'Upload-Offset, Upload-Length, Range';
+const EXPOSED_HEADERS = 'Upload-Offset, Upload-Length, Range, Repr-Digest';
 
 /** Starts the proxy; see the module comment. */
 export async function startUploadProxy(options: UploadProxyOptions): Promise<UploadProxy> {

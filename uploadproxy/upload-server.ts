@@ -25,7 +25,14 @@ import type { Logger } from '../common/logger.js';
 import type { ImportResult, ImportTarget } from '../importer/pipeline/import.js';
 import { openFormFile } from './multipart.js';
 import type { ProgressMetric } from '../importer/progress/metrics-server.js';
+import type { ExpectedChecksum } from '../importer/checksum/checksum.js';
 import { HEALTHZ_PATH, METRICS_PATH, uploadModeOf, type UploadMode } from './paths.js';
+import {
+  REPR_DIGEST_HEADER,
+  formatReprDigest,
+  parseReprDigest,
+  sameChecksum,
+} from './repr-digest.js';
 import {
   UPLOAD_LENGTH_HEADER,
   UPLOAD_OFFSET_HEADER,
@@ -254,12 +261,20 @@ class ServerState {
       return;
     }
     const shape = requestShape(req, mode);
+    let checksum: ExpectedChecksum | undefined;
+    try {
+      checksum = parseReprDigest(req.headersDistinct[REPR_DIGEST_HEADER]?.join(', '));
+    } catch (err) {
+      this.#answerEarly(req, res, err);
+      return;
+    }
     const body: Readable = mode.form ? await openFormFile(req.headers, req) : req;
-    const session = await this.#sessionFor(shape.range, shape.length, mode);
+    const session = await this.#sessionFor(shape.range, shape.length, mode, checksum);
     if (session === undefined) {
       this.#answerOffset(res, 416);
       return;
     }
+    if (!this.#checksumFits(session, checksum, req, res)) return;
     if (shape.range?.total !== undefined) session.journal.setTotal(shape.range.total);
     clearTimeout(this.#resumeTimer);
     // A connection that goes silent (a dead NAT path sends no RST) counts as dropped, so a resume
@@ -286,11 +301,36 @@ class ServerState {
     }
   }
 
+  /**
+   * A resumed part may repeat the upload's `Repr-Digest` (the same value) or leave it out; a
+   * different one, or one that was not sent with the first part, is refused: the digest is
+   * computed from byte 0 as the pipeline reads.
+   */
+  #checksumFits(
+    session: UploadSession,
+    checksum: ExpectedChecksum | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): boolean {
+    if (
+      checksum === undefined ||
+      (session.checksum !== undefined && sameChecksum(checksum, session.checksum))
+    )
+      return true;
+    const why =
+      session.checksum === undefined
+        ? 'Repr-Digest must come with the first part of an upload'
+        : 'Repr-Digest differs from the one this upload started with';
+    this.#answerEarly(req, res, new CdiError(ErrorCodes.ChecksumInvalid, why, { httpStatus: 400 }));
+    return false;
+  }
+
   /** The session a request continues, a fresh one, or undefined when its range does not fit. */
   async #sessionFor(
     range: ContentRange | undefined,
     length: number | undefined,
     mode: UploadMode,
+    checksum: ExpectedChecksum | undefined,
   ): Promise<UploadSession | undefined> {
     const current = this.#session;
     if (range !== undefined && range.start > 0) {
@@ -313,6 +353,7 @@ class ServerState {
         preallocation: o.preallocation,
         spillDir: o.spillDir,
         ...(o.journal === undefined ? {} : { journal: o.journal }),
+        ...(checksum === undefined ? {} : { checksum }),
         logger: o.logger,
       },
       length,
@@ -365,7 +406,12 @@ class ServerState {
     try {
       const result = await session.result;
       this.#finished = true;
-      if (res !== undefined) sendText(res, 200, '');
+      if (res !== undefined) {
+        // The verified digest, so a client can see its checksum was checked (RFC 9530).
+        if (session.checksum !== undefined)
+          res.setHeader(REPR_DIGEST_HEADER, formatReprDigest(session.checksum));
+        sendText(res, 200, '');
+      }
       this.#options.logger.info('upload complete', { ...result });
       await session.journal.dispose();
       this.#resolve(result);

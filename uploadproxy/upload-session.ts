@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { ContentType } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { ExpectedChecksum } from '../importer/checksum/checksum.js';
 import { runImport, type ImportResult, type ImportTarget } from '../importer/pipeline/import.js';
 import { UploadStreamSource } from '../importer/sources/upload-stream.js';
 import { MemoryJournal } from './memory-journal.js';
@@ -33,6 +34,8 @@ export interface UploadSessionOptions {
    * soon as its bytes are on disk (ADR 0009).
    */
   readonly journal?: 'memory' | 'disk';
+  /** The uploaded file's checksum (`Repr-Digest`), verified before the disk is published. */
+  readonly checksum?: ExpectedChecksum;
   readonly logger: Logger;
 }
 
@@ -42,6 +45,7 @@ export type ReceiveOutcome = 'complete' | 'partial';
 /** See the module comment. */
 export class UploadSession {
   readonly journal: Journal;
+  readonly checksum: ExpectedChecksum | undefined;
   /** Settles when the import ends; never rejects unhandled (a catch is attached at once). */
   readonly result: Promise<ImportResult>;
   readonly #abort = new AbortController();
@@ -50,6 +54,7 @@ export class UploadSession {
 
   private constructor(journal: Journal, options: UploadSessionOptions, length: number | undefined) {
     this.journal = journal;
+    this.checksum = options.checksum;
     if (length !== undefined) journal.setTotal(length);
     this.result = runImport({
       source: new UploadStreamSource({
@@ -63,6 +68,7 @@ export class UploadSession {
       filesystemOverhead: options.filesystemOverhead,
       preallocation: options.preallocation,
       spillDir: options.spillDir,
+      ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
       signal: this.#abort.signal,
       logger: options.logger,
     });

@@ -6,6 +6,7 @@
  * upload dropped at 90% and resumed with HEAD + Content-Range; and a browser form upload.
  * Every disk ends byte-identical to qemu-img's conversion.
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,7 @@ import { compressFile } from '../fixtures/index.js';
 import { startFormUploader } from '../helpers/browser-form.js';
 import { runCdi } from '../helpers/cdi-cli.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
-import { sameDisk, volumeData, waitForPvc } from './controller-harness.js';
+import { sameDisk, volumeData, waitForPhase, waitForPvc } from './controller-harness.js';
 import {
   curl,
   expectUploaded,
@@ -94,6 +95,24 @@ describe('cdi upload', () => {
       await relay.close();
     }
     await expectUploaded(env, 'cli-cut', env.raw);
+  });
+
+  it('--checksum: a wrong one fails with one line and keeps nothing; the right one succeeds', async () => {
+    const sha256 = createHash('sha256')
+      .update(await readFile(env.qcow2))
+      .digest('hex');
+    const wrong = await cdiUpload([
+      ...['--dv', 'cli-sum', '--size', '64Mi', '--file', env.qcow2],
+      ...['--checksum', `sha256:${'0'.repeat(64)}`],
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/cdi upload: .*checksum mismatch/);
+    await waitForPhase(env, 'default', 'cli-sum', 'UploadReady');
+    const right = await cdiUpload([
+      ...['--dv', 'cli-sum', '--file', env.qcow2, '--checksum', `sha256:${sha256}`],
+    ]);
+    expect(right.code, right.stderr).toBe(0);
+    await expectUploaded(env, 'cli-sum', env.raw);
   });
 
   it('fails with one clear line when the volume does not exist and --no-create', async () => {
