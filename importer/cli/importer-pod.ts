@@ -130,6 +130,22 @@ async function podTarget(config: ImporterConfig): Promise<ImportTarget> {
   return { kind: 'file', path: join(config.dataDir, PodPaths.DiskImageName) };
 }
 
+/** The pod's raw target with CDI's size rules (block targets carry no filesystem overhead). */
+function openRawTarget(
+  config: ImporterConfig,
+  target: ImportTarget & { readonly kind: 'file' | 'block' },
+  logger: Logger,
+): Promise<RawTarget> {
+  return RawTarget.open({
+    path: target.path,
+    kind: target.kind,
+    ...(config.imageSize === undefined ? {} : { requestedSize: config.imageSize }),
+    overhead: target.kind === 'block' ? 0 : config.filesystemOverhead,
+    preallocation: config.preallocation,
+    logger,
+  });
+}
+
 /** A blank DataVolume: a sparse raw image of the usable size (CDI `qemu-img create -f raw`). */
 async function createBlankImage(
   config: ImporterConfig,
@@ -142,14 +158,7 @@ async function createBlankImage(
       'Cannot create empty disk with content type archive',
     );
   }
-  const raw = await RawTarget.open({
-    path: target.path,
-    kind: target.kind,
-    ...(config.imageSize === undefined ? {} : { requestedSize: config.imageSize }),
-    overhead: target.kind === 'block' ? 0 : config.filesystemOverhead,
-    preallocation: config.preallocation,
-    logger,
-  });
+  const raw = await openRawTarget(config, target, logger);
   try {
     const finished = await raw.finish(0);
     return {
@@ -186,14 +195,7 @@ async function copyClone(
       throw wrapError(err, `Unable to connect to ${SourceKinds.Pvc} data source`);
     });
     logger.info('clone source opened', { source: info.displayName, length: info.length });
-    const raw = await RawTarget.open({
-      path: target.path,
-      kind: target.kind,
-      ...(config.imageSize === undefined ? {} : { requestedSize: config.imageSize }),
-      overhead: target.kind === 'block' ? 0 : config.filesystemOverhead,
-      preallocation: config.preallocation,
-      logger,
-    });
+    const raw = await openRawTarget(config, target, logger);
     try {
       if (info.length !== undefined) raw.checkFits(info.length);
       const tracker = new ProgressTracker(
