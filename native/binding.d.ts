@@ -80,11 +80,63 @@ export declare class Qcow2Map {
   processChunk(chunk: RawChunk): Promise<RawChunkStats>;
 }
 
+/** Header facts of a VDI, VHD or VMDK image, from `ImageMap::Info` (src/image_map.cc). */
+export interface RawImageInfo {
+  readonly format: 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+  readonly subformat: string;
+  readonly virtualSize: number;
+  /** Guest bytes per map entry (VDI block, VHD block, VMDK grain). */
+  readonly blockSize: number;
+  /** Map entries covering the virtual size. */
+  readonly blockCount: number;
+  /** VMDK streamOptimized grains (deflate behind markers). */
+  readonly compressed: boolean;
+  /** VHD fixed: guest byte n is file byte n. */
+  readonly fixed: boolean;
+  /** VHD: the footer was found at the end of the file (fixed disks). */
+  readonly footerAtEnd: boolean;
+  /** VMDK: offset of the first grain (where a stream's markers begin). */
+  readonly grainOffset: number;
+  /** VHD creator application. */
+  readonly creator?: string;
+  readonly refusal?: { readonly code: string; readonly message: string };
+}
+
+/**
+ * A validated VDI/VHD/VMDK header and its block map (`cdi::ImageMap`, src/image_map.cc over
+ * `imgfmt::BlockMap`). Feed the table ranges `needs()` lists until it is empty, then map blocks.
+ */
+export declare class ImageMap {
+  /**
+   * @param head - the image's first min(size, 64 KiB) bytes (vhdx: 320 KiB).
+   * A VHDX knows its size and block size only once its metadata region is fed: call `info()`
+   * again after `feed`.
+   * @param tail - its last min(size, 1536) bytes (empty when streaming).
+   * @param fileSize - the image length, or -1 when unknown (streaming).
+   */
+  constructor(
+    format: 'vdi' | 'vhd' | 'vmdk' | 'vhdx',
+    head: Buffer,
+    tail: Buffer,
+    fileSize: number,
+  );
+  info(): RawImageInfo;
+  /** Table ranges still to be fed, 2 numbers each (offset, length). */
+  needs(): Float64Array;
+  /** Feeds one needed range; returns true once the map is complete (and validated). */
+  feed(offset: number, table: Buffer): boolean;
+  /** Extents of blocks [first, first+count) as in {@link Qcow2Map.mapL2} (kind 3: VMDK grain). */
+  mapBlocks(first: number, count: number): Float64Array;
+  /** `qcow2::ProcessChunk` on the libuv pool, with this image's grain size. */
+  processChunk(chunk: RawChunk): Promise<RawChunkStats>;
+}
+
 /** `qcow2::ZeroRange` on the libuv pool: BLKZEROOUT, fallocate, or writing zeros. */
 export declare function zeroRange(fd: number, offset: number, length: number): Promise<void>;
 
 /** The module object. */
 export interface Binding {
   readonly Qcow2Map: typeof Qcow2Map;
+  readonly ImageMap: typeof ImageMap;
   readonly zeroRange: typeof zeroRange;
 }

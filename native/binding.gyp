@@ -6,6 +6,8 @@
         "src/addon.cc",
         "src/chunk_worker.cc",
         "src/fd_io.cc",
+        "src/image_format.cc",
+        "src/image_map.cc",
         "src/qcow2.cc",
         "src/qcow2_map.cc"
       ],

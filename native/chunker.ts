@@ -13,7 +13,7 @@ export const ZERO_BREAK_BYTES = 64 * 1024;
 /** Fields per extent. */
 export const EXTENT_FIELDS = 5;
 /** Extent kinds (`qcow2::ExtentKind`). */
-export const ExtentKind = { Zero: 0, Data: 1, Compressed: 2 } as const;
+export const ExtentKind = { Zero: 0, Data: 1, Compressed: 2, MarkerGrain: 3 } as const;
 
 /** A guest range that reads as zeros. */
 export interface ZeroRun {

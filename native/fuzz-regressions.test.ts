@@ -11,9 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import {
+  convertImageFile,
+  convertImageRanged,
   convertQcow2File,
   convertQcow2Ranged,
+  createImageStreamConverter,
   createQcow2StreamConverter,
+  type BlockMapFormat,
   type RangeReader,
 } from './index.js';
 import { makeImage, makeTempDir, qemuRaw, sameBytes } from './test-helpers/qemu-images.js';
@@ -70,6 +74,46 @@ it.each(FILES)('$file converts or fails with a CdiError in every mode', async ({
     await fh.close();
   }
 });
+
+const IMAGE_CASES = FILES.flatMap(({ file }) =>
+  (['vdi', 'vhd', 'vmdk'] as const).map((format: BlockMapFormat) => ({ file, format })),
+);
+
+it.each(IMAGE_CASES)(
+  '$file converts or fails with a CdiError as $format in every mode',
+  async ({ file, format }) => {
+    const path = join(dir, file);
+    const bytes = await readFile(path);
+    const out = join(tmp.dir, `${file}.${format}.raw`);
+    await writeFile(out, '');
+    const fh = await open(out, 'r+');
+    const target = { fd: fh.fd, kind: 'file' as const };
+    // Never grow the scratch output to a hostile virtual size: refuse large disks up front.
+    const prepareTarget = (info: { virtualSize: number }): Promise<void> =>
+      info.virtualSize > 64 * 1024 * 1024
+        ? Promise.reject(Object.assign(new Error('too large'), { code: 'CDI_SIZE_VALIDATION' }))
+        : fh.truncate(info.virtualSize);
+    const reader: RangeReader = {
+      size: bytes.length,
+      read: (offset, length) => {
+        if (offset < 0 || length < 0 || offset + length > bytes.length) {
+          return Promise.reject(new RangeError(`read outside the image: ${offset}+${length}`));
+        }
+        return Promise.resolve(Buffer.from(bytes.subarray(offset, offset + length)));
+      },
+    };
+    try {
+      const options = { target, prepareTarget };
+      expect(await settle(convertImageFile(format, path, options))).not.toMatch(/^raw/);
+      expect(await settle(convertImageRanged(format, reader, options))).not.toMatch(/^raw/);
+      const sink = createImageStreamConverter(format, { ...options, spillDir: tmp.dir });
+      await settle(pipeline(Readable.from([bytes]), sink));
+      expect(await settle(sink.result)).not.toMatch(/^raw/);
+    } finally {
+      await fh.close();
+    }
+  },
+);
 
 // Found by the fuzzer (cluster-buffer-reused-across-sizes.bin): the per-thread cluster buffer
 // kept the size of the first image's clusters; a later image with larger clusters overflowed it.

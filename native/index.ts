@@ -14,9 +14,30 @@ import type { Binding } from './binding.js';
 import { throwIfAborted, toConvertError } from './errors.js';
 import { convertRandomAccess, isQcow2Header, openMap, toQcow2Info } from './ranged-convert.js';
 import { Qcow2StreamConverter } from './stream-convert.js';
-import type { ConvertOptions, ConvertStats, Qcow2Info, RangeReader } from './types.js';
+import {
+  convertImageRandomAccess,
+  loadTables,
+  openImageHeader,
+  toDiskImageInfo,
+} from './image-convert.js';
+import { ImageStreamConverter } from './image-stream.js';
+import { StatsCounter } from './ranged-convert.js';
+import type {
+  BlockMapFormat,
+  ConvertibleFormat,
+  ConvertOptions,
+  ConvertStats,
+  DiskImageInfo,
+  ImageInfo,
+  Qcow2Info,
+  RangeReader,
+} from './types.js';
 
 export type {
+  BlockMapFormat,
+  ConvertibleFormat,
+  DiskImageInfo,
+  ImageInfo,
   ConvertOptions,
   ConvertStats,
   ConvertTarget,
@@ -159,4 +180,113 @@ export async function zeroRange(fd: number, offset: number, length: number): Pro
   } catch (err) {
     throw toConvertError(err);
   }
+}
+
+/** True for the formats {@link convertImageFile} and friends accept. */
+export function isConvertibleFormat(format: string): format is ConvertibleFormat {
+  return (
+    format === 'qcow2' ||
+    format === 'vdi' ||
+    format === 'vhd' ||
+    format === 'vmdk' ||
+    format === 'vhdx'
+  );
+}
+
+/**
+ * What `qemu-img info` would report about an image of `format` (header only; the block tables
+ * are validated when converting). Throws a CdiError on structurally invalid images.
+ */
+export async function readImageInfo(
+  format: ConvertibleFormat,
+  reader: RangeReader,
+  signal?: AbortSignal,
+): Promise<ImageInfo> {
+  if (format === 'qcow2') return readQcow2Info(reader, signal);
+  try {
+    const stats = new StatsCounter();
+    const { map } = await openImageHeader(binding, format, reader, { stats, signal });
+    // A VHDX keeps its size in the metadata region (the first table round); the rest only
+    // locate blocks.
+    if (format === 'vhdx') await loadTables(map, reader, stats, { signal, rounds: 1 });
+    return toDiskImageInfo(map.info());
+  } catch (err) {
+    throw toConvertError(err, signal);
+  }
+}
+
+/**
+ * What the first bytes of a VDI, VHD or VMDK image say, for sequential input whose end (VHD and
+ * VMDK footers, table bounds) is not at hand. Throws a CdiError on invalid headers. (A VHDX keeps
+ * its size in its metadata region: use {@link readImageInfo} over the first megabytes.)
+ */
+export function readImageInfoFromHead(format: BlockMapFormat, head: Buffer): DiskImageInfo {
+  try {
+    return toDiskImageInfo(new binding.ImageMap(format, head, Buffer.alloc(0), -1).info());
+  } catch (err) {
+    throw toConvertError(err);
+  }
+}
+
+/** Options of the format-generic conversions: `prepareTarget` sees either kind of info. */
+export type ImageConvertOptions = ConvertOptions<ImageInfo> & { readonly concurrency?: number };
+
+/** Converts a local image file of `format` to raw with random access (native pread). */
+export async function convertImageFile(
+  format: ConvertibleFormat,
+  path: string,
+  options: ImageConvertOptions,
+): Promise<ConvertStats> {
+  if (format === 'qcow2') return convertQcow2File(path, options);
+  let reader: FileRangeReader | undefined;
+  try {
+    reader = await openFileRangeReader(path);
+    return await convertImageRandomAccess(binding, format, reader, {
+      ...options,
+      concurrency: options.concurrency ?? FILE_CONCURRENCY,
+    });
+  } catch (err) {
+    throw toConvertError(err, options.signal);
+  } finally {
+    await reader?.close();
+  }
+}
+
+/** Converts an image of `format` through a random-access reader (HTTP or S3 ranges). */
+export async function convertImageRanged(
+  format: ConvertibleFormat,
+  reader: RangeReader,
+  options: ImageConvertOptions,
+): Promise<ConvertStats> {
+  if (format === 'qcow2') return convertQcow2Ranged(reader, options);
+  const source: RangeReader = {
+    size: reader.size,
+    read: (offset, length, signal) => reader.read(offset, length, signal),
+  };
+  try {
+    return await convertImageRandomAccess(binding, format, source, {
+      ...options,
+      concurrency: options.concurrency ?? RANGED_CONCURRENCY,
+    });
+  } catch (err) {
+    throw toConvertError(err, options.signal);
+  }
+}
+
+/**
+ * A Writable converting sequential input of `format` (see {@link createQcow2StreamConverter};
+ * VDI/VHD/VMDK: stream-convert.ts's sibling image-stream.ts). A fixed VHD is refused here: it
+ * streams as a raw image whose last 512 bytes are the footer. Await `result`.
+ */
+export function createImageStreamConverter(
+  format: ConvertibleFormat,
+  options: ImageConvertOptions & { readonly spillDir: string; readonly size?: number },
+): import('node:stream').Writable & { readonly result: Promise<ConvertStats> } {
+  if (format === 'qcow2') return new Qcow2StreamConverter(binding, options);
+  return new ImageStreamConverter(binding, format satisfies BlockMapFormat, options);
+}
+
+/** The public info of a VDI/VHD/VMDK image, for callers holding a {@link DiskImageInfo}. */
+export function isDiskImageInfo(info: ImageInfo): info is DiskImageInfo {
+  return info.format !== 'qcow2';
 }

@@ -7,7 +7,7 @@
  * fetched here (coalesced ranges, in parallel) and handed over as buffers.
  */
 import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
-import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
+import type { Binding, Qcow2Map, RawChunk, RawChunkStats, RawQcow2Info } from './binding.js';
 import { Chunker, ExtentKind, hostRanges, type Chunk, type WorkItem } from './chunker.js';
 import { throwIfAborted } from './errors.js';
 import type { ConvertOptions, ConvertStats, Qcow2Info, RangeReader } from './types.js';
@@ -96,19 +96,24 @@ export class StatsCounter {
   }
 }
 
+/** What runs a chunk: a {@link Qcow2Map} or an `ImageMap`. */
+export interface ChunkRunner {
+  processChunk(chunk: RawChunk): Promise<RawChunkStats>;
+}
+
 /** Writes work items into the target: chunks through the native workers, zero runs as needed. */
 export class ItemWriter {
   readonly #binding: Binding;
-  readonly #map: Qcow2Map;
-  readonly #options: ConvertOptions;
+  readonly #map: ChunkRunner;
+  readonly #options: Pick<ConvertOptions, 'target' | 'onProgress'>;
   readonly #stats: StatsCounter;
   readonly #total: number;
   readonly sparse: boolean;
 
   constructor(init: {
     binding: Binding;
-    map: Qcow2Map;
-    options: ConvertOptions;
+    map: ChunkRunner;
+    options: Pick<ConvertOptions, 'target' | 'onProgress'>;
     stats: StatsCounter;
     total: number;
   }) {
@@ -224,7 +229,8 @@ async function readCounted(
   return buf;
 }
 
-async function runItem(
+/** Runs one work item, reading host bytes natively (`fd`) or through the reader. */
+export async function runItem(
   item: WorkItem,
   source: ImageSource,
   writer: ItemWriter,

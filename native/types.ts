@@ -54,12 +54,40 @@ export interface ConvertStats {
   readonly spilledBytes: number;
 }
 
+/** The formats converted through the block-map cores (`src/image_format.cc`). */
+export type BlockMapFormat = 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+
+/** Every format the native converter turns into raw. */
+export type ConvertibleFormat = 'qcow2' | BlockMapFormat;
+
+/** What `readImageInfo` reports for a VDI, VHD or VMDK image, like `qemu-img info`. */
+export interface DiskImageInfo {
+  readonly format: BlockMapFormat;
+  /**
+   * vdi: `dynamic` | `static`; vhd: `dynamic` | `fixed` | `differencing`; vmdk: the descriptor's
+   * createType (`monolithicSparse`, `streamOptimized`, ...); vhdx: `dynamic` | `differencing`.
+   */
+  readonly subformat: string;
+  readonly virtualSize: number;
+  /** Guest bytes per map entry: VDI block, VHD block, VMDK grain. */
+  readonly blockSize: number;
+  /** VMDK streamOptimized: deflate grains behind markers. */
+  readonly compressed: boolean;
+  /** VHD: the creator application of the footer (decides qemu's size rule). */
+  readonly creator?: string;
+  /** Set when conversion would be refused (differencing image, parent). */
+  readonly refusal?: { code: string; message: string };
+}
+
+/** What `readImageInfo` reports. */
+export type ImageInfo = Qcow2Info | DiskImageInfo;
+
 /** Options shared by every conversion. */
-export interface ConvertOptions {
+export interface ConvertOptions<I = Qcow2Info> {
   readonly target: ConvertTarget;
   readonly signal?: AbortSignal;
   /** Guest bytes done / virtual size. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Called once after the header is validated and before the first write, awaited. */
-  readonly prepareTarget?: (info: Qcow2Info) => Promise<void>;
+  readonly prepareTarget?: (info: I) => Promise<void>;
 }

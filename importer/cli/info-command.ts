@@ -4,7 +4,15 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { formatBytes } from '../../common/quantity.js';
-import { readQcow2Info, type Qcow2Info, type RangeReader } from '../../native/index.js';
+import {
+  readImageInfo,
+  readImageInfoFromHead,
+  readQcow2Info,
+  type DiskImageInfo,
+  type Qcow2Info,
+  type RangeReader,
+} from '../../native/index.js';
+import { fixedVhdVirtualSize, isVmdkDescriptor, VHD_FOOTER_BYTES } from '../format/vhd-footer.js';
 import { unwrapCompression } from '../decompress/unwrap.js';
 import {
   SNIFF_BYTES,
@@ -19,6 +27,8 @@ import type { CommandContext } from './context.js';
 
 /** How much of a compressed stream is kept to read a qcow2 header and its tables. */
 const COMPRESSED_QCOW2_WINDOW = 8 << 20;
+/** How much of a compressed VDI/VHD/VMDK stream is kept to read its header and descriptor. */
+const HEAD_WINDOW = 64 * 1024;
 
 /** `cdi info` output, with qemu-img's key names where one exists. */
 export interface ImageInfoReport {
@@ -31,17 +41,27 @@ export interface ImageInfoReport {
   readonly 'dirty-flag'?: boolean;
   /** Compression wrappers around the image, outermost first (ours). */
   readonly compression: readonly CompressionFormat[];
-  readonly 'format-specific'?: {
-    readonly type: 'qcow2';
-    readonly data: {
-      readonly compat: '0.10' | '1.1';
-      readonly 'compression-type': 'zlib' | 'zstd';
-      readonly 'extended-l2': boolean;
-      readonly encrypted: boolean;
-      readonly 'external-data-file'?: string;
-      readonly snapshots: number;
-    };
-  };
+  readonly 'format-specific'?:
+    | {
+        readonly type: 'qcow2';
+        readonly data: {
+          readonly compat: '0.10' | '1.1';
+          readonly 'compression-type': 'zlib' | 'zstd';
+          readonly 'extended-l2': boolean;
+          readonly encrypted: boolean;
+          readonly 'external-data-file'?: string;
+          readonly snapshots: number;
+        };
+      }
+    | {
+        readonly type: 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+        readonly data: {
+          /** vdi: dynamic/static; vhd: dynamic/fixed; vmdk: the descriptor's create type. */
+          readonly subformat: string;
+          /** VHD: the footer's creator application (decides how qemu sizes the disk). */
+          readonly creator?: string;
+        };
+      };
   /** Why an import of this image would be refused (ours). */
   readonly refusal?: string;
 }
@@ -89,27 +109,51 @@ export async function inspect(
     info.localPath === undefined ? info.length : (await stat(info.localPath)).blocks * 512;
   if (info.randomAccess && source.readRange !== undefined && info.length !== undefined) {
     const readRange = source.readRange.bind(source);
-    const headLength = Math.min(SNIFF_BYTES, info.length);
-    const head = headLength > 0 ? await readRange(0, headLength, signal) : Buffer.alloc(0);
-    const format = sniffFormat(head);
-    if (format === 'qcow2') {
-      const reader: RangeReader = {
-        size: info.length,
-        read: (o, l, s) => readRange(o, l, s ?? signal),
-      };
-      return qcow2Report(filename, await readQcow2Info(reader, signal), [], actual);
-    }
-    if (format === undefined || format === 'tar') {
-      return {
-        filename,
-        format: 'raw',
-        'virtual-size': info.length,
-        ...(actual === undefined ? {} : { 'actual-size': actual }),
-        compression: [],
-      };
-    }
+    const reader: RangeReader = {
+      size: info.length,
+      read: (o, l, s) => readRange(o, l, s ?? signal),
+    };
+    const report = await inspectRandom(reader, filename, actual, signal);
+    if (report !== undefined) return report;
   }
   return inspectStream(source, filename, actual, signal);
+}
+
+/** Random access: the report, or undefined for formats only a stream can tell (compressed). */
+async function inspectRandom(
+  reader: RangeReader,
+  filename: string,
+  actual: number | undefined,
+  signal: AbortSignal,
+): Promise<ImageInfoReport | undefined> {
+  const headLength = Math.min(SNIFF_BYTES, reader.size);
+  const head = headLength > 0 ? await reader.read(0, headLength, signal) : Buffer.alloc(0);
+  const format = sniffFormat(head);
+  if (format === 'qcow2') {
+    return qcow2Report(filename, await readQcow2Info(reader, signal), [], actual);
+  }
+  if (format === 'vmdk' && isVmdkDescriptor(head)) return descriptorReport(filename, [], actual);
+  if (format === 'vdi' || format === 'vhd' || format === 'vmdk' || format === 'vhdx') {
+    const disk = await readImageInfo(format, reader, signal);
+    return diskReport(filename, disk as DiskImageInfo, [], actual);
+  }
+  if (format === undefined && reader.size >= 2 * VHD_FOOTER_BYTES) {
+    const tail = await reader.read(reader.size - VHD_FOOTER_BYTES, VHD_FOOTER_BYTES, signal);
+    if (fixedVhdVirtualSize(tail, reader.size) !== undefined) {
+      const disk = await readImageInfo('vhd', reader, signal);
+      return diskReport(filename, disk as DiskImageInfo, [], actual);
+    }
+  }
+  if (format === undefined || format === 'tar') {
+    return {
+      filename,
+      format: 'raw',
+      'virtual-size': reader.size,
+      ...(actual === undefined ? {} : { 'actual-size': actual }),
+      compression: [],
+    };
+  }
+  return undefined;
 }
 
 async function inspectStream(
@@ -120,7 +164,8 @@ async function inspectStream(
 ): Promise<ImageInfoReport> {
   const unwrapped = await unwrapCompression(await source.stream(signal));
   const { compressions } = unwrapped;
-  if (unwrapped.format === 'qcow2') {
+  if (unwrapped.format === 'qcow2' || unwrapped.format === 'vhdx') {
+    const format = unwrapped.format;
     const window = await readWindow(unwrapped.stream, COMPRESSED_QCOW2_WINDOW, signal);
     const reader: RangeReader = {
       size: window.length,
@@ -129,14 +174,32 @@ async function inspectStream(
           return Promise.reject(
             new CdiError(
               ErrorCodes.ImageInvalid,
-              `qcow2 metadata beyond the first ${formatBytes(window.length)} of a compressed stream`,
+              `${format} metadata beyond the first ${formatBytes(window.length)} of a compressed stream`,
             ),
           );
         }
         return Promise.resolve(window.subarray(offset, offset + length));
       },
     };
+    if (format === 'vhdx') {
+      const disk = await readImageInfo(format, reader, signal);
+      return diskReport(filename, disk as DiskImageInfo, compressions, actual);
+    }
     return qcow2Report(filename, await readQcow2Info(reader, signal), compressions, actual);
+  }
+  if (unwrapped.format === 'vmdk' && isVmdkDescriptor(unwrapped.head)) {
+    unwrapped.stream.destroy();
+    return descriptorReport(filename, compressions, actual);
+  }
+  if (unwrapped.format === 'vdi' || unwrapped.format === 'vhd' || unwrapped.format === 'vmdk') {
+    const head = await readWindow(unwrapped.stream, HEAD_WINDOW, signal);
+    unwrapped.stream.destroy();
+    return diskReport(
+      filename,
+      readImageInfoFromHead(unwrapped.format, head),
+      compressions,
+      actual,
+    );
   }
   if (unwrapped.format !== 'raw' && unwrapped.format !== 'tar') {
     unwrapped.stream.destroy();
@@ -144,19 +207,34 @@ async function inspectStream(
       filename,
       format: unwrapped.format,
       compression: compressions,
-      refusal: `format ${unwrapped.format} is not supported yet`,
+      refusal: `format ${String(unwrapped.format)} is not supported yet`,
     };
   }
-  // The virtual size of a compressed raw image is only known once it is decompressed.
+  // The virtual size of a compressed raw image is only known once it is decompressed; its last
+  // 512 bytes may be the footer of a fixed VHD.
   let size = 0;
+  let last = Buffer.alloc(0);
   await pipeline(
     unwrapped.stream,
     new Writable({
       highWaterMark: 1 << 20,
-      write: (chunk: Buffer, _e, cb) => ((size += chunk.length), cb()),
+      write: (chunk: Buffer, _e, cb) => {
+        size += chunk.length;
+        last = Buffer.concat([last, chunk.subarray(-VHD_FOOTER_BYTES)]).subarray(-VHD_FOOTER_BYTES);
+        cb();
+      },
     }),
     { signal },
   );
+  const vhdSize = unwrapped.format === 'raw' ? fixedVhdVirtualSize(last, size) : undefined;
+  if (vhdSize !== undefined) {
+    return diskReport(
+      filename,
+      { format: 'vhd', subformat: 'fixed', virtualSize: vhdSize, blockSize: 0, compressed: false },
+      compressions,
+      actual,
+    );
+  }
   return {
     filename,
     format: 'raw',
@@ -213,6 +291,44 @@ function qcow2Report(
   };
 }
 
+function diskReport(
+  filename: string,
+  d: DiskImageInfo,
+  compression: readonly CompressionFormat[],
+  actual: number | undefined,
+): ImageInfoReport {
+  return {
+    filename,
+    format: d.format,
+    'virtual-size': d.virtualSize,
+    ...(actual === undefined ? {} : { 'actual-size': actual }),
+    ...(d.blockSize > 0 && d.subformat !== 'fixed' ? { 'cluster-size': d.blockSize } : {}),
+    compression,
+    'format-specific': {
+      type: d.format,
+      data: {
+        subformat: d.subformat,
+        ...(d.creator === undefined ? {} : { creator: d.creator }),
+      },
+    },
+    ...(d.refusal === undefined ? {} : { refusal: d.refusal.message }),
+  };
+}
+
+function descriptorReport(
+  filename: string,
+  compression: readonly CompressionFormat[],
+  actual: number | undefined,
+): ImageInfoReport {
+  return {
+    filename,
+    format: 'vmdk',
+    ...(actual === undefined ? {} : { 'actual-size': actual }),
+    compression,
+    refusal: 'vmdk descriptor file keeps its data in extent files, which are never opened',
+  };
+}
+
 function renderReport(r: ImageInfoReport): string {
   const lines = [`image: ${r.filename}`, `file format: ${r.format}`];
   if (r.compression.length > 0) lines.push(`compression: ${r.compression.join(', ')}`);
@@ -222,12 +338,16 @@ function renderReport(r: ImageInfoReport): string {
   if (r['cluster-size'] !== undefined) lines.push(`cluster_size: ${r['cluster-size']}`);
   if (r['backing-filename'] !== undefined) lines.push(`backing file: ${r['backing-filename']}`);
   const fs = r['format-specific'];
-  if (fs !== undefined) {
+  if (fs?.type === 'qcow2') {
     lines.push('Format specific information:');
     lines.push(`    compat: ${fs.data.compat}`);
     lines.push(`    compression type: ${fs.data['compression-type']}`);
     lines.push(`    extended l2: ${String(fs.data['extended-l2'])}`);
     lines.push(`    snapshots: ${fs.data.snapshots}`);
+  } else if (fs !== undefined) {
+    lines.push('Format specific information:');
+    lines.push(`    subformat: ${fs.data.subformat}`);
+    if (fs.data.creator !== undefined) lines.push(`    creator: ${fs.data.creator}`);
   }
   if (r['dirty-flag'] === true) lines.push('dirty flag: set');
   if (r.refusal !== undefined) lines.push(`import refused: ${r.refusal}`);

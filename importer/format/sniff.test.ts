@@ -17,6 +17,11 @@ describe('sniffFormat', () => {
     { what: 'bzip2 stream', head: at(0, '425a6839314159265359'), expected: 'bzip2' },
     { what: 'qcow2 header', head: at(0, '514649fb00000003'), expected: 'qcow2' },
     { what: 'vmdk sparse extent', head: at(0, '4b444d56'), expected: 'vmdk' },
+    {
+      what: 'vmdk text descriptor',
+      head: Buffer.from('# Disk DescriptorFile\nversion=1\n', 'latin1'),
+      expected: 'vmdk',
+    },
     { what: 'vdi signature at 0x40', head: at(0x40, '7f10dabe'), expected: 'vdi' },
     {
       what: 'vhd footer copy',

@@ -31,6 +31,8 @@ const SIGNATURES: readonly Signature[] = [
   { format: 'bzip2', offset: 0, magic: Buffer.from('BZh', 'latin1') },
   { format: 'qcow2', offset: 0, magic: Buffer.from([0x51, 0x46, 0x49, 0xfb]) },
   { format: 'vmdk', offset: 0, magic: Buffer.from('KDMV', 'latin1') },
+  // A VMDK text descriptor: detected so the import refuses it (its extents are other files).
+  { format: 'vmdk', offset: 0, magic: Buffer.from('# Disk DescriptorFile', 'latin1') },
   { format: 'vdi', offset: 0x40, magic: Buffer.from([0x7f, 0x10, 0xda, 0xbe]) },
   { format: 'vhd', offset: 0, magic: Buffer.from('conectix', 'latin1') },
   { format: 'vhdx', offset: 0, magic: Buffer.from('vhdxfile', 'latin1') },

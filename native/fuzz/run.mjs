@@ -1,28 +1,49 @@
 // SPDX-License-Identifier: Apache-2.0
-// `npm run fuzz -- --seconds N [--jobs J]`: builds the libFuzzer target with ASan and UBSan,
-// generates a seed corpus with qemu-img/qemu-io, and runs the fuzzer for N seconds over the
-// corpus plus native/fuzz/regressions. Crashing inputs land in native/fuzz/out/crashes.
-// `--regressions` only replays native/fuzz/regressions (must all pass).
+// `npm run fuzz -- --seconds N [--jobs J] [--target qcow2|image|all]`: builds the libFuzzer
+// targets with ASan and UBSan (qcow2_fuzz over src/qcow2.cc; image_fuzz over the VDI/VHD/VMDK
+// cores in src/image_format.cc), generates a seed corpus per target with qemu-img/qemu-io, and
+// runs each chosen target for N seconds over its corpus plus native/fuzz/regressions. Crashing
+// inputs land in native/fuzz/out/crashes. `--regressions` only replays native/fuzz/regressions
+// through every target (must all pass).
 /* eslint-disable @typescript-eslint/explicit-function-return-type -- plain JavaScript, no type syntax */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, 'out');
-const corpus = join(out, 'corpus');
 const crashes = join(out, 'crashes');
 const regressions = join(here, 'regressions');
-const bin = join(out, 'qcow2_fuzz');
+
+/** The targets: sources of the core, seed generator, and the largest input worth trying. */
+const TARGETS = {
+  qcow2: { harness: 'qcow2', sources: ['qcow2.cc'], seeds: qcow2Seeds, maxLen: 131072 },
+  image: {
+    harness: 'image',
+    sources: ['qcow2.cc', 'image_format.cc'],
+    seeds: imageSeeds,
+    maxLen: 262144,
+  },
+  // The image harness again, with VHDX seeds: its 1 MiB-aligned regions need inputs of 5 MiB.
+  vhdx: {
+    harness: 'image',
+    sources: ['qcow2.cc', 'image_format.cc'],
+    seeds: vhdxSeeds,
+    maxLen: 5373952,
+  },
+};
+const binOf = (name) => join(out, `${TARGETS[name].harness}_fuzz`);
+const corpusOf = (name) => join(out, name === 'qcow2' ? 'corpus' : `corpus-${name}`);
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-function build() {
+function build(name) {
   mkdirSync(out, { recursive: true });
   execFileSync(
     'clang++',
@@ -34,12 +55,12 @@ function build() {
       '-fno-sanitize-recover=all',
       '-fprofile-instr-generate',
       '-fcoverage-mapping',
-      join(here, '..', 'src', 'qcow2.cc'),
-      join(here, 'qcow2_fuzz.cc'),
+      ...TARGETS[name].sources.map((f) => join(here, '..', 'src', f)),
+      join(here, `${TARGETS[name].harness}_fuzz.cc`),
       '-lz',
       '-lzstd',
       '-o',
-      bin,
+      binOf(name),
     ],
     { stdio: 'inherit' },
   );
@@ -49,8 +70,8 @@ function qemu(args) {
   execFileSync(args[0], args.slice(1), { stdio: 'ignore' });
 }
 
-/** Small images covering the format's features (seeds, regenerated each run). */
-function seeds() {
+/** Small qcow2 images covering the format's features (seeds, regenerated each run). */
+function qcow2Seeds(corpus) {
   rmSync(corpus, { recursive: true, force: true });
   mkdirSync(corpus, { recursive: true });
   const tmp = join(out, 'seed-tmp');
@@ -117,33 +138,213 @@ function seeds() {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/** A tiny dynamic VHD with 4 KiB blocks (qemu always writes 2 MiB blocks, too big to fuzz). */
+function tinyVhd(path) {
+  const blockSize = 4096;
+  const size = 64 * 1024;
+  const entries = size / blockSize;
+  const footer = Buffer.alloc(512);
+  footer.write('conectix', 0, 'latin1');
+  footer.writeUInt32BE(2, 8);
+  footer.writeUInt32BE(0x10000, 12);
+  footer.writeBigUInt64BE(512n, 16);
+  footer.write('win ', 28, 'latin1');
+  footer.writeBigUInt64BE(BigInt(size), 40);
+  footer.writeBigUInt64BE(BigInt(size), 48);
+  footer.writeUInt16BE(4, 56);
+  footer[58] = 4;
+  footer[59] = 8;
+  footer.writeUInt32BE(3, 60);
+  let sum = 0;
+  for (const b of footer) sum += b;
+  footer.writeUInt32BE(~sum >>> 0, 64);
+  const dyn = Buffer.alloc(1024);
+  dyn.write('cxsparse', 0, 'latin1');
+  dyn.writeBigUInt64BE(0xffffffffffffffffn, 8);
+  dyn.writeBigUInt64BE(1536n, 16);
+  dyn.writeUInt32BE(0x10000, 24);
+  dyn.writeUInt32BE(entries, 28);
+  dyn.writeUInt32BE(blockSize, 32);
+  const bat = Buffer.alloc(512, 0xff);
+  const blocks = [];
+  let sector = 4;
+  for (const i of [0, 3, 15]) {
+    bat.writeUInt32BE(sector, i * 4);
+    const block = Buffer.alloc(512 + blockSize, i + 1);
+    block.fill(0xff, 0, 512);
+    blocks.push(block);
+    sector += block.length / 512;
+  }
+  writeFileSync(path, Buffer.concat([footer, dyn, bat, ...blocks, footer]));
+}
+
+/** Small VDI, VHD and VMDK images (seeds, regenerated each run). */
+function imageSeeds(corpus) {
+  rmSync(corpus, { recursive: true, force: true });
+  mkdirSync(corpus, { recursive: true });
+  const tmp = join(out, 'seed-tmp');
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const raw = join(tmp, 'base.raw');
+  qemu(['qemu-img', 'create', '-q', '-f', 'raw', raw, '256K']);
+  qemu(['qemu-io', '-f', 'raw', '-c', 'write -P 0xab 0 5k', '-c', 'write -P 0x11 130k 3k', raw]);
+  const rows = [
+    ['vdi-dynamic.vdi', 'vdi', 'static=off'],
+    ['vdi-static.vdi', 'vdi', 'static=on'],
+    ['vhd-fixed.vhd', 'vpc', 'subformat=fixed'],
+    ['vmdk-sparse.vmdk', 'vmdk', 'subformat=monolithicSparse'],
+    ['vmdk-zeroed.vmdk', 'vmdk', 'subformat=monolithicSparse,zeroed_grain=on'],
+    ['vmdk-stream.vmdk', 'vmdk', 'subformat=streamOptimized'],
+  ];
+  for (const [name, fmt, opts] of rows) {
+    qemu(['qemu-img', 'convert', '-f', 'raw', '-O', fmt, '-o', opts, raw, join(corpus, name)]);
+  }
+  qemu(['qemu-io', '-f', 'vmdk', '-c', 'write -z 0 64k', join(corpus, 'vmdk-zeroed.vmdk')]);
+  tinyVhd(join(corpus, 'vhd-tiny.vhd'));
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** CRC-32C, as VHDX checksums its headers and region tables. */
+function crc32c(buf) {
+  let crc = 0xffffffff;
+  for (const b of buf) {
+    crc ^= b;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0x82f63b78 & -(crc & 1));
+  }
+  return ~crc >>> 0;
+}
+
+/** GUID text to the bytes VHDX stores (first three fields little-endian). */
+function guid(text) {
+  const h = Buffer.from(text.replace(/-/g, ''), 'hex');
+  return Buffer.concat([
+    Buffer.from(h.subarray(0, 4)).reverse(),
+    Buffer.from(h.subarray(4, 6)).reverse(),
+    Buffer.from(h.subarray(6, 8)).reverse(),
+    h.subarray(8),
+  ]);
+}
+
+/**
+ * A compact VHDX (5 MiB: headers, BAT at 1 MiB, metadata at 2 MiB, one 1 MiB block at 3 MiB,
+ * log at 4 MiB);
+ * qemu's smallest is about 10 MiB. `fixed` marks the blocks as "leave allocated".
+ */
+function tinyVhdx(path, fixed) {
+  const MiB = 1 << 20;
+  const img = Buffer.alloc(5 * MiB);
+  img.write('vhdxfile', 0, 'latin1');
+  for (const [off, seq] of [
+    [64 * 1024, 1n],
+    [128 * 1024, 2n],
+  ]) {
+    const h = img.subarray(off, off + 4096);
+    h.write('head', 0, 'latin1');
+    h.writeBigUInt64LE(seq, 8);
+    h.fill(0x11, 16, 48);
+    h.writeUInt16LE(1, 66);
+    h.writeUInt32LE(MiB, 68);
+    h.writeBigUInt64LE(BigInt(4 * MiB), 72);
+    h.writeUInt32LE(crc32c(h), 4);
+  }
+  for (const off of [192 * 1024, 256 * 1024]) {
+    const rt = img.subarray(off, off + 64 * 1024);
+    rt.write('regi', 0, 'latin1');
+    rt.writeUInt32LE(2, 8);
+    guid('2dc27766-f623-4200-9d64-115e9bfd4a08').copy(rt, 16);
+    rt.writeBigUInt64LE(BigInt(MiB), 32);
+    rt.writeUInt32LE(MiB, 40);
+    rt.writeUInt32LE(1, 44);
+    guid('8b7ca206-4790-4b9a-b8fe-575f050f886e').copy(rt, 48);
+    rt.writeBigUInt64LE(BigInt(2 * MiB), 64);
+    rt.writeUInt32LE(MiB, 72);
+    rt.writeUInt32LE(1, 76);
+    rt.writeUInt32LE(crc32c(rt), 4);
+  }
+  const bat = img.subarray(MiB, 2 * MiB);
+  bat.writeBigUInt64LE((3n << 20n) | 6n, 0);
+  bat.writeBigUInt64LE(2n, 8);
+  const meta = img.subarray(2 * MiB, 3 * MiB);
+  meta.write('metadata', 0, 'latin1');
+  meta.writeUInt16LE(5, 10);
+  const items = [
+    ['caa16737-fa36-4d43-b3b6-33f0aa44e76b', 8, 4],
+    ['2fa54224-cd1b-4876-b211-5dbed83bf4b8', 8, 6],
+    ['8141bf1d-a96f-4709-ba47-f233a8faab5f', 4, 6],
+    ['cda348c7-445d-4471-9cc9-e9885251c556', 4, 6],
+    ['beca12ab-b2e6-4523-93ef-c309e000c746', 16, 6],
+  ];
+  let data = 64 * 1024;
+  items.forEach(([id, length, flags], i) => {
+    const e = 32 + i * 32;
+    guid(id).copy(meta, e);
+    meta.writeUInt32LE(data + i * 16, e + 16);
+    meta.writeUInt32LE(length, e + 20);
+    meta.writeUInt32LE(flags, e + 24);
+  });
+  meta.writeUInt32LE(MiB, data);
+  meta.writeUInt32LE(fixed ? 1 : 0, data + 4);
+  meta.writeBigUInt64LE(BigInt(3 * MiB), data + 16);
+  meta.writeUInt32LE(512, data + 32);
+  meta.writeUInt32LE(4096, data + 48);
+  meta.fill(0x33, data + 64, data + 80);
+  img.fill(0xab, 3 * MiB, 3 * MiB + 5000);
+  writeFileSync(path, img);
+}
+
+/** Compact VHDX images (seeds, regenerated each run). */
+function vhdxSeeds(corpus) {
+  rmSync(corpus, { recursive: true, force: true });
+  mkdirSync(corpus, { recursive: true });
+  tinyVhdx(join(corpus, 'dynamic.vhdx'), false);
+  tinyVhdx(join(corpus, 'fixed.vhdx'), true);
+}
+
+const only = arg('--target', 'all');
+const names = only === 'all' ? Object.keys(TARGETS) : [only];
+for (const name of names) {
+  if (TARGETS[name] === undefined) {
+    process.stderr.write(`unknown target ${name} (qcow2, image, vhdx, all)\n`);
+    process.exit(2);
+  }
+}
+
 if (process.argv.includes('--regressions')) {
-  if (!existsSync(bin)) build();
   const files = readdirSync(regressions)
     .filter((f) => !f.startsWith('.'))
     .map((f) => join(regressions, f));
-  const r = spawnSync(bin, files, { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  for (const name of names) {
+    if (!existsSync(binOf(name))) build(name);
+    const r = spawnSync(binOf(name), files, { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+  process.exit(0);
 }
 
 const seconds = Number(arg('--seconds', '60'));
 const jobs = Number(arg('--jobs', '1'));
-build();
-seeds();
 mkdirSync(crashes, { recursive: true });
-const r = spawnSync(
-  bin,
-  [
-    `-max_total_time=${seconds}`,
-    '-max_len=131072',
-    '-rss_limit_mb=1024',
-    '-timeout=10',
-    `-artifact_prefix=${crashes}/`,
-    '-print_final_stats=1',
-    ...(jobs > 1 ? [`-jobs=${jobs}`, `-workers=${jobs}`] : []),
-    corpus,
-    regressions,
-  ],
-  { stdio: 'inherit', env: { ...process.env, LLVM_PROFILE_FILE: join(out, 'fuzz-%p.profraw') } },
-);
-process.exit(r.status ?? 1);
+for (const name of names) {
+  build(name);
+  TARGETS[name].seeds(corpusOf(name));
+  const r = spawnSync(
+    binOf(name),
+    [
+      `-max_total_time=${seconds}`,
+      `-max_len=${TARGETS[name].maxLen}`,
+      '-rss_limit_mb=1024',
+      '-timeout=10',
+      `-artifact_prefix=${crashes}/`,
+      '-print_final_stats=1',
+      ...(jobs > 1 ? [`-jobs=${jobs}`, `-workers=${jobs}`] : []),
+      corpusOf(name),
+      regressions,
+    ],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, LLVM_PROFILE_FILE: join(out, `fuzz-${name}-%p.profraw`) },
+    },
+  );
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+process.exit(0);

@@ -3,12 +3,14 @@
 #include <napi.h>
 
 #include "chunk_worker.h"
+#include "image_map.h"
 #include "qcow2_map.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Qcow2Map", cdi::Qcow2Map::Init(env));
+  exports.Set("ImageMap", cdi::ImageMap::Init(env));
   exports.Set("zeroRange", Napi::Function::New<cdi::ZeroRangeAsync>(env, "zeroRange"));
   return exports;
 }

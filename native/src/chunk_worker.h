@@ -71,6 +71,13 @@ class ZeroRangeWorker : public PromiseWorker {
   uint64_t length_;
 };
 
+// Extents as the Float64Array handed to JavaScript (5 numbers each), and back (validated).
+Napi::Float64Array ExtentsToArray(Napi::Env env, const std::vector<qcow2::Extent>& ex);
+std::vector<qcow2::Extent> ArrayToExtents(const Napi::Env& env, const Napi::Value& v);
+
+// processChunk(chunk): queues a ChunkWorker for `header`'s image; returns its promise.
+Napi::Value QueueChunk(const Napi::CallbackInfo& info, const qcow2::Header& header);
+
 // zeroRange(fd, offset, length): Promise<void>
 Napi::Value ZeroRangeAsync(const Napi::CallbackInfo& info);
 

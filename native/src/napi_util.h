@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "qcow2.h"
+
 namespace cdi {
 
 // A JS Error with `code` set (matched by native/index.ts, never by message).
@@ -38,6 +40,23 @@ inline uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* wha
     throw Napi::RangeError::New(info.Env(), std::string("invalid value for ") + what);
   }
   return static_cast<uint64_t>(d);
+}
+
+inline Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBuffer()) {
+    throw Napi::TypeError::New(info.Env(), std::string("expected a Buffer for ") + what);
+  }
+  return info[i].As<Napi::Buffer<uint8_t>>();
+}
+
+// Runs a core call, turning qcow2::Error into a JS error with a code.
+template <typename F>
+auto Guard(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const qcow2::Error& e) {
+    throw CodedError(env, e.code(), e.what());
+  }
 }
 
 }  // namespace cdi

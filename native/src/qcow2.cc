@@ -488,6 +488,49 @@ void DecompressCluster(const Header& h,
   }
 }
 
+void DecodeMarkerGrain(const uint8_t* in,
+                       size_t in_len,
+                       uint8_t* out,
+                       size_t out_len,
+                       size_t need,
+                       uint64_t guest_offset) {
+  if (in_len < 12)
+    Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " has a truncated marker", guest_offset));
+  uint32_t size = uint32_t(in[8]) | (uint32_t(in[9]) << 8) | (uint32_t(in[10]) << 16) |
+                  (uint32_t(in[11]) << 24);
+  if (size == 0 || size > in_len - 12) {
+    Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " has an invalid compressed size %" PRIu32,
+                guest_offset, size));
+  }
+  struct Inflater {
+    z_stream s{};
+    bool ready = false;
+    ~Inflater() {
+      if (ready)
+        inflateEnd(&s);
+    }
+  };
+  thread_local Inflater z;
+  if (!z.ready) {
+    if (inflateInit(&z.s) != Z_OK)
+      throw Error(kConvertFailed, "zlib init failed");
+    z.ready = true;
+  } else if (inflateReset(&z.s) != Z_OK) {
+    throw Error(kConvertFailed, "zlib reset failed");
+  }
+  z_stream& s = z.s;
+  s.next_in = const_cast<uint8_t*>(in + 12);
+  s.avail_in = uInt(size);
+  s.next_out = out;
+  s.avail_out = uInt(out_len);
+  int ret = inflate(&s, Z_FINISH);
+  // Like qemu's uncompress(): the stream must end inside the grain and cover what is read.
+  if (ret != Z_STREAM_END || out_len - s.avail_out < need) {
+    Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " is corrupt (bad deflate stream)",
+                guest_offset));
+  }
+}
+
 namespace {
 
 void WriteSparse(const uint8_t* buf,
@@ -608,6 +651,17 @@ ChunkStats ProcessChunk(const Header& h,
         filled = mrel + ex[m].length;
       }
       i = k;
+    } else if (e.kind == kMarkerGrain) {
+      if (e.length > h.cluster_size)
+        throw Error(kConvertFailed, "internal: vmdk grain extent longer than a grain");
+      if (cluster.size() != h.cluster_size)
+        cluster.resize(h.cluster_size);
+      in.resize(e.host_len);
+      reader.Read(e.host, e.host_len, in.data());
+      stats.bytes_read += e.host_len;
+      DecodeMarkerGrain(in.data(), in.size(), cluster.data(), cluster.size(), e.length, e.guest);
+      memcpy(out.data() + rel, cluster.data(), e.length);
+      i++;
     } else {
       memset(out.data() + rel, 0, e.length);
       i++;

@@ -86,7 +86,9 @@ Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size);
 // (0: unallocated).
 std::vector<uint64_t> ParseL1(const Header& h, const uint8_t* data, size_t len);
 
-enum ExtentKind : uint32_t { kZero = 0, kData = 1, kCompressed = 2 };
+// kMarkerGrain: a VMDK streamOptimized grain, host bytes = 12-byte marker (lba, size) + zlib
+// stream (RFC 1950) of at most one grain (`Header::cluster_size`); host_len bounds the read.
+enum ExtentKind : uint32_t { kZero = 0, kData = 1, kCompressed = 2, kMarkerGrain = 3 };
 
 // A guest range and where its bytes come from.
 struct Extent {
@@ -145,6 +147,15 @@ void DecompressCluster(const Header& h,
                        size_t in_len,
                        uint8_t* out,
                        size_t out_len,
+                       uint64_t guest_offset);
+
+// Decodes one VMDK marker grain (`in` holds the marker and its zlib stream) into `out`, which
+// receives at least `need` bytes (a final partial grain may inflate to less than a grain).
+void DecodeMarkerGrain(const uint8_t* in,
+                       size_t in_len,
+                       uint8_t* out,
+                       size_t out_len,
+                       size_t need,
                        uint64_t guest_offset);
 
 // True if the buffer is all zero bytes.

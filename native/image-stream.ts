@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The sequential converter for VDI, VHD and VMDK: a Writable fed the image bytes in order.
+ *
+ * Block-map images (VDI, dynamic VHD, monolithicSparse VMDK, VHDX): the first bytes give the
+ * header; the tables the map needs are gathered as they stream by (from the spill file when
+ * they lie behind), and every byte that arrives before the map is complete is spilled (in real
+ * images that is only the metadata at the start). Once the map is known, each block is written
+ * at its guest offset as its bytes arrive, in file order; blocks that streamed by earlier are
+ * read back from the spill file at the end.
+ *
+ * streamOptimized VMDK: converted from the grain markers alone (each carries its guest LBA), so
+ * the grain directory at the end is never needed and nothing is spilled.
+ *
+ * Backpressure: `_write` calls back only after the window is processed and its chunks are queued
+ * on the bounded work pool.
+ */
+import { Writable } from 'node:stream';
+
+import { CdiError, ErrorCodes } from '../common/errors.js';
+import type { Binding, ImageMap, RawImageInfo } from './binding.js';
+import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges } from './chunker.js';
+import { toConvertError } from './errors.js';
+import { headBytes, throwIfRefused, toDiskImageInfo } from './image-convert.js';
+import { ItemWriter, StatsCounter } from './ranged-convert.js';
+import { SpillFile } from './spill-file.js';
+import type { BlockMapFormat, ConvertOptions, ConvertStats, DiskImageInfo } from './types.js';
+import { WorkPool } from './work-pool.js';
+
+/** Bytes gathered before a window is processed once the map is known. */
+const WINDOW_BYTES = 4 * 1024 * 1024;
+/** Chunks in flight on the libuv pool. */
+const CONCURRENCY = 4;
+/** Blocks mapped per call. */
+const MAP_BATCH = 4096;
+/** VMDK marker types (metadata markers have a zero size field). */
+const MARKER_EOS = 0;
+const MARKER_FOOTER = 3;
+
+/** Options of {@link ImageStreamConverter}. */
+export interface ImageStreamOptions extends ConvertOptions<DiskImageInfo> {
+  /** Directory for the spill file (deleted at the end). */
+  readonly spillDir: string;
+  /** Image length when known (Content-Length); accepted for symmetry with qcow2, unused. */
+  readonly size?: number;
+}
+
+type Pieces = { pieces: Buffer[]; pieceOffsets: number[] };
+
+/** A table range being gathered from the stream. */
+interface Gather {
+  readonly offset: number;
+  readonly buf: Buffer;
+  /** Bytes of `buf` filled; complete at `buf.length`. */
+  filled: number;
+}
+
+/** See the module comment. */
+export class ImageStreamConverter extends Writable {
+  /** Settles when the conversion ends; rejects with a CdiError. */
+  readonly result: Promise<ConvertStats>;
+  readonly #binding: Binding;
+  readonly #format: BlockMapFormat;
+  readonly #options: ImageStreamOptions;
+  readonly #stats = new StatsCounter();
+  readonly #spill: SpillFile;
+  readonly #pool = new WorkPool(CONCURRENCY);
+  #resolve!: (s: ConvertStats) => void;
+  #reject!: (e: unknown) => void;
+  #parts: Buffer[] = [];
+  #partsLen = 0;
+  /** Stream offset of the first byte in #parts. */
+  #pos = 0;
+  #map: ImageMap | undefined;
+  #raw: RawImageInfo | undefined;
+  #writer: ItemWriter | undefined;
+  #gathers: Gather[] = [];
+  /** True once the block map is complete (every byte before that point was spilled). */
+  #mapped = false;
+  /** Data extents still to come, sorted by host offset. */
+  #expected: number[][] = [];
+  /** Data extents that streamed by before the map was known. */
+  #deferred: number[][] = [];
+  /** streamOptimized: offset of the next marker, grains seen, and whether the stream ended. */
+  #marker = 0;
+  #seen: Uint8Array | undefined;
+  #ended = false;
+  /** Zero runs handed to the pool (each settles once its job has started). */
+  #queued: Promise<void>[] = [];
+
+  constructor(binding: Binding, format: BlockMapFormat, options: ImageStreamOptions) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#binding = binding;
+    this.#format = format;
+    this.#options = options;
+    this.#spill = new SpillFile(options.spillDir);
+    this.result = new Promise<ConvertStats>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.result.catch(() => undefined);
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        const err = new CdiError(ErrorCodes.Aborted, `${format} conversion aborted`);
+        this.#reject(err);
+        this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+      };
+      if (signal.aborted) queueMicrotask(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#parts.push(chunk);
+    this.#partsLen += chunk.length;
+    this.#stats.bytesRead += chunk.length;
+    const need =
+      this.#map === undefined
+        ? headBytes(this.#format)
+        : this.#mapped || this.#raw!.compressed
+          ? WINDOW_BYTES
+          : 0;
+    if (this.#partsLen < need) {
+      cb();
+      return;
+    }
+    this.#process(false).then(
+      () => cb(),
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#finish().then(
+      (stats) => {
+        cb();
+        this.#resolve(stats);
+      },
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    void this.#pool
+      .drain()
+      .catch(() => undefined)
+      .then(() => this.#spill.close())
+      .then(
+        () => {
+          this.#reject(
+            err === null
+              ? new CdiError(ErrorCodes.Aborted, `${this.#format} stream converter destroyed`)
+              : toConvertError(err),
+          );
+          cb(err);
+        },
+        (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),
+      );
+  }
+
+  #fail(err: unknown): CdiError {
+    const e = toConvertError(err, this.#options.signal);
+    this.#reject(e);
+    return e;
+  }
+
+  async #finish(): Promise<ConvertStats> {
+    await this.#process(true);
+    if (this.#map === undefined) {
+      throw new CdiError(ErrorCodes.ImageInvalid, `image too short for a ${this.#format} header`);
+    }
+    const end = this.#pos + this.#partsLen;
+    if (this.#raw!.compressed) {
+      this.#zeroUnseen();
+    } else {
+      if (!this.#mapped) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `image truncated: block table at offset ${this.#gathers[0]?.offset ?? end} lies past the end of the stream (${end} bytes)`,
+        );
+      }
+      const first = this.#expected[0];
+      if (first !== undefined) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `image truncated: block at offset ${first[3]} lies past the end of the stream (${end} bytes)`,
+        );
+      }
+      await this.#resolveDeferred(end);
+    }
+    await Promise.all(this.#queued.splice(0));
+    await this.#pool.drain();
+    await this.#spill.close();
+    this.#stats.spilledBytes = this.#spill.spilledBytes;
+    return this.#stats.result();
+  }
+
+  /** Takes the gathered bytes as one buffer starting at #pos. */
+  #take(): { data: Buffer; start: number } {
+    const data = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    const start = this.#pos;
+    this.#parts = [];
+    this.#partsLen = 0;
+    this.#pos += data.length;
+    return { data, start };
+  }
+
+  async #process(eof: boolean): Promise<void> {
+    if (this.#map === undefined) {
+      if (this.#partsLen < headBytes(this.#format) && !eof) return;
+      await this.#open();
+    }
+    if (this.#raw!.compressed) {
+      await this.#processMarkers(eof);
+      return;
+    }
+    const { data, start } = this.#take();
+    if (data.length === 0) return;
+    if (this.#mapped) {
+      await this.#writeExpected(data, start, eof);
+      return;
+    }
+    await this.#spill.add(start, data);
+    await this.#gather(data, start);
+    if (this.#map!.needs().length === 0) await this.#startMapped(start + data.length);
+  }
+
+  async #open(): Promise<void> {
+    const head = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    this.#parts = [head];
+    // The length stays unknown to the parser even with Content-Length: the footer (VMDK
+    // GD_AT_END) is not at hand, and truncation shows up at the end of the stream anyway.
+    const map = new this.#binding.ImageMap(
+      this.#format,
+      head.subarray(0, headBytes(this.#format)),
+      Buffer.alloc(0),
+      -1,
+    );
+    const raw = map.info();
+    throwIfRefused(raw);
+    if (raw.fixed) {
+      throw new CdiError(
+        ErrorCodes.FormatUnsupported,
+        'a fixed vhd has its footer at the end; it streams as a raw image',
+      );
+    }
+    this.#map = map;
+    this.#raw = raw;
+    // Block-map formats prepare the target once the map is complete (a VHDX learns its size from
+    // its metadata region); streamOptimized VMDK writes from the first grain on.
+    if (raw.compressed) await this.#prepare(raw);
+    if (raw.compressed) {
+      if (raw.grainOffset < 512) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `vmdk grain offset ${raw.grainOffset} lies inside the header`,
+        );
+      }
+      this.#marker = raw.grainOffset;
+      this.#seen = new Uint8Array(raw.blockCount);
+    }
+  }
+
+  async #prepare(raw: RawImageInfo): Promise<void> {
+    throwIfRefused(raw);
+    await this.#options.prepareTarget?.(toDiskImageInfo(raw));
+    this.#writer = new ItemWriter({
+      binding: this.#binding,
+      map: this.#map!,
+      options: this.#options,
+      stats: this.#stats,
+      total: raw.virtualSize,
+    });
+  }
+
+  /** Copies the parts of the needed tables inside `data` (or behind it, from the spill file). */
+  async #gather(data: Buffer, start: number): Promise<void> {
+    const map = this.#map!;
+    const end = start + data.length;
+    for (;;) {
+      const needs = map.needs();
+      const known = new Set(this.#gathers.map((g) => g.offset));
+      for (let i = 0; i + 1 < needs.length; i += 2) {
+        const offset = needs[i]!;
+        if (known.has(offset)) continue;
+        const g: Gather = { offset, buf: Buffer.alloc(needs[i + 1]!), filled: 0 };
+        // Bytes behind this window are in the spill file (everything before the map is spilled).
+        const behind = Math.min(g.buf.length, Math.max(0, start - offset));
+        if (behind > 0) {
+          (await this.#spill.read(offset, behind, start)).copy(g.buf, 0);
+          g.filled = behind;
+        }
+        this.#gathers.push(g);
+      }
+      let fed = false;
+      for (const g of this.#gathers) {
+        const from = g.offset + g.filled;
+        if (g.filled < g.buf.length && from >= start && from < end) {
+          const n = Math.min(g.buf.length - g.filled, end - from);
+          data.copy(g.buf, g.filled, from - start, from - start + n);
+          g.filled += n;
+        }
+        if (g.filled === g.buf.length) {
+          map.feed(g.offset, g.buf);
+          fed = true;
+        }
+      }
+      this.#gathers = this.#gathers.filter((g) => g.filled < g.buf.length);
+      if (!fed) return;
+    }
+  }
+
+  /** The map is complete: sorts the blocks into written-later, from-spill, and zero. */
+  async #startMapped(spilledEnd: number): Promise<void> {
+    this.#mapped = true;
+    const raw = this.#map!.info();
+    this.#raw = raw;
+    await this.#prepare(raw);
+    for (let first = 0; first < raw.blockCount; first += MAP_BATCH) {
+      const ex = this.#map!.mapBlocks(first, MAP_BATCH);
+      for (let i = 0; i + EXTENT_FIELDS <= ex.length; i += EXTENT_FIELDS) {
+        const [guest, length, kind, host] = [ex[i]!, ex[i + 1]!, ex[i + 2]!, ex[i + 3]!];
+        if (kind === ExtentKind.Zero) {
+          this.#queueZero(guest, length);
+        } else if (host + length <= spilledEnd) {
+          this.#deferred.push([guest, length, kind, host, length]);
+        } else if (host >= spilledEnd) {
+          this.#expected.push([guest, length, kind, host, length]);
+        } else {
+          const part = spilledEnd - host;
+          this.#deferred.push([guest, part, kind, host, part]);
+          this.#expected.push([guest + part, length - part, kind, spilledEnd, length - part]);
+        }
+      }
+    }
+    this.#expected.sort((a, b) => a[3]! - b[3]!);
+  }
+
+  #queueZero(offset: number, length: number): void {
+    if (length === 0) return;
+    const writer = this.#writer!;
+    // Remembered so #finish waits until every queued run has started before draining the pool.
+    this.#queued.push(this.#pool.run(() => writer.zero(offset, length)).catch(() => undefined));
+  }
+
+  /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
+  async #writeExpected(data: Buffer, start: number, eof: boolean): Promise<void> {
+    const end = start + data.length;
+    const batch: number[][] = [];
+    let taken = 0;
+    for (const e of this.#expected) {
+      const [guest, length, kind, host] = e as [number, number, number, number];
+      if (host >= end) break;
+      taken++;
+      if (host + length > end && !eof) {
+        const part = end - host;
+        batch.push([guest, part, kind, host, part]);
+        this.#expected[taken - 1] = [guest + part, length - part, kind, end, length - part];
+        taken--;
+        break;
+      }
+      batch.push(e);
+    }
+    this.#expected.splice(0, taken);
+    await this.#runChunks(batch, { pieces: [data], pieceOffsets: [start] });
+  }
+
+  async #runChunks(
+    extents: number[][],
+    source: Pieces | undefined,
+    fetch?: (chunkExtents: Float64Array) => Promise<Pieces>,
+  ): Promise<void> {
+    if (extents.length === 0) return;
+    extents.sort((a, b) => a[0]! - b[0]!);
+    const chunker = new Chunker({ contiguousOnly: true });
+    const items = [...chunker.push(Float64Array.from(extents.flat())), ...chunker.flush()];
+    for (const item of items) {
+      if (item.type !== 'chunk') continue;
+      const src = source ?? (await fetch!(item.extents));
+      await this.#pool.run(() => this.#writer!.chunk(item, src));
+    }
+  }
+
+  async #resolveDeferred(end: number): Promise<void> {
+    const fetch = async (ex: Float64Array): Promise<Pieces> => {
+      const ranges = hostRanges(ex, end, 0);
+      const pieces = await Promise.all(
+        ranges.map((r) => this.#spill.read(r.offset, r.length, end)),
+      );
+      return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
+    };
+    await this.#runChunks(this.#deferred.splice(0), undefined, fetch);
+  }
+
+  /** streamOptimized: walks the markers in the gathered bytes, writing each grain. */
+  async #processMarkers(eof: boolean): Promise<void> {
+    const { data, start } = this.#take();
+    const end = start + data.length;
+    const raw = this.#raw!;
+    const grains: number[][] = [];
+    let pos = this.#marker;
+    while (!this.#ended && pos + 16 <= end) {
+      const rel = pos - start;
+      const lba = Number(data.readBigUInt64LE(rel));
+      const size = data.readUInt32LE(rel + 8);
+      if (size === 0) {
+        const type = data.readUInt32LE(rel + 12);
+        if (type === MARKER_EOS) {
+          this.#ended = true;
+          break;
+        }
+        if (type > MARKER_FOOTER) {
+          throw new CdiError(
+            ErrorCodes.ImageInvalid,
+            `unknown vmdk marker type ${type} at offset ${pos}`,
+          );
+        }
+        // GT, GD or footer: `lba` counts the sectors of metadata after the marker sector.
+        pos += 512 + lba * 512;
+        continue;
+      }
+      if (size > 2 * raw.blockSize) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `vmdk grain marker at offset ${pos} announces ${size} compressed bytes for a ${raw.blockSize}-byte grain`,
+        );
+      }
+      if (pos + 12 + size > end) break;
+      const grainSectors = raw.blockSize / 512;
+      const index = lba / grainSectors;
+      if (!Number.isInteger(index) || index >= raw.blockCount) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `vmdk grain marker at offset ${pos} names sector ${lba}, not a grain of the disk`,
+        );
+      }
+      if (this.#seen![index] === 1) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `vmdk grain for sector ${lba} appears twice (again at offset ${pos})`,
+        );
+      }
+      this.#seen![index] = 1;
+      const guest = index * raw.blockSize;
+      const length = Math.min(raw.blockSize, raw.virtualSize - guest);
+      grains.push([guest, length, ExtentKind.MarkerGrain, pos, 12 + size]);
+      pos = Math.ceil((pos + 12 + size) / 512) * 512;
+    }
+    this.#marker = pos;
+    await this.#runChunks(grains, { pieces: [data], pieceOffsets: [start] });
+    if (this.#ended || pos >= end) return;
+    if (eof) {
+      throw new CdiError(
+        ErrorCodes.ImageInvalid,
+        `image truncated: vmdk stream ends inside the grain at offset ${pos} (${end} bytes)`,
+      );
+    }
+    // Keep the incomplete marker or grain for the next window.
+    this.#parts = [data.subarray(pos - start)];
+    this.#partsLen = end - pos;
+    this.#pos = pos;
+  }
+
+  /** streamOptimized: makes the grains no marker carried read as zeros (block targets). */
+  #zeroUnseen(): void {
+    const raw = this.#raw!;
+    const seen = this.#seen!;
+    let runStart = -1;
+    for (let i = 0; i <= seen.length; i++) {
+      if (i < seen.length && seen[i] === 0) {
+        if (runStart < 0) runStart = i;
+      } else if (runStart >= 0) {
+        const offset = runStart * raw.blockSize;
+        this.#queueZero(offset, Math.min(raw.virtualSize, i * raw.blockSize) - offset);
+        runStart = -1;
+      }
+    }
+  }
+}
