@@ -15,22 +15,16 @@
  * Backpressure: `_write` calls back only after the window is processed and its chunks are queued
  * on the bounded work pool.
  */
-import { Writable } from 'node:stream';
-
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import type { Binding, ImageMap, RawImageInfo } from './binding.js';
 import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges } from './chunker.js';
-import { toConvertError } from './errors.js';
 import { headBytes, throwIfRefused, toDiskImageInfo } from './image-convert.js';
-import { ItemWriter, StatsCounter } from './ranged-convert.js';
-import { SpillFile } from './spill-file.js';
+import { ItemWriter } from './ranged-convert.js';
 import type { BlockMapFormat, ConvertOptions, ConvertStats, DiskImageInfo } from './types.js';
-import { WorkPool } from './work-pool.js';
+import { StreamConverterBase } from './stream-base.js';
 
 /** Bytes gathered before a window is processed once the map is known. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
-/** Chunks in flight on the libuv pool. */
-const CONCURRENCY = 4;
 /** Blocks mapped per call. */
 const MAP_BATCH = 4096;
 /** VMDK marker types (metadata markers have a zero size field). */
@@ -56,17 +50,10 @@ interface Gather {
 }
 
 /** See the module comment. */
-export class ImageStreamConverter extends Writable {
-  /** Settles when the conversion ends; rejects with a CdiError. */
-  readonly result: Promise<ConvertStats>;
+export class ImageStreamConverter extends StreamConverterBase {
   readonly #binding: Binding;
   readonly #format: BlockMapFormat;
   readonly #options: ImageStreamOptions;
-  readonly #stats = new StatsCounter();
-  readonly #spill: SpillFile;
-  readonly #pool = new WorkPool(CONCURRENCY);
-  #resolve!: (s: ConvertStats) => void;
-  #reject!: (e: unknown) => void;
   #parts: Buffer[] = [];
   #partsLen = 0;
   /** Stream offset of the first byte in #parts. */
@@ -89,85 +76,26 @@ export class ImageStreamConverter extends Writable {
   #queued: Promise<void>[] = [];
 
   constructor(binding: Binding, format: BlockMapFormat, options: ImageStreamOptions) {
-    super({ highWaterMark: 1024 * 1024 });
+    super(format, options);
     this.#binding = binding;
     this.#format = format;
     this.#options = options;
-    this.#spill = new SpillFile(options.spillDir);
-    this.result = new Promise<ConvertStats>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.result.catch(() => undefined);
-    const { signal } = options;
-    if (signal !== undefined) {
-      const onAbort = (): void => {
-        const err = new CdiError(ErrorCodes.Aborted, `${format} conversion aborted`);
-        this.#reject(err);
-        this.destroy(this.listenerCount('error') > 0 ? err : undefined);
-      };
-      if (signal.aborted) queueMicrotask(onAbort);
-      else signal.addEventListener('abort', onAbort, { once: true });
-      this.once('close', () => signal.removeEventListener('abort', onAbort));
-    }
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+  protected override accept(chunk: Buffer): boolean {
     this.#parts.push(chunk);
     this.#partsLen += chunk.length;
-    this.#stats.bytesRead += chunk.length;
     const need =
       this.#map === undefined
         ? headBytes(this.#format)
         : this.#mapped || this.#raw!.compressed
           ? WINDOW_BYTES
           : 0;
-    if (this.#partsLen < need) {
-      cb();
-      return;
-    }
-    this.#process(false).then(
-      () => cb(),
-      (err: unknown) => cb(this.#fail(err)),
-    );
+    return this.#partsLen >= need;
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#finish().then(
-      (stats) => {
-        cb();
-        this.#resolve(stats);
-      },
-      (err: unknown) => cb(this.#fail(err)),
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    void this.#pool
-      .drain()
-      .catch(() => undefined)
-      .then(() => this.#spill.close())
-      .then(
-        () => {
-          this.#reject(
-            err === null
-              ? new CdiError(ErrorCodes.Aborted, `${this.#format} stream converter destroyed`)
-              : toConvertError(err),
-          );
-          cb(err);
-        },
-        (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),
-      );
-  }
-
-  #fail(err: unknown): CdiError {
-    const e = toConvertError(err, this.#options.signal);
-    this.#reject(e);
-    return e;
-  }
-
-  async #finish(): Promise<ConvertStats> {
-    await this.#process(true);
+  protected override async finishStream(): Promise<ConvertStats> {
+    await this.processWindow(true);
     if (this.#map === undefined) {
       throw new CdiError(ErrorCodes.ImageInvalid, `image too short for a ${this.#format} header`);
     }
@@ -191,10 +119,10 @@ export class ImageStreamConverter extends Writable {
       await this.#resolveDeferred(end);
     }
     await Promise.all(this.#queued.splice(0));
-    await this.#pool.drain();
-    await this.#spill.close();
-    this.#stats.spilledBytes = this.#spill.spilledBytes;
-    return this.#stats.result();
+    await this.pool.drain();
+    await this.spill.close();
+    this.stats.spilledBytes = this.spill.spilledBytes;
+    return this.stats.result();
   }
 
   /** Takes the gathered bytes as one buffer starting at #pos. */
@@ -207,7 +135,7 @@ export class ImageStreamConverter extends Writable {
     return { data, start };
   }
 
-  async #process(eof: boolean): Promise<void> {
+  protected override async processWindow(eof: boolean): Promise<void> {
     if (this.#map === undefined) {
       if (this.#partsLen < headBytes(this.#format) && !eof) return;
       await this.#open();
@@ -222,7 +150,7 @@ export class ImageStreamConverter extends Writable {
       await this.#writeExpected(data, start, eof);
       return;
     }
-    await this.#spill.add(start, data);
+    await this.spill.add(start, data);
     await this.#gather(data, start);
     if (this.#map!.needs().length === 0) await this.#startMapped(start + data.length);
   }
@@ -270,7 +198,7 @@ export class ImageStreamConverter extends Writable {
       binding: this.#binding,
       map: this.#map!,
       options: this.#options,
-      stats: this.#stats,
+      stats: this.stats,
       total: raw.virtualSize,
     });
   }
@@ -289,7 +217,7 @@ export class ImageStreamConverter extends Writable {
         // Bytes behind this window are in the spill file (everything before the map is spilled).
         const behind = Math.min(g.buf.length, Math.max(0, start - offset));
         if (behind > 0) {
-          (await this.#spill.read(offset, behind, start)).copy(g.buf, 0);
+          (await this.spill.read(offset, behind, start)).copy(g.buf, 0);
           g.filled = behind;
         }
         this.#gathers.push(g);
@@ -341,8 +269,8 @@ export class ImageStreamConverter extends Writable {
   #queueZero(offset: number, length: number): void {
     if (length === 0) return;
     const writer = this.#writer!;
-    // Remembered so #finish waits until every queued run has started before draining the pool.
-    this.#queued.push(this.#pool.run(() => writer.zero(offset, length)).catch(() => undefined));
+    // Remembered so finishStream waits until every queued run has started before draining the pool.
+    this.#queued.push(this.pool.run(() => writer.zero(offset, length)).catch(() => undefined));
   }
 
   /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
@@ -379,16 +307,14 @@ export class ImageStreamConverter extends Writable {
     for (const item of items) {
       if (item.type !== 'chunk') continue;
       const src = source ?? (await fetch!(item.extents));
-      await this.#pool.run(() => this.#writer!.chunk(item, src));
+      await this.pool.run(() => this.#writer!.chunk(item, src));
     }
   }
 
   async #resolveDeferred(end: number): Promise<void> {
     const fetch = async (ex: Float64Array): Promise<Pieces> => {
       const ranges = hostRanges(ex, end, 0);
-      const pieces = await Promise.all(
-        ranges.map((r) => this.#spill.read(r.offset, r.length, end)),
-      );
+      const pieces = await Promise.all(ranges.map((r) => this.spill.read(r.offset, r.length, end)));
       return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
     };
     await this.#runChunks(this.#deferred.splice(0), undefined, fetch);

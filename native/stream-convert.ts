@@ -10,21 +10,15 @@
  * Backpressure: `_write` calls back only after the window is processed and its chunks are
  * queued on the bounded work pool, so memory stays at a few windows.
  */
-import { Writable } from 'node:stream';
-
 import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
 import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
 import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges, type WorkItem } from './chunker.js';
-import { toConvertError } from './errors.js';
-import { headerBytesNeeded, ItemWriter, StatsCounter, toQcow2Info } from './ranged-convert.js';
-import { SpillFile } from './spill-file.js';
+import { headerBytesNeeded, ItemWriter, toQcow2Info } from './ranged-convert.js';
 import type { ConvertOptions, ConvertStats } from './types.js';
-import { WorkPool } from './work-pool.js';
+import { StreamConverterBase } from './stream-base.js';
 
 /** Bytes gathered before a window is processed. */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
-/** Chunks in flight on the libuv pool. */
-const CONCURRENCY = 4;
 /** True when entry `i` of a refcount block is not zero (qemu's sub-byte widths are LSB first). */
 function isRefcountNonZero(block: Buffer, i: number, order: number): number {
   if (order <= 3) {
@@ -57,16 +51,9 @@ export interface StreamConvertOptions extends ConvertOptions {
 type Span = [start: number, end: number];
 
 /** See the module comment. */
-export class Qcow2StreamConverter extends Writable {
-  /** Settles when the conversion ends; rejects with a CdiError. */
-  readonly result: Promise<ConvertStats>;
+export class Qcow2StreamConverter extends StreamConverterBase {
   readonly #binding: Binding;
   readonly #options: StreamConvertOptions;
-  readonly #stats = new StatsCounter();
-  readonly #spill: SpillFile;
-  readonly #pool = new WorkPool(CONCURRENCY);
-  #resolve!: (s: ConvertStats) => void;
-  #reject!: (e: unknown) => void;
   #parts: Buffer[] = [];
   #partsLen = 0;
   #fresh = 0;
@@ -91,96 +78,34 @@ export class Qcow2StreamConverter extends Writable {
   #used: Span[] = [];
 
   constructor(binding: Binding, options: StreamConvertOptions) {
-    super({ highWaterMark: 1024 * 1024 });
+    super('qcow2', options);
     this.#binding = binding;
     this.#options = options;
-    this.#spill = new SpillFile(options.spillDir);
-    this.result = new Promise<ConvertStats>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.result.catch(() => undefined);
-    const { signal } = options;
-    if (signal !== undefined) {
-      const onAbort = (): void => {
-        const err = new CdiError(ErrorCodes.Aborted, 'qcow2 conversion aborted');
-        this.#reject(err);
-        // Emit 'error' only to a listener (pipeline attaches one); an unheard error would crash.
-        this.destroy(this.listenerCount('error') > 0 ? err : undefined);
-      };
-      if (signal.aborted) queueMicrotask(onAbort);
-      else signal.addEventListener('abort', onAbort, { once: true });
-      this.once('close', () => signal.removeEventListener('abort', onAbort));
-    }
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+  protected override accept(chunk: Buffer): boolean {
     this.#parts.push(chunk);
     this.#partsLen += chunk.length;
     this.#fresh += chunk.length;
-    this.#stats.bytesRead += chunk.length;
-    if (this.#fresh < WINDOW_BYTES) {
-      cb();
-      return;
-    }
-    this.#process(false).then(
-      () => cb(),
-      (err: unknown) => cb(this.#fail(err)),
-    );
+    return this.#fresh >= WINDOW_BYTES;
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#finish().then(
-      (stats) => {
-        cb();
-        this.#resolve(stats);
-      },
-      (err: unknown) => cb(this.#fail(err)),
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    void this.#pool
-      .drain()
-      .catch(() => undefined)
-      .then(() => this.#spill.close())
-      .then(
-        () => {
-          // After a normal finish `result` is settled and this rejection is a no-op; otherwise
-          // (destroyed early, with or without an error) it must not stay pending.
-          this.#reject(
-            err === null
-              ? new CdiError(ErrorCodes.Aborted, 'qcow2 stream converter destroyed before the end')
-              : toConvertError(err),
-          );
-          cb(err);
-        },
-        (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),
-      );
-  }
-
-  #fail(err: unknown): CdiError {
-    const e = toConvertError(err, this.#options.signal);
-    this.#reject(e);
-    return e;
-  }
-
-  async #finish(): Promise<ConvertStats> {
-    await this.#process(true);
+  protected override async finishStream(): Promise<ConvertStats> {
+    await this.processWindow(true);
     if (this.#map === undefined) {
       throw new CdiError(ErrorCodes.ImageInvalid, 'image too short for a qcow2 header');
     }
     const end = this.#winStart + this.#partsLen;
     this.#checkComplete(end);
     await this.#resolveDeferred(end);
-    await this.#pool.drain();
-    await this.#spill.close();
-    this.#stats.spilledBytes = this.#spill.spilledBytes;
-    return this.#stats.result();
+    await this.pool.drain();
+    await this.spill.close();
+    this.stats.spilledBytes = this.spill.spilledBytes;
+    return this.stats.result();
   }
 
   /** Processes the gathered bytes as one window. */
-  async #process(eof: boolean): Promise<void> {
+  protected override async processWindow(eof: boolean): Promise<void> {
     this.#fresh = 0;
     const data = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
     const start = this.#winStart;
@@ -216,7 +141,7 @@ export class Qcow2StreamConverter extends Writable {
       binding: this.#binding,
       map,
       options: this.#options,
-      stats: this.#stats,
+      stats: this.stats,
       total: raw.virtualSize,
     });
     this.#l1Pending = raw.l1Entries > 0;
@@ -382,14 +307,14 @@ export class Qcow2StreamConverter extends Writable {
     for (const item of items) {
       if (item.type !== 'chunk') continue;
       const src = source ?? (await fetch!(item.extents));
-      await this.#pool.run(() => this.#writer!.chunk(item, src));
+      await this.pool.run(() => this.#writer!.chunk(item, src));
     }
   }
 
   #queue(item: WorkItem): void {
     if (item.type !== 'zero' || item.length === 0) return;
     const writer = this.#writer!;
-    void this.#pool.run(() => writer.zero(item.offset, item.length)).catch(() => undefined);
+    void this.pool.run(() => writer.zero(item.offset, item.length)).catch(() => undefined);
   }
 
   /** Spills the bytes of [start, stop) that nothing claimed, except clusters known free. */
@@ -413,12 +338,12 @@ export class Qcow2StreamConverter extends Writable {
       const next = Math.min(to, (Math.floor(pos / cs) + 1) * cs);
       if (this.#isFree(Math.floor(pos / cs))) {
         if (pos > runStart)
-          await this.#spill.add(runStart, data.subarray(runStart - start, pos - start));
+          await this.spill.add(runStart, data.subarray(runStart - start, pos - start));
         runStart = next;
       }
       pos = next;
     }
-    if (to > runStart) await this.#spill.add(runStart, data.subarray(runStart - start, to - start));
+    if (to > runStart) await this.spill.add(runStart, data.subarray(runStart - start, to - start));
   }
 
   #checkComplete(end: number): void {
@@ -438,16 +363,14 @@ export class Qcow2StreamConverter extends Writable {
     const raw = this.#raw!;
     while (this.#deferredTables.length > 0) {
       const [offset, index] = this.#deferredTables.pop()!;
-      const l2 = await this.#spill.read(offset, raw.clusterSize, end);
+      const l2 = await this.spill.read(offset, raw.clusterSize, end);
       this.#addExtents(this.#map!.mapL2(index, l2), Number.POSITIVE_INFINITY);
     }
     const fetch = async (
       ex: Float64Array,
     ): Promise<{ pieces: Buffer[]; pieceOffsets: number[] }> => {
       const ranges = hostRanges(ex, end, 0);
-      const pieces = await Promise.all(
-        ranges.map((r) => this.#spill.read(r.offset, r.length, end)),
-      );
+      const pieces = await Promise.all(ranges.map((r) => this.spill.read(r.offset, r.length, end)));
       return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
     };
     await this.#runChunks(this.#deferred.splice(0), undefined, fetch);

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What the sequential converters (qcow2 in stream-convert.ts, the block-map formats in
+ * image-stream.ts) share: a Writable whose `result` settles exactly once — resolved by the
+ * subclass's `finishStream()` at the end, rejected with a CdiError on failure, abort or an early
+ * destroy — and whose teardown drains the work pool and deletes the spill file. A subclass
+ * decides, chunk by chunk, when a window is worth processing (`accept`), and processes it.
+ */
+import { Writable } from 'node:stream';
+
+import { CdiError, ErrorCodes } from '../common/errors.js';
+import { toConvertError } from './errors.js';
+import { StatsCounter } from './ranged-convert.js';
+import { SpillFile } from './spill-file.js';
+import type { ConvertStats } from './types.js';
+import { WorkPool } from './work-pool.js';
+
+/** Chunks in flight on the libuv pool. */
+const CONCURRENCY = 4;
+
+/** See the module comment. */
+export abstract class StreamConverterBase extends Writable {
+  /** Settles when the conversion ends; rejects with a CdiError. */
+  readonly result: Promise<ConvertStats>;
+  protected readonly stats = new StatsCounter();
+  protected readonly spill: SpillFile;
+  protected readonly pool = new WorkPool(CONCURRENCY);
+  readonly #label: string;
+  readonly #signal: AbortSignal | undefined;
+  #resolve!: (s: ConvertStats) => void;
+  #reject!: (e: unknown) => void;
+
+  /** `label` names the format in messages (`qcow2 conversion aborted`). */
+  constructor(
+    label: string,
+    options: { readonly spillDir: string; readonly signal?: AbortSignal },
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.#label = label;
+    this.#signal = options.signal;
+    this.spill = new SpillFile(options.spillDir);
+    this.result = new Promise<ConvertStats>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.result.catch(() => undefined);
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        const err = new CdiError(ErrorCodes.Aborted, `${label} conversion aborted`);
+        this.#reject(err);
+        // Emit 'error' only to a listener (pipeline attaches one); an unheard error would crash.
+        this.destroy(this.listenerCount('error') > 0 ? err : undefined);
+      };
+      if (signal.aborted) queueMicrotask(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  /** Takes one chunk of the image; true when a window should be processed now. */
+  protected abstract accept(chunk: Buffer): boolean;
+  /** Processes what was gathered; `eof` at the end of the stream. */
+  protected abstract processWindow(eof: boolean): Promise<void>;
+  /** Processes the rest, writes what was deferred, and reports. */
+  protected abstract finishStream(): Promise<ConvertStats>;
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.stats.bytesRead += chunk.length;
+    if (!this.accept(chunk)) {
+      cb();
+      return;
+    }
+    this.processWindow(false).then(
+      () => cb(),
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finishStream().then(
+      (stats) => {
+        cb();
+        this.#resolve(stats);
+      },
+      (err: unknown) => cb(this.#fail(err)),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    void this.pool
+      .drain()
+      .catch(() => undefined)
+      .then(() => this.spill.close())
+      .then(
+        () => {
+          // After a normal finish `result` is settled and this rejection is a no-op; otherwise
+          // (destroyed early, with or without an error) it must not stay pending.
+          this.#reject(
+            err === null
+              ? new CdiError(
+                  ErrorCodes.Aborted,
+                  `${this.#label} stream converter destroyed before the end`,
+                )
+              : toConvertError(err),
+          );
+          cb(err);
+        },
+        (closeErr: unknown) => cb(err ?? toConvertError(closeErr)),
+      );
+  }
+
+  #fail(err: unknown): CdiError {
+    const e = toConvertError(err, this.#signal);
+    this.#reject(e);
+    return e;
+  }
+}
