@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "parse_util.h"
+
 namespace imgfmt {
 namespace {
 
@@ -36,42 +38,15 @@ constexpr uint32_t kVmdkMarkerFooter = 3;
 constexpr uint32_t kVmdkMaxGranularity = 2048;  // sectors: 1 MiB grains
 constexpr uint32_t kVmdkMaxGtes = 512;          // qemu: "L2 table size too big"
 
-uint16_t Le16(const uint8_t* p) {
-  return uint16_t(p[0] | (p[1] << 8));
-}
-uint32_t Le32(const uint8_t* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-uint64_t Le64(const uint8_t* p) {
-  return uint64_t(Le32(p)) | (uint64_t(Le32(p + 4)) << 32);
-}
-uint16_t Be16(const uint8_t* p) {
-  return uint16_t((p[0] << 8) | p[1]);
-}
-uint32_t Be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-uint64_t Be64(const uint8_t* p) {
-  return (uint64_t(Be32(p)) << 32) | Be32(p + 4);
-}
-
-std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-[[noreturn]] void Invalid(const std::string& message) {
-  throw Error(kImageInvalid, message);
-}
-
-bool InFile(uint64_t offset, uint64_t len, uint64_t file_size) {
-  return offset <= file_size && len <= file_size - offset;
-}
+using parse::Be16;
+using parse::Be32;
+using parse::Be64;
+using parse::Fmt;
+using parse::InFile;
+using parse::Invalid;
+using parse::Le16;
+using parse::Le32;
+using parse::Le64;
 
 bool IsPowerOfTwo(uint64_t v) {
   return v != 0 && (v & (v - 1)) == 0;

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "parse_util.h"
+
 namespace qcow2 {
 namespace {
 
@@ -27,31 +29,11 @@ constexpr uint32_t kExtEnd = 0;
 constexpr uint32_t kExtDataFile = 0x44415441;
 constexpr size_t kSparseBlock = 4096;
 
-uint32_t Be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-uint64_t Be64(const uint8_t* p) {
-  return (uint64_t(Be32(p)) << 32) | Be32(p + 4);
-}
-
-std::string Fmt(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-[[noreturn]] void Invalid(const std::string& message) {
-  throw Error(kImageInvalid, message);
-}
-
-// [offset, offset+len) inside a file of file_size bytes, without overflow.
-bool InFile(uint64_t offset, uint64_t len, uint64_t file_size) {
-  return offset <= file_size && len <= file_size - offset;
-}
+using parse::Be32;
+using parse::Be64;
+using parse::Fmt;
+using parse::InFile;
+using parse::Invalid;
 
 void ParseExtensions(Header& h, const uint8_t* data, size_t len, uint64_t start, uint64_t end) {
   uint64_t off = start;
