@@ -2,15 +2,9 @@
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { Action } from '../actions.js';
-import { effectiveConfig, parseControllerSettings } from '../config.js';
+import { summarize, testConfig as config, testSettings as settings } from './testing.js';
 import { cloneWaitMessage, isPopulated } from './clone-source.js';
 import { decideImport, isImportClaim } from './import-reconcile.js';
-
-const settings = parseControllerSettings({}, 'test');
-const config = effectiveConfig(undefined, [
-  { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
-]);
 
 function claim(
   name: string,
@@ -42,25 +36,6 @@ function pod(phase: string, cs?: Partial<V1ContainerStatus>): V1Pod {
           }),
     },
   };
-}
-
-function summary(actions: readonly Action[]): string[] {
-  return actions.map((a) => {
-    switch (a.kind) {
-      case 'patchPvc':
-        return `patch ${Object.entries(a.annotations)
-          .map(([k, v]) => `${k.replace('cdi.kubevirt.io/storage.', '')}=${v ?? 'null'}`)
-          .join(',')}`;
-      case 'createPod':
-        return `createPod ${a.pod.metadata?.name ?? ''}`;
-      case 'deletePod':
-        return `deletePod ${a.name}`;
-      case 'event':
-        return `event ${a.type} ${a.reason}: ${a.message}`;
-      default:
-        return a.kind;
-    }
-  });
 }
 
 describe('isPopulated', () => {
@@ -193,6 +168,6 @@ describe('decideImport of a clone target', () => {
       waitForFirstConsumer: false,
       cloneSource: source,
     });
-    expect(summary(actions)).toEqual(want);
+    expect(summarize(actions)).toEqual(want);
   });
 });

@@ -2,14 +2,9 @@
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { Action } from '../actions.js';
-import { effectiveConfig, parseControllerSettings } from '../config.js';
+import { summarize, testConfig as config, testSettings as settings } from './testing.js';
 import { decideImport } from './import-reconcile.js';
 
-const settings = parseControllerSettings({}, 'test');
-const config = effectiveConfig(undefined, [
-  { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
-]);
 const ENDPOINT = { [Annotations.Endpoint]: 'http://h/x.qcow2' };
 
 function claim(annotations: Record<string, string>, phase = 'Bound'): V1PersistentVolumeClaim {
@@ -35,26 +30,6 @@ function pod(phase: string, cs?: Partial<V1ContainerStatus>): V1Pod {
           }),
     },
   };
-}
-
-/** A compact view of actions: kind plus the interesting bits. */
-function summary(actions: readonly Action[]): string[] {
-  return actions.map((a) => {
-    switch (a.kind) {
-      case 'patchPvc':
-        return `patch ${Object.entries(a.annotations)
-          .map(([k, v]) => `${k.replace('cdi.kubevirt.io/storage.', '')}=${v ?? 'null'}`)
-          .join(',')}${a.labels === undefined ? '' : ` labels=${JSON.stringify(a.labels)}`}`;
-      case 'createPod':
-        return `createPod ${a.pod.metadata?.name ?? ''}${a.scratch ? ' scratch' : ''}`;
-      case 'deletePod':
-        return `deletePod ${a.name}`;
-      case 'event':
-        return `event ${a.type} ${a.reason}: ${a.message}`;
-      default:
-        return a.kind;
-    }
-  });
 }
 
 const FAIL_404 =
@@ -325,7 +300,7 @@ describe('decideImport', () => {
       waitForFirstConsumer: wffc ?? false,
     });
     expect(
-      summary(actions).map((s) =>
+      summarize(actions).map((s) =>
         s.replace(/cdi\.kubevirt\.io\/storage\./g, '').replace(/storage\./g, ''),
       ),
     ).toEqual(want.map((s) => s.replace(/storage\./g, '')));

@@ -7,14 +7,9 @@ import type {
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { Action } from '../actions.js';
-import { effectiveConfig, parseControllerSettings } from '../config.js';
+import { summarize, testConfig as config, testSettings as settings } from './testing.js';
 import { decideUpload } from './upload-reconcile.js';
 
-const settings = parseControllerSettings({}, 'test');
-const config = effectiveConfig(undefined, [
-  { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
-]);
 const UPLOAD = { [Annotations.UploadTarget]: '' };
 
 function claim(annotations: Record<string, string>, phase = 'Bound'): V1PersistentVolumeClaim {
@@ -67,31 +62,6 @@ function pod(
           }),
     },
   };
-}
-
-function summary(actions: readonly Action[]): string[] {
-  return actions.map((a) => {
-    switch (a.kind) {
-      case 'patchPvc':
-        return `patch ${Object.entries(a.annotations)
-          .map(([k, v]) => `${k.replace('cdi.kubevirt.io/storage.', '')}=${v ?? 'null'}`)
-          .join(',')}`;
-      case 'createUploadPod':
-        return `createUploadPod ${a.pod.metadata?.name ?? ''}`;
-      case 'createService':
-        return `createService ${a.service.metadata?.name ?? ''}`;
-      case 'ensureUploadSecret':
-        return `ensureUploadSecret ${a.pvc.metadata?.name ?? ''}`;
-      case 'deletePod':
-      case 'deleteService':
-      case 'deleteSecret':
-        return `${a.kind} ${a.name}`;
-      case 'event':
-        return `event ${a.type} ${a.reason}: ${a.message}`;
-      default:
-        return a.kind;
-    }
-  });
 }
 
 const RUNNING = { state: { running: { startedAt: new Date() } } };
@@ -256,7 +226,7 @@ describe('decideUpload', () => {
       settings,
       waitForFirstConsumer: wffc ?? false,
     });
-    expect(summary(actions)).toEqual(want);
+    expect(summarize(actions)).toEqual(want);
   });
 
   it('is idempotent: a claim already showing the pod state gets no patch', () => {
