@@ -109,10 +109,7 @@ export const TerminationMessages = {
 
 /** Prometheus metric the controller scrapes for progress. */
 export const IMPORT_PROGRESS_METRIC = 'kubevirt_cdi_import_progress_total';
-/**
- * CDI's clone progress metric. Our clones run in the importer, which serves
- * {@link IMPORT_PROGRESS_METRIC} for them too (ADR 0013); the name is kept for the follow-up.
- */
+/** CDI's clone progress metric: what the importer pod serves for a clone (ADR 0013). */
 export const CLONE_PROGRESS_METRIC = 'kubevirt_cdi_clone_progress_total';
 /** Port of the importer's HTTPS metrics endpoint. */
 export const METRICS_PORT = 8443;

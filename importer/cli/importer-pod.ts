@@ -3,6 +3,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline as linkStreams } from 'node:stream';
 import {
+  CLONE_PROGRESS_METRIC,
   ContentTypes,
   PodPaths,
   SourceKinds,
@@ -48,7 +49,13 @@ export async function importerPodCommand(
   let metrics: MetricsServer | undefined;
   try {
     if (config.metrics !== undefined && config.source !== SourceKinds.None) {
-      metrics = await startMetricsServer({ ...config.metrics, ownerUid: config.ownerUid, logger });
+      metrics = await startMetricsServer({
+        ...config.metrics,
+        ownerUid: config.ownerUid,
+        // Clones count under CDI's clone counter, as its dashboards and alerts expect.
+        ...(config.source === SourceKinds.Pvc ? { metric: CLONE_PROGRESS_METRIC } : {}),
+        logger,
+      });
     }
     const message = await runPodImport(config, ctx, metrics);
     await writeTerminationLog(config.terminationLog, JSON.stringify(message), logger);

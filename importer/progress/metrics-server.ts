@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { createServer, type Server } from 'node:https';
 import { Counter, Registry } from 'prom-client';
-import { IMPORT_PROGRESS_METRIC } from '../../common/contract.js';
+import { CLONE_PROGRESS_METRIC, IMPORT_PROGRESS_METRIC } from '../../common/contract.js';
 import type { Logger } from '../../common/logger.js';
 import { issueCertificate } from '../../common/x509.js';
 
@@ -11,8 +11,13 @@ export interface MetricsServerOptions {
   readonly port: number;
   /** Label value of `ownerUID` (OWNER_UID). */
   readonly ownerUid: string;
+  /** The counter's name: the import one by default, CDI's clone one for clones. */
+  readonly metric?: ProgressMetricName;
   readonly logger: Logger;
 }
+
+/** CDI's progress counters (the controller's scraper reads either). */
+export type ProgressMetricName = typeof IMPORT_PROGRESS_METRIC | typeof CLONE_PROGRESS_METRIC;
 
 /** The progress counter of one transfer and its exposition. */
 export interface ProgressMetric {
@@ -23,14 +28,20 @@ export interface ProgressMetric {
 }
 
 /**
- * `kubevirt_cdi_import_progress_total{ownerUID}`, the counter CDI's controller scrapes for a
- * DataVolume's progress (the importer's, and the upload server's on its own port).
+ * `kubevirt_cdi_import_progress_total{ownerUID}` (or the clone counter), which CDI's controller
+ * scrapes for a DataVolume's progress (the importer's, and the upload server's on its own port).
  */
-export function createProgressMetric(ownerUid: string): ProgressMetric {
+export function createProgressMetric(
+  ownerUid: string,
+  name: ProgressMetricName = IMPORT_PROGRESS_METRIC,
+): ProgressMetric {
   const registry = new Registry();
   const counter = new Counter({
-    name: IMPORT_PROGRESS_METRIC,
-    help: 'The import progress in percentage',
+    name,
+    help:
+      name === CLONE_PROGRESS_METRIC
+        ? 'The clone progress in percentage'
+        : 'The import progress in percentage',
     labelNames: ['ownerUID'],
     registers: [registry],
   });
@@ -62,7 +73,7 @@ export interface MetricsServer {
  * CDI's importer does on :8443; the controller scrapes it with verification off.
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const metric = createProgressMetric(options.ownerUid);
+  const metric = createProgressMetric(options.ownerUid, options.metric);
   // A throw-away self-signed certificate: scrapers (CDI's controller) do not verify it.
   const { keyPem, certPem } = issueCertificate({
     commonName: 'cdi-importer',
