@@ -44,7 +44,7 @@ function httpCode(err: unknown): number | undefined {
 export interface RequestHeaderAuthentication {
   /** The CA that signs the aggregator's client certificate. */
   readonly clientCaPem: string;
-  /** Common names that certificate may have (empty: any name from that CA). */
+  /** Common names that certificate may have (an empty list accepts every name from that CA). */
   readonly allowedNames: readonly string[];
 }
 
