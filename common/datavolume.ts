@@ -18,6 +18,7 @@ export const CdiResources = {
   DataVolumes: 'datavolumes',
   CdiConfigs: 'cdiconfigs',
   DataSources: 'datasources',
+  StorageProfiles: 'storageprofiles',
 } as const;
 /** Name of the cluster-scoped CDIConfig singleton. */
 export const CDI_CONFIG_NAME = 'config';
@@ -242,4 +243,39 @@ export interface DataSource {
   metadata: ObjectMeta;
   spec?: { source?: DataSourceSource };
   status?: { source?: DataSourceSource; conditions?: DataVolumeCondition[] };
+}
+
+/** One access-mode/volume-mode combination a storage class supports (CDI `ClaimPropertySet`). */
+export interface ClaimPropertySet {
+  accessModes?: string[];
+  volumeMode?: string;
+}
+
+/** `StorageProfile.spec`: the admin's overrides. */
+export interface StorageProfileSpec {
+  claimPropertySets?: ClaimPropertySet[];
+  cloneStrategy?: string;
+  dataImportCronSourceFormat?: string;
+  snapshotClass?: string;
+  minimumSupportedPvcSize?: string;
+}
+
+/** `StorageProfile.status`: what CDI uses for claims of the class. */
+export interface StorageProfileStatus {
+  storageClass?: string;
+  provisioner?: string;
+  claimPropertySets?: ClaimPropertySet[];
+  cloneStrategy?: string;
+  dataImportCronSourceFormat?: string;
+  snapshotClass?: string;
+  minimumSupportedPvcSize?: string;
+}
+
+/** A cluster-scoped StorageProfile, named after its StorageClass. */
+export interface StorageProfile {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: StorageProfileSpec;
+  status?: StorageProfileStatus;
 }

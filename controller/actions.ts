@@ -5,7 +5,7 @@
  * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
  */
 import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { DataSource, DataVolumeStatus } from '../common/datavolume.js';
+import type { DataSource, DataVolumeStatus, StorageProfile } from '../common/datavolume.js';
 
 /** The object an event is about. */
 export interface EventTarget {
@@ -104,6 +104,25 @@ export interface UpdateDataSourceStatusAction {
   readonly status: NonNullable<DataSource['status']>;
 }
 
+/** Create a StorageProfile (AlreadyExists is fine). */
+export interface CreateStorageProfileAction {
+  readonly kind: 'createStorageProfile';
+  readonly profile: StorageProfile;
+}
+
+/** Merge-patch a StorageProfile's status (null removes a field); a missing profile is ignored. */
+export interface PatchStorageProfileStatusAction {
+  readonly kind: 'patchStorageProfileStatus';
+  readonly name: string;
+  readonly status: Readonly<Record<string, unknown>>;
+}
+
+/** Delete a StorageProfile (NotFound is fine). */
+export interface DeleteStorageProfileAction {
+  readonly kind: 'deleteStorageProfile';
+  readonly name: string;
+}
+
 /** Reconcile this key again after a delay even if nothing changes (progress polling). */
 export interface RequeueAction {
   readonly kind: 'requeue';
@@ -123,4 +142,7 @@ export type Action =
   | DeletePodAction
   | UpdateDvStatusAction
   | UpdateDataSourceStatusAction
+  | CreateStorageProfileAction
+  | PatchStorageProfileStatusAction
+  | DeleteStorageProfileAction
   | RequeueAction;

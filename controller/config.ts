@@ -4,7 +4,12 @@
  * and the effective CDIConfig (what `CDIConfig.status` shows and what reconciles use), computed
  * purely from the spec and the storage classes that exist (CDI `config-controller.go`).
  */
-import type { CdiConfigSpec, CdiConfigStatus, ResourceRequirements } from '../common/datavolume.js';
+import type {
+  CdiConfigSpec,
+  CdiConfigStatus,
+  ClaimPropertySet,
+  ResourceRequirements,
+} from '../common/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
@@ -131,18 +136,31 @@ export interface EffectiveConfig {
   readonly status: CdiConfigStatus;
   readonly insecureRegistries: readonly string[];
   readonly storageClasses: readonly StorageClassInfo[];
+  /** `status.claimPropertySets` of each StorageProfile, by class name (absent: none known). */
+  readonly claimPropertySets?: Readonly<Record<string, readonly ClaimPropertySet[]>>;
 }
 
-/** Builds the {@link EffectiveConfig} from a CDIConfig spec and the storage classes. */
+/** Builds the {@link EffectiveConfig} from a CDIConfig spec, the storage classes and their profiles. */
 export function effectiveConfig(
   spec: CdiConfigSpec | undefined,
   storageClasses: readonly StorageClassInfo[],
+  claimPropertySets?: Readonly<Record<string, readonly ClaimPropertySet[]>>,
 ): EffectiveConfig {
   return {
     status: computeConfigStatus(spec, storageClasses),
     insecureRegistries: spec?.insecureRegistries ?? [],
     storageClasses,
+    ...(claimPropertySets === undefined ? {} : { claimPropertySets }),
   };
+}
+
+/** The claim property sets of a class's StorageProfile (the default class when none is named). */
+export function claimPropertySetsFor(
+  config: EffectiveConfig,
+  storageClassName: string | undefined,
+): readonly ClaimPropertySet[] {
+  const sc = resolveStorageClass(config, storageClassName);
+  return (sc === undefined ? undefined : config.claimPropertySets?.[sc]) ?? [];
 }
 
 /** Name of the storage class a claim gets: its own, else the cluster default, else undefined. */

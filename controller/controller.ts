@@ -20,8 +20,10 @@ import {
   CDI_VERSION,
   CdiResources,
   type CdiConfig,
+  type ClaimPropertySet,
   type DataSource,
   type DataVolume,
+  type StorageProfile,
 } from '../common/datavolume.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -52,6 +54,7 @@ import { decideDataSource } from './datasource/decide.js';
 import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { scrapeProgress } from './progress-scraper.js';
+import { decideStorageProfile } from './storageprofile/decide.js';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -80,6 +83,8 @@ export class Controller {
   private readonly pvcQueue = new WorkQueue();
   private readonly configQueue = new WorkQueue();
   private readonly dsQueue = new WorkQueue();
+  /** StorageProfiles, keyed by storage class name. */
+  private readonly profileQueue = new WorkQueue();
   // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
   // (timestamps as text); they are cached as KubernetesObject and read through the views below.
   private readonly dataVolumes: ResilientInformer<KubernetesObject>;
@@ -88,6 +93,7 @@ export class Controller {
   private readonly storageClasses: ResilientInformer<V1StorageClass>;
   private readonly cdiConfigs: ResilientInformer<KubernetesObject>;
   private readonly dataSources: ResilientInformer<KubernetesObject>;
+  private readonly storageProfiles: ResilientInformer<KubernetesObject>;
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -149,7 +155,26 @@ export class Controller {
       log,
       path: '/apis/storage.k8s.io/v1/storageclasses',
       list: () => client.storage.listStorageClass(),
-      onChange: () => this.configQueue.add(CONFIG_KEY),
+      onChange: (sc) => {
+        this.configQueue.add(CONFIG_KEY);
+        this.profileQueue.add(sc.metadata?.name ?? '');
+        this.requeueClaimless();
+      },
+    });
+    this.storageProfiles = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CdiResources.StorageProfiles}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.StorageProfiles,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (p) => {
+        this.profileQueue.add(p.metadata?.name ?? '');
+        this.requeueClaimless();
+      },
     });
     this.cdiConfigs = new ResilientInformer({
       kubeConfig,
@@ -180,7 +205,17 @@ export class Controller {
   /** The effective configuration from the caches. */
   config(): EffectiveConfig {
     const cdiConfig = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
-    return effectiveConfig(cdiConfig?.spec, this.storageClassInfos());
+    return effectiveConfig(cdiConfig?.spec, this.storageClassInfos(), this.claimPropertySets());
+  }
+
+  /** `status.claimPropertySets` of every cached StorageProfile, by class name. */
+  private claimPropertySets(): Record<string, ClaimPropertySet[]> {
+    const out: Record<string, ClaimPropertySet[]> = {};
+    for (const p of this.storageProfiles.list() as readonly StorageProfile[]) {
+      const sets = p.status?.claimPropertySets;
+      if (p.metadata.name !== undefined && sets !== undefined) out[p.metadata.name] = sets;
+    }
+    return out;
   }
 
   private storageClassInfos(): StorageClassInfo[] {
@@ -208,6 +243,7 @@ export class Controller {
       this.pods.start(),
       this.pvcs.start(),
       this.dataSources.start(),
+      this.storageProfiles.start(),
     ]);
     await this.dataVolumes.start();
     this.log.info('caches synced', {
@@ -234,6 +270,11 @@ export class Controller {
       ),
       this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
       this.dsQueue.run((key) => this.reconcileDataSource(ctx, key), 1, onError('datasource')),
+      this.profileQueue.run(
+        (name) => this.reconcileStorageProfile(ctx, name),
+        1,
+        onError('storageprofile'),
+      ),
     ]);
     const resyncMs = this.options.resyncMs ?? 300_000;
     this.resyncTimer = setInterval(() => {
@@ -251,6 +292,7 @@ export class Controller {
     this.pvcQueue.shutDown();
     this.configQueue.shutDown();
     this.dsQueue.shutDown();
+    this.profileQueue.shutDown();
     await this.running;
     await Promise.all([
       this.dataVolumes.stop(),
@@ -259,6 +301,7 @@ export class Controller {
       this.storageClasses.stop(),
       this.cdiConfigs.stop(),
       this.dataSources.stop(),
+      this.storageProfiles.stop(),
     ]);
   }
 
@@ -270,6 +313,8 @@ export class Controller {
     for (const dv of this.dvView.list()) this.dvQueue.add(keyOf(dv));
     for (const pvc of this.pvcs.list()) if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
     for (const ds of this.dataSources.list()) this.dsQueue.add(keyOf(ds));
+    for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
+      this.profileQueue.add(o.metadata?.name ?? '');
   }
 
   private async ensurePki(): Promise<void> {
@@ -350,6 +395,30 @@ export class Controller {
     const pvc = ref === undefined ? undefined : this.pvcs.get(ref.name, ref.namespace);
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     await execute(ctx, decideDataSource({ ds, pvc, now }));
+  }
+
+  /**
+   * DataVolumes without a claim yet: a storage class or profile change may make their claim
+   * renderable (CDI `ErrClaimNotValid` waits for a storage class).
+   */
+  private requeueClaimless(): void {
+    for (const dv of this.dvView.list()) {
+      if (this.pvcs.get(dv.metadata.name ?? '', dv.metadata.namespace) === undefined)
+        this.dvQueue.add(keyOf(dv));
+    }
+  }
+
+  private async reconcileStorageProfile(ctx: ExecutorContext, name: string): Promise<void> {
+    if (name === '') return;
+    const sc = this.storageClasses.get(name);
+    await execute(
+      ctx,
+      decideStorageProfile({
+        name,
+        storageClass: sc === undefined ? undefined : { name, provisioner: sc.provisioner },
+        profile: this.storageProfiles.get(name) as StorageProfile | undefined,
+      }),
+    );
   }
 
   private async reconcileConfig(): Promise<void> {

@@ -90,6 +90,17 @@ export async function execute(
       case 'updateDataSourceStatus':
         await ctx.client.patchDataSourceStatus(a.namespace, a.name, a.status);
         break;
+      case 'createStorageProfile':
+        if (await ctx.client.createStorageProfile(a.profile))
+          ctx.log.info('created StorageProfile', { name: a.profile.metadata.name ?? '' });
+        break;
+      case 'patchStorageProfileStatus':
+        await ctx.client.patchStorageProfileStatus(a.name, a.status);
+        break;
+      case 'deleteStorageProfile':
+        ctx.log.info('deleting StorageProfile of a removed StorageClass', { name: a.name });
+        await ctx.client.deleteStorageProfile(a.name);
+        break;
       case 'requeue':
         requeue = requeue === undefined ? a.afterMs : Math.min(requeue, a.afterMs);
         break;

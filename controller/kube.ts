@@ -31,6 +31,7 @@ import {
   type CdiConfigStatus,
   type DataSource,
   type DataVolumeStatus,
+  type StorageProfile,
 } from '../common/datavolume.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
@@ -210,6 +211,53 @@ export class KubeClient {
         },
         MERGE_PATCH,
       ),
+    );
+  }
+
+  /** Creates a StorageProfile; returns false when it already exists. */
+  async createStorageProfile(profile: StorageProfile): Promise<boolean> {
+    try {
+      await this.custom.createClusterCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        plural: CdiResources.StorageProfiles,
+        body: profile,
+      });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create StorageProfile ${profile.metadata.name ?? ''}`);
+    }
+  }
+
+  /** Merge-patches a StorageProfile's status (null removes a field); a missing one is ignored. */
+  async patchStorageProfileStatus(
+    name: string,
+    status: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
+    await orNotFound(`update StorageProfile ${name} status`, () =>
+      this.custom.patchClusterCustomObjectStatus(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CdiResources.StorageProfiles,
+          name,
+          body: { status },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Deletes a StorageProfile; absent is fine. */
+  async deleteStorageProfile(name: string): Promise<void> {
+    await orNotFound(`delete StorageProfile ${name}`, () =>
+      this.custom.deleteClusterCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        plural: CdiResources.StorageProfiles,
+        name,
+      }),
     );
   }
 

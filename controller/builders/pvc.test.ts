@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import { Annotations } from '../../common/contract.js';
+import { Annotations, Labels } from '../../common/contract.js';
 import type { DataVolume, DataVolumeSpec } from '../../common/datavolume.js';
 import { effectiveConfig } from '../config.js';
-import { buildTargetPvc, renderClaimSpec, sourceAnnotations } from './pvc.js';
+import { buildTargetPvc, renderClaimSpec, sourceAnnotations, storageModes } from './pvc.js';
 
 const classes = [
   { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
@@ -192,5 +192,113 @@ describe('buildTargetPvc', () => {
       config,
     );
     expect(pvc.metadata?.labels?.['alerts.k8s.io/KubePersistentVolumeFillingUp']).toBeUndefined();
+  });
+});
+
+describe('storageModes and renderClaimSpec with StorageProfiles', () => {
+  const RWO = 'ReadWriteOnce';
+  const RWX = 'ReadWriteMany';
+  const profiled = effectiveConfig(
+    { filesystemOverhead: { global: '0.06', storageClass: { fat: '0.5' } } },
+    classes,
+    {
+      standard: [
+        { accessModes: [RWX], volumeMode: 'Block' },
+        { accessModes: [RWO], volumeMode: 'Block' },
+        { accessModes: [RWO], volumeMode: 'Filesystem' },
+      ],
+      fat: [{ accessModes: [RWO] }],
+      empty: [],
+    },
+  );
+  const size = { resources: { requests: { storage: '100Mi' } } };
+  it.each<{
+    what: string;
+    storage: NonNullable<DataVolumeSpec['storage']>;
+    modes: string[];
+    volumeMode: string;
+    size: string;
+  }>([
+    {
+      what: 'nothing given: the default class profile first set (Block: not inflated)',
+      storage: { ...size },
+      modes: [RWX],
+      volumeMode: 'Block',
+      size: '100Mi',
+    },
+    {
+      what: 'FromStorageProfile counts as not given',
+      storage: { ...size, volumeMode: 'FromStorageProfile' },
+      modes: [RWX],
+      volumeMode: 'Block',
+      size: '100Mi',
+    },
+    {
+      what: 'only Filesystem given: access modes of the first Filesystem set, inflated',
+      storage: { ...size, volumeMode: 'Filesystem' },
+      modes: [RWO],
+      volumeMode: 'Filesystem',
+      size: String(Math.ceil(100 * 1024 * 1024 * 1.06)),
+    },
+    {
+      what: 'only RWO given: volume mode of the first set holding it',
+      storage: { ...size, accessModes: [RWO] },
+      modes: [RWO],
+      volumeMode: 'Block',
+      size: '100Mi',
+    },
+    {
+      what: 'a set without volumeMode means Filesystem',
+      storage: { ...size, storageClassName: 'fat' },
+      modes: [RWO],
+      volumeMode: 'Filesystem',
+      size: String(150 * 1024 * 1024),
+    },
+    {
+      what: 'a profile without sets: RWO Filesystem',
+      storage: { ...size, storageClassName: 'empty' },
+      modes: [RWO],
+      volumeMode: 'Filesystem',
+      size: String(Math.ceil(100 * 1024 * 1024 * 1.06)),
+    },
+    {
+      what: 'a class without profile: RWO Filesystem',
+      storage: { ...size, storageClassName: 'nowhere' },
+      modes: [RWO],
+      volumeMode: 'Filesystem',
+      size: String(Math.ceil(100 * 1024 * 1024 * 1.06)),
+    },
+    {
+      what: 'a volume mode no set has: RWO',
+      storage: { ...size, storageClassName: 'fat', volumeMode: 'Block' },
+      modes: [RWO],
+      volumeMode: 'Block',
+      size: '100Mi',
+    },
+    {
+      what: 'both given: the profile is not consulted',
+      storage: { ...size, accessModes: [RWX], volumeMode: 'Filesystem' },
+      modes: [RWX],
+      volumeMode: 'Filesystem',
+      size: String(Math.ceil(100 * 1024 * 1024 * 1.06)),
+    },
+  ])('$what', ({ storage, modes, volumeMode, size: want }) => {
+    expect(storageModes(storage, profiled)).toEqual({ accessModes: modes, volumeMode });
+    const rendered = renderClaimSpec(dv({ storage }), profiled);
+    expect(rendered.accessModes).toEqual(modes);
+    expect(rendered.volumeMode).toBe(volumeMode);
+    expect(rendered.resources?.requests?.['storage']).toBe(want);
+  });
+
+  it('a Block claim from the profile gets no filling-up label', () => {
+    const pvc = buildTargetPvc(dv({ storage: { ...size } }), profiled);
+    expect(pvc.spec?.volumeMode).toBe('Block');
+    expect(pvc.metadata?.labels?.[Labels.FillingUpAlert]).toBeUndefined();
+  });
+
+  it('does not alias the profile access modes', () => {
+    const rendered = renderClaimSpec(dv({ storage: { ...size } }), profiled);
+    rendered.accessModes?.push(RWO);
+    expect(profiled.claimPropertySets?.['standard']?.[0]?.accessModes).toEqual([RWX]);
   });
 });

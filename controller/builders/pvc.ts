@@ -7,10 +7,15 @@
  */
 import type { V1PersistentVolumeClaim, V1PersistentVolumeClaimSpec } from '@kubernetes/client-node';
 import { Annotations, ContentTypes, Labels, SourceKinds } from '../../common/contract.js';
-import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/datavolume.js';
+import type {
+  ClaimPropertySet,
+  ClaimSpec,
+  DataVolume,
+  DataVolumeSource,
+} from '../../common/datavolume.js';
 import { CDI_GROUP, CDI_VERSION } from '../../common/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
-import { filesystemOverheadFor, type EffectiveConfig } from '../config.js';
+import { claimPropertySetsFor, filesystemOverheadFor, type EffectiveConfig } from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';
 import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
@@ -35,13 +40,9 @@ export function renderClaimSpec(
   if (spec.pvc !== undefined) return copyClaim(spec.pvc);
   const storage: ClaimSpec = spec.storage ?? {};
   const rendered = copyClaim(storage);
-  if (rendered.accessModes === undefined || rendered.accessModes.length === 0) {
-    rendered.accessModes = ['ReadWriteOnce'];
-  }
-  const volumeMode =
-    storage.volumeMode === undefined || storage.volumeMode === 'FromStorageProfile'
-      ? 'Filesystem'
-      : storage.volumeMode;
+  const modes = storageModes(storage, config);
+  rendered.accessModes = modes.accessModes;
+  const volumeMode = modes.volumeMode;
   rendered.volumeMode = volumeMode;
   const size = storage.resources?.requests?.['storage'];
   if (size !== undefined && volumeMode === 'Filesystem') {
@@ -63,6 +64,50 @@ export function renderClaimSpec(
     };
   }
   return rendered;
+}
+
+/** The access and volume modes a `storage` claim gets. */
+export interface StorageModes {
+  readonly accessModes: string[];
+  readonly volumeMode: string;
+}
+
+/**
+ * Access and volume modes of a DataVolume's `storage` claim (CDI `renderPvcSpec`): what the spec
+ * gives, the rest from the claim class's StorageProfile (the default class when none is named).
+ * Both missing: the profile's first claim property set. Only a volume mode given: the access modes
+ * of the first set with that volume mode. Only access modes given: the volume mode of the first
+ * set holding all of them. What the profile cannot answer (no profile, no sets, no match) falls
+ * back to ReadWriteOnce and Filesystem (ADR 0015).
+ */
+export function storageModes(storage: ClaimSpec, config: EffectiveConfig): StorageModes {
+  const givenAccess =
+    storage.accessModes === undefined || storage.accessModes.length === 0
+      ? undefined
+      : [...storage.accessModes];
+  const givenVolume =
+    storage.volumeMode === undefined ||
+    storage.volumeMode === '' ||
+    storage.volumeMode === 'FromStorageProfile'
+      ? undefined
+      : storage.volumeMode;
+  if (givenAccess !== undefined && givenVolume !== undefined)
+    return { accessModes: givenAccess, volumeMode: givenVolume };
+  const sets = claimPropertySetsFor(config, storage.storageClassName);
+  const setVolume = (s: ClaimPropertySet): string =>
+    s.volumeMode === undefined || s.volumeMode === '' ? 'Filesystem' : s.volumeMode;
+  let chosen: ClaimPropertySet | undefined;
+  if (givenAccess === undefined && givenVolume === undefined) chosen = sets[0];
+  else if (givenAccess === undefined) chosen = sets.find((s) => setVolume(s) === givenVolume);
+  else chosen = sets.find((s) => givenAccess.every((m) => (s.accessModes ?? []).includes(m)));
+  const chosenAccess =
+    chosen?.accessModes === undefined || chosen.accessModes.length === 0
+      ? undefined
+      : [...chosen.accessModes];
+  return {
+    accessModes: givenAccess ?? chosenAccess ?? ['ReadWriteOnce'],
+    volumeMode: givenVolume ?? (chosen === undefined ? 'Filesystem' : setVolume(chosen)),
+  };
 }
 
 function copyClaim(claim: ClaimSpec): V1PersistentVolumeClaimSpec {

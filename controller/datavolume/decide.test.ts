@@ -5,7 +5,7 @@ import { Annotations } from '../../common/contract.js';
 import type { DataVolume, DataVolumeStatus } from '../../common/datavolume.js';
 import type { Action, UpdateDvStatusAction } from '../actions.js';
 import { effectiveConfig } from '../config.js';
-import { decideDataVolume } from './decide.js';
+import { decideDataVolume, NO_STORAGE_CLASS_MESSAGE } from './decide.js';
 
 const config = effectiveConfig(undefined, [
   { name: 'standard', isDefault: true, volumeBindingMode: 'Immediate' },
@@ -247,5 +247,58 @@ describe('decideDataVolume', () => {
     expect(statusOf(first)?.conditions?.find((c) => c.type === 'Running')?.message).toBe(
       'Missing Data volume PVC',
     );
+  });
+});
+
+describe('decideDataVolume without any storage class (CDI ErrClaimNotValid)', () => {
+  const noClasses = effectiveConfig(undefined, [
+    { name: 'other', isDefault: false, volumeBindingMode: 'Immediate' },
+  ]);
+  const input = (spec: DataVolume['spec'], status?: DataVolumeStatus) => ({
+    dv: dv(status, spec),
+    pvc: undefined,
+    config: noClasses,
+    waitForFirstConsumer: false,
+    now: NOW,
+  });
+  const source = { http: { url: 'http://h/x.qcow2' } };
+  const size = { resources: { requests: { storage: '1Gi' } } };
+
+  it.each<{ what: string; spec: DataVolume['spec']; created: boolean }>([
+    {
+      what: 'storage, no accessModes, no class: refused',
+      spec: { source, storage: size },
+      created: false,
+    },
+    {
+      what: 'storage with accessModes: created',
+      spec: { source, storage: { ...size, accessModes: ['ReadWriteOnce'] } },
+      created: true,
+    },
+    {
+      what: 'storage naming a class: created',
+      spec: { source, storage: { ...size, storageClassName: 'other' } },
+      created: true,
+    },
+    {
+      what: 'pvc API: created',
+      spec: { source, pvc: { ...size, accessModes: ['ReadWriteOnce'] } },
+      created: true,
+    },
+  ])('$what', ({ spec, created }) => {
+    const actions = decideDataVolume(input(spec));
+    expect(actions.some((a) => a.kind === 'createPvc')).toBe(created);
+    if (created) return;
+    const status = statusOf(actions);
+    expect(status?.phase).toBe('Pending');
+    expect(status?.conditions?.find((c) => c.type === 'Running')).toMatchObject({
+      status: 'False',
+      reason: 'ErrClaimNotValid',
+      message: NO_STORAGE_CLASS_MESSAGE,
+    });
+    expect(kinds(actions)).toContain('event Warning ErrClaimNotValid');
+    // Reported once: the next reconcile, with that status, records no new Warning.
+    const again = decideDataVolume(input(spec, status));
+    expect(kinds(again)).not.toContain('event Warning ErrClaimNotValid');
   });
 });

@@ -22,7 +22,7 @@ import {
   type DataVolumePhase,
 } from '../../common/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
-import type { EffectiveConfig } from '../config.js';
+import { resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
 import { claimRefText, cloneRequestOf } from '../builders/claim.js';
 import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
@@ -321,6 +321,17 @@ interface TargetStep {
 function targetStep(input: DataVolumeInput, problems: readonly string[]): TargetStep {
   const { dv, pvc } = input;
   if (problems.length > 0) return { invalid: problems.join('; ') };
+  if (pvc === undefined && unresolvableStorage(dv, input.config)) {
+    // CDI: the DataVolume stays Pending with this reason until a storage class appears.
+    return {
+      foreign: {
+        type: ConditionTypes.Running,
+        status: ConditionStatuses.False,
+        reason: EventReasons.ErrClaimNotValid,
+        message: NO_STORAGE_CLASS_MESSAGE,
+      },
+    };
+  }
   if (pvc === undefined && isCloneSpec(dv)) {
     const plan = planClone(input);
     if (plan.kind === 'create') return { create: plan.pvc };
@@ -347,6 +358,18 @@ function targetStep(input: DataVolumeInput, problems: readonly string[]): Target
     };
   }
   return {};
+}
+
+/** CDI's `ErrClaimNotValid` message for a `storage` claim without access modes nor class. */
+export const NO_STORAGE_CLASS_MESSAGE =
+  'PVC spec is missing accessMode and no storageClass to choose profile';
+
+/** A `storage` claim without access modes whose class cannot be found (none named, no default). */
+function unresolvableStorage(dv: DataVolume, config: EffectiveConfig): boolean {
+  const storage = dv.spec?.storage;
+  if (dv.spec?.pvc !== undefined || storage === undefined) return false;
+  if ((storage.accessModes ?? []).length > 0) return false;
+  return resolveStorageClass(config, storage.storageClassName) === undefined;
 }
 
 /** What a clone DataVolume without its target claim does next. */
