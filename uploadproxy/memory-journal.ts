@@ -9,7 +9,7 @@
 import { EventEmitter, once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../common/errors.js';
-import { checkAnnouncedTotal, overrunError, type Journal } from './resumable.js';
+import { checkAnnouncedTotal, journalAppender, type Journal } from './resumable.js';
 
 /** Bytes queued before the request is paused: a few network windows. */
 export const MEMORY_JOURNAL_LIMIT = 8 << 20;
@@ -54,30 +54,17 @@ export class MemoryJournal implements Journal {
 
   /** Queues each chunk; the write callback waits while the queue is over the limit. */
   appender(): Writable {
-    const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
-      const length = chunks.reduce((n, c) => n + c.length, 0);
-      const overrun = overrunError(this.#total, this.#received, length);
-      if (overrun !== undefined) {
-        callback(overrun);
-        return;
-      }
-      this.#queue.push(...chunks);
-      this.#queued += length;
-      this.#received += length;
-      this.#events.emit('grow');
-      this.#whenRoom().then(
-        () => callback(),
-        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
-      );
-    };
-    return new Writable({
+    return journalAppender({
       highWaterMark: 64 * 1024,
-      write: (chunk: Buffer, _enc, callback): void => append([chunk], callback),
-      writev: (chunks, callback): void =>
-        append(
-          chunks.map((c) => c.chunk as Buffer),
-          callback,
-        ),
+      total: () => this.#total,
+      received: () => this.#received,
+      append: (chunks, length) => {
+        this.#queue.push(...chunks);
+        this.#queued += length;
+        this.#received += length;
+        this.#events.emit('grow');
+        return this.#whenRoom();
+      },
     });
   }
 

@@ -68,7 +68,7 @@ export function checkAnnouncedTotal(
 }
 
 /** The error for bytes past the announced total, or undefined when they fit. */
-export function overrunError(
+function overrunError(
   total: number | undefined,
   received: number,
   length: number,
@@ -81,6 +81,40 @@ export function overrunError(
       httpStatus: 400,
     },
   );
+}
+
+/**
+ * The Writable both journals append through: each write (or the chunks queued meanwhile, as one
+ * `writev`) is refused with a 400 when it would pass the announced total, else handed to
+ * `append`, whose promise holds the write callback (backpressure).
+ */
+export function journalAppender(journal: {
+  readonly highWaterMark: number;
+  readonly total: () => number | undefined;
+  readonly received: () => number;
+  readonly append: (chunks: readonly Buffer[], length: number) => Promise<void>;
+}): Writable {
+  const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    const overrun = overrunError(journal.total(), journal.received(), length);
+    if (overrun !== undefined) {
+      callback(overrun);
+      return;
+    }
+    journal.append(chunks, length).then(
+      () => callback(),
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
+  return new Writable({
+    highWaterMark: journal.highWaterMark,
+    write: (chunk: Buffer, _enc, callback): void => append([chunk], callback),
+    writev: (chunks, callback): void =>
+      append(
+        chunks.map((c) => c.chunk as Buffer),
+        callback,
+      ),
+  });
 }
 
 /**
@@ -211,28 +245,15 @@ export class UploadJournal implements Journal {
    * KiB; one syscall each would cost more than the copy).
    */
   appender(): Writable {
-    const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
-      const length = chunks.reduce((n, c) => n + c.length, 0);
-      const overrun = overrunError(this.#total, this.#received, length);
-      if (overrun !== undefined) {
-        callback(overrun);
-        return;
-      }
-      const written = this.#write(chunks, length);
-      this.#inflight = written;
-      written.then(
-        () => callback(),
-        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
-      );
-    };
-    return new Writable({
+    return journalAppender({
       highWaterMark: JOURNAL_READ_SIZE,
-      write: (chunk: Buffer, _enc, callback): void => append([chunk], callback),
-      writev: (chunks, callback): void =>
-        append(
-          chunks.map((c) => c.chunk as Buffer),
-          callback,
-        ),
+      total: () => this.#total,
+      received: () => this.#received,
+      append: (chunks, length) => {
+        const written = this.#write(chunks, length);
+        this.#inflight = written;
+        return written;
+      },
     });
   }
 
