@@ -8,7 +8,7 @@
 import { tmpdir } from 'node:os';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { errorCode, errorMessage } from '../common/errors.js';
-import type { CommandContext } from '../importer/cli/context.js';
+import type { CommandContext } from '../common/cli/context.js';
 
 type Verb = (argv: readonly string[], ctx: CommandContext) => Promise<number>;
 
@@ -33,19 +33,19 @@ const VERBS: Readonly<
     help: 'importer                                    the importer pod entry (configured by CDI env vars)',
   },
   upload: {
-    load: async () => (await import('../uploadproxy/main-upload.js')).uploadMain,
+    load: async () => (await import('../uploadproxy/client/main.js')).uploadMain,
     help: 'upload --image-path FILE ...                 upload a local image to a DataVolume (resumable)',
   },
   uploadproxy: {
-    load: async () => (await import('../uploadproxy/main-proxy.js')).uploadProxyMain,
+    load: async () => (await import('../uploadproxy/proxy/main.js')).uploadProxyMain,
     help: 'uploadproxy                                 the upload proxy (token check, routing, mTLS)',
   },
   uploadserver: {
-    load: async () => (await import('../uploadproxy/main-server.js')).uploadServerMain,
+    load: async () => (await import('../uploadproxy/server/main.js')).uploadServerMain,
     help: 'uploadserver                                the upload server in the upload pod',
   },
   apiserver: {
-    load: async () => (await import('../uploadproxy/main-apiserver.js')).apiServerMain,
+    load: async () => (await import('../uploadproxy/apiserver/main.js')).apiServerMain,
     help: 'apiserver                                   the UploadTokenRequest API (aggregated)',
   },
   controller: {

@@ -9,7 +9,7 @@ import type {
   CdiConfigStatus,
   ClaimPropertySet,
   ResourceRequirements,
-} from '../common/datavolume.js';
+} from './api/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 

@@ -32,7 +32,7 @@ import {
   type DataSource,
   type DataVolumeStatus,
   type StorageProfile,
-} from '../common/datavolume.js';
+} from './api/datavolume.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
 /** HTTP status of a failed API call, if it is one. */

@@ -12,7 +12,7 @@ import {
   type DataVolume,
   type DataVolumeCondition,
   type DataVolumeStatus,
-} from '../../common/datavolume.js';
+} from '../api/datavolume.js';
 import {
   ConditionReasons,
   ConditionStatuses,
@@ -20,7 +20,7 @@ import {
   DataVolumePhases,
   EventReasons,
   type DataVolumePhase,
-} from '../../common/phases.js';
+} from '../api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
 import { resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import type { DataVolume, DataVolumeSpec } from '../../common/datavolume.js';
+import type { DataVolume, DataVolumeSpec } from '../api/datavolume.js';
 import { checksumProblem, validateDataVolume } from './validate.js';
 
 const SHA256 = 'a'.repeat(64);

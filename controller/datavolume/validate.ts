@@ -9,7 +9,7 @@ import type {
   DataVolume,
   DataVolumeSource,
   DataVolumeSourceRef,
-} from '../../common/datavolume.js';
+} from '../api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { ContentTypes } from '../../common/contract.js';
 import { crossNamespaceProblem } from '../pvc/clone-source.js';

@@ -7,7 +7,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { PodPhases } from '../../common/phases.js';
+import { PodPhases } from '../api/phases.js';
 import { annotation, cloneRequestOf, type ClaimRef } from '../builders/claim.js';
 
 /** The message of a clone from another namespace (the follow-up is CDI's network clone, ADR 0013). */

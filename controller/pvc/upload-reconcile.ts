@@ -13,12 +13,7 @@
  */
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations, uploadServiceName } from '../../common/contract.js';
-import {
-  ConditionMessages,
-  ConditionReasons,
-  EventReasons,
-  PodPhases,
-} from '../../common/phases.js';
+import { ConditionMessages, ConditionReasons, EventReasons, PodPhases } from '../api/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
 import { annotation } from '../builders/claim.js';

@@ -5,8 +5,8 @@ import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { runImport } from '../pipeline/import.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
 import { FileSource } from '../sources/file.js';
-import { boolFlag, parseArgs } from './args.js';
-import type { CommandContext } from './context.js';
+import { boolFlag, parseArgs } from '../../common/cli/args.js';
+import type { CommandContext } from '../../common/cli/context.js';
 import { resolveTarget } from './import-command.js';
 
 /** `cdi convert SRC DEST` converts every supported local image (compressed or not) to raw, like `qemu-img convert -O raw`. */

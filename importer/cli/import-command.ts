@@ -13,8 +13,8 @@ import { parseChecksum } from '../checksum/checksum.js';
 import { runImport, type ImportResult, type ImportTarget } from '../pipeline/import.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
-import { boolFlag, parseArgs, stringFlag, type FlagSpec } from './args.js';
-import type { CommandContext } from './context.js';
+import { boolFlag, parseArgs, stringFlag, type FlagSpec } from '../../common/cli/args.js';
+import type { CommandContext } from '../../common/cli/context.js';
 
 const IMPORT_FLAGS: FlagSpec = {
   source: 'string',

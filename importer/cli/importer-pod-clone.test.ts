@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImporterEnv, SourceKinds } from '../../common/contract.js';
 import { silentLogger } from '../../common/logger.js';
-import type { CommandContext } from './context.js';
+import type { CommandContext } from '../../common/cli/context.js';
 import { importerPodCommand } from './importer-pod.js';
 
 const MIB = 1024 * 1024;

@@ -21,7 +21,7 @@ import { PvcSource } from '../sources/pvc.js';
 import { startMetricsServer, type MetricsServer } from '../progress/metrics-server.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { createSource } from '../sources/create-source.js';
-import type { CommandContext } from './context.js';
+import type { CommandContext } from '../../common/cli/context.js';
 
 /**
  * `cdi importer`: the importer pod's entry, configured by CDI's environment variables. Writes

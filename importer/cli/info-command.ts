@@ -22,8 +22,8 @@ import {
 } from '../format/sniff.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
 import type { DataSource } from '../sources/types.js';
-import { boolFlag, parseArgs, stringFlag } from './args.js';
-import type { CommandContext } from './context.js';
+import { boolFlag, parseArgs, stringFlag } from '../../common/cli/args.js';
+import type { CommandContext } from '../../common/cli/context.js';
 
 /** How much of a compressed stream is kept to read a qcow2 header and its tables. */
 const COMPRESSED_QCOW2_WINDOW = 8 << 20;

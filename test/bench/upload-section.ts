@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ImporterEnv, UPLOAD_CLIENT_NAME, UploadServerEnv } from '../../common/contract.js';
-import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/token.js';
+import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/protocol/token.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
 import { measure, q, type Measurement } from './measure.js';

@@ -14,7 +14,7 @@ import {
   type V1PersistentVolumeClaim,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { parseControllerSettings } from '../../controller/config.js';
 import { Controller } from '../../controller/controller.js';

@@ -26,7 +26,7 @@ import {
   parsePublicKey,
   signUploadToken,
   verifyUploadToken,
-} from '../../uploadproxy/token.js';
+} from '../../uploadproxy/protocol/token.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor } from '../sandbox/testing.js';
 

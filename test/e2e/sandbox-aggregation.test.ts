@@ -18,7 +18,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePublicKey, verifyUploadToken } from '../../uploadproxy/token.js';
+import { parsePublicKey, verifyUploadToken } from '../../uploadproxy/protocol/token.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { makePki } from '../sandbox/pki.js';
 import { kubeConfigFor, kubectl } from '../sandbox/testing.js';

@@ -22,7 +22,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations, UPLOAD_CLIENT_NAME, UploadServerEnv } from '../../common/contract.js';
-import { kubeUploadResolver } from '../../uploadproxy/kube-auth.js';
+import { kubeUploadResolver } from '../../uploadproxy/proxy/kube-resolver.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
 import {

@@ -12,7 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
 import { COMPRESSORS, compressFile, makeRawImage, qemuImg } from '../fixtures/index.js';
-import { generateTokenKeys, loadPrivateKey, signUploadToken } from '../../uploadproxy/token.js';
+import {
+  generateTokenKeys,
+  loadPrivateKey,
+  signUploadToken,
+} from '../../uploadproxy/protocol/token.js';
 import { waitForDv, waitForPhase, waitForPvc } from './controller-harness.js';
 import {
   curl,

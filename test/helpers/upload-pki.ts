@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { generateTokenKeys, type TokenKeys } from '../../uploadproxy/token.js';
+import { generateTokenKeys, type TokenKeys } from '../../uploadproxy/protocol/token.js';
 
 const run = promisify(execFile);
 

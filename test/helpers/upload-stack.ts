@@ -9,9 +9,13 @@ import path from 'node:path';
 import { Agent } from 'undici';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { createLogger, silentLogger } from '../../common/logger.js';
-import { startUploadProxy, type UploadProxy } from '../../uploadproxy/proxy.js';
-import { signUploadToken, type SignOptions, type UploadTarget } from '../../uploadproxy/token.js';
-import { startUploadServer, type UploadServer } from '../../uploadproxy/upload-server.js';
+import { startUploadProxy, type UploadProxy } from '../../uploadproxy/proxy/proxy.js';
+import {
+  signUploadToken,
+  type SignOptions,
+  type UploadTarget,
+} from '../../uploadproxy/protocol/token.js';
+import { startUploadServer, type UploadServer } from '../../uploadproxy/server/upload-server.js';
 import { makeTempDir } from '../fixtures/index.js';
 import { TEST_CLIENT_NAME, type UploadPki } from './upload-pki.js';
 

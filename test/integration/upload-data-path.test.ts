@@ -162,7 +162,8 @@ describe('refusals', () => {
     {
       what: 'forged token (another key)',
       make: async () => {
-        const { generateTokenKeys, signUploadToken } = await import('../../uploadproxy/token.js');
+        const { generateTokenKeys, signUploadToken } =
+          await import('../../uploadproxy/protocol/token.js');
         return signUploadToken((await generateTokenKeys()).privateKey, {
           namespace: 'default',
           pvc: 'disk',

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logger.js';
-import { uploadFile } from '../../uploadproxy/client.js';
+import { uploadFile } from '../../uploadproxy/client/client.js';
 import {
   makeRawImage,
   makeTempDir,

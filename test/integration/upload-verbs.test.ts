@@ -15,11 +15,11 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/logger.js';
-import type { CommandContext } from '../../importer/cli/context.js';
-import { apiServerMain } from '../../uploadproxy/main-apiserver.js';
-import { uploadProxyMain } from '../../uploadproxy/main-proxy.js';
-import { uploadServerMain } from '../../uploadproxy/main-server.js';
-import { uploadMain } from '../../uploadproxy/main-upload.js';
+import type { CommandContext } from '../../common/cli/context.js';
+import { apiServerMain } from '../../uploadproxy/apiserver/main.js';
+import { uploadProxyMain } from '../../uploadproxy/proxy/main.js';
+import { uploadServerMain } from '../../uploadproxy/server/main.js';
+import { uploadMain } from '../../uploadproxy/client/main.js';
 import {
   makeRawImage,
   makeTempDir,

@@ -194,8 +194,8 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
     if (
       built(
         opts.root,
-        join('uploadproxy', 'main-proxy.js'),
-        join('uploadproxy', 'main-apiserver.js'),
+        join('uploadproxy', 'proxy', 'main.js'),
+        join('uploadproxy', 'apiserver', 'main.js'),
       )
     ) {
       try {
@@ -206,7 +206,7 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
       }
     } else
       opts.log.warn(
-        'upload proxy not built (dist/uploadproxy/main-proxy.js missing); running without it',
+        'upload proxy not built (dist/uploadproxy/proxy/main.js missing); running without it',
       );
   }
   return { uploadProxyUrl, stop };

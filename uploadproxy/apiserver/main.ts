@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`).
+ *
+ * `cdi apiserver --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
+ *   [--token-key-file F] [--public-key-out F] [--requestheader-client-ca-file F]
+ *   (--kubeconfig F | --in-cluster | --insecure-allow-all) [--insecure]`
+ *
+ * Without `--requestheader-client-ca-file`, the front proxy's CA and allowed names are read from
+ * `kube-system/extension-apiserver-authentication`, as every aggregated API server does.
+ * `--token-key-file` is the RSA private key that signs tokens (kept in a Secret); without it a
+ * key is generated and its public half written to `--public-key-out` for the proxy. Callers are
+ * authorised with a SubjectAccessReview through the Kubernetes API; `--insecure-allow-all` lets
+ * anyone mint tokens and trusts X-Remote-User headers blindly (tests only).
+ */
+import { writeFile } from 'node:fs/promises';
+import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
+import { boolFlag, parseArgs, readFlagFile, stringFlag } from '../../common/cli/args.js';
+import { waitForAbort, type CommandContext } from '../../common/cli/context.js';
+import {
+  allowAll,
+  remoteHeaderAuthenticator,
+  startTokenApiServer,
+  type Authenticator,
+  type Authorizer,
+} from './token-api.js';
+import {
+  readRequestHeaderAuthentication,
+  subjectAccessReviewAuthorizer,
+  tokenReviewAuthenticator,
+} from './kube-auth.js';
+import { loadKubeConfig } from '../protocol/kube-client.js';
+import { parseListen } from '../protocol/listen.js';
+import { generateTokenKeys, loadPrivateKey, publicKeyPemOf } from '../protocol/token.js';
+
+const FLAGS = {
+  listen: 'string',
+  'tls-cert-file': 'string',
+  'tls-key-file': 'string',
+  'token-key-file': 'string',
+  'public-key-out': 'string',
+  'requestheader-client-ca-file': 'string',
+  kubeconfig: 'string',
+  'in-cluster': 'boolean',
+  'insecure-allow-all': 'boolean',
+  insecure: 'boolean',
+} as const;
+
+/** Resolves with the exit code once the signal aborts (0) or startup fails (1). */
+export async function apiServerMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
+  try {
+    const args = parseArgs(argv, FLAGS);
+    const listen = parseListen(stringFlag(args, 'listen') ?? '0.0.0.0:8443');
+    const allowAllFlag = boolFlag(args, 'insecure-allow-all');
+    const kubeconfig = stringFlag(args, 'kubeconfig');
+    if (!allowAllFlag && kubeconfig === undefined && !boolFlag(args, 'in-cluster'))
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        'one of --kubeconfig, --in-cluster or --insecure-allow-all is required',
+      );
+    const certPem = await readFlagFile(args, 'tls-cert-file');
+    const keyPem = await readFlagFile(args, 'tls-key-file');
+    if (!boolFlag(args, 'insecure') && (certPem === undefined || keyPem === undefined))
+      throw new CdiError(
+        ErrorCodes.InvalidConfig,
+        '--tls-cert-file and --tls-key-file are required (or --insecure)',
+      );
+    let clientCaPem = await readFlagFile(args, 'requestheader-client-ca-file');
+    let allowedNames: readonly string[] = [];
+    const kc = allowAllFlag ? undefined : loadKubeConfig(kubeconfig);
+    if (kc !== undefined && clientCaPem === undefined) {
+      // As every aggregated API server: the front proxy's CA from the cluster itself.
+      const fromCluster = await readRequestHeaderAuthentication(kc);
+      if (fromCluster === undefined)
+        ctx.logger.warn(
+          'no front-proxy CA (kube-system/extension-apiserver-authentication): aggregated requests will not be authenticated',
+        );
+      clientCaPem = fromCluster?.clientCaPem;
+      allowedNames = fromCluster?.allowedNames ?? [];
+    }
+    const keyFile = stringFlag(args, 'token-key-file');
+    const signingKey =
+      keyFile === undefined
+        ? (await generateTokenKeys()).privateKey
+        : await loadPrivateKey(keyFile);
+    const out = stringFlag(args, 'public-key-out');
+    if (out !== undefined) await writeFile(out, publicKeyPemOf(signingKey));
+    const headers = remoteHeaderAuthenticator({ trustHeaders: allowAllFlag, allowedNames });
+    let authenticator: Authenticator = headers;
+    let authorizer: Authorizer = allowAll;
+    if (kc !== undefined) {
+      authenticator = tokenReviewAuthenticator(kc, headers);
+      authorizer = subjectAccessReviewAuthorizer(kc);
+    }
+    const server = await startTokenApiServer({
+      ...(certPem === undefined || keyPem === undefined
+        ? {}
+        : { tls: { certPem, keyPem, ...(clientCaPem === undefined ? {} : { clientCaPem }) } }),
+      signingKey,
+      authenticator,
+      authorizer,
+      host: listen.host,
+      port: listen.port,
+      logger: ctx.logger,
+    });
+    ctx.logger.info('token API listening', { url: server.url });
+    await waitForAbort(ctx.signal);
+    await server.close();
+    return 0;
+  } catch (err) {
+    ctx.logger.error(errorMessage(err), { code: errorCode(err) });
+    ctx.stderr.write(`${errorMessage(err)}\n`);
+    return 1;
+  }
+}
