@@ -56,6 +56,9 @@ export interface PlannedSymlink {
 }
 
 const FILE_TYPES = new Set(['file', 'contiguous-file']);
+/** Shared nodes: the model holds one per path, so archives of a million entries stay near 100 MiB. */
+const DIRECTORY: TreeNode = Object.freeze({ kind: 'directory' });
+const FILE: TreeNode = Object.freeze({ kind: 'file' });
 
 /** The model of the tree an archive builds; {@link admit} each entry in order, then {@link symlinks}. */
 export class TreePlan {
@@ -98,7 +101,7 @@ export class TreePlan {
       return { ...steps, action: { op: 'none' } };
     }
     if (type === 'link') return { ...steps, action: this.#hardLink(header, path) };
-    this.#nodes.set(path, { kind: 'file' });
+    this.#nodes.set(path, FILE);
     return { ...steps, action: { op: 'write', path, mode } };
   }
 
@@ -134,7 +137,7 @@ export class TreePlan {
       const ancestor = parts.slice(0, i).join('/');
       const node = this.#nodes.get(ancestor);
       if (node === undefined) {
-        this.#nodes.set(ancestor, { kind: 'directory' });
+        this.#nodes.set(ancestor, DIRECTORY);
         created.push(ancestor);
       } else if (node.kind !== 'directory') {
         const what = node.kind === 'symlink' ? 'a symbolic link' : 'a file, not a directory';
@@ -151,7 +154,7 @@ export class TreePlan {
   #directory(path: string, parents: string[], mode: number): EntrySteps {
     const existing = this.#nodes.get(path);
     if (existing?.kind === 'directory') return { parents, action: { op: 'none' } };
-    this.#nodes.set(path, { kind: 'directory' });
+    this.#nodes.set(path, DIRECTORY);
     const action = { op: 'mkdir', path, mode: mode | DIR_OWNER_BITS } as const;
     // A recorded link is not on disk yet: dropping it from the model is the whole replacement.
     return existing?.kind === 'file' ? { parents, remove: path, action } : { parents, action };
@@ -190,7 +193,7 @@ export class TreePlan {
         `hard link to ${quoteName(raw)}, which is ${found}; hard links may only name regular files extracted earlier from the same archive`,
       );
     }
-    this.#nodes.set(path, { kind: 'file' });
+    this.#nodes.set(path, FILE);
     return { op: 'link', path, existing };
   }
 }
