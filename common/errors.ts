@@ -34,7 +34,10 @@ export const ErrorCodes = {
   FormatUnsupported: 'CDI_FORMAT_UNSUPPORTED',
   /** A compressed stream is corrupt or truncated. */
   DecompressFailed: 'CDI_DECOMPRESS_FAILED',
-  /** A tar entry would be written through a link or a non-directory, or replace a directory. */
+  /**
+   * A tar entry would be created under a link or a file of the archive, or replace a directory;
+   * or a container-image layer entry climbs out of the image root.
+   */
   ArchiveUnsafeEntry: 'CDI_ARCHIVE_UNSAFE_ENTRY',
   /** A tar entry's name (or a hard link's target name) is absolute or has a `..` component. */
   ArchivePathEscape: 'CDI_ARCHIVE_PATH_ESCAPE',
