@@ -28,7 +28,7 @@ import {
 
 /** Permission bits kept from the archive: no setuid, setgid or sticky bits. */
 const MODE_MASK = 0o777;
-/** Directories stay writable by the extractor whatever the archive says (as before: tar -p as non-root). */
+/** Directories stay writable and searchable by the extractor, whatever mode the archive gives them. */
 const DIR_OWNER_BITS = 0o700;
 
 /** The header fields the plan reads (tar-stream's, whose `type` may be null for unknown types). */
