@@ -34,8 +34,19 @@ export const ErrorCodes = {
   FormatUnsupported: 'CDI_FORMAT_UNSUPPORTED',
   /** A compressed stream is corrupt or truncated. */
   DecompressFailed: 'CDI_DECOMPRESS_FAILED',
-  /** A tar entry would escape the target directory or is a device node. */
+  /**
+   * A tar entry would be created under a link or a file of the archive, or replace a directory;
+   * or a container-image layer entry climbs out of the image root.
+   */
   ArchiveUnsafeEntry: 'CDI_ARCHIVE_UNSAFE_ENTRY',
+  /** A tar entry's name (or a hard link's target name) is absolute or has a `..` component. */
+  ArchivePathEscape: 'CDI_ARCHIVE_PATH_ESCAPE',
+  /** A symbolic link's target is absolute, leaves the tree, or loops. */
+  ArchiveLinkEscape: 'CDI_ARCHIVE_LINK_ESCAPE',
+  /** A hard link names anything but a regular file extracted earlier from the same archive. */
+  ArchiveHardLinkInvalid: 'CDI_ARCHIVE_HARDLINK_INVALID',
+  /** A device node, FIFO or entry type that is never extracted. */
+  ArchiveSpecialFile: 'CDI_ARCHIVE_SPECIAL_FILE',
   /** The archive is not a readable tar. */
   ArchiveInvalid: 'CDI_ARCHIVE_INVALID',
   /** The disk image is structurally invalid or hostile. */
