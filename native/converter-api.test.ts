@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import {
-  convertQcow2File,
-  createQcow2StreamConverter,
+  convertImageFile,
+  createImageStreamConverter,
   isQcow2Header,
   openFileRangeReader,
-  readQcow2Info,
+  readImageInfo,
   zeroRange,
   type Qcow2Info,
 } from './index.js';
@@ -67,7 +67,7 @@ describe('readQcow2Info', () => {
       };
     };
     const reader = await openFileRangeReader(path);
-    const info: Qcow2Info = await readQcow2Info(reader);
+    const info: Qcow2Info = await readImageInfo('qcow2', reader);
     await reader.close();
     expect(info).toMatchObject({
       format: 'qcow2',
@@ -87,7 +87,9 @@ describe('readQcow2Info', () => {
     const path = join(tmp.dir, 'raw.img');
     await writeFile(path, Buffer.alloc(4096, 1));
     const reader = await openFileRangeReader(path);
-    await expect(readQcow2Info(reader)).rejects.toMatchObject({ code: ErrorCodes.ImageInvalid });
+    await expect(readImageInfo('qcow2', reader)).rejects.toMatchObject({
+      code: ErrorCodes.ImageInvalid,
+    });
     await reader.close();
   });
 });
@@ -98,7 +100,7 @@ describe('convertQcow2File', () => {
     const calls: string[] = [];
     const progress: number[] = [];
     try {
-      await convertQcow2File(image, {
+      await convertImageFile('qcow2', image, {
         target: { fd: t.fd, kind: 'file' },
         prepareTarget: async (info) => {
           calls.push(`prepare ${info.virtualSize}`);
@@ -122,7 +124,7 @@ describe('convertQcow2File', () => {
     const t = await freshTarget('prepare-fails.raw');
     try {
       await expect(
-        convertQcow2File(image, {
+        convertImageFile('qcow2', image, {
           target: { fd: t.fd, kind: 'file' },
           prepareTarget: () => Promise.reject(new CdiError(ErrorCodes.SizeValidation, 'too small')),
         }),
@@ -138,7 +140,7 @@ describe('convertQcow2File', () => {
     const ac = new AbortController();
     try {
       await expect(
-        convertQcow2File(image, {
+        convertImageFile('qcow2', image, {
           target: { fd: t.fd, kind: 'file' },
           signal: ac.signal,
           onProgress: () => ac.abort(),
@@ -167,7 +169,10 @@ describe('createQcow2StreamConverter', () => {
     const spillDir = join(tmp.dir, 'spill');
     await sh('mkdir', ['-p', spillDir]);
     const t = await freshTarget('resized.raw', 64 * 1024 * 1024);
-    const sink = createQcow2StreamConverter({ target: { fd: t.fd, kind: 'file' }, spillDir });
+    const sink = createImageStreamConverter('qcow2', {
+      target: { fd: t.fd, kind: 'file' },
+      spillDir,
+    });
     try {
       await pipeline(createReadStream(resized), sink);
     } finally {
@@ -182,7 +187,7 @@ describe('createQcow2StreamConverter', () => {
   it('rejects result with CDI_ABORTED when the signal fires', async () => {
     const t = await freshTarget('stream-abort.raw');
     const ac = new AbortController();
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
       signal: ac.signal,
@@ -194,7 +199,7 @@ describe('createQcow2StreamConverter', () => {
 
   it('rejects result when destroyed before the end without an error', async () => {
     const t = await freshTarget('stream-destroy.raw');
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
     });
@@ -206,7 +211,7 @@ describe('createQcow2StreamConverter', () => {
 
   it('fails on a stream that ends inside the header', async () => {
     const t = await freshTarget('short.raw');
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
     });

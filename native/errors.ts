@@ -27,3 +27,19 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     throw new CdiError(ErrorCodes.Aborted, 'qcow2 conversion aborted', { cause: signal.reason });
   }
 }
+
+/** Why an image is refused (backing file, external data, encryption, differencing disk). */
+export interface Refusal {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Throws the refusal of an image (the native side names a `CDI_*` code) as its CdiError. */
+export function throwIfRefused(info: { readonly refusal?: Refusal | undefined }): void {
+  const { refusal } = info;
+  if (refusal === undefined) return;
+  const code = KNOWN_CODES.has(refusal.code)
+    ? (refusal.code as ErrorCode)
+    : ErrorCodes.ConvertFailed;
+  throw new CdiError(code, refusal.message);
+}

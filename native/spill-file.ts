@@ -97,7 +97,7 @@ export class SpillFile {
     let best = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.#entries[mid]!.host <= host) {
+      if ((this.#entries[mid]?.host ?? Number.POSITIVE_INFINITY) <= host) {
         best = mid;
         lo = mid + 1;
       } else {
