@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The sequential converter for VDI, VHD and VMDK: a Writable fed the image bytes in order.
+ * The sequential converter for VDI, VHD, VHDX and VMDK: a Writable fed the image bytes in order.
  *
  * Block-map images (VDI, dynamic VHD, monolithicSparse VMDK, VHDX): the first bytes give the
  * header; the tables the map needs are gathered as they stream by (from the spill file when

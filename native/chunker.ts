@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Cuts the extents of the L2 tables (guest order) into units of work: chunks of at most
+ * Cuts extents (qcow2 L2 tables, block maps, stream windows) into units of work: chunks of at most
  * {@link CHUNK_BYTES} guest bytes holding data or compressed clusters (small zero gaps included),
  * and zero runs between them. Pure; the extents are 5 numbers each (extents.ts).
  */

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+/** The native converter's errors as {@link CdiError}s, and its refusals. */
 import { CdiError, ErrorCodes, errorCode, errorMessage, type ErrorCode } from '../common/errors.js';
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));

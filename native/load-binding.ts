@@ -2,7 +2,7 @@
 /**
  * The only place that loads the addon (`native/build/Release/cdi_native.node`, built by
  * `npm run build:native`). It is loaded on first use, so modules that only read the format table
- * (the sniffer, the CLI's argument parsing) work without it.
+ * (the sniffer) work without it.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The sequential converter: a Writable fed the image bytes in order (a decompressed download,
+ * The sequential qcow2 converter: a Writable fed the image bytes in order (a decompressed download,
  * an upload, a registry layer). Bytes are gathered into windows of {@link WINDOW_BYTES}; in each
  * window the metadata (header, L1, the L2 tables it holds) is mapped first, then every data or
  * compressed cluster whose L2 entry is known is written straight to the target. Bytes whose role
