@@ -17,7 +17,7 @@
  */
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import type { Binding, ImageMap, RawImageInfo } from './binding.js';
-import { headBytes, MAP_BATCH, neededRanges, toDiskImageInfo } from './block-map.js';
+import { MAP_BATCH, neededRanges, toDiskImageInfo, type BlockMapSpec } from './block-map.js';
 import { throwIfRefused } from './errors.js';
 import { ExtentKind, extentsOf, type Extent } from './extents.js';
 import { ItemWriter } from './random-access.js';
@@ -56,6 +56,7 @@ interface Gather {
 export class BlockMapStreamConverter extends StreamConverterBase {
   readonly #binding: Binding;
   readonly #format: BlockMapFormat;
+  readonly #spec: BlockMapSpec;
   readonly #options: BlockMapStreamOptions;
   #parts: Buffer[] = [];
   #partsLen = 0;
@@ -77,10 +78,11 @@ export class BlockMapStreamConverter extends StreamConverterBase {
   /** Zero runs handed to the pool (each settles once its job has started). */
   #queued: Promise<void>[] = [];
 
-  constructor(binding: Binding, format: BlockMapFormat, options: BlockMapStreamOptions) {
-    super(format, options);
+  constructor(binding: Binding, spec: BlockMapSpec, options: BlockMapStreamOptions) {
+    super(spec.format, options);
+    this.#spec = spec;
     this.#binding = binding;
-    this.#format = format;
+    this.#format = spec.format;
     this.#options = options;
   }
 
@@ -111,7 +113,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     this.#partsLen += chunk.length;
     const need =
       this.#opened === undefined
-        ? headBytes(this.#format)
+        ? this.#spec.headBytes
         : this.#mapped || this.#opened.raw.compressed
           ? WINDOW_BYTES
           : 0;
@@ -161,7 +163,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
 
   protected override async processWindow(eof: boolean): Promise<void> {
     if (this.#opened === undefined) {
-      if (this.#partsLen < headBytes(this.#format) && !eof) return;
+      if (this.#partsLen < this.#spec.headBytes && !eof) return;
       await this.#open();
     }
     if (this.#state().raw.compressed) {
@@ -186,7 +188,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     // GD_AT_END) is not at hand, and truncation shows up at the end of the stream anyway.
     const map = new this.#binding.ImageMap(
       this.#format,
-      head.subarray(0, headBytes(this.#format)),
+      head.subarray(0, this.#spec.headBytes),
       Buffer.alloc(0),
       -1,
     );

@@ -10,15 +10,21 @@ import { throwIfAborted, throwIfRefused } from './errors.js';
 import { StatsCounter, type ImageOpener } from './random-access.js';
 import type { BlockMapFormat, DiskImageInfo, RangeReader } from './types.js';
 
-/** Bytes of the image start handed to the parser (header, VHD dynamic header, VMDK descriptor). */
-export const HEAD_BYTES = 64 * 1024;
-/** VHDX: the file identifier, both headers and both region tables. */
-const VHDX_HEAD_BYTES = 320 * 1024;
-
-/** Bytes of the image start the parser needs for `format`. */
-export function headBytes(format: BlockMapFormat): number {
-  return format === 'vhdx' ? VHDX_HEAD_BYTES : HEAD_BYTES;
+/** What the parser of a block-map format needs; set by the format's row in formats.ts. */
+export interface BlockMapSpec {
+  readonly format: BlockMapFormat;
+  /**
+   * Bytes of the image start handed to the parser: the header, VHD dynamic header or VMDK
+   * descriptor (VHDX: the file identifier, both headers and both region tables).
+   */
+  readonly headBytes: number;
+  /**
+   * Table rounds to feed before the info is complete: a VHDX keeps its size in its metadata
+   * region (the first round); the other formats know it from the header.
+   */
+  readonly infoRounds: number;
 }
+
 /** Bytes of the image end handed to the parser (VHD footer, VMDK footer and markers). */
 export const TAIL_BYTES = 1536;
 /** Blocks mapped per call (bounds the extent arrays). */
@@ -40,12 +46,12 @@ export function toDiskImageInfo(raw: RawImageInfo): DiskImageInfo {
 /** Reads and validates the header (and the footer at the end) through `reader`. */
 export async function openImageHeader(
   binding: Binding,
-  format: BlockMapFormat,
+  spec: BlockMapSpec,
   reader: RangeReader,
   opts: { readonly stats: StatsCounter; readonly signal?: AbortSignal | undefined },
 ): Promise<{ map: ImageMap; raw: RawImageInfo }> {
   const { stats, signal } = opts;
-  const headLength = Math.min(reader.size, headBytes(format));
+  const headLength = Math.min(reader.size, spec.headBytes);
   const tailLength = Math.min(reader.size, TAIL_BYTES);
   const head = headLength > 0 ? await reader.read(0, headLength, signal) : Buffer.alloc(0);
   const tail =
@@ -55,7 +61,7 @@ export async function openImageHeader(
         ? head.subarray(headLength - tailLength)
         : await reader.read(reader.size - tailLength, tailLength, signal);
   stats.bytesRead += head.length + (tail.buffer === head.buffer ? 0 : tail.length);
-  const map = new binding.ImageMap(format, head, tail, reader.size);
+  const map = new binding.ImageMap(spec.format, head, tail, reader.size);
   return { map, raw: map.info() };
 }
 
@@ -102,15 +108,15 @@ export async function loadTables(
 /** What `qemu-img info` would report (header only; a VHDX also reads its metadata region). */
 export async function readBlockMapInfo(
   binding: Binding,
-  format: BlockMapFormat,
+  spec: BlockMapSpec,
   reader: RangeReader,
   signal: AbortSignal | undefined,
 ): Promise<DiskImageInfo> {
   const stats = new StatsCounter();
-  const { map } = await openImageHeader(binding, format, reader, { stats, signal });
-  // A VHDX keeps its size in the metadata region (the first table round); the rest only
-  // locate blocks.
-  if (format === 'vhdx') await loadTables(map, reader, stats, { signal, rounds: 1 });
+  const { map } = await openImageHeader(binding, spec, reader, { stats, signal });
+  // Only the rounds that complete the info; the rest of the tables only locate blocks.
+  if (spec.infoRounds > 0)
+    await loadTables(map, reader, stats, { signal, rounds: spec.infoRounds });
   return toDiskImageInfo(map.info());
 }
 
@@ -127,9 +133,9 @@ export function readBlockMapInfoFromHead(
 }
 
 /** The opener of a block-map format for the random-access engine: reads every table first. */
-export function blockMapOpener(format: BlockMapFormat): ImageOpener<DiskImageInfo> {
+export function blockMapOpener(spec: BlockMapSpec): ImageOpener<DiskImageInfo> {
   return async (binding, source, stats, signal) => {
-    const { map, raw } = await openImageHeader(binding, format, source, { stats, signal });
+    const { map, raw } = await openImageHeader(binding, spec, source, { stats, signal });
     throwIfRefused(raw);
     await loadTables(map, source, stats, { signal });
     // A VHDX learns its size and refusals from its metadata region.

@@ -13,9 +13,9 @@ import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
 import { formatBytes } from '../common/quantity.js';
 import {
   blockMapOpener,
-  HEAD_BYTES,
   readBlockMapInfo,
   readBlockMapInfoFromHead,
+  type BlockMapSpec,
 } from './block-map.js';
 import { BlockMapStreamConverter } from './block-map-stream.js';
 import { toConvertError } from './errors.js';
@@ -31,7 +31,6 @@ import {
 } from './random-access.js';
 import {
   CONVERTIBLE_FORMATS,
-  type BlockMapFormat,
   type ConvertibleFormat,
   type ConvertOptions,
   type ConvertStats,
@@ -163,30 +162,33 @@ function refuseVmdkDescriptor(head: Buffer): HeadRefusal | undefined {
   };
 }
 
+/** Bytes of the start the VDI, VHD and VMDK parsers need (header, VHD dynamic header, descriptor). */
+const BLOCK_MAP_HEAD_BYTES = 64 * 1024;
+
 /** A row of the block-map formats (src/image_format.cc). */
 function blockMapRow(
-  format: BlockMapFormat,
+  spec: BlockMapSpec,
   row: Pick<ImageFormatRow<DiskImageInfo>, 'signatures'> &
     Partial<Pick<ImageFormatRow<DiskImageInfo>, 'trailer' | 'refuseHead'>>,
 ): ImageFormatRow<DiskImageInfo> {
+  const { format } = spec;
   const readInfo = (reader: RangeReader, signal?: AbortSignal): Promise<DiskImageInfo> =>
-    wrapped(signal, () => readBlockMapInfo(nativeBinding(), format, reader, signal));
-  // A VHDX keeps its size in its metadata region, past the header: read it from a window.
-  const fromWindow = format === 'vhdx';
+    wrapped(signal, () => readBlockMapInfo(nativeBinding(), spec, reader, signal));
+  // When the info needs tables past the header (VHDX), a stream's metadata window serves them.
+  const fromWindow = spec.infoRounds > 0;
   return {
     refuseHead: noRefusal,
     ...row,
     readInfo,
-    headInfoBytes: fromWindow ? METADATA_WINDOW : HEAD_BYTES,
+    headInfoBytes: fromWindow ? METADATA_WINDOW : spec.headBytes,
     readInfoFromHead: (head, signal) =>
       fromWindow
         ? readInfo(windowReader(format, head), signal)
         : wrapped(signal, () =>
             Promise.resolve(readBlockMapInfoFromHead(nativeBinding(), format, head)),
           ),
-    convert: randomAccess(blockMapOpener(format)),
-    createStreamConverter: (options) =>
-      new BlockMapStreamConverter(nativeBinding(), format, options),
+    convert: randomAccess(blockMapOpener(spec)),
+    createStreamConverter: (options) => new BlockMapStreamConverter(nativeBinding(), spec, options),
   };
 }
 
@@ -205,30 +207,43 @@ export const IMAGE_FORMATS: ImageFormatTable = {
     convert: randomAccess(openQcow2),
     createStreamConverter: (options) => new Qcow2StreamConverter(nativeBinding(), options),
   },
-  vmdk: blockMapRow('vmdk', {
-    // A text descriptor carries the format's name too: sniffed so the import refuses it.
-    signatures: [
-      { offset: 0, magic: latin1('KDMV') },
-      { offset: 0, magic: VMDK_DESCRIPTOR },
-    ],
-    refuseHead: refuseVmdkDescriptor,
-  }),
-  vdi: blockMapRow('vdi', {
-    signatures: [{ offset: 0x40, magic: Buffer.from([0x7f, 0x10, 0xda, 0xbe]) }],
-  }),
-  vhd: blockMapRow('vhd', {
-    signatures: [{ offset: 0, magic: latin1('conectix') }],
-    trailer: {
-      bytes: VHD_FOOTER_BYTES,
-      info: (tail, fileSize) => {
-        const virtualSize = fixedVhdVirtualSize(tail, fileSize);
-        return virtualSize === undefined
-          ? undefined
-          : { format: 'vhd', subformat: 'fixed', virtualSize, blockSize: 0, compressed: false };
+  vmdk: blockMapRow(
+    { format: 'vmdk', headBytes: BLOCK_MAP_HEAD_BYTES, infoRounds: 0 },
+    {
+      // A text descriptor carries the format's name too: sniffed so the import refuses it.
+      signatures: [
+        { offset: 0, magic: latin1('KDMV') },
+        { offset: 0, magic: VMDK_DESCRIPTOR },
+      ],
+      refuseHead: refuseVmdkDescriptor,
+    },
+  ),
+  vdi: blockMapRow(
+    { format: 'vdi', headBytes: BLOCK_MAP_HEAD_BYTES, infoRounds: 0 },
+    {
+      signatures: [{ offset: 0x40, magic: Buffer.from([0x7f, 0x10, 0xda, 0xbe]) }],
+    },
+  ),
+  vhd: blockMapRow(
+    { format: 'vhd', headBytes: BLOCK_MAP_HEAD_BYTES, infoRounds: 0 },
+    {
+      signatures: [{ offset: 0, magic: latin1('conectix') }],
+      trailer: {
+        bytes: VHD_FOOTER_BYTES,
+        info: (tail, fileSize) => {
+          const virtualSize = fixedVhdVirtualSize(tail, fileSize);
+          return virtualSize === undefined
+            ? undefined
+            : { format: 'vhd', subformat: 'fixed', virtualSize, blockSize: 0, compressed: false };
+        },
       },
     },
-  }),
-  vhdx: blockMapRow('vhdx', { signatures: [{ offset: 0, magic: latin1('vhdxfile') }] }),
+  ),
+  // The file identifier, both headers and both region tables; the size is in the metadata region.
+  vhdx: blockMapRow(
+    { format: 'vhdx', headBytes: 320 * 1024, infoRounds: 1 },
+    { signatures: [{ offset: 0, magic: latin1('vhdxfile') }] },
+  ),
 };
 
 /**
