@@ -22,7 +22,7 @@ import { throwIfRefused } from './errors.js';
 import { ExtentKind, extentsOf, type Extent } from './extents.js';
 import { ItemWriter } from './random-access.js';
 import type { BlockMapFormat, ConvertOptions, ConvertStats, DiskImageInfo } from './types.js';
-import { joinParts, StreamConverterBase } from './stream-base.js';
+import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
 
 /** Bytes gathered before a window is processed once the map is known. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -305,29 +305,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
 
   /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
   async #writeExpected(data: Buffer, start: number, eof: boolean): Promise<void> {
-    const end = start + data.length;
-    const batch: Extent[] = [];
-    let taken = 0;
-    for (const e of this.#expected) {
-      const { guest, length, kind, host } = e;
-      if (host >= end) break;
-      taken++;
-      if (host + length > end && !eof) {
-        const part = end - host;
-        batch.push({ guest, length: part, kind, host, hostLength: part });
-        this.#expected[taken - 1] = {
-          guest: guest + part,
-          length: length - part,
-          kind,
-          host: end,
-          hostLength: length - part,
-        };
-        taken--;
-        break;
-      }
-      batch.push(e);
-    }
-    this.#expected.splice(0, taken);
+    const { batch } = takeWindowExtents(this.#expected, start + data.length, eof);
     const window = { pieces: [data], pieceOffsets: [start] };
     await this.runChunks(this.#target(), batch, () => window);
   }

@@ -17,7 +17,7 @@ import { at, ExtentKind, extentsOf, type Extent } from './extents.js';
 import { headerBytesNeeded, toQcow2Info } from './qcow2-map.js';
 import { ItemWriter } from './random-access.js';
 import type { ConvertOptions, ConvertStats, Qcow2Info } from './types.js';
-import { joinParts, StreamConverterBase } from './stream-base.js';
+import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
 
 /** Bytes gathered before a window is processed. */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -278,38 +278,11 @@ export class Qcow2StreamConverter extends StreamConverterBase {
       this.#expected.sort((a, b) => a.host - b.host);
       this.#expectedSorted = true;
     }
-    let carry = end;
-    const batch: Extent[] = [];
-    let taken = 0;
-    for (const e of this.#expected) {
-      const { guest, length, kind, host, hostLength } = e;
-      if (host >= end) break;
-      if (kind === ExtentKind.Compressed && host + hostLength > end && !eof) {
-        carry = Math.min(carry, host);
-        break;
-      }
-      taken++;
-      if (kind === ExtentKind.Data && host + length > end && !eof) {
-        const part = end - host;
-        batch.push({ guest, length: part, kind, host, hostLength: part });
-        this.#expected[taken - 1] = {
-          guest: guest + part,
-          length: length - part,
-          kind,
-          host: end,
-          hostLength: length - part,
-        };
-        taken--;
-        this.#used.push([host, end]);
-        break;
-      }
-      batch.push(e);
-      this.#used.push([host, Math.min(end, host + hostLength)]);
-    }
-    this.#expected.splice(0, taken);
+    const { batch, carry } = takeWindowExtents(this.#expected, end, eof);
+    for (const e of batch) this.#used.push([e.host, Math.min(end, e.host + e.hostLength)]);
     const window = { pieces: [data], pieceOffsets: [start] };
     await this.runChunks(this.#state().writer, batch, () => window);
-    return carry;
+    return carry ?? end;
   }
 
   #queueZero(offset: number, length: number): void {

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import { Chunker, hostRanges } from './chunker.js';
 import { toConvertError } from './errors.js';
-import { flattenExtents, type Extent } from './extents.js';
+import { ExtentKind, flattenExtents, type Extent } from './extents.js';
 import { StatsCounter, type ChunkSource, type ItemWriter } from './random-access.js';
 import { SpillFile } from './spill-file.js';
 import type { ConvertStats } from './types.js';
@@ -25,6 +25,46 @@ const CONCURRENCY = 4;
 export function joinParts(parts: readonly Buffer[]): Buffer {
   const [first] = parts;
   return parts.length === 1 && first !== undefined ? first : Buffer.concat(parts);
+}
+
+/**
+ * Takes from `expected` (sorted by host offset) the extents whose host bytes lie in a window
+ * ending at `end`, removing them. A data extent crossing the end is split, its rest staying first
+ * in `expected`; any other extent crossing it (a compressed cluster) stays whole for the next
+ * window, and `carry` is its offset. At `eof` everything starting before `end` is taken whole.
+ */
+export function takeWindowExtents(
+  expected: Extent[],
+  end: number,
+  eof: boolean,
+): { readonly batch: Extent[]; readonly carry: number | undefined } {
+  const batch: Extent[] = [];
+  let taken = 0;
+  let carry: number | undefined;
+  for (const e of expected) {
+    if (e.host >= end) break;
+    const crosses = !eof && e.host + e.hostLength > end;
+    if (crosses && e.kind !== ExtentKind.Data) {
+      carry = e.host;
+      break;
+    }
+    if (crosses) {
+      const part = end - e.host;
+      batch.push({ ...e, length: part, hostLength: part });
+      expected[taken] = {
+        ...e,
+        guest: e.guest + part,
+        length: e.length - part,
+        host: end,
+        hostLength: e.length - part,
+      };
+      break;
+    }
+    batch.push(e);
+    taken++;
+  }
+  expected.splice(0, taken);
+  return { batch, carry };
 }
 
 /** See the module comment. */
