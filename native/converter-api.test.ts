@@ -48,7 +48,7 @@ async function freshTarget(
   return { path, fd: fh.fd, close: () => fh.close() };
 }
 
-describe('readQcow2Info', () => {
+describe("readImageInfo('qcow2')", () => {
   it.each([
     { what: 'v2, 4 KiB clusters', options: 'compat=0.10,cluster_size=4096' },
     { what: 'v3, zstd, extended L2', options: 'compat=1.1,compression_type=zstd,extended_l2=on' },
@@ -94,7 +94,7 @@ describe('readQcow2Info', () => {
   });
 });
 
-describe('convertQcow2File', () => {
+describe("convertImageFile('qcow2')", () => {
   it('awaits prepareTarget once before the first write and reports progress to the end', async () => {
     const t = await freshTarget('progress.raw');
     const calls: string[] = [];
@@ -152,7 +152,7 @@ describe('convertQcow2File', () => {
   });
 });
 
-describe('createQcow2StreamConverter', () => {
+describe("createImageStreamConverter('qcow2')", () => {
   it('spills clusters whose L2 entry comes later (L1 moved to the end by a resize) and deletes the spill file', async () => {
     const resized = await makeImage(tmp.dir, 'resized', {
       what: 'resized',

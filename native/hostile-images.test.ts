@@ -36,7 +36,7 @@ interface Row {
   readonly patch: (img: Buffer, m: Meta) => Buffer;
   readonly code: string;
   readonly message: RegExp;
-  /** True when the header alone is invalid, so `readQcow2Info` throws too. */
+  /** True when the header alone is invalid, so `readImageInfo('qcow2')` throws too. */
   readonly headerLevel: boolean;
 }
 
@@ -344,7 +344,7 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
     }
   });
 
-  it('is reported by readQcow2Info as the header allows', async () => {
+  it("is reported by readImageInfo('qcow2') as the header allows", async () => {
     const reader = await openFileRangeReader(path);
     try {
       if (row.headerLevel) {

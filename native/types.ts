@@ -27,7 +27,7 @@ export interface ConvertTarget {
   readonly targetIsZeroed?: boolean;
 }
 
-/** What `readQcow2Info` reports, like `qemu-img info`. */
+/** What `readImageInfo('qcow2')` reports, like `qemu-img info`. */
 export interface Qcow2Info {
   readonly format: 'qcow2';
   readonly version: 2 | 3;
@@ -65,7 +65,7 @@ export type BlockMapFormat = (typeof BLOCK_MAP_FORMATS)[number];
 export const CONVERTIBLE_FORMATS = ['qcow2', ...BLOCK_MAP_FORMATS] as const;
 export type ConvertibleFormat = (typeof CONVERTIBLE_FORMATS)[number];
 
-/** What `readImageInfo` reports for a VDI, VHD or VMDK image, like `qemu-img info`. */
+/** What `readImageInfo` reports for a VDI, VHD, VHDX or VMDK image, like `qemu-img info`. */
 export interface DiskImageInfo {
   readonly format: BlockMapFormat;
   /**
