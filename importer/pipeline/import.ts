@@ -195,7 +195,7 @@ async function writeDisk(
   // Random access is used for an uncompressed image of a convertible format in a local file when
   // no checksum is asked for (a checksum needs every byte in order). Remote images stream: the
   // files hold only allocated blocks, so ranged reads save no bytes and were measured no faster
-  // than one GET (ADR XXXX).
+  // than one GET (ADR 0017).
   const localPath = info.localPath;
   const readRange = job.source.readRange?.bind(job.source);
   if (job.checksum === undefined && localPath !== undefined && readRange !== undefined) {
