@@ -59,9 +59,11 @@ export function renderProgressLine(view: ImportProgressView, columns = 80): stri
       : `${formatBytes(progress.done)}/${formatBytes(progress.total)} received`;
   const parts = [amount, `${formatBytes(rate)}/s`];
   if (progress.total !== undefined) {
-    const received = progress.done >= progress.total;
     const eta = rate > 0 ? (progress.total - progress.done) / rate : Number.NaN;
-    parts.push(received ? 'writing' : `ETA ${formatDuration(eta)}`);
+    // Everything received but not yet complete: the rest is being decoded and written.
+    if (progress.percent === 100) parts.push('done');
+    else if (progress.done >= progress.total) parts.push('writing');
+    else parts.push(`ETA ${formatDuration(eta)}`);
   }
   if (view.written !== undefined) parts.push(`${formatBytes(view.written)} written`);
   const fraction = progress.percent === undefined ? undefined : progress.percent / 100;
