@@ -83,6 +83,12 @@ describe('cdi exit codes and messages', () => {
     },
     { what: 'controller -h', argv: ['controller', '-h'], code: 0, stdout: /--no-leader-elect/ },
     {
+      what: 'importer with an argument',
+      argv: ['importer', '--source', 'x'],
+      code: ExitCodes.Usage,
+      stderr: /^cdi importer: unknown flag --source\n/,
+    },
+    {
       what: 'an unknown flag',
       argv: ['import', '--source', 'x', '--frobnicate'],
       code: ExitCodes.Usage,
