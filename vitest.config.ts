@@ -2,7 +2,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Projects follow STYLE.md §6: colocated unit tests, integration tests against real servers on
+ * Projects (CONTRIBUTING.md): colocated unit tests, integration tests against real servers on
  * 127.0.0.1, the native addon, and end-to-end tests against the sandbox cluster.
  * Two cores only: files run in forks, at most two at a time.
  */

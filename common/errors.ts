@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The one error model of the project (STYLE.md §3). Every failure that crosses a module boundary
- * is a {@link CdiError} with a stable `code`; callers branch on the code, never on the message
- * text or on `instanceof` (two copies of a module may coexist, as undici's Errors.md warns).
+ * The one error model of the project (CONTRIBUTING.md). Every failure that crosses a module
+ * boundary is a {@link CdiError} with a stable `code`; callers branch on the code, never on the
+ * message text or on `instanceof` (two copies of a module may coexist, as undici's Errors.md
+ * warns).
  * Every code is documented in docs/errors.md.
  */
 

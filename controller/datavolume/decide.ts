@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The DataVolume reconcile's pure core (STYLE.md §5.6): from a DataVolume, its claim as the cache
+ * The DataVolume reconcile's pure core (CONTRIBUTING.md): from a DataVolume, its claim as the cache
  * shows it and the last scraped progress, decide what to create, which status to write and which
  * events to record. The executor in `reconcile.ts` applies the actions.
  */
