@@ -2,7 +2,6 @@
 import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { formatBytes } from '../../common/quantity.js';
 import {
   IMAGE_FORMATS,
@@ -61,14 +60,12 @@ export interface ImageInfoReport {
 
 /** `cdi info SOURCE [--json]`. */
 export async function infoCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const args = parseArgs(argv, {
-    json: 'boolean',
-    'insecure-tls': 'boolean',
-    'cert-dir': 'string',
-    'source-kind': 'string',
-  });
-  const url = args.positionals[0];
-  if (url === undefined) throw new CdiError(ErrorCodes.InvalidArgument, 'cdi info needs a SOURCE');
+  const args = parseArgs(
+    argv,
+    { json: 'boolean', 'insecure-tls': 'boolean', 'cert-dir': 'string', 'source-kind': 'string' },
+    { min: 1, max: 1, names: 'SOURCE' },
+  );
+  const [url = ''] = args.positionals;
   const certDir = stringFlag(args, 'cert-dir');
   const source = await createSource({
     kind: inferSourceKind(url),
