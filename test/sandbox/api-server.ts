@@ -22,9 +22,8 @@ import { PatchError } from './patch.js';
 import {
   deleteOptions,
   fieldValidation,
-  parseJson,
   parseRoute,
-  readBody,
+  readObject,
   send,
   type Route,
 } from './http-io.js';
@@ -32,11 +31,15 @@ import type { ResourceType } from './resources.js';
 import { SelectorError } from './selectors.js';
 import { toTable, wantsTable } from './table.js';
 import { serveWatch } from './watch.js';
+import { MIN_EXPIRATION_S, type TokenIssuer, type UserInfo } from './tokens.js';
+import { getPath, isRecord } from './object.js';
 
 /** Options of {@link ApiServer}. */
 export interface ApiServerOptions {
   readonly api: ObjectApi;
   readonly token: string;
+  /** Issues and verifies service-account tokens. */
+  readonly tokens: TokenIssuer;
   readonly tls: { readonly key: string; readonly cert: string };
   /** Client certificate presented to aggregated API servers (CN `front-proxy-client`). */
   readonly frontProxy: { readonly key: string; readonly cert: string };
@@ -107,8 +110,16 @@ export class ApiServer {
     send(res, status.statusCode, status.toStatus());
   }
 
-  #authorised(req: IncomingMessage): boolean {
-    return this.#isToken(req.headers.authorization ?? '', 'Bearer ');
+  /** Who the request's bearer token is: the admin, a service account, or nobody. */
+  #authenticate(req: IncomingMessage): UserInfo | undefined {
+    const header = req.headers.authorization ?? '';
+    if (!header.startsWith('Bearer ')) return undefined;
+    return this.#userOfToken(header.slice('Bearer '.length).trim());
+  }
+
+  #userOfToken(token: string): UserInfo | undefined {
+    if (this.#isToken(token)) return { username: SANDBOX_USER.name, groups: SANDBOX_USER.groups };
+    return this.#opts.tokens.verify(token);
   }
 
   #isToken(given: string, prefix = ''): boolean {
@@ -128,7 +139,8 @@ export class ApiServer {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
       return;
     }
-    if (!this.#authorised(req)) {
+    const user = this.#authenticate(req);
+    if (user === undefined) {
       send(
         res,
         401,
@@ -149,13 +161,29 @@ export class ApiServer {
         return;
       }
     }
+    if (url.pathname === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && method === 'POST') {
+      // `kubectl auth whoami`: who the request's credentials are.
+      send(res, 201, {
+        kind: 'SelfSubjectReview',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        status: {
+          userInfo: {
+            username: user.username,
+            ...(user.uid === undefined ? {} : { uid: user.uid }),
+            groups: [...user.groups],
+          },
+        },
+      });
+      return;
+    }
     const review = reviewOf(segments);
     if (review !== undefined) {
-      const body = parseJson(await readBody(req));
+      const body = await readObject(req);
       send(
         res,
         201,
-        answerReview(review, method, body, (t) => this.#isToken(t)),
+        answerReview(review, method, body, (t) => this.#userOfToken(t)),
       );
       return;
     }
@@ -232,6 +260,16 @@ export class ApiServer {
       return;
     }
     const sub = route.subresource;
+    if (sub === 'token' && type.plural === 'serviceaccounts' && type.group === '') {
+      if (method !== 'POST')
+        throw new ApiStatusError(
+          405,
+          StatusReasons.MethodNotAllowed,
+          `method ${method} is not allowed`,
+        );
+      send(res, 201, this.#tokenRequest(type, ns ?? '', route.name, await readObject(req)));
+      return;
+    }
     if (
       sub !== undefined &&
       sub !== 'status' &&
@@ -264,7 +302,7 @@ export class ApiServer {
         out(200, api.get(type, namespace, name));
         return;
       case 'PUT': {
-        const body = parseJson(await readBody(req));
+        const body = await readObject(req);
         out(
           200,
           api.update(type, namespace, name, body, {
@@ -275,7 +313,7 @@ export class ApiServer {
         return;
       }
       case 'PATCH': {
-        const body = parseJson(await readBody(req));
+        const body = await readObject(req);
         const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         out(
           200,
@@ -294,7 +332,7 @@ export class ApiServer {
         return;
       }
       case 'DELETE': {
-        const body = parseJson(await readBody(req));
+        const body = await readObject(req);
         out(200, api.delete(type, namespace, name, deleteOptions(body, query)));
         return;
       }
@@ -305,6 +343,52 @@ export class ApiServer {
           `method ${method} is not allowed`,
         );
     }
+  }
+
+  /** `serviceaccounts/NAME/token`: a TokenRequest answered with a token for that account. */
+  #tokenRequest(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    body: unknown,
+  ): Record<string, unknown> {
+    const sa = this.#opts.api.get(type, namespace, name);
+    const spec = getPath(body, ['spec']);
+    const requested = isRecord(spec) ? spec['expirationSeconds'] : undefined;
+    const expirationSeconds = typeof requested === 'number' ? requested : undefined;
+    if (expirationSeconds !== undefined && expirationSeconds < MIN_EXPIRATION_S) {
+      throw new ApiStatusError(
+        422,
+        StatusReasons.Invalid,
+        `TokenRequest.authentication.k8s.io "${name}" is invalid: spec.expirationSeconds: Invalid value: ${expirationSeconds}: may not specify a duration less than 10 minutes`,
+      );
+    }
+    const audiences =
+      isRecord(spec) && Array.isArray(spec['audiences'])
+        ? spec['audiences'].filter((a): a is string => typeof a === 'string')
+        : [];
+    const { token, expiration } = this.#opts.tokens.issue({
+      namespace,
+      name,
+      uid: sa.metadata.uid ?? '',
+      audiences,
+      ...(expirationSeconds === undefined ? {} : { expirationSeconds }),
+    });
+    const meta = getPath(body, ['metadata']);
+    return {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { ...(isRecord(meta) ? meta : {}), name, namespace, creationTimestamp: null },
+      spec: {
+        ...(isRecord(spec) ? spec : {}),
+        audiences,
+        expirationSeconds: expirationSeconds ?? 3600,
+      },
+      status: {
+        token,
+        expirationTimestamp: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    };
   }
 
   async #collection(ctx: {
@@ -360,7 +444,7 @@ export class ApiServer {
       return;
     }
     if (method === 'POST') {
-      const body = parseJson(await readBody(req));
+      const body = await readObject(req);
       const created = api.create(type, ns ?? 'default', body, {
         dryRun: query.getAll('dryRun').includes('All'),
         ...fieldValidation(query),
@@ -369,7 +453,7 @@ export class ApiServer {
       return;
     }
     if (method === 'DELETE') {
-      const body = parseJson(await readBody(req));
+      const body = await readObject(req);
       const opts = deleteOptions(body, query);
       for (const o of api.list(type, ns, selectors).items) {
         api.delete(type, o.metadata.namespace ?? '', o.metadata.name ?? '', opts);

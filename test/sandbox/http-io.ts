@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import type { DeleteOptions, PropagationPolicy } from './object-api.js';
 import { isRecord } from './object.js';
+import { decodeKubeProtobuf, PROTOBUF_CONTENT_TYPE } from './protobuf.js';
 import type { FieldValidation } from './schema.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -30,6 +31,26 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
 
 /** Reads a request body (at most 16 MiB). */
 export async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readBytes(req)).toString('utf8');
+}
+
+/** The media type of a request body, without parameters. */
+export function contentTypeOf(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+}
+
+/**
+ * Reads a request body as an object: JSON, or client-go's protobuf for the built-in kinds
+ * kubectl's generators send. Empty is undefined.
+ */
+export async function readObject(req: IncomingMessage): Promise<unknown> {
+  const bytes = await readBytes(req);
+  if (contentTypeOf(req) === PROTOBUF_CONTENT_TYPE)
+    return bytes.length === 0 ? undefined : decodeKubeProtobuf(bytes);
+  return parseJson(bytes.toString('utf8'));
+}
+
+async function readBytes(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -38,7 +59,7 @@ export async function readBody(req: IncomingMessage): Promise<string> {
       throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** Parses a JSON body; empty is undefined; malformed is 400. */

@@ -20,6 +20,7 @@ import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
 import { Provisioner } from './provisioner.js';
 import { ServiceProxy } from './service-proxy.js';
+import { TokenIssuer } from './tokens.js';
 import { startComponents, type Components } from './components.js';
 
 /** Options of {@link startSandbox}. */
@@ -170,6 +171,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const server = new ApiServer({
     api: cluster.api,
     token,
+    tokens: new TokenIssuer(),
     tls: { key: pki.keyPem, cert: pki.certPem },
     frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),

@@ -170,6 +170,13 @@ const BUILTINS: readonly BuiltinRow[] = [
     verbs: ['create'],
   },
   {
+    gv: 'authentication.k8s.io/v1',
+    plural: 'selfsubjectreviews',
+    kind: 'SelfSubjectReview',
+    namespaced: false,
+    verbs: ['create'],
+  },
+  {
     gv: 'authorization.k8s.io/v1',
     plural: 'subjectaccessreviews',
     kind: 'SubjectAccessReview',

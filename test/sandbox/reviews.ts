@@ -8,6 +8,7 @@
  */
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import { getPath, isRecord, str } from './object.js';
+import type { UserInfo } from './tokens.js';
 
 /** The user the sandbox's token authenticates as. */
 export interface SandboxUser {
@@ -52,13 +53,13 @@ function spec(body: unknown, kind: string): Record<string, unknown> {
 
 /**
  * Answers a POSTed review body with the review and its `status` filled in (HTTP 201).
- * `matches` compares a presented token with the sandbox's in constant time.
+ * `authenticate` says who a presented token is (the admin token, or a service account's).
  */
 export function answerReview(
   plural: keyof typeof ReviewTypes,
   method: string,
   body: unknown,
-  matches: (token: string) => boolean,
+  authenticate: (token: string) => UserInfo | undefined,
 ): Record<string, unknown> {
   const t = ReviewTypes[plural];
   if (method !== 'POST')
@@ -69,7 +70,7 @@ export function answerReview(
     );
   const s = spec(body, t.kind);
   const status =
-    plural === 'tokenreviews' ? tokenReviewStatus(s, matches) : subjectAccessReviewStatus(s);
+    plural === 'tokenreviews' ? tokenReviewStatus(s, authenticate) : subjectAccessReviewStatus(s);
   const meta = getPath(body, ['metadata']);
   return {
     apiVersion: `${t.group}/${t.version}`,
@@ -82,13 +83,18 @@ export function answerReview(
 
 function tokenReviewStatus(
   s: Record<string, unknown>,
-  matches: (token: string) => boolean,
+  authenticate: (token: string) => UserInfo | undefined,
 ): Record<string, unknown> {
   const token = str(s['token']);
-  if (token === '' || !matches(token)) return { authenticated: false, user: {} };
+  const user = token === '' ? undefined : authenticate(token);
+  if (user === undefined) return { authenticated: false, user: {} };
   return {
     authenticated: true,
-    user: { username: SANDBOX_USER.name, groups: [...SANDBOX_USER.groups] },
+    user: {
+      username: user.username,
+      ...(user.uid === undefined ? {} : { uid: user.uid }),
+      groups: [...user.groups],
+    },
     audiences: Array.isArray(s['audiences']) ? s['audiences'] : [],
   };
 }
