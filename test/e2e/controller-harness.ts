@@ -21,7 +21,7 @@ import { Controller } from '../../controller/controller.js';
 import { KubeClient } from '../../controller/kube.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
-import { repoRoot, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { repoRoot, FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
 
 /** What the waiters and readers below need of an environment. */
@@ -49,7 +49,7 @@ export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
       'dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods',
     );
   }
-  const sandbox = await startSandbox();
+  const sandbox = await startSandbox({ restartBackoff: FAST_RESTART_BACKOFF });
   const kc = kubeConfigFor(sandbox);
   const logger =
     log ??

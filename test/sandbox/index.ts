@@ -16,6 +16,7 @@ import { ApiServer } from './api-server.js';
 import { createCluster } from './cluster.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet } from './kubelet.js';
+import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
 import { Provisioner } from './provisioner.js';
@@ -43,8 +44,16 @@ export interface SandboxOptions {
   readonly beforeComponents?: (kubeconfigPath: string) => Promise<void>;
   /** How long the upload proxy waits for the controller's PKI objects (default 30 s). */
   readonly pkiTimeoutMs?: number;
+  /**
+   * Restart back-off of crashing containers; the kubelet's (10 s doubling to 5 min) unless
+   * given. Tests that wait for restarts pass {@link FAST_RESTART_BACKOFF}.
+   */
+  readonly restartBackoff?: RestartBackoff;
   readonly log?: Logger;
 }
+
+/** A back-off for tests that wait for restarts: 250 ms doubling to 5 s. */
+export const FAST_RESTART_BACKOFF: RestartBackoff = { initialMs: 250, maxMs: 5_000 };
 
 /** A running sandbox. */
 export interface Sandbox {
@@ -165,6 +174,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     dataDir: join(dataDir, 'pods'),
     repoRoot: root,
     podPool: cluster.podPool,
+    backoff: opts.restartBackoff ?? KUBELET_RESTART_BACKOFF,
     log: log.child({ component: 'kubelet' }),
   });
   const services = new ServiceProxy(cluster.api, log.child({ component: 'services' }));

@@ -13,7 +13,7 @@ import { NODE_NAME, Types, type AddressPool } from './cluster.js';
 import { recordEvent } from './events.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject } from './object.js';
-import { PodWorker } from './pod-worker.js';
+import { PodWorker, type RestartBackoff } from './pod-worker.js';
 import { podClaims } from './provisioner.js';
 import type { ResourceType } from './resources.js';
 
@@ -24,6 +24,8 @@ export interface KubeletOptions {
   readonly dataDir: string;
   readonly repoRoot: string;
   readonly podPool: AddressPool;
+  /** Restart back-off of crashing containers. */
+  readonly backoff: RestartBackoff;
   readonly log: Logger;
 }
 
@@ -154,6 +156,7 @@ export class Kubelet {
       pod,
       dir,
       repoRoot: this.#o.repoRoot,
+      backoff: this.#o.backoff,
       log: this.#o.log,
     });
     this.#workers.set(uid, worker);
