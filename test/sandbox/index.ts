@@ -160,6 +160,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     makePki(join(dataDir, 'front-proxy-pki'), [FRONT_PROXY_CLIENT], 'front-proxy-ca'),
   ]);
   const token = makeToken();
+  const tokens = new TokenIssuer();
   const cluster = createCluster();
   publishAuthenticationConfig(cluster.api, frontProxy.caPem);
   await applyCrds(cluster.api, root, log);
@@ -175,13 +176,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     repoRoot: root,
     podPool: cluster.podPool,
     backoff: opts.restartBackoff ?? KUBELET_RESTART_BACKOFF,
+    tokens,
     log: log.child({ component: 'kubelet' }),
   });
   const services = new ServiceProxy(cluster.api, log.child({ component: 'services' }));
   const server = new ApiServer({
     api: cluster.api,
     token,
-    tokens: new TokenIssuer(),
+    tokens,
     tls: { key: pki.keyPem, cert: pki.certPem },
     frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),

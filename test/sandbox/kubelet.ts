@@ -16,6 +16,7 @@ import { clone, getPath, isRecord, type KObject } from './object.js';
 import { PodWorker, type RestartBackoff } from './pod-worker.js';
 import { podClaims } from './provisioner.js';
 import type { ResourceType } from './resources.js';
+import type { TokenIssuer } from './tokens.js';
 
 /** Options of {@link Kubelet}. */
 export interface KubeletOptions {
@@ -26,6 +27,8 @@ export interface KubeletOptions {
   readonly podPool: AddressPool;
   /** Restart back-off of crashing containers. */
   readonly backoff: RestartBackoff;
+  /** Issues projected service-account tokens. */
+  readonly tokens: TokenIssuer;
   readonly log: Logger;
 }
 
@@ -157,6 +160,7 @@ export class Kubelet {
       dir,
       repoRoot: this.#o.repoRoot,
       backoff: this.#o.backoff,
+      tokens: this.#o.tokens,
       log: this.#o.log,
     });
     this.#workers.set(uid, worker);

@@ -29,6 +29,7 @@ import {
   type VolumeMap,
 } from './pod-env.js';
 import type { ResourceType } from './resources.js';
+import type { TokenIssuer } from './tokens.js';
 
 /** The restart back-off: first delay, cap, and how long a run resets it. */
 export interface RestartBackoff {
@@ -133,6 +134,8 @@ export interface PodWorkerOptions {
   readonly dir: string;
   readonly repoRoot: string;
   readonly backoff: RestartBackoff;
+  /** Issues projected service-account tokens. */
+  readonly tokens: TokenIssuer;
   readonly log: Logger;
 }
 
@@ -220,7 +223,7 @@ export class PodWorker {
       const pod = this.#pod();
       if (pod === undefined) return;
       try {
-        volumes = prepareVolumes(this.#o.api, pod, this.#o.dir);
+        volumes = prepareVolumes({ api: this.#o.api, tokens: this.#o.tokens }, pod, this.#o.dir);
       } catch (err) {
         if (!(err instanceof NotReadyError)) throw err;
         for (const c of [...this.#init, ...this.#main])
