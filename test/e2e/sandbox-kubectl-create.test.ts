@@ -113,6 +113,29 @@ describe('kubectl create, run, token, logs, events', () => {
     ).toBe('hello');
   });
 
+  it.each([
+    {
+      field: 'datavolume.spec.source.http',
+      want: [
+        /^KIND:\s+DataVolume$/m,
+        /^FIELD: http <Object>$/m,
+        /^  url\t<string> -required-$/m,
+        /^  secretExtraHeaders\t<\[\]string>$/m,
+      ],
+    },
+    {
+      field: 'pvc.spec',
+      want: [
+        /^KIND:\s+PersistentVolumeClaim$/m,
+        /^  accessModes\t<\[\]string>$/m,
+        /^  storageClassName\t<string>$/m,
+      ],
+    },
+  ])('kubectl explain $field', async ({ field, want }) => {
+    const out = await ok(['explain', field]);
+    for (const re of want) expect(out).toMatch(re);
+  });
+
   it('lists the events with kubectl get events', async () => {
     const lines = (await ok(['get', 'events', '-n', 'team'])).trim().split('\n');
     expect(lines[0]?.split(/\s{2,}/)).toEqual(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
