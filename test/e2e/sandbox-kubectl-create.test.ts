@@ -119,16 +119,16 @@ describe('kubectl create, run, token, logs, events', () => {
       want: [
         /^KIND:\s+DataVolume$/m,
         /^FIELD: http <Object>$/m,
-        /^  url\t<string> -required-$/m,
-        /^  secretExtraHeaders\t<\[\]string>$/m,
+        /^ {2}url\t<string> -required-$/m,
+        /^ {2}secretExtraHeaders\t<\[\]string>$/m,
       ],
     },
     {
       field: 'pvc.spec',
       want: [
         /^KIND:\s+PersistentVolumeClaim$/m,
-        /^  accessModes\t<\[\]string>$/m,
-        /^  storageClassName\t<string>$/m,
+        /^ {2}accessModes\t<\[\]string>$/m,
+        /^ {2}storageClassName\t<string>$/m,
       ],
     },
   ])('kubectl explain $field', async ({ field, want }) => {
