@@ -23,6 +23,7 @@ import {
   deleteOptions,
   fieldValidation,
   parseRoute,
+  queryFlag,
   readObject,
   send,
   type Route,
@@ -406,7 +407,7 @@ export class ApiServer {
       ...(query.get('labelSelector') === null ? {} : { label: query.get('labelSelector') ?? '' }),
       ...(query.get('fieldSelector') === null ? {} : { field: query.get('fieldSelector') ?? '' }),
     };
-    if (method === 'GET' && (query.get('watch') === 'true' || query.get('watch') === '1')) {
+    if (method === 'GET' && queryFlag(query, 'watch')) {
       const timeout = Number(query.get('timeoutSeconds') ?? DEFAULT_WATCH_TIMEOUT_S);
       const watch = serveWatch(
         api,
@@ -417,7 +418,7 @@ export class ApiServer {
           resourceVersion: query.get('resourceVersion') ?? undefined,
           labelSelector: selectors.label,
           fieldSelector: selectors.field,
-          bookmarks: query.get('allowWatchBookmarks') === 'true',
+          bookmarks: queryFlag(query, 'allowWatchBookmarks'),
           timeoutSeconds:
             Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_WATCH_TIMEOUT_S,
           asTable: wantsTable(req.headers.accept),

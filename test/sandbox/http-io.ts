@@ -113,6 +113,11 @@ export function parseRoute(segments: readonly string[]): Route | undefined {
   };
 }
 
+/** A boolean query parameter as Go's strconv.ParseBool reads it (`true`, `True`, `1`, `t`, ...). */
+export function queryFlag(query: URLSearchParams, name: string): boolean {
+  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(query.get(name) ?? '');
+}
+
 /** DeleteOptions from the body or the query. */
 export function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
   const b = isRecord(body) ? body : {};
