@@ -136,6 +136,80 @@ describe('kubectl create, run, token, logs, events', () => {
     for (const re of want) expect(out).toMatch(re);
   });
 
+  it('applies server-side with field managers, reports a conflict, and takes it when forced', async () => {
+    const cm = (data: string): string =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gitops\n  namespace: team\ndata:\n${data}`;
+    const ssa = ['apply', '--server-side', '-f', '-'];
+    expect(await ok(ssa, cm('  a: "1"\n  b: "1"\n'))).toBe('configmap/gitops serverside-applied\n');
+    expect(await ok(ssa, cm('  a: "2"\n'))).toBe('configmap/gitops serverside-applied\n');
+    // b was applied before and is not any more: it goes, as no other manager owns it.
+    expect(await ok(['get', 'cm', 'gitops', '-n', 'team', '-o', 'jsonpath={.data}'])).toBe(
+      '{"a":"2"}',
+    );
+    await ok([
+      'patch',
+      'cm',
+      'gitops',
+      '-n',
+      'team',
+      '--type=merge',
+      '-p',
+      '{"data":{"a":"hand"}}',
+    ]);
+    const conflict = await kubectl(sandbox, ssa, { input: cm('  a: "3"\n') });
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toContain(
+      'Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: .data.a',
+    );
+    expect(await ok([...ssa, '--force-conflicts'], cm('  a: "3"\n'))).toBe(
+      'configmap/gitops serverside-applied\n',
+    );
+    const managed = JSON.parse(
+      await ok(['get', 'cm', 'gitops', '-n', 'team', '--show-managed-fields', '-o', 'json']),
+    ) as {
+      data: Record<string, string>;
+      metadata: { managedFields: { manager: string; operation: string; fieldsV1: unknown }[] };
+    };
+    expect(managed.data).toEqual({ a: '3' });
+    expect(managed.metadata.managedFields.map((m) => [m.manager, m.operation, m.fieldsV1])).toEqual(
+      [['kubectl', 'Apply', { 'f:data': { '.': {}, 'f:a': {} } }]],
+    );
+  });
+
+  it('applies a DataVolume server-side and co-owns an unchanged field with another manager', async () => {
+    const dv = (url: string): string => `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ssa-dv
+  namespace: team
+spec:
+  source:
+    http:
+      url: ${url}
+  storage:
+    resources:
+      requests:
+        storage: 16Mi
+`;
+    expect(await ok(['apply', '--server-side', '-f', '-'], dv('http://127.0.0.1:1/a.img'))).toBe(
+      'datavolume.cdi.kubevirt.io/ssa-dv serverside-applied\n',
+    );
+    expect(
+      await ok(
+        ['apply', '--server-side', '--field-manager=argocd', '-f', '-'],
+        dv('http://127.0.0.1:1/a.img'),
+      ),
+    ).toBe('datavolume.cdi.kubevirt.io/ssa-dv serverside-applied\n');
+    const changed = await kubectl(
+      sandbox,
+      ['apply', '--server-side', '--field-manager=argocd', '-f', '-'],
+      {
+        input: dv('http://127.0.0.1:1/b.img'),
+      },
+    );
+    expect(changed.stderr).toContain('conflict with "kubectl": .spec.source.http.url');
+  });
+
   it('lists the events with kubectl get events', async () => {
     const lines = (await ok(['get', 'events', '-n', 'team'])).trim().split('\n');
     expect(lines[0]?.split(/\s{2,}/)).toEqual(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);

@@ -20,7 +20,10 @@ import type { KObject } from './object.js';
 import { openApiV3, serveOpenApiV2 } from './openapi.js';
 import { PatchError } from './patch.js';
 import {
+  APPLY_PATCH_CONTENT_TYPE,
+  contentTypeOf,
   deleteOptions,
+  fieldManager,
   fieldValidation,
   parseRoute,
   queryFlag,
@@ -309,13 +312,36 @@ export class ApiServer {
           api.update(type, namespace, name, body, {
             ...(sub === 'status' ? { subresource: 'status' as const } : {}),
             ...fieldValidation(query),
+            ...fieldManager(query),
           }),
         );
         return;
       }
       case 'PATCH': {
         const body = await readObject(req);
-        const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        const contentType = contentTypeOf(req);
+        if (contentType === APPLY_PATCH_CONTENT_TYPE) {
+          const manager = fieldManager(query).fieldManager;
+          if (manager === undefined)
+            throw badRequest(
+              'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+            );
+          const existed = api.find(type, namespace, name) !== undefined;
+          const applied = api.apply(
+            type,
+            {
+              namespace,
+              name,
+              ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+              ...fieldValidation(query),
+              fieldManager: manager,
+              force: queryFlag(query, 'force'),
+            },
+            body,
+          );
+          out(existed ? 200 : 201, applied);
+          return;
+        }
         out(
           200,
           api.patch(
@@ -325,6 +351,7 @@ export class ApiServer {
               name,
               ...(sub === 'status' ? { subresource: 'status' as const } : {}),
               ...fieldValidation(query),
+              ...fieldManager(query),
             },
             contentType,
             body,
@@ -449,6 +476,7 @@ export class ApiServer {
       const created = api.create(type, ns ?? 'default', body, {
         dryRun: query.getAll('dryRun').includes('All'),
         ...fieldValidation(query),
+        ...fieldManager(query),
       });
       send(res, 201, api.present(type, created, route.version));
       return;

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import type { DeleteOptions, PropagationPolicy } from './object-api.js';
+import { load } from 'js-yaml';
 import { isRecord } from './object.js';
 import { decodeKubeProtobuf, PROTOBUF_CONTENT_TYPE } from './protobuf.js';
 import type { FieldValidation } from './schema.js';
@@ -34,6 +35,9 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   return (await readBytes(req)).toString('utf8');
 }
 
+/** Server-side apply's patch type (YAML, or JSON, which is YAML too). */
+export const APPLY_PATCH_CONTENT_TYPE = 'application/apply-patch+yaml';
+
 /** The media type of a request body, without parameters. */
 export function contentTypeOf(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
@@ -45,8 +49,16 @@ export function contentTypeOf(req: IncomingMessage): string {
  */
 export async function readObject(req: IncomingMessage): Promise<unknown> {
   const bytes = await readBytes(req);
-  if (contentTypeOf(req) === PROTOBUF_CONTENT_TYPE)
+  const type = contentTypeOf(req);
+  if (type === PROTOBUF_CONTENT_TYPE)
     return bytes.length === 0 ? undefined : decodeKubeProtobuf(bytes);
+  if (type === APPLY_PATCH_CONTENT_TYPE) {
+    try {
+      return load(bytes.toString('utf8'));
+    } catch (err) {
+      throw badRequest(`error decoding YAML: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   return parseJson(bytes.toString('utf8'));
 }
 
@@ -144,6 +156,12 @@ export function deleteOptions(body: unknown, query: URLSearchParams): DeleteOpti
       : { gracePeriodSeconds: Number(graceRaw) }),
     ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
   };
+}
+
+/** The `fieldManager` query parameter, when given. */
+export function fieldManager(query: URLSearchParams): { fieldManager?: string } {
+  const v = query.get('fieldManager');
+  return v === null || v === '' ? {} : { fieldManager: v };
 }
 
 /** The `fieldValidation` query parameter, when valid. */
