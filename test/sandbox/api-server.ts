@@ -14,6 +14,8 @@ import type { Logger } from '../../common/logger.js';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import { aggregatedGroups, aggregationTarget, proxyRequest } from './aggregation.js';
 import { answerReview, reviewOf, SANDBOX_USER } from './reviews.js';
+import { Authorizer, forbidden, MASTERS, verbOf, type RequestAttributes } from './rbac.js';
+import { AdmissionWebhooks, type AdmissionAttributes } from './webhooks.js';
 import { coreVersions, groupDoc, groupList, resourceList, versionInfo } from './discovery.js';
 import type { ObjectApi } from './object-api.js';
 import type { KObject } from './object.js';
@@ -63,9 +65,13 @@ export class ApiServer {
   readonly #opts: ApiServerOptions;
   readonly #server: Server;
   readonly #watches = new Set<{ stop: () => void }>();
+  readonly #authorizer: Authorizer;
+  readonly #webhooks: AdmissionWebhooks;
 
   constructor(opts: ApiServerOptions) {
     this.#opts = opts;
+    this.#authorizer = new Authorizer(opts.api);
+    this.#webhooks = new AdmissionWebhooks(opts.api);
     this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
     });
@@ -152,13 +158,15 @@ export class ApiServer {
       );
       return;
     }
-    this.#opts.log.debug('api', { method, url: req.url });
+    this.#opts.log.debug('api', { method, url: req.url, user: user.username });
+    const attrs = requestAttributes(segments, url, method);
+    if (!this.#authorizer.allows(user, attrs)) throw forbidden(user, attrs);
     if (segments[0] === 'apis' && segments.length >= 3) {
       const target = aggregationTarget(this.#opts.api, segments[1] ?? '', segments[2] ?? '');
       if (target !== undefined) {
         const identity = {
-          user: SANDBOX_USER.name,
-          groups: SANDBOX_USER.groups,
+          user: user.username,
+          groups: user.groups,
           clientCert: this.#opts.frontProxy,
         };
         proxyRequest(req, res, { target, identity }, (err) => this.#fail(res, err));
@@ -181,13 +189,43 @@ export class ApiServer {
       });
       return;
     }
+    if (
+      url.pathname === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' &&
+      method === 'POST'
+    ) {
+      // `kubectl auth can-i`: whether the requester may do what the spec names.
+      const body = await readObject(req);
+      const spec = getPath(body, ['spec']);
+      const asked = answerReview(
+        'subjectaccessreviews',
+        'POST',
+        {
+          spec: { ...(isRecord(spec) ? spec : {}), user: user.username, groups: [...user.groups] },
+        },
+        {
+          authenticate: () => undefined,
+          authorize: (u, a) => this.#authorizer.allows(u, a),
+        },
+      );
+      send(res, 201, {
+        kind: 'SelfSubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: isRecord(spec) ? spec : {},
+        status: asked['status'],
+      });
+      return;
+    }
     const review = reviewOf(segments);
     if (review !== undefined) {
       const body = await readObject(req);
       send(
         res,
         201,
-        answerReview(review, method, body, (t) => this.#userOfToken(t)),
+        answerReview(review, method, body, {
+          authenticate: (t) => this.#userOfToken(t),
+          authorize: (u, a) => this.#authorizer.allows(u, a),
+        }),
       );
       return;
     }
@@ -213,7 +251,44 @@ export class ApiServer {
         StatusReasons.NotFound,
         'the server could not find the requested resource',
       );
-    await this.#resource(req, res, route, url.searchParams);
+    await this.#resource({ req, res, user }, route, url.searchParams);
+  }
+
+  /**
+   * Setting `blockOwnerDeletion` on an owner reference needs `update` on the owner's
+   * `finalizers` subresource (kube-apiserver's OwnerReferencesPermissionEnforcement).
+   */
+  #checkOwnerReferences(user: UserInfo, body: unknown, namespace: string, old?: KObject): void {
+    if (user.groups.includes(MASTERS)) return;
+    const refs = getPath(body, ['metadata', 'ownerReferences']);
+    const before = getPath(old, ['metadata', 'ownerReferences']);
+    for (const ref of Array.isArray(refs) ? refs.filter(isRecord) : []) {
+      if (ref['blockOwnerDeletion'] !== true) continue;
+      const had = Array.isArray(before)
+        ? before.some(
+            (b) => isRecord(b) && b['uid'] === ref['uid'] && b['blockOwnerDeletion'] === true,
+          )
+        : false;
+      if (had) continue;
+      const ownerType = this.#opts.api.typeOf(String(ref['apiVersion']), String(ref['kind']));
+      if (ownerType === undefined) continue;
+      const attrs: RequestAttributes = {
+        verb: 'update',
+        apiGroup: ownerType.group,
+        resource: ownerType.plural,
+        subresource: 'finalizers',
+        name: String(ref['name']),
+        namespace: ownerType.namespaced ? namespace : '',
+      };
+      if (!this.#authorizer.allows(user, attrs)) {
+        const why = forbidden(user, attrs);
+        throw new ApiStatusError(
+          403,
+          StatusReasons.Forbidden,
+          `cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: ${why.message.replace(/^.* is forbidden: /, '')}`,
+        );
+      }
+    }
   }
 
   /** Discovery document for the path; null for a discovery path with nothing; undefined for others. */
@@ -237,11 +312,11 @@ export class ApiServer {
   }
 
   async #resource(
-    req: IncomingMessage,
-    res: ServerResponse,
+    call: { req: IncomingMessage; res: ServerResponse; user: UserInfo },
     route: Route,
     query: URLSearchParams,
   ): Promise<void> {
+    const { req, res, user } = call;
     const { api } = this.#opts;
     const type = api.type(route.group, route.version, route.plural);
     const method = req.method ?? 'GET';
@@ -260,7 +335,7 @@ export class ApiServer {
       send(res, status, wantsTable(req.headers.accept) ? toTable(type, [presented]) : presented);
     };
     if (route.name === undefined) {
-      await this.#collection({ req, res, type, route, query, ns });
+      await this.#collection({ req, res, user, type, route, query, ns });
       return;
     }
     const sub = route.subresource;
@@ -301,18 +376,34 @@ export class ApiServer {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end(text);
       return;
     }
+    const admission = (operation: 'CREATE' | 'UPDATE'): AdmissionRequestInfo => ({
+      operation,
+      type,
+      version: route.version,
+      ...(sub === undefined ? {} : { subresource: sub }),
+      namespace,
+      name,
+      user,
+      dryRun: query.getAll('dryRun').includes('All'),
+    });
     switch (method) {
       case 'GET':
         out(200, api.get(type, namespace, name));
         return;
       case 'PUT': {
         const body = await readObject(req);
+        this.#checkOwnerReferences(user, body, namespace, api.find(type, namespace, name));
+        const opts = {
+          ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+          ...fieldValidation(query),
+          ...fieldManager(query),
+        };
         out(
           200,
-          api.update(type, namespace, name, body, {
-            ...(sub === 'status' ? { subresource: 'status' as const } : {}),
-            ...fieldValidation(query),
-            ...fieldManager(query),
+          await this.#admitted(admission('UPDATE'), {
+            run: () => api.update(type, namespace, name, body, opts),
+            preview: () => api.update(type, namespace, name, body, { ...opts, dryRun: true }),
+            write: (obj, dryRun) => api.update(type, namespace, name, obj, { ...opts, dryRun }),
           }),
         );
         return;
@@ -327,35 +418,55 @@ export class ApiServer {
               'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
             );
           const existed = api.find(type, namespace, name) !== undefined;
-          const applied = api.apply(
-            type,
-            {
-              namespace,
-              name,
-              ...(sub === 'status' ? { subresource: 'status' as const } : {}),
-              ...fieldValidation(query),
-              fieldManager: manager,
-              force: queryFlag(query, 'force'),
-            },
-            body,
-          );
+          const target = {
+            namespace,
+            name,
+            ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+            ...fieldValidation(query),
+            fieldManager: manager,
+            force: queryFlag(query, 'force'),
+          };
+          const write = (obj: KObject, dryRun: boolean): KObject =>
+            existed
+              ? api.update(type, namespace, name, obj, {
+                  ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+                  ...fieldValidation(query),
+                  managedFieldsSet: true,
+                  dryRun,
+                })
+              : api.create(type, namespace, obj, {
+                  ...fieldValidation(query),
+                  managedFieldsSet: true,
+                  dryRun,
+                });
+          const applied = await this.#admitted(admission(existed ? 'UPDATE' : 'CREATE'), {
+            run: () => api.apply(type, target, body),
+            preview: () => api.apply(type, { ...target, dryRun: true }, body),
+            write,
+          });
           out(existed ? 200 : 201, applied);
           return;
         }
+        const target = {
+          namespace,
+          name,
+          ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+          ...fieldValidation(query),
+          ...fieldManager(query),
+        };
         out(
           200,
-          api.patch(
-            type,
-            {
-              namespace,
-              name,
-              ...(sub === 'status' ? { subresource: 'status' as const } : {}),
-              ...fieldValidation(query),
-              ...fieldManager(query),
-            },
-            contentType,
-            body,
-          ),
+          await this.#admitted(admission('UPDATE'), {
+            run: () => api.patch(type, target, contentType, body),
+            preview: () => api.patch(type, { ...target, dryRun: true }, contentType, body),
+            write: (obj, dryRun) =>
+              api.update(type, namespace, name, obj, {
+                ...(sub === 'status' ? { subresource: 'status' as const } : {}),
+                ...fieldValidation(query),
+                ...fieldManager(query),
+                dryRun,
+              }),
+          }),
         );
         return;
       }
@@ -371,6 +482,37 @@ export class ApiServer {
           `method ${method} is not allowed`,
         );
     }
+  }
+
+  /**
+   * A write through the admission webhooks: the request's own write when none is configured;
+   * else its dry run goes to the mutating webhooks, their result is checked (dry run) and shown
+   * to the validating webhooks, and then written.
+   */
+  async #admitted(
+    info: AdmissionRequestInfo,
+    ops: {
+      readonly run: () => KObject;
+      readonly preview: () => KObject;
+      readonly write: (obj: KObject, dryRun: boolean) => KObject;
+    },
+  ): Promise<KObject> {
+    if (!this.#webhooks.configured()) return ops.run();
+    const old =
+      info.operation === 'UPDATE'
+        ? this.#opts.api.find(info.type, info.namespace, info.name)
+        : undefined;
+    const candidate = ops.preview();
+    const attrs: AdmissionAttributes = {
+      ...info,
+      name: candidate.metadata.name ?? info.name,
+      object: candidate,
+      oldObject: old,
+    };
+    const mutated = (await this.#webhooks.mutate(attrs)) ?? candidate;
+    const checked = ops.write(mutated, true);
+    await this.#webhooks.validate({ ...attrs, object: checked });
+    return info.dryRun ? checked : ops.write(mutated, false);
   }
 
   /** `serviceaccounts/NAME/token`: a TokenRequest answered with a token for that account. */
@@ -422,12 +564,13 @@ export class ApiServer {
   async #collection(ctx: {
     req: IncomingMessage;
     res: ServerResponse;
+    user: UserInfo;
     type: ResourceType;
     route: Route;
     query: URLSearchParams;
     ns: string | undefined;
   }): Promise<void> {
-    const { req, res, type, route, query, ns } = ctx;
+    const { req, res, user, type, route, query, ns } = ctx;
     const { api } = this.#opts;
     const method = req.method ?? 'GET';
     const selectors = {
@@ -473,11 +616,26 @@ export class ApiServer {
     }
     if (method === 'POST') {
       const body = await readObject(req);
-      const created = api.create(type, ns ?? 'default', body, {
-        dryRun: query.getAll('dryRun').includes('All'),
-        ...fieldValidation(query),
-        ...fieldManager(query),
-      });
+      this.#checkOwnerReferences(user, body, ns ?? 'default');
+      const dryRun = query.getAll('dryRun').includes('All');
+      const opts = { ...fieldValidation(query), ...fieldManager(query) };
+      const name = getPath(body, ['metadata', 'name']);
+      const created = await this.#admitted(
+        {
+          operation: 'CREATE',
+          type,
+          version: route.version,
+          namespace: ns ?? 'default',
+          name: typeof name === 'string' ? name : '',
+          user,
+          dryRun,
+        },
+        {
+          run: () => api.create(type, ns ?? 'default', body, { ...opts, dryRun }),
+          preview: () => api.create(type, ns ?? 'default', body, { ...opts, dryRun: true }),
+          write: (obj, dry) => api.create(type, ns ?? 'default', obj, { ...opts, dryRun: dry }),
+        },
+      );
       send(res, 201, api.present(type, created, route.version));
       return;
     }
@@ -497,3 +655,26 @@ export class ApiServer {
     );
   }
 }
+
+/** What a request asks to do, for the authorizer. */
+function requestAttributes(
+  segments: readonly string[],
+  url: URL,
+  method: string,
+): RequestAttributes {
+  const route = segments[0] === 'api' || segments[0] === 'apis' ? parseRoute(segments) : undefined;
+  if (route === undefined) return { verb: method.toLowerCase(), path: url.pathname };
+  const namespaces = route.group === '' && route.plural === 'namespaces';
+  return {
+    verb: verbOf(method, route.name !== undefined, queryFlag(url.searchParams, 'watch')),
+    apiGroup: route.group,
+    resource: route.plural,
+    ...(route.subresource === undefined ? {} : { subresource: route.subresource }),
+    ...(route.name === undefined ? {} : { name: route.name }),
+    // A namespace's own requests are in that namespace, as kube-apiserver's attributes say.
+    namespace: namespaces ? (route.name ?? '') : (route.namespace ?? ''),
+  };
+}
+
+/** What an admitted write is, before its objects are known. */
+type AdmissionRequestInfo = Omit<AdmissionAttributes, 'object' | 'oldObject'>;

@@ -45,6 +45,8 @@ export interface UpdateOptions {
   readonly fieldManager?: string;
   /** The body's managedFields are the server's own (server-side apply computed them). */
   readonly managedFieldsSet?: boolean;
+  /** Everything but storing: returns what would be stored. */
+  readonly dryRun?: boolean;
 }
 
 type Meta = Record<string, unknown>;
@@ -363,6 +365,7 @@ export class ObjectApi {
       !(opts.managedFieldsSet === true && ownersDiffer(next, existing))
     )
       return existing;
+    if (opts.dryRun === true) return next;
     if (opts.fieldManager !== undefined && opts.managedFieldsSet !== true) {
       (next.metadata as Meta)['managedFields'] = recordUpdate(existing, next, {
         name: opts.fieldManager,
@@ -392,6 +395,7 @@ export class ObjectApi {
       readonly subresource?: 'status';
       readonly fieldValidation?: FieldValidation;
       readonly fieldManager?: string;
+      readonly dryRun?: boolean;
     },
     contentType: string,
     patch: unknown,
@@ -436,6 +440,7 @@ export class ObjectApi {
       ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
       ...(target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation }),
       ...(target.fieldManager === undefined ? {} : { fieldManager: target.fieldManager }),
+      ...(target.dryRun === undefined ? {} : { dryRun: target.dryRun }),
     });
   }
 
@@ -452,6 +457,7 @@ export class ObjectApi {
       readonly fieldValidation?: FieldValidation;
       readonly fieldManager: string;
       readonly force: boolean;
+      readonly dryRun?: boolean;
     },
     body: unknown,
   ): KObject {
@@ -474,8 +480,10 @@ export class ObjectApi {
       force: target.force,
       ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
     });
-    const validation =
-      target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation };
+    const validation = {
+      ...(target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation }),
+      ...(target.dryRun === undefined ? {} : { dryRun: target.dryRun }),
+    };
     if (existing === undefined) {
       return this.create(type, target.namespace, result, {
         ...validation,

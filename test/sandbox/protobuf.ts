@@ -121,6 +121,31 @@ const MESSAGES: Readonly<Record<string, Schema>> = {
   },
   TokenRequestStatus: { 1: s('token'), 2: m('expirationTimestamp', 'Time') },
   BoundObjectReference: { 1: s('kind'), 2: s('apiVersion'), 3: s('name'), 4: s('uid') },
+  SelfSubjectAccessReview: {
+    1: m('metadata', 'ObjectMeta'),
+    2: m('spec', 'SelfSubjectAccessReviewSpec'),
+    3: m('status', 'SubjectAccessReviewStatus'),
+  },
+  SelfSubjectAccessReviewSpec: {
+    1: m('resourceAttributes', 'ResourceAttributes'),
+    2: m('nonResourceAttributes', 'NonResourceAttributes'),
+  },
+  ResourceAttributes: {
+    1: s('namespace'),
+    2: s('verb'),
+    3: s('group'),
+    4: s('version'),
+    5: s('resource'),
+    6: s('subresource'),
+    7: s('name'),
+  },
+  NonResourceAttributes: { 1: s('path'), 2: s('verb') },
+  SubjectAccessReviewStatus: {
+    1: b('allowed'),
+    2: s('reason'),
+    3: s('evaluationError'),
+    4: b('denied'),
+  },
   Pod: { 1: m('metadata', 'ObjectMeta'), 2: m('spec', 'PodSpec'), 3: m('status', 'PodStatus') },
   PodStatus: { 1: s('phase'), 3: s('message'), 4: s('reason') },
   PodSpec: {
@@ -189,6 +214,7 @@ const MESSAGES: Readonly<Record<string, Schema>> = {
 
 /** The kind each top-level message decodes (TypeMeta.kind → message name). */
 const TOP_LEVEL = new Set([
+  'SelfSubjectAccessReview',
   'Namespace',
   'ConfigMap',
   'Secret',

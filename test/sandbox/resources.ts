@@ -155,6 +155,18 @@ const BUILTINS: readonly BuiltinRow[] = [
     status: true,
   },
   {
+    gv: 'admissionregistration.k8s.io/v1',
+    plural: 'mutatingwebhookconfigurations',
+    kind: 'MutatingWebhookConfiguration',
+    namespaced: false,
+  },
+  {
+    gv: 'admissionregistration.k8s.io/v1',
+    plural: 'validatingwebhookconfigurations',
+    kind: 'ValidatingWebhookConfiguration',
+    namespaced: false,
+  },
+  {
     gv: 'apiregistration.k8s.io/v1',
     plural: 'apiservices',
     kind: 'APIService',
@@ -173,6 +185,13 @@ const BUILTINS: readonly BuiltinRow[] = [
     gv: 'authentication.k8s.io/v1',
     plural: 'selfsubjectreviews',
     kind: 'SelfSubjectReview',
+    namespaced: false,
+    verbs: ['create'],
+  },
+  {
+    gv: 'authorization.k8s.io/v1',
+    plural: 'selfsubjectaccessreviews',
+    kind: 'SelfSubjectAccessReview',
     namespaced: false,
     verbs: ['create'],
   },
