@@ -5,7 +5,9 @@
  * denial is kube's 403 with its message, the admin stays cluster-admin, and the controller,
  * running as deploy/'s ServiceAccount, fails with 403 when its ClusterRole lacks a verb.
  */
+import { execFile } from 'node:child_process';
 import { cp, readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../fixtures/index.js';
@@ -151,6 +153,70 @@ subjects:
     );
     expect((await asRobot(['get', 'pvc', '-A'])).code).toBe(0);
     expect((await asRobot(['get', 'pv'])).code).not.toBe(0);
+  });
+
+  it('authenticates a client certificate signed by the cluster CA (CN user, O groups)', async () => {
+    const tmp = await makeTempDir('cdi-e2e-x509-');
+    try {
+      const pki = join(sandbox.dataDir, 'pki');
+      const run = (args: string[]): Promise<unknown> =>
+        promisify(execFile)('openssl', args, { cwd: tmp.dir });
+      await run(
+        ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
+          '-keyout',
+          'jane.key',
+          '-out',
+          'jane.csr',
+          '-subj',
+          '/O=storage-admins/CN=jane',
+        ]),
+      );
+      await run(
+        [
+          'x509',
+          '-req',
+          '-in',
+          'jane.csr',
+          '-CA',
+          join(pki, 'ca.crt'),
+          '-CAkey',
+          join(pki, 'ca.key'),
+        ].concat(['-CAcreateserial', '-days', '1', '-out', 'jane.crt']),
+      );
+      const kubeconfig = join(tmp.dir, 'kubeconfig');
+      const base = ['--kubeconfig', kubeconfig];
+      await ok(['config', 'view', '--raw', '--minify', '-o', 'yaml']).then((text) =>
+        writeFile(
+          kubeconfig,
+          text.replace(
+            /token: .*/,
+            `client-certificate: ${join(tmp.dir, 'jane.crt')}\n    client-key: ${join(tmp.dir, 'jane.key')}`,
+          ),
+        ),
+      );
+      const who = await kubectl(sandbox, [
+        ...base,
+        'auth',
+        'whoami',
+        '-o',
+        'jsonpath={.status.userInfo}',
+      ]);
+      expect(JSON.parse(who.stdout)).toEqual({
+        username: 'jane',
+        groups: ['storage-admins', 'system:authenticated'],
+      });
+      // The group is what a binding names.
+      await ok([
+        'create',
+        'clusterrolebinding',
+        'storage-admins',
+        '--clusterrole=cluster-admin',
+        '--group=storage-admins',
+      ]);
+      expect((await kubectl(sandbox, [...base, 'get', 'pv'])).code).toBe(0);
+    } finally {
+      await tmp.cleanup();
+    }
   });
 
   it('keeps the admin kubeconfig cluster-admin', async () => {

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../common/logger.js';
@@ -46,7 +47,8 @@ export interface ApiServerOptions {
   readonly token: string;
   /** Issues and verifies service-account tokens. */
   readonly tokens: TokenIssuer;
-  readonly tls: { readonly key: string; readonly cert: string };
+  /** Serving key and certificate, and the CA whose client certificates authenticate users. */
+  readonly tls: { readonly key: string; readonly cert: string; readonly clientCa: string };
   /** Client certificate presented to aggregated API servers (CN `front-proxy-client`). */
   readonly frontProxy: { readonly key: string; readonly cert: string };
   readonly log: Logger;
@@ -72,9 +74,19 @@ export class ApiServer {
     this.#opts = opts;
     this.#authorizer = new Authorizer(opts.api);
     this.#webhooks = new AdmissionWebhooks(opts.api);
-    this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
-      this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
-    });
+    this.#server = createServer(
+      {
+        key: opts.tls.key,
+        cert: opts.tls.cert,
+        // Client certificates are asked for, not required: bearer tokens work without one.
+        ca: opts.tls.clientCa,
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => {
+        this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
+      },
+    );
   }
 
   /** Listens on 127.0.0.1 (port 0 unless given) and returns the base URL. */
@@ -120,11 +132,24 @@ export class ApiServer {
     send(res, status.statusCode, status.toStatus());
   }
 
-  /** Who the request's bearer token is: the admin, a service account, or nobody. */
+  /**
+   * Who the request is: its bearer token's user (the admin, a service account), else the
+   * subject of a client certificate the sandbox CA signed (CN the user, O its groups), as
+   * kube-apiserver's x509 authenticator reads it; else nobody.
+   */
   #authenticate(req: IncomingMessage): UserInfo | undefined {
     const header = req.headers.authorization ?? '';
-    if (!header.startsWith('Bearer ')) return undefined;
-    return this.#userOfToken(header.slice('Bearer '.length).trim());
+    if (header.startsWith('Bearer '))
+      return this.#userOfToken(header.slice('Bearer '.length).trim());
+    const socket = req.socket as TLSSocket;
+    if (!socket.authorized) return undefined;
+    const subject = socket.getPeerCertificate().subject as
+      Record<string, string | string[] | undefined> | undefined;
+    const cn = subject?.['CN'];
+    if (typeof cn !== 'string' || cn === '') return undefined;
+    const o = subject?.['O'];
+    const orgs = o === undefined ? [] : Array.isArray(o) ? o : [o];
+    return { username: cn, groups: [...orgs, 'system:authenticated'] };
   }
 
   #userOfToken(token: string): UserInfo | undefined {

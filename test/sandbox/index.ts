@@ -285,7 +285,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     api: cluster.api,
     token,
     tokens,
-    tls: { key: pki.keyPem, cert: pki.certPem },
+    tls: { key: pki.keyPem, cert: pki.certPem, clientCa: pki.caPem },
     frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),
     podLogPath: (ns, name, container) => kubelet.logPath(ns, name, container),

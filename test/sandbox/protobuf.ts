@@ -146,6 +146,37 @@ const MESSAGES: Readonly<Record<string, Schema>> = {
     3: s('evaluationError'),
     4: b('denied'),
   },
+  Role: { 1: m('metadata', 'ObjectMeta'), 2: ml('rules', 'PolicyRule') },
+  ClusterRole: {
+    1: m('metadata', 'ObjectMeta'),
+    2: ml('rules', 'PolicyRule'),
+    3: m('aggregationRule', 'AggregationRule'),
+  },
+  PolicyRule: {
+    1: sl('verbs'),
+    2: sl('apiGroups'),
+    3: sl('resources'),
+    4: sl('resourceNames'),
+    5: sl('nonResourceURLs'),
+  },
+  AggregationRule: { 1: ml('clusterRoleSelectors', 'LabelSelector') },
+  LabelSelector: {
+    1: { name: 'matchLabels', kind: { map: 'string' } },
+    2: ml('matchExpressions', 'LabelSelectorRequirement'),
+  },
+  LabelSelectorRequirement: { 1: s('key'), 2: s('operator'), 3: sl('values') },
+  RoleBinding: {
+    1: m('metadata', 'ObjectMeta'),
+    2: ml('subjects', 'Subject'),
+    3: m('roleRef', 'RoleRef'),
+  },
+  ClusterRoleBinding: {
+    1: m('metadata', 'ObjectMeta'),
+    2: ml('subjects', 'Subject'),
+    3: m('roleRef', 'RoleRef'),
+  },
+  Subject: { 1: s('kind'), 2: s('apiGroup'), 3: s('name'), 4: s('namespace') },
+  RoleRef: { 1: s('apiGroup'), 2: s('kind'), 3: s('name') },
   Pod: { 1: m('metadata', 'ObjectMeta'), 2: m('spec', 'PodSpec'), 3: m('status', 'PodStatus') },
   PodStatus: { 1: s('phase'), 3: s('message'), 4: s('reason') },
   PodSpec: {
@@ -215,6 +246,10 @@ const MESSAGES: Readonly<Record<string, Schema>> = {
 /** The kind each top-level message decodes (TypeMeta.kind → message name). */
 const TOP_LEVEL = new Set([
   'SelfSubjectAccessReview',
+  'Role',
+  'ClusterRole',
+  'RoleBinding',
+  'ClusterRoleBinding',
   'Namespace',
   'ConfigMap',
   'Secret',
