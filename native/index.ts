@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { assertBuiltForThisNode } from './abi.js';
 import type { Binding } from './binding.js';
 import { throwIfAborted, toConvertError } from './errors.js';
 import { convertRandomAccess, isQcow2Header, openMap, toQcow2Info } from './ranged-convert.js';
@@ -65,7 +66,9 @@ function packageRoot(): string {
 
 function loadBinding(): Binding {
   const require = createRequire(import.meta.url);
-  return require(join(packageRoot(), 'native', 'build', 'Release', 'cdi_native.node')) as Binding;
+  const build = join(packageRoot(), 'native', 'build');
+  assertBuiltForThisNode('the native addon (native/build)', build);
+  return require(join(build, 'Release', 'cdi_native.node')) as Binding;
 }
 
 const binding: Binding = loadBinding();
