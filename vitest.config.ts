@@ -37,6 +37,14 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'image',
+          include: ['test/image/**/*.test.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 300_000,
