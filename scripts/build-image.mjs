@@ -21,7 +21,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { addLayer, tarDirectory } from './image/layer.mjs';
+import { addCachedLayer, addLayer, tarDirectory } from './image/layer.mjs';
 import { packArchive, writeLayout } from './image/oci.mjs';
 import { buildRootfs, readPackageList } from './image/rootfs.mjs';
 
@@ -174,7 +174,7 @@ async function main() {
     const layers = [];
     const tars = [rootfsTar];
     layers.push({
-      ...(await addLayer(layout, rootfsTar)),
+      ...(await addCachedLayer(layout, rootfsTar)),
       createdBy: 'mmdebstrap --variant=minbase bookworm',
     });
     for (const [name, stage] of [

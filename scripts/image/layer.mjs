@@ -6,7 +6,17 @@
 /* eslint-disable @typescript-eslint/explicit-function-return-type -- plain JavaScript, no type syntax */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -66,4 +76,27 @@ export async function addLayer(layoutDir, tarFile) {
     },
     diffId,
   };
+}
+
+/**
+ * {@link addLayer} for a tar that does not change between builds (the cached root filesystem):
+ * its blob and descriptor are kept next to it, so it is compressed once.
+ */
+export async function addCachedLayer(layoutDir, tarFile) {
+  const blobCache = `${tarFile}.gz`;
+  const metaCache = `${tarFile}.layer.json`;
+  if (existsSync(blobCache) && existsSync(metaCache)) {
+    const layer = JSON.parse(readFileSync(metaCache, 'utf8'));
+    const blobs = join(layoutDir, 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    copyFileSync(blobCache, join(blobs, layer.descriptor.digest.slice('sha256:'.length)));
+    return layer;
+  }
+  const layer = await addLayer(layoutDir, tarFile);
+  copyFileSync(
+    join(layoutDir, 'blobs', 'sha256', layer.descriptor.digest.slice('sha256:'.length)),
+    blobCache,
+  );
+  writeFileSync(metaCache, JSON.stringify(layer));
+  return layer;
 }
