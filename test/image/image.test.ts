@@ -10,14 +10,15 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/free-port.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { unpackImage, type UnpackedImage } from '../containers/oci-image.js';
-import { runContainer, type ContainerResult } from '../containers/runc.js';
+import { runContainer, type BindMount, type ContainerResult } from '../containers/runc.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -70,20 +71,26 @@ async function volume(name: string): Promise<string> {
 }
 
 /** Runs `cdi ARGS` in the image as a pod's container would. */
-async function inImage(args: readonly string[]): Promise<ContainerResult> {
+async function inImage(
+  args: readonly string[],
+  extra: { env?: readonly string[]; mounts?: readonly BindMount[] } = {},
+): Promise<ContainerResult> {
   const config = image.config;
   return runContainer({
     rootfs: image.rootfs,
     args: [...(config.Entrypoint ?? []), ...args],
-    env: [...(config.Env ?? []), 'HOME=/tmp'],
+    env: [...(config.Env ?? []), 'HOME=/tmp', ...(extra.env ?? [])],
     cwd: config.WorkingDir ?? '/',
     uid: Number(config.User),
     gid: APP_UID,
     readonlyRootfs: true,
     mounts: [
-      { source: data, destination: '/data' },
-      { source: scratch, destination: '/tmp' },
-      { source: fixtures, destination: '/fixtures', readonly: true },
+      ...[
+        { source: data, destination: '/data' },
+        { source: scratch, destination: '/tmp' },
+        { source: fixtures, destination: '/fixtures', readonly: true },
+      ].filter((m) => !(extra.mounts ?? []).some((e) => e.destination === m.destination)),
+      ...(extra.mounts ?? []),
     ],
     memoryLimitBytes: MEMORY_LIMIT,
     timeoutMs: 600_000,
@@ -191,6 +198,39 @@ describe('the cdi image', () => {
       `image test: cdi import as a bare process: ${seconds ?? '?'} s, peak RSS ${mib(Number(kib) * 1024)}`,
     );
     await rm(join(scratch, 'bare.img'), { force: true });
+  });
+
+  it('runs the importer pod entry (cdi importer) as the controller configures it', async () => {
+    const podData = await volume('pod-data');
+    const terminationLog = join(work, 'termination-log');
+    await writeFile(terminationLog, '');
+    await chown(terminationLog, APP_UID, APP_UID);
+    const r = await inImage(['importer'], {
+      env: [
+        'IMPORTER_SOURCE=http',
+        `IMPORTER_ENDPOINT=${server.origin}/disk.qcow2.xz`,
+        'IMPORTER_CONTENTTYPE=kubevirt',
+        'IMPORTER_IMAGE_SIZE=4Gi',
+        // The claim holds exactly the virtual size (a real claim would be inflated for it).
+        'FILESYSTEM_OVERHEAD=0',
+        'OWNER_UID=4f2b6c1e-0000-4000-8000-000000000001',
+        'INSECURE_TLS=false',
+        'PREALLOCATION=false',
+        // The host's network: a free port instead of :8443, which other tests may hold.
+        `CDI_METRICS_ADDRESS=127.0.0.1:${await freePort()}`,
+      ],
+      mounts: [
+        { source: podData, destination: '/data' },
+        { source: terminationLog, destination: '/dev/termination-log' },
+      ],
+    });
+    report('cdi importer (pod entry)', r);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(await readFile(terminationLog, 'utf8'))).toMatchObject({
+      message: 'Import Complete',
+    });
+    expect(await sameContent(join(podData, 'disk.img'), reference)).toBe(true);
+    await rm(podData, { recursive: true, force: true });
   });
 
   it('converts a local qcow2.xz and reports it with cdi info', async () => {
