@@ -66,6 +66,8 @@ export default tseslint.config(
   {
     ignores: [
       'dist/**',
+      'dist-test/**',
+      '.image/**',
       'node_modules/**',
       'native/build/**',
       'coverage/**',

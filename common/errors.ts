@@ -88,6 +88,8 @@ export const ErrorCodes = {
   UploadTokenInvalid: 'CDI_UPLOAD_TOKEN_INVALID',
   /** The upload target is not ready or already done. */
   UploadNotReady: 'CDI_UPLOAD_NOT_READY',
+  /** A native addon was built for another Node.js ABI than the one running it. */
+  NativeAbiMismatch: 'CDI_NATIVE_ABI_MISMATCH',
   /** A bug: something that should not happen. */
   Internal: 'CDI_INTERNAL',
 } as const;

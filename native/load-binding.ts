@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { assertBuiltForThisNode } from './abi.js';
 import type { Binding } from './binding.js';
 
 /** Walks up from this module to the directory holding package.json (works from dist/ too). */
@@ -28,9 +29,10 @@ let loaded: Binding | undefined;
 export function nativeBinding(): Binding {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
-    loaded = require(
-      join(packageRoot(), 'native', 'build', 'Release', 'cdi_native.node'),
-    ) as Binding;
+    const build = join(packageRoot(), 'native', 'build');
+    // A build for another Node's ABI can crash the process on load: refuse it with the fix.
+    assertBuiltForThisNode('the native addon (native/build)', build);
+    loaded = require(join(build, 'Release', 'cdi_native.node')) as Binding;
   }
   return loaded;
 }

@@ -59,7 +59,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: false,
       targetBlock: false,
       endpoint: PodPaths.CloneSourceImage,
-      mounts: ['cdi-data-vol:/data', 'cdi-clone-source:/source:ro'],
+      mounts: ['cdi-data-vol:/data', 'cdi-tmp:/tmp', 'cdi-clone-source:/source:ro'],
       devices: [] as string[],
     },
     {
@@ -67,7 +67,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: true,
       targetBlock: false,
       endpoint: PodPaths.CloneSourceDevice,
-      mounts: ['cdi-data-vol:/data'],
+      mounts: ['cdi-data-vol:/data', 'cdi-tmp:/tmp'],
       devices: ['cdi-clone-source:/dev/cdi-clone-source'],
     },
     {
@@ -75,7 +75,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: false,
       targetBlock: true,
       endpoint: PodPaths.CloneSourceImage,
-      mounts: ['cdi-clone-source:/source:ro'],
+      mounts: ['cdi-tmp:/tmp', 'cdi-clone-source:/source:ro'],
       devices: ['cdi-data-vol:/dev/cdi-block-volume'],
     },
     {
@@ -83,7 +83,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: true,
       targetBlock: true,
       endpoint: PodPaths.CloneSourceDevice,
-      mounts: [],
+      mounts: ['cdi-tmp:/tmp'],
       devices: ['cdi-data-vol:/dev/cdi-block-volume', 'cdi-clone-source:/dev/cdi-clone-source'],
     },
   ])('$what', ({ sourceBlock, targetBlock, endpoint, mounts, devices }) => {

@@ -7,7 +7,7 @@
  */
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // js-yaml, not client-node's loadAllYaml: that one maps objects onto its models (`enum` → `_enum`).
 import { loadAll } from 'js-yaml';
@@ -85,9 +85,9 @@ export interface Sandbox {
 /** The repository root, found from this module's location (source or dist). */
 export function repoRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // test/sandbox -> repo, or dist/test/sandbox -> repo
+  // test/sandbox -> repo, or dist-test/test/sandbox -> repo
   const up = resolve(here, '..', '..');
-  return up.endsWith(`${'/'}dist`) ? dirname(up) : up;
+  return basename(up) === 'dist-test' ? dirname(up) : up;
 }
 
 async function applyCrds(
