@@ -35,6 +35,7 @@ describe('the official Python client', () => {
       const e = err as { stderr?: string };
       throw new Error(
         `${PYTHON} ${script} failed (is python3-kubernetes installed? scripts/install-debian-deps.sh):\n${e.stderr ?? String(err)}`,
+        { cause: err },
       );
     }
     const seen = JSON.parse(stdout) as Record<string, unknown>;
