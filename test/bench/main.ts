@@ -6,12 +6,13 @@
  * peak RSS. Sections: `http` (compressed raw over HTTP), `qcow2` (local convert and HTTP import of
  * qcow2), `registry` (container disk), `upload` (qcow2 through `cdi uploadproxy` and
  * `cdi uploadserver` against `curl -T` to a plain HTTP sink; the RSS of both processes; see
- * upload-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
+ * upload-section.ts), `controller` (N DataVolumes at once in the sandbox: time, controller CPU, API
+ * requests and writes per DataVolume, RSS; see controller-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
  * checked byte-identical to the raw image (what `qemu-img convert -O raw` makes of the qcow2)
  * after its first run. Not part of `npm test`: timings are never pass/fail.
  *
- *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3] [--sections http,qcow2,registry,upload]
- *     [--dir /tmp]
+ *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3]
+ *     [--sections http,qcow2,registry,upload,controller] [--dir /tmp] [--dvs 200] [--cached 1000]
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
@@ -33,6 +34,7 @@ import {
 import { writeBenchImage } from './image.js';
 import { bestOf, q } from './measure.js';
 import { uploadSection } from './upload-section.js';
+import { controllerSection } from './controller-section.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CDI = join(ROOT, 'dist', 'cmd', 'cdi.js');
@@ -45,7 +47,7 @@ function flag(name: string, fallback: string): string {
 const size = parseQuantity(flag('size', '4Gi'));
 const data = parseQuantity(flag('data', '1Gi'));
 const runs = Number(flag('runs', '3'));
-const SECTIONS = ['http', 'qcow2', 'registry', 'upload'];
+const SECTIONS = ['http', 'qcow2', 'registry', 'upload', 'controller'];
 const sections = new Set(flag('sections', SECTIONS.join(',')).split(','));
 const work = join(flag('dir', tmpdir()), 'cdi-bench');
 const rows: Row[] = [];
@@ -236,7 +238,8 @@ async function main(): Promise<void> {
     throw new Error(`unknown section ${unknown.join(', ')} (sections: ${SECTIONS.join(',')})`);
   await mkdir(work, { recursive: true });
   const raw = join(work, `disk-${size}-${data}.raw`);
-  if (!existsSync(raw)) {
+  const imageSections = SECTIONS.filter((s) => s !== 'controller' && sections.has(s));
+  if (imageSections.length > 0 && !existsSync(raw)) {
     process.stdout.write(
       `generating a ${formatBytes(size)} image with ${formatBytes(data)} of data in ${work}\n`,
     );
@@ -262,6 +265,12 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
   }
+  if (sections.has('controller'))
+    await controllerSection({
+      count: Number(flag('dvs', '200')),
+      cached: Number(flag('cached', '1000')),
+      print: (line) => process.stdout.write(line),
+    });
   const met = rows.filter(goalMet).length;
   process.stdout.write(
     `\n${rows.length} comparisons, ${met} met their goal; image ${formatBytes(size)} with ` +

@@ -58,7 +58,12 @@ export interface ApiServerOptions {
     name: string,
     container: string | undefined,
   ) => string | undefined;
+  /** Told of every authenticated request once it is answered, as kube-apiserver's audit log. */
+  readonly audit?: (event: AuditEvent) => void;
 }
+
+/** One answered request: who, what (RBAC's attributes) and the status code. */
+export type AuditEvent = RequestAttributes & { readonly user: string; readonly code: number };
 
 const DEFAULT_WATCH_TIMEOUT_S = 1800;
 
@@ -185,6 +190,9 @@ export class ApiServer {
     }
     this.#opts.log.debug('api', { method, url: req.url, user: user.username });
     const attrs = requestAttributes(segments, url, method);
+    const audit = this.#opts.audit;
+    if (audit !== undefined)
+      res.once('finish', () => audit({ ...attrs, user: user.username, code: res.statusCode }));
     if (!this.#authorizer.allows(user, attrs)) throw forbidden(user, attrs);
     if (segments[0] === 'apis' && segments.length >= 3) {
       const target = aggregationTarget(this.#opts.api, segments[1] ?? '', segments[2] ?? '');

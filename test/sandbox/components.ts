@@ -52,6 +52,8 @@ export interface ComponentOptions {
 /** The running components. */
 export interface Components {
   readonly uploadProxyUrl: string | undefined;
+  /** The controller's process, when it runs (the bench reads its CPU time and memory). */
+  readonly controllerPid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -192,6 +194,7 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((c) => stopProcess(c, 3000)));
   };
+  let controllerPid: number | undefined;
   if (opts.controller) {
     if (built(opts.root, join('controller', 'main.js'))) {
       ensureNamespace(opts.api, CDI_NAMESPACE);
@@ -199,13 +202,13 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         CDI_NAMESPACE,
         ServiceAccounts.Controller,
       );
-      children.push(
-        spawnCdi(
-          opts.root,
-          ['controller', '--kubeconfig', kubeconfig, '--namespace', CDI_NAMESPACE],
-          join(opts.dataDir, 'controller.log'),
-        ),
+      const controller = spawnCdi(
+        opts.root,
+        ['controller', '--kubeconfig', kubeconfig, '--namespace', CDI_NAMESPACE],
+        join(opts.dataDir, 'controller.log'),
       );
+      children.push(controller);
+      controllerPid = controller.pid;
       opts.log.info('controller started', { log: join(opts.dataDir, 'controller.log') });
     } else
       opts.log.warn('controller not built (dist/controller/main.js missing); running without it');
@@ -230,5 +233,5 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         'upload proxy not built (dist/uploadproxy/proxy/main.js missing); running without it',
       );
   }
-  return { uploadProxyUrl, stop };
+  return { uploadProxyUrl, controllerPid, stop };
 }

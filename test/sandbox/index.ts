@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 // js-yaml, not client-node's loadAllYaml: that one maps objects onto its models (`enum` → `_enum`).
 import { loadAll } from 'js-yaml';
 import { silentLogger, type Logger } from '../../common/logger.js';
-import { ApiServer } from './api-server.js';
+import { ApiServer, type AuditEvent } from './api-server.js';
 import { createCluster } from './cluster.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet } from './kubelet.js';
@@ -55,6 +55,8 @@ export interface SandboxOptions {
    * (default: the repository's). A test points it at an edited copy.
    */
   readonly deployDir?: string;
+  /** Told of every answered API request (the controller bench counts them). */
+  readonly audit?: (event: AuditEvent) => void;
   readonly log?: Logger;
 }
 
@@ -71,6 +73,8 @@ export interface Sandbox {
   readonly dataDir: string;
   /** URL of the upload proxy when it runs. */
   readonly uploadProxyUrl: string | undefined;
+  /** The controller's process id when it runs as a child process. */
+  readonly controllerPid: number | undefined;
   /**
    * Writes a kubeconfig whose token is the ServiceAccount's (issued by the sandbox, valid for
    * a year, like the legacy token Secrets) and returns its path.
@@ -289,6 +293,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),
     podLogPath: (ns, name, container) => kubelet.logPath(ns, name, container),
+    ...(opts.audit === undefined ? {} : { audit: opts.audit }),
   });
   const url = await server.listen();
   const kubeconfigPath = opts.kubeconfigPath ?? join(dataDir, 'kubeconfig');
@@ -341,6 +346,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     token,
     dataDir,
     uploadProxyUrl: components.uploadProxyUrl,
+    controllerPid: components.controllerPid,
     serviceAccountKubeconfig,
     closeWatches: () => server.closeWatches(),
     stop: async () => {
