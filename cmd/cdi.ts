@@ -28,6 +28,10 @@ const VERBS: Readonly<
     load: async () => (await import('../importer/cli/convert-command.js')).convertCommand,
     help: 'convert SRC DEST                            convert any supported image to raw, like qemu-img convert -O raw',
   },
+  'clone-source': {
+    load: async () => (await import('../importer/cli/clone-source.js')).cloneSourceCommand,
+    help: 'clone-source                                the clone source pod entry: streams a claim to an upload server',
+  },
   importer: {
     load: async () => (await import('../importer/cli/importer-pod.js')).importerPodCommand,
     help: 'importer                                    the importer pod entry (configured by CDI env vars)',
@@ -74,7 +78,7 @@ async function main(): Promise<number> {
     process.stderr.write(`cdi: unknown verb ${JSON.stringify(verbName)}\n${usage()}`);
     return 2;
   }
-  const podMode = ['importer', 'controller', 'uploadproxy', 'uploadserver', 'apiserver'].includes(
+  const podMode = ['importer', 'clone-source', 'controller', 'uploadproxy', 'uploadserver', 'apiserver'].includes(
     verbName,
   );
   const level = (process.env['CDI_LOG_LEVEL'] ?? (podMode ? 'info' : 'warn')) as LogLevel;

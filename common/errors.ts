@@ -76,6 +76,8 @@ export const ErrorCodes = {
   UploadTokenInvalid: 'CDI_UPLOAD_TOKEN_INVALID',
   /** The upload target is not ready or already done. */
   UploadNotReady: 'CDI_UPLOAD_NOT_READY',
+  /** A clone's extent stream is malformed, truncated or does not fit its announced size. */
+  CloneStreamInvalid: 'CDI_CLONE_STREAM_INVALID',
   /** A bug: something that should not happen. */
   Internal: 'CDI_INTERNAL',
 } as const;
