@@ -6,6 +6,7 @@
  * status, so callers branch on `httpStatus`, not on client classes.
  */
 import {
+  AdmissionregistrationV1Api,
   ApiregistrationV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -90,6 +91,7 @@ async function orNotFound<T>(what: string, fn: () => Promise<T>): Promise<T | un
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 /** The API calls the controller makes. */
 export class KubeClient {
@@ -98,6 +100,7 @@ export class KubeClient {
   readonly storage: StorageV1Api;
   readonly coordination: CoordinationV1Api;
   readonly apiRegistration: ApiregistrationV1Api;
+  readonly admission: AdmissionregistrationV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
@@ -105,6 +108,7 @@ export class KubeClient {
     this.storage = kubeConfig.makeApiClient(StorageV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
     this.apiRegistration = kubeConfig.makeApiClient(ApiregistrationV1Api);
+    this.admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   }
 
   /** Reads a claim; undefined when absent. */
@@ -439,6 +443,31 @@ export class KubeClient {
     if (current.spec?.caBundle === caBundle) return true;
     await call(`patch APIService ${name}`, () =>
       this.apiRegistration.patchAPIService({ name, body: { spec: { caBundle } } }, MERGE_PATCH),
+    );
+    return true;
+  }
+
+  /**
+   * Writes `caBundle` (base64 PEM) into every webhook of a MutatingWebhookConfiguration; false
+   * when it does not exist (not installed, or a cluster without admission webhooks).
+   */
+  async setMutatingWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {
+    const current = await orNotFound(`get MutatingWebhookConfiguration ${name}`, () =>
+      this.admission.readMutatingWebhookConfiguration({ name }),
+    );
+    if (current === undefined) return false;
+    const hooks = current.webhooks ?? [];
+    const stale = hooks
+      .map((h, i) => ({ i, current: h.clientConfig.caBundle }))
+      .filter((h) => h.current !== caBundle);
+    if (stale.length === 0) return true;
+    const patch = stale.map((h) => ({
+      op: 'add',
+      path: `/webhooks/${h.i}/clientConfig/caBundle`,
+      value: caBundle,
+    }));
+    await call(`patch MutatingWebhookConfiguration ${name}`, () =>
+      this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
     );
     return true;
   }

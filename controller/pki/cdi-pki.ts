@@ -54,6 +54,8 @@ export const PkiNames = {
   BundleKey: 'ca-bundle.crt',
   /** The aggregated token API whose `caBundle` is kept in step with the apiserver signer. */
   TokenApiService: 'v1beta1.upload.cdi.kubevirt.io',
+  /** The DataVolume webhook (served by the apiserver) whose `caBundle` is kept in step too. */
+  DataVolumeWebhook: 'cdi-api-datavolume-mutate',
   /** Services the serving certificates are issued for. */
   ApiService: 'cdi-api',
   UploadProxyService: 'cdi-uploadproxy',
@@ -216,6 +218,10 @@ export class CdiPki {
     const apiBundle = bundles.get(PkiNames.ApiServerSigner) ?? '';
     await this.options.client.setApiServiceCaBundle(
       PkiNames.TokenApiService,
+      Buffer.from(apiBundle).toString('base64'),
+    );
+    await this.options.client.setMutatingWebhookCaBundle(
+      PkiNames.DataVolumeWebhook,
       Buffer.from(apiBundle).toString('base64'),
     );
     this.#uploadServerSigner = signers.get(PkiNames.UploadServerSigner);

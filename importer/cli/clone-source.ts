@@ -15,6 +15,7 @@
 import { open, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -161,8 +162,8 @@ function openRequest(config: CloneSourceConfig): ClientRequest {
   if (tls === undefined) return httpRequest(common);
   return httpsRequest({
     ...common,
-    // The certificate names the Service's DNS name, whatever address is dialled.
-    servername: url.hostname,
+    // The certificate names the Service's DNS name, whatever address is dialled (SNI takes no IP).
+    ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}),
     key: tls.keyPem,
     cert: tls.certPem,
     ca: tls.caPem,
