@@ -78,9 +78,14 @@ async function main(): Promise<number> {
     process.stderr.write(`cdi: unknown verb ${JSON.stringify(verbName)}\n${usage()}`);
     return 2;
   }
-  const podMode = ['importer', 'clone-source', 'controller', 'uploadproxy', 'uploadserver', 'apiserver'].includes(
-    verbName,
-  );
+  const podMode = [
+    'importer',
+    'clone-source',
+    'controller',
+    'uploadproxy',
+    'uploadserver',
+    'apiserver',
+  ].includes(verbName);
   const level = (process.env['CDI_LOG_LEVEL'] ?? (podMode ? 'info' : 'warn')) as LogLevel;
   const logger = createLogger({ component: verbName, level, format: podMode ? 'json' : 'text' });
   const abort = new AbortController();

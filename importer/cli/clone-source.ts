@@ -22,10 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import { PodPaths } from '../../common/contract.js';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import type { CommandContext } from '../../common/cli/context.js';
-import {
-  EXTENT_STREAM_CONTENT_TYPE,
-  encodeExtents,
-} from '../clone/extent-stream.js';
+import { EXTENT_STREAM_CONTENT_TYPE, encodeExtents } from '../clone/extent-stream.js';
 import { blockTargetSize } from '../sink/space.js';
 
 /** Variables of the clone source pod (CDI's names, plus `UPLOAD_SERVER_ADDRESS`). */
@@ -67,10 +64,16 @@ export function loadCloneSourceConfig(env: CommandContext['env']): CloneSourceCo
   try {
     url = new URL(raw);
   } catch {
-    throw new CdiError(ErrorCodes.InvalidConfig, `${CloneSourceEnv.UploadUrl} is not a URL: ${raw}`);
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `${CloneSourceEnv.UploadUrl} is not a URL: ${raw}`,
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new CdiError(ErrorCodes.InvalidConfig, `${CloneSourceEnv.UploadUrl} must be https: ${raw}`);
+    throw new CdiError(
+      ErrorCodes.InvalidConfig,
+      `${CloneSourceEnv.UploadUrl} must be https: ${raw}`,
+    );
   const mode = env[CloneSourceEnv.VolumeMode] ?? 'filesystem';
   if (mode !== 'filesystem' && mode !== 'block')
     throw new CdiError(
@@ -135,14 +138,31 @@ export async function sendClone(
     );
     const req = openRequest(config);
     const answer = responseOf(req);
-    await pipeline(body, req, { signal });
-    const res = await answer;
-    const text = await readText(res);
-    if (res.statusCode !== 200)
+    // The server may refuse early (401, a disk too large: 400) while bytes still flow: read its
+    // answer, stop sending, and report the answer rather than the broken pipe.
+    let early: Promise<Answer> | undefined;
+    answer.then(
+      (r) => {
+        if (r.statusCode === 200) return;
+        early = answerOf(r);
+        void early.finally(() => body.destroy());
+      },
+      () => undefined,
+    );
+    let result: Answer;
+    try {
+      await pipeline(body, req, { signal });
+      result = await answerOf(await answer);
+    } catch (err) {
+      const answered = early ?? (await answerWithin(answer, EARLY_ANSWER_WAIT_MS));
+      if (answered === undefined || signal.aborted) throw err;
+      result = await answered;
+    }
+    if (result.status !== 200)
       throw new CdiError(
         ErrorCodes.UpstreamHttp,
-        `the upload server answered ${res.statusCode ?? 0}: ${text.trim()}`,
-        { httpStatus: res.statusCode ?? 0 },
+        `the upload server answered ${result.status}: ${result.text.trim()}`,
+        { httpStatus: result.status },
       );
     return { size, dataBytes };
   } finally {
@@ -169,6 +189,35 @@ function openRequest(config: CloneSourceConfig): ClientRequest {
     ca: tls.caPem,
     minVersion: 'TLSv1.2',
   });
+}
+
+/** How long a failed send waits for the server's answer explaining it. */
+const EARLY_ANSWER_WAIT_MS = 2000;
+
+/** The server's status and the start of its body. */
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+async function answerOf(res: IncomingMessage): Promise<Answer> {
+  return { status: res.statusCode ?? 0, text: await readText(res).catch(() => '') };
+}
+
+async function answerWithin(
+  answer: Promise<IncomingMessage>,
+  ms: number,
+): Promise<Promise<Answer> | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    const res = await Promise.race([answer.catch(() => undefined), timeout]);
+    return res === undefined ? undefined : answerOf(res);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function responseOf(req: ClientRequest): Promise<IncomingMessage> {

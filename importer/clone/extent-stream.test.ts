@@ -101,14 +101,46 @@ describe('extent stream', () => {
     Buffer.concat([encodeDataHeader(offset, bytes.length), bytes]);
   const four = Buffer.from('abcd');
   it.each([
-    { what: 'another format', stream: Buffer.from('QFI\xfb\0\0\0\x03xxxxxxxx', 'latin1'), error: /not an extent stream/ },
-    { what: 'a record past the size', stream: Buffer.concat([encodeHeader(8), data(6, four)]), error: /ends past the image size 8/ },
-    { what: 'records out of order', stream: Buffer.concat([encodeHeader(64), data(32, four), data(0, four)]), error: /out of order/ },
-    { what: 'an empty record', stream: Buffer.concat([encodeHeader(64), encodeDataHeader(0, 0)]), error: /not within 1\.\./ },
-    { what: 'a wrong data count', stream: Buffer.concat([encodeHeader(64), data(0, four), encodeEnd(5)]), error: /counts 5 data bytes, 4 arrived/ },
-    { what: 'bytes after the end', stream: Buffer.concat([encodeHeader(64), encodeEnd(0), Buffer.from([1])]), error: /after the end record/ },
-    { what: 'an unknown record', stream: Buffer.concat([encodeHeader(64), Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 0])]), error: /unknown record type 7/ },
-    { what: 'a cut stream', stream: Buffer.concat([encodeHeader(64), data(0, four)]), error: /ended at image offset 4 without its end record/ },
+    {
+      what: 'another format',
+      stream: Buffer.from('QFI\xfb\0\0\0\x03xxxxxxxx', 'latin1'),
+      error: /not an extent stream/,
+    },
+    {
+      what: 'a record past the size',
+      stream: Buffer.concat([encodeHeader(8), data(6, four)]),
+      error: /ends past the image size 8/,
+    },
+    {
+      what: 'records out of order',
+      stream: Buffer.concat([encodeHeader(64), data(32, four), data(0, four)]),
+      error: /out of order/,
+    },
+    {
+      what: 'an empty record',
+      stream: Buffer.concat([encodeHeader(64), encodeDataHeader(0, 0)]),
+      error: /not within 1\.\./,
+    },
+    {
+      what: 'a wrong data count',
+      stream: Buffer.concat([encodeHeader(64), data(0, four), encodeEnd(5)]),
+      error: /counts 5 data bytes, 4 arrived/,
+    },
+    {
+      what: 'bytes after the end',
+      stream: Buffer.concat([encodeHeader(64), encodeEnd(0), Buffer.from([1])]),
+      error: /after the end record/,
+    },
+    {
+      what: 'an unknown record',
+      stream: Buffer.concat([encodeHeader(64), Buffer.from([7, 0, 0, 0, 0, 0, 0, 0, 0])]),
+      error: /unknown record type 7/,
+    },
+    {
+      what: 'a cut stream',
+      stream: Buffer.concat([encodeHeader(64), data(0, four)]),
+      error: /ended at image offset 4 without its end record/,
+    },
     { what: 'nothing at all', stream: Buffer.alloc(0), error: /ended before its header/ },
   ])('refuses $what with CDI_CLONE_STREAM_INVALID', async ({ stream, error }) => {
     const out = join(dir, 'bad.raw');
@@ -116,6 +148,7 @@ describe('extent stream', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'CDI_CLONE_STREAM_INVALID', message: expect.stringMatching(error) });
+    expect(err).toMatchObject({ code: 'CDI_CLONE_STREAM_INVALID' });
+    expect((err as Error).message).toMatch(error);
   });
 });

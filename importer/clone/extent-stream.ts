@@ -89,7 +89,7 @@ export async function* encodeExtents(options: EncodeOptions): AsyncGenerator<Buf
     if (extents.length === 0) break;
     for (const extent of extents) {
       const end = extent.offset + extent.length;
-      for (let at = extent.offset; at < end; ) {
+      for (let at = extent.offset; at < end;) {
         signal.throwIfAborted();
         const length = Math.min(MAX_EXTENT_BYTES, end - at);
         const data = Buffer.allocUnsafe(length);

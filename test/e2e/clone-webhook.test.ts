@@ -76,7 +76,11 @@ function review(
       object: {
         apiVersion: 'cdi.kubevirt.io/v1beta1',
         kind: 'DataVolume',
-        metadata: { name: 'vm-disk', namespace: 'vms', ...(annotations === undefined ? {} : { annotations }) },
+        metadata: {
+          name: 'vm-disk',
+          namespace: 'vms',
+          ...(annotations === undefined ? {} : { annotations }),
+        },
         spec,
       },
     },
@@ -129,7 +133,9 @@ describe('DataVolume mutating webhook', () => {
       annotations: { 'vm.kubevirt.io/os': 'fedora' },
     },
   ])('adds a valid clone token for an allowed user ($what)', async ({ spec, annotations }) => {
-    const answer = responseOf(await admitDataVolume(review(spec, ADMIN, 'CREATE', annotations), deps));
+    const answer = responseOf(
+      await admitDataVolume(review(spec, ADMIN, 'CREATE', annotations), deps),
+    );
     expect(answer).toMatchObject({ uid: 'r-1', allowed: true, patchType: 'JSONPatch' });
     const token = tokenIn(answer);
     expect(token).toBeDefined();
@@ -151,8 +157,16 @@ describe('DataVolume mutating webhook', () => {
   });
 
   it.each([
-    { what: 'a same-namespace clone', spec: { source: { pvc: { name: 'x' } }, ...storage }, user: ALICE },
-    { what: 'an import', spec: { source: { http: { url: 'http://x/y' } }, ...storage }, user: ALICE },
+    {
+      what: 'a same-namespace clone',
+      spec: { source: { pvc: { name: 'x' } }, ...storage },
+      user: ALICE,
+    },
+    {
+      what: 'an import',
+      spec: { source: { http: { url: 'http://x/y' } }, ...storage },
+      user: ALICE,
+    },
     { what: 'an update of an allowed clone', spec: fromGolden, user: ADMIN, operation: 'UPDATE' },
   ])('allows $what unchanged', async ({ spec, user, operation }) => {
     const answer = responseOf(await admitDataVolume(review(spec, user, operation), deps));
@@ -161,7 +175,10 @@ describe('DataVolume mutating webhook', () => {
   });
 
   it('refuses a sourceRef to a DataSource that does not exist', async () => {
-    const spec = { sourceRef: { kind: 'DataSource', name: 'nope', namespace: 'golden' }, ...storage };
+    const spec = {
+      sourceRef: { kind: 'DataSource', name: 'nope', namespace: 'golden' },
+      ...storage,
+    };
     const answer = responseOf(await admitDataVolume(review(spec, ADMIN), deps));
     expect(answer).toMatchObject({ allowed: false, status: { code: 400 } });
     expect(answer.status?.message).toMatch(/"nope" not found/);
@@ -197,7 +214,9 @@ describe('DataVolume mutating webhook', () => {
             res.on('data', (c: Buffer) => parts.push(c));
             res.on('end', () => {
               try {
-                resolve(JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, unknown>);
+                resolve(
+                  JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, unknown>,
+                );
               } catch (err) {
                 reject(err instanceof Error ? err : new Error(String(err)));
               }
@@ -208,7 +227,11 @@ describe('DataVolume mutating webhook', () => {
         req.end(body);
       });
       expect(answer).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' });
-      expect(responseOf(answer)).toMatchObject({ uid: 'r-1', allowed: false, status: { code: 422 } });
+      expect(responseOf(answer)).toMatchObject({
+        uid: 'r-1',
+        allowed: false,
+        status: { code: 422 },
+      });
     } finally {
       await server.close();
     }

@@ -47,7 +47,10 @@ export function kubeAdmissionDeps(kc: KubeConfig, signingKey: CryptoKey): Admiss
           },
         });
         const reason = review.status?.reason;
-        return { allowed: review.status?.allowed === true, ...(reason === undefined ? {} : { reason }) };
+        return {
+          allowed: review.status?.allowed === true,
+          ...(reason === undefined ? {} : { reason }),
+        };
       } catch (err) {
         throw kubeError('SubjectAccessReview failed', err);
       }

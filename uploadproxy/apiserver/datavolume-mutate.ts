@@ -150,7 +150,10 @@ export async function admitDataVolume(review: unknown, deps: AdmissionDeps): Pro
   if (resource['group'] !== 'cdi.kubevirt.io' || resource['resource'] !== 'datavolumes')
     return answer({
       allowed: false,
-      status: { code: 400, message: `resource is ${str(resource['resource'])} but request is: datavolumes` },
+      status: {
+        code: 400,
+        message: `resource is ${str(resource['resource'])} but request is: datavolumes`,
+      },
     });
   const dv = rec(request['object']);
   const meta = rec(dv['metadata']);

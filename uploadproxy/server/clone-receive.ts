@@ -98,7 +98,8 @@ export async function receiveClone(options: CloneReceiveOptions): Promise<Import
   const sink = new TargetSink(options);
   const decoder = new ExtentDecoder(sink);
   try {
-    for await (const chunk of options.body) {
+    // Not destroyed on an early exit: the server still answers why on this request.
+    for await (const chunk of options.body.iterator({ destroyOnReturn: false })) {
       options.signal.throwIfAborted();
       await decoder.push(chunk as Buffer);
       options.onPosition?.(decoder.position, decoder.size);

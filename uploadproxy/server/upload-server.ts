@@ -207,19 +207,9 @@ class ServerState {
       sendText(res, 200, 'OK');
       return;
     }
-    if (pathname === METRICS_PATH && (this.#cloning || this.#cloned)) {
-      const metric = this.#options.cloneProgress ?? this.#options.progress;
-      if (metric !== undefined) {
-        await renderMetric(res, metric, this.#cloned);
-        return;
-      }
-    }
+    if (await this.#serveClone(pathname, req, res)) return;
     if (pathname === METRICS_PATH && this.#options.progress !== undefined) {
       await this.#answerProgress(res, this.#options.progress);
-      return;
-    }
-    if (pathname === CLONE_UPLOAD_PATH) {
-      await this.#clone(req, res);
       return;
     }
     const mode = uploadModeOf(req.url);
@@ -243,6 +233,23 @@ class ServerState {
       return;
     }
     await this.#upload(req, res, mode);
+  }
+
+  /** The clone stream path, and the clone counter once a clone started; false for the rest. */
+  async #serveClone(
+    pathname: string | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<boolean> {
+    if (pathname === CLONE_UPLOAD_PATH) {
+      await this.#clone(req, res);
+      return true;
+    }
+    const metric = this.#options.cloneProgress ?? this.#options.progress;
+    if (pathname !== METRICS_PATH || !(this.#cloning || this.#cloned) || metric === undefined)
+      return false;
+    await renderMetric(res, metric, this.#cloned);
+    return true;
   }
 
   get cloned(): boolean {
