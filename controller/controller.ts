@@ -13,7 +13,12 @@ import {
   type V1Pod,
   type V1StorageClass,
 } from '@kubernetes/client-node';
-import { Annotations, ForeignAnnotations, Labels } from '../common/contract.js';
+import {
+  Annotations,
+  ForeignAnnotations,
+  Labels,
+  uploadServiceName,
+} from '../common/contract.js';
 import {
   CDI_CONFIG_NAME,
   CDI_GROUP,
@@ -53,6 +58,8 @@ import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js'
 import { decideDataSource } from './datasource/decide.js';
 import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
+import { decideCloneSource, networkCloneSource } from './pvc/clone-source-reconcile.js';
+import { CLONE_TARGET_ANNOTATION, cloneSourcePodName } from './builders/clone-source-pod.js';
 import { scrapeProgress } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
 
@@ -371,7 +378,8 @@ export class Controller {
         decideUpload({ pvc, pod: uploadPod, config, settings, waitForFirstConsumer }),
       );
     }
-    if (!isImportClaim(pvc)) return undefined;
+    const networkClone = await this.reconcileCloneSource(ctx, pvc);
+    if (!isImportClaim(pvc)) return networkClone;
     const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
     const cloneRef = cloneRequestOf(pvc);
     const actions = decideImport({
@@ -385,6 +393,40 @@ export class Controller {
         : { cloneSource: this.pvcs.get(cloneRef.name, cloneRef.namespace) }),
     });
     return execute(ctx, actions);
+  }
+
+  /** The source pod of a network clone target (clone-source-reconcile.ts); else nothing. */
+  private async reconcileCloneSource(
+    ctx: ExecutorContext,
+    pvc: V1PersistentVolumeClaim,
+  ): Promise<number | undefined> {
+    const ref = networkCloneSource(pvc);
+    if (ref === undefined) return undefined;
+    const podName = cloneSourcePodName(pvc.metadata?.uid ?? '');
+    const sourcePod = this.pods.get(podName, ref.namespace);
+    const ready = pvc.metadata?.annotations?.[Annotations.PodReady] === 'true';
+    // Only read the API when a pod is about to be made.
+    const wantsPod = sourcePod === undefined && ready;
+    const using = wantsPod ? await ctx.client.listPodsUsingClaim(ref.namespace, ref.name) : [];
+    const serviceIp = wantsPod
+      ? await ctx.client.getServiceClusterIp(
+          pvc.metadata?.namespace ?? '',
+          uploadServiceName(pvc.metadata?.name ?? ''),
+        )
+      : undefined;
+    return execute(
+      ctx,
+      decideCloneSource({
+        target: pvc,
+        source: this.pvcs.get(ref.name, ref.namespace),
+        sourcePod,
+        podsUsingSource: using
+          .filter((p) => p.metadata?.name !== podName)
+          .map((p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`),
+        serviceIp,
+        settings: this.options.settings,
+      }),
+    );
   }
 
   private async reconcileDataSource(ctx: ExecutorContext, key: string): Promise<void> {
@@ -503,6 +545,9 @@ export class Controller {
   }
 
   private onPod(pod: V1Pod): void {
+    // A network clone's source pod lives in the source namespace: its target is annotated.
+    const target = pod.metadata?.annotations?.[CLONE_TARGET_ANNOTATION];
+    if (target !== undefined) this.pvcQueue.add(target);
     for (const o of pod.metadata?.ownerReferences ?? []) {
       if (o.kind === 'PersistentVolumeClaim')
         this.pvcQueue.add(`${pod.metadata?.namespace ?? ''}/${o.name}`);

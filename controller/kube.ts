@@ -424,6 +424,31 @@ export class KubeClient {
     }
   }
 
+  /** A Service's cluster IP; undefined when it is missing or has none yet. */
+  async getServiceClusterIp(namespace: string, name: string): Promise<string | undefined> {
+    const svc = await orNotFound(`get Service ${namespace}/${name}`, () =>
+      this.core.readNamespacedService({ namespace, name }),
+    );
+    const ip = svc?.spec?.clusterIP;
+    return ip === undefined || ip === '' || ip === 'None' ? undefined : ip;
+  }
+
+  /**
+   * Pods in `namespace` that mount the claim and have not finished (CDI `GetPodsUsingPVCs`):
+   * read from the API, since the pod informer watches CDI's own pods only.
+   */
+  async listPodsUsingClaim(namespace: string, claim: string): Promise<V1Pod[]> {
+    const list = await call(`list Pods in ${namespace}`, () =>
+      this.core.listNamespacedPod({ namespace }),
+    );
+    return list.items.filter(
+      (pod) =>
+        pod.status?.phase !== 'Succeeded' &&
+        pod.status?.phase !== 'Failed' &&
+        (pod.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim),
+    );
+  }
+
   /** Deletes a Service; absent is fine. */
   async deleteService(namespace: string, name: string): Promise<void> {
     await orNotFound(`delete Service ${namespace}/${name}`, () =>

@@ -12,7 +12,8 @@ import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import { importerPodName, uploadPodName } from '../builders/naming.js';
 import { isUploadClaim } from '../pvc/upload-reconcile.js';
-import { ownerUid } from '../builders/claim.js';
+import { ownerUid, type ClaimRef } from '../builders/claim.js';
+import { cloneTokenProblem } from '../../common/clone-token.js';
 import { resolveCloneSource } from './clone-resolve.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 
@@ -69,6 +70,28 @@ async function progressOf(
   return ctx.scrape(ip, dv.metadata.uid ?? ownerUid(pvc));
 }
 
+/**
+ * Why a clone from another namespace may not start: its token (added by the DataVolume webhook
+ * after a SubjectAccessReview) is missing, forged, expired or for another clone; undefined when
+ * it is valid (CDI `ValidateCloneTokenDV`).
+ */
+async function tokenProblem(
+  ctx: DataVolumeReconcileContext,
+  dv: DataVolume,
+  source: ClaimRef,
+): Promise<string | undefined> {
+  const token = dv.metadata.annotations?.[Annotations.CloneToken];
+  if (token === undefined || token === '') return 'clone token missing';
+  const key = ctx.pki?.tokenPublicKey();
+  if (key === undefined) return 'the token signing key is not ready yet';
+  return cloneTokenProblem(key, token, {
+    sourceNamespace: source.namespace,
+    sourceName: source.name,
+    targetNamespace: dv.metadata.namespace ?? '',
+    targetName: dv.metadata.name ?? '',
+  });
+}
+
 /** Reconciles one DataVolume; returns a requeue delay when it wants to run again. */
 export async function reconcileDataVolume(
   ctx: DataVolumeReconcileContext,
@@ -89,6 +112,10 @@ export async function reconcileDataVolume(
           dataSource: (ns, n) => ctx.caches.dataSources.get(n, ns),
         })
       : undefined;
+  const cloneTokenProblem =
+    cloneSource?.kind === 'claim' && cloneSource.ref.namespace !== namespace
+      ? await tokenProblem(ctx, dv, cloneSource.ref)
+      : undefined;
   const actions = decideDataVolume({
     dv,
     pvc,
@@ -96,6 +123,7 @@ export async function reconcileDataVolume(
     waitForFirstConsumer: isWaitForFirstConsumer(config, storageClassOf(dv, pvc)),
     ...(progress === undefined ? {} : { progress }),
     ...(cloneSource === undefined ? {} : { cloneSource }),
+    ...(cloneTokenProblem === undefined ? {} : { cloneTokenProblem }),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

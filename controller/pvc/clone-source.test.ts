@@ -87,10 +87,10 @@ describe('cloneWaitMessage', () => {
     },
     { what: 'source ready', pvc: target(), source: golden, want: undefined },
     {
-      what: 'another namespace',
+      what: 'another namespace, source missing',
       pvc: claim('disk', { [Annotations.CloneRequest]: 'images/golden' }),
       source: undefined,
-      want: 'cross-namespace clone is not supported yet: source pvc images/golden is not in the namespace "ns"',
+      want: "The source pvc golden doesn't exist",
     },
   ])('$what', ({ pvc, source, want }) => {
     expect(cloneWaitMessage(pvc, source)).toBe(want);

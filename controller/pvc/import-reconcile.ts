@@ -43,7 +43,10 @@ export interface ImportInput {
 export function isImportClaim(pvc: V1PersistentVolumeClaim): boolean {
   const anns = pvc.metadata?.annotations ?? {};
   return (
-    Annotations.Endpoint in anns || Annotations.Source in anns || Annotations.CloneRequest in anns
+    Annotations.Endpoint in anns ||
+    Annotations.Source in anns ||
+    // A clone from another namespace is an upload target served by a source pod (network clone).
+    (Annotations.CloneRequest in anns && !(Annotations.UploadTarget in anns))
   );
 }
 

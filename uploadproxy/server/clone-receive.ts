@@ -18,8 +18,7 @@ import { ExtentDecoder, type ExtentSink } from '../../importer/clone/extent-stre
 import type { ImportResult, ImportTarget } from '../../importer/pipeline/import.js';
 import { RawTarget } from '../../importer/sink/raw-target.js';
 
-/** The upload server path a clone source posts its extent stream to. */
-export const CLONE_UPLOAD_PATH = '/v1beta1/upload-clone';
+export { CLONE_UPLOAD_PATH } from '../../common/contract.js';
 
 /** Options of {@link receiveClone}. */
 export interface CloneReceiveOptions {
