@@ -6,11 +6,12 @@
  * peak RSS. Sections: `http` (compressed raw over HTTP), `qcow2` (local convert and HTTP import of
  * qcow2), `registry` (container disk), `upload` (qcow2 through `cdi uploadproxy` and
  * `cdi uploadserver` against `curl -T` to a plain HTTP sink; the RSS of both processes; see
- * upload-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
+ * upload-section.ts), `clone` (a network clone, `cdi clone-source` to `cdi uploadserver`, against
+ * `cp --sparse=always`; clone-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
  * checked byte-identical to the raw image (what `qemu-img convert -O raw` makes of the qcow2)
  * after its first run. Not part of `npm test`: timings are never pass/fail.
  *
- *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3] [--sections http,qcow2,registry,upload]
+ *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3] [--sections http,qcow2,registry,upload,clone]
  *     [--dir /tmp]
  */
 import { existsSync } from 'node:fs';
@@ -33,6 +34,7 @@ import {
 import { writeBenchImage } from './image.js';
 import { bestOf, q } from './measure.js';
 import { uploadSection } from './upload-section.js';
+import { cloneSection } from './clone-section.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CDI = join(ROOT, 'dist', 'cmd', 'cdi.js');
@@ -45,7 +47,7 @@ function flag(name: string, fallback: string): string {
 const size = parseQuantity(flag('size', '4Gi'));
 const data = parseQuantity(flag('data', '1Gi'));
 const runs = Number(flag('runs', '3'));
-const SECTIONS = ['http', 'qcow2', 'registry', 'upload'];
+const SECTIONS = ['http', 'qcow2', 'registry', 'upload', 'clone'];
 const sections = new Set(flag('sections', SECTIONS.join(',')).split(','));
 const work = join(flag('dir', tmpdir()), 'cdi-bench');
 const rows: Row[] = [];
@@ -259,6 +261,7 @@ async function main(): Promise<void> {
           runs,
         }),
       );
+    if (sections.has('clone')) record(await cloneSection({ cdi: CDI, raw, out, work, runs }));
   } finally {
     await server.close();
   }
