@@ -13,12 +13,7 @@ import {
   type V1Pod,
   type V1StorageClass,
 } from '@kubernetes/client-node';
-import {
-  Annotations,
-  ForeignAnnotations,
-  Labels,
-  uploadServiceName,
-} from '../common/contract.js';
+import { Annotations, ForeignAnnotations, Labels, uploadServiceName } from '../common/contract.js';
 import {
   CDI_CONFIG_NAME,
   CDI_GROUP,
@@ -367,7 +362,10 @@ export class Controller {
   private async reconcileClaim(ctx: ExecutorContext, key: string): Promise<number | undefined> {
     const { namespace, name } = splitKey(key);
     const pvc = this.pvcs.get(name, namespace);
-    if (pvc === undefined) return undefined;
+    if (pvc === undefined) {
+      await this.removeOrphanCloneSources(ctx, key);
+      return undefined;
+    }
     const config = ctx.config();
     const waitForFirstConsumer = isWaitForFirstConsumer(config, pvc.spec?.storageClassName);
     const settings = this.options.settings;
@@ -393,6 +391,24 @@ export class Controller {
         : { cloneSource: this.pvcs.get(cloneRef.name, cloneRef.namespace) }),
     });
     return execute(ctx, actions);
+  }
+
+  /** Source pods (and their Secrets) of a network clone whose target claim is gone. */
+  private async removeOrphanCloneSources(ctx: ExecutorContext, key: string): Promise<void> {
+    const orphans = this.pods
+      .list()
+      .filter((p) => p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION] === key);
+    await execute(
+      ctx,
+      orphans.flatMap((p) => {
+        const namespace = p.metadata?.namespace ?? '';
+        const name = p.metadata?.name ?? '';
+        return [
+          { kind: 'deletePod', namespace, name } as const,
+          { kind: 'deleteSecret', namespace, name } as const,
+        ];
+      }),
+    );
   }
 
   /** The source pod of a network clone target (clone-source-reconcile.ts); else nothing. */

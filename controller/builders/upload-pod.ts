@@ -64,7 +64,10 @@ export function uploadServerEnv(input: UploadPodInput): V1EnvVar[] {
     env(UploadServerEnv.TlsCertFile, UploadServerPaths.Cert),
     env(UploadServerEnv.ClientCertFile, UploadServerPaths.ClientCa),
     // A network clone's target accepts its source pod only (CDI `AnnUploadClientName`).
-    env(UploadServerEnv.ClientName, annotation(pvc, Annotations.UploadClientName) ?? UPLOAD_CLIENT_NAME),
+    env(
+      UploadServerEnv.ClientName,
+      annotation(pvc, Annotations.UploadClientName) ?? UPLOAD_CLIENT_NAME,
+    ),
     env(
       UploadServerEnv.FilesystemOverhead,
       block ? '0' : String(filesystemOverheadFor(config, pvc.spec?.storageClassName)),
