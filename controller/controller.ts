@@ -47,7 +47,7 @@ import {
   splitKey,
   type DataVolumeReconcileContext,
 } from './datavolume/reconcile.js';
-import { decideImport, isImportClaim } from './pvc/import-reconcile.js';
+import { decideImport, isImportClaim, isImportComplete } from './pvc/import-reconcile.js';
 import { cloneRequestOf } from './builders/claim.js';
 import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js';
 import { decideDataSource } from './datasource/decide.js';
@@ -380,9 +380,18 @@ export class Controller {
     if (!isImportClaim(pvc)) return networkClone;
     const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
     const cloneRef = cloneRequestOf(pvc);
+    const pod = this.pods.get(podName, namespace);
+    // Only a clone about to start its pod asks the API who else uses the source.
+    const users =
+      cloneRef !== undefined && pod === undefined && !isImportComplete(pvc)
+        ? await ctx.client.listPodsUsingClaim(cloneRef.namespace, cloneRef.name)
+        : [];
     const actions = decideImport({
       pvc,
-      pod: this.pods.get(podName, namespace),
+      pod,
+      cloneSourceUsers: users.map(
+        (p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`,
+      ),
       config,
       settings,
       waitForFirstConsumer,

@@ -434,8 +434,9 @@ export class KubeClient {
   }
 
   /**
-   * Pods in `namespace` that mount the claim and have not finished (CDI `GetPodsUsingPVCs`):
-   * read from the API, since the pod informer watches CDI's own pods only.
+   * Pods in `namespace` that mount the claim writable and have not finished (CDI
+   * `GetPodsUsingPVCs` allowing read-only users, such as other clones' pods): read from the API,
+   * since the pod informer watches CDI's own pods only.
    */
   async listPodsUsingClaim(namespace: string, claim: string): Promise<V1Pod[]> {
     const list = await call(`list Pods in ${namespace}`, () =>
@@ -445,7 +446,11 @@ export class KubeClient {
       (pod) =>
         pod.status?.phase !== 'Succeeded' &&
         pod.status?.phase !== 'Failed' &&
-        (pod.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim),
+        (pod.spec?.volumes ?? []).some(
+          (v) =>
+            v.persistentVolumeClaim?.claimName === claim &&
+            v.persistentVolumeClaim.readOnly !== true,
+        ),
     );
   }
 

@@ -66,6 +66,27 @@ function eventTarget(pvc: V1PersistentVolumeClaim): EventTarget {
       };
 }
 
+/**
+ * A clone whose source another pod mounts writable waits (network clones and clones within a
+ * namespace alike): CDI's Warning per pod, and another look shortly.
+ */
+export function sourceInUse(
+  target: V1PersistentVolumeClaim,
+  source: string,
+  pods: readonly string[],
+): Action[] {
+  return [
+    ...pods.map((pod): Action => ({
+      kind: 'event',
+      target: eventTarget(target),
+      type: 'Warning',
+      reason: EventReasons.CloneSourceInUse,
+      message: `pod ${pod} using PersistentVolumeClaim ${source}`,
+    })),
+    { kind: 'requeue', afterMs: SOURCE_IN_USE_RECHECK_MS },
+  ];
+}
+
 function removal(namespace: string, name: string, pod: V1Pod | undefined): Action[] {
   return [
     ...(pod === undefined || pod.metadata?.deletionTimestamp !== undefined
@@ -93,18 +114,7 @@ export function decideCloneSource(input: CloneSourceInput): Action[] {
   }
   const ready = annotation(target, Annotations.PodReady) === 'true';
   if (!ready || input.serviceIp === undefined || input.source === undefined) return [];
-  if (input.podsUsingSource.length > 0) {
-    return [
-      ...input.podsUsingSource.map((pod): Action => ({
-        kind: 'event',
-        target: eventTarget(target),
-        type: 'Warning',
-        reason: EventReasons.CloneSourceInUse,
-        message: `pod ${pod} using PersistentVolumeClaim ${ref.name}`,
-      })),
-      { kind: 'requeue', afterMs: SOURCE_IN_USE_RECHECK_MS },
-    ];
-  }
+  if (input.podsUsingSource.length > 0) return sourceInUse(target, ref.name, input.podsUsingSource);
   const pod = buildCloneSourcePod({
     name,
     source: ref,

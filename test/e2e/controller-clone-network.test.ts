@@ -204,6 +204,42 @@ describe('clones across namespaces', () => {
     });
   });
 
+  it('a clone within a namespace also waits while its source is in use', async () => {
+    // The clone made by the first case is the source here, in the DataVolume's own namespace.
+    await env.core.createNamespacedPod({
+      namespace: VMS,
+      body: {
+        metadata: { name: 'vm-using-by-pvc', namespace: VMS },
+        spec: {
+          containers: [{ name: 'vm', image: 'busybox', command: ['sh', '-c', 'sleep 600'] }],
+          volumes: [{ name: 'disk', persistentVolumeClaim: { claimName: 'by-pvc' } }],
+        },
+      },
+    });
+    await apply(
+      env,
+      JSON.stringify(
+        dataVolume('local-in-use', { source: { pvc: { namespace: VMS, name: 'by-pvc' } } }),
+      ),
+    );
+    const events = await eventsUntil('local-in-use', (es) =>
+      es.some((e) => e.reason === 'CloneSourceInUse'),
+    );
+    expect(events.find((e) => e.reason === 'CloneSourceInUse')?.message).toBe(
+      `pod ${VMS}/vm-using-by-pvc using PersistentVolumeClaim by-pvc`,
+    );
+    expect((await waitForDv(env, VMS, 'local-in-use', () => true)).status?.phase).not.toBe(
+      'Succeeded',
+    );
+    await env.core.deleteNamespacedPod({
+      namespace: VMS,
+      name: 'vm-using-by-pvc',
+      gracePeriodSeconds: 0,
+    });
+    await waitForPhase(env, VMS, 'local-in-use', 'Succeeded', 120_000);
+    expect(await sameDisk(rawRef, await volumeData(env, VMS, 'local-in-use'))).toBe(true);
+  });
+
   it('waits while another pod uses the source, then proceeds', async () => {
     await env.core.createNamespacedPod({
       namespace: GOLDEN,
