@@ -16,6 +16,19 @@ export const CLONE_TOKEN_ISSUER = 'cdi-apiserver';
 export const CLONE_TOKEN_ALGORITHM = 'PS256';
 /** CDI: short-lived, 5 minutes. */
 export const CLONE_TOKEN_LIFETIME_SECONDS = 300;
+/**
+ * The controller's long-lived copy (CDI `storage.extended.clone.token`): made once the short
+ * token was checked, bound to the DataVolume's UID, so a clone may wait for its source longer.
+ */
+export const EXTENDED_CLONE_TOKEN_ANNOTATION = 'cdi.kubevirt.io/storage.extended.clone.token';
+/** CDI's issuer and lifetime of extended tokens (10 years). */
+export const EXTENDED_TOKEN_ISSUER = 'cdi-deployment';
+export const EXTENDED_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
+/** Makes or checks an extended token (bound to the DataVolume's UID) instead of a short one. */
+export interface ExtendedToken {
+  readonly uid: string;
+}
 const LEEWAY_SECONDS = 10;
 
 /** What a clone token grants: cloning `source` into the DataVolume `target`. */
@@ -26,24 +39,32 @@ export interface CloneGrant {
   readonly targetName: string;
 }
 
-/** Signs a clone token. `now` is seconds since the epoch (tests). */
+/** Signs a clone token (an extended one with `extended`). `now` is seconds since the epoch (tests). */
 export async function signCloneToken(
   key: CryptoKey | KeyObject,
   grant: CloneGrant,
   now: number = Math.floor(Date.now() / 1000),
+  extended?: ExtendedToken,
 ): Promise<string> {
   return new SignJWT({
     operation: 'Clone',
     name: grant.sourceName,
     namespace: grant.sourceNamespace,
     resource: { group: '', version: 'v1', resource: 'persistentvolumeclaims' },
-    params: { targetNamespace: grant.targetNamespace, targetName: grant.targetName },
+    params: {
+      targetNamespace: grant.targetNamespace,
+      targetName: grant.targetName,
+      ...(extended === undefined ? {} : { uid: extended.uid }),
+    },
   })
     .setProtectedHeader({ alg: CLONE_TOKEN_ALGORITHM })
-    .setIssuer(CLONE_TOKEN_ISSUER)
+    .setIssuer(extended === undefined ? CLONE_TOKEN_ISSUER : EXTENDED_TOKEN_ISSUER)
     .setIssuedAt(now)
     .setNotBefore(now)
-    .setExpirationTime(now + CLONE_TOKEN_LIFETIME_SECONDS)
+    .setExpirationTime(
+      now +
+        (extended === undefined ? CLONE_TOKEN_LIFETIME_SECONDS : EXTENDED_TOKEN_LIFETIME_SECONDS),
+    )
     .sign(key);
 }
 
@@ -65,12 +86,13 @@ export async function cloneTokenProblem(
   token: string,
   grant: CloneGrant,
   now?: number,
+  extended?: ExtendedToken,
 ): Promise<string | undefined> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, key, {
       algorithms: [CLONE_TOKEN_ALGORITHM],
-      issuer: CLONE_TOKEN_ISSUER,
+      issuer: extended === undefined ? CLONE_TOKEN_ISSUER : EXTENDED_TOKEN_ISSUER,
       clockTolerance: LEEWAY_SECONDS,
       ...(now === undefined ? {} : { currentDate: new Date(now * 1000) }),
     }));
@@ -83,6 +105,7 @@ export async function cloneTokenProblem(
     payload['namespace'] === grant.sourceNamespace &&
     field(payload, ['resource', 'resource']) === 'persistentvolumeclaims' &&
     field(payload, ['params', 'targetNamespace']) === grant.targetNamespace &&
-    field(payload, ['params', 'targetName']) === grant.targetName;
+    field(payload, ['params', 'targetName']) === grant.targetName &&
+    (extended === undefined || field(payload, ['params', 'uid']) === extended.uid);
   return matches ? undefined : 'invalid token';
 }

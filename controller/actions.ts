@@ -79,6 +79,14 @@ export interface CreateCloneSourcePodAction {
   readonly clientName: string;
 }
 
+/** Merge-patch a DataVolume's annotations (the extended clone token). */
+export interface PatchDvAnnotationsAction {
+  readonly kind: 'patchDvAnnotations';
+  readonly namespace: string;
+  readonly name: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
 /** Create a Service (AlreadyExists is fine). */
 export interface CreateServiceAction {
   readonly kind: 'createService';
@@ -149,6 +157,7 @@ export type Action =
   | CreateUploadPodAction
   | EnsureUploadSecretAction
   | CreateCloneSourcePodAction
+  | PatchDvAnnotationsAction
   | CreateServiceAction
   | DeleteObjectAction
   | DeletePodAction

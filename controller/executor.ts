@@ -72,6 +72,9 @@ export async function execute(
       case 'createCloneSourcePod':
         await createCloneSourcePod(ctx, a);
         break;
+      case 'patchDvAnnotations':
+        await ctx.client.patchDataVolumeAnnotations(a.namespace, a.name, a.annotations);
+        break;
       case 'createService':
         if (await ctx.client.createService(a.service)) {
           ctx.log.info('created service', {

@@ -197,6 +197,27 @@ export class KubeClient {
     );
   }
 
+  /** Merge-patches annotations onto a DataVolume (null removes); a missing one is ignored. */
+  async patchDataVolumeAnnotations(
+    namespace: string,
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+  ): Promise<void> {
+    await orNotFound(`patch DataVolume ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObject(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: CdiResources.DataVolumes,
+          name,
+          body: { metadata: { annotations } },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
   /** Merge-patches a DataSource's status (its Ready condition); a missing one is ignored. */
   async patchDataSourceStatus(
     namespace: string,

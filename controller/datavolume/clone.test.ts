@@ -319,6 +319,24 @@ describe('a clone from another namespace (network clone)', () => {
     expect(anns[Annotations.UploadClientName]).toBe('images/golden-ns/disk');
   });
 
+  it('stores the extended token once the short one checked', () => {
+    const actions = decideDataVolume({
+      dv: dv(undefined, { source: { pvc: { namespace: 'images', name: 'golden' } }, storage: {} }),
+      pvc: undefined,
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'golden' }, pvc: importing },
+      extendedCloneToken: 'ext.jwt',
+    });
+    expect(actions[0]).toEqual({
+      kind: 'patchDvAnnotations',
+      namespace: 'ns',
+      name: 'disk',
+      annotations: { 'cdi.kubevirt.io/storage.extended.clone.token': 'ext.jwt' },
+    });
+  });
+
   it.each([
     { anns: {}, want: 'CloneScheduled' },
     { anns: { [Annotations.PodPhase]: 'Pending' }, want: 'CloneScheduled' },

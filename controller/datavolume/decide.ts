@@ -6,6 +6,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
+import { EXTENDED_CLONE_TOKEN_ANNOTATION } from '../../common/clone-token.js';
 import {
   CDI_GROUP,
   CDI_VERSION,
@@ -73,6 +74,8 @@ export interface DataVolumeInput {
    * invalid, expired); absent when the token is valid.
    */
   readonly cloneTokenProblem?: string;
+  /** An extended clone token to store on the DataVolume (its short token just checked). */
+  readonly extendedCloneToken?: string;
 }
 
 /** The event target of a DataVolume. */
@@ -222,6 +225,13 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   const actions: Action[] = [];
   const problems = validateDataVolume(dv);
   const step = targetStep(input, problems);
+  if (input.extendedCloneToken !== undefined)
+    actions.push({
+      kind: 'patchDvAnnotations',
+      namespace: dv.metadata.namespace ?? '',
+      name,
+      annotations: { [EXTENDED_CLONE_TOKEN_ANNOTATION]: input.extendedCloneToken },
+    });
   if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;

@@ -15,7 +15,12 @@
  * starts and on every resync. The upload server signer stays in memory to sign the per-pod
  * certificates the upload reconcile asks for (`issueUploadServerCertificate`).
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { Labels, UPLOAD_CLIENT_NAME } from '../../common/contract.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
@@ -151,6 +156,7 @@ export class CdiPki {
   #uploadClientSigner: KeyAndCert | undefined;
   #serverCaBundle: string | undefined;
   #tokenPublicKey: KeyObject | undefined;
+  #tokenPrivateKey: KeyObject | undefined;
   readonly #now: () => Date;
 
   constructor(private readonly options: CdiPkiOptions) {
@@ -236,6 +242,11 @@ export class CdiPki {
   /** The public key that verifies the API server's tokens (clone tokens); undefined before {@link ensure}. */
   tokenPublicKey(): KeyObject | undefined {
     return this.#tokenPublicKey;
+  }
+
+  /** The key that signs extended clone tokens; undefined before {@link ensure}. */
+  tokenPrivateKey(): KeyObject | undefined {
+    return this.#tokenPrivateKey;
   }
 
   /**
@@ -365,8 +376,10 @@ export class CdiPki {
     const { client, namespace, log } = this.options;
     const existing = await client.getSecret(namespace, PkiNames.ApiSigningKey);
     const publicPem = decoded(existing, 'id_rsa.pub');
-    if (decoded(existing, 'id_rsa') !== undefined && publicPem !== undefined) {
+    const privatePem = decoded(existing, 'id_rsa');
+    if (privatePem !== undefined && publicPem !== undefined) {
       this.#tokenPublicKey = createPublicKey(publicPem);
+      this.#tokenPrivateKey = createPrivateKey(privatePem);
       return;
     }
     // RSA because the token format is CDI's: PS256 JWTs.
@@ -391,6 +404,7 @@ export class CdiPki {
     if (existing === undefined) await client.createSecret(secret);
     else await client.replaceSecret(secret);
     this.#tokenPublicKey = publicKey;
+    this.#tokenPrivateKey = privateKey;
     log.info('created the token signing key', { secret: `${namespace}/${PkiNames.ApiSigningKey}` });
   }
 }

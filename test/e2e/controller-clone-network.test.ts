@@ -174,6 +174,10 @@ describe('clones across namespaces', () => {
     await createAdmitted(dataVolume(name, source));
     const dv = await waitForPhase(env, VMS, name, 'Succeeded', 120_000);
     expect(dv.status?.progress).toBe('100.0%');
+    // The short token was checked once and replaced by one bound to this DataVolume.
+    expect(dv.metadata.annotations?.['cdi.kubevirt.io/storage.extended.clone.token']).toMatch(
+      /^[\w-]+\.[\w-]+\.[\w-]+$/,
+    );
     // Filled through the network path: the target's upload server ended with CDI's clone text.
     const running = dv.status?.conditions?.find((c) => c.type === 'Running');
     expect(running?.message).toBe('Clone Complete');
