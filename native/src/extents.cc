@@ -27,7 +27,8 @@ class DataExtentsWorker : public PromiseWorker {
     while (pos < end_ && pairs_.size() / 2 < max_) {
       off_t data = lseek(fd_, off_t(pos), SEEK_DATA);
       if (data < 0) {
-        if (errno == ENXIO) break;  // no data after pos
+        if (errno == ENXIO)
+          break;  // no data after pos
         if (errno == EINVAL || errno == EOPNOTSUPP) {
           // A device or filesystem without hole reporting: all of it is data.
           pairs_.push_back(double(pos));
@@ -37,7 +38,8 @@ class DataExtentsWorker : public PromiseWorker {
         throw qcow2::Error(qcow2::kConvertFailed,
                            std::string("lseek(SEEK_DATA): ") + std::strerror(errno));
       }
-      if (uint64_t(data) >= end_) break;
+      if (uint64_t(data) >= end_)
+        break;
       off_t hole = lseek(fd_, data, SEEK_HOLE);
       if (hole < 0) {
         throw qcow2::Error(qcow2::kConvertFailed,
@@ -53,7 +55,8 @@ class DataExtentsWorker : public PromiseWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::Float64Array out = Napi::Float64Array::New(env, pairs_.size());
-    for (size_t i = 0; i < pairs_.size(); i++) out[i] = pairs_[i];
+    for (size_t i = 0; i < pairs_.size(); i++)
+      out[i] = pairs_[i];
     deferred_.Resolve(out);
   }
 
@@ -72,7 +75,8 @@ Napi::Value DataExtentsAsync(const Napi::CallbackInfo& info) {
   uint64_t start = ArgU64(info, 1, "start");
   uint64_t end = ArgU64(info, 2, "end");
   uint64_t max_extents = ArgU64(info, 3, "maxExtents");
-  if (max_extents == 0) throw Napi::RangeError::New(info.Env(), "maxExtents must be positive");
+  if (max_extents == 0)
+    throw Napi::RangeError::New(info.Env(), "maxExtents must be positive");
   auto* worker = new DataExtentsWorker(info.Env(), fd, start, end, max_extents);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
