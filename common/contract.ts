@@ -159,8 +159,6 @@ export const Annotations = {
   CloneToken: 'cdi.kubevirt.io/storage.clone.token',
   /** The client certificate name a clone target's upload server requires (the source pod's). */
   UploadClientName: 'cdi.kubevirt.io/uploadClientName',
-  /** The clone source pod of a network clone target (`<target uid>-source-pod`). */
-  CloneSourcePod: 'cdi.kubevirt.io/storage.sourceClonePodName',
 } as const;
 
 /** Annotations of other projects that CDI sets or reads on the objects it creates. */
