@@ -112,6 +112,12 @@ flags:
     pod: true,
     usage: `usage: cdi importer\n\nThe importer pod's entry; configured by CDI's environment variables (README).\n`,
   },
+  'clone-source': {
+    load: async () => (await import('../importer/cli/clone-source.js')).cloneSourceCommand,
+    summary: 'the clone source pod entry: streams a claim to an upload server',
+    pod: true,
+    usage: `usage: cdi clone-source\n\nThe clone source pod's entry; configured by CDI's cloner environment variables.\n`,
+  },
   uploadserver: {
     load: async () => (await import('../uploadproxy/server/main.js')).uploadServerMain,
     summary: 'the upload server in the upload pod',

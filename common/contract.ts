@@ -155,6 +155,10 @@ export const Annotations = {
   SelectedNode: 'volume.kubernetes.io/selected-node',
   /** CDI's clone request on a target claim: `<namespace>/<name>` of the source claim. */
   CloneRequest: 'k8s.io/CloneRequest',
+  /** CDI's clone token on a DataVolume (and copied to its claim), from the admission webhook. */
+  CloneToken: 'cdi.kubevirt.io/storage.clone.token',
+  /** The client certificate name a clone target's upload server requires (the source pod's). */
+  UploadClientName: 'cdi.kubevirt.io/uploadClientName',
 } as const;
 
 /** Annotations of other projects that CDI sets or reads on the objects it creates. */
@@ -216,6 +220,8 @@ export const UploadServerEnv = {
 
 /** CDI's client name of the upload proxy's certificate. */
 export const UPLOAD_CLIENT_NAME = 'client.upload-server.cdi.kubevirt.io';
+/** The upload server path a network clone's source pod posts its extent stream to. */
+export const CLONE_UPLOAD_PATH = '/v1beta1/upload-clone';
 
 /** Port of upload servers (pod and Service). */
 export const UPLOAD_SERVER_PORT = 8443;

@@ -90,6 +90,8 @@ export const ErrorCodes = {
   UploadNotReady: 'CDI_UPLOAD_NOT_READY',
   /** A native addon was built for another Node.js ABI than the one running it. */
   NativeAbiMismatch: 'CDI_NATIVE_ABI_MISMATCH',
+  /** A clone's extent stream is malformed, truncated or does not fit its announced size. */
+  CloneStreamInvalid: 'CDI_CLONE_STREAM_INVALID',
   /** A bug: something that should not happen. */
   Internal: 'CDI_INTERNAL',
 } as const;

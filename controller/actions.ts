@@ -68,6 +68,25 @@ export interface EnsureUploadSecretAction {
   readonly pvc: V1PersistentVolumeClaim;
 }
 
+/**
+ * Create a network clone's source pod in the source namespace, after its Secret: a client
+ * certificate named `clientName` from the upload client CA, and the upload servers' CA bundle.
+ */
+export interface CreateCloneSourcePodAction {
+  readonly kind: 'createCloneSourcePod';
+  readonly pod: V1Pod;
+  readonly target: V1PersistentVolumeClaim;
+  readonly clientName: string;
+}
+
+/** Merge-patch a DataVolume's annotations (the extended clone token). */
+export interface PatchDvAnnotationsAction {
+  readonly kind: 'patchDvAnnotations';
+  readonly namespace: string;
+  readonly name: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
 /** Create a Service (AlreadyExists is fine). */
 export interface CreateServiceAction {
   readonly kind: 'createService';
@@ -137,6 +156,8 @@ export type Action =
   | CreatePodAction
   | CreateUploadPodAction
   | EnsureUploadSecretAction
+  | CreateCloneSourcePodAction
+  | PatchDvAnnotationsAction
   | CreateServiceAction
   | DeleteObjectAction
   | DeletePodAction

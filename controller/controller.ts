@@ -13,7 +13,7 @@ import {
   type V1Pod,
   type V1StorageClass,
 } from '@kubernetes/client-node';
-import { Annotations, ForeignAnnotations, Labels } from '../common/contract.js';
+import { Annotations, ForeignAnnotations, Labels, uploadServiceName } from '../common/contract.js';
 import {
   CDI_CONFIG_NAME,
   CDI_GROUP,
@@ -47,12 +47,14 @@ import {
   splitKey,
   type DataVolumeReconcileContext,
 } from './datavolume/reconcile.js';
-import { decideImport, isImportClaim } from './pvc/import-reconcile.js';
+import { decideImport, isImportClaim, isImportComplete } from './pvc/import-reconcile.js';
 import { cloneRequestOf } from './builders/claim.js';
 import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js';
 import { decideDataSource } from './datasource/decide.js';
 import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
+import { decideCloneSource, networkCloneSource } from './pvc/clone-source-reconcile.js';
+import { CLONE_TARGET_ANNOTATION, cloneSourcePodName } from './builders/clone-source-pod.js';
 import { scrapeProgress } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
 
@@ -360,7 +362,10 @@ export class Controller {
   private async reconcileClaim(ctx: ExecutorContext, key: string): Promise<number | undefined> {
     const { namespace, name } = splitKey(key);
     const pvc = this.pvcs.get(name, namespace);
-    if (pvc === undefined) return undefined;
+    if (pvc === undefined) {
+      await this.removeOrphanCloneSources(ctx, key);
+      return undefined;
+    }
     const config = ctx.config();
     const waitForFirstConsumer = isWaitForFirstConsumer(config, pvc.spec?.storageClassName);
     const settings = this.options.settings;
@@ -371,12 +376,22 @@ export class Controller {
         decideUpload({ pvc, pod: uploadPod, config, settings, waitForFirstConsumer }),
       );
     }
-    if (!isImportClaim(pvc)) return undefined;
+    const networkClone = await this.reconcileCloneSource(ctx, pvc);
+    if (!isImportClaim(pvc)) return networkClone;
     const podName = pvc.metadata?.annotations?.[Annotations.ImportPodName] ?? importerPodName(name);
     const cloneRef = cloneRequestOf(pvc);
+    const pod = this.pods.get(podName, namespace);
+    // Only a clone about to start its pod asks the API who else uses the source.
+    const users =
+      cloneRef !== undefined && pod === undefined && !isImportComplete(pvc)
+        ? await ctx.client.listPodsUsingClaim(cloneRef.namespace, cloneRef.name)
+        : [];
     const actions = decideImport({
       pvc,
-      pod: this.pods.get(podName, namespace),
+      pod,
+      cloneSourceUsers: users.map(
+        (p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`,
+      ),
       config,
       settings,
       waitForFirstConsumer,
@@ -385,6 +400,58 @@ export class Controller {
         : { cloneSource: this.pvcs.get(cloneRef.name, cloneRef.namespace) }),
     });
     return execute(ctx, actions);
+  }
+
+  /** Source pods (and their Secrets) of a network clone whose target claim is gone. */
+  private async removeOrphanCloneSources(ctx: ExecutorContext, key: string): Promise<void> {
+    const orphans = this.pods
+      .list()
+      .filter((p) => p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION] === key);
+    await execute(
+      ctx,
+      orphans.flatMap((p) => {
+        const namespace = p.metadata?.namespace ?? '';
+        const name = p.metadata?.name ?? '';
+        return [
+          { kind: 'deletePod', namespace, name } as const,
+          { kind: 'deleteSecret', namespace, name } as const,
+        ];
+      }),
+    );
+  }
+
+  /** The source pod of a network clone target (clone-source-reconcile.ts); else nothing. */
+  private async reconcileCloneSource(
+    ctx: ExecutorContext,
+    pvc: V1PersistentVolumeClaim,
+  ): Promise<number | undefined> {
+    const ref = networkCloneSource(pvc);
+    if (ref === undefined) return undefined;
+    const podName = cloneSourcePodName(pvc.metadata?.uid ?? '');
+    const sourcePod = this.pods.get(podName, ref.namespace);
+    const ready = pvc.metadata?.annotations?.[Annotations.PodReady] === 'true';
+    // Only read the API when a pod is about to be made.
+    const wantsPod = sourcePod === undefined && ready;
+    const using = wantsPod ? await ctx.client.listPodsUsingClaim(ref.namespace, ref.name) : [];
+    const serviceIp = wantsPod
+      ? await ctx.client.getServiceClusterIp(
+          pvc.metadata?.namespace ?? '',
+          uploadServiceName(pvc.metadata?.name ?? ''),
+        )
+      : undefined;
+    return execute(
+      ctx,
+      decideCloneSource({
+        target: pvc,
+        source: this.pvcs.get(ref.name, ref.namespace),
+        sourcePod,
+        podsUsingSource: using
+          .filter((p) => p.metadata?.name !== podName)
+          .map((p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`),
+        serviceIp,
+        settings: this.options.settings,
+      }),
+    );
   }
 
   private async reconcileDataSource(ctx: ExecutorContext, key: string): Promise<void> {
@@ -503,6 +570,9 @@ export class Controller {
   }
 
   private onPod(pod: V1Pod): void {
+    // A network clone's source pod lives in the source namespace: its target is annotated.
+    const target = pod.metadata?.annotations?.[CLONE_TARGET_ANNOTATION];
+    if (target !== undefined) this.pvcQueue.add(target);
     for (const o of pod.metadata?.ownerReferences ?? []) {
       if (o.kind === 'PersistentVolumeClaim')
         this.pvcQueue.add(`${pod.metadata?.namespace ?? ''}/${o.name}`);

@@ -12,6 +12,7 @@ import { CdiError, ErrorCodes } from '../common/errors.js';
 import { uploadServiceName } from '../common/contract.js';
 import type {
   Action,
+  CreateCloneSourcePodAction,
   CreatePodAction,
   CreateUploadPodAction,
   EnsureUploadSecretAction,
@@ -21,6 +22,7 @@ import type { EventRecorder } from './events.js';
 import type { KubeClient } from './kube.js';
 import { buildScratchPvc } from './builders/scratch-pvc.js';
 import { buildUploadSecret } from './builders/upload-pod.js';
+import { buildCloneSourceSecret } from './builders/clone-source-pod.js';
 import type { CdiPki } from './pki/cdi-pki.js';
 import { isFatal, isImportComplete } from './pvc/import-reconcile.js';
 import { isUploadClaim } from './pvc/upload-reconcile.js';
@@ -67,6 +69,12 @@ export async function execute(
         break;
       case 'ensureUploadSecret':
         await ensureUploadSecret(ctx, a);
+        break;
+      case 'createCloneSourcePod':
+        await createCloneSourcePod(ctx, a);
+        break;
+      case 'patchDvAnnotations':
+        await ctx.client.patchDataVolumeAnnotations(a.namespace, a.name, a.annotations);
         break;
       case 'createService':
         if (await ctx.client.createService(a.service)) {
@@ -148,6 +156,36 @@ async function createUploadPod(ctx: ExecutorContext, a: CreateUploadPodAction): 
   }
   if ((await ctx.client.createPod(a.pod)) !== undefined)
     ctx.log.info('created upload pod', { pod: `${namespace}/${a.pod.metadata?.name ?? ''}` });
+}
+
+async function createCloneSourcePod(
+  ctx: ExecutorContext,
+  a: CreateCloneSourcePodAction,
+): Promise<void> {
+  if (ctx.pki === undefined)
+    throw new CdiError(ErrorCodes.Internal, 'this controller has no upload certificate authority');
+  const namespace = a.pod.metadata?.namespace ?? '';
+  const name = a.pod.metadata?.name ?? '';
+  // A fresh certificate each time: a Secret left from an earlier attempt is replaced.
+  const secret = buildCloneSourceSecret(
+    name,
+    namespace,
+    a.target.metadata?.uid ?? '',
+    ctx.pki.issueCloneClientCertificate(a.clientName),
+  );
+  const existing = await ctx.client.getSecret(namespace, name);
+  if (existing === undefined) await ctx.client.createSecret(secret);
+  else
+    await ctx.client.replaceSecret({
+      ...secret,
+      metadata: { ...secret.metadata, resourceVersion: existing.metadata?.resourceVersion ?? '' },
+    });
+  const created = await ctx.client.createPod(a.pod);
+  if (created !== undefined)
+    ctx.log.info('created clone source pod', {
+      pod: `${namespace}/${name}`,
+      target: `${a.target.metadata?.namespace ?? ''}/${a.target.metadata?.name ?? ''}`,
+    });
 }
 
 async function ensureUploadSecret(

@@ -6,6 +6,7 @@
  * status, so callers branch on `httpStatus`, not on client classes.
  */
 import {
+  AdmissionregistrationV1Api,
   ApiregistrationV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -90,6 +91,7 @@ async function orNotFound<T>(what: string, fn: () => Promise<T>): Promise<T | un
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 /** The API calls the controller makes. */
 export class KubeClient {
@@ -98,6 +100,7 @@ export class KubeClient {
   readonly storage: StorageV1Api;
   readonly coordination: CoordinationV1Api;
   readonly apiRegistration: ApiregistrationV1Api;
+  readonly admission: AdmissionregistrationV1Api;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
@@ -105,6 +108,7 @@ export class KubeClient {
     this.storage = kubeConfig.makeApiClient(StorageV1Api);
     this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
     this.apiRegistration = kubeConfig.makeApiClient(ApiregistrationV1Api);
+    this.admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   }
 
   /** Reads a claim; undefined when absent. */
@@ -187,6 +191,27 @@ export class KubeClient {
           plural: CdiResources.DataVolumes,
           name,
           body: { status },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Merge-patches annotations onto a DataVolume (null removes); a missing one is ignored. */
+  async patchDataVolumeAnnotations(
+    namespace: string,
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+  ): Promise<void> {
+    await orNotFound(`patch DataVolume ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObject(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: CdiResources.DataVolumes,
+          name,
+          body: { metadata: { annotations } },
         },
         MERGE_PATCH,
       ),
@@ -420,6 +445,36 @@ export class KubeClient {
     }
   }
 
+  /** A Service's cluster IP; undefined when it is missing or has none yet. */
+  async getServiceClusterIp(namespace: string, name: string): Promise<string | undefined> {
+    const svc = await orNotFound(`get Service ${namespace}/${name}`, () =>
+      this.core.readNamespacedService({ namespace, name }),
+    );
+    const ip = svc?.spec?.clusterIP;
+    return ip === undefined || ip === '' || ip === 'None' ? undefined : ip;
+  }
+
+  /**
+   * Pods in `namespace` that mount the claim writable and have not finished (CDI
+   * `GetPodsUsingPVCs` allowing read-only users, such as other clones' pods): read from the API,
+   * since the pod informer watches CDI's own pods only.
+   */
+  async listPodsUsingClaim(namespace: string, claim: string): Promise<V1Pod[]> {
+    const list = await call(`list Pods in ${namespace}`, () =>
+      this.core.listNamespacedPod({ namespace }),
+    );
+    return list.items.filter(
+      (pod) =>
+        pod.status?.phase !== 'Succeeded' &&
+        pod.status?.phase !== 'Failed' &&
+        (pod.spec?.volumes ?? []).some(
+          (v) =>
+            v.persistentVolumeClaim?.claimName === claim &&
+            v.persistentVolumeClaim.readOnly !== true,
+        ),
+    );
+  }
+
   /** Deletes a Service; absent is fine. */
   async deleteService(namespace: string, name: string): Promise<void> {
     await orNotFound(`delete Service ${namespace}/${name}`, () =>
@@ -439,6 +494,31 @@ export class KubeClient {
     if (current.spec?.caBundle === caBundle) return true;
     await call(`patch APIService ${name}`, () =>
       this.apiRegistration.patchAPIService({ name, body: { spec: { caBundle } } }, MERGE_PATCH),
+    );
+    return true;
+  }
+
+  /**
+   * Writes `caBundle` (base64 PEM) into every webhook of a MutatingWebhookConfiguration; false
+   * when it does not exist (not installed, or a cluster without admission webhooks).
+   */
+  async setMutatingWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {
+    const current = await orNotFound(`get MutatingWebhookConfiguration ${name}`, () =>
+      this.admission.readMutatingWebhookConfiguration({ name }),
+    );
+    if (current === undefined) return false;
+    const hooks = current.webhooks ?? [];
+    const stale = hooks
+      .map((h, i) => ({ i, current: h.clientConfig.caBundle }))
+      .filter((h) => h.current !== caBundle);
+    if (stale.length === 0) return true;
+    const patch = stale.map((h) => ({
+      op: 'add',
+      path: `/webhooks/${h.i}/clientConfig/caBundle`,
+      value: caBundle,
+    }));
+    await call(`patch MutatingWebhookConfiguration ${name}`, () =>
+      this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
     );
     return true;
   }

@@ -131,9 +131,21 @@ export declare class ImageMap {
 /** `qcow2::ZeroRange` on the libuv pool: BLKZEROOUT, fallocate, or writing zeros. */
 export declare function zeroRange(fd: number, offset: number, length: number): Promise<void>;
 
+/**
+ * The data ranges of `fd` within [start, end) by SEEK_DATA/SEEK_HOLE, at most `maxExtents` of
+ * them, as offset, length pairs; the whole range when the file cannot report holes.
+ */
+export declare function dataExtents(
+  fd: number,
+  start: number,
+  end: number,
+  maxExtents: number,
+): Promise<Float64Array>;
+
 /** The module object. */
 export interface Binding {
   readonly Qcow2Map: typeof Qcow2Map;
   readonly ImageMap: typeof ImageMap;
   readonly zeroRange: typeof zeroRange;
+  readonly dataExtents: typeof dataExtents;
 }

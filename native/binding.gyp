@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/chunk_worker.cc",
+        "src/extents.cc",
         "src/fd_io.cc",
         "src/image_format.cc",
         "src/image_map.cc",

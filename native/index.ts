@@ -180,3 +180,31 @@ export async function zeroRange(fd: number, offset: number, length: number): Pro
     throw toConvertError(err);
   }
 }
+
+/** A run of data in a file: [offset, offset+length). */
+export interface DataExtent {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * Up to `maxExtents` data ranges of `fd` within [start, end) (SEEK_DATA/SEEK_HOLE); a file or
+ * device that cannot report holes is one range. Call again from the last end for more.
+ */
+export async function dataExtents(
+  fd: number,
+  start: number,
+  end: number,
+  maxExtents: number,
+): Promise<DataExtent[]> {
+  let pairs: Float64Array;
+  try {
+    pairs = await nativeBinding().dataExtents(fd, start, end, maxExtents);
+  } catch (err) {
+    throw toConvertError(err);
+  }
+  const out: DataExtent[] = [];
+  for (let i = 0; i + 1 < pairs.length; i += 2)
+    out.push({ offset: pairs[i] ?? 0, length: pairs[i + 1] ?? 0 });
+  return out;
+}

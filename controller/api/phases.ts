@@ -104,6 +104,8 @@ export const EventReasons = {
   CloneFailed: 'CloneFailed',
   CloneWithoutSource: 'CloneWithoutSource',
   CloneValidationFailed: 'CloneValidationFailed',
+  /** A pod other than ours mounts the clone source: the clone waits (CDI's event). */
+  CloneSourceInUse: 'CloneSourceInUse',
   UploadScheduled: 'UploadScheduled',
   UploadReady: 'UploadReady',
   UploadSucceeded: 'UploadSucceeded',

@@ -186,6 +186,14 @@ export function buildTargetPvc(
     [Annotations.CreatedForDataVolume]: dv.metadata.uid ?? '',
   };
   if (clone !== undefined) annotations[Annotations.CloneRequest] = claimRefText(clone.ref);
+  const targetNamespace = dv.metadata.namespace ?? '';
+  if (clone !== undefined && clone.ref.namespace !== targetNamespace) {
+    // A network clone (ADR XXXX): the target is served by an upload server that accepts only the
+    // clone source pod's client certificate, named as CDI names it.
+    annotations[Annotations.UploadTarget] = '';
+    annotations[Annotations.UploadClientName] =
+      `${claimRefText(clone.ref)}-${targetNamespace}/${dv.metadata.name ?? ''}`;
+  }
   if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
     annotations[Annotations.PriorityClassName] = spec.priorityClassName;
   }

@@ -63,7 +63,11 @@ export function uploadServerEnv(input: UploadPodInput): V1EnvVar[] {
     env(UploadServerEnv.TlsKeyFile, UploadServerPaths.Key),
     env(UploadServerEnv.TlsCertFile, UploadServerPaths.Cert),
     env(UploadServerEnv.ClientCertFile, UploadServerPaths.ClientCa),
-    env(UploadServerEnv.ClientName, UPLOAD_CLIENT_NAME),
+    // A network clone's target accepts its source pod only (CDI `AnnUploadClientName`).
+    env(
+      UploadServerEnv.ClientName,
+      annotation(pvc, Annotations.UploadClientName) ?? UPLOAD_CLIENT_NAME,
+    ),
     env(
       UploadServerEnv.FilesystemOverhead,
       block ? '0' : String(filesystemOverheadFor(config, pvc.spec?.storageClassName)),

@@ -15,7 +15,7 @@ export type ResolvedCloneSource =
       readonly kind: 'claim';
       /** The source claim's namespace and name. */
       readonly ref: ClaimRef;
-      /** The claim from the cache; undefined when missing (or in another namespace). */
+      /** The claim from the cache; undefined when missing. */
       readonly pvc: V1PersistentVolumeClaim | undefined;
     }
   | {
@@ -52,10 +52,8 @@ export function dataSourceClaim(ds: DataSource): ClaimRef | undefined {
   return { namespace, name: pvc.name ?? '' };
 }
 
-function claim(ref: ClaimRef, dvNamespace: string, lookups: CloneLookups): ResolvedCloneSource {
-  // A claim in another namespace is never read: such a clone is refused, not attempted.
-  const pvc = ref.namespace === dvNamespace ? lookups.pvc(ref.namespace, ref.name) : undefined;
-  return { kind: 'claim', ref, pvc };
+function claim(ref: ClaimRef, lookups: CloneLookups): ResolvedCloneSource {
+  return { kind: 'claim', ref, pvc: lookups.pvc(ref.namespace, ref.name) };
 }
 
 /** Resolves a clone DataVolume's source; undefined for DataVolumes that do not clone. */
@@ -68,7 +66,7 @@ export function resolveCloneSource(
   if (pvc !== undefined) {
     const namespace =
       pvc.namespace === undefined || pvc.namespace === '' ? dvNamespace : pvc.namespace;
-    return claim({ namespace, name: pvc.name ?? '' }, dvNamespace, lookups);
+    return claim({ namespace, name: pvc.name ?? '' }, lookups);
   }
   const dsRef = dataSourceRefOf(dv);
   if (dsRef === undefined) return undefined;
@@ -83,5 +81,5 @@ export function resolveCloneSource(
       message: `DataSource ${dsRef.namespace}/${dsRef.name} has no pvc source (only pvc sources are supported)`,
     };
   }
-  return claim(target, dvNamespace, lookups);
+  return claim(target, lookups);
 }

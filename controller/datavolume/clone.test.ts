@@ -84,6 +84,7 @@ describe('decideDataVolume for clones', () => {
     dv: DataVolume;
     pvc?: V1PersistentVolumeClaim;
     cloneSource?: ResolvedCloneSource;
+    cloneTokenProblem?: string;
     progress?: string;
     want: string[];
     phase: string;
@@ -157,11 +158,29 @@ describe('decideDataVolume for clones', () => {
       phase: 'Failed',
     },
     {
-      what: 'a DataSource pointing into another namespace: Failed',
+      what: 'a DataSource pointing into another namespace, without a valid token: waits',
       dv: dv(undefined, { sourceRef: { kind: 'DataSource', name: 'fedora' }, storage: {} }),
-      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'fedora' }, pvc: undefined },
-      want: ['updateDvStatus', 'event Warning ErrInvalidSpec'],
-      phase: 'Failed',
+      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'fedora' }, pvc: golden },
+      cloneTokenProblem: 'clone token missing',
+      want: [
+        'updateDvStatus',
+        'event Normal Pending: PVC disk Pending',
+        "event Warning CloneValidationFailed: The clone doesn't meet the validation requirements: clone token missing",
+      ],
+      phase: 'Pending',
+      running:
+        "False CloneValidationFailed The clone doesn't meet the validation requirements: clone token missing",
+    },
+    {
+      what: 'another namespace with a valid token: waits for the source like any clone',
+      dv: dv(undefined, { source: { pvc: { namespace: 'images', name: 'fedora' } }, storage: {} }),
+      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'fedora' }, pvc: importing },
+      want: [
+        'updateDvStatus',
+        'event Normal Pending: PVC disk Pending',
+        'event Warning CloneWithoutSource: The source pvc fedora is still being populated',
+      ],
+      phase: 'Pending',
     },
     {
       what: 'importer pod pending: CloneScheduled',
@@ -224,7 +243,7 @@ describe('decideDataVolume for clones', () => {
       ],
       phase: 'Failed',
     },
-  ])('$what', ({ dv: d, pvc, cloneSource, progress, want, phase, running }) => {
+  ])('$what', ({ dv: d, pvc, cloneSource, cloneTokenProblem, progress, want, phase, running }) => {
     const actions = decideDataVolume({
       dv: d,
       pvc,
@@ -232,6 +251,7 @@ describe('decideDataVolume for clones', () => {
       waitForFirstConsumer: false,
       now: NOW,
       ...(cloneSource === undefined ? {} : { cloneSource }),
+      ...(cloneTokenProblem === undefined ? {} : { cloneTokenProblem }),
       ...(progress === undefined ? {} : { progress }),
     });
     expect(
@@ -278,6 +298,64 @@ describe('decideDataVolume for clones', () => {
     const created = actions.find((a): a is CreatePvcAction => a.kind === 'createPvc')?.pvc;
     expect(created?.metadata?.annotations?.[Annotations.CloneRequest]).toBe('ns/golden');
     expect(created?.spec?.resources?.requests?.['storage']).toBe(String(100 * 1024 * 1024));
+  });
+});
+
+describe('a clone from another namespace (network clone)', () => {
+  it('creates an upload target that only the source pod may fill', () => {
+    const actions = decideDataVolume({
+      dv: dv(undefined, { source: { pvc: { namespace: 'images', name: 'golden' } }, storage: {} }),
+      pvc: undefined,
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'golden' }, pvc: golden },
+    });
+    const anns =
+      actions.find((a): a is CreatePvcAction => a.kind === 'createPvc')?.pvc.metadata
+        ?.annotations ?? {};
+    expect(anns[Annotations.CloneRequest]).toBe('images/golden');
+    expect(anns[Annotations.UploadTarget]).toBe('');
+    expect(anns[Annotations.UploadClientName]).toBe('images/golden-ns/disk');
+  });
+
+  it('stores the extended token once the short one checked', () => {
+    const actions = decideDataVolume({
+      dv: dv(undefined, { source: { pvc: { namespace: 'images', name: 'golden' } }, storage: {} }),
+      pvc: undefined,
+      config,
+      waitForFirstConsumer: false,
+      now: NOW,
+      cloneSource: { kind: 'claim', ref: { namespace: 'images', name: 'golden' }, pvc: importing },
+      extendedCloneToken: 'ext.jwt',
+    });
+    expect(actions[0]).toEqual({
+      kind: 'patchDvAnnotations',
+      namespace: 'ns',
+      name: 'disk',
+      annotations: { 'cdi.kubevirt.io/storage.extended.clone.token': 'ext.jwt' },
+    });
+  });
+
+  it.each([
+    { anns: {}, want: 'CloneScheduled' },
+    { anns: { [Annotations.PodPhase]: 'Pending' }, want: 'CloneScheduled' },
+    {
+      anns: { [Annotations.PodPhase]: 'Running', [Annotations.PodReady]: 'false' },
+      want: 'CloneScheduled',
+    },
+    {
+      anns: { [Annotations.PodPhase]: 'Running', [Annotations.PodReady]: 'true' },
+      want: 'CloneInProgress',
+    },
+    { anns: { [Annotations.PodPhase]: 'Succeeded' }, want: 'Succeeded' },
+  ])('shows $want for the upload server in state $anns', ({ anns, want }) => {
+    const pvc = claim('disk', {
+      [Annotations.CloneRequest]: 'images/golden',
+      [Annotations.UploadTarget]: '',
+      ...anns,
+    });
+    expect(derivePhase({ pvc, waitForFirstConsumer: false })).toBe(want);
   });
 });
 

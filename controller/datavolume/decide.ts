@@ -6,6 +6,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
+import { EXTENDED_CLONE_TOKEN_ANNOTATION } from '../../common/clone-token.js';
 import {
   CDI_GROUP,
   CDI_VERSION,
@@ -14,6 +15,7 @@ import {
   type DataVolumeStatus,
 } from '../api/datavolume.js';
 import {
+  ConditionMessages,
   ConditionReasons,
   ConditionStatuses,
   ConditionTypes,
@@ -26,7 +28,7 @@ import { resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
 import { claimRefText, cloneRequestOf } from '../builders/claim.js';
 import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
-import { crossNamespaceProblem, sourceWaitMessage } from '../pvc/clone-source.js';
+import { sourceWaitMessage } from '../pvc/clone-source.js';
 import type { ResolvedCloneSource } from './clone-resolve.js';
 import {
   desiredConditions,
@@ -67,6 +69,13 @@ export interface DataVolumeInput {
   readonly now: string;
   /** For a clone DataVolume: its source, resolved by the reconcile. */
   readonly cloneSource?: ResolvedCloneSource;
+  /**
+   * For a clone from another namespace: why its clone token does not allow it (missing,
+   * invalid, expired); absent when the token is valid.
+   */
+  readonly cloneTokenProblem?: string;
+  /** An extended clone token to store on the DataVolume (its short token just checked). */
+  readonly extendedCloneToken?: string;
 }
 
 /** The event target of a DataVolume. */
@@ -216,6 +225,13 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   const actions: Action[] = [];
   const problems = validateDataVolume(dv);
   const step = targetStep(input, problems);
+  if (input.extendedCloneToken !== undefined)
+    actions.push({
+      kind: 'patchDvAnnotations',
+      namespace: dv.metadata.namespace ?? '',
+      name,
+      annotations: { [EXTENDED_CLONE_TOKEN_ANNOTATION]: input.extendedCloneToken },
+    });
   if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
@@ -340,7 +356,7 @@ function targetStep(input: DataVolumeInput, problems: readonly string[]): Target
       foreign: {
         type: ConditionTypes.Running,
         status: ConditionStatuses.False,
-        reason: ConditionReasons.CloneWithoutSource,
+        reason: plan.reason ?? ConditionReasons.CloneWithoutSource,
         message: plan.message,
       },
     };
@@ -375,12 +391,12 @@ function unresolvableStorage(dv: DataVolume, config: EffectiveConfig): boolean {
 /** What a clone DataVolume without its target claim does next. */
 type ClonePlan =
   | { readonly kind: 'create'; readonly pvc: V1PersistentVolumeClaim }
-  | { readonly kind: 'wait' | 'invalid'; readonly message: string };
+  | { readonly kind: 'wait' | 'invalid'; readonly message: string; readonly reason?: string };
 
 /**
  * A clone's target is created only once its source can be read: the source's size is the
  * default target size, and CDI's size check needs it (CDI likewise creates no target for a clone
- * without source). A source in another namespace (through a DataSource) is refused.
+ * without source). A source in another namespace needs a valid clone token first.
  */
 function planClone(input: DataVolumeInput): ClonePlan {
   const { dv, config } = input;
@@ -388,10 +404,13 @@ function planClone(input: DataVolumeInput): ClonePlan {
   if (src === undefined) return { kind: 'wait', message: 'The clone source is not resolved yet' };
   if (src.kind === 'unresolved') return { kind: 'wait', message: src.message };
   const namespace = dv.metadata.namespace ?? '';
-  if (src.ref.namespace !== namespace) {
+  if (src.ref.namespace !== namespace && input.cloneTokenProblem !== undefined) {
+    // Waits: the token cannot become valid, but the DataVolume may be recreated by an allowed
+    // user; CDI likewise keeps retrying with this reason.
     return {
-      kind: 'invalid',
-      message: crossNamespaceProblem(`pvc ${claimRefText(src.ref)}`, namespace),
+      kind: 'wait',
+      reason: ConditionReasons.CloneValidationFailed,
+      message: `${ConditionMessages.CloneValidationFailed}: ${input.cloneTokenProblem}`,
     };
   }
   const wait = sourceWaitMessage(src.ref, src.pvc);

@@ -42,8 +42,11 @@ function importPhase(pvc: V1PersistentVolumeClaim, podPhase: string | undefined)
 
 /** A clone target shows CDI's clone phases where an import shows its import phases. */
 function asClone(phase: DataVolumePhase): DataVolumePhase {
-  if (phase === DataVolumePhases.ImportScheduled) return DataVolumePhases.CloneScheduled;
-  if (phase === DataVolumePhases.ImportInProgress) return DataVolumePhases.CloneInProgress;
+  // A network clone's target is an upload target: ready means the source pod may stream.
+  if (phase === DataVolumePhases.ImportScheduled || phase === DataVolumePhases.UploadScheduled)
+    return DataVolumePhases.CloneScheduled;
+  if (phase === DataVolumePhases.ImportInProgress || phase === DataVolumePhases.UploadReady)
+    return DataVolumePhases.CloneInProgress;
   return phase;
 }
 

@@ -12,7 +12,12 @@ import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import { importerPodName, uploadPodName } from '../builders/naming.js';
 import { isUploadClaim } from '../pvc/upload-reconcile.js';
-import { ownerUid } from '../builders/claim.js';
+import { ownerUid, type ClaimRef } from '../builders/claim.js';
+import {
+  EXTENDED_CLONE_TOKEN_ANNOTATION,
+  cloneTokenProblem,
+  signCloneToken,
+} from '../../common/clone-token.js';
 import { resolveCloneSource } from './clone-resolve.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 
@@ -69,6 +74,50 @@ async function progressOf(
   return ctx.scrape(ip, dv.metadata.uid ?? ownerUid(pvc));
 }
 
+/** What the clone token check found: a problem, or a valid token and perhaps its extension. */
+interface TokenCheck {
+  readonly problem?: string;
+  /** The extended token to store on the DataVolume (first successful check). */
+  readonly extended?: string;
+}
+
+/**
+ * Whether a clone from another namespace may start (CDI `ValidateCloneTokenDV`): its short token,
+ * added by the DataVolume webhook after a SubjectAccessReview, must name this source and target
+ * and not have expired; once it checked, an extended token bound to the DataVolume's UID replaces
+ * it for later checks (CDI `ensureExtendedTokenDV`), so a clone may wait for its source longer
+ * than the short token lives.
+ */
+async function checkCloneToken(
+  ctx: DataVolumeReconcileContext,
+  dv: DataVolume,
+  source: ClaimRef,
+): Promise<TokenCheck> {
+  const anns = dv.metadata.annotations ?? {};
+  const key = ctx.pki?.tokenPublicKey();
+  if (key === undefined) return { problem: 'the token signing key is not ready yet' };
+  const grant = {
+    sourceNamespace: source.namespace,
+    sourceName: source.name,
+    targetNamespace: dv.metadata.namespace ?? '',
+    targetName: dv.metadata.name ?? '',
+  };
+  const uid = { uid: dv.metadata.uid ?? '' };
+  const extended = anns[EXTENDED_CLONE_TOKEN_ANNOTATION];
+  if (extended !== undefined && extended !== '') {
+    const problem = await cloneTokenProblem(key, extended, grant, undefined, uid);
+    return problem === undefined ? {} : { problem };
+  }
+  const token = anns[Annotations.CloneToken];
+  if (token === undefined || token === '') return { problem: 'clone token missing' };
+  const problem = await cloneTokenProblem(key, token, grant);
+  if (problem !== undefined) return { problem };
+  const signer = ctx.pki?.tokenPrivateKey();
+  return signer === undefined
+    ? {}
+    : { extended: await signCloneToken(signer, grant, undefined, uid) };
+}
+
 /** Reconciles one DataVolume; returns a requeue delay when it wants to run again. */
 export async function reconcileDataVolume(
   ctx: DataVolumeReconcileContext,
@@ -89,6 +138,10 @@ export async function reconcileDataVolume(
           dataSource: (ns, n) => ctx.caches.dataSources.get(n, ns),
         })
       : undefined;
+  const token =
+    cloneSource?.kind === 'claim' && cloneSource.ref.namespace !== namespace
+      ? await checkCloneToken(ctx, dv, cloneSource.ref)
+      : {};
   const actions = decideDataVolume({
     dv,
     pvc,
@@ -96,6 +149,8 @@ export async function reconcileDataVolume(
     waitForFirstConsumer: isWaitForFirstConsumer(config, storageClassOf(dv, pvc)),
     ...(progress === undefined ? {} : { progress }),
     ...(cloneSource === undefined ? {} : { cloneSource }),
+    ...(token.problem === undefined ? {} : { cloneTokenProblem: token.problem }),
+    ...(token.extended === undefined ? {} : { extendedCloneToken: token.extended }),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

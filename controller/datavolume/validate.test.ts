@@ -141,11 +141,6 @@ describe('validateDataVolume', () => {
       message: 'ContentType must be kubevirt when Source is Registry',
     },
     {
-      what: 'cross-namespace clone',
-      spec: { source: { pvc: { namespace: 'a', name: 'b' } }, storage },
-      message: 'cross-namespace clone is not supported yet: source pvc a/b',
-    },
-    {
       what: 'clone without a source name',
       spec: { source: { pvc: {} }, storage },
       message: 'Source pvc name is missing',

@@ -12,7 +12,6 @@ import type {
 } from '../api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { ContentTypes } from '../../common/contract.js';
-import { crossNamespaceProblem } from '../pvc/clone-source.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
 export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;
@@ -88,10 +87,6 @@ function cloneProblems(dv: DataVolume, contentType: string): string[] {
   const pvc = spec.source?.pvc;
   if (pvc !== undefined) {
     if (pvc.name === undefined || pvc.name === '') problems.push('Source pvc name is missing');
-    const ns = dv.metadata.namespace ?? '';
-    if (pvc.namespace !== undefined && pvc.namespace !== '' && pvc.namespace !== ns) {
-      problems.push(crossNamespaceProblem(`pvc ${pvc.namespace}/${pvc.name ?? ''}`, ns));
-    }
   }
   if (spec.sourceRef !== undefined) problems.push(...sourceRefProblems(spec.sourceRef));
   if (contentType === ContentTypes.Archive) {

@@ -15,7 +15,12 @@
  * starts and on every resync. The upload server signer stays in memory to sign the per-pod
  * certificates the upload reconcile asks for (`issueUploadServerCertificate`).
  */
-import { generateKeyPairSync } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { Labels, UPLOAD_CLIENT_NAME } from '../../common/contract.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
@@ -54,6 +59,8 @@ export const PkiNames = {
   BundleKey: 'ca-bundle.crt',
   /** The aggregated token API whose `caBundle` is kept in step with the apiserver signer. */
   TokenApiService: 'v1beta1.upload.cdi.kubevirt.io',
+  /** The DataVolume webhook (served by the apiserver) whose `caBundle` is kept in step too. */
+  DataVolumeWebhook: 'cdi-api-datavolume-mutate',
   /** Services the serving certificates are issued for. */
   ApiService: 'cdi-api',
   UploadProxyService: 'cdi-uploadproxy',
@@ -146,6 +153,10 @@ export interface CdiPkiOptions {
 export class CdiPki {
   #uploadServerSigner: KeyAndCert | undefined;
   #clientCaBundle: string | undefined;
+  #uploadClientSigner: KeyAndCert | undefined;
+  #serverCaBundle: string | undefined;
+  #tokenPublicKey: KeyObject | undefined;
+  #tokenPrivateKey: KeyObject | undefined;
   readonly #now: () => Date;
 
   constructor(private readonly options: CdiPkiOptions) {
@@ -218,8 +229,45 @@ export class CdiPki {
       PkiNames.TokenApiService,
       Buffer.from(apiBundle).toString('base64'),
     );
+    await this.options.client.setMutatingWebhookCaBundle(
+      PkiNames.DataVolumeWebhook,
+      Buffer.from(apiBundle).toString('base64'),
+    );
     this.#uploadServerSigner = signers.get(PkiNames.UploadServerSigner);
     this.#clientCaBundle = bundles.get(PkiNames.UploadClientSigner);
+    this.#uploadClientSigner = signers.get(PkiNames.UploadClientSigner);
+    this.#serverCaBundle = bundles.get(PkiNames.UploadServerSigner);
+  }
+
+  /** The public key that verifies the API server's tokens (clone tokens); undefined before {@link ensure}. */
+  tokenPublicKey(): KeyObject | undefined {
+    return this.#tokenPublicKey;
+  }
+
+  /** The key that signs extended clone tokens; undefined before {@link ensure}. */
+  tokenPrivateKey(): KeyObject | undefined {
+    return this.#tokenPrivateKey;
+  }
+
+  /**
+   * A client certificate named `clientName` for a network clone's source pod, with the CA bundle
+   * that verifies upload servers; the target's upload server requires exactly this name.
+   */
+  issueCloneClientCertificate(clientName: string): KeyAndCert & { serverCaPem: string } {
+    const signer = this.#uploadClientSigner;
+    const serverCaPem = this.#serverCaBundle;
+    if (signer === undefined || serverCaPem === undefined)
+      throw new CdiError(ErrorCodes.Internal, 'the upload certificate authority is not ready yet', {
+        retryable: true,
+      });
+    const pair = issueCertificate({
+      commonName: clientName,
+      usage: 'client',
+      validForMs: UPLOAD_SERVER_CERT_LIFETIME_MS,
+      issuer: signer,
+      now: this.#now(),
+    });
+    return { ...pair, serverCaPem };
   }
 
   /**
@@ -327,8 +375,13 @@ export class CdiPki {
   async #ensureSigningKey(): Promise<void> {
     const { client, namespace, log } = this.options;
     const existing = await client.getSecret(namespace, PkiNames.ApiSigningKey);
-    if (decoded(existing, 'id_rsa') !== undefined && decoded(existing, 'id_rsa.pub') !== undefined)
+    const publicPem = decoded(existing, 'id_rsa.pub');
+    const privatePem = decoded(existing, 'id_rsa');
+    if (privatePem !== undefined && publicPem !== undefined) {
+      this.#tokenPublicKey = createPublicKey(publicPem);
+      this.#tokenPrivateKey = createPrivateKey(privatePem);
       return;
+    }
     // RSA because the token format is CDI's: PS256 JWTs.
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const secret: V1Secret = {
@@ -350,6 +403,8 @@ export class CdiPki {
     };
     if (existing === undefined) await client.createSecret(secret);
     else await client.replaceSecret(secret);
+    this.#tokenPublicKey = publicKey;
+    this.#tokenPrivateKey = privateKey;
     log.info('created the token signing key', { secret: `${namespace}/${PkiNames.ApiSigningKey}` });
   }
 }

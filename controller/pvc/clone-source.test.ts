@@ -87,10 +87,10 @@ describe('cloneWaitMessage', () => {
     },
     { what: 'source ready', pvc: target(), source: golden, want: undefined },
     {
-      what: 'another namespace',
+      what: 'another namespace, source missing',
       pvc: claim('disk', { [Annotations.CloneRequest]: 'images/golden' }),
       source: undefined,
-      want: 'cross-namespace clone is not supported yet: source pvc images/golden is not in the namespace "ns"',
+      want: "The source pvc golden doesn't exist",
     },
   ])('$what', ({ pvc, source, want }) => {
     expect(cloneWaitMessage(pvc, source)).toBe(want);
@@ -107,6 +107,7 @@ describe('decideImport of a clone target', () => {
     pvc: V1PersistentVolumeClaim;
     source?: V1PersistentVolumeClaim;
     pod?: V1Pod;
+    users?: string[];
     want: string[];
   }>([
     {
@@ -121,6 +122,16 @@ describe('decideImport of a clone target', () => {
       pvc: target(),
       source: golden,
       want: ['patch import.importPodName=importer-disk,pod.restarts=0', 'createPod importer-disk'],
+    },
+    {
+      what: 'source ready but mounted by a running VM: CloneSourceInUse, no pod, look again',
+      pvc: target(),
+      source: golden,
+      users: ['ns/virt-launcher-vm1'],
+      want: [
+        'event Warning CloneSourceInUse: pod ns/virt-launcher-vm1 using PersistentVolumeClaim golden',
+        'requeue',
+      ],
     },
     {
       what: 'copied: complete, CDI-style clone event on the claim, pod deleted',
@@ -159,7 +170,7 @@ describe('decideImport of a clone target', () => {
         'deletePod importer-disk',
       ],
     },
-  ])('$what', ({ pvc, source, pod: p, want }) => {
+  ])('$what', ({ pvc, source, pod: p, users, want }) => {
     const actions = decideImport({
       pvc,
       pod: p,
@@ -167,6 +178,7 @@ describe('decideImport of a clone target', () => {
       settings,
       waitForFirstConsumer: false,
       cloneSource: source,
+      ...(users === undefined ? {} : { cloneSourceUsers: users }),
     });
     expect(summarize(actions)).toEqual(want);
   });

@@ -10,11 +10,6 @@ import { Annotations } from '../../common/contract.js';
 import { PodPhases } from '../api/phases.js';
 import { annotation, cloneRequestOf, type ClaimRef } from '../builders/claim.js';
 
-/** The message of a clone from another namespace (the follow-up is CDI's network clone, ADR 0013). */
-export function crossNamespaceProblem(source: string, namespace: string): string {
-  return `cross-namespace clone is not supported yet: source ${source} is not in the namespace ${JSON.stringify(namespace)}`;
-}
-
 /** True when CDI fills this claim (import, upload or clone target). */
 function isCdiTarget(pvc: V1PersistentVolumeClaim): boolean {
   const anns = pvc.metadata?.annotations ?? {};
@@ -52,8 +47,5 @@ export function cloneWaitMessage(
 ): string | undefined {
   const ref = cloneRequestOf(target);
   if (ref === undefined) return undefined;
-  const namespace = target.metadata?.namespace ?? '';
-  if (ref.namespace !== namespace)
-    return crossNamespaceProblem(`pvc ${ref.namespace}/${ref.name}`, namespace);
   return sourceWaitMessage(ref, source);
 }

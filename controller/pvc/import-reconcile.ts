@@ -18,6 +18,7 @@ import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
 import { annotation, cloneRequestOf } from '../builders/claim.js';
 import { cloneWaitMessage } from './clone-source.js';
+import { sourceInUse } from './clone-source-reconcile.js';
 import { buildImporterPod } from '../builders/importer-pod.js';
 import { importerPodName } from '../builders/naming.js';
 import { containerStatus, patch, pvcTarget, runningAnns, runningState } from './claim-state.js';
@@ -34,6 +35,11 @@ export interface ImportInput {
   readonly waitForFirstConsumer: boolean;
   /** For a clone target: its source claim from the cache (undefined when missing). */
   readonly cloneSource?: V1PersistentVolumeClaim | undefined;
+  /**
+   * For a clone target without its pod yet: pods (`ns/name`) other than CDI's that mount the
+   * source writable and have not finished; the clone waits for them (CDI `CloneSourceInUse`).
+   */
+  readonly cloneSourceUsers?: readonly string[];
 }
 
 /**
@@ -43,7 +49,10 @@ export interface ImportInput {
 export function isImportClaim(pvc: V1PersistentVolumeClaim): boolean {
   const anns = pvc.metadata?.annotations ?? {};
   return (
-    Annotations.Endpoint in anns || Annotations.Source in anns || Annotations.CloneRequest in anns
+    Annotations.Endpoint in anns ||
+    Annotations.Source in anns ||
+    // A clone from another namespace is an upload target served by a source pod (network clone).
+    (Annotations.CloneRequest in anns && !(Annotations.UploadTarget in anns))
   );
 }
 
@@ -93,6 +102,9 @@ function decideWithoutPod(input: ImportInput): Action[] {
     // No pod until the source can be read; a source event re-queues this claim.
     return patch(pvc, runningAnns(false, ConditionReasons.CloneWithoutSource, cloneWait));
   }
+  const users = input.cloneSourceUsers ?? [];
+  const ref = cloneRequestOf(pvc);
+  if (users.length > 0 && ref !== undefined) return sourceInUse(pvc, ref.name, users);
   const podName = importerPodName(pvc.metadata?.name ?? '');
   const actions: Action[] = patch(pvc, {
     [Annotations.ImportPodName]: podName,

@@ -16,7 +16,7 @@ import { Annotations, uploadServiceName } from '../../common/contract.js';
 import { ConditionMessages, ConditionReasons, EventReasons, PodPhases } from '../api/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
-import { annotation } from '../builders/claim.js';
+import { annotation, cloneRequestOf } from '../builders/claim.js';
 import { uploadPodName } from '../builders/naming.js';
 import { UPLOAD_CONTAINER, buildUploadPod, buildUploadService } from '../builders/upload-pod.js';
 import { containerStatus, patch, pvcTarget, runningAnns, runningState } from './claim-state.js';
@@ -175,7 +175,14 @@ function onSuccess(
   return [
     ...patch(pvc, {
       ...base,
-      ...runningAnns(false, ConditionReasons.Completed, ConditionMessages.UploadComplete),
+      ...runningAnns(
+        false,
+        ConditionReasons.Completed,
+        // A network clone's target was filled by its source pod (CDI: "Clone Complete").
+        cloneRequestOf(pvc) === undefined
+          ? ConditionMessages.UploadComplete
+          : ConditionMessages.CloneComplete,
+      ),
       [Annotations.PodPhase]: PodPhases.Succeeded,
       [Annotations.PodReady]: 'false',
       ...(verdict.preallocationApplied ? { [Annotations.Preallocation]: 'true' } : {}),

@@ -6,13 +6,16 @@
  * peak RSS. Sections: `http` (compressed raw over HTTP), `qcow2` (local convert and HTTP import of
  * qcow2), `registry` (container disk), `upload` (qcow2 through `cdi uploadproxy` and
  * `cdi uploadserver` against `curl -T` to a plain HTTP sink; the RSS of both processes; see
- * upload-section.ts), `controller` (N DataVolumes at once in the sandbox: time, controller CPU, API
- * requests and writes per DataVolume, RSS; see controller-section.ts). Ours and the baseline alternate, best of `--runs` each, and every output is
- * checked byte-identical to the raw image (what `qemu-img convert -O raw` makes of the qcow2)
- * after its first run. Not part of `npm test`: timings are never pass/fail.
+ * upload-section.ts), `clone` (a network clone, `cdi clone-source` to `cdi uploadserver`, against
+ * `cp --sparse=always`; clone-section.ts), `controller` (N DataVolumes at once in the sandbox:
+ * time, controller CPU, API requests and writes per DataVolume, RSS; see controller-section.ts).
+ * Ours and the baseline alternate, best of `--runs` each, and every output is checked
+ * byte-identical to the raw image (what `qemu-img convert -O raw` makes of the qcow2) after its
+ * first run. Not part of `npm test`: timings are never pass/fail.
  *
  *   npm run bench -- [--size 4Gi] [--data 1Gi] [--runs 3]
- *     [--sections http,qcow2,registry,upload,controller] [--dir /tmp] [--dvs 200] [--cached 1000]
+ *     [--sections http,qcow2,registry,upload,clone,controller] [--dir /tmp] [--dvs 200]
+ *     [--cached 1000]
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
@@ -35,6 +38,7 @@ import { writeBenchImage } from './image.js';
 import { bestOf, q } from './measure.js';
 import { uploadSection } from './upload-section.js';
 import { controllerSection } from './controller-section.js';
+import { cloneSection } from './clone-section.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CDI = join(ROOT, 'dist', 'cmd', 'cdi.js');
@@ -47,7 +51,7 @@ function flag(name: string, fallback: string): string {
 const size = parseQuantity(flag('size', '4Gi'));
 const data = parseQuantity(flag('data', '1Gi'));
 const runs = Number(flag('runs', '3'));
-const SECTIONS = ['http', 'qcow2', 'registry', 'upload', 'controller'];
+const SECTIONS = ['http', 'qcow2', 'registry', 'upload', 'clone', 'controller'];
 const sections = new Set(flag('sections', SECTIONS.join(',')).split(','));
 const work = join(flag('dir', tmpdir()), 'cdi-bench');
 const rows: Row[] = [];
@@ -262,6 +266,7 @@ async function main(): Promise<void> {
           runs,
         }),
       );
+    if (sections.has('clone')) record(await cloneSection({ cdi: CDI, raw, out, work, runs }));
   } finally {
     await server.close();
   }

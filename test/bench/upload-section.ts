@@ -37,7 +37,7 @@ export interface UploadSectionOptions {
 }
 
 /** A process of ours started under GNU time. */
-interface Daemon {
+export interface Daemon {
   readonly url: string;
   /** Resolves with the peak RSS in MiB once the process exited with 0; rejects otherwise. */
   readonly ended: Promise<number>;
@@ -48,7 +48,7 @@ interface Daemon {
 }
 
 /** Starts `cdi VERB` under GNU time and resolves once it logged `listening` with its URL. */
-async function startCdi(o: {
+export async function startCdi(o: {
   readonly cdi: string;
   readonly verb: string;
   readonly args: readonly string[];

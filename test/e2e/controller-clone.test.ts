@@ -3,7 +3,8 @@
  * End to end: host-assisted clones in the sandbox. A DataVolume imported from an http qcow2 is
  * cloned into a filesystem and a block DataVolume, through a DataSource, and by a clone that is
  * created before its source exists; every clone must hold exactly the source's disk. Refusals
- * (target smaller than the source, another namespace) fail the DataVolume with CDI's words.
+ * (target smaller than the source) fail the DataVolume with CDI's words; a clone from another
+ * namespace without a clone token waits (the network clone has its own suite).
  */
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -193,7 +194,7 @@ spec:
     expect(pvcs.items.map((p) => p.metadata?.name)).not.toContain('small-clone');
   });
 
-  it('a clone from another namespace is refused', async () => {
+  it('a clone from another namespace without a clone token waits with CloneValidationFailed', async () => {
     await apply(
       env,
       cloneManifest(
@@ -201,7 +202,12 @@ spec:
         '  source:\n    pvc:\n      name: golden\n      namespace: images\n',
       ),
     );
-    const dv = await waitForPhase(env, 'default', 'cross-ns', 'Failed');
-    expect(runningMessage(dv)).toContain('cross-namespace clone is not supported yet');
+    const dv = await waitForDv(env, 'default', 'cross-ns', (d) =>
+      runningMessage(d).includes('clone token missing'),
+    );
+    expect(dv.status?.phase).toBe('Pending');
+    expect(runningMessage(dv)).toBe(
+      "The clone doesn't meet the validation requirements: clone token missing",
+    );
   });
 });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`).
+ * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`) and CDI's
+ * DataVolume mutating webhook (`/datavolume-mutate`, with a kubeconfig or in-cluster).
  *
  * `cdi apiserver --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
  *   [--token-key-file F] [--public-key-out F] [--requestheader-client-ca-file F]
@@ -30,6 +31,8 @@ import {
   tokenReviewAuthenticator,
 } from './kube-auth.js';
 import { loadKubeConfig } from '../protocol/kube-client.js';
+import { kubeAdmissionDeps } from './admission-kube.js';
+import { DATAVOLUME_MUTATE_PATH, admitDataVolume } from './datavolume-mutate.js';
 import { parseListen } from '../protocol/listen.js';
 import { generateTokenKeys, loadPrivateKey, publicKeyPemOf } from '../protocol/token.js';
 
@@ -92,11 +95,20 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
       authenticator = tokenReviewAuthenticator(kc, headers);
       authorizer = subjectAccessReviewAuthorizer(kc);
     }
+    const admission = kc === undefined ? undefined : kubeAdmissionDeps(kc, signingKey);
     const server = await startTokenApiServer({
       ...(certPem === undefined || keyPem === undefined
         ? {}
         : { tls: { certPem, keyPem, ...(clientCaPem === undefined ? {} : { clientCaPem }) } }),
       signingKey,
+      // The DataVolume webhook needs the cluster (SubjectAccessReviews, DataSources).
+      ...(admission === undefined
+        ? {}
+        : {
+            webhooks: {
+              [DATAVOLUME_MUTATE_PATH]: (review: unknown) => admitDataVolume(review, admission),
+            },
+          }),
       authenticator,
       authorizer,
       host: listen.host,

@@ -97,6 +97,11 @@ export interface TokenApiOptions {
     readonly clientCaPem?: string;
   };
   readonly signingKey: CryptoKey;
+  /**
+   * Admission webhooks by path (`/datavolume-mutate`): each answers a POSTed AdmissionReview.
+   * The API server calls them; they need no user authentication (the review names the user).
+   */
+  readonly webhooks?: Readonly<Record<string, (review: unknown) => Promise<unknown>>>;
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly host?: string;
@@ -241,6 +246,11 @@ async function handle(
   options: TokenApiOptions,
 ): Promise<void> {
   const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+  const webhook = options.webhooks?.[pathname];
+  if (webhook !== undefined && req.method === 'POST') {
+    await serveWebhook(req, res, webhook);
+    return;
+  }
   const match = CREATE_PATH.exec(pathname);
   if (match === null) {
     serveDiscovery(req, res, pathname);
@@ -329,12 +339,32 @@ export function parseTokenRequest(text: string, namespace: string): TokenRequest
   return { pvcName, metadata };
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+/** An AdmissionReview carries the object and the old one: up to twice etcd's 1.5 MiB. */
+const REVIEW_BODY_LIMIT = 3 * 1024 * 1024;
+
+async function serveWebhook(
+  req: IncomingMessage,
+  res: ServerResponse,
+  webhook: (review: unknown) => Promise<unknown>,
+): Promise<void> {
+  let review: unknown;
+  try {
+    review = JSON.parse(await readBody(req, REVIEW_BODY_LIMIT));
+  } catch (err) {
+    if (isCdiError(err)) throw err;
+    throw new CdiError(ErrorCodes.InvalidArgument, 'the AdmissionReview is not JSON', {
+      httpStatus: 400,
+    });
+  }
+  sendJson(res, 200, await webhook(review));
+}
+
+async function readBody(req: IncomingMessage, limit: number = BODY_LIMIT): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > BODY_LIMIT)
+    if (size > limit)
       throw new CdiError(ErrorCodes.InvalidArgument, 'request body too large', { httpStatus: 413 });
     chunks.push(chunk);
   }

@@ -8,6 +8,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  CLONE_PROGRESS_METRIC,
   PodPaths,
   TERMINATION_MESSAGE_MAX_BYTES,
   TerminationMessages,
@@ -54,7 +55,12 @@ export async function uploadServerMain(
       preallocation: config.preallocation,
       spillDir: scratch ? config.scratchDir : target.kind === 'block' ? ctx.tmpDir : config.dataDir,
       journal: config.journal,
-      ...(config.ownerUid === undefined ? {} : { progress: createProgressMetric(config.ownerUid) }),
+      ...(config.ownerUid === undefined
+        ? {}
+        : {
+            progress: createProgressMetric(config.ownerUid),
+            cloneProgress: createProgressMetric(config.ownerUid, CLONE_PROGRESS_METRIC),
+          }),
       logger,
     });
     logger.info('upload server listening', { url: server.url });
@@ -68,13 +74,17 @@ export async function uploadServerMain(
     });
     try {
       const result = await Promise.race([server.done, aborted]);
+      // CDI's upload server says "Clone Complete" after a clone source's stream.
+      const text = server.cloned
+        ? TerminationMessages.CloneComplete
+        : TerminationMessages.UploadComplete;
       const message: TerminationMessage = {
         scratchSpaceRequired: false,
         preallocationApplied: result.preallocationApplied,
-        message: TerminationMessages.UploadComplete,
+        message: text,
       };
       await writeTerminationLog(config.terminationLog, JSON.stringify(message), logger);
-      logger.info(TerminationMessages.UploadComplete);
+      logger.info(text);
       return 0;
     } finally {
       await server.close();

@@ -43,6 +43,7 @@ import {
 import { parseContentRange, type ContentRange } from './resumable.js';
 import { sendError, sendText } from '../protocol/status.js';
 import { UploadSession } from './upload-session.js';
+import { CLONE_UPLOAD_PATH, receiveClone } from './clone-receive.js';
 
 /** mTLS settings: the server's certificate and the CA + name of the one client allowed (the proxy). */
 export interface UploadServerTls {
@@ -77,6 +78,11 @@ export interface UploadServerOptions {
    * the controller scrapes it for the DataVolume's progress, as it does an importer's.
    */
   readonly progress?: ProgressMetric;
+  /**
+   * The clone counter (`kubevirt_cdi_clone_progress_total`), served on `/metrics` instead of
+   * `progress` once a clone stream arrives.
+   */
+  readonly cloneProgress?: ProgressMetric;
   /** Called when a connection drops mid-upload, with the durable byte count (logs, tests). */
   readonly onDrop?: (durable: number) => void;
   /** A receiving connection silent this long is treated as dropped (default 60 s). */
@@ -91,6 +97,8 @@ export interface UploadServer {
   readonly url: string;
   /** Resolves with the import result after a successful upload; rejects when an async one fails. */
   readonly done: Promise<ImportResult>;
+  /** True once `done` came from a clone stream (the termination message says "Clone Complete"). */
+  readonly cloned: boolean;
   close(): Promise<void>;
 }
 
@@ -133,6 +141,9 @@ export async function startUploadServer(options: UploadServerOptions): Promise<U
     port: listening.port,
     url: listening.url,
     done: state.done,
+    get cloned() {
+      return state.cloned;
+    },
     close: async () => {
       await listening.close();
       await state.dispose();
@@ -175,6 +186,10 @@ class ServerState {
   #finished = false;
   #resumeTimer: NodeJS.Timeout | undefined;
   readonly #options: UploadServerOptions;
+  /** A clone stream is being received. */
+  #cloning = false;
+  #cloned = false;
+  readonly #cloneAbort = new AbortController();
 
   constructor(options: UploadServerOptions) {
     this.#options = options;
@@ -192,6 +207,7 @@ class ServerState {
       sendText(res, 200, 'OK');
       return;
     }
+    if (await this.#serveClone(pathname, req, res)) return;
     if (pathname === METRICS_PATH && this.#options.progress !== undefined) {
       await this.#answerProgress(res, this.#options.progress);
       return;
@@ -217,6 +233,74 @@ class ServerState {
       return;
     }
     await this.#upload(req, res, mode);
+  }
+
+  /** The clone stream path, and the clone counter once a clone started; false for the rest. */
+  async #serveClone(
+    pathname: string | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<boolean> {
+    if (pathname === CLONE_UPLOAD_PATH) {
+      await this.#clone(req, res);
+      return true;
+    }
+    const metric = this.#options.cloneProgress ?? this.#options.progress;
+    if (pathname !== METRICS_PATH || !(this.#cloning || this.#cloned) || metric === undefined)
+      return false;
+    await renderMetric(res, metric, this.#cloned);
+    return true;
+  }
+
+  get cloned(): boolean {
+    return this.#cloned;
+  }
+
+  /** Receives a clone source's extent stream (clone-receive.ts); one at a time, once. */
+  async #clone(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#clientAllowed(req)) {
+      sendText(res, 401, 'client certificate is missing or not the clone source');
+      return;
+    }
+    if (req.method !== 'POST' && req.method !== 'PUT') {
+      sendText(res, 404, '404 page not found');
+      return;
+    }
+    if (this.#finished) {
+      sendText(res, 409, 'upload already completed');
+      return;
+    }
+    if (this.#cloning || this.#session !== undefined) {
+      sendText(res, 503, 'an upload is already in progress');
+      return;
+    }
+    this.#cloning = true;
+    const o = this.#options;
+    const metric = o.cloneProgress ?? o.progress;
+    try {
+      const result = await receiveClone({
+        body: req,
+        target: o.target,
+        ...(o.requestedSize === undefined ? {} : { requestedSize: o.requestedSize }),
+        filesystemOverhead: o.filesystemOverhead,
+        preallocation: o.preallocation,
+        signal: this.#cloneAbort.signal,
+        logger: o.logger,
+        onPosition: (position, size) => {
+          if (size > 0) metric?.setProgress(Math.min(100, (position / size) * 100));
+        },
+      });
+      this.#finished = true;
+      this.#cloned = true;
+      sendText(res, 200, '');
+      o.logger.info('clone complete', { ...result });
+      this.#resolve(result);
+    } catch (err) {
+      // The source pod fails and restarts; the next stream starts again from byte 0.
+      if (!res.headersSent && !req.destroyed) this.#answerEarly(req, res, err);
+    } finally {
+      this.#cloning = false;
+    }
   }
 
   #clientAllowed(req: IncomingMessage): boolean {
@@ -440,8 +524,20 @@ class ServerState {
 
   async dispose(): Promise<void> {
     clearTimeout(this.#resumeTimer);
+    this.#cloneAbort.abort();
     const session = this.#session;
     this.#session = undefined;
     if (session !== undefined && !this.#finished) await session.dispose('upload server closed');
   }
+}
+
+/** Serves a progress counter as it stands (100 once finished). */
+async function renderMetric(
+  res: ServerResponse,
+  metric: ProgressMetric,
+  finished: boolean,
+): Promise<void> {
+  if (finished) metric.setProgress(100);
+  const { contentType, body } = await metric.render();
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
 }
