@@ -39,6 +39,10 @@ export const ImporterEnv = {
   MetricsAddress: 'CDI_METRICS_ADDRESS',
   /** Ours: where secret extra headers are mounted (default `/extraheaders`, one dir per Secret). */
   ExtraHeadersDir: 'CDI_EXTRA_HEADERS_DIR',
+  /** Ours: an HTTP attempt without a byte for this long is retried (default `60s`). */
+  IdleTimeout: 'CDI_IDLE_TIMEOUT',
+  /** Ours: time without progress an HTTP transfer may spend over all retries (default `4m`). */
+  StallBudget: 'CDI_STALL_BUDGET',
 } as const;
 
 /** Values of `IMPORTER_SOURCE` / the `storage.import.source` annotation. */

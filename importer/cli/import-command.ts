@@ -7,9 +7,11 @@ import {
   type ContentType,
   type SourceKind,
 } from '../../common/contract.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import { formatBytes, parseQuantity } from '../../common/quantity.js';
 import { parseChecksum } from '../checksum/checksum.js';
+import { parseDuration } from '../../common/duration.js';
+import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from '../sources/http-limits.js';
 import { runImport, type ImportResult, type ImportTarget } from '../pipeline/import.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
@@ -32,6 +34,8 @@ const IMPORT_FLAGS: FlagSpec = {
   preallocation: 'boolean',
   'scratch-dir': 'string',
   'extra-header': 'string',
+  'idle-timeout': 'string',
+  'stall-budget': 'string',
   json: 'boolean',
   quiet: 'boolean',
 };
@@ -65,6 +69,7 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
       ...(accessKeyId === undefined ? {} : { accessKeyId }),
       ...(secretKey === undefined ? {} : { secretKey }),
       ...(extraHeader === undefined ? {} : { extraHeaders: [extraHeader] }),
+      limits: transferLimits(stringFlag(args, 'idle-timeout'), stringFlag(args, 'stall-budget')),
     },
     proxy: ctx.proxy,
     logger: ctx.logger,
@@ -127,6 +132,25 @@ export async function resolveTarget(dest: string, contentType: ContentType): Pro
     );
   }
   return { kind: 'file', path: dest };
+}
+
+/** `--idle-timeout` and `--stall-budget` (`60s`, `4m`, or seconds), defaults when absent. */
+function transferLimits(idle: string | undefined, budget: string | undefined): TransferLimits {
+  const parse = (flag: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    let ms: number;
+    try {
+      ms = parseDuration(text);
+    } catch (err) {
+      throw new CdiError(ErrorCodes.InvalidArgument, `--${flag}: ${errorMessage(err)}`);
+    }
+    if (ms <= 0) throw new CdiError(ErrorCodes.InvalidArgument, `--${flag} must be longer than 0`);
+    return ms;
+  };
+  return {
+    idleTimeoutMs: parse('idle-timeout', idle, DEFAULT_TRANSFER_LIMITS.idleTimeoutMs),
+    stallBudgetMs: parse('stall-budget', budget, DEFAULT_TRANSFER_LIMITS.stallBudgetMs),
+  };
 }
 
 function parseContentType(value: string | undefined): ContentType {
