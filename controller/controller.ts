@@ -53,7 +53,7 @@ import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js'
 import { decideDataSource } from './datasource/decide.js';
 import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
-import { scrapeProgress } from './progress-scraper.js';
+import { scrapeTransfer } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
 
 /** Options of {@link Controller}. */
@@ -353,7 +353,7 @@ export class Controller {
         pods: this.pods,
         dataSources: this.dsView,
       },
-      scrape: (podIp, ownerUid) => scrapeProgress({ podIp, ownerUid }),
+      scrape: (podIp, ownerUid) => scrapeTransfer({ podIp, ownerUid }),
     };
   }
 

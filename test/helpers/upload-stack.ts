@@ -16,6 +16,7 @@ import {
   type UploadTarget,
 } from '../../uploadproxy/protocol/token.js';
 import { startUploadServer, type UploadServer } from '../../uploadproxy/server/upload-server.js';
+import { createProgressMetric } from '../../importer/progress/metrics-server.js';
 import { makeTempDir } from '../fixtures/index.js';
 import { TEST_CLIENT_NAME, type UploadPki } from './upload-pki.js';
 
@@ -49,6 +50,8 @@ export interface UploadStackOptions {
   readonly idleTimeoutMs?: number;
   /** Logger of server and proxy (default silent, or text with CDI_TEST_DEBUG=1). */
   readonly logger?: Logger;
+  /** Serve the progress metric (and the last refusal) on /metrics for this owner. */
+  readonly ownerUid?: string;
 }
 
 /** Starts server and proxy; `close()` stops both and removes the temp dir. */
@@ -85,6 +88,7 @@ export async function startUploadStack(
     spillDir: scratch,
     ...(options.journal === undefined ? {} : { journal: options.journal }),
     ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+    ...(options.ownerUid === undefined ? {} : { progress: createProgressMetric(options.ownerUid) }),
     logger,
     onDrop: (n) => {
       drops.push(n);

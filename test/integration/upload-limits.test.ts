@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { createLogger } from '../../common/logger.js';
+import { parseUploadRefusal } from '../../controller/progress-scraper.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compressFile, makeTempDir, qemuImg, sameContent } from '../fixtures/index.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
@@ -66,6 +67,7 @@ describe('an upload too large for its claim', () => {
     const lines: string[] = [];
     stack = await startUploadStack(pki, {
       requestedSize: 8 * MiB,
+      ownerUid: 'dv-uid',
       logger: createLogger({ component: 'upload', write: (l) => void lines.push(l) }),
     });
     const token = await stack.token();
@@ -84,6 +86,9 @@ describe('an upload too large for its claim', () => {
     // Logged by the upload server, and the proxy did not see a broken connection.
     expect(lines.join('\n')).toMatch(/"level":"error","msg":"Saving stream failed".*available/);
     expect(lines.join('\n')).not.toMatch(/upload server connection failed/);
+    // The reason is served for the controller, which shows it on the DataVolume.
+    const metrics = await request(`${stack.server.url}/metrics`, { dispatcher: stack.dispatcher });
+    expect(parseUploadRefusal(await metrics.body.text())).toBe(res.body.trim());
     // The server stays ready for another upload.
     const again = await request(`${stack.proxy.url}/v1beta1/upload`, {
       method: 'HEAD',

@@ -18,7 +18,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { ContentTypes, type ContentType } from '../../common/contract.js';
+import { ContentTypes, UPLOAD_REFUSED_METRIC, type ContentType } from '../../common/contract.js';
 import { formatDuration } from '../../common/duration.js';
 import {
   CdiError,
@@ -151,6 +151,16 @@ export async function startUploadServer(options: UploadServerOptions): Promise<U
   };
 }
 
+/** The refusal as a Prometheus info metric (label value escaped as the text format requires). */
+function refusalMetric(message: string): string {
+  const value = message.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+  return (
+    `# HELP ${UPLOAD_REFUSED_METRIC} Why the last upload was refused.\n` +
+    `# TYPE ${UPLOAD_REFUSED_METRIC} gauge\n` +
+    `${UPLOAD_REFUSED_METRIC}{message="${value}"} 1\n`
+  );
+}
+
 /** What a request announces: its range, the image length, and whether it carries the last byte. */
 interface RequestShape {
   readonly range: ContentRange | undefined;
@@ -185,6 +195,8 @@ class ServerState {
   #session: UploadSession | undefined;
   #finished = false;
   #resumeTimer: NodeJS.Timeout | undefined;
+  /** Why the last upload was refused, served on /metrics until the next one starts. */
+  #refusal: string | undefined;
   readonly #options: UploadServerOptions;
 
   constructor(options: UploadServerOptions) {
@@ -247,7 +259,9 @@ class ServerState {
     else if (journal !== undefined && total !== undefined && total > 0)
       progress.setProgress(Math.min(100, (journal.received / total) * 100));
     const { contentType, body } = await progress.render();
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
+    res
+      .writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
+      .end(this.#refusal === undefined ? body : `${body}${refusalMetric(this.#refusal)}`);
   }
 
   #answerOffset(res: ServerResponse, status: number): void {
@@ -356,6 +370,7 @@ class ServerState {
       if (current === undefined || current.journal.received !== range.start) return undefined;
       return current;
     }
+    this.#refusal = undefined;
     // A new upload from byte 0 replaces a dropped one (what virtctl's retries do).
     if (current !== undefined) {
       this.#session = undefined;
@@ -412,6 +427,7 @@ class ServerState {
     );
     const answer = isNoCapacityError(failure) ? wrapError(failure, CAPACITY_WORDING) : failure;
     logger.error('Saving stream failed', { error: errorMessage(answer) });
+    this.#refusal = `Saving stream failed: ${errorMessage(answer)}`;
     this.#answerEarly(req, res, answer);
     await this.#discard(session);
   }
@@ -451,6 +467,7 @@ class ServerState {
       this.#resolve(result);
     } catch (err) {
       this.#options.logger.error('upload processing failed', { error: errorMessage(err) });
+      this.#refusal = `Saving stream failed: ${errorMessage(err)}`;
       await this.#discard(session);
       if (res !== undefined) sendError(res, err, 'Saving stream failed');
       else this.#reject(err);
