@@ -284,7 +284,8 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
         )
           out[k] = v;
       }
-      if (!req.readableEnded) {
+      const early = !req.readableEnded;
+      if (early) {
         // An early answer: stop forwarding and discard the client's rest, so that the answer
         // reaches it and the connection can be reused; a client still sending after the grace
         // is cut (closing with unread bytes would reset the connection under the answer).
@@ -299,7 +300,8 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
       }
       res.writeHead(answer.statusCode ?? 502, out);
       linkStreams(answer, res, () => {
-        upstream.destroy();
+        // The request was cut short: its connection cannot carry another one.
+        if (early) upstream.destroy();
         resolve();
       });
     });
