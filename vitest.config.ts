@@ -46,7 +46,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'test/soak/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

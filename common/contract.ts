@@ -39,6 +39,10 @@ export const ImporterEnv = {
   MetricsAddress: 'CDI_METRICS_ADDRESS',
   /** Ours: where secret extra headers are mounted (default `/extraheaders`, one dir per Secret). */
   ExtraHeadersDir: 'CDI_EXTRA_HEADERS_DIR',
+  /** Ours: an HTTP attempt without a byte for this long is retried (default `60s`). */
+  IdleTimeout: 'CDI_IDLE_TIMEOUT',
+  /** Ours: time without progress an HTTP transfer may spend over all retries (default `4m`). */
+  StallBudget: 'CDI_STALL_BUDGET',
 } as const;
 
 /** Values of `IMPORTER_SOURCE` / the `storage.import.source` annotation. */
@@ -111,6 +115,11 @@ export const TerminationMessages = {
 export const IMPORT_PROGRESS_METRIC = 'kubevirt_cdi_import_progress_total';
 /** CDI's clone progress metric: what the importer pod serves for a clone (ADR 0013). */
 export const CLONE_PROGRESS_METRIC = 'kubevirt_cdi_clone_progress_total';
+/**
+ * Ours: an upload server's last refused upload (`message` label), until the next upload starts;
+ * the controller scrapes it with the progress and shows it on the DataVolume.
+ */
+export const UPLOAD_REFUSED_METRIC = 'kubevirt_cdi_upload_refused_info';
 /** Port of the importer's HTTPS metrics endpoint. */
 export const METRICS_PORT = 8443;
 

@@ -21,6 +21,8 @@ export const ErrorCodes = {
   UnexpectedEof: 'CDI_UNEXPECTED_EOF',
   /** The body length disagrees with Content-Length. */
   ContentLengthMismatch: 'CDI_CONTENT_LENGTH_MISMATCH',
+  /** The source sent nothing for the idle timeout too often: the stall budget is spent. */
+  SourceStalled: 'CDI_SOURCE_STALLED',
   /** A dropped download could not be resumed safely (ETag changed, ranges refused, retries spent). */
   ResumeFailed: 'CDI_RESUME_FAILED',
   /** The transferred bytes do not match the expected digest. Terminal. */

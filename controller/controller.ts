@@ -55,7 +55,7 @@ import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { decideCloneSource, networkCloneSource } from './pvc/clone-source-reconcile.js';
 import { CLONE_TARGET_ANNOTATION, cloneSourcePodName } from './builders/clone-source-pod.js';
-import { scrapeProgress } from './progress-scraper.js';
+import { scrapeTransfer } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
 
 /** Options of {@link Controller}. */
@@ -355,7 +355,7 @@ export class Controller {
         pods: this.pods,
         dataSources: this.dsView,
       },
-      scrape: (podIp, ownerUid) => scrapeProgress({ podIp, ownerUid }),
+      scrape: (podIp, ownerUid) => scrapeTransfer({ podIp, ownerUid }),
     };
   }
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseProgress, scrapeProgress } from './progress-scraper.js';
+import { parseProgress, parseUploadRefusal, scrapeProgress } from './progress-scraper.js';
 
 const UID = '3f6e-uid';
 
@@ -50,6 +50,28 @@ describe('parseProgress', () => {
     { what: 'garbage', text: 'not metrics', want: undefined },
   ])('$what', ({ text, want }) => {
     expect(parseProgress(text, UID)).toBe(want);
+  });
+});
+
+describe('parseUploadRefusal', () => {
+  it.each([
+    {
+      what: 'no refusal',
+      text: 'kubevirt_cdi_import_progress_total{ownerUID="u"} 5\n',
+      want: undefined,
+    },
+    {
+      what: 'a refusal',
+      text: '# TYPE kubevirt_cdi_upload_refused_info gauge\nkubevirt_cdi_upload_refused_info{message="Saving stream failed: too big"} 1\n',
+      want: 'Saving stream failed: too big',
+    },
+    {
+      what: 'escaped quotes, backslashes and newlines',
+      text: 'kubevirt_cdi_upload_refused_info{message="a \\"b\\" c\\\\d\\ne"} 1\n',
+      want: 'a "b" c\\d\ne',
+    },
+  ])('$what', ({ text, want }) => {
+    expect(parseUploadRefusal(text)).toBe(want);
   });
 });
 

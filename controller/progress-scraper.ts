@@ -7,7 +7,7 @@
  * "no new progress", never an error: a pod that is starting simply has no endpoint yet.
  */
 import { request } from 'node:https';
-import { IMPORT_PROGRESS_METRIC, METRICS_PORT } from '../common/contract.js';
+import { IMPORT_PROGRESS_METRIC, METRICS_PORT, UPLOAD_REFUSED_METRIC } from '../common/contract.js';
 
 /** Longest body read from a metrics endpoint. */
 const MAX_METRICS_BYTES = 1024 * 1024;
@@ -29,6 +29,25 @@ export function parseProgress(metricsText: string, ownerUid: string): string | u
   const value = Number(m[1]);
   if (!Number.isFinite(value) || value < 0) return undefined;
   return `${Math.min(value, 100).toFixed(2)}%`;
+}
+
+/**
+ * The reason of an upload server's last refused upload (`kubevirt_cdi_upload_refused_info`), or
+ * undefined: label values are unescaped as the text format defines (`\\`, `\"`, `\n`).
+ */
+export function parseUploadRefusal(metricsText: string): string | undefined {
+  const re = new RegExp(`^${UPLOAD_REFUSED_METRIC}\\{message="((?:[^"\\\\]|\\\\.)*)"\\} 1$`, 'm');
+  const m = re.exec(metricsText);
+  if (m === null) return undefined;
+  return (m[1] ?? '').replace(/\\(.)/g, (_all, c: string) => (c === 'n' ? '\n' : c));
+}
+
+/** What one scrape of a transfer pod tells. */
+export interface TransferScrape {
+  /** `45.67%`, when known. */
+  readonly progress?: string;
+  /** Why the upload server refused the last upload, if it did. */
+  readonly refusal?: string;
 }
 
 /** Options of {@link scrapeProgress}. */
@@ -85,10 +104,21 @@ export function fetchMetrics(
 
 /** Scrapes and parses one importer's progress; undefined when unknown. */
 export async function scrapeProgress(options: ScrapeOptions): Promise<string | undefined> {
+  return (await scrapeTransfer(options)).progress;
+}
+
+/** Scrapes a transfer pod once: its progress and, for an upload server, its last refusal. */
+export async function scrapeTransfer(options: ScrapeOptions): Promise<TransferScrape> {
   const text = await fetchMetrics(
     options.podIp,
     options.port ?? METRICS_PORT,
     options.timeoutMs ?? SCRAPE_TIMEOUT_MS,
   );
-  return text === undefined ? undefined : parseProgress(text, options.ownerUid);
+  if (text === undefined) return {};
+  const progress = parseProgress(text, options.ownerUid);
+  const refusal = parseUploadRefusal(text);
+  return {
+    ...(progress === undefined ? {} : { progress }),
+    ...(refusal === undefined ? {} : { refusal }),
+  };
 }

@@ -9,8 +9,10 @@ import {
   type PullMethod,
   type SourceKind,
 } from '../common/contract.js';
+import { parseDuration } from '../common/duration.js';
 import { EnvReader } from '../common/env-reader.js';
 import { parseChecksum, type ExpectedChecksum } from './checksum/checksum.js';
+import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from './sources/http-limits.js';
 
 /** The importer pod's configuration, parsed once from CDI's environment variables and frozen. */
 export interface ImporterConfig {
@@ -44,6 +46,8 @@ export interface ImporterConfig {
   readonly extraHeadersDir: string;
   /** Where the HTTPS metrics endpoint listens, or undefined when disabled. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  /** Idle timeout per attempt and stall budget of an HTTP transfer. */
+  readonly limits: TransferLimits;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -91,6 +95,19 @@ export function loadImporterConfig(env: Env): ImporterConfig {
     undefined,
   );
 
+  const limits = {
+    idleTimeoutMs: positiveDuration(
+      reader,
+      ImporterEnv.IdleTimeout,
+      DEFAULT_TRANSFER_LIMITS.idleTimeoutMs,
+    ),
+    stallBudgetMs: positiveDuration(
+      reader,
+      ImporterEnv.StallBudget,
+      DEFAULT_TRANSFER_LIMITS.stallBudgetMs,
+    ),
+  };
+
   reader.throwIfProblems();
   const proxy = {
     ...optional('httpProxy', get(ImporterEnv.HttpProxy) ?? get('HTTP_PROXY')),
@@ -120,7 +137,23 @@ export function loadImporterConfig(env: Env): ImporterConfig {
     terminationLog: get(ImporterEnv.TerminationLog) ?? PodPaths.TerminationLog,
     extraHeadersDir: get(ImporterEnv.ExtraHeadersDir) ?? PodPaths.ExtraHeadersDir,
     metrics,
+    limits: Object.freeze(limits),
   });
+}
+
+/** A duration variable (`60s`, `4m`, or seconds) that must be positive; `fallback` when unset. */
+export function positiveDuration(reader: EnvReader, name: string, fallback: number): number {
+  const text = reader.get(name);
+  if (text === undefined) return fallback;
+  return reader.attempt(
+    name,
+    () => {
+      const ms = parseDuration(text);
+      if (ms <= 0) throw new Error(`${JSON.stringify(text)} must be longer than 0`);
+      return ms;
+    },
+    fallback,
+  );
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

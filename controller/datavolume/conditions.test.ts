@@ -22,6 +22,7 @@ describe('desiredConditions', () => {
     phase: DataVolumePhase;
     pvc: V1PersistentVolumeClaim | undefined;
     invalid?: string;
+    uploadRefusal?: string;
     want: string[];
   }>([
     {
@@ -85,8 +86,36 @@ describe('desiredConditions', () => {
         'Running False InvalidSpec Missing Data volume source',
       ],
     },
-  ])('$what', ({ phase, pvc, invalid, want }) => {
-    const got = desiredConditions({ phase, pvc, ...(invalid === undefined ? {} : { invalid }) });
+    {
+      what: 'upload refused by the upload server: the reason in Running until the next upload',
+      phase: 'UploadReady',
+      pvc: claim('Bound', running('true', 'Pod is running', '')),
+      uploadRefusal:
+        'Saving stream failed: effective image size is larger than the reported available storage: image size 48Mi exceeds available space 8Mi',
+      want: [
+        'Ready False ',
+        'Bound True Bound PVC disk Bound',
+        'Running False Error Saving stream failed: effective image size is larger than the reported available storage: image size 48Mi exceeds available space 8Mi',
+      ],
+    },
+    {
+      what: 'an upload refusal does not outlive success',
+      phase: 'Succeeded',
+      pvc: claim('Bound', running('false', 'Completed', 'Upload Complete')),
+      uploadRefusal: 'Saving stream failed: old',
+      want: [
+        'Ready True ',
+        'Bound True Bound PVC disk Bound',
+        'Running False Completed Upload Complete',
+      ],
+    },
+  ])('$what', ({ phase, pvc, invalid, uploadRefusal, want }) => {
+    const got = desiredConditions({
+      phase,
+      pvc,
+      ...(invalid === undefined ? {} : { invalid }),
+      ...(uploadRefusal === undefined ? {} : { uploadRefusal }),
+    });
     expect(
       got.map((c) => `${c.type} ${c.status} ${c.reason}${c.message === '' ? '' : ` ${c.message}`}`),
     ).toEqual(want);

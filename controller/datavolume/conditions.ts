@@ -31,6 +31,12 @@ export interface ConditionInput {
   readonly pvc: V1PersistentVolumeClaim | undefined;
   /** Set when the spec is invalid: shown as Running and Ready False with reason InvalidSpec. */
   readonly invalid?: string;
+  /**
+   * Why the upload server refused the last upload (an image too large for the claim, a corrupt
+   * stream): shown as Running False with reason Error until the next upload starts, which also
+   * records it as a Warning event (the DataVolume's events follow its Running condition).
+   */
+  readonly uploadRefusal?: string;
 }
 
 function boundCondition(pvc: V1PersistentVolumeClaim | undefined): ConditionValue {
@@ -118,7 +124,15 @@ export function desiredConditions(input: ConditionInput): ConditionValue[] {
       { ...invalid, type: ConditionTypes.Running },
     ];
   }
-  const running = runningCondition(input.pvc);
+  const running =
+    input.uploadRefusal !== undefined && input.phase !== DataVolumePhases.Succeeded
+      ? {
+          type: ConditionTypes.Running,
+          status: ConditionStatuses.False,
+          reason: ConditionReasons.Error,
+          message: input.uploadRefusal,
+        }
+      : runningCondition(input.pvc);
   return [readyCondition(input.phase, running), bound, running];
 }
 

@@ -68,6 +68,7 @@ describe('decideDataVolume', () => {
     dv: DataVolume;
     pvc?: V1PersistentVolumeClaim;
     progress?: string;
+    uploadRefusal?: string;
     wffc?: boolean;
     kinds: string[];
     phase?: string;
@@ -144,6 +145,15 @@ describe('decideDataVolume', () => {
       progressText: '12.50%',
     },
     {
+      what: 'upload refused by the server (too large): the reason as a Warning event and in Running',
+      dv: dv({ phase: 'UploadReady', progress: '12.50%' }, UPLOAD_SPEC),
+      pvc: claim({ ...UPLOAD, ...RUNNING, [Annotations.PodReady]: 'true' }),
+      uploadRefusal:
+        'Saving stream failed: effective image size is larger than the reported available storage: too big',
+      kinds: ['updateDvStatus', 'event Warning Error', 'requeue'],
+      phase: 'UploadReady',
+    },
+    {
       what: "upload succeeded: 100.0% and CDI's upload event",
       dv: dv({ phase: 'UploadReady', progress: '97.00%' }, UPLOAD_SPEC),
       pvc: claim({
@@ -191,13 +201,15 @@ describe('decideDataVolume', () => {
       },
       kinds: [],
     },
-  ])('$what', ({ dv: d, pvc, progress, wffc, kinds: want, phase, progressText, restarts }) => {
+  ])('$what', (c) => {
+    const { dv: d, pvc, progress, wffc, kinds: want, phase, progressText, restarts } = c;
     const actions = decideDataVolume({
       dv: d,
       pvc,
       config,
       waitForFirstConsumer: wffc ?? false,
       ...(progress === undefined ? {} : { progress }),
+      ...(c.uploadRefusal === undefined ? {} : { uploadRefusal: c.uploadRefusal }),
       now: NOW,
     });
     expect(kinds(actions)).toEqual(want);

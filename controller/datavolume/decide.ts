@@ -65,6 +65,8 @@ export interface DataVolumeInput {
   readonly waitForFirstConsumer: boolean;
   /** Progress scraped from the importer just now (`45.67%`), if any. */
   readonly progress?: string;
+  /** Why the upload server refused the last upload, scraped with the progress, if it did. */
+  readonly uploadRefusal?: string;
   /** The time to stamp on changed conditions (RFC 3339). */
   readonly now: string;
   /** For a clone DataVolume: its source, resolved by the reconcile. */
@@ -239,7 +241,12 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
     invalid !== undefined
       ? DataVolumePhases.Failed
       : derivePhase({ pvc, waitForFirstConsumer: input.waitForFirstConsumer });
-  let desired = desiredConditions({ phase, pvc, ...(invalid === undefined ? {} : { invalid }) });
+  let desired = desiredConditions({
+    phase,
+    pvc,
+    ...(invalid === undefined ? {} : { invalid }),
+    ...(input.uploadRefusal === undefined ? {} : { uploadRefusal: input.uploadRefusal }),
+  });
   if (foreign !== undefined)
     desired = desired.map((c) => (c.type === ConditionTypes.Running ? foreign : c));
   const conditions = mergeConditions(old?.conditions, desired, input.now);

@@ -20,6 +20,7 @@ import {
 } from '../../common/clone-token.js';
 import { resolveCloneSource } from './clone-resolve.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
+import type { TransferScrape } from '../progress-scraper.js';
 
 /** Read-only views of the caches a reconcile reads. */
 export interface Caches {
@@ -33,8 +34,8 @@ export interface Caches {
 /** Everything the DataVolume reconcile needs. */
 export interface DataVolumeReconcileContext extends ExecutorContext {
   readonly caches: Caches;
-  /** Scrapes an importer's progress (injectable for tests). */
-  readonly scrape: (podIp: string, ownerUid: string) => Promise<string | undefined>;
+  /** Scrapes a transfer pod's progress and upload refusal (injectable for tests). */
+  readonly scrape: (podIp: string, ownerUid: string) => Promise<TransferScrape>;
 }
 
 /** Splits a `namespace/name` key. */
@@ -60,8 +61,8 @@ async function progressOf(
   ctx: DataVolumeReconcileContext,
   dv: DataVolume,
   pvc: V1PersistentVolumeClaim,
-): Promise<string | undefined> {
-  if (pvc.metadata?.annotations?.[Annotations.PodPhase] !== PodPhases.Running) return undefined;
+): Promise<TransferScrape> {
+  if (pvc.metadata?.annotations?.[Annotations.PodPhase] !== PodPhases.Running) return {};
   const anns = pvc.metadata.annotations;
   const pvcName = pvc.metadata.name ?? '';
   // Upload servers serve the same progress counter as importers, on their own port 8443.
@@ -70,7 +71,7 @@ async function progressOf(
     : (anns[Annotations.ImportPodName] ?? importerPodName(pvcName));
   const pod = ctx.caches.pods.get(podName, pvc.metadata.namespace);
   const ip = pod?.status?.podIP;
-  if (ip === undefined || ip === '') return undefined;
+  if (ip === undefined || ip === '') return {};
   return ctx.scrape(ip, dv.metadata.uid ?? ownerUid(pvc));
 }
 
@@ -128,8 +129,8 @@ export async function reconcileDataVolume(
   if (dv === undefined) return undefined;
   const pvc = ctx.caches.pvcs.get(name, namespace);
   const config: EffectiveConfig = ctx.config();
-  const progress =
-    pvc !== undefined && isOwnedBy(pvc, dv) ? await progressOf(ctx, dv, pvc) : undefined;
+  const { progress, refusal } =
+    pvc !== undefined && isOwnedBy(pvc, dv) ? await progressOf(ctx, dv, pvc) : {};
   // A clone's source matters only until its target exists (then the claim carries it).
   const cloneSource =
     pvc === undefined
@@ -148,6 +149,7 @@ export async function reconcileDataVolume(
     config,
     waitForFirstConsumer: isWaitForFirstConsumer(config, storageClassOf(dv, pvc)),
     ...(progress === undefined ? {} : { progress }),
+    ...(refusal === undefined ? {} : { uploadRefusal: refusal }),
     ...(cloneSource === undefined ? {} : { cloneSource }),
     ...(token.problem === undefined ? {} : { cloneTokenProblem: token.problem }),
     ...(token.extended === undefined ? {} : { extendedCloneToken: token.extended }),

@@ -79,7 +79,10 @@ export function containerStatus(pod: V1Pod, name: string): V1ContainerStatus | u
   return all.find((c) => c.name === name) ?? all[0];
 }
 
-/** The running-condition annotations (and schedulability) of a pod that is not finished. */
+/**
+ * The running-condition annotations (and schedulability) of a pod that is not finished. `failure`
+ * is the judged termination of its last failed run, if any.
+ */
 export function runningState(
   pod: V1Pod,
   cs: V1ContainerStatus | undefined,
@@ -89,7 +92,13 @@ export function runningState(
   const waiting = cs?.state?.waiting;
   const schedulable = { [Annotations.PodSchedulable]: null };
   if (cs?.state?.running !== undefined) {
-    return { ...runningAnns(true, ConditionReasons.PodRunning, ''), ...schedulable };
+    // CDI clears the message while the pod runs, so a retrying import (most of its time running
+    // its next attempt) showed an empty message with the cause only in an event. A restarted pod
+    // keeps the termination message of its last failure until it succeeds.
+    return {
+      ...runningAnns(true, ConditionReasons.PodRunning, failure?.message ?? ''),
+      ...schedulable,
+    };
   }
   if (waiting?.reason !== undefined && IMAGE_PULL_REASONS.has(waiting.reason)) {
     const message = `failed to pull image: ${cs?.image ?? ''}`;

@@ -145,6 +145,40 @@ describe('decideImport', () => {
       ],
     },
     {
+      what: 'restarted after a 404 and running again: the cause stays in the running condition',
+      pvc: claim({
+        ...ENDPOINT,
+        [Annotations.PodRestarts]: '1',
+        [Annotations.RunningCondition]: 'false',
+        [Annotations.RunningConditionReason]: 'Error',
+        [Annotations.RunningConditionMessage]: FAIL_404,
+        [Annotations.PodPhase]: 'Running',
+      }),
+      pod: pod('Running', {
+        restartCount: 1,
+        state: { running: {} },
+        lastState: { terminated: { exitCode: 1, reason: 'Error', message: FAIL_404 } },
+      }),
+      // The message is not in the patch: it stays FAIL_404 (it used to be cleared).
+      want: ['patch condition.running=true,condition.running.reason=Pod is running'],
+    },
+    {
+      what: 'restarted and running, the claim not yet showing the cause: the cause is set',
+      pvc: claim({
+        ...ENDPOINT,
+        [Annotations.PodRestarts]: '1',
+        [Annotations.PodPhase]: 'Running',
+      }),
+      pod: pod('Running', {
+        restartCount: 1,
+        state: { running: {} },
+        lastState: { terminated: { exitCode: 1, reason: 'Error', message: FAIL_404 } },
+      }),
+      want: [
+        `patch condition.running=true,condition.running.reason=Pod is running,condition.running.message=${FAIL_404}`,
+      ],
+    },
+    {
       what: 'just terminated with an error under OnFailure: not deleted',
       pvc: claim({
         ...ENDPOINT,

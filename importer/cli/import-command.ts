@@ -7,9 +7,11 @@ import {
   type ContentType,
   type SourceKind,
 } from '../../common/contract.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import { formatBytes, parseQuantity } from '../../common/quantity.js';
 import { parseChecksum } from '../checksum/checksum.js';
+import { parseDuration } from '../../common/duration.js';
+import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from '../sources/http-limits.js';
 import { runImport, type ImportResult, type ImportTarget } from '../pipeline/import.js';
 import { quietRetryLogger } from '../progress/retry-line.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
@@ -42,6 +44,8 @@ const IMPORT_FLAGS: FlagSpec = {
   'scratch-dir': 'string',
   'extra-header': { type: 'string', multiple: true },
   retries: 'string',
+  'idle-timeout': 'string',
+  'stall-budget': 'string',
   json: 'boolean',
   quiet: { type: 'boolean', short: 'q' },
 };
@@ -78,6 +82,7 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
       ...(accessKeyId === undefined ? {} : { accessKeyId }),
       ...(secretKey === undefined ? {} : { secretKey }),
       ...(extraHeaders.length === 0 ? {} : { extraHeaders }),
+      limits: transferLimits(stringFlag(args, 'idle-timeout'), stringFlag(args, 'stall-budget')),
     },
     proxy: ctx.proxy,
     logger: retryLine.logger,
@@ -160,6 +165,25 @@ function parseRetries(value: string | undefined): number | undefined {
   if (!Number.isInteger(n) || n < 0 || n > 100)
     throw new UsageError(`--retries must be a whole number from 0 to 100, not ${value}`);
   return n;
+}
+
+/** `--idle-timeout` and `--stall-budget` (`60s`, `4m`, or seconds), defaults when absent. */
+function transferLimits(idle: string | undefined, budget: string | undefined): TransferLimits {
+  const parse = (flag: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    let ms: number;
+    try {
+      ms = parseDuration(text);
+    } catch (err) {
+      throw new UsageError(`--${flag}: ${errorMessage(err)}`);
+    }
+    if (ms <= 0) throw new UsageError(`--${flag} must be longer than 0`);
+    return ms;
+  };
+  return {
+    idleTimeoutMs: parse('idle-timeout', idle, DEFAULT_TRANSFER_LIMITS.idleTimeoutMs),
+    stallBudgetMs: parse('stall-budget', budget, DEFAULT_TRANSFER_LIMITS.stallBudgetMs),
+  };
 }
 
 function parseContentType(value: string | undefined): ContentType {

@@ -91,6 +91,7 @@ async function runPodImport(
       ...(config.certDir === undefined ? {} : { certDir: config.certDir }),
       ...(config.accessKeyId === undefined ? {} : { accessKeyId: config.accessKeyId }),
       ...(config.secretKey === undefined ? {} : { secretKey: config.secretKey }),
+      limits: config.limits,
     },
     proxy: config.proxy,
     pullMethod: config.pullMethod,

@@ -13,6 +13,7 @@ import type { Dispatcher } from 'undici';
 import { CdiError, ErrorCodes, errorMessage, isRetryable } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { startAttempt } from './http-attempt.js';
+import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
   headerValue,
@@ -36,7 +37,8 @@ export interface ExchangeRequest {
   readonly extraHeaders?: Readonly<Record<string, string>>;
   /** A 206 body is copied here and must fit; every other body is discarded. */
   readonly into?: Buffer;
-  readonly idleTimeoutMs: number;
+  /** Idle timeout of the exchange (cut to the stall budget left); progress is reported to it. */
+  readonly budget: StallBudget;
   readonly signal: AbortSignal;
 }
 
@@ -64,17 +66,10 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
     let discarded = 0;
     let copying = false;
     // Armed before the request: a synchronous failure inside dispatch() may already call finish().
+    const idleMs = req.budget.watchdogMs();
     const timer = setTimeout(() => {
-      attempt.abort(
-        new CdiError(
-          ErrorCodes.ConnectFailed,
-          `no answer from ${redactUrl(url)} for ${Math.round(req.idleTimeoutMs / 1000)} s`,
-          {
-            retryable: true,
-          },
-        ),
-      );
-    }, req.idleTimeoutMs);
+      attempt.abort(idleError(redactUrl(url), idleMs));
+    }, idleMs);
     const finish = (): void => {
       clearTimeout(timer);
       req.signal.removeEventListener('abort', onAbort);
@@ -110,6 +105,7 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
         },
         onData(chunk) {
           timer.refresh();
+          req.budget.progress();
           const into = req.into;
           if (into !== undefined && copying) {
             if (received + chunk.length > into.length) {
@@ -178,6 +174,10 @@ export interface RetryOptions {
   readonly logger: Logger;
   /** For the log line. */
   readonly what: string;
+  /** Failures are charged to it; a spent budget ends the retries with `CDI_SOURCE_STALLED`. */
+  readonly budget: StallBudget;
+  /** The redacted source, for the stall message. */
+  readonly source: string;
 }
 
 /** Runs `fn` again after retryable failures (isRetryable), with capped exponential backoff. */
@@ -187,7 +187,11 @@ export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions): 
       return await fn();
     } catch (err) {
       failures += 1;
-      if (!isRetryable(err) || failures > opts.maxRetries || opts.signal.aborted) throw err;
+      if (!isRetryable(err) || opts.signal.aborted) throw err;
+      const spent = opts.budget.charge(err, opts.source);
+      if (spent !== undefined) throw spent;
+      if (failures > opts.maxRetries)
+        throw isStall(err) ? opts.budget.exhausted(err, opts.source) : err;
       const wait = Math.min(30_000, opts.retryDelayMs * 2 ** (failures - 1));
       opts.logger.warn(`${opts.what} failed, retrying`, {
         attempt: failures,

@@ -8,8 +8,10 @@
  * agrees on the total and the ETag) is accepted; a 200 means the server cannot resume or the
  * content changed, which is fatal once bytes were emitted (`CDI_RESUME_FAILED`), because
  * restarting would duplicate bytes downstream. Before the first byte, a failure simply restarts.
- * The retry budget is reset whenever an attempt delivered bytes, so a long download over a flaky
- * link keeps going as long as it makes progress.
+ * The count of consecutive failures is reset whenever an attempt delivered bytes, so a long
+ * download over a flaky link keeps going as long as it makes progress; the time spent without
+ * progress is charged to the transfer's stall budget (http-limits.ts), which progress does not
+ * give back, so a server that trickles a little and stalls again fails in minutes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
@@ -27,6 +29,7 @@ import {
 } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { startAttempt, type Attempt } from './http-attempt.js';
+import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
   headerValue,
@@ -52,8 +55,8 @@ export interface ResumableBodyOptions {
   readonly etag: string | undefined;
   readonly maxRetries: number;
   readonly retryDelayMs: number;
-  /** No byte for this long while we wait for the network → abort the attempt (and resume). */
-  readonly idleTimeoutMs: number;
+  /** Idle timeout per attempt and time without progress for the whole transfer. */
+  readonly budget: StallBudget;
   readonly highWaterMark: number;
   readonly signal: AbortSignal;
   readonly logger: Logger;
@@ -130,6 +133,14 @@ export class ResumableBody extends Readable {
     });
     // A rejection nobody awaited must not crash the process; stream() always awaits it.
     this.ready.catch(() => undefined);
+    // Until `ready` settles nobody reads this stream: a failure then is reported through `ready`,
+    // and its 'error' event (emitted before stream() can react) must not crash the process.
+    const early = (): void => undefined;
+    this.on('error', early);
+    this.ready.then(
+      () => this.off('error', early),
+      () => undefined,
+    );
     if (opts.signal.aborted) {
       queueMicrotask(this.onAbort);
       return;
@@ -147,6 +158,8 @@ export class ResumableBody extends Readable {
     // Called on every drop below the highWaterMark; only a paused attempt needs work.
     if (!this.paused) return;
     this.paused = false;
+    // Waiting for our own consumer is not a stall of the source.
+    this.opts.budget.progress();
     const a = this.attempt;
     if (a !== undefined && !a.settled) {
       a.resume();
@@ -280,6 +293,7 @@ export class ResumableBody extends Readable {
   private onData(attempt: Attempt, chunk: Buffer): void {
     this.offset += chunk.length;
     this.bytesThisAttempt += chunk.length;
+    this.opts.budget.progress();
     this.watchdog?.refresh();
     if (!this.push(chunk)) {
       // Backpressure: stop reading the socket until _read asks again (undici api-request.js).
@@ -334,6 +348,11 @@ export class ResumableBody extends Readable {
     }
     if (this.bytesThisAttempt > 0) this.failures = 0;
     this.failures += 1;
+    const spent = isRetryable(err) ? this.opts.budget.charge(err, redactUrl(this.url)) : undefined;
+    if (spent !== undefined) {
+      this.destroy(spent);
+      return;
+    }
     if (!isRetryable(err) || this.failures > this.opts.maxRetries) {
       this.destroy(this.finalError(err));
       return;
@@ -350,6 +369,7 @@ export class ResumableBody extends Readable {
   }
 
   private finalError(err: Error): CdiError {
+    if (isStall(err)) return this.opts.budget.exhausted(err, redactUrl(this.url));
     if (this.offset === 0) {
       return err instanceof CdiError ? err : connectError(err, this.url);
     }
@@ -366,14 +386,11 @@ export class ResumableBody extends Readable {
     clearTimeout(this.watchdog);
     const attempt = this.attempt;
     if (attempt === undefined || attempt.settled) return;
+    // A timer refreshed on every chunk, so its duration is fixed per attempt: the idle timeout,
+    // or less when the stall budget has less left.
+    const ms = this.opts.budget.watchdogMs();
     this.watchdog = setTimeout(() => {
-      attempt.abort(
-        new CdiError(
-          ErrorCodes.ConnectFailed,
-          `no data from ${redactUrl(this.url)} for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`,
-          { retryable: true },
-        ),
-      );
-    }, this.opts.idleTimeoutMs);
+      attempt.abort(idleError(redactUrl(this.url), ms));
+    }, ms);
   }
 }

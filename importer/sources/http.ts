@@ -4,15 +4,19 @@
  *
  * Sequence of phases:
  * 1. `new HttpSource(options)`: parses the URL, no I/O.
- * 2. `info()`: builds the dispatcher (CA dir, INSECURE_TLS, proxy), sends HEAD (falling back to
- *    `GET Range: bytes=0-0` when HEAD is refused, as CDI's bad webserver's `/forbidden-HEAD/`
- *    needs), follows redirects and remembers where they led, and learns the length,
- *    `Accept-Ranges`, the ETag and the content type.
+ * 2. `info()`: builds the dispatcher (CA dir, INSECURE_TLS, proxy), sends HEAD (falling back at
+ *    once to `GET Range: bytes=0-0` when HEAD fails in any way, refused as by CDI's bad
+ *    webserver's `/forbidden-HEAD/`, 5xx or dropped: many servers implement HEAD badly, so a
+ *    HEAD failure is never retried on its own), follows redirects and remembers where they led,
+ *    and learns the length, `Accept-Ranges`, the ETag and the content type.
  * 3. Either `stream()` once or any number of `readRange()` calls when `info().randomAccess`.
  *    `stream()` reads consecutive segments over several connections when ranges work
  *    (http-parallel.ts), else one GET whose dropped connections are resumed with `Range`
  *    (http-resume.ts).
  * 4. `close()`: closes the dispatcher if this source built it; idempotent.
+ *
+ * Every request shares one stall budget (http-limits.ts): an idle timeout per attempt and a total
+ * time without progress, after which the transfer fails with `CDI_SOURCE_STALLED`.
  */
 import type { Readable } from 'node:stream';
 
@@ -21,7 +25,15 @@ import type { Dispatcher } from 'undici';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
 import { IMPORTER_USER_AGENT, buildDispatcher, type ProxyOptions } from './http-dispatcher.js';
-import { checkRangeAnswer, exchange, learn, withRetries, type Learnt } from './http-exchange.js';
+import {
+  checkRangeAnswer,
+  exchange,
+  learn,
+  withRetries,
+  type ExchangeResult,
+  type Learnt,
+} from './http-exchange.js';
+import { StallBudget } from './http-limits.js';
 import {
   basicAuthorization,
   headerValue,
@@ -37,8 +49,6 @@ import type { DataSource, SourceInfo, TransportOptions } from './types.js';
 export const DEFAULT_MAX_RETRIES = 5;
 /** First backoff; doubles per failure, capped at 30 s. */
 export const DEFAULT_RETRY_DELAY_MS = 1_000;
-/** CDI cancels a transfer after 10 minutes without progress. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 /**
  * highWaterMark of the download stream. Larger than undici's 64 KiB: fewer pause/resume round
  * trips per MiB on fast links, still bounded memory (measured in docs/adr/0004-http-resume.md).
@@ -63,8 +73,6 @@ export interface HttpSourceOptions {
   readonly logger?: Logger;
   readonly maxRetries?: number;
   readonly retryDelayMs?: number;
-  /** No byte for this long → abort the attempt (default 10 minutes, as CDI). */
-  readonly idleTimeoutMs?: number;
   /** A dispatcher to use instead of building one (not closed by `close()`). */
   readonly dispatcher?: Dispatcher;
   /**
@@ -90,6 +98,7 @@ export class HttpSource implements DataSource {
   private dispatcherPromise: Promise<Dispatcher> | undefined;
   private learnt: Learnt | undefined;
   private closed = false;
+  private readonly budget: StallBudget;
 
   constructor(options: HttpSourceOptions) {
     let url: URL;
@@ -114,6 +123,7 @@ export class HttpSource implements DataSource {
     this.displayName = redactUrl(options.url);
     this.options = options;
     this.logger = (options.logger ?? silentLogger).child({ source: 'http', url: this.displayName });
+    this.budget = new StallBudget(options.transport?.limits);
     this.baseHeaders = { 'user-agent': IMPORTER_USER_AGENT };
     for (const [name, value] of parseExtraHeaders(t.extraHeaders ?? [])) {
       const prev = this.baseHeaders[name];
@@ -164,11 +174,9 @@ export class HttpSource implements DataSource {
       signal,
       logger: this.logger,
       what,
+      budget: this.budget,
+      source: this.displayName,
     };
-  }
-
-  private get idleTimeoutMs(): number {
-    return this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   async info(signal: AbortSignal): Promise<SourceInfo> {
@@ -176,14 +184,23 @@ export class HttpSource implements DataSource {
     const base = {
       dispatcher,
       headersFor: this.headersFor,
-      idleTimeoutMs: this.idleTimeoutMs,
+      budget: this.budget,
       signal,
     };
     const answer = await withRetries(
       async () => {
-        const head = await exchange({ ...base, url: this.url, method: 'HEAD' });
-        if (head.status >= 200 && head.status < 300) return head;
-        this.logger.debug('HEAD refused, probing with a ranged GET', { status: head.status });
+        let head: ExchangeResult | undefined;
+        try {
+          head = await exchange({ ...base, url: this.url, method: 'HEAD' });
+        } catch (err) {
+          if (signal.aborted) throw err;
+          this.logger.debug('HEAD failed, probing with a ranged GET', {
+            error: errorMessage(err),
+          });
+        }
+        if (head !== undefined && head.status >= 200 && head.status < 300) return head;
+        if (head !== undefined)
+          this.logger.debug('HEAD refused, probing with a ranged GET', { status: head.status });
         const get = await exchange({
           ...base,
           url: this.url,
@@ -225,7 +242,7 @@ export class HttpSource implements DataSource {
       etag: this.learnt?.etag,
       maxRetries: this.options.maxRetries ?? DEFAULT_MAX_RETRIES,
       retryDelayMs: this.options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-      idleTimeoutMs: this.idleTimeoutMs,
+      budget: this.budget,
       highWaterMark: HTTP_STREAM_HIGH_WATER_MARK,
       signal,
       logger: this.logger,
@@ -324,7 +341,7 @@ export class HttpSource implements DataSource {
           headersFor: this.headersFor,
           extraHeaders,
           into,
-          idleTimeoutMs: this.idleTimeoutMs,
+          budget: this.budget,
           signal,
         });
         checkRangeAnswer(r, offset, last, this.displayName);

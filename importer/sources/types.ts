@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Readable } from 'node:stream';
 
+import type { TransferLimits } from './http-limits.js';
+
 /**
  * What a data source tells before any byte moves (CDI's `Info` phase).
  */
@@ -47,4 +49,6 @@ export interface TransportOptions {
   readonly secretKey?: string;
   /** Extra request headers, `Name: value` strings (CDI `IMPORTER_EXTRA_HEADER_*`). */
   readonly extraHeaders?: readonly string[];
+  /** Idle timeout per attempt and stall budget of the transfer (HTTP; default 60 s and 4 min). */
+  readonly limits?: TransferLimits;
 }

@@ -53,6 +53,10 @@ export interface TestHttpServerOptions {
   dropTimes?: number;
   /** Stop sending (keep the socket open) after this many body bytes of the first GET. */
   stallAfterBytes?: number;
+  /** How many GETs stall (default 1; Infinity: every one). */
+  stallTimes?: number;
+  /** HEAD sends nothing at all (not even headers) and keeps the socket open. */
+  stallHead?: boolean;
   /** Send at most this many body bytes per second. */
   bytesPerSecond?: number;
   /** Omit Content-Length (chunked encoding). */
@@ -143,6 +147,8 @@ async function sendBody(res: http.ServerResponse, body: Readable, faults: Faults
     await pipeline(body, res);
     return;
   }
+  // Headers go out even when the body stalls at once ("headers arrive, then nothing").
+  res.flushHeaders();
   let sent = 0;
   const write = (chunk: Buffer): Promise<void> =>
     new Promise((resolve) => {
@@ -259,6 +265,7 @@ export async function startTestHttpServer(
     requests.push({ method, url: req.url ?? '/', headers: req.headers });
     const pathname = new URL(req.url ?? '/', 'http://x').pathname;
     const o = options;
+    if (method === 'HEAD' && o.stallHead === true) return;
     const short = answerWithoutFile(o, req, pathname);
     const file = o.files?.[pathname];
     if (short !== undefined || file === undefined) {
@@ -312,7 +319,10 @@ export async function startTestHttpServer(
         o.dropAfterBytes !== undefined && pathGets <= (o.dropTimes ?? 1)
           ? o.dropAfterBytes
           : undefined,
-      stallAfter: o.stallAfterBytes !== undefined && pathGets === 1 ? o.stallAfterBytes : undefined,
+      stallAfter:
+        o.stallAfterBytes !== undefined && pathGets <= (o.stallTimes ?? 1)
+          ? o.stallAfterBytes
+          : undefined,
       bytesPerSecond: o.bytesPerSecond,
     };
     sendBody(res, openSlice(file, slice), faults).catch(() => res.destroy());

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent } from 'undici';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import { createLogger, silentLogger } from '../../common/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../common/logger.js';
 import { startUploadProxy, type UploadProxy } from '../../uploadproxy/proxy/proxy.js';
 import {
   signUploadToken,
@@ -16,6 +16,7 @@ import {
   type UploadTarget,
 } from '../../uploadproxy/protocol/token.js';
 import { startUploadServer, type UploadServer } from '../../uploadproxy/server/upload-server.js';
+import { createProgressMetric } from '../../importer/progress/metrics-server.js';
 import { makeTempDir } from '../fixtures/index.js';
 import { TEST_CLIENT_NAME, type UploadPki } from './upload-pki.js';
 
@@ -45,6 +46,12 @@ export interface UploadStackOptions {
   readonly requestedSize?: number;
   readonly journal?: 'memory' | 'disk';
   readonly readyTimeoutMs?: number;
+  /** The upload server's idle timeout (default 60 s). */
+  readonly idleTimeoutMs?: number;
+  /** Logger of server and proxy (default silent, or text with CDI_TEST_DEBUG=1). */
+  readonly logger?: Logger;
+  /** Serve the progress metric (and the last refusal) on /metrics for this owner. */
+  readonly ownerUid?: string;
 }
 
 /** Starts server and proxy; `close()` stops both and removes the temp dir. */
@@ -55,9 +62,10 @@ export async function startUploadStack(
   const tmp = await makeTempDir('cdi-upload-');
   // CDI_TEST_DEBUG=1 shows the server's and proxy's logs.
   const logger =
-    process.env['CDI_TEST_DEBUG'] === '1'
+    options.logger ??
+    (process.env['CDI_TEST_DEBUG'] === '1'
       ? createLogger({ component: 'upload', level: 'debug', format: 'text' })
-      : silentLogger;
+      : silentLogger);
   const dataDir = path.join(tmp.dir, 'data');
   const scratch = path.join(tmp.dir, 'scratch');
   await mkdir(dataDir);
@@ -79,6 +87,8 @@ export async function startUploadStack(
     preallocation: false,
     spillDir: scratch,
     ...(options.journal === undefined ? {} : { journal: options.journal }),
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+    ...(options.ownerUid === undefined ? {} : { progress: createProgressMetric(options.ownerUid) }),
     logger,
     onDrop: (n) => {
       drops.push(n);

@@ -294,7 +294,12 @@ describe('HttpSource: resume after a dropped connection', () => {
 
   it('aborts a stalled attempt after the idle timeout and resumes', async () => {
     const s = await serve({ stallAfterBytes: 300_000 });
-    const got = await download(source({ url: s.url('/disk.img'), idleTimeoutMs: 300 }));
+    const got = await download(
+      source({
+        url: s.url('/disk.img'),
+        transport: { limits: { idleTimeoutMs: 300, stallBudgetMs: 60_000 } },
+      }),
+    );
     expect(got.equals(DATA)).toBe(true);
     expect(s.requests.filter((r) => r.method === 'GET')[1]?.headers.range).toBe('bytes=300000-');
   });

@@ -18,7 +18,7 @@ import {
   createServer as createHttpsServer,
   request as httpsRequest,
 } from 'node:https';
-import { pipeline as linkStreams } from 'node:stream';
+import { finished, pipeline as linkStreams } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CryptoKey } from 'jose';
 import { ContentTypes } from '../../common/contract.js';
@@ -94,6 +94,8 @@ const FORWARDED_HEADERS = [
   REPR_DIGEST_HEADER,
 ] as const;
 const EXPOSED_HEADERS = 'Upload-Offset, Upload-Length, Range, Repr-Digest';
+/** Grace given to a client to finish sending after an early answer, before its socket is cut. */
+const EARLY_ANSWER_GRACE_MS = 2000;
 
 /** Starts the proxy; see the module comment. */
 export async function startUploadProxy(options: UploadProxyOptions): Promise<UploadProxy> {
@@ -239,9 +241,12 @@ interface ForwardOptions {
 }
 
 /**
- * Streams the request to the upload server and its answer back. Backpressure both ways comes from
- * stream.pipeline; a client that drops destroys the upstream request, so the server sees the drop
- * too and keeps what it received for a resume.
+ * Streams the request to the upload server and its answer back, with backpressure both ways; a
+ * client that drops destroys the upstream request, so the server sees the drop too and keeps what
+ * it received for a resume. The server may answer before the body is complete (a 400 for an image
+ * too large for its claim): that answer is forwarded as it is and the rest of the client's body
+ * is read and discarded (for a grace period, then the connection is cut); a reset of the upstream
+ * connection after its answer is not an error of the proxy.
  */
 function forward({ req, res, url, servername, agent, logger }: ForwardOptions): Promise<void> {
   const headers: Record<string, string> = {};
@@ -266,7 +271,9 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
       ...(https && agent !== undefined ? { agent } : {}),
       ...(https && servername !== undefined ? { servername } : {}),
     });
+    let answered = false;
     upstream.on('response', (answer) => {
+      answered = true;
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(answer.headers)) {
         if (
@@ -277,18 +284,39 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
         )
           out[k] = v;
       }
+      const early = !req.readableEnded;
+      if (early) {
+        // An early answer: stop forwarding and discard the client's rest, so that the answer
+        // reaches it and the connection can be reused; a client still sending after the grace
+        // is cut (closing with unread bytes would reset the connection under the answer).
+        req.unpipe(coalescer);
+        req.resume();
+        const cut = setTimeout(() => req.destroy(), EARLY_ANSWER_GRACE_MS);
+        cut.unref();
+        req.once('end', () => clearTimeout(cut));
+        logger.info('upload server answered before the whole body arrived', {
+          status: answer.statusCode,
+        });
+      }
       res.writeHead(answer.statusCode ?? 502, out);
-      linkStreams(answer, res, () => resolve());
+      linkStreams(answer, res, () => {
+        // The request was cut short: its connection cannot carry another one.
+        if (early) upstream.destroy();
+        resolve();
+      });
     });
     upstream.on('error', (err) => {
+      if (answered) return;
       logger.warn('upload server connection failed', { url: url.origin, error: errorMessage(err) });
       if (!res.headersSent) sendText(res, 502, `error in upload-proxy: ${errorMessage(err)}`);
       else res.destroy();
       resolve();
     });
-    linkStreams(req, new Coalescer(), upstream, (err) => {
-      // A client that went away: make the server see the same drop.
-      if (err) upstream.destroy();
+    const coalescer = new Coalescer();
+    req.pipe(coalescer).pipe(upstream);
+    finished(req, { writable: false }, (err) => {
+      // A client that went away before the answer: make the server see the same drop.
+      if (err !== undefined && err !== null && !answered) upstream.destroy();
     });
   });
 }

@@ -55,6 +55,7 @@ export async function uploadServerMain(
       preallocation: config.preallocation,
       spillDir: scratch ? config.scratchDir : target.kind === 'block' ? ctx.tmpDir : config.dataDir,
       journal: config.journal,
+      idleTimeoutMs: config.idleTimeoutMs,
       ...(config.ownerUid === undefined
         ? {}
         : {

@@ -5,6 +5,7 @@
  */
 import { ImporterEnv, PodPaths, UploadServerEnv } from '../../common/contract.js';
 import { EnvReader } from '../../common/env-reader.js';
+import { positiveDuration } from '../../importer/config.js';
 import { parseListen, type ListenAddress } from '../protocol/listen.js';
 
 /** See the module comment. */
@@ -28,6 +29,8 @@ export interface UploadServerConfig {
   readonly journal: 'memory' | 'disk';
   /** `OWNER_UID`: labels the progress metric the controller scrapes; none served when unset. */
   readonly ownerUid: string | undefined;
+  /** `CDI_IDLE_TIMEOUT`: a receiving connection silent this long is given up (default 60 s). */
+  readonly idleTimeoutMs: number;
 }
 
 /** Parses the environment; `insecure` allows running without TLS material. */
@@ -66,8 +69,10 @@ export function loadUploadServerConfig(
   const journal = get(UploadServerEnv.Journal) ?? 'memory';
   if (journal !== 'memory' && journal !== 'disk')
     problems.push(`${UploadServerEnv.Journal}: ${JSON.stringify(journal)} is not memory or disk`);
+  const idleTimeoutMs = positiveDuration(reader, ImporterEnv.IdleTimeout, 60_000);
   reader.throwIfProblems();
   return Object.freeze({
+    idleTimeoutMs,
     listen,
     tlsKeyFile,
     tlsCertFile,

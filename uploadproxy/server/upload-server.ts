@@ -18,8 +18,15 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { ContentTypes, type ContentType } from '../../common/contract.js';
-import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { ContentTypes, UPLOAD_REFUSED_METRIC, type ContentType } from '../../common/contract.js';
+import { formatDuration } from '../../common/duration.js';
+import {
+  CdiError,
+  ErrorCodes,
+  errorMessage,
+  isNoCapacityError,
+  wrapError,
+} from '../../common/errors.js';
 import { listenOn } from '../protocol/listen.js';
 import type { Logger } from '../../common/logger.js';
 import type { ImportResult, ImportTarget } from '../../importer/pipeline/import.js';
@@ -104,6 +111,10 @@ export interface UploadServer {
 
 /** Grace given to a client to read an early error answer before its socket is cut. */
 const EARLY_ANSWER_GRACE_MS = 2000;
+/** A receiving connection silent this long is treated as dropped. */
+export const DEFAULT_UPLOAD_IDLE_TIMEOUT_MS = 60_000;
+/** CDI's words for an upload that does not fit its claim (`handleStreamError`). */
+const CAPACITY_WORDING = 'effective image size is larger than the reported available storage';
 
 /** Starts the server; see the module comment. */
 export async function startUploadServer(options: UploadServerOptions): Promise<UploadServer> {
@@ -151,6 +162,16 @@ export async function startUploadServer(options: UploadServerOptions): Promise<U
   };
 }
 
+/** The refusal as a Prometheus info metric (label value escaped as the text format requires). */
+function refusalMetric(message: string): string {
+  const value = message.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+  return (
+    `# HELP ${UPLOAD_REFUSED_METRIC} Why the last upload was refused.\n` +
+    `# TYPE ${UPLOAD_REFUSED_METRIC} gauge\n` +
+    `${UPLOAD_REFUSED_METRIC}{message="${value}"} 1\n`
+  );
+}
+
 /** What a request announces: its range, the image length, and whether it carries the last byte. */
 interface RequestShape {
   readonly range: ContentRange | undefined;
@@ -185,6 +206,8 @@ class ServerState {
   #session: UploadSession | undefined;
   #finished = false;
   #resumeTimer: NodeJS.Timeout | undefined;
+  /** Why the last upload was refused, served on /metrics until the next one starts. */
+  #refusal: string | undefined;
   readonly #options: UploadServerOptions;
   /** A clone stream is being received. */
   #cloning = false;
@@ -320,7 +343,9 @@ class ServerState {
     else if (journal !== undefined && total !== undefined && total > 0)
       progress.setProgress(Math.min(100, (journal.received / total) * 100));
     const { contentType, body } = await progress.render();
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body);
+    res
+      .writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' })
+      .end(this.#refusal === undefined ? body : `${body}${refusalMetric(this.#refusal)}`);
   }
 
   #answerOffset(res: ServerResponse, status: number): void {
@@ -365,8 +390,14 @@ class ServerState {
     clearTimeout(this.#resumeTimer);
     // A connection that goes silent (a dead NAT path sends no RST) counts as dropped, so a resume
     // is not refused as "already in progress" for ever. Only while receiving: processing is quiet.
-    req.setTimeout(this.#options.idleTimeoutMs ?? 60_000, () =>
-      req.destroy(new Error('upload connection idle')),
+    const idleMs = this.#options.idleTimeoutMs ?? DEFAULT_UPLOAD_IDLE_TIMEOUT_MS;
+    req.setTimeout(idleMs, () =>
+      req.destroy(
+        new CdiError(
+          ErrorCodes.SourceStalled,
+          `the upload client sent nothing for ${formatDuration(idleMs)}`,
+        ),
+      ),
     );
     let outcome;
     try {
@@ -423,6 +454,7 @@ class ServerState {
       if (current === undefined || current.journal.received !== range.start) return undefined;
       return current;
     }
+    this.#refusal = undefined;
     // A new upload from byte 0 replaces a dropped one (what virtctl's retries do).
     if (current !== undefined) {
       this.#session = undefined;
@@ -454,14 +486,17 @@ class ServerState {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
+    const { logger } = this.#options;
     if (!session.settled && !req.destroyed && !res.headersSent) {
       // A client-side problem that is not the pipeline's (e.g. too long a body): answer it.
-      sendError(res, err);
+      logger.warn('upload refused', { error: errorMessage(err) });
+      this.#answerEarly(req, res, err, undefined);
+      this.#armResumeTimer(session);
       return;
     }
     if (!session.settled) {
-      // The connection dropped: keep the journal for a resume.
-      this.#options.logger.warn('upload connection dropped; waiting for a resume', {
+      // The connection dropped or went silent: keep the journal for a resume.
+      logger.warn('upload connection dropped; keeping what was received for a resume', {
         durable: session.journal.durable,
         error: errorMessage(err),
       });
@@ -474,14 +509,27 @@ class ServerState {
       () => err,
       (e: unknown) => e,
     );
-    this.#answerEarly(req, res, failure);
+    const answer = isNoCapacityError(failure) ? wrapError(failure, CAPACITY_WORDING) : failure;
+    logger.error('Saving stream failed', { error: errorMessage(answer) });
+    this.#refusal = `Saving stream failed: ${errorMessage(answer)}`;
+    this.#answerEarly(req, res, answer);
     await this.#discard(session);
   }
 
-  /** Sends an error while the client may still be sending, then cuts the rest. */
-  #answerEarly(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    res.setHeader('connection', 'close');
-    sendError(res, err, 'Saving stream failed');
+  /**
+   * Sends an error while the client may still be sending, then reads and discards the rest for a
+   * grace period before cutting the connection. No `Connection: close`: Node would close the
+   * socket right after the answer, and closing a socket with unread bytes sends a reset, which
+   * can destroy the answer before the peer (the proxy, still writing) reads it: it saw EPIPE or
+   * ECONNRESET and answered 502.
+   */
+  #answerEarly(
+    req: IncomingMessage,
+    res: ServerResponse,
+    err: unknown,
+    prefix: string | undefined = 'Saving stream failed',
+  ): void {
+    sendError(res, err, prefix);
     req.resume();
     const timer = setTimeout(() => req.destroy(), EARLY_ANSWER_GRACE_MS);
     timer.unref();
@@ -503,6 +551,7 @@ class ServerState {
       this.#resolve(result);
     } catch (err) {
       this.#options.logger.error('upload processing failed', { error: errorMessage(err) });
+      this.#refusal = `Saving stream failed: ${errorMessage(err)}`;
       await this.#discard(session);
       if (res !== undefined) sendError(res, err, 'Saving stream failed');
       else this.#reject(err);

@@ -9,7 +9,7 @@
  * when the pipeline ends → `dispose()` (journal deleted).
  */
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, finished, type Readable } from 'node:stream';
 import type { ContentType } from '../../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -120,11 +120,21 @@ export class UploadSession {
       () => new CdiError(ErrorCodes.Internal, 'upload pipeline ended before the upload'),
       (err: unknown) => err,
     );
+    // The body reaches the journal through a gate, so that a refusal (the pipeline failed: an
+    // image too large for its claim, a corrupt stream; or the journal refused bytes past the
+    // announced total) stops the appending without destroying the request: the server must still
+    // answer it with the reason, which a destroyed socket cannot carry (the proxy saw a reset and
+    // answered 502). A body that breaks or ends early still fails the gate, hence the append.
+    const gate = new PassThrough({ highWaterMark: 64 * 1024 });
+    const stopWatching = finished(body, { writable: false }, (err) => {
+      if (err !== undefined && err !== null) gate.destroy(err);
+    });
+    body.pipe(gate);
     try {
-      const appended = pipeline(body, this.journal.appender());
+      const appended = pipeline(gate, this.journal.appender());
       const first = await Promise.race([appended.then(() => undefined), failed]);
       if (first !== undefined) {
-        body.destroy();
+        gate.destroy();
         await appended.catch(() => undefined);
         throw first instanceof Error ? first : new Error(errorMessage(first));
       }
@@ -140,6 +150,8 @@ export class UploadSession {
       await this.journal.sync().catch(() => undefined);
       throw err;
     } finally {
+      body.unpipe(gate);
+      stopWatching();
       this.#attached = false;
     }
   }
