@@ -12,7 +12,7 @@ const MAY_IMPORT = {
   common: [],
   native: ['common'],
   importer: ['common', 'native'],
-  uploadproxy: ['common', 'importer'],
+  uploadproxy: ['common', 'native', 'importer'],
   controller: ['common'],
   cmd: ['common', 'importer', 'uploadproxy', 'controller'],
 };
