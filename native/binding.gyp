@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/chunk_worker.cc",
         "src/fd_io.cc",
+        "src/host_claims.cc",
         "src/image_format.cc",
         "src/image_map.cc",
         "src/qcow2.cc",

@@ -184,6 +184,13 @@ export async function convertRandomAccess(
     raw.l1Entries === 0
       ? new Float64Array(0)
       : map.parseL1(await readCounted(source, raw.l1Offset, raw.l1Entries * 8, stats, signal));
+  // The stream converter meets the refcount blocks; claim them here too, for the same verdict.
+  if (raw.l1Entries > 0 && raw.refcountTableBytes > 0) {
+    const table = raw.refcountTableBytes;
+    map.claimRefcountTable(
+      await readCounted(source, raw.refcountTableOffset, table, stats, signal),
+    );
+  }
   const pool = new WorkPool(options.concurrency);
   const chunker = new Chunker(
     options.chunkBytes === undefined ? {} : { maxChunk: options.chunkBytes },

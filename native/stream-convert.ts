@@ -115,6 +115,8 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     let carry = end;
     for (const [offset] of this.#tables) if (offset < end) carry = Math.min(carry, offset);
     if (this.#l1Pending && this.#raw!.l1Offset < end) carry = Math.min(carry, this.#raw!.l1Offset);
+    const refcountTable = this.#raw!.refcountTableOffset;
+    if (this.#refcountPending && refcountTable < end) carry = Math.min(carry, refcountTable);
     carry = Math.min(carry, await this.#writeExpected(data, start, end, eof));
     if (eof) carry = end;
     await this.#spillUnused(data, start, carry);
@@ -217,6 +219,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     if (!this.#refcountPending || raw.refcountTableOffset < start || tableEnd > end) return;
     this.#refcountPending = false;
     const table = data.subarray(raw.refcountTableOffset - start, tableEnd - start);
+    if (raw.l1Entries > 0) this.#map!.claimRefcountTable(table);
     for (let off = 0; off + 8 <= table.length; off += 8) {
       const block = Number(table.readBigUInt64BE(off) & REFCOUNT_OFFSET_MASK);
       if (block === 0 || block < start) continue;
@@ -353,6 +356,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
         `image truncated: ${what} at offset ${offset} lies past the end of the stream (${end} bytes)`,
       );
     if (this.#l1Pending) throw truncated('l1 table', this.#raw!.l1Offset);
+    if (this.#refcountPending) throw truncated('refcount table', this.#raw!.refcountTableOffset);
     for (const [offset] of this.#tables) throw truncated('l2 table', offset);
     const first = this.#expected[0];
     if (first !== undefined) throw truncated('data cluster', first[3]!);
