@@ -350,9 +350,8 @@ Image ParseVmdk(const uint8_t* head,
       im.subformat = parse::Printable(value);
     if (DescriptorValue(desc, "parentFileNameHint", value)) {
       im.refusal_code = kImageBackingFile;
-      im.refusal_message =
-          "vmdk image has a parent '" + parse::Printable(value.substr(0, 256)) +
-          "'; parents are never opened";
+      im.refusal_message = "vmdk image has a parent '" + parse::Printable(value.substr(0, 256)) +
+                           "'; parents are never opened";
     }
   }
   if (gd_offset != 0) {

@@ -172,9 +172,8 @@ void SetRefusal(Header& h) {
                                   "'; external data files are refused";
   } else if (h.has_backing_file) {
     h.refusal_code = kImageBackingFile;
-    h.refusal_message =
-        "image has a backing file '" + parse::Printable(h.backing_file) +
-        "'; backing files are never opened";
+    h.refusal_message = "image has a backing file '" + parse::Printable(h.backing_file) +
+                        "'; backing files are never opened";
   }
 }
 

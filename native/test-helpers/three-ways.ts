@@ -7,12 +7,12 @@
  * `.gz` does). Each path reports its error code or the SHA-256 of its output.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzipSync } from 'node:zlib';
 
-import { errorCode, errorMessage } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { convertImageFile, createImageStreamConverter, type ConvertibleFormat } from '../index.js';
 
 /** One path's outcome. */
@@ -51,16 +51,27 @@ async function hashFile(path: string): Promise<string> {
     .digest('hex');
 }
 
+/** Disks larger than this are not converted (hostile headers claim huge sizes). */
+export const MAX_DISK_BYTES = 64 * 1024 * 1024;
+
+/** Converts into a fresh file sized by `prepareTarget`; returns the output's SHA-256. */
 async function withTarget(
   out: string,
-  size: number,
-  run: (fd: number) => Promise<unknown>,
+  maxDisk: number,
+  run: (target: TargetOptions) => Promise<unknown>,
 ): Promise<string> {
   await writeFile(out, '');
-  await truncate(out, size);
   const fh = await open(out, 'r+');
   try {
-    await run(fh.fd);
+    await run({
+      target: { fd: fh.fd, kind: 'file' },
+      prepareTarget: async (info) => {
+        if (info.virtualSize > maxDisk) {
+          throw new CdiError(ErrorCodes.SizeValidation, `disk of ${info.virtualSize} bytes`);
+        }
+        await fh.truncate(info.virtualSize);
+      },
+    });
   } finally {
     await fh.close();
   }
@@ -69,39 +80,39 @@ async function withTarget(
   return sha;
 }
 
+interface TargetOptions {
+  readonly target: { readonly fd: number; readonly kind: 'file' };
+  readonly prepareTarget: (info: { readonly virtualSize: number }) => Promise<void>;
+}
+
 /**
- * Converts `image` three ways into targets of `virtualSize` bytes (pre-sized, so a path that
- * skips trailing zeros still hashes alike). `seed` picks the chunk boundaries.
+ * Converts `image` three ways, each into a target sized to the disk by `prepareTarget` (disks
+ * over `maxDisk` are refused with `CDI_SIZE_VALIDATION`; the target file is sparse). `seed`
+ * picks the chunk boundaries.
  */
 export async function convertThreeWays(
   format: ConvertibleFormat,
   image: string,
-  virtualSize: number,
   workDir: string,
   seed: number,
+  maxDisk = MAX_DISK_BYTES,
 ): Promise<Outcome[]> {
   const bytes = await readFile(image);
   const rand = seeded(seed);
-  const paths: [Path, (fd: number) => Promise<unknown>][] = [
-    ['random access', (fd) => convertImageFile(format, image, { target: { fd, kind: 'file' } })],
+  const paths: [Path, (t: TargetOptions) => Promise<unknown>][] = [
+    ['random access', (t) => convertImageFile(format, image, t)],
     [
       'stream',
-      async (fd) => {
-        const sink = createImageStreamConverter(format, {
-          target: { fd, kind: 'file' },
-          spillDir: workDir,
-        });
+      async (t) => {
+        const sink = createImageStreamConverter(format, { ...t, spillDir: workDir });
         await pipeline(Readable.from(randomPieces(bytes, rand)), sink);
         return sink.result;
       },
     ],
     [
       'stream behind gzip',
-      async (fd) => {
-        const sink = createImageStreamConverter(format, {
-          target: { fd, kind: 'file' },
-          spillDir: workDir,
-        });
+      async (t) => {
+        const sink = createImageStreamConverter(format, { ...t, spillDir: workDir });
         const gz = gzipSync(bytes);
         await pipeline(Readable.from(randomPieces(gz, rand, 64 * 1024)), createGunzip(), sink);
         return sink.result;
@@ -111,11 +122,32 @@ export async function convertThreeWays(
   const outcomes: Outcome[] = [];
   for (const [path, run] of paths) {
     try {
-      const sha256 = await withTarget(`${image}.${seed}.out`, virtualSize, run);
+      const sha256 = await withTarget(`${image}.${seed}.out`, maxDisk, run);
       outcomes.push({ path, sha256 });
     } catch (err) {
       outcomes.push({ path, code: errorCode(err) ?? 'none', message: errorMessage(err) });
     }
   }
   return outcomes;
+}
+
+/**
+ * The format an image's magic names, or undefined (a fixed VHD, footer at the end only, streams
+ * as raw and is left out).
+ */
+export function sniffFormat(b: Buffer): ConvertibleFormat | undefined {
+  const at = (offset: number, text: string): boolean =>
+    b.length >= offset + text.length && b.toString('latin1', offset, offset + text.length) === text;
+  if (at(0, 'QFI\xfb')) return 'qcow2';
+  if (at(0, 'vhdxfile')) return 'vhdx';
+  if (at(0, 'conectix')) return 'vhd';
+  if (at(0, 'KDMV')) return 'vmdk';
+  if (b.length >= 68 && b.readUInt32LE(64) === 0xbeda107f) return 'vdi';
+  return undefined;
+}
+
+/** True when the outcomes are one verdict: all refused, or all the same disk. */
+export function oneVerdict(outcomes: readonly Outcome[]): boolean {
+  const disks = new Set(outcomes.map((o) => ('sha256' in o ? o.sha256 : 'refused')));
+  return disks.size === 1;
 }
