@@ -130,7 +130,7 @@ it.each(SNIFFED)(
   '$file ($format) gets one verdict from every converter',
   async ({ file, format }) => {
     const path = join(dir, file);
-    const outcomes = await convertThreeWays(format, path, tmp.dir, 17);
+    const outcomes = await convertThreeWays(format, path, tmp.dir, { seed: 17 });
     expect(oneVerdict(outcomes), JSON.stringify(outcomes)).toBe(true);
     const first = outcomes[0]!;
     if (!('sha256' in first)) return;

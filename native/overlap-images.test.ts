@@ -277,18 +277,25 @@ async function qemuSha(format: string, image: string, virtualSize: number): Prom
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-async function expectVerdict(
-  format: ConvertibleFormat,
-  qemuFormat: string,
-  image: string,
-  virtualSize: number,
-  verdict: Row['verdict'],
-  seed: number,
-): Promise<void> {
+/** One image and the verdict every converter must give it. */
+interface Case {
+  readonly format: ConvertibleFormat;
+  readonly qemuFormat: string;
+  readonly image: string;
+  readonly virtualSize: number;
+  readonly verdict: Row['verdict'];
+  readonly seed: number;
+}
+
+async function expectVerdict(c: Case): Promise<void> {
   // Refused rows may claim large disks (the issue's is 1 GiB): the sparse target costs nothing.
-  const outcomes = await convertThreeWays(format, image, tmp.dir, seed, 2 * virtualSize);
+  const outcomes = await convertThreeWays(c.format, c.image, tmp.dir, {
+    seed: c.seed,
+    maxDisk: 2 * c.virtualSize,
+  });
+  const verdict = c.verdict;
   if (verdict === 'qemu') {
-    const sha256 = await qemuSha(qemuFormat, image, virtualSize);
+    const sha256 = await qemuSha(c.qemuFormat, c.image, c.virtualSize);
     expect(outcomes).toEqual(outcomes.map((o) => ({ path: o.path, sha256 })));
   } else {
     for (const o of outcomes) {
@@ -305,7 +312,14 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('qcow2: $what', (row) => {
     const path = join(tmp.dir, `row${row.i}.qcow2`);
     await writeFile(path, b);
     const size = Number(b.readBigUInt64BE(24));
-    await expectVerdict('qcow2', 'qcow2', path, size, row.verdict, 1000 + row.i);
+    await expectVerdict({
+      format: 'qcow2',
+      qemuFormat: 'qcow2',
+      image: path,
+      virtualSize: size,
+      verdict: row.verdict,
+      seed: 1000 + row.i,
+    });
   });
 });
 
@@ -323,7 +337,7 @@ it('escapes control bytes of a backing file name in the refusal message', async 
     path,
     '1M',
   );
-  const outcomes = await convertThreeWays('qcow2', path, tmp.dir, 7);
+  const outcomes = await convertThreeWays('qcow2', path, tmp.dir, { seed: 7 });
   for (const o of outcomes) {
     expect(o).toMatchObject({
       code: ErrorCodes.ImageBackingFile,
@@ -442,6 +456,13 @@ describe('block-map formats', () => {
     await writeFile(path, b);
     const { format, qemu } = BLOCK_BASES[row.base];
     const size = blockSizes.get(row.base)!;
-    await expectVerdict(format, qemu, path, size, row.verdict, 2000 + row.i);
+    await expectVerdict({
+      format,
+      qemuFormat: qemu,
+      image: path,
+      virtualSize: size,
+      verdict: row.verdict,
+      seed: 2000 + row.i,
+    });
   });
 });

@@ -9,15 +9,7 @@
 // the diff corpora (see differential() below).
 /* eslint-disable @typescript-eslint/explicit-function-return-type -- plain JavaScript, no type syntax */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
@@ -480,7 +472,7 @@ async function differential() {
     }
     const path = join(work, `input.${format}`);
     writeFileSync(path, bytes);
-    const outcomes = await convertThreeWays(format, path, work, seed);
+    const outcomes = await convertThreeWays(format, path, work, { seed });
     let problem;
     if (!oneVerdict(outcomes)) {
       problem = `converters disagree: ${JSON.stringify(outcomes)}`;

@@ -94,9 +94,9 @@ export async function convertThreeWays(
   format: ConvertibleFormat,
   image: string,
   workDir: string,
-  seed: number,
-  maxDisk = MAX_DISK_BYTES,
+  options: { readonly seed: number; readonly maxDisk?: number },
 ): Promise<Outcome[]> {
+  const { seed, maxDisk = MAX_DISK_BYTES } = options;
   const bytes = await readFile(image);
   const rand = seeded(seed);
   const paths: [Path, (t: TargetOptions) => Promise<unknown>][] = [
