@@ -74,7 +74,8 @@ const QCOW2_BASES = {
     what: 'issue',
     options: 'compat=1.1,cluster_size=65536',
     size: '1G',
-    io: ['write -P 0xab 0 128k', 'write -P 0x22 512M 64k'],
+    // 12 MiB of data: more than a stream window, which is how the stream once went wrong.
+    io: ['write -P 0xab 0 12M', 'write -P 0x22 512M 64k'],
   },
   compressed: {
     what: 'compressed',
@@ -384,6 +385,14 @@ const BLOCK_ROWS: readonly BlockRow[] = [
     base: 'vdi',
     patch: (b) => void b.writeUInt32LE(b.readUInt32LE(vdiMap(b)), vdiMap(b) + 8),
     verdict: overlap(/by (block 0|a block) and by block 2/),
+  },
+  {
+    // Found by `npm run fuzz -- --differential`: the claim threw outside the addon's error
+    // guard and aborted the process.
+    what: 'vdi: block map on the header',
+    base: 'vdi',
+    patch: (b) => void b.writeUInt32LE(0, 340),
+    verdict: overlap(/by the header and by the block table/),
   },
   {
     what: 'vhd: block overlapping the next one by a sector',
