@@ -109,12 +109,11 @@ export class ImageStreamConverter extends StreamConverterBase {
           `image truncated: block table at offset ${this.#gathers[0]?.offset ?? end} lies past the end of the stream (${end} bytes)`,
         );
       }
-      const first = this.#expected[0];
-      if (first !== undefined) {
-        throw new CdiError(
-          ErrorCodes.ImageInvalid,
-          `image truncated: block at offset ${first[3]} lies past the end of the stream (${end} bytes)`,
-        );
+      // What is left starts at or past the end: the rest of a block begun inside the file reads
+      // as zeros (as random access reads it); a block the file does not hold is refused.
+      for (const e of this.#expected.splice(0)) {
+        this.#checkBlocksInFile(e, end);
+        this.#queueZero(e[0]!, e[1]!);
       }
       await this.#resolveDeferred(end);
     }
@@ -273,6 +272,26 @@ export class ImageStreamConverter extends StreamConverterBase {
     this.#queued.push(this.pool.run(() => writer.zero(offset, length)).catch(() => undefined));
   }
 
+  /**
+   * Refuses an extent holding a block the random-access converter refuses at the end of the
+   * file `end`: one starting at or past it (VDI, VMDK), or not wholly inside it (VHD, VHDX).
+   */
+  #checkBlocksInFile(e: number[], end: number): void {
+    const [guest, length, , host] = e as [number, number, number, number];
+    const bs = this.#raw!.blockSize;
+    const whole = this.#format === 'vhd' || this.#format === 'vhdx';
+    for (let g = Math.floor(guest / bs) * bs; g < guest + length; g += bs) {
+      const blockHost = host + (g - guest);
+      if (g < guest && !whole) continue; // begun before this extent, inside the file
+      if (whole ? blockHost + bs > end : blockHost >= end) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `image truncated: block at offset ${Math.max(blockHost, host)} lies past the end of the stream (${end} bytes)`,
+        );
+      }
+    }
+  }
+
   /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
   async #writeExpected(data: Buffer, start: number, eof: boolean): Promise<void> {
     const end = start + data.length;
@@ -282,6 +301,7 @@ export class ImageStreamConverter extends StreamConverterBase {
       const [guest, length, kind, host] = e as [number, number, number, number];
       if (host >= end) break;
       taken++;
+      if (host + length > end && eof) this.#checkBlocksInFile(e, end);
       if (host + length > end && !eof) {
         const part = end - host;
         batch.push([guest, part, kind, host, part]);

@@ -732,8 +732,15 @@ uint64_t BlockMap::GrainHost(uint64_t i) const {
 void BlockMap::CheckBlock(uint64_t i) {
   const Image& im = image_;
   uint64_t host = BlockHost(i);
-  if (host == 0)
+  if (host == 0) {
+    // A VDI block allocated at file offset 0 (data offset 0, entry 0) is the header itself:
+    // qemu reads it as data, and BlockHost cannot tell it from an unallocated block.
+    if (im.format == Format::kVdi && !entries_.empty() && entries_[i] != kVdiUnallocated &&
+        entries_[i] != kVdiDiscarded) {
+      claims_.Claim(0, im.block_size, qcow2::Owner{qcow2::Use::kBlock, i});
+    }
     return;
+  }
   uint64_t need = 1;
   if (im.format == Format::kVhd || im.format == Format::kVhdx)
     need = im.block_size;  // qemu: "the image has been truncated"

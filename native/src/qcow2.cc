@@ -215,6 +215,13 @@ Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size) {
   h.l2_entries = h.cluster_size / h.l2_entry_size;
   h.subcluster_size = h.extended_l2 ? h.cluster_size / 32 : h.cluster_size;
   ValidateTables(h);
+  // qemu counts the disk in 512-byte sectors (total_sectors = size / 512) after validating the
+  // L1 table against the header's size: a partial last sector is not part of the disk.
+  if (h.virtual_size % 512 != 0) {
+    h.virtual_size -= h.virtual_size % 512;
+    const uint64_t l2_coverage = h.l2_entries * h.cluster_size;
+    h.l1_entries = (h.virtual_size + l2_coverage - 1) / l2_coverage;
+  }
   if (backing_offset != 0) {
     if (backing_offset > h.cluster_size) {
       Invalid(Fmt("invalid backing file offset %" PRIu64, backing_offset));

@@ -132,15 +132,15 @@ export async function convertThreeWays(
 }
 
 /**
- * The format an image's magic names, or undefined (a fixed VHD, footer at the end only, streams
- * as raw and is left out).
+ * The format an image's magic names, or undefined (a fixed VHD streams as raw and is left out).
  */
 export function sniffFormat(b: Buffer): ConvertibleFormat | undefined {
   const at = (offset: number, text: string): boolean =>
     b.length >= offset + text.length && b.toString('latin1', offset, offset + text.length) === text;
   if (at(0, 'QFI\xfb')) return 'qcow2';
   if (at(0, 'vhdxfile')) return 'vhdx';
-  if (at(0, 'conectix')) return 'vhd';
+  // A footer copy at the start naming a fixed disk: streams as raw, like a fixed VHD.
+  if (at(0, 'conectix')) return b.length >= 64 && b.readUInt32BE(60) === 2 ? undefined : 'vhd';
   if (at(0, 'KDMV')) return 'vmdk';
   if (b.length >= 68 && b.readUInt32LE(64) === 0xbeda107f) return 'vdi';
   return undefined;
