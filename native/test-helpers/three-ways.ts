@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzipSync } from 'node:zlib';
@@ -60,24 +61,26 @@ async function withTarget(
   maxDisk: number,
   run: (target: TargetOptions) => Promise<unknown>,
 ): Promise<string> {
-  await writeFile(out, '');
-  const fh = await open(out, 'r+');
   try {
-    await run({
-      target: { fd: fh.fd, kind: 'file' },
-      prepareTarget: async (info) => {
-        if (info.virtualSize > maxDisk) {
-          throw new CdiError(ErrorCodes.SizeValidation, `disk of ${info.virtualSize} bytes`);
-        }
-        await fh.truncate(info.virtualSize);
-      },
-    });
+    await writeFile(out, '');
+    const fh = await open(out, 'r+');
+    try {
+      await run({
+        target: { fd: fh.fd, kind: 'file' },
+        prepareTarget: async (info) => {
+          if (info.virtualSize > maxDisk) {
+            throw new CdiError(ErrorCodes.SizeValidation, `disk of ${info.virtualSize} bytes`);
+          }
+          await fh.truncate(info.virtualSize);
+        },
+      });
+    } finally {
+      await fh.close();
+    }
+    return await hashFile(out);
   } finally {
-    await fh.close();
+    await rm(out, { force: true });
   }
-  const sha = await hashFile(out);
-  await rm(out, { force: true });
-  return sha;
 }
 
 interface TargetOptions {
@@ -122,7 +125,9 @@ export async function convertThreeWays(
   const outcomes: Outcome[] = [];
   for (const [path, run] of paths) {
     try {
-      const sha256 = await withTarget(`${image}.${seed}.out`, maxDisk, run);
+      // The output lives in the work directory, never next to the image (a source tree).
+      const out = join(workDir, `${basename(image)}.${seed}.out`);
+      const sha256 = await withTarget(out, maxDisk, run);
       outcomes.push({ path, sha256 });
     } catch (err) {
       outcomes.push({ path, code: errorCode(err) ?? 'none', message: errorMessage(err) });
