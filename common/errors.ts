@@ -54,6 +54,8 @@ export const ErrorCodes = {
   ArchiveInvalid: 'CDI_ARCHIVE_INVALID',
   /** The disk image is structurally invalid or hostile. */
   ImageInvalid: 'CDI_IMAGE_INVALID',
+  /** Two structures of the image (tables, clusters, blocks) share host bytes. */
+  ImageOverlap: 'CDI_IMAGE_OVERLAP',
   /** The image names a backing file; we never open paths named inside an image. */
   ImageBackingFile: 'CDI_IMAGE_BACKING_FILE',
   /** The image keeps its data in an external data file. */

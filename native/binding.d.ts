@@ -71,11 +71,17 @@ export declare class Qcow2Map {
   constructor(head: Buffer, fileSize: number);
   /** `Qcow2Map::Info`. */
   info(): RawQcow2Info;
-  /** `qcow2::ParseL1`: L2 table offset per L1 entry (0 = unallocated), validated. */
+  /**
+   * `qcow2::ParseL1`: L2 table offset per L1 entry (0 = unallocated), validated; claims the
+   * header, L1, refcount and snapshot tables and every L2 table (`CDI_IMAGE_OVERLAP` on reuse).
+   */
   parseL1(l1: Buffer): Float64Array;
+  /** `qcow2::ClaimRefcountBlocks`: claims the blocks the refcount table names. */
+  claimRefcountTable(table: Buffer): void;
   /**
    * `qcow2::MapL2`: the L2 table of entry `l1Index` as extents in guest order, 5 numbers each:
    * guest offset, length, kind (0 zero, 1 data, 2 compressed), host offset, host length.
+   * Claims every allocated cluster (`CDI_IMAGE_OVERLAP` when it is already in use).
    */
   mapL2(l1Index: number, l2: Buffer): Float64Array;
   /** `qcow2::ProcessChunk` on the libuv pool (`cdi::ChunkWorker`). */

@@ -7,6 +7,7 @@
         "src/chunk_worker.cc",
         "src/extents.cc",
         "src/fd_io.cc",
+        "src/host_claims.cc",
         "src/image_format.cc",
         "src/image_map.cc",
         "src/qcow2.cc",

@@ -135,12 +135,11 @@ export class BlockMapStreamConverter extends StreamConverterBase {
           `image truncated: block table at offset ${this.#gathers[0]?.offset ?? end} lies past the end of the stream (${end} bytes)`,
         );
       }
-      const first = this.#expected[0];
-      if (first !== undefined) {
-        throw new CdiError(
-          ErrorCodes.ImageInvalid,
-          `image truncated: block at offset ${first.host} lies past the end of the stream (${end} bytes)`,
-        );
+      // What is left starts at or past the end: the rest of a block begun inside the file reads
+      // as zeros (as random access reads it); a block the file does not hold is refused.
+      for (const e of this.#expected.splice(0)) {
+        this.#checkBlocksInFile(e, end);
+        this.#queueZero(e.guest, e.length);
       }
       await this.#resolveDeferred(end);
     }
@@ -303,9 +302,35 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     this.#queued.push(this.pool.run(() => writer.zero(offset, length)).catch(() => undefined));
   }
 
+  /**
+   * Refuses an extent holding a block the random-access converter refuses at the end of the
+   * file `end`: one starting at or past it (VDI, VMDK), or not wholly inside it (VHD, VHDX).
+   */
+  #checkBlocksInFile(e: Extent, end: number): void {
+    const { guest, length, host } = e;
+    const bs = this.#state().raw.blockSize;
+    const whole = this.#format === 'vhd' || this.#format === 'vhdx';
+    for (let g = Math.floor(guest / bs) * bs; g < guest + length; g += bs) {
+      const blockHost = host + (g - guest);
+      if (g < guest && !whole) continue; // begun before this extent, inside the file
+      if (whole ? blockHost + bs > end : blockHost >= end) {
+        throw new CdiError(
+          ErrorCodes.ImageInvalid,
+          `image truncated: block at offset ${Math.max(blockHost, host)} lies past the end of the stream (${end} bytes)`,
+        );
+      }
+    }
+  }
+
   /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
   async #writeExpected(data: Buffer, start: number, eof: boolean): Promise<void> {
-    const { batch } = takeWindowExtents(this.#expected, start + data.length, eof);
+    const end = start + data.length;
+    // At the end of the stream an extent reaching past it is checked as random access checks
+    // its blocks; the part past the end then reads as zeros.
+    if (eof)
+      for (const e of this.#expected)
+        if (e.host < end && e.host + e.length > end) this.#checkBlocksInFile(e, end);
+    const { batch } = takeWindowExtents(this.#expected, end, eof);
     const window = { pieces: [data], pieceOffsets: [start] };
     await this.runChunks(this.#target(), batch, () => window);
   }

@@ -109,6 +109,16 @@ async function* l2Extents(
     signal,
   );
   const l2Offsets = map.parseL1(l1);
+  // The stream converter meets the refcount blocks; claim them here too, for the same verdict.
+  if (raw.refcountTableBytes > 0)
+    map.claimRefcountTable(
+      await readCounted(
+        source,
+        { offset: raw.refcountTableOffset, length: raw.refcountTableBytes },
+        stats,
+        signal,
+      ),
+    );
   const coverage = raw.l2Entries * raw.clusterSize;
   for (let i = 0; i < raw.l1Entries; i++) {
     throwIfAborted(signal);

@@ -131,6 +131,8 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     let carry = end;
     for (const [offset] of this.#tables) if (offset < end) carry = Math.min(carry, offset);
     if (this.#l1Pending && raw.l1Offset < end) carry = Math.min(carry, raw.l1Offset);
+    if (this.#refcountPending && raw.refcountTableOffset < end)
+      carry = Math.min(carry, raw.refcountTableOffset);
     carry = Math.min(carry, await this.#writeExpected(data, start, end, eof));
     if (eof) carry = end;
     await this.#spillUnused(data, start, carry);
@@ -223,11 +225,12 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   /** Refcount blocks are metadata we never need: claim them so they are not spilled. */
   #claimRefcountBlocks(data: Buffer, start: number, end: number): void {
-    const { raw } = this.#state();
+    const { raw, map } = this.#state();
     const tableEnd = raw.refcountTableOffset + raw.refcountTableBytes;
     if (!this.#refcountPending || raw.refcountTableOffset < start || tableEnd > end) return;
     this.#refcountPending = false;
     const table = data.subarray(raw.refcountTableOffset - start, tableEnd - start);
+    if (raw.l1Entries > 0) map.claimRefcountTable(table);
     for (let off = 0; off + 8 <= table.length; off += 8) {
       const block = Number(table.readBigUInt64BE(off) & REFCOUNT_OFFSET_MASK);
       if (block === 0 || block < start) continue;
@@ -327,6 +330,8 @@ export class Qcow2StreamConverter extends StreamConverterBase {
         `image truncated: ${what} at offset ${offset} lies past the end of the stream (${end} bytes)`,
       );
     if (this.#l1Pending) throw truncated('l1 table', this.#state().raw.l1Offset);
+    if (this.#refcountPending)
+      throw truncated('refcount table', this.#state().raw.refcountTableOffset);
     for (const [offset] of this.#tables) throw truncated('l2 table', offset);
     const first = this.#expected[0];
     if (first !== undefined) throw truncated('data cluster', first.host);

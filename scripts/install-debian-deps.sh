@@ -5,7 +5,8 @@
 #   util-linux (fallocate, blockdev): preallocation and block device sizes; openssl: test PKIs and checks
 #   of our own X.509 issuer
 #   nbdkit curl: bench baseline; docker-registry skopeo: registry tests; clang: fuzzing the native addon;
-#   clang-format: the C++ format check (Chromium style, .clang-format)
+#   clang-format: the C++ format check (Chromium style, .clang-format); libclang-rt-14-dev: libFuzzer
+#   and the sanitizer runtimes clang links the fuzz targets with (npm run fuzz)
 #   zlib1g-dev libzstd-dev: the native addon; kubernetes-client: kubectl for the sandbox tests; time: bench
 #   chromium: the browser form-upload test (puppeteer-core drives Debian's chromium)
 #   python3-kubernetes: the official Python client, run against the sandbox as a client we did not write
@@ -15,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS="qemu-utils xz-utils zstd lz4 bzip2 pigz gzip tar curl util-linux openssl nbdkit docker-registry skopeo \
-  clang clang-format zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium \
+  clang clang-format libclang-rt-14-dev zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium \
   python3-kubernetes mmdebstrap runc"
 if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 $SUDO apt-get update

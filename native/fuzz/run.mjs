@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// `npm run fuzz -- --seconds N [--jobs J] [--target qcow2|image|all]`: builds the libFuzzer
-// targets with ASan and UBSan (qcow2_fuzz over src/qcow2.cc; image_fuzz over the VDI/VHD/VMDK
-// cores in src/image_format.cc), generates a seed corpus per target with qemu-img/qemu-io, and
-// runs each chosen target for N seconds over its corpus plus native/fuzz/regressions. Crashing
-// inputs land in native/fuzz/out/crashes. `--regressions` only replays native/fuzz/regressions
-// through every target (must all pass).
+// `npm run fuzz -- --seconds N [--jobs J] [--target qcow2|image|vhdx|diff-qcow2|diff-image|all]`:
+// builds the libFuzzer targets with ASan and UBSan (qcow2_fuzz over src/qcow2.cc; image_fuzz over
+// the VDI/VHD/VMDK/VHDX cores in src/image_format.cc; diff_fuzz, the differential target, over
+// both), generates a seed corpus per target with qemu-img/qemu-io, and runs each chosen target for
+// N seconds over its corpus plus native/fuzz/regressions. Crashing inputs land in
+// native/fuzz/out/crashes. `--regressions` only replays native/fuzz/regressions through every
+// target (must all pass). `--differential` compares the TypeScript converters and qemu-img over
+// the diff corpora (see differential() below).
 /* eslint-disable @typescript-eslint/explicit-function-return-type -- plain JavaScript, no type syntax */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
@@ -19,20 +22,40 @@ const crashes = join(out, 'crashes');
 const regressions = join(here, 'regressions');
 
 /** The targets: sources of the core, seed generator, and the largest input worth trying. */
+const CORE = ['qcow2.cc', 'host_claims.cc'];
 const TARGETS = {
-  qcow2: { harness: 'qcow2', sources: ['qcow2.cc'], seeds: qcow2Seeds, maxLen: 131072 },
+  qcow2: { harness: 'qcow2', sources: CORE, seeds: qcow2Seeds, maxLen: 131072 },
   image: {
     harness: 'image',
-    sources: ['qcow2.cc', 'image_format.cc'],
+    sources: [...CORE, 'image_format.cc'],
     seeds: imageSeeds,
     maxLen: 262144,
   },
   // The image harness again, with VHDX seeds: its 1 MiB-aligned regions need inputs of 5 MiB.
   vhdx: {
     harness: 'image',
-    sources: ['qcow2.cc', 'image_format.cc'],
+    sources: [...CORE, 'image_format.cc'],
     seeds: vhdxSeeds,
     maxLen: 5373952,
+  },
+  // Differential: random-access order vs stream order vs stream behind gzip (diff_fuzz.cc).
+  'diff-qcow2': {
+    harness: 'diff',
+    sources: [...CORE, 'image_format.cc'],
+    seeds: (corpus) => {
+      qcow2Seeds(corpus);
+      sharedQcow2Seeds(corpus);
+    },
+    maxLen: 131072,
+  },
+  'diff-image': {
+    harness: 'diff',
+    sources: [...CORE, 'image_format.cc'],
+    seeds: (corpus) => {
+      imageSeeds(corpus);
+      sharedImageSeeds(corpus);
+    },
+    maxLen: 262144,
   },
 };
 const binOf = (name) => join(out, `${TARGETS[name].harness}_fuzz`);
@@ -136,6 +159,85 @@ function qcow2Seeds(corpus) {
   qemu(['qemu-io', '-c', 'write -P 0x5a 0 2k', join(corpus, 'snap.qcow2')]);
   qemu(['qemu-img', 'snapshot', '-c', 's1', join(corpus, 'snap.qcow2')]);
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Writes `name` into `corpus` as `base` with `patch` applied to a copy. */
+function patched(corpus, name, base, patch) {
+  const b = Buffer.from(base);
+  patch(b);
+  writeFileSync(join(corpus, name), b);
+}
+
+/**
+ * qcow2 seeds with shared or overlapping metadata (issue 17): an L2 table named by two L1
+ * entries, L2 tables on the header, L1, refcount table and block, data on metadata, two entries
+ * naming one data or compressed cluster, a snapshot table on an L2 table.
+ */
+function sharedQcow2Seeds(corpus) {
+  const tmp = join(out, 'seed-tmp');
+  mkdirSync(tmp, { recursive: true });
+  const make = (name, opts, compress) => {
+    const base = join(tmp, `${name}.base.qcow2`);
+    const img = join(tmp, `${name}.qcow2`);
+    qemu(['qemu-img', 'create', '-f', 'qcow2', '-o', opts, base, '2M']);
+    qemu(['qemu-io', '-c', 'write -P 0xab 0 6k', '-c', 'write -P 0x11 1M 3k', base]);
+    if (compress) qemu(['qemu-img', 'convert', '-c', '-O', 'qcow2', '-o', opts, base, img]);
+    else qemu(['cp', base, img]);
+    return readFileSync(img);
+  };
+  // 512-byte clusters: one L2 table covers 32 KiB, so 2 MiB needs 64 L1 entries.
+  for (const [name, b] of [
+    ['plain', make('shared-plain', 'compat=1.1,cluster_size=512', false)],
+    ['zlib', make('shared-zlib', 'compat=1.1,cluster_size=512', true)],
+  ]) {
+    const l1 = Number(b.readBigUInt64BE(40));
+    const reft = Number(b.readBigUInt64BE(48));
+    const l2 = (i) => b.readBigUInt64BE(l1 + i * 8) & 0x00fffffffffffe00n;
+    const last = b.readUInt32BE(36) - 1;
+    const first = Number(l2(0));
+    const set64 = (off, v) => (x) => x.writeBigUInt64BE(BigInt(v), off);
+    const seeds = {
+      'l1-shared-l2': set64(l1 + last * 8, (1n << 63n) | l2(0)),
+      'l2-on-l1': set64(l1 + last * 8, (1n << 63n) | BigInt(l1)),
+      'l2-on-refcount-table': set64(l1 + last * 8, (1n << 63n) | BigInt(reft)),
+      'l2-on-refcount-block': set64(l1 + last * 8, (1n << 63n) | (b.readBigUInt64BE(reft) & ~511n)),
+      'l2-entries-shared': set64(first + 8, b.readBigUInt64BE(first)),
+      'data-on-l2': set64(first, (1n << 63n) | BigInt(first)),
+      'snapshot-on-l2': (x) => {
+        x.writeUInt32BE(1, 60);
+        x.writeBigUInt64BE(BigInt(first), 64);
+      },
+      'refcount-block-on-l2': set64(reft + 8, first),
+    };
+    for (const [seed, patch] of Object.entries(seeds)) {
+      patched(corpus, `shared-${name}-${seed}.qcow2`, b, patch);
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Block-map seeds with duplicate or overlapping BAT, grain-table and grain-directory entries. */
+function sharedImageSeeds(corpus) {
+  const vhd = readFileSync(join(corpus, 'vhd-tiny.vhd'));
+  const bat = Number(vhd.readBigUInt64BE(512 + 16));
+  patched(corpus, 'shared-vhd-bat-dup.vhd', vhd, (x) =>
+    x.writeUInt32BE(x.readUInt32BE(bat), bat + 12),
+  );
+  patched(corpus, 'shared-vhd-bat-overlap.vhd', vhd, (x) =>
+    x.writeUInt32BE(x.readUInt32BE(bat) + 1, bat + 12),
+  );
+  patched(corpus, 'shared-vhd-block-on-bat.vhd', vhd, (x) => x.writeUInt32BE(bat / 512, bat));
+  const vdi = readFileSync(join(corpus, 'vdi-static.vdi'));
+  const bmap = vdi.readUInt32LE(340);
+  patched(corpus, 'shared-vdi-bmap-dup.vdi', vdi, (x) => x.writeUInt32LE(0, bmap + 4));
+  const vmdk = readFileSync(join(corpus, 'vmdk-sparse.vmdk'));
+  const gd = Number(vmdk.readBigUInt64LE(56)) * 512;
+  const gt = vmdk.readUInt32LE(gd) * 512;
+  patched(corpus, 'shared-vmdk-gt-dup.vmdk', vmdk, (x) =>
+    x.writeUInt32LE(x.readUInt32LE(gt), gt + 4),
+  );
+  patched(corpus, 'shared-vmdk-grain-on-gd.vmdk', vmdk, (x) => x.writeUInt32LE(gd / 512, gt));
+  patched(corpus, 'shared-vmdk-gt-on-gd.vmdk', vmdk, (x) => x.writeUInt32LE(gd / 512, gd));
 }
 
 /** A tiny dynamic VHD with 4 KiB blocks (qemu always writes 2 MiB blocks, too big to fuzz). */
@@ -304,9 +406,120 @@ const only = arg('--target', 'all');
 const names = only === 'all' ? Object.keys(TARGETS) : [only];
 for (const name of names) {
   if (TARGETS[name] === undefined) {
-    process.stderr.write(`unknown target ${name} (qcow2, image, vhdx, all)\n`);
+    process.stderr.write(`unknown target ${name} (${Object.keys(TARGETS).join(', ')}, all)\n`);
     process.exit(2);
   }
+}
+
+/** A small seeded generator for the differential mutator (reproducible with --seed). */
+function rng(seed) {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n;
+  };
+}
+
+/** Mutates a copy of `b`: byte sets and aligned word copies (the latter make shared tables). */
+function mutate(b, rand) {
+  const x = Buffer.from(b);
+  const n = 1 + Math.floor(rand(4));
+  for (let k = 0; k < n && x.length >= 16; k++) {
+    const kind = Math.floor(rand(3));
+    if (kind === 0) {
+      x[Math.floor(rand(x.length))] = Math.floor(rand(256));
+    } else {
+      const w = kind === 1 ? 8 : 4;
+      const from = Math.floor(rand(x.length / w - 1)) * w;
+      const to = Math.floor(rand(x.length / w - 1)) * w;
+      x.copy(x, to, from, from + w);
+    }
+  }
+  return x;
+}
+
+/**
+ * `--differential [--seconds N] [--seed S]`: every corpus entry of the diff targets and every
+ * regression, then mutants of them for N seconds, go through the TypeScript converters (random
+ * access, stream in random chunks, stream behind gzip; dist/native/test-helpers/three-ways.js)
+ * and, when those accept, through `qemu-img convert -O raw`. Disagreeing images are copied to
+ * native/fuzz/regressions (diff-*), where fuzz-regressions.test.ts replays them.
+ */
+async function differential() {
+  const root = join(here, '..', '..');
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const helpers = join(root, 'dist', 'native', 'test-helpers', 'three-ways.js');
+  const { convertThreeWays, oneVerdict, sniffFormat } = await import(helpers);
+  const work = join(out, 'differential');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const inputs = [];
+  for (const name of ['diff-qcow2', 'diff-image']) {
+    if (!existsSync(corpusOf(name))) TARGETS[name].seeds(corpusOf(name));
+    for (const f of readdirSync(corpusOf(name))) inputs.push(join(corpusOf(name), f));
+  }
+  for (const f of readdirSync(regressions))
+    if (!f.startsWith('.')) inputs.push(join(regressions, f));
+  const stats = { inputs: 0, mutants: 0, skipped: 0, accepted: 0, refused: 0, qemuCompared: 0 };
+  const findings = [];
+  const check = async (bytes, label, seed) => {
+    const format = sniffFormat(bytes);
+    if (format === undefined) {
+      stats.skipped++;
+      return;
+    }
+    const path = join(work, `input.${format}`);
+    writeFileSync(path, bytes);
+    const outcomes = await convertThreeWays(format, path, work, { seed });
+    let problem;
+    if (!oneVerdict(outcomes)) {
+      problem = `converters disagree: ${JSON.stringify(outcomes)}`;
+    } else if ('sha256' in outcomes[0]) {
+      stats.accepted++;
+      const ref = join(work, 'qemu.raw');
+      rmSync(ref, { force: true });
+      const q = spawnSync(
+        'qemu-img',
+        ['convert', '-f', format === 'vhd' ? 'vpc' : format, '-O', 'raw', path, ref],
+        { timeout: 30_000, stdio: 'ignore' },
+      );
+      if (q.status === 0) {
+        stats.qemuCompared++;
+        const sha = createHash('sha256').update(readFileSync(ref)).digest('hex');
+        if (sha !== outcomes[0].sha256) problem = 'the converters agree but differ from qemu-img';
+      }
+    } else {
+      stats.refused++;
+    }
+    if (problem !== undefined) {
+      const id = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+      const keep = join(regressions, `diff-${id}.${format}`);
+      if (!existsSync(keep)) writeFileSync(keep, bytes);
+      findings.push({ input: label, kept: keep, problem });
+      process.stdout.write(`FINDING ${label}: ${problem}\n`);
+    }
+  };
+  for (const [i, input] of inputs.entries()) {
+    stats.inputs++;
+    await check(readFileSync(input), input, i);
+  }
+  const seconds = Number(arg('--seconds', '0'));
+  const rand = rng(Number(arg('--seed', '1')));
+  const until = Date.now() + seconds * 1000;
+  while (Date.now() < until && inputs.length > 0) {
+    const input = inputs[Math.floor(rand(inputs.length))];
+    stats.mutants++;
+    await check(mutate(readFileSync(input), rand), `mutant of ${input}`, stats.mutants);
+  }
+  rmSync(work, { recursive: true, force: true });
+  process.stdout.write(`${JSON.stringify({ ...stats, findings: findings.length }, null, 2)}\n`);
+  return findings.length === 0 ? 0 : 1;
+}
+
+if (process.argv.includes('--differential')) {
+  process.exit(await differential());
 }
 
 if (process.argv.includes('--regressions')) {

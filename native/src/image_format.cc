@@ -347,11 +347,11 @@ Image ParseVmdk(const uint8_t* head,
     std::string desc(p, strnlen(p, desc_size * 512));
     std::string value;
     if (DescriptorValue(desc, "createType", value) && !value.empty() && value.size() < 64)
-      im.subformat = value;
+      im.subformat = parse::Printable(value);
     if (DescriptorValue(desc, "parentFileNameHint", value)) {
       im.refusal_code = kImageBackingFile;
-      im.refusal_message =
-          "vmdk image has a parent '" + value.substr(0, 256) + "'; parents are never opened";
+      im.refusal_message = "vmdk image has a parent '" + parse::Printable(value.substr(0, 256)) +
+                           "'; parents are never opened";
     }
   }
   if (gd_offset != 0) {
@@ -507,6 +507,23 @@ Image ParseImage(Format format,
 BlockMap::BlockMap(const Image& image) : image_(image) {
   if (image_.table.length > 0 && (image_.block_count > 0 || image_.format == Format::kVhdx))
     needs_.push_back(image_.table);
+  if (image_.fixed)
+    return;  // no map: guest byte n is file byte n
+  using qcow2::Owner;
+  using qcow2::Use;
+  if (image_.format == Format::kVhdx) {
+    // The header area and the regions (ParseVhdx found them disjoint); blocks must avoid them.
+    claims_.Claim(0, 1 << 20, Owner{Use::kHeader, 0});
+    claims_.Claim(image_.bat.offset, image_.bat.length, Owner{Use::kRegion, image_.bat.offset});
+    claims_.Claim(image_.table.offset, image_.table.length,
+                  Owner{Use::kRegion, image_.table.offset});
+    return;
+  }
+  claims_.Claim(0, 512, Owner{Use::kHeader, 0});
+  if (image_.table.length > 0) {
+    const Use use = image_.format == Format::kVmdk ? Use::kGrainDirectory : Use::kBlockTable;
+    claims_.Claim(image_.table.offset, image_.table.length, Owner{use, 0});
+  }
   if (image_.format != Format::kVmdk && !image_.fixed)
     entries_.assign(image_.block_count, 0xffffffffu);
 }
@@ -536,6 +553,8 @@ void BlockMap::LoadGd(const uint8_t* data) {
                   " extends past the end of the file (%" PRIu64 " bytes)",
                   i, off, image_.file_size));
     }
+    // Two GD entries naming one grain table, or tables overlapping anything, are refused.
+    claims_.Claim(off, gt_bytes, qcow2::Owner{qcow2::Use::kGrainTable, i});
     auto it = std::find_if(gts_.begin(), gts_.end(), [&](const auto& g) { return g.first == off; });
     if (it == gts_.end())
       gts_.push_back({off, {i}});
@@ -710,11 +729,18 @@ uint64_t BlockMap::GrainHost(uint64_t i) const {
   return uint64_t(e) * 512;
 }
 
-void BlockMap::CheckBlock(uint64_t i, std::vector<uint64_t>& seen) const {
+void BlockMap::CheckBlock(uint64_t i) {
   const Image& im = image_;
   uint64_t host = BlockHost(i);
-  if (host == 0)
+  if (host == 0) {
+    // A VDI block allocated at file offset 0 (data offset 0, entry 0) is the header itself:
+    // qemu reads it as data, and BlockHost cannot tell it from an unallocated block.
+    if (im.format == Format::kVdi && !entries_.empty() && entries_[i] != kVdiUnallocated &&
+        entries_[i] != kVdiDiscarded) {
+      claims_.Claim(0, im.block_size, qcow2::Owner{qcow2::Use::kBlock, i});
+    }
     return;
+  }
   uint64_t need = 1;
   if (im.format == Format::kVhd || im.format == Format::kVhdx)
     need = im.block_size;  // qemu: "the image has been truncated"
@@ -725,12 +751,21 @@ void BlockMap::CheckBlock(uint64_t i, std::vector<uint64_t>& seen) const {
                 " lies past the end of the file (%" PRIu64 " bytes)",
                 i, i * im.block_size, host, im.file_size));
   }
-  seen.push_back(host);
+  // The bytes a block owns: a VHD block's sector bitmap comes first; a streamOptimized grain is
+  // at least its marker sector (its compressed length is in the marker).
+  uint64_t start = host;
+  uint64_t length = im.block_size;
+  if (im.format == Format::kVhd) {
+    start = host - im.data_offset;
+    length += im.data_offset;
+  } else if (im.compressed) {
+    length = 512;
+  }
+  claims_.Claim(start, length, qcow2::Owner{qcow2::Use::kBlock, i});
 }
 
 void BlockMap::Validate() {
   const Image& im = image_;
-  std::vector<uint64_t> seen;
   if (im.format == Format::kVmdk) {
     // Only the grains of loaded tables can be allocated.
     for (uint64_t g = 0; g < gd_slot_.size(); g++) {
@@ -739,18 +774,11 @@ void BlockMap::Validate() {
       uint64_t first = g * im.gt_entries;
       uint64_t end = std::min(im.block_count, first + im.gt_entries);
       for (uint64_t i = first; i < end; i++)
-        CheckBlock(i, seen);
+        CheckBlock(i);
     }
   } else {
     for (uint64_t i = 0; i < entries_.size(); i++)
-      CheckBlock(i, seen);
-  }
-  std::sort(seen.begin(), seen.end());
-  auto dup = std::adjacent_find(seen.begin(), seen.end());
-  if (dup != seen.end()) {
-    Invalid(Fmt("two blocks map to the same data at offset %" PRIu64
-                " (block map entry used more than once)",
-                *dup));
+      CheckBlock(i);
   }
 }
 

@@ -93,7 +93,7 @@ class BlockMap {
   void LoadVhdxMetadata(const uint8_t* data, size_t len);
   void LoadVhdxBat(const uint8_t* data);
   void Validate();
-  void CheckBlock(uint64_t i, std::vector<uint64_t>& seen) const;
+  void CheckBlock(uint64_t i);
   uint64_t GrainHost(uint64_t i) const;
 
   Image image_;
@@ -106,6 +106,9 @@ class BlockMap {
   // VMDK: grain tables not fed yet, by offset: the GD indexes naming each.
   std::vector<std::pair<uint64_t, std::vector<uint64_t>>> gts_;
   bool gd_loaded_ = false;
+  // Host bytes of the header, the tables and the blocks: shared or overlapping ones are refused
+  // (CDI_IMAGE_OVERLAP), whatever order the converter feeds the tables in.
+  qcow2::HostClaims claims_;
 };
 
 }  // namespace imgfmt

@@ -50,7 +50,8 @@ ImageMap::ImageMap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ImageMap>(
     return imgfmt::ParseImage(format, head.Data(), head.Length(), tail.Data(), tail.Length(),
                               file_size);
   });
-  map_ = std::make_unique<imgfmt::BlockMap>(image);
+  // The block map claims the header and tables at once and may refuse the image (overlaps).
+  map_ = Guard(info.Env(), [&] { return std::make_unique<imgfmt::BlockMap>(image); });
   chunk_header_.file_size = file_size == imgfmt::kUnknownSize ? (1ull << 53) : file_size;
   chunk_header_.cluster_size = image.block_size;
 }

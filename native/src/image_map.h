@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // ImageMap: a validated VDI/VHD/VMDK header and its block map wrapped for JavaScript; the caller
-// (native/image-convert.ts) reads the tables it asks for and schedules the chunk workers.
+// (native/block-map.ts) reads the tables it asks for and schedules the chunk workers.
 #ifndef CDI_NATIVE_IMAGE_MAP_H_
 #define CDI_NATIVE_IMAGE_MAP_H_
 

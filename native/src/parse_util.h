@@ -47,6 +47,23 @@ inline std::string Fmt(const char* fmt, ...) {
   throw qcow2::Error(qcow2::kImageInvalid, message);
 }
 
+// An image-provided string made safe for a message: control bytes, DEL and backslash become
+// \xNN, so a name cannot forge lines or terminal escapes. Other bytes (UTF-8) are kept.
+inline std::string Printable(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f || c == '\\') {
+      char buf[5];
+      snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
 // [offset, offset+len) inside a file of file_size bytes, without overflow.
 inline bool InFile(uint64_t offset, uint64_t len, uint64_t file_size) {
   return offset <= file_size && len <= file_size - offset;

@@ -152,11 +152,8 @@ void ValidateTables(Header& h) {
       Invalid(Fmt("snapshot table offset %" PRIu64 " is not aligned to the cluster size %" PRIu64,
                   h.snapshots_offset, cs));
     }
-    if (h.snapshots_offset >= h.file_size) {
-      Invalid(Fmt("snapshot table offset %" PRIu64 " is past the end of the file (%" PRIu64
-                  " bytes)",
-                  h.snapshots_offset, h.file_size));
-    }
+    // A table past the end of the file is not refused: qemu reads it as zeros and converts the
+    // image (conversion never reads snapshots), and a stream cannot know the end in advance.
   }
 }
 
@@ -171,11 +168,12 @@ void SetRefusal(Header& h) {
                             ? std::string("image keeps its data in an external data file; ") +
                                   "external data files are refused"
                             : "image keeps its data in an external data file '" +
-                                  h.external_data_file + "'; external data files are refused";
+                                  parse::Printable(h.external_data_file) +
+                                  "'; external data files are refused";
   } else if (h.has_backing_file) {
     h.refusal_code = kImageBackingFile;
-    h.refusal_message =
-        "image has a backing file '" + h.backing_file + "'; backing files are never opened";
+    h.refusal_message = "image has a backing file '" + parse::Printable(h.backing_file) +
+                        "'; backing files are never opened";
   }
 }
 
@@ -217,6 +215,13 @@ Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size) {
   h.l2_entries = h.cluster_size / h.l2_entry_size;
   h.subcluster_size = h.extended_l2 ? h.cluster_size / 32 : h.cluster_size;
   ValidateTables(h);
+  // qemu counts the disk in 512-byte sectors (total_sectors = size / 512) after validating the
+  // L1 table against the header's size: a partial last sector is not part of the disk.
+  if (h.virtual_size % 512 != 0) {
+    h.virtual_size -= h.virtual_size % 512;
+    const uint64_t l2_coverage = h.l2_entries * h.cluster_size;
+    h.l1_entries = (h.virtual_size + l2_coverage - 1) / l2_coverage;
+  }
   if (backing_offset != 0) {
     if (backing_offset > h.cluster_size) {
       Invalid(Fmt("invalid backing file offset %" PRIu64, backing_offset));
@@ -259,6 +264,34 @@ std::vector<uint64_t> ParseL1(const Header& h, const uint8_t* data, size_t len) 
     out[i] = off;
   }
   return out;
+}
+
+void ClaimTables(const Header& h, const std::vector<uint64_t>& l2, HostClaims& claims) {
+  const uint64_t cs = h.cluster_size;
+  const auto clusters = [cs](uint64_t bytes) { return (bytes + cs - 1) / cs * cs; };
+  claims.Claim(0, cs, Owner{Use::kHeader, 0});
+  claims.Claim(h.l1_offset, clusters(uint64_t(h.l1_size) * 8), Owner{Use::kL1Table, 0});
+  claims.Claim(h.refcount_table_offset, uint64_t(h.refcount_table_clusters) * cs,
+               Owner{Use::kRefcountTable, 0});
+  // Each snapshot entry takes at least 40 bytes; its real length needs the table itself.
+  if (h.nb_snapshots > 0) {
+    claims.Claim(h.snapshots_offset, clusters(uint64_t(h.nb_snapshots) * 40),
+                 Owner{Use::kSnapshotTable, 0});
+  }
+  for (uint64_t i = 0; i < l2.size(); i++) {
+    if (l2[i] != 0)
+      claims.Claim(l2[i], cs, Owner{Use::kL2Table, i});
+  }
+}
+
+void ClaimRefcountBlocks(const Header& h, const uint8_t* table, size_t len, HostClaims& claims) {
+  const uint64_t n = std::min<uint64_t>(len, uint64_t(h.refcount_table_clusters) * h.cluster_size);
+  for (uint64_t i = 0; i + 8 <= n; i += 8) {
+    // The low 9 bits are reserved (qemu's REFT_OFFSET_MASK); qemu refuses unaligned blocks.
+    const uint64_t block = Be64(table + i) & ~uint64_t(511);
+    if (block != 0)
+      claims.Claim(block, h.cluster_size, Owner{Use::kRefcountBlock, i / 8});
+  }
 }
 
 namespace {
@@ -353,7 +386,8 @@ void MapL2(const Header& h,
            uint64_t l1_index,
            const uint8_t* data,
            size_t len,
-           std::vector<Extent>& out) {
+           std::vector<Extent>& out,
+           HostClaims* claims) {
   if (len < h.cluster_size) {
     Invalid(Fmt("l2 table of l1 entry %" PRIu64 " truncated: %zu bytes", l1_index, len));
   }
@@ -367,6 +401,10 @@ void MapL2(const Header& h,
     uint64_t entry = Be64(data + j * h.l2_entry_size);
     if (entry & kOflagCompressed) {
       MapCompressed(h, entry, guest, glen, out);
+      if (claims != nullptr) {
+        const Extent& e = out.back();
+        claims->ClaimPacked(e.host, e.host_len, Owner{Use::kCompressedCluster, guest});
+      }
       continue;
     }
     uint64_t host = entry & kOffsetMask;
@@ -375,6 +413,9 @@ void MapL2(const Header& h,
                   ") is not aligned to the cluster size %" PRIu64,
                   host, guest, cs));
     }
+    // Allocated clusters are claimed whole, read or not (zero-allocated, unused subclusters).
+    if (claims != nullptr && host != 0)
+      claims->Claim(host, cs, Owner{Use::kDataCluster, guest});
     if (h.extended_l2) {
       MapExtended(h, host, Be64(data + j * 16 + 8), guest, guest + glen, out);
     } else if ((entry & kOflagZero) || host == 0) {
@@ -480,6 +521,15 @@ void DecodeMarkerGrain(const uint8_t* in,
     Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " has a truncated marker", guest_offset));
   uint32_t size = uint32_t(in[8]) | (uint32_t(in[9]) << 8) | (uint32_t(in[10]) << 16) |
                   (uint32_t(in[11]) << 24);
+  // The sequential converter places a grain by its marker's sector; a table that places it
+  // elsewhere would make the two converters disagree, so the marker must name this grain.
+  uint64_t lba = 0;
+  for (int i = 7; i >= 0; i--)
+    lba = (lba << 8) | in[i];
+  if (lba != guest_offset / 512) {
+    Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " has a marker for sector %" PRIu64,
+                guest_offset, lba));
+  }
   if (size == 0 || size > in_len - 12) {
     Invalid(Fmt("vmdk grain at guest offset %" PRIu64 " has an invalid compressed size %" PRIu32,
                 guest_offset, size));

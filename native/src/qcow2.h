@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "host_claims.h"
+
 namespace qcow2 {
 
 // Error codes shared with common/errors.ts (ErrorCodes values).
@@ -86,6 +88,14 @@ Header ParseHeader(const uint8_t* data, size_t len, uint64_t file_size);
 // (0: unallocated).
 std::vector<uint64_t> ParseL1(const Header& h, const uint8_t* data, size_t len);
 
+// Claims the structures the header locates (header cluster, L1 table, refcount table, the fixed
+// part of the snapshot table) and the L2 tables the L1 names (`l2`, from ParseL1). An L2 table
+// named by two L1 entries, or overlapping any of them, throws Error(kImageOverlap).
+void ClaimTables(const Header& h, const std::vector<uint64_t>& l2, HostClaims& claims);
+
+// Claims the refcount blocks the refcount table (`len` bytes at its offset) names.
+void ClaimRefcountBlocks(const Header& h, const uint8_t* table, size_t len, HostClaims& claims);
+
 // kMarkerGrain: a VMDK streamOptimized grain, host bytes = 12-byte marker (lba, size) + zlib
 // stream (RFC 1950) of at most one grain (`Header::cluster_size`); host_len bounds the read.
 enum ExtentKind : uint32_t { kZero = 0, kData = 1, kCompressed = 2, kMarkerGrain = 3 };
@@ -100,12 +110,14 @@ struct Extent {
 };
 
 // Maps one L2 table (cluster_size bytes) of L1 entry `l1_index` to extents in guest order,
-// merging neighbours (zero runs; data contiguous in guest and host). Appends to `out`.
+// merging neighbours (zero runs; data contiguous in guest and host). Appends to `out`. With
+// `claims`, every allocated cluster (data, zero-allocated, compressed bytes) is claimed.
 void MapL2(const Header& h,
            uint64_t l1_index,
            const uint8_t* data,
            size_t len,
-           std::vector<Extent>& out);
+           std::vector<Extent>& out,
+           HostClaims* claims = nullptr);
 
 // Where a chunk's host bytes come from.
 class HostReader {

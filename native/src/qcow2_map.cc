@@ -13,6 +13,7 @@ Napi::Function Qcow2Map::Init(Napi::Env env) {
                      {
                          InstanceMethod<&Qcow2Map::Info>("info"),
                          InstanceMethod<&Qcow2Map::ParseL1>("parseL1"),
+                         InstanceMethod<&Qcow2Map::ClaimRefcountTable>("claimRefcountTable"),
                          InstanceMethod<&Qcow2Map::MapL2>("mapL2"),
                          InstanceMethod<&Qcow2Map::ProcessChunk>("processChunk"),
                      });
@@ -59,12 +60,25 @@ Napi::Value Qcow2Map::Info(const Napi::CallbackInfo& info) {
 
 Napi::Value Qcow2Map::ParseL1(const Napi::CallbackInfo& info) {
   Napi::Buffer<uint8_t> buf = ArgBuffer(info, 0, "l1");
-  std::vector<uint64_t> l2 =
-      Guard(info.Env(), [&] { return qcow2::ParseL1(header_, buf.Data(), buf.Length()); });
+  std::vector<uint64_t> l2 = Guard(info.Env(), [&] {
+    std::vector<uint64_t> offsets = qcow2::ParseL1(header_, buf.Data(), buf.Length());
+    qcow2::ClaimTables(header_, offsets, claims_);
+    return offsets;
+  });
   Napi::Float64Array arr = Napi::Float64Array::New(info.Env(), l2.size());
   for (size_t i = 0; i < l2.size(); i++)
     arr[i] = double(l2[i]);
   return arr;
+}
+
+// claimRefcountTable(table): claims the refcount blocks the table names (overlaps throw).
+Napi::Value Qcow2Map::ClaimRefcountTable(const Napi::CallbackInfo& info) {
+  Napi::Buffer<uint8_t> buf = ArgBuffer(info, 0, "refcountTable");
+  Guard(info.Env(), [&] {
+    qcow2::ClaimRefcountBlocks(header_, buf.Data(), buf.Length(), claims_);
+    return 0;
+  });
+  return info.Env().Undefined();
 }
 
 Napi::Value Qcow2Map::MapL2(const Napi::CallbackInfo& info) {
@@ -75,7 +89,7 @@ Napi::Value Qcow2Map::MapL2(const Napi::CallbackInfo& info) {
   }
   std::vector<qcow2::Extent> ex;
   Guard(info.Env(), [&] {
-    qcow2::MapL2(header_, index, buf.Data(), buf.Length(), ex);
+    qcow2::MapL2(header_, index, buf.Data(), buf.Length(), ex, &claims_);
     return 0;
   });
   return ExtentsToArray(info.Env(), ex);

@@ -18,10 +18,13 @@ class Qcow2Map : public Napi::ObjectWrap<Qcow2Map> {
  private:
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value ParseL1(const Napi::CallbackInfo& info);
+  Napi::Value ClaimRefcountTable(const Napi::CallbackInfo& info);
   Napi::Value MapL2(const Napi::CallbackInfo& info);
   Napi::Value ProcessChunk(const Napi::CallbackInfo& info);
 
   qcow2::Header header_;
+  // Host bytes claimed so far (tables, clusters); every converter claims the same structures.
+  qcow2::HostClaims claims_;
 };
 
 }  // namespace cdi

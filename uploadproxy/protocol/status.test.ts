@@ -20,6 +20,7 @@ describe('httpStatusOf', () => {
       status: 400,
     },
     { what: 'bad image', err: new CdiError(ErrorCodes.ImageInvalid, 'x'), status: 400 },
+    { what: 'shared metadata', err: new CdiError(ErrorCodes.ImageOverlap, 'x'), status: 400 },
     { what: 'anything else', err: new Error('boom'), status: 500 },
     { what: 'a non-error', err: 'boom', status: 500 },
   ])('$what → $status', ({ err, status }) => {

@@ -28,6 +28,7 @@ export function httpStatusOf(err: unknown): number {
     case ErrorCodes.InvalidArgument:
     case ErrorCodes.FormatUnsupported:
     case ErrorCodes.ImageInvalid:
+    case ErrorCodes.ImageOverlap:
     case ErrorCodes.ImageBackingFile:
     case ErrorCodes.ImageEncrypted:
     case ErrorCodes.ImageExternalData:
