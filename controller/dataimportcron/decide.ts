@@ -29,6 +29,7 @@ import {
 import { CDI_GROUP, CDI_VERSION, type DataSource, type DataVolume } from '../api/datavolume.js';
 import { ConditionStatuses, type ConditionStatus } from '../api/phases.js';
 import { joinName } from '../builders/naming.js';
+import { isPopulated } from '../pvc/clone-source.js';
 import { mergeConditions, type ConditionValue } from '../datavolume/conditions.js';
 import type { CronAction } from './actions.js';
 import { nextRun, parseCron } from './cron.js';
@@ -259,7 +260,11 @@ function onSuccess(d: Draft): void {
   garbageCollect(d, current.DataVolumeName);
 }
 
-/** Deletes imports beyond `importsToKeep`, most recently used first kept; never `keep`. */
+/**
+ * Deletes completed imports beyond `importsToKeep`, most recently used kept first. Never the one
+ * in use (`keep`), nor one newer than it, nor an import still in progress: a reconcile that reads
+ * a cron a moment old must not delete what a newer one just made.
+ */
 function garbageCollect(d: Draft, keep: string): void {
   const spec = d.input.cron.spec;
   if ((spec?.garbageCollect ?? GarbageCollect.Outdated) !== GarbageCollect.Outdated) return;
@@ -268,15 +273,21 @@ function garbageCollect(d: Draft, keep: string): void {
       ? spec.importsToKeep
       : DEFAULT_IMPORTS_TO_KEEP;
   const lastUse = (p: V1PersistentVolumeClaim): string =>
-    p.metadata?.name === keep
-      ? '\uffff'
-      : (p.metadata?.annotations?.[Annotations.LastUseTime] ?? '');
+    p.metadata?.annotations?.[Annotations.LastUseTime] ??
+    (p.metadata?.name === keep ? '\uffff' : '');
   const claims = d.input.importClaims
-    .filter((p) => p.metadata?.deletionTimestamp === undefined)
+    .filter((p) => p.metadata?.deletionTimestamp === undefined && isPopulated(p))
     .sort((a, b) => lastUse(b).localeCompare(lastUse(a)));
-  for (const p of claims.slice(Math.max(max, 1))) {
-    d.actions.push({ kind: 'deleteImport', namespace: d.namespace, name: p.metadata?.name ?? '' });
-  }
+  const kept = claims.findIndex((p) => p.metadata?.name === keep);
+  claims.forEach((p, i) => {
+    if (i >= Math.max(max, 1) && i > kept) {
+      d.actions.push({
+        kind: 'deleteImport',
+        namespace: d.namespace,
+        name: p.metadata?.name ?? '',
+      });
+    }
+  });
 }
 
 /** Creates the managed DataSource, or points it at the last import; not when another owns it. */
@@ -477,7 +488,8 @@ function finishStatus(d: Draft): void {
   const clear = Object.keys(cron.status ?? {}).filter((k) => !(k in status));
   const statusChanged = JSON.stringify(cron.status ?? {}) !== JSON.stringify(status);
   if (!statusChanged && Object.keys(d.annotations).length === 0) return;
-  d.actions.push({
+  // First: a write based on a stale read fails here (409) before any other effect.
+  d.actions.unshift({
     kind: 'updateCron',
     namespace: d.namespace,
     name: d.name,
