@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Annotations, Labels } from '../../common/contract.js';
 import type { DataImportCron, DataImportCronStatus } from '../api/dataimportcron.js';
 import type { DataSource, DataVolume } from '../api/datavolume.js';
+import type { DataVolumePhase } from '../api/phases.js';
 import type { CronAction, UpdateCronAction } from './actions.js';
 import { decideCron, importName, isPollDue, untagged, type CronInput } from './decide.js';
 
@@ -47,7 +48,7 @@ function dv(name: string, phase: string, running?: { reason: string }): DataVolu
   return {
     metadata: { name, namespace: 'golden', labels: cronLabel },
     status: {
-      phase: phase as NonNullable<DataVolume['status']>['phase'],
+      phase: phase as DataVolumePhase,
       ...(running === undefined
         ? {}
         : { conditions: [{ type: 'Running', status: 'False', reason: running.reason }] }),
