@@ -168,6 +168,14 @@ export const Annotations = {
   CloneToken: 'cdi.kubevirt.io/storage.clone.token',
   /** The client certificate name a clone target's upload server requires (the source pod's). */
   UploadClientName: 'cdi.kubevirt.io/uploadClientName',
+  /** DataImportCron: the digest the last poll found (what the newest import must hold). */
+  SourceDesiredDigest: 'cdi.kubevirt.io/storage.import.sourceDesiredDigest',
+  /** DataImportCron: when the next poll is due (RFC 3339). */
+  NextCronTime: 'cdi.kubevirt.io/storage.import.nextCronTime',
+  /** DataImportCron: when the last poll ran (RFC 3339). */
+  LastCronTime: 'cdi.kubevirt.io/storage.import.lastCronTime',
+  /** An import of a DataImportCron: when it was last the cron's newest (garbage collection order). */
+  LastUseTime: 'cdi.kubevirt.io/storage.import.lastUseTime',
 } as const;
 
 /** Annotations of other projects that CDI sets or reads on the objects it creates. */
@@ -190,6 +198,10 @@ export const Labels = {
   FillingUpAlert: 'alerts.k8s.io/KubePersistentVolumeFillingUp',
   /** Keeps scratch claims out of Velero backups. */
   VeleroExclude: 'velero.io/exclude-from-backup',
+  /** Names the DataImportCron that made (or manages) the labelled DataVolume, claim or DataSource. */
+  DataImportCron: 'cdi.kubevirt.io/dataImportCron',
+  /** `"true"`: delete the labelled object with its DataImportCron (`retentionPolicy: None`). */
+  DataImportCronCleanup: 'cdi.kubevirt.io/dataImportCron.cleanup',
 } as const;
 
 /** Environment of the controller process (`cdi controller`). */

@@ -50,7 +50,17 @@ import {
 import { decideImport, isImportClaim, isImportComplete } from './pvc/import-reconcile.js';
 import { cloneRequestOf } from './builders/claim.js';
 import { dataSourceClaim, dataSourceRefOf } from './datavolume/clone-resolve.js';
-import { decideDataSource } from './datasource/decide.js';
+import {
+  decideDataSource,
+  referencedDataSource,
+  resolveDataSource,
+  resolvedClaim,
+  resolvedSnapshot,
+} from './datasource/decide.js';
+import { DATA_IMPORT_CRONS, type DataImportCron } from './api/dataimportcron.js';
+import { cronLabelOf } from './dataimportcron/decide.js';
+import { outdatedSamples, type OutdatedSample } from './dataimportcron/metrics.js';
+import { reconcileCron, type CronReconcileContext } from './dataimportcron/reconcile.js';
 import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { decideCloneSource, networkCloneSource } from './pvc/clone-source-reconcile.js';
@@ -70,6 +80,8 @@ export interface ControllerOptions {
 }
 
 const CONFIG_KEY = CDI_CONFIG_NAME;
+/** How often a DataSource re-reads a VolumeSnapshot that is not ready (they are not watched). */
+const SNAPSHOT_POLL_MS = 10_000;
 /** How soon a failed PKI bootstrap is tried again. */
 const PKI_RETRY_MS = 10_000;
 /** Label selector of the pods the controller creates. */
@@ -85,6 +97,7 @@ export class Controller {
   private readonly pvcQueue = new WorkQueue();
   private readonly configQueue = new WorkQueue();
   private readonly dsQueue = new WorkQueue();
+  private readonly cronQueue = new WorkQueue();
   /** StorageProfiles, keyed by storage class name. */
   private readonly profileQueue = new WorkQueue();
   // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
@@ -96,6 +109,12 @@ export class Controller {
   private readonly cdiConfigs: ResilientInformer<KubernetesObject>;
   private readonly dataSources: ResilientInformer<KubernetesObject>;
   private readonly storageProfiles: ResilientInformer<KubernetesObject>;
+  private readonly crons: ResilientInformer<KubernetesObject>;
+  private readonly cronView = {
+    get: (name: string, namespace?: string): DataImportCron | undefined =>
+      this.crons.get(name, namespace) as DataImportCron | undefined,
+    list: (): readonly DataImportCron[] => this.crons.list() as readonly DataImportCron[],
+  };
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -202,6 +221,24 @@ export class Controller {
         })) as KubernetesListObject<KubernetesObject>,
       onChange: (ds) => this.onDataSource(ds as DataSource),
     });
+    this.crons = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${DATA_IMPORT_CRONS}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: DATA_IMPORT_CRONS,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (c) => this.cronQueue.add(keyOf(c)),
+    });
+  }
+
+  /** `kubevirt_cdi_dataimportcron_outdated` of every cached DataImportCron. */
+  dataImportCronOutdated(): OutdatedSample[] {
+    const hasDefault = this.storageClassInfos().some((sc) => sc.isDefault);
+    return outdatedSamples(this.cronView.list(), hasDefault);
   }
 
   /** The effective configuration from the caches. */
@@ -246,6 +283,7 @@ export class Controller {
       this.pvcs.start(),
       this.dataSources.start(),
       this.storageProfiles.start(),
+      this.crons.start(),
     ]);
     await this.dataVolumes.start();
     this.log.info('caches synced', {
@@ -271,7 +309,23 @@ export class Controller {
         onError('claim'),
       ),
       this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
-      this.dsQueue.run((key) => this.reconcileDataSource(ctx, key), 1, onError('datasource')),
+      this.dsQueue.run(
+        async (key) => this.requeue(this.dsQueue, key, await this.reconcileDataSource(ctx, key)),
+        1,
+        onError('datasource'),
+      ),
+      this.cronQueue.run(
+        async (key) => {
+          const { namespace, name } = splitKey(key);
+          this.requeue(
+            this.cronQueue,
+            key,
+            await reconcileCron(this.cronContext(ctx), namespace, name),
+          );
+        },
+        workers,
+        onError('dataimportcron'),
+      ),
       this.profileQueue.run(
         (name) => this.reconcileStorageProfile(ctx, name),
         1,
@@ -294,6 +348,7 @@ export class Controller {
     this.pvcQueue.shutDown();
     this.configQueue.shutDown();
     this.dsQueue.shutDown();
+    this.cronQueue.shutDown();
     this.profileQueue.shutDown();
     await this.running;
     await Promise.all([
@@ -304,6 +359,7 @@ export class Controller {
       this.cdiConfigs.stop(),
       this.dataSources.stop(),
       this.storageProfiles.stop(),
+      this.crons.stop(),
     ]);
   }
 
@@ -315,6 +371,7 @@ export class Controller {
     for (const dv of this.dvView.list()) this.dvQueue.add(keyOf(dv));
     for (const pvc of this.pvcs.list()) if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
     for (const ds of this.dataSources.list()) this.dsQueue.add(keyOf(ds));
+    for (const c of this.crons.list()) this.cronQueue.add(keyOf(c));
     for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
       this.profileQueue.add(o.metadata?.name ?? '');
   }
@@ -454,14 +511,52 @@ export class Controller {
     );
   }
 
-  private async reconcileDataSource(ctx: ExecutorContext, key: string): Promise<void> {
+  private async reconcileDataSource(
+    ctx: ExecutorContext,
+    key: string,
+  ): Promise<number | undefined> {
     const { namespace, name } = splitKey(key);
     const ds = this.dsView.get(name, namespace);
-    if (ds === undefined) return;
-    const ref = dataSourceClaim(ds);
-    const pvc = ref === undefined ? undefined : this.pvcs.get(ref.name, ref.namespace);
+    if (ds === undefined) return undefined;
+    const ref = referencedDataSource(ds);
+    const referenced = ref === undefined ? undefined : this.dsView.get(ref.name, ref.namespace);
+    const resolution = resolveDataSource(ds, referenced);
+    const claim = resolvedClaim(resolution);
+    const pvc = claim === undefined ? undefined : this.pvcs.get(claim.name, claim.namespace);
+    // Snapshots are read when needed rather than watched: the snapshot API may not be served.
+    const snap = resolvedSnapshot(resolution);
+    const snapshot =
+      snap === undefined
+        ? undefined
+        : await this.options.client.getVolumeSnapshot(snap.namespace, snap.name);
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    await execute(ctx, decideDataSource({ ds, pvc, now }));
+    await execute(ctx, decideDataSource({ ds, referenced, pvc, snapshot, now }));
+    return snap !== undefined && snapshot?.status?.readyToUse !== true
+      ? SNAPSHOT_POLL_MS
+      : undefined;
+  }
+
+  private cronContext(ctx: DataVolumeReconcileContext): CronReconcileContext {
+    return {
+      ...ctx,
+      caches: {
+        crons: this.cronView,
+        dataVolumes: this.dvView,
+        pvcs: { get: (n, ns) => this.pvcs.get(n, ns), list: () => this.pvcs.list() },
+        dataSources: {
+          get: (n, ns) => this.dsView.get(n, ns),
+          list: () => this.dataSources.list() as readonly DataSource[],
+        },
+      },
+    };
+  }
+
+  /** Queues the DataImportCron that labelled an object as its own. */
+  private onCronOwned(obj: {
+    metadata?: { namespace?: string; labels?: Record<string, string> };
+  }): void {
+    const cron = cronLabelOf(obj);
+    if (cron !== '') this.cronQueue.add(`${obj.metadata?.namespace ?? ''}/${cron}`);
   }
 
   /**
@@ -498,6 +593,7 @@ export class Controller {
 
   private onDataVolume(dv: DataVolume, verb: 'add' | 'update' | 'delete'): void {
     this.dvQueue.add(keyOf(dv));
+    this.onCronOwned(dv);
     if (verb !== 'delete') return;
     // Garbage collection removes the claim (and through it the pod); deleting it here as well
     // stops the import at once even where the collector is slow.
@@ -515,6 +611,7 @@ export class Controller {
 
   private onPvc(pvc: V1PersistentVolumeClaim): void {
     if (this.servesClaim(pvc)) this.pvcQueue.add(keyOf(pvc));
+    this.onCronOwned(pvc);
     this.onCloneSource(pvc);
     for (const o of pvc.metadata?.ownerReferences ?? []) {
       if (o.kind === 'DataVolume') this.dvQueue.add(`${pvc.metadata?.namespace ?? ''}/${o.name}`);
@@ -532,7 +629,7 @@ export class Controller {
       ref !== undefined && ref.namespace === namespace && ref.name === name;
     // DataSources follow their claim either way (Ready turns False when it goes).
     for (const ds of this.dataSources.list()) {
-      if (isIt(dataSourceClaim(ds as DataSource))) this.dsQueue.add(keyOf(ds));
+      if (isIt(this.claimOfDataSource(ds as DataSource))) this.dsQueue.add(keyOf(ds));
     }
     // Only a claim that holds its content unblocks waiting clones; skipping the others keeps the
     // scans below off the busy path of an import's own updates (the resync covers the rest).
@@ -558,10 +655,24 @@ export class Controller {
     }
   }
 
+  /** The claim a DataSource resolves to, following a reference to another DataSource. */
+  private claimOfDataSource(ds: DataSource): { namespace: string; name: string } | undefined {
+    const ref = referencedDataSource(ds);
+    const referenced = ref === undefined ? undefined : this.dsView.get(ref.name, ref.namespace);
+    return resolvedClaim(resolveDataSource(ds, referenced));
+  }
+
   private onDataSource(ds: DataSource): void {
     const namespace = ds.metadata.namespace ?? '';
     const name = ds.metadata.name ?? '';
     this.dsQueue.add(`${namespace}/${name}`);
+    this.onCronOwned(ds);
+    // DataSources that refer to this one follow it.
+    for (const other of this.dataSources.list() as readonly DataSource[]) {
+      const ref = referencedDataSource(other);
+      if (ref !== undefined && ref.namespace === namespace && ref.name === name)
+        this.dsQueue.add(keyOf(other));
+    }
     for (const dv of this.dvView.list()) {
       const ref = dataSourceRefOf(dv);
       if (ref !== undefined && ref.namespace === namespace && ref.name === name)

@@ -31,9 +31,11 @@ import {
   type CdiConfig,
   type CdiConfigStatus,
   type DataSource,
+  type DataVolume,
   type DataVolumeStatus,
   type StorageProfile,
 } from './api/datavolume.js';
+import { DATA_IMPORT_CRONS, type DataImportCronStatus } from './api/dataimportcron.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
 /** HTTP status of a failed API call, if it is one. */
@@ -237,6 +239,148 @@ export class KubeClient {
         MERGE_PATCH,
       ),
     );
+  }
+
+  /** Creates a DataVolume; returns false when it already exists. */
+  async createDataVolume(dv: DataVolume): Promise<boolean> {
+    const namespace = dv.metadata.namespace ?? '';
+    try {
+      await this.custom.createNamespacedCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        namespace,
+        plural: CdiResources.DataVolumes,
+        body: dv,
+      });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create DataVolume ${namespace}/${dv.metadata.name ?? ''}`);
+    }
+  }
+
+  /** Deletes a DataVolume (background propagation); returns false when it was absent. */
+  async deleteDataVolume(namespace: string, name: string): Promise<boolean> {
+    const done: unknown = await orNotFound(`delete DataVolume ${namespace}/${name}`, () =>
+      this.custom.deleteNamespacedCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        namespace,
+        plural: CdiResources.DataVolumes,
+        name,
+        propagationPolicy: 'Background',
+      }),
+    );
+    return done !== undefined;
+  }
+
+  /** Creates a DataSource; returns false when it already exists. */
+  async createDataSource(ds: DataSource): Promise<boolean> {
+    const namespace = ds.metadata.namespace ?? '';
+    try {
+      await this.custom.createNamespacedCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        namespace,
+        plural: CdiResources.DataSources,
+        body: ds,
+      });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create DataSource ${namespace}/${ds.metadata.name ?? ''}`);
+    }
+  }
+
+  /** Merge-patches a DataSource (labels, spec); a missing one is ignored. */
+  async patchDataSource(
+    namespace: string,
+    name: string,
+    body: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
+    await orNotFound(`patch DataSource ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObject(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: CdiResources.DataSources,
+          name,
+          body,
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /** Deletes a DataSource; absent is fine. */
+  async deleteDataSource(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete DataSource ${namespace}/${name}`, () =>
+      this.custom.deleteNamespacedCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        namespace,
+        plural: CdiResources.DataSources,
+        name,
+      }),
+    );
+  }
+
+  /**
+   * Merge-patches a DataImportCron's annotations and status together (the kind has no status
+   * subresource); `resourceVersion` makes a write based on a stale read fail with a retryable 409.
+   */
+  async patchDataImportCron(
+    namespace: string,
+    name: string,
+    patch: {
+      resourceVersion: string;
+      annotations: Readonly<Record<string, string | null>>;
+      status: DataImportCronStatus;
+      clear: readonly string[];
+    },
+  ): Promise<void> {
+    const metadata: Record<string, unknown> = { resourceVersion: patch.resourceVersion };
+    if (Object.keys(patch.annotations).length > 0) metadata['annotations'] = patch.annotations;
+    await orNotFound(`update DataImportCron ${namespace}/${name}`, () =>
+      this.custom.patchNamespacedCustomObject(
+        {
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          namespace,
+          plural: DATA_IMPORT_CRONS,
+          name,
+          body: {
+            metadata,
+            status: { ...patch.status, ...Object.fromEntries(patch.clear.map((k) => [k, null])) },
+          },
+        },
+        MERGE_PATCH,
+      ),
+    );
+  }
+
+  /**
+   * Reads a VolumeSnapshot (`snapshot.storage.k8s.io/v1`); undefined when absent, also when the
+   * cluster does not serve the snapshot API at all (both are 404).
+   */
+  async getVolumeSnapshot(
+    namespace: string,
+    name: string,
+  ): Promise<
+    { metadata?: { deletionTimestamp?: unknown }; status?: { readyToUse?: boolean } } | undefined
+  > {
+    const got: unknown = await orNotFound(`get VolumeSnapshot ${namespace}/${name}`, () =>
+      this.custom.getNamespacedCustomObject({
+        group: 'snapshot.storage.k8s.io',
+        version: 'v1',
+        namespace,
+        plural: 'volumesnapshots',
+        name,
+      }),
+    );
+    return got as
+      { metadata?: { deletionTimestamp?: unknown }; status?: { readyToUse?: boolean } } | undefined;
   }
 
   /** Creates a StorageProfile; returns false when it already exists. */
