@@ -13,7 +13,7 @@ const MAY_IMPORT = {
   native: ['common'],
   importer: ['common', 'native'],
   uploadproxy: ['common', 'native', 'importer'],
-  controller: ['common'],
+  controller: ['common', 'importer'],
   cmd: ['common', 'importer', 'uploadproxy', 'controller'],
 };
 /** Within a folder: subfolders that must not import some of their siblings. */
