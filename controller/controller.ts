@@ -55,6 +55,11 @@ import { isPopulated } from './pvc/clone-source.js';
 import { decideUpload, isUploadClaim } from './pvc/upload-reconcile.js';
 import { scrapeProgress } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
+import type { ControllerMetrics, MetricsSource } from './metrics/registry.js';
+import type { OperationalInput } from './metrics/operational.js';
+import { activeCdi, decideCdi } from './cdi/decide.js';
+import { applyCdiDecision } from './cdi/apply.js';
+import { CDI_PLURAL, type Cdi } from './cdi/types.js';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -65,6 +70,8 @@ export interface ControllerOptions {
   readonly workers?: number;
   /** Full resync period (default 5 min). */
   readonly resyncMs?: number;
+  /** Counts and times reconciles and reads the caches at scrape time. */
+  readonly metrics?: ControllerMetrics;
 }
 
 const CONFIG_KEY = CDI_CONFIG_NAME;
@@ -78,13 +85,15 @@ function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): strin
 }
 
 /** The DataVolume and import controller. */
-export class Controller {
+export class Controller implements MetricsSource {
   private readonly dvQueue = new WorkQueue();
   private readonly pvcQueue = new WorkQueue();
   private readonly configQueue = new WorkQueue();
   private readonly dsQueue = new WorkQueue();
   /** StorageProfiles, keyed by storage class name. */
   private readonly profileQueue = new WorkQueue();
+  /** CDI resources, keyed by name. */
+  private readonly cdiQueue = new WorkQueue();
   // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
   // (timestamps as text); they are cached as KubernetesObject and read through the views below.
   private readonly dataVolumes: ResilientInformer<KubernetesObject>;
@@ -94,6 +103,7 @@ export class Controller {
   private readonly cdiConfigs: ResilientInformer<KubernetesObject>;
   private readonly dataSources: ResilientInformer<KubernetesObject>;
   private readonly storageProfiles: ResilientInformer<KubernetesObject>;
+  private readonly cdis: ResilientInformer<KubernetesObject>;
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -109,6 +119,7 @@ export class Controller {
   private resyncTimer: NodeJS.Timeout | undefined;
   private pkiRetryTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  private synced = false;
 
   constructor(private readonly options: ControllerOptions) {
     const { client, log } = options;
@@ -186,7 +197,23 @@ export class Controller {
           version: CDI_VERSION,
           plural: CdiResources.CdiConfigs,
         })) as KubernetesListObject<KubernetesObject>,
-      onChange: () => this.configQueue.add(CONFIG_KEY),
+      onChange: () => {
+        this.configQueue.add(CONFIG_KEY);
+        // The CDI resource is the authority: an edit of the CDIConfig spec is put back.
+        this.requeueCdis();
+      },
+    });
+    this.cdis = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CDI_PLURAL}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CDI_PLURAL,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (c) => this.cdiQueue.add(c.metadata?.name ?? ''),
     });
     this.dataSources = new ResilientInformer({
       kubeConfig,
@@ -226,6 +253,32 @@ export class Controller {
     }));
   }
 
+  /** The cached objects CDI's gauges are computed from; undefined before the caches synced. */
+  operationalInput(): OperationalInput | undefined {
+    if (!this.synced) return undefined;
+    return {
+      dataVolumes: this.dvView.list(),
+      pods: this.pods.list(),
+      storageClasses: this.storageClasses.list().map((sc) => ({
+        name: sc.metadata?.name ?? '',
+        annotations: sc.metadata?.annotations ?? {},
+      })),
+      storageProfiles: this.storageProfiles.list() as readonly StorageProfile[],
+    };
+  }
+
+  /** Why the controller cannot do its work yet, or undefined when it can. */
+  notReady(): string | undefined {
+    if (!this.synced) return 'caches not synced';
+    if (!this.pki.ready) return 'upload certificates not ensured';
+    return undefined;
+  }
+
+  /** CDI is ready: caches synced and the PKI in place. */
+  crReady(): boolean {
+    return this.notReady() === undefined;
+  }
+
   /** Starts the informers (waiting for their first lists) and the workers. */
   async start(): Promise<void> {
     const { client } = this.options;
@@ -244,14 +297,22 @@ export class Controller {
       this.pvcs.start(),
       this.dataSources.start(),
       this.storageProfiles.start(),
+      this.cdis.start(),
     ]);
     await this.dataVolumes.start();
+    this.synced = true;
+    this.options.metrics?.attach(this);
     this.log.info('caches synced', {
       dataVolumes: this.dataVolumes.list().length,
       pvcs: this.pvcs.list().length,
       pods: this.pods.list().length,
     });
     const workers = this.options.workers ?? 3;
+    const metrics = this.options.metrics;
+    const observed =
+      <T>(name: string, run: (key: string) => Promise<T>) =>
+      (key: string): Promise<T> =>
+        metrics === undefined ? run(key) : metrics.observe(name, () => run(key));
     const ctx = this.reconcileContext();
     const onError = (queue: string) => (key: string, err: unknown) =>
       this.log.warn('reconcile failed, will retry', { queue, key, error: errorMessage(err) });
@@ -259,21 +320,44 @@ export class Controller {
     this.resync();
     this.running = Promise.all([
       this.dvQueue.run(
-        async (key) => this.requeue(this.dvQueue, key, await reconcileDataVolume(ctx, key)),
+        async (key) =>
+          this.requeue(
+            this.dvQueue,
+            key,
+            await observed('datavolume', (k) => reconcileDataVolume(ctx, k))(key),
+          ),
         workers,
         onError('datavolume'),
       ),
       this.pvcQueue.run(
-        async (key) => this.requeue(this.pvcQueue, key, await this.reconcileClaim(ctx, key)),
+        async (key) =>
+          this.requeue(
+            this.pvcQueue,
+            key,
+            await observed('claim', (k) => this.reconcileClaim(ctx, k))(key),
+          ),
         workers,
         onError('claim'),
       ),
-      this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
-      this.dsQueue.run((key) => this.reconcileDataSource(ctx, key), 1, onError('datasource')),
+      this.configQueue.run(
+        observed('config', () => this.reconcileConfig()),
+        1,
+        onError('config'),
+      ),
+      this.dsQueue.run(
+        observed('datasource', (key) => this.reconcileDataSource(ctx, key)),
+        1,
+        onError('datasource'),
+      ),
       this.profileQueue.run(
-        (name) => this.reconcileStorageProfile(ctx, name),
+        observed('storageprofile', (name) => this.reconcileStorageProfile(ctx, name)),
         1,
         onError('storageprofile'),
+      ),
+      this.cdiQueue.run(
+        observed('cdi', (name) => this.reconcileCdi(name)),
+        1,
+        onError('cdi'),
       ),
     ]);
     const resyncMs = this.options.resyncMs ?? 300_000;
@@ -293,6 +377,7 @@ export class Controller {
     this.configQueue.shutDown();
     this.dsQueue.shutDown();
     this.profileQueue.shutDown();
+    this.cdiQueue.shutDown();
     await this.running;
     await Promise.all([
       this.dataVolumes.stop(),
@@ -302,6 +387,7 @@ export class Controller {
       this.cdiConfigs.stop(),
       this.dataSources.stop(),
       this.storageProfiles.stop(),
+      this.cdis.stop(),
     ]);
   }
 
@@ -315,12 +401,19 @@ export class Controller {
     for (const ds of this.dataSources.list()) this.dsQueue.add(keyOf(ds));
     for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
       this.profileQueue.add(o.metadata?.name ?? '');
+    this.requeueCdis();
+  }
+
+  private requeueCdis(): void {
+    for (const c of this.cdis.list()) this.cdiQueue.add(c.metadata?.name ?? '');
   }
 
   private async ensurePki(): Promise<void> {
     clearTimeout(this.pkiRetryTimer);
     try {
       await this.pki.ensure();
+      // Readiness may have changed: the CDI resource's conditions follow it.
+      this.requeueCdis();
     } catch (err) {
       // Uploads wait for it: retry soon rather than at the next resync.
       this.log.warn('could not ensure the upload certificates, retrying in 10 s', {
@@ -421,6 +514,22 @@ export class Controller {
     );
   }
 
+  private async reconcileCdi(name: string): Promise<void> {
+    const cdi = this.cdis.get(name) as Cdi | undefined;
+    if (cdi === undefined) return;
+    const deleting = cdi.metadata.deletionTimestamp !== undefined;
+    // Only the active resource configures; another live one is left alone (CDI `GetActiveCDI`).
+    if (!deleting && activeCdi(this.cdis.list() as readonly Cdi[]) !== cdi) return;
+    const decision = decideCdi({
+      cdi,
+      config: this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined,
+      dataVolumes: this.dataVolumes.list().length,
+      notReady: this.notReady(),
+      now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+    await applyCdiDecision(this.options.client, this.recorder, cdi, decision);
+  }
+
   private async reconcileConfig(): Promise<void> {
     const current = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
     if (current === undefined) return;
@@ -431,6 +540,11 @@ export class Controller {
 
   private onDataVolume(dv: DataVolume, verb: 'add' | 'update' | 'delete'): void {
     this.dvQueue.add(keyOf(dv));
+    // A CDI resource whose uninstall waits for the last DataVolume to go.
+    if (verb !== 'update') {
+      for (const c of this.cdis.list())
+        if (c.metadata?.deletionTimestamp !== undefined) this.cdiQueue.add(c.metadata.name ?? '');
+    }
     if (verb !== 'delete') return;
     // Garbage collection removes the claim (and through it the pod); deleting it here as well
     // stops the import at once even where the collector is slow.

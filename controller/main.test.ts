@@ -22,9 +22,19 @@ describe('parseControllerArgs', () => {
   });
 
   it.each([
+    { argv: ['-v', '1'], level: 'info' },
+    { argv: ['-v=3'], level: 'debug' },
+    { argv: ['--v', '5'], level: 'debug' },
+    { argv: ['--v=0'], level: 'info' },
+  ])('klog verbosity $argv sets level $level', ({ argv, level }) => {
+    expect(parseControllerArgs(argv).logLevel).toBe(level);
+  });
+
+  it.each([
     { what: 'unknown flag', argv: ['--frobnicate'], message: 'unknown argument' },
     { what: 'missing value', argv: ['--kubeconfig'], message: '--kubeconfig needs a value' },
     { what: 'bad log level', argv: ['--log-level', 'loud'], message: '--log-level must be' },
+    { what: 'bad verbosity', argv: ['-v', 'high'], message: '-v must be a number' },
   ])('rejects $what', ({ argv, message }) => {
     expect(() => parseControllerArgs(argv)).toThrow(message);
   });

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level L]`:
+ * `cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level L] [-v N]`:
  * the control plane. Loads the kubeconfig (the file, else `KUBECONFIG` / in-cluster config),
- * waits for leadership, runs the controller until SIGTERM or SIGINT, and returns the exit code
- * (0 on a signal, 1 on a start failure or lost leadership, 2 on bad arguments).
+ * serves `/metrics`, `/healthz` and `/readyz`, waits for leadership, runs the controller until
+ * SIGTERM or SIGINT, and returns the exit code (0 on a signal, 1 on a start failure or lost
+ * leadership, 2 on bad arguments).
  */
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ControllerEnv } from '../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
-import { createLogger, type LogLevel } from '../common/logger.js';
+import { createLogger, levelFromVerbosity, type LogLevel } from '../common/logger.js';
 import { parseControllerSettings } from './config.js';
 import { Controller } from './controller.js';
 import { KubeClient } from './kube.js';
 import { LeaderElector } from './leader-election.js';
+import { ControllerMetrics } from './metrics/registry.js';
+import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 
 /** Parsed command line of `cdi controller`. */
 export interface ControllerArgs {
@@ -25,7 +28,7 @@ export interface ControllerArgs {
 }
 
 const USAGE =
-  'usage: cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level debug|info|warn|error]';
+  'usage: cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level debug|info|warn|error] [-v N]';
 
 /** Parses the arguments after `controller`; throws `CDI_INVALID_ARGUMENT`. */
 export function parseControllerArgs(argv: readonly string[]): ControllerArgs {
@@ -38,8 +41,8 @@ export function parseControllerArgs(argv: readonly string[]): ControllerArgs {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
     const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
+    const flag = arg.startsWith('-') && eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = arg.startsWith('-') && eq > 0 ? arg.slice(eq + 1) : undefined;
     const value = (): string => {
       const v = inline ?? args[++i];
       if (v === undefined || v === '')
@@ -65,6 +68,15 @@ export function parseControllerArgs(argv: readonly string[]): ControllerArgs {
           );
         }
         logLevel = v;
+        break;
+      }
+      case '-v':
+      case '--v': {
+        // klog's verbosity, as CDI's Deployments pass it.
+        const v = value();
+        if (!/^\d+$/.test(v))
+          throw new CdiError(ErrorCodes.InvalidArgument, `${flag} must be a number, got ${v}`);
+        logLevel = levelFromVerbosity(Number(v));
         break;
       }
       case '--help':
@@ -108,6 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const log = createLogger({ component: 'cdi-controller', level: args.logLevel });
   const signal = waitForSignal();
+  let metricsServer: MetricsServer | undefined;
   try {
     const settings = parseControllerSettings(
       {
@@ -125,6 +138,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       importerImage: settings.importerImage,
     });
 
+    const metrics = new ControllerMetrics();
+    // What the readiness probe reports on, filled in as the process gets going.
+    const state: { leading: boolean; controller?: Controller } = { leading: !args.leaderElect };
+    metricsServer = await startMetricsServer({
+      host: settings.metricsBindAddress,
+      port: settings.metricsPort,
+      registry: metrics.registry,
+      // A standby replica is ready: it serves probes and waits for the Lease.
+      notReady: () => {
+        if (!state.leading) return undefined;
+        return state.controller === undefined ? 'starting' : state.controller.notReady();
+      },
+    });
+    log.info('serving metrics and probes', { url: metricsServer.url });
+
     const elector = args.leaderElect
       ? new LeaderElector({
           store: client,
@@ -140,7 +168,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
     }
-    const controller = new Controller({ client, settings, log });
+    state.leading = true;
+    const controller = new Controller({ client, settings, log, metrics });
+    state.controller = controller;
     await controller.start();
     log.info('controller running');
     const lost = elector === undefined ? new Promise<boolean>(() => undefined) : elector.hold();
@@ -157,5 +187,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   } finally {
     signal.dispose();
+    await metricsServer?.close();
   }
 }

@@ -15,7 +15,13 @@ import type {
 } from '../api/datavolume.js';
 import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
-import { claimPropertySetsFor, filesystemOverheadFor, type EffectiveConfig } from '../config.js';
+import {
+  FeatureGates,
+  claimPropertySetsFor,
+  featureGateEnabled,
+  filesystemOverheadFor,
+  type EffectiveConfig,
+} from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';
 import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
@@ -186,6 +192,10 @@ export function buildTargetPvc(
     [Annotations.CreatedForDataVolume]: dv.metadata.uid ?? '',
   };
   if (clone !== undefined) annotations[Annotations.CloneRequest] = claimRefText(clone.ref);
+  // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
+  // claim's first consumer.
+  if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))
+    annotations[Annotations.BindImmediate] = '';
   if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
     annotations[Annotations.PriorityClassName] = spec.priorityClassName;
   }

@@ -50,6 +50,8 @@ export interface ComponentOptions {
 /** The running components. */
 export interface Components {
   readonly uploadProxyUrl: string | undefined;
+  /** The controller's `/metrics` URL when it runs. */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -77,12 +79,18 @@ async function waitPort(name: string, port: number, child: ChildProcess): Promis
   );
 }
 
-function spawnCdi(root: string, args: readonly string[], logFile: string): ChildProcess {
+function spawnCdi(
+  root: string,
+  args: readonly string[],
+  logFile: string,
+  env: Readonly<Record<string, string>> = {},
+): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
     const child = spawn(process.execPath, [join(root, 'dist', 'cmd', 'cdi.js'), ...args], {
       stdio: ['ignore', fd, fd],
       detached: true,
+      env: { ...process.env, ...env },
     });
     trackGroup(child);
     return child;
@@ -175,16 +183,26 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
   const stop = async (): Promise<void> => {
     await Promise.all(children.map((c) => stopProcess(c, 3000)));
   };
+  let metricsUrl: string | undefined;
   if (opts.controller) {
     if (built(opts.root, join('controller', 'main.js'))) {
       ensureNamespace(opts.api, CDI_NAMESPACE);
-      children.push(
-        spawnCdi(
-          opts.root,
-          ['controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', CDI_NAMESPACE],
-          join(opts.dataDir, 'controller.log'),
-        ),
+      const metricsPort = await freePort();
+      const controller = spawnCdi(
+        opts.root,
+        ['controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', CDI_NAMESPACE],
+        join(opts.dataDir, 'controller.log'),
+        { METRICS_BIND_ADDRESS: '127.0.0.1', METRICS_PORT: String(metricsPort) },
       );
+      children.push(controller);
+      // The metrics endpoint listens before leader election: once it answers, the process runs.
+      try {
+        await waitPort('controller', metricsPort, controller);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
       opts.log.info('controller started', { log: join(opts.dataDir, 'controller.log') });
     } else
       opts.log.warn('controller not built (dist/controller/main.js missing); running without it');
@@ -209,5 +227,5 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         'upload proxy not built (dist/uploadproxy/proxy/main.js missing); running without it',
       );
   }
-  return { uploadProxyUrl, stop };
+  return { uploadProxyUrl, metricsUrl, stop };
 }

@@ -55,6 +55,8 @@ export interface Sandbox {
   readonly dataDir: string;
   /** URL of the upload proxy when it runs. */
   readonly uploadProxyUrl: string | undefined;
+  /** URL of the controller's `/metrics` when it runs. */
+  readonly metricsUrl: string | undefined;
   /** Ends every open watch (clients must resume), as an API server restart would. */
   closeWatches(): void;
   /** Stops every process and server; removes the data dir when the sandbox made it. */
@@ -212,6 +214,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     token,
     dataDir,
     uploadProxyUrl: components.uploadProxyUrl,
+    metricsUrl: components.metricsUrl,
     closeWatches: () => server.closeWatches(),
     stop: async () => {
       if (stopped) return;
