@@ -193,6 +193,18 @@ describe('buildTargetPvc', () => {
     );
     expect(pvc.metadata?.labels?.['alerts.k8s.io/KubePersistentVolumeFillingUp']).toBeUndefined();
   });
+
+  it.each([
+    { what: 'gates unset (default on)', gates: undefined, immediate: undefined },
+    { what: 'gate listed', gates: ['HonorWaitForFirstConsumer'], immediate: undefined },
+    { what: 'gates set without it', gates: [], immediate: 'true' },
+  ])('HonorWaitForFirstConsumer: $what', ({ gates, immediate }) => {
+    const pvc = buildTargetPvc(
+      dv({ source: { blank: {} }, storage: { resources: { requests: { storage: '1Gi' } } } }),
+      effectiveConfig(gates === undefined ? {} : { featureGates: gates }, classes),
+    );
+    expect(pvc.metadata?.annotations?.[Annotations.BindImmediate]).toBe(immediate);
+  });
 });
 
 describe('storageModes and renderClaimSpec with StorageProfiles', () => {

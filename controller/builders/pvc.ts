@@ -195,7 +195,7 @@ export function buildTargetPvc(
   // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
   // claim's first consumer.
   if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))
-    annotations[Annotations.BindImmediate] = '';
+    annotations[Annotations.BindImmediate] = 'true';
   if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
     annotations[Annotations.PriorityClassName] = spec.priorityClassName;
   }
