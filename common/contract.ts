@@ -162,6 +162,10 @@ export const ForeignAnnotations = {
   IstioInject: 'sidecar.istio.io/inject',
   LinkerdInject: 'linkerd.io/inject',
   DefaultStorageClass: 'storageclass.kubernetes.io/is-default-class',
+  /** Multus: extra networks of a pod (passed from the claim to its transfer pods). */
+  MultusNetworks: 'k8s.v1.cni.cncf.io/networks',
+  /** Multus: the pod's default network. */
+  MultusDefaultNetwork: 'v1.multus-cni.io/default-network',
   /** KubeVirt's default class for virtual machine disks; preferred over the cluster default. */
   DefaultVirtStorageClass: 'storageclass.kubevirt.io/is-default-virt-class',
 } as const;

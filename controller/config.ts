@@ -11,6 +11,7 @@ import type {
   ResourceRequirements,
 } from './api/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
+import type { NodePlacement } from './cdi/types.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
 /** Settings of the controller process. */
@@ -160,6 +161,8 @@ const DEFAULT_FEATURE_GATES: readonly string[] = [FeatureGates.HonorWaitForFirst
 /** The effective configuration a reconcile reads (status plus the spec-only lists). */
 export interface EffectiveConfig {
   readonly status: CdiConfigStatus;
+  /** Placement of transfer pods (the CDI resource's `spec.workload`). */
+  readonly workload?: NodePlacement;
   /** `spec.featureGates` as set; undefined when unset (the defaults apply). */
   readonly featureGates?: readonly string[];
   readonly insecureRegistries: readonly string[];

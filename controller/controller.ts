@@ -232,7 +232,13 @@ export class Controller implements MetricsSource {
   /** The effective configuration from the caches. */
   config(): EffectiveConfig {
     const cdiConfig = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
-    return effectiveConfig(cdiConfig?.spec, this.storageClassInfos(), this.claimPropertySets());
+    const workload = activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.workload;
+    const config = effectiveConfig(
+      cdiConfig?.spec,
+      this.storageClassInfos(),
+      this.claimPropertySets(),
+    );
+    return workload === undefined ? config : { ...config, workload };
   }
 
   /** `status.claimPropertySets` of every cached StorageProfile, by class name. */

@@ -20,13 +20,18 @@ import type { Cdi } from '../../controller/cdi/types.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
+  httpDvManifest,
   startControllerEnv,
+  startSlowDiskFixture,
   waitForPhase,
+  waitForPod,
   type ControllerEnv,
+  type SlowDiskFixture,
 } from './controller-harness.js';
 
 const API = `/apis/${CDI_GROUP}/${CDI_VERSION}`;
 let env: ControllerEnv;
+let disk: SlowDiskFixture;
 
 function waitForCdi(until: (c: Cdi) => boolean, timeoutMs = 30_000): Promise<Cdi> {
   return waitForObject<KubernetesObject>(env.kc, {
@@ -67,10 +72,13 @@ const condition = (c: Cdi, type: string): string | undefined =>
 
 beforeAll(async () => {
   env = await startControllerEnv();
+  // 16 MiB at 1 MiB/s: the importer pod runs long enough to be read.
+  disk = await startSlowDiskFixture('cdi-resource-', 1024 * 1024);
 });
 
 afterAll(async () => {
   await env?.stop();
+  await disk?.close();
 });
 
 describe('the CDI resource', () => {
@@ -146,6 +154,20 @@ describe('the CDI resource', () => {
       name: 'wffc-honoured',
     });
     expect(first.status?.phase).toBe('Pending');
+  });
+
+  it('workload placement and the DataVolume’s Multus network reach the importer pod', async () => {
+    await apply(
+      env,
+      httpDvManifest('placed', disk.slow.url('/disk.raw'), '').replace(
+        'metadata:\n  name: placed\n',
+        "metadata:\n  name: placed\n  annotations:\n    k8s.v1.cni.cncf.io/networks: 'storage-net'\n",
+      ),
+    );
+    const pod = await waitForPod(env, 'default', 'importer-placed', () => true);
+    expect(pod.spec?.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(pod.metadata?.annotations?.['k8s.v1.cni.cncf.io/networks']).toBe('storage-net');
+    await ok(['delete', 'datavolume', 'placed']);
   });
 
   it('BlockUninstallIfWorkloadsExist holds deletion until no DataVolume is left', async () => {
