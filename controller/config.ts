@@ -103,6 +103,8 @@ export function isValidPercent(text: string): boolean {
 export interface StorageClassInfo {
   readonly name: string;
   readonly isDefault: boolean;
+  /** Annotated `storageclass.kubevirt.io/is-default-virt-class: "true"`. */
+  readonly isDefaultVirt?: boolean;
   /** `Immediate` or `WaitForFirstConsumer`. */
   readonly volumeBindingMode: string;
 }
@@ -198,6 +200,18 @@ export function claimPropertySetsFor(
 ): readonly ClaimPropertySet[] {
   const sc = resolveStorageClass(config, storageClassName);
   return (sc === undefined ? undefined : config.claimPropertySets?.[sc]) ?? [];
+}
+
+/**
+ * The default virtualization class (`storageclass.kubevirt.io/is-default-virt-class`), which CDI
+ * prefers over the cluster default for DataVolumes of the `storage` API naming no class; the
+ * first by name when several are marked (an alert reports that).
+ */
+export function defaultVirtStorageClass(config: EffectiveConfig): string | undefined {
+  return config.storageClasses
+    .filter((sc) => sc.isDefaultVirt === true)
+    .map((sc) => sc.name)
+    .sort()[0];
 }
 
 /** Name of the storage class a claim gets: its own, else the cluster default, else undefined. */

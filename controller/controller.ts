@@ -255,6 +255,8 @@ export class Controller implements MetricsSource {
     return this.storageClasses.list().map((sc) => ({
       name: sc.metadata?.name ?? '',
       isDefault: sc.metadata?.annotations?.[ForeignAnnotations.DefaultStorageClass] === 'true',
+      isDefaultVirt:
+        sc.metadata?.annotations?.[ForeignAnnotations.DefaultVirtStorageClass] === 'true',
       volumeBindingMode: sc.volumeBindingMode ?? 'Immediate',
     }));
   }

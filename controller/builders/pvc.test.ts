@@ -195,6 +195,27 @@ describe('buildTargetPvc', () => {
   });
 
   it.each([
+    { what: 'no class named: the virt default', named: undefined, want: 'virt' },
+    { what: 'a class named wins', named: 'fat', want: 'fat' },
+  ])('default virt storage class: $what', ({ named, want }) => {
+    const withVirt = effectiveConfig({}, [
+      ...classes,
+      { name: 'virt', isDefault: false, isDefaultVirt: true, volumeBindingMode: 'Immediate' },
+    ]);
+    const pvc = buildTargetPvc(
+      dv({
+        source: { blank: {} },
+        storage: {
+          ...(named === undefined ? {} : { storageClassName: named }),
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      withVirt,
+    );
+    expect(pvc.spec?.storageClassName).toBe(want);
+  });
+
+  it.each([
     { what: 'gates unset (default on)', gates: undefined, immediate: undefined },
     { what: 'gate listed', gates: ['HonorWaitForFirstConsumer'], immediate: undefined },
     { what: 'gates set without it', gates: [], immediate: 'true' },

@@ -18,6 +18,7 @@ import { parseQuantity } from '../../common/quantity.js';
 import {
   FeatureGates,
   claimPropertySetsFor,
+  defaultVirtStorageClass,
   featureGateEnabled,
   filesystemOverheadFor,
   type EffectiveConfig,
@@ -44,7 +45,14 @@ export function renderClaimSpec(
 ): V1PersistentVolumeClaimSpec {
   const spec = dv.spec ?? {};
   if (spec.pvc !== undefined) return copyClaim(spec.pvc);
-  const storage: ClaimSpec = spec.storage ?? {};
+  const asked: ClaimSpec = spec.storage ?? {};
+  const virtDefault =
+    asked.storageClassName === undefined || asked.storageClassName === ''
+      ? defaultVirtStorageClass(config)
+      : undefined;
+  // The default virt class is named on the claim, else the API server would give the cluster's.
+  const storage: ClaimSpec =
+    virtDefault === undefined ? asked : { ...asked, storageClassName: virtDefault };
   const rendered = copyClaim(storage);
   const modes = storageModes(storage, config);
   rendered.accessModes = modes.accessModes;
