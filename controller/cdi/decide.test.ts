@@ -14,7 +14,9 @@ import type { Cdi } from './types.js';
 
 const NOW = '2026-01-01T00:00:00Z';
 
-function cdi(over: Partial<Cdi['metadata']> = {}, spec: Cdi['spec'] = {}): Cdi {
+const BLOCK = { uninstallStrategy: 'BlockUninstallIfWorkloadsExist' };
+
+function cdi(over: Partial<Cdi['metadata']> = {}, spec: Cdi['spec'] = BLOCK): Cdi {
   return {
     metadata: {
       name: 'cdi',
@@ -57,7 +59,7 @@ describe('decideCdi', () => {
   it('keeps its own spec.config when taking authority', () => {
     const d = decideCdi(
       input({
-        cdi: cdi({ annotations: {} }, { config: { preallocation: true } }),
+        cdi: cdi({ annotations: {} }, { ...BLOCK, config: { preallocation: true } }),
         config: config({ uploadProxyURLOverride: 'https://up' }),
       }),
     );
@@ -86,9 +88,26 @@ describe('decideCdi', () => {
       want: undefined,
     },
   ])('as the authority: $what', ({ spec, current, want }) => {
-    const d = decideCdi(input({ cdi: cdi({}, spec), config: config(current) }));
+    const d = decideCdi(input({ cdi: cdi({}, { ...BLOCK, ...spec }), config: config(current) }));
     expect(d.configSpec).toEqual(want);
     expect(d.patch).toBeUndefined();
+  });
+
+  it.each([
+    { what: 'RemoveWorkloads drops it', strategy: 'RemoveWorkloads', has: true, want: [] },
+    { what: 'no strategy adds none', strategy: undefined, has: false, want: undefined },
+    { what: 'Block adds it', strategy: BLOCK.uninstallStrategy, has: false, want: [CDI_FINALIZER] },
+  ])('finalizer: $what', ({ strategy, has, want }) => {
+    const d = decideCdi(
+      input({
+        cdi: cdi(
+          { finalizers: has ? [CDI_FINALIZER] : [] },
+          strategy === undefined ? {} : { uninstallStrategy: strategy },
+        ),
+      }),
+    );
+    const patched = (d.patch?.['metadata'] as { finalizers?: string[] } | undefined)?.finalizers;
+    expect(patched).toEqual(want);
   });
 
   it('reports Deployed with healthy conditions, and nothing once it does', () => {

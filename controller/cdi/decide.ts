@@ -5,8 +5,9 @@
  *   (`cdi.kubevirt.io/configAuthority`), adopting an existing CDIConfig spec when the resource has
  *   no `spec.config`; from then on `spec.config` is copied into `CDIConfig.spec`, so
  *   `kubectl patch cdi cdi --type merge -p '{"spec":{"config":...}}'` configures the controller;
- * - the finalizer `operator.cdi.kubevirt.io` holds its deletion while
- *   `uninstallStrategy: BlockUninstallIfWorkloadsExist` and DataVolumes exist;
+ * - with `uninstallStrategy: BlockUninstallIfWorkloadsExist`, the finalizer
+ *   `operator.cdi.kubevirt.io` holds its deletion while DataVolumes exist (other strategies carry
+ *   no finalizer);
  * - `status.phase` reads Deployed (Deleting once deleted) and the Available, Progressing and
  *   Degraded conditions follow the controller's health.
  */
@@ -162,7 +163,13 @@ export function decideCdi(input: CdiInput): CdiDecision {
     const authority = cdi.metadata.annotations?.[CONFIG_AUTHORITY_ANNOTATION] !== undefined;
     const metadata: Record<string, unknown> = {};
     const spec: Record<string, unknown> = {};
-    if (!hasFinalizer) metadata['finalizers'] = [...finalizers, CDI_FINALIZER];
+    // Only a blocking strategy needs the finalizer: without it, deleting the CRDs and the
+    // controller together (`kubectl delete -k deploy/`) cannot leave the resource stuck.
+    const blocking =
+      cdi.spec?.uninstallStrategy === UninstallStrategies.BlockUninstallIfWorkloadsExist;
+    if (blocking && !hasFinalizer) metadata['finalizers'] = [...finalizers, CDI_FINALIZER];
+    if (!blocking && hasFinalizer)
+      metadata['finalizers'] = finalizers.filter((f) => f !== CDI_FINALIZER);
     if (!authority) {
       metadata['annotations'] = { [CONFIG_AUTHORITY_ANNOTATION]: '' };
       // CDI `reconcileSetConfigAuthority`: settings made on the CDIConfig before are kept.
