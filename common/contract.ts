@@ -183,6 +183,12 @@ export const ForeignAnnotations = {
   IstioInject: 'sidecar.istio.io/inject',
   LinkerdInject: 'linkerd.io/inject',
   DefaultStorageClass: 'storageclass.kubernetes.io/is-default-class',
+  /** Multus: extra networks of a pod (passed from the claim to its transfer pods). */
+  MultusNetworks: 'k8s.v1.cni.cncf.io/networks',
+  /** Multus: the pod's default network. */
+  MultusDefaultNetwork: 'v1.multus-cni.io/default-network',
+  /** KubeVirt's default class for virtual machine disks; preferred over the cluster default. */
+  DefaultVirtStorageClass: 'storageclass.kubevirt.io/is-default-virt-class',
 } as const;
 
 /** Labels CDI puts on the objects it creates. */
@@ -218,6 +224,10 @@ export const ControllerEnv = {
   PodNamespace: 'POD_NAMESPACE',
   /** The controller pod's name (downward API): its identity in the Lease. */
   PodName: 'POD_NAME',
+  /** Address the metrics and probe endpoints bind to (default all interfaces). */
+  MetricsBindAddress: 'METRICS_BIND_ADDRESS',
+  /** Port of `/metrics`, `/healthz` and `/readyz` (default 8080; 0 picks a free port). */
+  MetricsPort: 'METRICS_PORT',
 } as const;
 
 /** Environment of the upload server pod (CDI `upload-controller.go` `makeUploadPodSpec`). */

@@ -9,6 +9,14 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const LEVEL_ORDER: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+/**
+ * The level for a klog-style `-v N` as CDI's components take it: CDI logs routine progress at
+ * V(1)-V(2) and detail at V(3) and above, so 3 and more show debug lines; less shows info.
+ */
+export function levelFromVerbosity(verbosity: number): LogLevel {
+  return verbosity >= 3 ? 'debug' : 'info';
+}
+
 /** Fields attached to a log line. */
 export type LogFields = Readonly<Record<string, unknown>>;
 

@@ -9,7 +9,7 @@ import type { DataSource, DataVolumeStatus, StorageProfile } from './api/datavol
 
 /** The object an event is about. */
 export interface EventTarget {
-  readonly kind: 'DataVolume' | 'PersistentVolumeClaim' | 'DataImportCron' | 'DataSource';
+  readonly kind: 'DataVolume' | 'PersistentVolumeClaim' | 'DataImportCron' | 'DataSource' | 'CDI';
   readonly apiVersion: string;
   readonly namespace: string;
   readonly name: string;

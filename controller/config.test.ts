@@ -92,7 +92,12 @@ describe('parseControllerSettings', () => {
       pullPolicy: 'IfNotPresent',
       verbosity: 1,
       identity: 'host-1',
+      metricsBindAddress: '0.0.0.0',
+      metricsPort: 8080,
     });
+    expect(
+      parseControllerSettings({ METRICS_BIND_ADDRESS: '127.0.0.1', METRICS_PORT: '0' }, 'h'),
+    ).toMatchObject({ metricsBindAddress: '127.0.0.1', metricsPort: 0 });
     expect(
       parseControllerSettings({ IMPORTER_IMAGE: 'i:1', POD_NAMESPACE: 'cdi', POD_NAME: 'p' }, 'h'),
     ).toMatchObject({
@@ -109,12 +114,15 @@ describe('parseControllerSettings', () => {
   it('lists every bad variable', () => {
     let err: unknown;
     try {
-      parseControllerSettings({ PULL_POLICY: 'Sometimes', VERBOSITY: 'loud' }, 'h');
+      parseControllerSettings(
+        { PULL_POLICY: 'Sometimes', VERBOSITY: 'loud', METRICS_PORT: '70000' },
+        'h',
+      );
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(CdiError);
     expect((err as CdiError).code).toBe('CDI_INVALID_CONFIG');
-    expect((err as CdiError).message).toMatch(/PULL_POLICY.*VERBOSITY/);
+    expect((err as CdiError).message).toMatch(/PULL_POLICY.*VERBOSITY.*METRICS_PORT/);
   });
 });

@@ -11,6 +11,7 @@ import type {
   ResourceRequirements,
 } from './api/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
+import type { NodePlacement } from './cdi/types.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
 /** Settings of the controller process. */
@@ -27,7 +28,14 @@ export interface ControllerSettings {
   readonly verbosity: number;
   /** Identity in the leader Lease (`POD_NAME`, else host name and pid). */
   readonly identity: string;
+  /** Address of `/metrics`, `/healthz` and `/readyz` (`METRICS_BIND_ADDRESS`, default all). */
+  readonly metricsBindAddress: string;
+  /** Their port (`METRICS_PORT`, default 8080; 0 picks a free one). */
+  readonly metricsPort: number;
 }
+
+/** Port of the controller's metrics and probes when `METRICS_PORT` is unset (CDI's). */
+export const DEFAULT_METRICS_PORT = 8080;
 
 /** Default image of transfer pods when `IMPORTER_IMAGE` is not set (deploy/images/Dockerfile). */
 export const DEFAULT_IMPORTER_IMAGE = 'cdi-ts/cdi:latest';
@@ -49,6 +57,11 @@ export function parseControllerSettings(
   if (!Number.isInteger(verbosity) || verbosity < 0) {
     problems.push(`VERBOSITY must be a non-negative integer, got ${JSON.stringify(verbosityText)}`);
   }
+  const portText = env[ControllerEnv.MetricsPort] ?? String(DEFAULT_METRICS_PORT);
+  const metricsPort = Number(portText);
+  if (!/^\d+$/.test(portText) || metricsPort > 65535) {
+    problems.push(`METRICS_PORT must be a port number 0-65535, got ${JSON.stringify(portText)}`);
+  }
   if (problems.length > 0) {
     throw new CdiError(
       ErrorCodes.InvalidConfig,
@@ -63,6 +76,8 @@ export function parseControllerSettings(
     pullPolicy: pullPolicy as ControllerSettings['pullPolicy'],
     verbosity,
     identity: nonEmpty(env[ControllerEnv.PodName]) ?? fallbackIdentity,
+    metricsBindAddress: nonEmpty(env[ControllerEnv.MetricsBindAddress]) ?? '0.0.0.0',
+    metricsPort,
   });
 }
 
@@ -88,6 +103,8 @@ export function isValidPercent(text: string): boolean {
 export interface StorageClassInfo {
   readonly name: string;
   readonly isDefault: boolean;
+  /** Annotated `storageclass.kubevirt.io/is-default-virt-class: "true"`. */
+  readonly isDefaultVirt?: boolean;
   /** `Immediate` or `WaitForFirstConsumer`. */
   readonly volumeBindingMode: string;
 }
@@ -131,9 +148,25 @@ export function computeConfigStatus(
   return status;
 }
 
+/** Feature gates this controller implements (CDI `featuregates.go` names). */
+export const FeatureGates = {
+  /** Claims of WaitForFirstConsumer classes wait for a consumer pod instead of binding at once. */
+  HonorWaitForFirstConsumer: 'HonorWaitForFirstConsumer',
+} as const;
+
+/**
+ * Gates on when the CDIConfig lists none: CDI's release `CDI` resource enables
+ * HonorWaitForFirstConsumer, and this controller has always honoured it.
+ */
+const DEFAULT_FEATURE_GATES: readonly string[] = [FeatureGates.HonorWaitForFirstConsumer];
+
 /** The effective configuration a reconcile reads (status plus the spec-only lists). */
 export interface EffectiveConfig {
   readonly status: CdiConfigStatus;
+  /** Placement of transfer pods (the CDI resource's `spec.workload`). */
+  readonly workload?: NodePlacement;
+  /** `spec.featureGates` as set; undefined when unset (the defaults apply). */
+  readonly featureGates?: readonly string[];
   readonly insecureRegistries: readonly string[];
   readonly storageClasses: readonly StorageClassInfo[];
   /** `status.claimPropertySets` of each StorageProfile, by class name (absent: none known). */
@@ -148,10 +181,16 @@ export function effectiveConfig(
 ): EffectiveConfig {
   return {
     status: computeConfigStatus(spec, storageClasses),
+    ...(spec?.featureGates === undefined ? {} : { featureGates: spec.featureGates }),
     insecureRegistries: spec?.insecureRegistries ?? [],
     storageClasses,
     ...(claimPropertySets === undefined ? {} : { claimPropertySets }),
   };
+}
+
+/** True when `gate` is on: listed in `spec.featureGates`, or a default gate when none are set. */
+export function featureGateEnabled(config: EffectiveConfig, gate: string): boolean {
+  return (config.featureGates ?? DEFAULT_FEATURE_GATES).includes(gate);
 }
 
 /** The claim property sets of a class's StorageProfile (the default class when none is named). */
@@ -161,6 +200,18 @@ export function claimPropertySetsFor(
 ): readonly ClaimPropertySet[] {
   const sc = resolveStorageClass(config, storageClassName);
   return (sc === undefined ? undefined : config.claimPropertySets?.[sc]) ?? [];
+}
+
+/**
+ * The default virtualization class (`storageclass.kubevirt.io/is-default-virt-class`), which CDI
+ * prefers over the cluster default for DataVolumes of the `storage` API naming no class; the
+ * first by name when several are marked (an alert reports that).
+ */
+export function defaultVirtStorageClass(config: EffectiveConfig): string | undefined {
+  return config.storageClasses
+    .filter((sc) => sc.isDefaultVirt === true)
+    .map((sc) => sc.name)
+    .sort()[0];
 }
 
 /** Name of the storage class a claim gets: its own, else the cluster default, else undefined. */

@@ -67,6 +67,11 @@ import { decideCloneSource, networkCloneSource } from './pvc/clone-source-reconc
 import { CLONE_TARGET_ANNOTATION, cloneSourcePodName } from './builders/clone-source-pod.js';
 import { scrapeTransfer } from './progress-scraper.js';
 import { decideStorageProfile } from './storageprofile/decide.js';
+import type { ControllerMetrics, MetricsSource } from './metrics/registry.js';
+import type { OperationalInput } from './metrics/operational.js';
+import { activeCdi, decideCdi } from './cdi/decide.js';
+import { applyCdiDecision } from './cdi/apply.js';
+import { CDI_PLURAL, type Cdi } from './cdi/types.js';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -77,6 +82,8 @@ export interface ControllerOptions {
   readonly workers?: number;
   /** Full resync period (default 5 min). */
   readonly resyncMs?: number;
+  /** Counts and times reconciles and reads the caches at scrape time. */
+  readonly metrics?: ControllerMetrics;
 }
 
 const CONFIG_KEY = CDI_CONFIG_NAME;
@@ -92,7 +99,7 @@ function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): strin
 }
 
 /** The DataVolume and import controller. */
-export class Controller {
+export class Controller implements MetricsSource {
   private readonly dvQueue = new WorkQueue();
   private readonly pvcQueue = new WorkQueue();
   private readonly configQueue = new WorkQueue();
@@ -100,6 +107,8 @@ export class Controller {
   private readonly cronQueue = new WorkQueue();
   /** StorageProfiles, keyed by storage class name. */
   private readonly profileQueue = new WorkQueue();
+  /** CDI resources, keyed by name. */
+  private readonly cdiQueue = new WorkQueue();
   // CDI objects are plain JSON whose metadata types differ from client-node's V1ObjectMeta
   // (timestamps as text); they are cached as KubernetesObject and read through the views below.
   private readonly dataVolumes: ResilientInformer<KubernetesObject>;
@@ -115,6 +124,7 @@ export class Controller {
       this.crons.get(name, namespace) as DataImportCron | undefined,
     list: (): readonly DataImportCron[] => this.crons.list() as readonly DataImportCron[],
   };
+  private readonly cdis: ResilientInformer<KubernetesObject>;
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -130,6 +140,7 @@ export class Controller {
   private resyncTimer: NodeJS.Timeout | undefined;
   private pkiRetryTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  private synced = false;
 
   constructor(private readonly options: ControllerOptions) {
     const { client, log } = options;
@@ -207,7 +218,23 @@ export class Controller {
           version: CDI_VERSION,
           plural: CdiResources.CdiConfigs,
         })) as KubernetesListObject<KubernetesObject>,
-      onChange: () => this.configQueue.add(CONFIG_KEY),
+      onChange: () => {
+        this.configQueue.add(CONFIG_KEY);
+        // The CDI resource is the authority: an edit of the CDIConfig spec is put back.
+        this.requeueCdis();
+      },
+    });
+    this.cdis = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/${CDI_GROUP}/${CDI_VERSION}/${CDI_PLURAL}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group: CDI_GROUP,
+          version: CDI_VERSION,
+          plural: CDI_PLURAL,
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: (c) => this.cdiQueue.add(c.metadata?.name ?? ''),
     });
     this.dataSources = new ResilientInformer({
       kubeConfig,
@@ -244,7 +271,13 @@ export class Controller {
   /** The effective configuration from the caches. */
   config(): EffectiveConfig {
     const cdiConfig = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
-    return effectiveConfig(cdiConfig?.spec, this.storageClassInfos(), this.claimPropertySets());
+    const workload = activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.workload;
+    const config = effectiveConfig(
+      cdiConfig?.spec,
+      this.storageClassInfos(),
+      this.claimPropertySets(),
+    );
+    return workload === undefined ? config : { ...config, workload };
   }
 
   /** `status.claimPropertySets` of every cached StorageProfile, by class name. */
@@ -261,8 +294,36 @@ export class Controller {
     return this.storageClasses.list().map((sc) => ({
       name: sc.metadata?.name ?? '',
       isDefault: sc.metadata?.annotations?.[ForeignAnnotations.DefaultStorageClass] === 'true',
+      isDefaultVirt:
+        sc.metadata?.annotations?.[ForeignAnnotations.DefaultVirtStorageClass] === 'true',
       volumeBindingMode: sc.volumeBindingMode ?? 'Immediate',
     }));
+  }
+
+  /** The cached objects CDI's gauges are computed from; undefined before the caches synced. */
+  operationalInput(): OperationalInput | undefined {
+    if (!this.synced) return undefined;
+    return {
+      dataVolumes: this.dvView.list(),
+      pods: this.pods.list(),
+      storageClasses: this.storageClasses.list().map((sc) => ({
+        name: sc.metadata?.name ?? '',
+        annotations: sc.metadata?.annotations ?? {},
+      })),
+      storageProfiles: this.storageProfiles.list() as readonly StorageProfile[],
+    };
+  }
+
+  /** Why the controller cannot do its work yet, or undefined when it can. */
+  notReady(): string | undefined {
+    if (!this.synced) return 'caches not synced';
+    if (!this.pki.ready) return 'upload certificates not ensured';
+    return undefined;
+  }
+
+  /** CDI is ready: caches synced and the PKI in place. */
+  crReady(): boolean {
+    return this.notReady() === undefined;
   }
 
   /** Starts the informers (waiting for their first lists) and the workers. */
@@ -284,14 +345,22 @@ export class Controller {
       this.dataSources.start(),
       this.storageProfiles.start(),
       this.crons.start(),
+      this.cdis.start(),
     ]);
     await this.dataVolumes.start();
+    this.synced = true;
+    this.options.metrics?.attach(this);
     this.log.info('caches synced', {
       dataVolumes: this.dataVolumes.list().length,
       pvcs: this.pvcs.list().length,
       pods: this.pods.list().length,
     });
     const workers = this.options.workers ?? 3;
+    const metrics = this.options.metrics;
+    const observed =
+      <T>(name: string, run: (key: string) => Promise<T>) =>
+      (key: string): Promise<T> =>
+        metrics === undefined ? run(key) : metrics.observe(name, () => run(key));
     const ctx = this.reconcileContext();
     const onError = (queue: string) => (key: string, err: unknown) =>
       this.log.warn('reconcile failed, will retry', { queue, key, error: errorMessage(err) });
@@ -299,37 +368,58 @@ export class Controller {
     this.resync();
     this.running = Promise.all([
       this.dvQueue.run(
-        async (key) => this.requeue(this.dvQueue, key, await reconcileDataVolume(ctx, key)),
+        async (key) =>
+          this.requeue(
+            this.dvQueue,
+            key,
+            await observed('datavolume', (k) => reconcileDataVolume(ctx, k))(key),
+          ),
         workers,
         onError('datavolume'),
       ),
       this.pvcQueue.run(
-        async (key) => this.requeue(this.pvcQueue, key, await this.reconcileClaim(ctx, key)),
+        async (key) =>
+          this.requeue(
+            this.pvcQueue,
+            key,
+            await observed('claim', (k) => this.reconcileClaim(ctx, k))(key),
+          ),
         workers,
         onError('claim'),
       ),
-      this.configQueue.run(() => this.reconcileConfig(), 1, onError('config')),
+      this.configQueue.run(
+        observed('config', () => this.reconcileConfig()),
+        1,
+        onError('config'),
+      ),
       this.dsQueue.run(
-        async (key) => this.requeue(this.dsQueue, key, await this.reconcileDataSource(ctx, key)),
+        observed('datasource', async (key) =>
+          this.requeue(this.dsQueue, key, await this.reconcileDataSource(ctx, key)),
+        ),
         1,
         onError('datasource'),
       ),
       this.cronQueue.run(
-        async (key) => {
+        observed('dataimportcron', async (key) => {
           const { namespace, name } = splitKey(key);
           this.requeue(
             this.cronQueue,
             key,
             await reconcileCron(this.cronContext(ctx), namespace, name),
           );
-        },
+        }),
         workers,
         onError('dataimportcron'),
       ),
       this.profileQueue.run(
-        (name) => this.reconcileStorageProfile(ctx, name),
+        observed('storageprofile', (name) => this.reconcileStorageProfile(ctx, name)),
         1,
         onError('storageprofile'),
+      ),
+      this.cdiQueue.run(
+        observed('cdi', (name) => this.reconcileCdi(name)),
+        1,
+        onError('cdi'),
       ),
     ]);
     const resyncMs = this.options.resyncMs ?? 300_000;
@@ -350,6 +440,7 @@ export class Controller {
     this.dsQueue.shutDown();
     this.cronQueue.shutDown();
     this.profileQueue.shutDown();
+    this.cdiQueue.shutDown();
     await this.running;
     await Promise.all([
       this.dataVolumes.stop(),
@@ -360,6 +451,7 @@ export class Controller {
       this.dataSources.stop(),
       this.storageProfiles.stop(),
       this.crons.stop(),
+      this.cdis.stop(),
     ]);
   }
 
@@ -374,12 +466,19 @@ export class Controller {
     for (const c of this.crons.list()) this.cronQueue.add(keyOf(c));
     for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
       this.profileQueue.add(o.metadata?.name ?? '');
+    this.requeueCdis();
+  }
+
+  private requeueCdis(): void {
+    for (const c of this.cdis.list()) this.cdiQueue.add(c.metadata?.name ?? '');
   }
 
   private async ensurePki(): Promise<void> {
     clearTimeout(this.pkiRetryTimer);
     try {
       await this.pki.ensure();
+      // Readiness may have changed: the CDI resource's conditions follow it.
+      this.requeueCdis();
     } catch (err) {
       // Uploads wait for it: retry soon rather than at the next resync.
       this.log.warn('could not ensure the upload certificates, retrying in 10 s', {
@@ -583,6 +682,22 @@ export class Controller {
     );
   }
 
+  private async reconcileCdi(name: string): Promise<void> {
+    const cdi = this.cdis.get(name) as Cdi | undefined;
+    if (cdi === undefined) return;
+    const deleting = cdi.metadata.deletionTimestamp !== undefined;
+    // Only the active resource configures; another live one is left alone (CDI `GetActiveCDI`).
+    if (!deleting && activeCdi(this.cdis.list() as readonly Cdi[]) !== cdi) return;
+    const decision = decideCdi({
+      cdi,
+      config: this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined,
+      dataVolumes: this.dataVolumes.list().length,
+      notReady: this.notReady(),
+      now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+    await applyCdiDecision(this.options.client, this.recorder, cdi, decision);
+  }
+
   private async reconcileConfig(): Promise<void> {
     const current = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
     if (current === undefined) return;
@@ -594,6 +709,11 @@ export class Controller {
   private onDataVolume(dv: DataVolume, verb: 'add' | 'update' | 'delete'): void {
     this.dvQueue.add(keyOf(dv));
     this.onCronOwned(dv);
+    // A CDI resource whose uninstall waits for the last DataVolume to go.
+    if (verb !== 'update') {
+      for (const c of this.cdis.list())
+        if (c.metadata?.deletionTimestamp !== undefined) this.cdiQueue.add(c.metadata.name ?? '');
+    }
     if (verb !== 'delete') return;
     // Garbage collection removes the claim (and through it the pod); deleting it here as well
     // stops the import at once even where the collector is slow.

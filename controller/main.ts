@@ -3,8 +3,8 @@
  * `cdi controller [--kubeconfig FILE] [-n|--namespace NS] [--no-leader-elect]`: the control
  * plane. Runs through the same {@link CommandContext} as every verb (cmd/cli.ts builds the logger,
  * the one AbortSignal wired to SIGINT/SIGTERM, and takes `--log-level`/`-v`). Loads the kubeconfig
- * (the file, else `KUBECONFIG` / in-cluster config), waits for leadership, runs the controller
- * until the signal aborts, and returns the exit code (0 after a signal, 1 on a start failure or
+ * (the file, else `KUBECONFIG` / in-cluster config), serves `/metrics`, `/healthz` and `/readyz`,
+ * waits for leadership, runs the controller until the signal aborts, and returns the exit code (0 after a signal, 1 on a start failure or
  * lost leadership; bad arguments are usage errors).
  */
 import { hostname } from 'node:os';
@@ -17,6 +17,8 @@ import { parseControllerSettings } from './config.js';
 import { Controller } from './controller.js';
 import { KubeClient } from './kube.js';
 import { LeaderElector } from './leader-election.js';
+import { ControllerMetrics } from './metrics/registry.js';
+import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 
 /** Parsed command line of `cdi controller`. */
 export interface ControllerArgs {
@@ -51,6 +53,7 @@ export async function controllerMain(
   const args = parseControllerArgs(argv);
   const log = ctx.logger;
   const stopped = waitForAbort(ctx.signal).then(() => 'signal' as const);
+  let metricsServer: MetricsServer | undefined;
   try {
     const settings = parseControllerSettings(
       {
@@ -68,6 +71,21 @@ export async function controllerMain(
       importerImage: settings.importerImage,
     });
 
+    const metrics = new ControllerMetrics();
+    // What the readiness probe reports on, filled in as the process gets going.
+    const state: { leading: boolean; controller?: Controller } = { leading: !args.leaderElect };
+    metricsServer = await startMetricsServer({
+      host: settings.metricsBindAddress,
+      port: settings.metricsPort,
+      registry: metrics.registry,
+      // A standby replica is ready: it serves probes and waits for the Lease.
+      notReady: () => {
+        if (!state.leading) return undefined;
+        return state.controller === undefined ? 'starting' : state.controller.notReady();
+      },
+    });
+    log.info('serving metrics and probes', { url: metricsServer.url });
+
     const elector = args.leaderElect
       ? new LeaderElector({
           store: client,
@@ -83,7 +101,9 @@ export async function controllerMain(
         return 0;
       }
     }
-    const controller = new Controller({ client, settings, log });
+    state.leading = true;
+    const controller = new Controller({ client, settings, log, metrics });
+    state.controller = controller;
     await controller.start();
     log.info('controller running');
     const lost = elector === undefined ? new Promise<boolean>(() => undefined) : elector.hold();
@@ -95,5 +115,7 @@ export async function controllerMain(
   } catch (err) {
     log.error('controller failed', { error: errorMessage(err) });
     return 1;
+  } finally {
+    await metricsServer?.close();
   }
 }

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
 import { CdiError, ErrorCodes, errorMessage } from '../errors.js';
+import { levelFromVerbosity } from '../logger.js';
 
 /** One flag: `string` takes a value, `boolean` does not; `short` is its one-letter alias. */
 export interface FlagOptions {
@@ -168,8 +169,15 @@ export function takeGlobalFlags(argv: readonly string[]): GlobalFlags {
       rest.push(...argv.slice(i));
       break;
     }
+    const klog = /^(?:-v|--v)=(\d+)$/.exec(arg);
+    const next = argv[i + 1] ?? '';
     if (arg === '-h' || arg === '--help') help = true;
-    else if (arg === '-v' || arg === '--verbose') verbose = true;
+    else if (klog !== null) logLevel = levelFromVerbosity(Number(klog[1]));
+    else if ((arg === '-v' || arg === '--v') && /^\d+$/.test(next)) {
+      // CDI's components take klog's `-v N`: 3 and above log debug lines.
+      logLevel = levelFromVerbosity(Number(next));
+      i++;
+    } else if (arg === '-v' || arg === '--verbose') verbose = true;
     else if (arg.startsWith('--log-level=')) logLevel = arg.slice('--log-level='.length);
     else if (arg === '--log-level') {
       const value = argv[i + 1];

@@ -234,6 +234,7 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
   return buildTransferPod({
     pvc,
+    ...(input.config.workload === undefined ? {} : { placement: input.config.workload }),
     name: importerPodName(pvc.metadata?.name ?? ''),
     labels: {
       ...pvc.metadata?.labels,

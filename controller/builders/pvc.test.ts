@@ -193,6 +193,39 @@ describe('buildTargetPvc', () => {
     );
     expect(pvc.metadata?.labels?.['alerts.k8s.io/KubePersistentVolumeFillingUp']).toBeUndefined();
   });
+
+  it.each([
+    { what: 'no class named: the virt default', named: undefined, want: 'virt' },
+    { what: 'a class named wins', named: 'fat', want: 'fat' },
+  ])('default virt storage class: $what', ({ named, want }) => {
+    const withVirt = effectiveConfig({}, [
+      ...classes,
+      { name: 'virt', isDefault: false, isDefaultVirt: true, volumeBindingMode: 'Immediate' },
+    ]);
+    const pvc = buildTargetPvc(
+      dv({
+        source: { blank: {} },
+        storage: {
+          ...(named === undefined ? {} : { storageClassName: named }),
+          resources: { requests: { storage: '1Gi' } },
+        },
+      }),
+      withVirt,
+    );
+    expect(pvc.spec?.storageClassName).toBe(want);
+  });
+
+  it.each([
+    { what: 'gates unset (default on)', gates: undefined, immediate: undefined },
+    { what: 'gate listed', gates: ['HonorWaitForFirstConsumer'], immediate: undefined },
+    { what: 'gates set without it', gates: [], immediate: 'true' },
+  ])('HonorWaitForFirstConsumer: $what', ({ gates, immediate }) => {
+    const pvc = buildTargetPvc(
+      dv({ source: { blank: {} }, storage: { resources: { requests: { storage: '1Gi' } } } }),
+      effectiveConfig(gates === undefined ? {} : { featureGates: gates }, classes),
+    );
+    expect(pvc.metadata?.annotations?.[Annotations.BindImmediate]).toBe(immediate);
+  });
 });
 
 describe('storageModes and renderClaimSpec with StorageProfiles', () => {

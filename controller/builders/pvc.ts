@@ -15,7 +15,14 @@ import type {
 } from '../api/datavolume.js';
 import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
-import { claimPropertySetsFor, filesystemOverheadFor, type EffectiveConfig } from '../config.js';
+import {
+  FeatureGates,
+  claimPropertySetsFor,
+  defaultVirtStorageClass,
+  featureGateEnabled,
+  filesystemOverheadFor,
+  type EffectiveConfig,
+} from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';
 import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
@@ -38,7 +45,14 @@ export function renderClaimSpec(
 ): V1PersistentVolumeClaimSpec {
   const spec = dv.spec ?? {};
   if (spec.pvc !== undefined) return copyClaim(spec.pvc);
-  const storage: ClaimSpec = spec.storage ?? {};
+  const asked: ClaimSpec = spec.storage ?? {};
+  const virtDefault =
+    asked.storageClassName === undefined || asked.storageClassName === ''
+      ? defaultVirtStorageClass(config)
+      : undefined;
+  // The default virt class is named on the claim, else the API server would give the cluster's.
+  const storage: ClaimSpec =
+    virtDefault === undefined ? asked : { ...asked, storageClassName: virtDefault };
   const rendered = copyClaim(storage);
   const modes = storageModes(storage, config);
   rendered.accessModes = modes.accessModes;
@@ -188,12 +202,16 @@ export function buildTargetPvc(
   if (clone !== undefined) annotations[Annotations.CloneRequest] = claimRefText(clone.ref);
   const targetNamespace = dv.metadata.namespace ?? '';
   if (clone !== undefined && clone.ref.namespace !== targetNamespace) {
-    // A network clone (ADR XXXX): the target is served by an upload server that accepts only the
+    // A network clone (ADR 0022): the target is served by an upload server that accepts only the
     // clone source pod's client certificate, named as CDI names it.
     annotations[Annotations.UploadTarget] = '';
     annotations[Annotations.UploadClientName] =
       `${claimRefText(clone.ref)}-${targetNamespace}/${dv.metadata.name ?? ''}`;
   }
+  // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
+  // claim's first consumer.
+  if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))
+    annotations[Annotations.BindImmediate] = 'true';
   if (spec.priorityClassName !== undefined && spec.priorityClassName !== '') {
     annotations[Annotations.PriorityClassName] = spec.priorityClassName;
   }

@@ -12,11 +12,13 @@ import type {
   V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1PodSpec,
   V1Volume,
   V1VolumeDevice,
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { Annotations, ForeignAnnotations, PodPaths } from '../../common/contract.js';
+import type { NodePlacement } from '../cdi/types.js';
 import { annotation, isBlock } from './claim.js';
 
 /** CDI's non-root user and group inside transfer pods. */
@@ -52,6 +54,31 @@ export interface TransferPodInput {
   readonly mounts: readonly V1VolumeMount[];
   /** Raw block devices beyond the claim's (a block clone source). */
   readonly devices?: readonly V1VolumeDevice[];
+  /** Node selector, tolerations and affinity (the CDI resource's `spec.workload`). */
+  readonly placement?: NodePlacement;
+}
+
+/**
+ * Annotations a claim passes to its transfer pods, and the value used when the claim has none
+ * (CDI `allowedAnnotations`; an empty default means "only when the claim sets it").
+ */
+export const PASSED_POD_ANNOTATIONS: Readonly<Record<string, string>> = {
+  [ForeignAnnotations.MultusNetworks]: '',
+  [ForeignAnnotations.MultusDefaultNetwork]: '',
+  [ForeignAnnotations.IstioInject]: 'false',
+  [ForeignAnnotations.LinkerdInject]: 'disabled',
+  [Annotations.PriorityClassName]: '',
+  [Annotations.ServiceAccountName]: '',
+};
+
+/** The passed annotations of a claim, with the defaults (CDI `CopyAllowedAnnotations`). */
+export function passedAnnotations(pvc: V1PersistentVolumeClaim): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, fallback] of Object.entries(PASSED_POD_ANNOTATIONS)) {
+    const value = pvc.metadata?.annotations?.[key] ?? fallback;
+    if (value !== '') out[key] = value;
+  }
+  return out;
 }
 
 /** Assembles a transfer pod around its container (see the module comment). */
@@ -94,8 +121,7 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
       labels: input.labels,
       annotations: {
         [Annotations.CreatedByController]: 'yes',
-        [ForeignAnnotations.IstioInject]: 'false',
-        [ForeignAnnotations.LinkerdInject]: 'disabled',
+        ...passedAnnotations(pvc),
         ...input.annotations,
       },
       ownerReferences: [claimOwnerReference(pvc)],
@@ -119,6 +145,18 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
       },
       ...(priorityClassName === undefined ? {} : { priorityClassName }),
       ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+      ...placementFields(input.placement),
     },
   };
+}
+
+/** The pod spec fields of a placement; empty parts are left out. */
+function placementFields(placement: NodePlacement | undefined): Partial<V1PodSpec> {
+  const out: Partial<V1PodSpec> = {};
+  const selector = placement?.nodeSelector ?? {};
+  if (Object.keys(selector).length > 0) out.nodeSelector = { ...selector };
+  if ((placement?.tolerations ?? []).length > 0) out.tolerations = placement?.tolerations ?? [];
+  if (placement?.affinity !== undefined && Object.keys(placement.affinity).length > 0)
+    out.affinity = placement.affinity;
+  return out;
 }

@@ -104,6 +104,7 @@ export function buildUploadPod(input: UploadPodInput): V1Pod {
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
   return buildTransferPod({
     pvc,
+    ...(input.config.workload === undefined ? {} : { placement: input.config.workload }),
     name: uploadPodName(pvcName),
     labels: podLabels(pvc),
     annotations: {

@@ -24,7 +24,7 @@ import {
   type DataVolumePhase,
 } from '../api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
-import { resolveStorageClass, type EffectiveConfig } from '../config.js';
+import { defaultVirtStorageClass, resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
 import { claimRefText, cloneRequestOf } from '../builders/claim.js';
 import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
@@ -392,7 +392,10 @@ function unresolvableStorage(dv: DataVolume, config: EffectiveConfig): boolean {
   const storage = dv.spec?.storage;
   if (dv.spec?.pvc !== undefined || storage === undefined) return false;
   if ((storage.accessModes ?? []).length > 0) return false;
-  return resolveStorageClass(config, storage.storageClassName) === undefined;
+  return (
+    resolveStorageClass(config, storage.storageClassName) === undefined &&
+    defaultVirtStorageClass(config) === undefined
+  );
 }
 
 /** What a clone DataVolume without its target claim does next. */

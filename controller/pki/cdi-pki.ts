@@ -163,6 +163,11 @@ export class CdiPki {
     this.#now = options.now ?? (() => new Date());
   }
 
+  /** True once {@link ensure} succeeded: uploads can be served. */
+  get ready(): boolean {
+    return this.#uploadServerSigner !== undefined;
+  }
+
   /** Creates or renews every object; safe to call again at any time. */
   async ensure(): Promise<void> {
     const ns = this.options.namespace;

@@ -54,6 +54,8 @@ export interface Components {
   readonly uploadProxyUrl: string | undefined;
   /** The controller's process, when it runs (the bench reads its CPU time and memory). */
   readonly controllerPid: number | undefined;
+  /** The controller's `/metrics` URL when it runs. */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -88,12 +90,18 @@ async function waitPort(name: string, port: number, child: ChildProcess): Promis
   );
 }
 
-function spawnCdi(root: string, args: readonly string[], logFile: string): ChildProcess {
+function spawnCdi(
+  root: string,
+  args: readonly string[],
+  logFile: string,
+  env: Readonly<Record<string, string>> = {},
+): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
     const child = spawn(process.execPath, [join(root, 'dist', 'cmd', 'cdi.js'), ...args], {
       stdio: ['ignore', fd, fd],
       detached: true,
+      env: { ...process.env, ...env },
     });
     trackGroup(child);
     return child;
@@ -195,6 +203,7 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
     await Promise.all(children.map((c) => stopProcess(c, 3000)));
   };
   let controllerPid: number | undefined;
+  let metricsUrl: string | undefined;
   if (opts.controller) {
     if (built(opts.root, join('controller', 'main.js'))) {
       ensureNamespace(opts.api, CDI_NAMESPACE);
@@ -202,13 +211,23 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         CDI_NAMESPACE,
         ServiceAccounts.Controller,
       );
+      const metricsPort = await freePort();
       const controller = spawnCdi(
         opts.root,
         ['controller', '--kubeconfig', kubeconfig, '--namespace', CDI_NAMESPACE],
         join(opts.dataDir, 'controller.log'),
+        { METRICS_BIND_ADDRESS: '127.0.0.1', METRICS_PORT: String(metricsPort) },
       );
       children.push(controller);
       controllerPid = controller.pid;
+      // The metrics endpoint listens before leader election: once it answers, the process runs.
+      try {
+        await waitPort('controller', metricsPort, controller);
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
       opts.log.info('controller started', { log: join(opts.dataDir, 'controller.log') });
     } else
       opts.log.warn('controller not built (dist/controller/main.js missing); running without it');
@@ -233,5 +252,5 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
         'upload proxy not built (dist/uploadproxy/proxy/main.js missing); running without it',
       );
   }
-  return { uploadProxyUrl, controllerPid, stop };
+  return { uploadProxyUrl, controllerPid, metricsUrl, stop };
 }

@@ -73,6 +73,8 @@ export interface Sandbox {
   readonly dataDir: string;
   /** URL of the upload proxy when it runs. */
   readonly uploadProxyUrl: string | undefined;
+  /** URL of the controller's `/metrics` when it runs. */
+  readonly metricsUrl: string | undefined;
   /** The controller's process id when it runs as a child process. */
   readonly controllerPid: number | undefined;
   /**
@@ -347,6 +349,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     dataDir,
     uploadProxyUrl: components.uploadProxyUrl,
     controllerPid: components.controllerPid,
+    metricsUrl: components.metricsUrl,
     serviceAccountKubeconfig,
     closeWatches: () => server.closeWatches(),
     stop: async () => {

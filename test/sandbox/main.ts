@@ -60,6 +60,7 @@ async function main(): Promise<number> {
     log,
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);
+  if (sandbox.metricsUrl !== undefined) process.stdout.write(`metrics: ${sandbox.metricsUrl}\n`);
   process.stdout.write(`server: ${sandbox.server}\n`);
   if (sandbox.uploadProxyUrl !== undefined)
     process.stdout.write(`uploadproxy: ${sandbox.uploadProxyUrl}\n`);

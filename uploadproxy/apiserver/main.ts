@@ -14,6 +14,7 @@
  * authorised with a SubjectAccessReview through the Kubernetes API; `--insecure-allow-all` lets
  * anyone mint tokens and trusts X-Remote-User headers blindly (tests only).
  */
+import { processMetricsRegistry } from '../../common/metrics-endpoint.js';
 import { writeFile } from 'node:fs/promises';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { boolFlag, parseArgs, readFlagFile, stringFlag } from '../../common/cli/args.js';
@@ -114,6 +115,7 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
       host: listen.host,
       port: listen.port,
       logger: ctx.logger,
+      metrics: processMetricsRegistry(),
     });
     ctx.logger.info('token API listening', { url: server.url });
     await waitForAbort(ctx.signal);

@@ -15,6 +15,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { CryptoKey } from 'jose';
+import type { Registry } from 'prom-client';
+import { METRICS_PATH, sendMetrics } from '../../common/metrics-endpoint.js';
 import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../../common/errors.js';
 import { listenOn } from '../protocol/listen.js';
 import type { Logger } from '../../common/logger.js';
@@ -107,6 +109,8 @@ export interface TokenApiOptions {
   readonly host?: string;
   readonly port?: number;
   readonly logger: Logger;
+  /** Served on `/metrics` when given. */
+  readonly metrics?: Registry;
 }
 
 /** A running token API server. */
@@ -252,6 +256,10 @@ async function handle(
     return;
   }
   const match = CREATE_PATH.exec(pathname);
+  if (match === null && pathname === METRICS_PATH && options.metrics !== undefined) {
+    await sendMetrics(options.metrics, res);
+    return;
+  }
   if (match === null) {
     serveDiscovery(req, res, pathname);
     return;

@@ -14,6 +14,7 @@
  * the cluster network) with TLS still checked against `cdi-upload-<pvc>.<ns>.svc`;
  * `--static-upload-server` sends every upload to one server (local demos). Runs until the context's signal aborts.
  */
+import { processMetricsRegistry } from '../../common/metrics-endpoint.js';
 import { UploadProxyEnv } from '../../common/contract.js';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { boolFlag, parseArgs, readFlagFile, stringFlag } from '../../common/cli/args.js';
@@ -104,6 +105,7 @@ export async function uploadProxyMain(
       host: listen.host,
       port: listen.port,
       logger: ctx.logger,
+      metrics: processMetricsRegistry(),
     });
     ctx.logger.info('upload proxy listening', { url: proxy.url });
     await waitForAbort(ctx.signal);

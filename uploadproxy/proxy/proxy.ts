@@ -28,6 +28,8 @@ import type { Logger } from '../../common/logger.js';
 import { parseBearer } from '../protocol/bearer.js';
 import { REPR_DIGEST_HEADER } from '../protocol/repr-digest.js';
 import { Coalescer } from './coalesce.js';
+import type { Registry } from 'prom-client';
+import { METRICS_PATH, sendMetrics } from '../../common/metrics-endpoint.js';
 import { HEALTHZ_PATH, UPLOAD_TARGET_HEADER, uploadModeOf } from '../protocol/paths.js';
 import { sendError, sendText } from '../protocol/status.js';
 import { verifyUploadToken, type UploadTarget } from '../protocol/token.js';
@@ -77,6 +79,8 @@ export interface UploadProxyOptions {
   /** Poll interval while waiting (CDI: 1 s). */
   readonly pollIntervalMs?: number;
   readonly logger: Logger;
+  /** Served on `/metrics` when given. */
+  readonly metrics?: Registry;
 }
 
 /** A running proxy. */
@@ -156,6 +160,10 @@ async function handle(
   const pathname = (req.url ?? '').split('?')[0];
   if (pathname === HEALTHZ_PATH) {
     sendText(res, 200, 'OK');
+    return;
+  }
+  if (pathname === METRICS_PATH && options.metrics !== undefined) {
+    await sendMetrics(options.metrics, res);
     return;
   }
   const mode = uploadModeOf(req.url);
