@@ -44,6 +44,7 @@ const POD_UID = 107;
 let env: UploadEnv;
 let files: TestHttpServer;
 let bigRaw: string;
+let bigQcow2: string;
 
 function runningMessage(dv: DataVolume): string | undefined {
   return dv.status?.conditions?.find((c) => c.type === 'Running')?.message;
@@ -90,7 +91,7 @@ beforeAll(async () => {
     { offset: 2 * GiB + 4096, length: 128 * MiB, seed: 12 },
     { offset: 4 * GiB - 64 * MiB, length: 64 * MiB, seed: 13 },
   ]);
-  const bigQcow2 = join(env.dir, 'big.qcow2');
+  bigQcow2 = join(env.dir, 'big.qcow2');
   await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, bigQcow2);
   bigRaw = await qemuConvertToRaw(bigQcow2, join(env.dir, 'big-ref.raw'));
   files = await startTestHttpServer({
@@ -185,6 +186,27 @@ spec:
     const importer = records.find((x) => x.exitCode === 0);
     expect(importer?.memoryLimitBytes).toBe(LIMIT);
     expect(importer?.peakMemoryBytes).toBeLessThanOrEqual(LIMIT);
+  });
+
+  it('uploads a 4 GiB disk under the same 256 MiB memory limit', async () => {
+    await readyUploadDv(env, 'runc-big-upload', { size: '4Gi' });
+    // -T streams the file (curl does not hold it in memory); POST as virtctl sends it.
+    const res = await curl(env, [
+      '-H',
+      `Authorization: Bearer ${await mintToken(env, 'runc-big-upload')}`,
+      '-X',
+      'POST',
+      '-T',
+      bigQcow2,
+      `${env.proxyUrl}/v1beta1/upload`,
+    ]);
+    expect(res.status, res.body + res.stderr).toBe(200);
+    await expectUploaded(env, 'runc-big-upload', bigRaw);
+    const records = await recordsOf('runc-big-upload');
+    report('4 GiB upload under 256 MiB', records);
+    const server = records.find((x) => x.exitCode === 0);
+    expect(server?.memoryLimitBytes).toBe(LIMIT);
+    expect(server?.peakMemoryBytes).toBeLessThanOrEqual(LIMIT);
   });
 
   it('reads the termination message from the container: a 404 is in the Running condition', async () => {
