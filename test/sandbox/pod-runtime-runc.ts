@@ -27,6 +27,8 @@ import {
   readFile,
   rename,
   rm,
+  stat,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -59,9 +61,23 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** An unpacked image no sandbox loaded for this long is removed when another one is loaded. */
+const UNUSED_IMAGE_MS = 60 * 60_000;
+
+/** Removes the unpacked images of other digests that were not loaded for an hour. */
+async function pruneImages(cacheDir: string, keep: string): Promise<void> {
+  for (const entry of await readdir(cacheDir)) {
+    if (entry === keep || !/^[0-9a-f]{64}$/.test(entry)) continue;
+    const loaded = await stat(join(cacheDir, entry, 'config.json')).catch(() => undefined);
+    if (loaded === undefined || Date.now() - loaded.mtimeMs > UNUSED_IMAGE_MS)
+      await rm(join(cacheDir, entry), { recursive: true, force: true });
+  }
+}
+
 /**
  * Unpacks `archive` under `cacheDir/<digest>` unless it is there already; concurrent sandboxes
- * unpack into their own directory and the first rename wins.
+ * unpack into their own directory and the first rename wins. Each build of the image has its
+ * own digest, so images unused for an hour are removed.
  */
 export async function loadPodImage(archive: string, cacheDir: string): Promise<PodImage> {
   const hex = await sha256File(archive);
@@ -80,6 +96,9 @@ export async function loadPodImage(archive: string, cacheDir: string): Promise<P
       await rm(work, { recursive: true, force: true });
     }
   }
+  const loadedAt = new Date();
+  await utimes(marker, loadedAt, loadedAt);
+  await pruneImages(cacheDir, hex);
   const config = JSON.parse(await readFile(marker, 'utf8')) as ImageRuntimeConfig;
   return { rootfs: join(dir, 'rootfs'), config, digest: `sha256:${hex}` };
 }
