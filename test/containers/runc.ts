@@ -10,10 +10,14 @@
  * (`<memory>/cdi-containers/<id>`): runc removes the container's cgroup when the process exits,
  * the parent keeps `memory.max_usage_in_bytes` (page cache included, as in a pod) for the
  * result. Everything (container, bundle, state, cgroups) is removed whatever happens.
+ *
+ * `runContainer` runs to completion and captures the output (the image test);
+ * `startContainer` returns at once with a handle to signal and await the container, its output
+ * appended to a log file (the sandbox's pods).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +30,8 @@ const CGROUP_PARENT = 'cdi-containers';
 const RSS_SAMPLE_MS = 100;
 /** Captured output per stream; a container printing more keeps only the first bytes. */
 const OUTPUT_LIMIT_BYTES = 4 << 20;
+/** The CFS period of a CPU limit, as the kubelet sets it. */
+const CPU_PERIOD_US = 100_000;
 
 /** A host path mounted into the container (a pod volume). */
 export interface BindMount {
@@ -51,8 +57,27 @@ export interface ContainerSpec {
   readonly mounts?: readonly BindMount[];
   /** cgroup-v1 memory limit in bytes (none by default). */
   readonly memoryLimitBytes?: number;
+  /** cgroup-v1 CPU limit in thousandths of a CPU (a CFS quota over a 100 ms period). */
+  readonly cpuLimitMillis?: number;
+  /** Hostname inside the container (default `cdi`). */
+  readonly hostname?: string;
   /** Killed (SIGKILL) after this long. */
   readonly timeoutMs: number;
+}
+
+/** What startContainer runs: a spec whose output goes to a log file, with no time limit. */
+export interface StartSpec extends Omit<ContainerSpec, 'timeoutMs'> {
+  /** stdout and stderr are appended here. */
+  readonly logFile: string;
+}
+
+/** A started container. */
+export interface RunningContainer {
+  readonly id: string;
+  /** Resolves once the container has exited and every trace of it is removed. */
+  readonly exited: Promise<ContainerResult>;
+  /** Sends a signal to the container's processes (nothing once it has exited). */
+  kill(signal: 'TERM' | 'KILL'): Promise<void>;
 }
 
 /** How it ended. */
@@ -74,7 +99,7 @@ export interface ContainerResult {
   readonly durationMs: number;
 }
 
-function bundleConfig(spec: ContainerSpec, cgroupsPath: string): object {
+function bundleConfig(spec: Omit<ContainerSpec, 'timeoutMs'>, cgroupsPath: string): object {
   const mounts = [
     { destination: '/proc', type: 'proc', source: 'proc' },
     {
@@ -121,7 +146,7 @@ function bundleConfig(spec: ContainerSpec, cgroupsPath: string): object {
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
     },
     root: { path: spec.rootfs, readonly: spec.readonlyRootfs ?? true },
-    hostname: 'cdi',
+    hostname: spec.hostname ?? 'cdi',
     mounts,
     linux: {
       // No network namespace: the host's, so 127.0.0.1 servers of the test are reachable.
@@ -132,6 +157,14 @@ function bundleConfig(spec: ContainerSpec, cgroupsPath: string): object {
         ...(spec.memoryLimitBytes === undefined
           ? {}
           : { memory: { limit: spec.memoryLimitBytes } }),
+        ...(spec.cpuLimitMillis === undefined
+          ? {}
+          : {
+              cpu: {
+                period: CPU_PERIOD_US,
+                quota: Math.max(1000, Math.round((spec.cpuLimitMillis * CPU_PERIOD_US) / 1000)),
+              },
+            }),
       },
       maskedPaths: [
         '/proc/kcore',
@@ -194,14 +227,50 @@ function collect(stream: NodeJS.ReadableStream, into: Buffer[]): void {
   });
 }
 
-/** Runs `spec` to completion and removes every trace of it. */
-export async function runContainer(spec: ContainerSpec): Promise<ContainerResult> {
+/** Containers started and not yet removed; force-deleted if the process exits first. */
+const live = new Map<string, string>();
+let exitHookInstalled = false;
+
+function track(id: string, state: string): void {
+  live.set(id, state);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers must be synchronous: no container may outlive the process that ran it.
+  process.once('exit', () => {
+    for (const [cid, root] of live) {
+      try {
+        execFileSync('runc', ['--root', root, 'delete', '--force', cid], { stdio: 'ignore' });
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+interface Launched {
+  readonly id: string;
+  readonly state: string;
+  readonly exited: Promise<ContainerResult>;
+}
+
+/** Writes the bundle and starts `runc run`; `exited` resolves after the clean-up. */
+async function launch(
+  spec: Omit<ContainerSpec, 'timeoutMs'>,
+  stdio: { readonly logFile: string } | { readonly stdout: Buffer[]; readonly stderr: Buffer[] },
+): Promise<Launched> {
   const id = `cdi-${process.pid}-${randomBytes(4).toString('hex')}`;
   const work = await mkdtemp(join(tmpdir(), 'cdi-runc-'));
   const bundle = join(work, 'bundle');
   const state = join(work, 'state');
   const memoryParent = join(CGROUP_ROOT, 'memory', CGROUP_PARENT, id);
   const started = Date.now();
+  const cleanUp = async (): Promise<void> => {
+    await runc(state, ['delete', '--force', id]);
+    live.delete(id);
+    await removeCgroups(id);
+    await rm(work, { recursive: true, force: true });
+  };
+  let child: ChildProcess;
   try {
     await mkdir(bundle, { recursive: true });
     await mkdir(memoryParent, { recursive: true });
@@ -212,37 +281,76 @@ export async function runContainer(spec: ContainerSpec): Promise<ContainerResult
       join(bundle, 'config.json'),
       JSON.stringify(bundleConfig(spec, `/${CGROUP_PARENT}/${id}/ctr`), null, 2),
     );
-    const child = spawn('runc', ['--root', state, 'run', '--bundle', bundle, id], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    collect(child.stdout, stdout);
-    collect(child.stderr, stderr);
-    const stopSampling = sampleRss(memoryParent);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      void runc(state, ['kill', id, 'KILL']);
-    }, spec.timeoutMs);
-    const exitCode = await new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve(code));
-    }).finally(() => clearTimeout(timer));
-    const peakRssBytes = stopSampling();
-    return {
+    const args = ['--root', state, 'run', '--bundle', bundle, id];
+    if ('logFile' in stdio) {
+      const fd = openSync(stdio.logFile, 'a');
+      try {
+        child = spawn('runc', args, { stdio: ['ignore', fd, fd] });
+      } finally {
+        closeSync(fd);
+      }
+    } else {
+      const piped = spawn('runc', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      collect(piped.stdout, stdio.stdout);
+      collect(piped.stderr, stdio.stderr);
+      child = piped;
+    }
+    track(id, state);
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
+  const running = child;
+  const stopSampling = sampleRss(memoryParent);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    running.on('error', reject);
+    running.on('close', (code) => resolve(code));
+  })
+    .then(async (exitCode) => ({
       exitCode,
-      timedOut,
-      stdout: Buffer.concat(stdout).toString('utf8'),
-      stderr: Buffer.concat(stderr).toString('utf8'),
+      timedOut: false,
+      stdout: '',
+      stderr: '',
       peakMemoryBytes: await readCounter(join(memoryParent, 'memory.max_usage_in_bytes')),
-      peakRssBytes,
+      peakRssBytes: stopSampling(),
       memoryLimitHits: await readCounter(join(memoryParent, 'memory.failcnt')),
       durationMs: Date.now() - started,
-    };
-  } finally {
-    await runc(state, ['delete', '--force', id]);
-    await removeCgroups(id);
-    await rm(work, { recursive: true, force: true });
-  }
+    }))
+    .finally(cleanUp);
+  return { id, state, exited };
+}
+
+/** Starts `spec` and returns at once (see the module comment). */
+export async function startContainer(spec: StartSpec): Promise<RunningContainer> {
+  const { id, state, exited } = await launch(spec, { logFile: spec.logFile });
+  let done = false;
+  void exited.finally(() => {
+    done = true;
+  });
+  return {
+    id,
+    exited,
+    async kill(signal) {
+      if (!done) await runc(state, ['kill', '--all', id, signal]);
+    },
+  };
+}
+
+/** Runs `spec` to completion and removes every trace of it. */
+export async function runContainer(spec: ContainerSpec): Promise<ContainerResult> {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const { id, state, exited } = await launch(spec, { stdout, stderr });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void runc(state, ['kill', id, 'KILL']);
+  }, spec.timeoutMs);
+  const result = await exited.finally(() => clearTimeout(timer));
+  return {
+    ...result,
+    timedOut,
+    stdout: Buffer.concat(stdout).toString('utf8'),
+    stderr: Buffer.concat(stderr).toString('utf8'),
+  };
 }

@@ -24,7 +24,13 @@ import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixture
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { repoRoot, FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { ServiceAccounts } from '../sandbox/components.js';
-import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
+import {
+  kubeConfigFor,
+  kubectl,
+  podRuntimeFromEnv,
+  waitForObject,
+  type PodRuntimeOptions,
+} from '../sandbox/testing.js';
 import { CDI_NAMESPACE as CONTROLLER_NAMESPACE } from '../sandbox/upload-wiring.js';
 
 const CONTROLLER_SERVICE_ACCOUNT = ServiceAccounts.Controller;
@@ -47,14 +53,20 @@ export interface ControllerEnv extends ClusterClient {
   stop(): Promise<void>;
 }
 
-/** Starts the sandbox and the controller; fails early when the importer is not built. */
-export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
+/**
+ * Starts the sandbox and the controller; fails early when the importer is not built. Pods run
+ * as `runtime` says (else as CDI_E2E_POD_RUNTIME says, else as local processes).
+ */
+export async function startControllerEnv(
+  log?: Logger,
+  runtime: PodRuntimeOptions = podRuntimeFromEnv(),
+): Promise<ControllerEnv> {
   if (!existsSync(join(repoRoot(), 'dist', 'cmd', 'cdi.js'))) {
     throw new Error(
       'dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods',
     );
   }
-  const sandbox = await startSandbox({ restartBackoff: FAST_RESTART_BACKOFF });
+  const sandbox = await startSandbox({ restartBackoff: FAST_RESTART_BACKOFF, ...runtime });
   const kc = kubeConfigFor(sandbox);
   // The controller runs as deploy/'s ServiceAccount, so the RBAC of deploy/ is enforced.
   const controllerKc = new KubeConfig();

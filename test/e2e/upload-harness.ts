@@ -13,7 +13,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
-import { kubeConfigFor } from '../sandbox/testing.js';
+import { kubeConfigFor, podRuntimeFromEnv, type PodRuntimeOptions } from '../sandbox/testing.js';
 import { sameDisk, volumeData, waitForPhase, type ClusterClient } from './controller-harness.js';
 
 const MiB = 1024 * 1024;
@@ -35,13 +35,19 @@ export interface UploadEnv extends ClusterClient {
   stop(): Promise<void>;
 }
 
-/** Starts the sandbox with controller and upload proxy, and makes the images. */
-export async function startUploadEnv(): Promise<UploadEnv> {
+/**
+ * Starts the sandbox with controller and upload proxy, and makes the images; pods run as
+ * `runtime` says (else as CDI_E2E_POD_RUNTIME says, else as local processes).
+ */
+export async function startUploadEnv(
+  runtime: PodRuntimeOptions = podRuntimeFromEnv(),
+): Promise<UploadEnv> {
   const tmp = await makeTempDir('cdi-upload-e2e-');
   const sandbox = await startSandbox({
     controller: true,
     uploadProxy: true,
     restartBackoff: FAST_RESTART_BACKOFF,
+    ...runtime,
   });
   try {
     if (sandbox.uploadProxyUrl === undefined)

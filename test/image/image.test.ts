@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
+import { buildImageOnce } from '../containers/image-build.js';
 import { unpackImage, type UnpackedImage } from '../containers/oci-image.js';
 import { runContainer, type BindMount, type ContainerResult } from '../containers/runc.js';
 
@@ -114,21 +115,8 @@ function report(what: string, r: ContainerResult): void {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cdi-image-test-'));
-  archive = join(work, 'cdi.oci.tar');
-  const build = await run(
-    process.execPath,
-    [join(ROOT, 'scripts', 'build-image.mjs'), '--output', archive],
-    {
-      cwd: ROOT,
-      maxBuffer: 16 * MIB,
-    },
-  );
-  console.log(
-    build.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('image'))
-      .join('\n'),
-  );
+  // Shared with the runc e2e suite: one build per source state, under a lock.
+  archive = await buildImageOnce(ROOT, join(ROOT, '.image', 'cdi.oci.tar'), (l) => console.log(l));
   image = await unpackImage(archive, join(work, 'image'));
 
   fixtures = join(work, 'fixtures');

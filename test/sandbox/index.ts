@@ -5,6 +5,7 @@
  * collector, and (optionally) the CDI controller and upload proxy as child processes. The CRDs
  * are applied from `deploy/crds/` at start, as on a real cluster.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -16,6 +17,8 @@ import { ApiServer, type AuditEvent } from './api-server.js';
 import { createCluster } from './cluster.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet } from './kubelet.js';
+import { ProcessRuntime, type ContainerRecord, type PodRuntime } from './pod-runtime.js';
+import { loadPodImage, RuncRuntime } from './pod-runtime-runc.js';
 import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
@@ -57,7 +60,33 @@ export interface SandboxOptions {
   readonly deployDir?: string;
   /** Told of every answered API request (the controller bench counts them). */
   readonly audit?: (event: AuditEvent) => void;
+  /**
+   * How pods run: `process` (default: the container's command as a local process) or `runc`
+   * (the cdi image under runc, see pod-runtime-runc.ts).
+   */
+  readonly podRuntime?: PodRuntimeName;
+  /** The OCI archive runc pods run (default `.image/cdi.oci.tar`, written by `npm run image`). */
+  readonly image?: string;
   readonly log?: Logger;
+}
+
+/** The pod runtimes the sandbox offers. */
+export type PodRuntimeName = 'process' | 'runc';
+
+/** The image archive `npm run image` writes by default. */
+export function defaultImageArchive(): string {
+  return join(repoRoot(), '.image', 'cdi.oci.tar');
+}
+
+async function makePodRuntime(opts: SandboxOptions, root: string): Promise<PodRuntime> {
+  if ((opts.podRuntime ?? 'process') === 'process') return new ProcessRuntime(root);
+  const archive = opts.image ?? defaultImageArchive();
+  if (!existsSync(archive)) {
+    throw new Error(
+      `the runc pod runtime needs the image archive ${archive}: run \`npm run image\` or pass --image FILE`,
+    );
+  }
+  return new RuncRuntime(await loadPodImage(archive, join(root, '.image', 'unpacked')));
 }
 
 /** A back-off for tests that wait for restarts: 250 ms doubling to 5 s. */
@@ -77,6 +106,10 @@ export interface Sandbox {
   readonly metricsUrl: string | undefined;
   /** The controller's process id when it runs as a child process. */
   readonly controllerPid: number | undefined;
+  /** How pods run. */
+  readonly podRuntime: PodRuntimeName;
+  /** Containers that ended, oldest first, with their peak memory under runc. */
+  containerRecords(): readonly ContainerRecord[];
   /**
    * Writes a kubeconfig whose token is the ServiceAccount's (issued by the sandbox, valid for
    * a year, like the legacy token Secrets) and returns its path.
@@ -277,10 +310,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     dataDir: join(dataDir, 'volumes'),
     log: log.child({ component: 'provisioner' }),
   });
+  const runtime = await makePodRuntime(opts, root);
   const kubelet = new Kubelet({
     api: cluster.api,
     dataDir: join(dataDir, 'pods'),
-    repoRoot: root,
+    runtime,
     podPool: cluster.podPool,
     backoff: opts.restartBackoff ?? KUBELET_RESTART_BACKOFF,
     tokens,
@@ -350,6 +384,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     uploadProxyUrl: components.uploadProxyUrl,
     controllerPid: components.controllerPid,
     metricsUrl: components.metricsUrl,
+    podRuntime: runtime.name,
+    containerRecords: () => runtime.records(),
     serviceAccountKubeconfig,
     closeWatches: () => server.closeWatches(),
     stop: async () => {

@@ -14,6 +14,7 @@ import { recordEvent } from './events.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject } from './object.js';
 import { PodWorker, type RestartBackoff } from './pod-worker.js';
+import type { PodRuntime } from './pod-runtime.js';
 import { podClaims } from './provisioner.js';
 import type { ResourceType } from './resources.js';
 import type { TokenIssuer } from './tokens.js';
@@ -23,7 +24,8 @@ export interface KubeletOptions {
   readonly api: ObjectApi;
   /** Where pod directories (volumes, logs, termination messages) live. */
   readonly dataDir: string;
-  readonly repoRoot: string;
+  /** Runs the pods' containers. */
+  readonly runtime: PodRuntime;
   readonly podPool: AddressPool;
   /** Restart back-off of crashing containers. */
   readonly backoff: RestartBackoff;
@@ -158,7 +160,7 @@ export class Kubelet {
       podType: this.#podType,
       pod,
       dir,
-      repoRoot: this.#o.repoRoot,
+      runtime: this.#o.runtime,
       backoff: this.#o.backoff,
       tokens: this.#o.tokens,
       log: this.#o.log,

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--no-controller] [--no-uploadproxy]
- * [--restart-backoff INITIAL_MS[:MAX_MS]]`:
+ * [--restart-backoff INITIAL_MS[:MAX_MS]] [--pod-runtime process|runc] [--image FILE]`:
  * starts the sandbox cluster with the controller (`--namespace cdi`) and the upload path (token
  * API registered as an APIService, upload proxy named in CDIConfig), prints `kubeconfig: PATH`
  * (and `uploadproxy: URL`) when ready, and stops everything on SIGINT/SIGTERM. The upload path
  * needs the controller's PKI, so `--no-controller` implies `--no-uploadproxy`. Crashing
  * containers restart with the kubelet's back-off (10 s doubling to 5 min) unless
- * `--restart-backoff` shortens it.
+ * `--restart-backoff` shortens it. `--pod-runtime runc` runs every pod from the image archive
+ * (`--image`, default `.image/cdi.oci.tar` of `npm run image`) with runc; `process` (the
+ * default) runs the pods' commands as local processes.
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { createLogger } from '../../common/logger.js';
-import { startSandbox } from './index.js';
+import { startSandbox, type PodRuntimeName } from './index.js';
 import type { RestartBackoff } from './pod-worker.js';
 
 /** `INITIAL_MS[:MAX_MS]`; the cap defaults to 30 × the first delay (the kubelet's ratio). */
@@ -40,10 +42,16 @@ async function main(): Promise<number> {
       'no-controller': { type: 'boolean', default: false },
       'no-uploadproxy': { type: 'boolean', default: false },
       'restart-backoff': { type: 'string' },
+      'pod-runtime': { type: 'string', default: 'process' },
+      image: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
   });
+  const runtime = values['pod-runtime'];
+  if (runtime !== 'process' && runtime !== 'runc')
+    throw new Error(`--pod-runtime ${runtime}: expected process or runc`);
+  const podRuntime: PodRuntimeName = runtime;
   const log = createLogger({
     component: 'sandbox',
     level: values.verbose ? 'debug' : 'info',
@@ -57,11 +65,14 @@ async function main(): Promise<number> {
     ...(values['restart-backoff'] === undefined
       ? {}
       : { restartBackoff: parseBackoff(values['restart-backoff']) }),
+    podRuntime,
+    ...(values.image === undefined ? {} : { image: resolve(values.image) }),
     log,
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);
   if (sandbox.metricsUrl !== undefined) process.stdout.write(`metrics: ${sandbox.metricsUrl}\n`);
   process.stdout.write(`server: ${sandbox.server}\n`);
+  process.stdout.write(`pod runtime: ${sandbox.podRuntime}\n`);
   if (sandbox.uploadProxyUrl !== undefined)
     process.stdout.write(`uploadproxy: ${sandbox.uploadProxyUrl}\n`);
   await new Promise<void>((done) => {

@@ -317,17 +317,37 @@ export interface ContainerEnvOptions {
   readonly volumes: VolumeMap;
   readonly terminationLog: string;
   readonly home: string;
+  /**
+   * Where the container runs: `host` (a local process: in-pod paths rewritten to host paths,
+   * CDI's path overrides set) or `container` (the image's environment first, in-pod paths kept).
+   */
+  readonly paths?: 'host' | 'container';
+  /** The image's environment (`NAME=value`), under the pod's; only with `paths: 'container'`. */
+  readonly imageEnv?: readonly string[];
+}
+
+/** `NAME=value` entries as a record. */
+function envRecord(entries: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) {
+    const eq = e.indexOf('=');
+    if (eq > 0) out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
 }
 
 /** The environment of one container, with the CDI path overrides; throws NotReadyError to wait. */
 export function containerEnv(opts: ContainerEnvOptions): Record<string, string> {
   const { api, pod, container, volumes } = opts;
   const ns = pod.metadata.namespace ?? '';
-  const env: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: opts.home,
-    HOSTNAME: pod.metadata.name ?? '',
-  };
+  const inContainer = opts.paths === 'container';
+  const env: Record<string, string> = inContainer
+    ? { HOME: '/', ...envRecord(opts.imageEnv ?? []), HOSTNAME: pod.metadata.name ?? '' }
+    : {
+        PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+        HOME: opts.home,
+        HOSTNAME: pod.metadata.name ?? '',
+      };
   const envFrom = container['envFrom'];
   for (const src of Array.isArray(envFrom) ? envFrom.filter(isRecord) : []) {
     const prefix = typeof src['prefix'] === 'string' ? src['prefix'] : '';
@@ -366,6 +386,13 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
       );
     }
   }
+  const ip = getPath(pod, ['status', 'podIP']);
+  // Pods share the host's network here: each listens on its own address, not 0.0.0.0.
+  if (typeof ip === 'string') {
+    env[ImporterEnv.MetricsAddress] = `${ip}:${METRICS_PORT}`;
+    env[UploadServerEnv.ListenAddress] = `${ip}:${UPLOAD_SERVER_PORT}`;
+  }
+  if (inContainer) return env;
   const mounts = containerPaths(container, volumes, opts.terminationLog);
   for (const [k, v] of Object.entries(env))
     if (k !== 'PATH' && k !== 'HOME') env[k] = rewrite(v, mounts);
@@ -383,11 +410,5 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
     join(opts.home, 'roots', str(container['name'])),
   );
   if (headers !== undefined) env[ImporterEnv.ExtraHeadersDir] = headers;
-  const ip = getPath(pod, ['status', 'podIP']);
-  // Pods share the host's network here: each listens on its own address, not 0.0.0.0.
-  if (typeof ip === 'string') {
-    env[ImporterEnv.MetricsAddress] = `${ip}:${METRICS_PORT}`;
-    env[UploadServerEnv.ListenAddress] = `${ip}:${UPLOAD_SERVER_PORT}`;
-  }
   return env;
 }

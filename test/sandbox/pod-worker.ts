@@ -6,28 +6,16 @@
  * readiness, and publish container states, restart counts, termination messages and the pod
  * phase to the API as the kubelet does.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import {
-  readTerminationMessage,
-  resolveProgram,
-  startProcess,
-  stopProcess,
-  waitExit,
-} from './container-process.js';
+import { readTerminationMessage } from './container-process.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
-import {
-  containerEnv,
-  containerPaths,
-  NotReadyError,
-  prepareVolumes,
-  type VolumeMap,
-} from './pod-env.js';
+import { NotReadyError, prepareVolumes, type VolumeMap } from './pod-env.js';
+import { ImagePullError, type LaunchedContainer, type PodRuntime } from './pod-runtime.js';
 import type { ResourceType } from './resources.js';
 import type { TokenIssuer } from './tokens.js';
 
@@ -78,8 +66,8 @@ interface ContainerRun {
   lastState: State;
   restartCount: number;
   ready: boolean;
-  child: ChildProcess | undefined;
-  /** `sandbox://<pid>` of the current or last process (changes on every restart, as on a node). */
+  running: LaunchedContainer | undefined;
+  /** The runtime's ID of the current or last container (changes on every restart, as on a node). */
   containerId: string | undefined;
 }
 
@@ -103,16 +91,6 @@ function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function rewriteArgs(args: readonly string[], mounts: readonly [string, string][]): string[] {
-  return args.map((a) => {
-    for (const [inPod, host] of mounts) {
-      if (a === inPod) return host;
-      if (a.startsWith(`${inPod}/`)) return host + a.slice(inPod.length);
-    }
-    return a;
-  });
-}
-
 async function probeOnce(url: string): Promise<boolean> {
   const req = url.startsWith('https:') ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
@@ -132,7 +110,8 @@ export interface PodWorkerOptions {
   readonly podType: ResourceType;
   readonly pod: KObject;
   readonly dir: string;
-  readonly repoRoot: string;
+  /** Runs the containers (local processes, or the image under runc). */
+  readonly runtime: PodRuntime;
   readonly backoff: RestartBackoff;
   /** Issues projected service-account tokens. */
   readonly tokens: TokenIssuer;
@@ -166,7 +145,7 @@ export class PodWorker {
         lastState: {},
         restartCount: 0,
         ready: false,
-        child: undefined,
+        running: undefined,
         containerId: undefined,
       }));
     };
@@ -207,7 +186,7 @@ export class PodWorker {
     this.#changed.notify();
     await Promise.all(
       [...this.#init, ...this.#main].map(async (c) => {
-        if (c.child !== undefined) await stopProcess(c.child, graceMs);
+        if (c.running !== undefined) await c.running.stop(graceMs);
       }),
     );
     await this.#done;
@@ -258,43 +237,33 @@ export class PodWorker {
       if (this.#stopping) return -1;
       const pod = this.#pod();
       if (pod === undefined) return -1;
-      const program = resolveProgram(c.spec, this.#o.repoRoot);
-      if ('pullError' in program) {
-        c.state = { waiting: { reason: 'ErrImagePull', message: program.pullError } };
-        this.#publish();
-        await this.#changed.wait();
-        continue;
-      }
       const termFile = join(this.#o.dir, `${c.name}.termination-log`);
-      let env: Record<string, string>;
-      try {
-        env = containerEnv({
-          api: this.#o.api,
-          pod,
-          container: c.spec,
-          volumes,
-          terminationLog: termFile,
-          home: this.#o.dir,
-        });
-      } catch (err) {
-        if (!(err instanceof NotReadyError)) throw err;
-        c.state = { waiting: { reason: err.reason, message: err.message } };
-        this.#publish();
-        await this.#changed.wait(1000);
-        continue;
-      }
-      const args = rewriteArgs(program.args, containerPaths(c.spec, volumes, termFile));
       const logFile = this.logFile(c.name);
       const startedAt = now();
       const startedMs = Date.now();
       try {
-        c.child = await startProcess({
-          program: { file: program.file, args },
-          env,
-          cwd: this.#o.dir,
+        c.running = await this.#o.runtime.start({
+          api: this.#o.api,
+          pod,
+          container: c.spec,
+          volumes,
+          podDir: this.#o.dir,
+          terminationLog: termFile,
           logFile,
         });
       } catch (err) {
+        if (err instanceof NotReadyError) {
+          c.state = { waiting: { reason: err.reason, message: err.message } };
+          this.#publish();
+          await this.#changed.wait(1000);
+          continue;
+        }
+        if (err instanceof ImagePullError) {
+          c.state = { waiting: { reason: 'ErrImagePull', message: err.message } };
+          this.#publish();
+          await this.#changed.wait();
+          continue;
+        }
         c.state = {
           waiting: {
             reason: 'RunContainerError',
@@ -305,13 +274,13 @@ export class PodWorker {
         await this.#changed.wait(maxMs);
         continue;
       }
-      c.containerId = `sandbox://${c.child.pid ?? 0}`;
+      c.containerId = c.running.id;
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
       const probing = this.#probe(c, pod);
-      const exit = await waitExit(c.child);
-      c.child = undefined;
+      const exit = await c.running.exited;
+      c.running = undefined;
       c.ready = false;
       await probing;
       const message = readTerminationMessage({
@@ -370,7 +339,7 @@ export class PodWorker {
     await new Promise((r) =>
       setTimeout(r, Math.min(PROBE_MAX_MS, Number(probe['initialDelaySeconds'] ?? 0) * 1000)),
     );
-    while (c.child !== undefined && !this.#stopping) {
+    while (c.running !== undefined && !this.#stopping) {
       let ok = true;
       if (isRecord(get)) {
         const scheme = str(get['scheme'], 'HTTP').toLowerCase();
@@ -378,7 +347,7 @@ export class PodWorker {
           typeof get['port'] === 'number' ? get['port'] : this.#namedPort(c, String(get['port']));
         ok = await probeOnce(`${scheme}://${ip}:${port}${str(get['path'], '/')}`);
       }
-      if (ok !== c.ready && c.child !== undefined) {
+      if (ok !== c.ready && c.running !== undefined) {
         c.ready = ok;
         this.#publish();
       }

@@ -14,10 +14,31 @@ import {
 } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import type { Sandbox } from './index.js';
+import type { PodRuntimeName, Sandbox } from './index.js';
 
 /** The kubectl binary the tests use (`KUBECTL` overrides). */
 export const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
+
+/** How a suite's sandbox runs pods, unless the suite says. */
+export interface PodRuntimeOptions {
+  readonly podRuntime?: PodRuntimeName;
+  readonly image?: string;
+}
+
+/**
+ * The pod runtime of e2e suites from the environment: `CDI_E2E_POD_RUNTIME=runc` (and
+ * `CDI_E2E_IMAGE=FILE`) runs a suite's pods from the image, so any suite can be run that way.
+ */
+export function podRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): PodRuntimeOptions {
+  const runtime = env['CDI_E2E_POD_RUNTIME'];
+  if (runtime !== undefined && runtime !== 'process' && runtime !== 'runc')
+    throw new Error(`CDI_E2E_POD_RUNTIME=${runtime}: expected process or runc`);
+  const image = env['CDI_E2E_IMAGE'];
+  return {
+    ...(runtime === undefined ? {} : { podRuntime: runtime }),
+    ...(image === undefined ? {} : { image }),
+  };
+}
 
 /** A client-node KubeConfig for the sandbox. */
 export function kubeConfigFor(sandbox: Sandbox): KubeConfig {
