@@ -23,6 +23,7 @@ import { loadPrivateKey } from '../../uploadproxy/protocol/token.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { waitForObject } from '../sandbox/testing.js';
+import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import {
   apply,
   httpDvManifest,
@@ -80,8 +81,8 @@ beforeAll(async () => {
   });
   // The token signing key the controller keeps for the API server.
   const secret = await waitForObject(env.kc, {
-    // The harness runs the controller in the namespace `default`.
-    path: '/api/v1/namespaces/default/secrets',
+    // The harness runs the controller in CDI's namespace, as deploy/ does.
+    path: `/api/v1/namespaces/${CDI_NAMESPACE}/secrets`,
     name: 'cdi-api-signing-key',
     until: () => true,
     timeoutMs: 30_000,
