@@ -2,14 +2,14 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Projects follow STYLE.md §6: colocated unit tests, integration tests against real servers on
+ * Projects (CONTRIBUTING.md): colocated unit tests, integration tests against real servers on
  * 127.0.0.1, the native addon, and end-to-end tests against the sandbox cluster.
  * Two cores only: files run in forks, at most two at a time.
  */
 export default defineConfig({
   test: {
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
     reporters: ['default'],
     projects: [
       {
@@ -33,6 +33,14 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'image',
+          include: ['test/image/**/*.test.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
         },
       },
       {

@@ -4,7 +4,7 @@ import { parseQuantity } from './quantity.js';
 
 /**
  * Reads a process's environment once, collecting every problem instead of stopping at the first,
- * so a pod's termination message lists all bad variables (STYLE.md §5.10). Used by each
+ * so a pod's termination message lists all bad variables (CONTRIBUTING.md). Used by each
  * component's `config.ts`; nothing else reads `process.env`.
  */
 export class EnvReader {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The one error model of the project (STYLE.md §3). Every failure that crosses a module boundary
- * is a {@link CdiError} with a stable `code`; callers branch on the code, never on the message
- * text or on `instanceof` (two copies of a module may coexist, as undici's Errors.md warns).
+ * The one error model of the project (CONTRIBUTING.md). Every failure that crosses a module
+ * boundary is a {@link CdiError} with a stable `code`; callers branch on the code, never on the
+ * message text or on `instanceof` (two copies of a module may coexist, as undici's Errors.md
+ * warns).
  * Every code is documented in docs/errors.md.
  */
 
@@ -34,8 +35,19 @@ export const ErrorCodes = {
   FormatUnsupported: 'CDI_FORMAT_UNSUPPORTED',
   /** A compressed stream is corrupt or truncated. */
   DecompressFailed: 'CDI_DECOMPRESS_FAILED',
-  /** A tar entry would escape the target directory or is a device node. */
+  /**
+   * A tar entry would be created under a link or a file of the archive, or replace a directory;
+   * or a container-image layer entry climbs out of the image root.
+   */
   ArchiveUnsafeEntry: 'CDI_ARCHIVE_UNSAFE_ENTRY',
+  /** A tar entry's name (or a hard link's target name) is absolute or has a `..` component. */
+  ArchivePathEscape: 'CDI_ARCHIVE_PATH_ESCAPE',
+  /** A symbolic link's target is absolute, leaves the tree, or loops. */
+  ArchiveLinkEscape: 'CDI_ARCHIVE_LINK_ESCAPE',
+  /** A hard link names anything but a regular file extracted earlier from the same archive. */
+  ArchiveHardLinkInvalid: 'CDI_ARCHIVE_HARDLINK_INVALID',
+  /** A device node, FIFO or entry type that is never extracted. */
+  ArchiveSpecialFile: 'CDI_ARCHIVE_SPECIAL_FILE',
   /** The archive is not a readable tar. */
   ArchiveInvalid: 'CDI_ARCHIVE_INVALID',
   /** The disk image is structurally invalid or hostile. */
@@ -78,6 +90,8 @@ export const ErrorCodes = {
   UploadNotReady: 'CDI_UPLOAD_NOT_READY',
   /** A clone's extent stream is malformed, truncated or does not fit its announced size. */
   CloneStreamInvalid: 'CDI_CLONE_STREAM_INVALID',
+  /** A native addon was built for another Node.js ABI than the one running it. */
+  NativeAbiMismatch: 'CDI_NATIVE_ABI_MISMATCH',
   /** A bug: something that should not happen. */
   Internal: 'CDI_INTERNAL',
 } as const;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * A small structured logger: one JSON object per line on stderr (what klog-style collectors and
- * `kubectl logs` users grep), or plain text on a terminal. Created once in each process's main
- * and passed down; modules never create their own.
+ * `kubectl logs` users grep), or plain text on a terminal. Created once per process at its edge
+ * (cmd/cli.ts) and passed down in the verb's context; modules never create their own.
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

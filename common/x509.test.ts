@@ -28,6 +28,31 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
+/** The subjectAltName extension as `openssl x509 -text` prints it. */
+async function opensslSan(certPem: string): Promise<string> {
+  const file = path.join(dir, `san-${Math.random().toString(36).slice(2)}.crt`);
+  await writeFile(file, certPem);
+  return sanLine(file);
+}
+
+async function sanLine(file: string): Promise<string> {
+  const { stdout } = await run('openssl', ['x509', '-noout', '-text', '-in', file]);
+  const lines = stdout.split('\n');
+  const at = lines.findIndex((l) => l.includes('X509v3 Subject Alternative Name'));
+  return (lines[at + 1] ?? '').trim();
+}
+
+/** The same line for a certificate openssl made itself with `-addext subjectAltName=SAN`. */
+async function opensslReferenceSan(san: string): Promise<string> {
+  const base = path.join(dir, `ref-${Math.random().toString(36).slice(2)}`);
+  await run('openssl', [
+    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+    ...['-subj', '/CN=ref', '-days', '1', '-addext', `subjectAltName=${san}`],
+    ...['-keyout', `${base}.key`, '-out', `${base}.crt`],
+  ]);
+  return sanLine(`${base}.crt`);
+}
+
 /** `openssl verify` exit status and output for a leaf under `ca`. */
 async function opensslVerify(leaf: string, purpose: string, caPem = ca.certPem) {
   const leafFile = path.join(dir, `leaf-${purpose}.crt`);
@@ -135,6 +160,49 @@ describe('issueCertificate', () => {
     expect(cert.checkHost('cdi-upload-disk.ns.svc')).toBe('cdi-upload-disk.ns.svc');
     expect(cert.checkHost('other.ns.svc')).toBeUndefined();
     expect(cert.issuer).toBe('CN=test-signer');
+  });
+
+  it.each([
+    { what: 'an IPv4-mapped IPv6 address', ip: '::ffff:10.0.0.1' },
+    { what: 'an IPv6 address ending in dotted IPv4', ip: '64:ff9b::192.0.2.33' },
+    { what: 'a full IPv6 address', ip: '2001:db8:1:2:3:4:5:6' },
+    { what: 'the IPv6 loopback', ip: '::1' },
+    { what: 'an IPv4 address', ip: '10.0.0.1' },
+  ])('writes $what as openssl does', async ({ ip }) => {
+    const ours = issueCertificate({
+      commonName: 'san',
+      usage: 'server',
+      ipAddresses: [ip],
+      validForMs: DAY,
+      issuer: ca,
+    });
+    expect(await opensslSan(ours.certPem)).toBe(await opensslReferenceSan(`IP:${ip}`));
+  });
+
+  it.each([
+    { what: 'a German IDN', name: 'bücher.example', ascii: 'xn--bcher-kva.example' },
+    { what: 'a Japanese IDN', name: '例え.テスト', ascii: 'xn--r8jz45g.xn--zckzah' },
+    { what: 'upper case', name: 'CDI-Upload.NS.svc', ascii: 'cdi-upload.ns.svc' },
+    { what: 'a wildcard', name: '*.ns.svc', ascii: '*.ns.svc' },
+  ])('writes $what as its IDNA A-label', async ({ name, ascii }) => {
+    const ours = issueCertificate({
+      commonName: 'san',
+      usage: 'server',
+      dnsNames: [name],
+      validForMs: DAY,
+      issuer: ca,
+    });
+    expect(await opensslSan(ours.certPem)).toBe(await opensslReferenceSan(`DNS:${ascii}`));
+  });
+
+  it.each([
+    { what: 'an IPv6 zone', req: { ipAddresses: ['fe80::1%eth0'] }, text: /zone/ },
+    { what: 'not an IP address', req: { ipAddresses: ['10.0.0'] }, text: /not an IP address/ },
+    { what: 'a DNS name with a space', req: { dnsNames: ['bad host'] }, text: /not a DNS name/ },
+  ])('refuses $what', ({ req, text }) => {
+    expect(() =>
+      issueCertificate({ commonName: 'san', usage: 'server', validForMs: DAY, issuer: ca, ...req }),
+    ).toThrow(text);
   });
 
   it.each([

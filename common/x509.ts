@@ -17,6 +17,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { CdiError, ErrorCodes } from './errors.js';
 
 /** A private key and its certificate, both PEM. */
@@ -113,17 +114,48 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 }
 
-function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  if (isIP(ip) === 6) {
-    const [head = '', tail = ''] = ip.split('::');
-    const parts = (s: string): string[] => (s === '' ? [] : s.split(':'));
-    const h = parts(head);
-    const t = ip.includes('::') ? parts(tail) : [];
-    const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
-  }
-  throw new CdiError(ErrorCodes.InvalidArgument, `not an IP address: ${ip}`);
+/**
+ * The 4 or 16 bytes of an IP address SAN. An IPv6 address may end in dotted IPv4
+ * (`::ffff:10.0.0.1`, RFC 4291 2.2): those are its last two groups. A zone (`fe80::1%eth0`)
+ * names a local interface, which a certificate cannot carry: refused, not dropped.
+ */
+export function ipAddressBytes(ip: string): Buffer {
+  if (ip.includes('%'))
+    throw new CdiError(
+      ErrorCodes.InvalidArgument,
+      `IP address ${ip}: a zone (%...) cannot be put in a certificate`,
+    );
+  const family = isIP(ip);
+  if (family === 4) return Buffer.from(ip.split('.').map(Number));
+  if (family !== 6) throw new CdiError(ErrorCodes.InvalidArgument, `not an IP address: ${ip}`);
+  const cut = ip.lastIndexOf(':') + 1;
+  const last = ip.slice(cut);
+  const hex = last.includes('.')
+    ? `${ip.slice(0, cut)}${ipv4Groups(Buffer.from(last.split('.').map(Number)))}`
+    : ip;
+  const [head = '', tail = ''] = hex.split('::');
+  const parts = (s: string): string[] => (s === '' ? [] : s.split(':'));
+  const h = parts(head);
+  const t = hex.includes('::') ? parts(tail) : [];
+  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
+/** Four IPv4 bytes as two IPv6 groups (`10.0.0.1` → `a00:1`). */
+function ipv4Groups(b: Buffer): string {
+  return `${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
+}
+
+/**
+ * A DNS name SAN: IA5String, so an internationalised name goes in as its IDNA (punycode) A-label,
+ * `bücher.example` → `xn--bcher-kva.example`, as browsers and Go's x509 match it. A name that has
+ * none is refused.
+ */
+export function dnsNameBytes(name: string): Buffer {
+  const ascii = domainToASCII(name);
+  if (ascii === '' || !/^[\x21-\x7e]+$/.test(ascii))
+    throw new CdiError(ErrorCodes.InvalidArgument, `not a DNS name: ${JSON.stringify(name)}`);
+  return Buffer.from(ascii, 'ascii');
 }
 
 // ---- DER reading (just enough to take the issuer's subject name) ------------------------------
@@ -218,8 +250,8 @@ function extensions(req: CertificateRequest, subjectKey: KeyObject, issuerKey: K
     list.push(extension('2.5.29.37', false, seq(...usages.map(oid))));
   }
   const names = [
-    ...(req.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
-    ...(req.ipAddresses ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
+    ...(req.dnsNames ?? []).map((n) => tlv(0x82, dnsNameBytes(n))),
+    ...(req.ipAddresses ?? []).map((ip) => tlv(0x87, ipAddressBytes(ip))),
   ];
   if (names.length > 0) list.push(extension('2.5.29.17', false, seq(...names)));
   list.push(extension('2.5.29.14', false, octets(keyId(subjectKey))));

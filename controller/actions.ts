@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * What a pure `decide()` asks the executor to do (STYLE.md §5.6). Each action is idempotent on
+ * What a pure `decide()` asks the executor to do (CONTRIBUTING.md). Each action is idempotent on
  * its own: creates tolerate AlreadyExists, deletes tolerate NotFound, patches are merge patches of
  * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
  */
 import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { DataSource, DataVolumeStatus, StorageProfile } from './api/datavolume.js';
+import type { DataSource, DataVolumeStatus, StorageProfile } from '../common/api/datavolume.js';
 
 /** The object an event is about. */
 export interface EventTarget {

@@ -24,7 +24,7 @@ import {
   type DataSource,
   type DataVolume,
   type StorageProfile,
-} from './api/datavolume.js';
+} from '../common/api/datavolume.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The thin executor that applies a `decide()`'s actions in order through the API (STYLE.md
- * §5.6). Before it creates an importer pod it re-reads the claim from the API, not the cache: a
- * cache a moment behind could otherwise start a second import after the first one succeeded.
+ * The thin executor that applies a `decide()`'s actions in order through the API
+ * (CONTRIBUTING.md). Before it creates an importer pod it re-reads the claim from the API, not
+ * the cache: a cache a moment behind could otherwise start a second import after the first one
+ * succeeded.
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../common/contract.js';

@@ -33,7 +33,7 @@ import {
   type DataSource,
   type DataVolumeStatus,
   type StorageProfile,
-} from './api/datavolume.js';
+} from '../common/api/datavolume.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
 /** HTTP status of a failed API call, if it is one. */

@@ -2,7 +2,14 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../common/logger.js';
-import { decideLease, LeaderElector, LEASE_NAME, type LeaseStore } from './leader-election.js';
+import {
+  decideLease,
+  LeaderElector,
+  LEASE_NAME,
+  observeLease,
+  type LeaseObservation,
+  type LeaseStore,
+} from './leader-election.js';
 
 const NOW = new Date('2026-11-22T00:00:30Z');
 
@@ -18,14 +25,59 @@ function lease(holder: string, renewedSecondsAgo: number, transitions = 0): V1Le
   };
 }
 
+/** This replica saw `l` first `secondsAgo` seconds ago on its own clock. */
+function seen(l: V1Lease, secondsAgo: number): LeaseObservation {
+  return observeLease(l, NOW.getTime() - secondsAgo * 1000, undefined);
+}
+
+const HOUR = 3600;
+
 describe('decideLease', () => {
-  it.each<{ what: string; current: V1Lease | undefined; want: string; transitions?: number }>([
+  it.each<{
+    what: string;
+    current: V1Lease | undefined;
+    observed?: (current: V1Lease) => LeaseObservation;
+    want: string;
+    transitions?: number;
+  }>([
     { what: 'no lease: create', current: undefined, want: 'create' },
     { what: 'ours: renew', current: lease('me', 5, 2), want: 'update', transitions: 2 },
-    { what: 'other, fresh: wait', current: lease('other', 5), want: 'held-by-other' },
     {
-      what: 'other, expired: take over',
+      what: 'other, first look: wait a lease duration',
+      current: lease('other', 5),
+      want: 'held-by-other',
+    },
+    {
+      what: 'other, unchanged for 20 s here: take over',
       current: lease('other', 20, 1),
+      observed: (c) => seen(c, 20),
+      want: 'update',
+      transitions: 2,
+    },
+    {
+      what: 'other, unchanged for 10 s here: wait',
+      current: lease('other', 20, 1),
+      observed: (c) => seen(c, 10),
+      want: 'held-by-other',
+    },
+    {
+      what: "other, renewed since the last look: wait (the holder's record changed)",
+      current: lease('other', 0, 1),
+      observed: () => seen(lease('other', 30, 1), 30),
+      want: 'held-by-other',
+    },
+    {
+      // The holder's clock runs an hour behind ours: its fresh renewTime looks an hour old.
+      what: 'skew: holder an hour behind, record fresh here: wait',
+      current: lease('other', HOUR, 1),
+      observed: (c) => seen(c, 1),
+      want: 'held-by-other',
+    },
+    {
+      // The holder's clock runs an hour ahead: its renewTime is in our future, yet it stopped.
+      what: 'skew: holder an hour ahead, record unchanged for 20 s here: take over',
+      current: lease('other', -HOUR, 1),
+      observed: (c) => seen(c, 20),
       want: 'update',
       transitions: 2,
     },
@@ -35,13 +87,14 @@ describe('decideLease', () => {
       want: 'update',
       transitions: 4,
     },
-  ])('$what', ({ current, want, transitions }) => {
+  ])('$what', ({ current, observed, want, transitions }) => {
     const d = decideLease({
       current,
       namespace: 'cdi',
       identity: 'me',
       now: NOW,
       leaseDurationSeconds: 15,
+      observed: current === undefined ? undefined : observed?.(current),
     });
     expect(d.kind).toBe(want);
     if (d.kind !== 'held-by-other') {
@@ -88,4 +141,33 @@ describe('LeaderElector', () => {
     await b.release();
     expect(store.lease?.spec?.holderIdentity).toBe('');
   });
+
+  it.each([
+    { what: 'an hour behind', skewMs: -3600_000 },
+    { what: 'an hour ahead', skewMs: 3600_000 },
+  ])(
+    'a holder whose clock is $what keeps the lease while it renews and loses it only after a lease duration of silence',
+    async ({ skewMs }) => {
+      const store = new MemoryLeases();
+      let t = Date.parse('2026-12-07T12:00:00Z');
+      const opts = { store, namespace: 'cdi', log: silentLogger, leaseDurationSeconds: 15 };
+      const a = new LeaderElector({ ...opts, identity: 'a', clock: () => t + skewMs });
+      const b = new LeaderElector({ ...opts, identity: 'b', clock: () => t });
+      expect(await a.tryAcquireOrRenew()).toBe(true);
+      // a renews every 2 s of b's time: b never takes over, whatever the clocks say.
+      for (let i = 0; i < 20; i++) {
+        expect(await b.tryAcquireOrRenew()).toBe(false);
+        t += 2000;
+        expect(await a.tryAcquireOrRenew()).toBe(true);
+      }
+      // a stops (a crash: no release). b waits one lease duration from when it saw the last change.
+      expect(await b.tryAcquireOrRenew()).toBe(false);
+      t += 14_000;
+      expect(await b.tryAcquireOrRenew()).toBe(false);
+      t += 2000;
+      expect(await b.tryAcquireOrRenew()).toBe(true);
+      expect(store.lease?.spec?.holderIdentity).toBe('b');
+      expect(store.lease?.spec?.leaseTransitions).toBe(1);
+    },
+  );
 });

@@ -2,7 +2,10 @@
 /**
  * Leader election with a coordination.k8s.io Lease (client-go `leaderelection`): two controller
  * replicas may run, only the holder of the Lease reconciles. The holder renews every
- * `retryPeriodMs`; a Lease not renewed within its `leaseDurationSeconds` may be taken over. The
+ * `retryPeriodMs`; a Lease whose record has not changed for its `leaseDurationSeconds` may be
+ * taken over. As in client-go, that time is measured on this replica's own clock from when it
+ * last saw the record change (its "observed time"), never by comparing the holder's `renewTime`
+ * with the local clock: the nodes' clocks may disagree by more than a lease duration. The
  * decision is pure ({@link decideLease}); the loop around it is thin.
  */
 import type { V1Lease } from '@kubernetes/client-node';
@@ -12,25 +15,57 @@ import type { Logger } from '../common/logger.js';
 /** CDI's lock name. */
 export const LEASE_NAME = 'cdi-controller-leader-election-helper';
 
+/** The Lease record as last seen, and when, on this replica's clock (client-go's observedTime). */
+export interface LeaseObservation {
+  /** The record's identity: holder, renew and acquire times, transitions, duration. */
+  readonly record: string;
+  /** Local time (ms) at which this record was first seen. */
+  readonly seenAt: number;
+}
+
 /** What to do with the Lease. */
 export type LeaseDecision =
   | { readonly kind: 'create'; readonly lease: V1Lease }
   | { readonly kind: 'update'; readonly lease: V1Lease }
-  | { readonly kind: 'held-by-other'; readonly holder: string };
+  | {
+      readonly kind: 'held-by-other';
+      readonly holder: string;
+      /** Keep it for the next decision. */
+      readonly observed: LeaseObservation;
+    };
 
 /** Inputs of {@link decideLease}. */
 export interface LeaseInput {
   readonly current: V1Lease | undefined;
   readonly namespace: string;
   readonly identity: string;
+  /** This replica's clock. */
   readonly now: Date;
   readonly leaseDurationSeconds: number;
+  /** What this replica saw before (undefined on its first look). */
+  readonly observed: LeaseObservation | undefined;
 }
 
-function toMillis(t: Date | string | undefined): number | undefined {
-  if (t === undefined) return undefined;
-  const ms = t instanceof Date ? t.getTime() : Date.parse(t);
-  return Number.isNaN(ms) ? undefined : ms;
+function timeText(t: Date | string | undefined): string {
+  if (t === undefined) return '';
+  return t instanceof Date ? t.toISOString() : t;
+}
+
+/** The observation of `lease` at local time `now`: a new record restarts the clock. */
+export function observeLease(
+  lease: V1Lease,
+  now: number,
+  previous: LeaseObservation | undefined,
+): LeaseObservation {
+  const spec = lease.spec ?? {};
+  const record = JSON.stringify([
+    spec.holderIdentity ?? '',
+    timeText(spec.renewTime),
+    timeText(spec.acquireTime),
+    spec.leaseTransitions ?? 0,
+    spec.leaseDurationSeconds ?? 0,
+  ]);
+  return previous?.record === record ? previous : { record, seenAt: now };
 }
 
 /** Decides whether to create, take over or renew the Lease, or to wait (pure). */
@@ -55,10 +90,11 @@ export function decideLease(input: LeaseInput): LeaseDecision {
   }
   const spec = current.spec ?? {};
   const holder = spec.holderIdentity ?? '';
-  const renewed = toMillis(spec.renewTime) ?? 0;
+  const observed = observeLease(current, now.getTime(), input.observed);
   const durationMs = (spec.leaseDurationSeconds ?? input.leaseDurationSeconds) * 1000;
-  const expired = now.getTime() > renewed + durationMs;
-  if (holder !== '' && holder !== identity && !expired) return { kind: 'held-by-other', holder };
+  const expired = now.getTime() > observed.seenAt + durationMs;
+  if (holder !== '' && holder !== identity && !expired)
+    return { kind: 'held-by-other', holder, observed };
   const takingOver = holder !== identity;
   return {
     kind: 'update',
@@ -96,6 +132,8 @@ export interface LeaderElectorOptions {
   readonly retryPeriodMs?: number;
   /** Give up leadership when renewals failed for this long (default 10 s). */
   readonly renewDeadlineMs?: number;
+  /** This replica's clock (tests skew it); `Date.now` by default. */
+  readonly clock?: () => number;
 }
 
 /** Acquires and keeps a Lease. */
@@ -103,28 +141,40 @@ export class LeaderElector {
   private readonly duration: number;
   private readonly retryMs: number;
   private readonly deadlineMs: number;
+  private readonly clock: () => number;
   private stopped = false;
   private wakeUp: (() => void) | undefined;
+  private observed: LeaseObservation | undefined;
 
   constructor(private readonly options: LeaderElectorOptions) {
     this.duration = options.leaseDurationSeconds ?? 15;
     this.retryMs = options.retryPeriodMs ?? 2000;
     this.deadlineMs = options.renewDeadlineMs ?? 10_000;
+    this.clock = options.clock ?? Date.now;
   }
 
   /** One attempt to acquire or renew; true when we hold the Lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { store, namespace, identity } = this.options;
     const current = await store.getLease(namespace, LEASE_NAME);
+    const now = this.clock();
     const d = decideLease({
       current,
       namespace,
       identity,
-      now: new Date(),
+      now: new Date(now),
       leaseDurationSeconds: this.duration,
+      observed: this.observed,
     });
-    if (d.kind === 'held-by-other') return false;
-    return d.kind === 'create' ? store.createLease(d.lease) : store.replaceLease(d.lease);
+    if (d.kind === 'held-by-other') {
+      this.observed = d.observed;
+      return false;
+    }
+    const written = await (d.kind === 'create'
+      ? store.createLease(d.lease)
+      : store.replaceLease(d.lease));
+    if (written) this.observed = observeLease(d.lease, now, undefined);
+    return written;
   }
 
   /** Resolves once this process leads; undefined if stopped before. */
@@ -151,13 +201,13 @@ export class LeaderElector {
 
   /** Renews until stopped (resolves true) or leadership is lost (resolves false). */
   async hold(): Promise<boolean> {
-    let lastRenew = Date.now();
+    let lastRenew = this.clock();
     while (!this.stopped) {
       await this.sleep(this.retryMs);
       if (this.stopped) break;
       try {
         if (await this.tryAcquireOrRenew()) {
-          lastRenew = Date.now();
+          lastRenew = this.clock();
           continue;
         }
         this.options.log.error('leadership lost to another holder');
@@ -165,7 +215,7 @@ export class LeaderElector {
       } catch (err) {
         this.options.log.warn('renewing the lease failed', { error: errorMessage(err) });
       }
-      if (Date.now() - lastRenew > this.deadlineMs) {
+      if (this.clock() - lastRenew > this.deadlineMs) {
         this.options.log.error('leadership lost: renew deadline passed');
         return false;
       }
@@ -187,7 +237,7 @@ export class LeaderElector {
           ...current.spec,
           holderIdentity: '',
           leaseDurationSeconds: 1,
-          renewTime: new Date(),
+          renewTime: new Date(this.clock()),
         },
       });
     } catch (err) {

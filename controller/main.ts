@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level L]`:
- * the control plane. Loads the kubeconfig (the file, else `KUBECONFIG` / in-cluster config),
- * waits for leadership, runs the controller until SIGTERM or SIGINT, and returns the exit code
- * (0 on a signal, 1 on a start failure or lost leadership, 2 on bad arguments).
+ * `cdi controller [--kubeconfig FILE] [-n|--namespace NS] [--no-leader-elect]`: the control
+ * plane. Runs through the same {@link CommandContext} as every verb (cmd/cli.ts builds the logger,
+ * the one AbortSignal wired to SIGINT/SIGTERM, and takes `--log-level`/`-v`). Loads the kubeconfig
+ * (the file, else `KUBECONFIG` / in-cluster config), waits for leadership, runs the controller
+ * until the signal aborts, and returns the exit code (0 after a signal, 1 on a start failure or
+ * lost leadership; bad arguments are usage errors).
  */
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ControllerEnv } from '../common/contract.js';
-import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
-import { createLogger, type LogLevel } from '../common/logger.js';
+import { errorMessage } from '../common/errors.js';
+import { boolFlag, parseArgs, stringFlag } from '../common/cli/args.js';
+import { waitForAbort, type CommandContext } from '../common/cli/context.js';
 import { parseControllerSettings } from './config.js';
 import { Controller } from './controller.js';
 import { KubeClient } from './kube.js';
@@ -20,98 +23,38 @@ export interface ControllerArgs {
   readonly kubeconfig: string | undefined;
   readonly namespace: string | undefined;
   readonly leaderElect: boolean;
-  readonly logLevel: LogLevel;
-  readonly help: boolean;
 }
 
-const USAGE =
-  'usage: cdi controller [--kubeconfig FILE] [--namespace NS] [--no-leader-elect] [--log-level debug|info|warn|error]';
-
-/** Parses the arguments after `controller`; throws `CDI_INVALID_ARGUMENT`. */
+/** Parses the arguments after `controller`; throws a usage error. */
 export function parseControllerArgs(argv: readonly string[]): ControllerArgs {
-  const args = argv[0] === 'controller' ? argv.slice(1) : [...argv];
-  let kubeconfig: string | undefined;
-  let namespace: string | undefined;
-  let leaderElect = true;
-  let logLevel: LogLevel = 'info';
-  let help = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
-    const value = (): string => {
-      const v = inline ?? args[++i];
-      if (v === undefined || v === '')
-        throw new CdiError(ErrorCodes.InvalidArgument, `${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--kubeconfig':
-        kubeconfig = value();
-        break;
-      case '--namespace':
-        namespace = value();
-        break;
-      case '--no-leader-elect':
-        leaderElect = false;
-        break;
-      case '--log-level': {
-        const v = value();
-        if (v !== 'debug' && v !== 'info' && v !== 'warn' && v !== 'error') {
-          throw new CdiError(
-            ErrorCodes.InvalidArgument,
-            `--log-level must be debug, info, warn or error, got ${v}`,
-          );
-        }
-        logLevel = v;
-        break;
-      }
-      case '--help':
-      case '-h':
-        help = true;
-        break;
-      default:
-        throw new CdiError(ErrorCodes.InvalidArgument, `unknown argument ${JSON.stringify(arg)}`);
-    }
-  }
-  return { kubeconfig, namespace, leaderElect, logLevel, help };
-}
-
-function waitForSignal(): { promise: Promise<string>; dispose: () => void } {
-  let dispose = (): void => undefined;
-  const promise = new Promise<string>((resolve) => {
-    const onTerm = (): void => resolve('SIGTERM');
-    const onInt = (): void => resolve('SIGINT');
-    process.once('SIGTERM', onTerm);
-    process.once('SIGINT', onInt);
-    dispose = () => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-    };
-  });
-  return { promise, dispose };
+  const args = parseArgs(
+    argv,
+    {
+      kubeconfig: 'string',
+      namespace: { type: 'string', short: 'n' },
+      'no-leader-elect': 'boolean',
+    },
+    { max: 0 },
+  );
+  return {
+    kubeconfig: stringFlag(args, 'kubeconfig'),
+    namespace: stringFlag(args, 'namespace'),
+    leaderElect: !boolFlag(args, 'no-leader-elect'),
+  };
 }
 
 /** Entry of `cdi controller`; returns the process exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  let args: ControllerArgs;
-  try {
-    args = parseControllerArgs(argv);
-  } catch (err) {
-    process.stderr.write(`${errorMessage(err)}\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const log = createLogger({ component: 'cdi-controller', level: args.logLevel });
-  const signal = waitForSignal();
+export async function controllerMain(
+  argv: readonly string[],
+  ctx: CommandContext,
+): Promise<number> {
+  const args = parseControllerArgs(argv);
+  const log = ctx.logger;
+  const stopped = waitForAbort(ctx.signal).then(() => 'signal' as const);
   try {
     const settings = parseControllerSettings(
       {
-        ...process.env,
+        ...ctx.env,
         ...(args.namespace === undefined ? {} : { [ControllerEnv.PodNamespace]: args.namespace }),
       },
       `${hostname()}-${process.pid}`,
@@ -134,7 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         })
       : undefined;
     if (elector !== undefined) {
-      const acquired = await Promise.race([elector.acquire(), signal.promise.then(() => false)]);
+      const acquired = await Promise.race([elector.acquire(), stopped.then(() => false)]);
       if (!acquired) {
         await elector.release();
         return 0;
@@ -144,10 +87,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await controller.start();
     log.info('controller running');
     const lost = elector === undefined ? new Promise<boolean>(() => undefined) : elector.hold();
-    const outcome = await Promise.race([
-      signal.promise,
-      lost.then((ok) => (ok ? 'stopped' : 'lost')),
-    ]);
+    const outcome = await Promise.race([stopped, lost.then((ok) => (ok ? 'stopped' : 'lost'))]);
     log.info('stopping', { reason: outcome });
     await controller.stop();
     await elector?.release();
@@ -155,7 +95,5 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     log.error('controller failed', { error: errorMessage(err) });
     return 1;
-  } finally {
-    signal.dispose();
   }
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The raw surface of `build/Release/cdi_native.node`: a thin (but safe!) binding over the plain
- * C++ qcow2 core in `src/qcow2.{h,cc}`. Only `native/index.ts` loads it; everything else uses the
- * typed wrapper. Errors thrown or rejected here are `Error`s with a string `code` (one of the
+ * C++ cores in `src/` (qcow2 in `qcow2.{h,cc}`, the block-map formats in `image_format.{h,cc}`).
+ * Only `native/load-binding.ts` loads it; everything outside `native/` uses the typed wrapper
+ * (`native/index.ts`). Errors thrown or rejected here are `Error`s with a string `code` (one of the
  * `CDI_*` codes of common/errors.ts) and a lower-case message with offsets and sizes.
  */
+import type { BlockMapFormat } from './types.js';
 
 /** Header facts, from `Qcow2Map::Info` (src/qcow2_map.cc), fields of `qcow2::Header`. */
 export interface RawQcow2Info {
@@ -82,7 +84,7 @@ export declare class Qcow2Map {
 
 /** Header facts of a VDI, VHD or VMDK image, from `ImageMap::Info` (src/image_map.cc). */
 export interface RawImageInfo {
-  readonly format: 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+  readonly format: BlockMapFormat;
   readonly subformat: string;
   readonly virtualSize: number;
   /** Guest bytes per map entry (VDI block, VHD block, VMDK grain). */
@@ -114,12 +116,7 @@ export declare class ImageMap {
    * @param tail - its last min(size, 1536) bytes (empty when streaming).
    * @param fileSize - the image length, or -1 when unknown (streaming).
    */
-  constructor(
-    format: 'vdi' | 'vhd' | 'vmdk' | 'vhdx',
-    head: Buffer,
-    tail: Buffer,
-    fileSize: number,
-  );
+  constructor(format: BlockMapFormat, head: Buffer, tail: Buffer, fileSize: number);
   info(): RawImageInfo;
   /** Table ranges still to be fed, 2 numbers each (offset, length). */
   needs(): Float64Array;

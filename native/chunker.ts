@@ -1,19 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Cuts the extents of the L2 tables (guest order) into units of work: chunks of at most
+ * Cuts extents (qcow2 L2 tables, block maps, stream windows) into units of work: chunks of at most
  * {@link CHUNK_BYTES} guest bytes holding data or compressed clusters (small zero gaps included),
- * and zero runs between them. Pure; the extents are 5 numbers each (see binding.d.ts).
+ * and zero runs between them. Pure; the extents are 5 numbers each (extents.ts).
  */
+import { EXTENT_FIELDS, ExtentKind, extentsOf, type Extent } from './extents.js';
+
+export { EXTENT_FIELDS, ExtentKind };
 
 /** Guest bytes per chunk: a few MiB of buffers per chunk in flight. */
 export const CHUNK_BYTES = 2 * 1024 * 1024;
 /** Zero runs at least this long end a chunk instead of being copied as zeros. */
 export const ZERO_BREAK_BYTES = 64 * 1024;
-
-/** Fields per extent. */
-export const EXTENT_FIELDS = 5;
-/** Extent kinds (`qcow2::ExtentKind`). */
-export const ExtentKind = { Zero: 0, Data: 1, Compressed: 2, MarkerGrain: 3 } as const;
 
 /** A guest range that reads as zeros. */
 export interface ZeroRun {
@@ -55,15 +53,10 @@ export class Chunker {
   /** Adds extents; returns the work items completed by them. */
   push(extents: Float64Array): WorkItem[] {
     const out: WorkItem[] = [];
-    for (let i = 0; i + EXTENT_FIELDS <= extents.length; i += EXTENT_FIELDS) {
-      const guest = extents[i]!;
-      const length = extents[i + 1]!;
-      const kind = extents[i + 2]!;
-      const host = extents[i + 3]!;
-      const hostLen = extents[i + 4]!;
-      if (kind === ExtentKind.Zero) this.#zero(guest, length, out);
-      else if (kind === ExtentKind.Data) this.#data(guest, length, host, out);
-      else this.#compressed([guest, length, kind, host, hostLen], out);
+    for (const e of extentsOf(extents)) {
+      if (e.kind === ExtentKind.Zero) this.#zero(e.guest, e.length, out);
+      else if (e.kind === ExtentKind.Data) this.#data(e.guest, e.length, e.host, out);
+      else this.#compressed(e, out);
     }
     return out;
   }
@@ -113,14 +106,13 @@ export class Chunker {
     }
   }
 
-  #compressed(fields: readonly number[], out: WorkItem[]): void {
+  #compressed(e: Extent, out: WorkItem[]): void {
     this.#flushZero(out);
-    const guest = fields[0]!;
-    const end = guest + fields[1]!;
-    this.#breakIfGap(guest, out);
+    const end = e.guest + e.length;
+    this.#breakIfGap(e.guest, out);
     if (this.#chunkStart >= 0 && end - this.#chunkStart > this.#maxChunk) this.#flushChunk(out);
-    if (this.#chunkStart < 0) this.#chunkStart = guest;
-    this.#fields.push(...fields);
+    if (this.#chunkStart < 0) this.#chunkStart = e.guest;
+    this.#fields.push(e.guest, e.length, e.kind, e.host, e.hostLength);
     this.#chunkEnd = end;
   }
 
@@ -156,11 +148,10 @@ export function hostRanges(
   maxGap = 64 * 1024,
 ): { offset: number; length: number }[] {
   const ranges: [number, number][] = [];
-  for (let i = 0; i + EXTENT_FIELDS <= extents.length; i += EXTENT_FIELDS) {
-    if (extents[i + 2] === ExtentKind.Zero) continue;
-    const start = extents[i + 3]!;
-    const end = Math.min(size, start + extents[i + 4]!);
-    if (end > start) ranges.push([start, end]);
+  for (const e of extentsOf(extents)) {
+    if (e.kind === ExtentKind.Zero) continue;
+    const end = Math.min(size, e.host + e.hostLength);
+    if (end > e.host) ranges.push([e.host, end]);
   }
   ranges.sort((a, b) => a[0] - b[0]);
   const out: { offset: number; length: number }[] = [];

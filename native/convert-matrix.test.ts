@@ -13,9 +13,9 @@ import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
-  convertQcow2File,
-  convertQcow2Ranged,
-  createQcow2StreamConverter,
+  convertImageFile,
+  convertImageRanged,
+  createImageStreamConverter,
   type ConvertStats,
   type ConvertTarget,
 } from './index.js';
@@ -149,16 +149,16 @@ async function decompressInto(prog: string, file: string, sink: Writable): Promi
 
 async function convertBy(mode: Mode, image: string, target: ConvertTarget): Promise<ConvertStats> {
   const options = { target, spillDir: tmp.dir };
-  if (mode === 'local file') return convertQcow2File(image, options);
+  if (mode === 'local file') return convertImageFile('qcow2', image, options);
   if (mode === 'http ranges') {
     const server = await serveFile(image, true);
     try {
-      return await convertQcow2Ranged(await httpRangeReader(server.url), options);
+      return await convertImageRanged('qcow2', await httpRangeReader(server.url), options);
     } finally {
       await server.close();
     }
   }
-  const sink = createQcow2StreamConverter(options);
+  const sink = createImageStreamConverter('qcow2', options);
   if (mode === 'http without ranges') {
     const server = await serveFile(image, false);
     try {

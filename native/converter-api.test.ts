@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import {
-  convertQcow2File,
-  createQcow2StreamConverter,
+  convertImageFile,
+  createImageStreamConverter,
   isQcow2Header,
   openFileRangeReader,
-  readQcow2Info,
+  readImageInfo,
   zeroRange,
   type Qcow2Info,
 } from './index.js';
@@ -48,7 +48,7 @@ async function freshTarget(
   return { path, fd: fh.fd, close: () => fh.close() };
 }
 
-describe('readQcow2Info', () => {
+describe("readImageInfo('qcow2')", () => {
   it.each([
     { what: 'v2, 4 KiB clusters', options: 'compat=0.10,cluster_size=4096' },
     { what: 'v3, zstd, extended L2', options: 'compat=1.1,compression_type=zstd,extended_l2=on' },
@@ -67,7 +67,7 @@ describe('readQcow2Info', () => {
       };
     };
     const reader = await openFileRangeReader(path);
-    const info: Qcow2Info = await readQcow2Info(reader);
+    const info: Qcow2Info = await readImageInfo('qcow2', reader);
     await reader.close();
     expect(info).toMatchObject({
       format: 'qcow2',
@@ -87,18 +87,20 @@ describe('readQcow2Info', () => {
     const path = join(tmp.dir, 'raw.img');
     await writeFile(path, Buffer.alloc(4096, 1));
     const reader = await openFileRangeReader(path);
-    await expect(readQcow2Info(reader)).rejects.toMatchObject({ code: ErrorCodes.ImageInvalid });
+    await expect(readImageInfo('qcow2', reader)).rejects.toMatchObject({
+      code: ErrorCodes.ImageInvalid,
+    });
     await reader.close();
   });
 });
 
-describe('convertQcow2File', () => {
+describe("convertImageFile('qcow2')", () => {
   it('awaits prepareTarget once before the first write and reports progress to the end', async () => {
     const t = await freshTarget('progress.raw');
     const calls: string[] = [];
     const progress: number[] = [];
     try {
-      await convertQcow2File(image, {
+      await convertImageFile('qcow2', image, {
         target: { fd: t.fd, kind: 'file' },
         prepareTarget: async (info) => {
           calls.push(`prepare ${info.virtualSize}`);
@@ -122,7 +124,7 @@ describe('convertQcow2File', () => {
     const t = await freshTarget('prepare-fails.raw');
     try {
       await expect(
-        convertQcow2File(image, {
+        convertImageFile('qcow2', image, {
           target: { fd: t.fd, kind: 'file' },
           prepareTarget: () => Promise.reject(new CdiError(ErrorCodes.SizeValidation, 'too small')),
         }),
@@ -138,7 +140,7 @@ describe('convertQcow2File', () => {
     const ac = new AbortController();
     try {
       await expect(
-        convertQcow2File(image, {
+        convertImageFile('qcow2', image, {
           target: { fd: t.fd, kind: 'file' },
           signal: ac.signal,
           onProgress: () => ac.abort(),
@@ -150,7 +152,7 @@ describe('convertQcow2File', () => {
   });
 });
 
-describe('createQcow2StreamConverter', () => {
+describe("createImageStreamConverter('qcow2')", () => {
   it('spills clusters whose L2 entry comes later (L1 moved to the end by a resize) and deletes the spill file', async () => {
     const resized = await makeImage(tmp.dir, 'resized', {
       what: 'resized',
@@ -167,7 +169,10 @@ describe('createQcow2StreamConverter', () => {
     const spillDir = join(tmp.dir, 'spill');
     await sh('mkdir', ['-p', spillDir]);
     const t = await freshTarget('resized.raw', 64 * 1024 * 1024);
-    const sink = createQcow2StreamConverter({ target: { fd: t.fd, kind: 'file' }, spillDir });
+    const sink = createImageStreamConverter('qcow2', {
+      target: { fd: t.fd, kind: 'file' },
+      spillDir,
+    });
     try {
       await pipeline(createReadStream(resized), sink);
     } finally {
@@ -182,7 +187,7 @@ describe('createQcow2StreamConverter', () => {
   it('rejects result with CDI_ABORTED when the signal fires', async () => {
     const t = await freshTarget('stream-abort.raw');
     const ac = new AbortController();
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
       signal: ac.signal,
@@ -194,7 +199,7 @@ describe('createQcow2StreamConverter', () => {
 
   it('rejects result when destroyed before the end without an error', async () => {
     const t = await freshTarget('stream-destroy.raw');
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
     });
@@ -206,7 +211,7 @@ describe('createQcow2StreamConverter', () => {
 
   it('fails on a stream that ends inside the header', async () => {
     const t = await freshTarget('short.raw');
-    const sink = createQcow2StreamConverter({
+    const sink = createImageStreamConverter('qcow2', {
       target: { fd: t.fd, kind: 'file' },
       spillDir: tmp.dir,
     });

@@ -13,10 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   convertImageFile,
   convertImageRanged,
-  convertQcow2File,
-  convertQcow2Ranged,
   createImageStreamConverter,
-  createQcow2StreamConverter,
   type BlockMapFormat,
   type RangeReader,
 } from './index.js';
@@ -65,9 +62,9 @@ it.each(FILES)('$file converts or fails with a CdiError in every mode', async ({
     },
   };
   try {
-    expect(await settle(convertQcow2File(path, { target }))).not.toMatch(/^raw/);
-    expect(await settle(convertQcow2Ranged(reader, { target }))).not.toMatch(/^raw/);
-    const sink = createQcow2StreamConverter({ target, spillDir: tmp.dir });
+    expect(await settle(convertImageFile('qcow2', path, { target }))).not.toMatch(/^raw/);
+    expect(await settle(convertImageRanged('qcow2', reader, { target }))).not.toMatch(/^raw/);
+    const sink = createImageStreamConverter('qcow2', { target, spillDir: tmp.dir });
     await settle(pipeline(Readable.from([bytes]), sink));
     expect(await settle(sink.result)).not.toMatch(/^raw/);
   } finally {
@@ -133,7 +130,10 @@ it('converts compressed images of growing cluster sizes one after another on the
     await truncate(out, 6 * 1024 * 1024);
     const fh = await open(out, 'r+');
     try {
-      await convertQcow2File(image, { target: { fd: fh.fd, kind: 'file' }, concurrency: 8 });
+      await convertImageFile('qcow2', image, {
+        target: { fd: fh.fd, kind: 'file' },
+        concurrency: 8,
+      });
     } finally {
       await fh.close();
     }

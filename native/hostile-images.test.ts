@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ErrorCodes } from '../common/errors.js';
 import {
-  convertQcow2File,
-  createQcow2StreamConverter,
+  convertImageFile,
+  createImageStreamConverter,
   openFileRangeReader,
-  readQcow2Info,
+  readImageInfo,
 } from './index.js';
 import { makeImage, makeTempDir, sh } from './test-helpers/qemu-images.js';
 
@@ -36,7 +36,7 @@ interface Row {
   readonly patch: (img: Buffer, m: Meta) => Buffer;
   readonly code: string;
   readonly message: RegExp;
-  /** True when the header alone is invalid, so `readQcow2Info` throws too. */
+  /** True when the header alone is invalid, so `readImageInfo('qcow2')` throws too. */
   readonly headerLevel: boolean;
 }
 
@@ -318,7 +318,7 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
     const t = await target(`h${row.i}-file`);
     try {
       await expect(
-        convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } }),
+        convertImageFile('qcow2', path, { target: { fd: t.fd, kind: 'file' } }),
       ).rejects.toMatchObject({
         code: row.code,
         message: expect.stringMatching(row.message) as unknown,
@@ -331,7 +331,7 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
   it('gets the same code from the stream converter', async () => {
     const t = await target(`h${row.i}-stream`);
     try {
-      const sink = createQcow2StreamConverter({
+      const sink = createImageStreamConverter('qcow2', {
         target: { fd: t.fd, kind: 'file' },
         spillDir: tmp.dir,
       });
@@ -344,13 +344,13 @@ describe.each(ROWS.map((r, i) => ({ ...r, i })))('$what', (row) => {
     }
   });
 
-  it('is reported by readQcow2Info as the header allows', async () => {
+  it("is reported by readImageInfo('qcow2') as the header allows", async () => {
     const reader = await openFileRangeReader(path);
     try {
       if (row.headerLevel) {
-        await expect(readQcow2Info(reader)).rejects.toMatchObject({ code: row.code });
+        await expect(readImageInfo('qcow2', reader)).rejects.toMatchObject({ code: row.code });
       } else {
-        const info = await readQcow2Info(reader);
+        const info = await readImageInfo('qcow2', reader);
         expect(info.format).toBe('qcow2');
         if (row.code !== ErrorCodes.ImageInvalid) expect(info.refusal?.code).toBe(row.code);
       }
@@ -379,7 +379,7 @@ describe('images made by qemu-img that are refused', () => {
     const real = args.map((a) => a.replace('DATA', `${path}.data.raw`));
     await sh('qemu-img', ['create', '-q', '-f', 'qcow2', ...real, path, '1M']);
     const reader = await openFileRangeReader(path);
-    const info = await readQcow2Info(reader);
+    const info = await readImageInfo('qcow2', reader);
     await reader.close();
     expect(info.refusal).toMatchObject({
       code,
@@ -388,7 +388,7 @@ describe('images made by qemu-img that are refused', () => {
     const t = await target(`made-${code}`);
     try {
       await expect(
-        convertQcow2File(path, { target: { fd: t.fd, kind: 'file' } }),
+        convertImageFile('qcow2', path, { target: { fd: t.fd, kind: 'file' } }),
       ).rejects.toMatchObject({
         code,
         message: expect.stringMatching(message) as unknown,
@@ -404,7 +404,7 @@ it('a copy of a valid base converts (the patches above are what breaks them)', a
   await copyFile(src, join(tmp.dir, 'valid.qcow2'));
   const t = await target('valid');
   try {
-    const stats = await convertQcow2File(join(tmp.dir, 'valid.qcow2'), {
+    const stats = await convertImageFile('qcow2', join(tmp.dir, 'valid.qcow2'), {
       target: { fd: t.fd, kind: 'file' },
     });
     expect(stats.dataBytesWritten).toBe(200 * 1024 + 64 * 1024);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The stream converter's spill file: image bytes whose role was not known when they streamed by
- * (clusters whose L2 entry had not been seen yet), kept by host offset. All-zero blocks are only
+ * (qcow2 clusters whose L2 entry had not been seen yet, block-map bytes that came before the map),
+ * kept by host offset. All-zero blocks are only
  * indexed, never written. Created lazily; `close` deletes it.
  */
 import { randomBytes } from 'node:crypto';
@@ -97,7 +98,7 @@ export class SpillFile {
     let best = 0;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.#entries[mid]!.host <= host) {
+      if ((this.#entries[mid]?.host ?? Number.POSITIVE_INFINITY) <= host) {
         best = mid;
         lo = mid + 1;
       } else {

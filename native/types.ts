@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Public types of the native converter; re-exported by `native/index.ts`. */
+/**
+ * Public types of the native converter and the names of the formats it converts; re-exported by
+ * `native/index.ts`. What each format needs (signature, info, converters) is in formats.ts.
+ */
 
 /** Random access to the image bytes (local file, HTTP ranges, S3 ranges). */
 export interface RangeReader {
@@ -24,7 +27,7 @@ export interface ConvertTarget {
   readonly targetIsZeroed?: boolean;
 }
 
-/** What `readQcow2Info` reports, like `qemu-img info`. */
+/** What `readImageInfo('qcow2')` reports, like `qemu-img info`. */
 export interface Qcow2Info {
   readonly format: 'qcow2';
   readonly version: 2 | 3;
@@ -55,12 +58,14 @@ export interface ConvertStats {
 }
 
 /** The formats converted through the block-map cores (`src/image_format.cc`). */
-export type BlockMapFormat = 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+export const BLOCK_MAP_FORMATS = ['vmdk', 'vdi', 'vhd', 'vhdx'] as const;
+export type BlockMapFormat = (typeof BLOCK_MAP_FORMATS)[number];
 
-/** Every format the native converter turns into raw. */
-export type ConvertibleFormat = 'qcow2' | BlockMapFormat;
+/** Every format the native converter turns into raw, in the order their signatures are tried. */
+export const CONVERTIBLE_FORMATS = ['qcow2', ...BLOCK_MAP_FORMATS] as const;
+export type ConvertibleFormat = (typeof CONVERTIBLE_FORMATS)[number];
 
-/** What `readImageInfo` reports for a VDI, VHD or VMDK image, like `qemu-img info`. */
+/** What `readImageInfo` reports for a VDI, VHD, VHDX or VMDK image, like `qemu-img info`. */
 export interface DiskImageInfo {
   readonly format: BlockMapFormat;
   /**
@@ -81,6 +86,9 @@ export interface DiskImageInfo {
 
 /** What `readImageInfo` reports. */
 export type ImageInfo = Qcow2Info | DiskImageInfo;
+
+/** The info of format `F`. */
+export type InfoOf<F extends ConvertibleFormat> = F extends 'qcow2' ? Qcow2Info : DiskImageInfo;
 
 /** Options shared by every conversion. */
 export interface ConvertOptions<I = Qcow2Info> {

@@ -8,12 +8,15 @@
 #   clang-format: the C++ format check (Chromium style, .clang-format)
 #   zlib1g-dev libzstd-dev: the native addon; kubernetes-client: kubectl for the sandbox tests; time: bench
 #   chromium: the browser form-upload test (puppeteer-core drives Debian's chromium)
+#   python3-kubernetes: the official Python client, run against the sandbox as a client we did not write
+#   mmdebstrap: the image's Debian root filesystem (npm run image); runc: the image test runs it
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS="qemu-utils xz-utils zstd lz4 bzip2 pigz gzip tar curl util-linux openssl nbdkit docker-registry skopeo \
-  clang clang-format zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium"
+  clang clang-format zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium \
+  python3-kubernetes mmdebstrap runc"
 if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 $SUDO apt-get update
 # shellcheck disable=SC2086

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+/**
+ * What every verb receives from the process edge (cmd/cli.ts): env, streams, the logger, the one
+ * AbortSignal (SIGINT/SIGTERM), the temp directory and proxy settings. No verb touches `process`.
+ */
 import type { Logger } from '../logger.js';
 
 /** What a CLI verb gets from the process edge (cmd/cdi.ts): no verb touches `process` itself. */

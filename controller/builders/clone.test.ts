@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations, ImporterEnv, PodPaths, SourceKinds } from '../../common/contract.js';
-import type { DataVolume, DataVolumeSpec } from '../api/datavolume.js';
+import type { DataVolume, DataVolumeSpec } from '../../common/api/datavolume.js';
 import { effectiveConfig, parseControllerSettings } from '../config.js';
 import { cloneRequestOf } from './claim.js';
 import { cloneSizeProblem, defaultCloneSize, sizedSource } from './clone-size.js';
@@ -59,7 +59,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: false,
       targetBlock: false,
       endpoint: PodPaths.CloneSourceImage,
-      mounts: ['cdi-data-vol:/data', 'cdi-clone-source:/source:ro'],
+      mounts: ['cdi-data-vol:/data', 'cdi-tmp:/tmp', 'cdi-clone-source:/source:ro'],
       devices: [] as string[],
     },
     {
@@ -67,7 +67,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: true,
       targetBlock: false,
       endpoint: PodPaths.CloneSourceDevice,
-      mounts: ['cdi-data-vol:/data'],
+      mounts: ['cdi-data-vol:/data', 'cdi-tmp:/tmp'],
       devices: ['cdi-clone-source:/dev/cdi-clone-source'],
     },
     {
@@ -75,7 +75,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: false,
       targetBlock: true,
       endpoint: PodPaths.CloneSourceImage,
-      mounts: ['cdi-clone-source:/source:ro'],
+      mounts: ['cdi-tmp:/tmp', 'cdi-clone-source:/source:ro'],
       devices: ['cdi-data-vol:/dev/cdi-block-volume'],
     },
     {
@@ -83,7 +83,7 @@ describe('importer pod of a clone target', () => {
       sourceBlock: true,
       targetBlock: true,
       endpoint: PodPaths.CloneSourceDevice,
-      mounts: [],
+      mounts: ['cdi-tmp:/tmp'],
       devices: ['cdi-data-vol:/dev/cdi-block-volume', 'cdi-clone-source:/dev/cdi-clone-source'],
     },
   ])('$what', ({ sourceBlock, targetBlock, endpoint, mounts, devices }) => {

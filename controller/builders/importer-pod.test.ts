@@ -81,7 +81,10 @@ describe('buildImporterPod', () => {
       limits: { cpu: '750m', memory: '600M' },
       requests: { cpu: '100m', memory: '60M' },
     });
-    expect(c?.volumeMounts).toEqual([{ name: 'cdi-data-vol', mountPath: '/data' }]);
+    expect(c?.volumeMounts).toEqual([
+      { name: 'cdi-data-vol', mountPath: '/data' },
+      { name: 'cdi-tmp', mountPath: '/tmp' },
+    ]);
     expect(c?.volumeDevices).toBeUndefined();
     expect(envMap(pod)).toMatchObject({
       [ImporterEnv.Source]: 'http',
@@ -199,15 +202,20 @@ describe('buildImporterPod', () => {
       { name: 'cdi-data-vol', devicePath: '/dev/cdi-block-volume' },
     ]);
     expect(c?.volumeMounts).toEqual([
+      { name: 'cdi-tmp', mountPath: '/tmp' },
       { name: 'cdi-scratch-vol', mountPath: '/scratch' },
       { name: 'cdi-cert-vol', mountPath: '/certs' },
       { name: 'cdi-secret-extra-headers-vol-0', mountPath: '/extraheaders/0' },
     ]);
     expect(
       pod.spec?.volumes?.map(
-        (v) => v.persistentVolumeClaim?.claimName ?? v.configMap?.name ?? v.secret?.secretName,
+        (v) =>
+          v.persistentVolumeClaim?.claimName ??
+          v.configMap?.name ??
+          v.secret?.secretName ??
+          (v.emptyDir === undefined ? undefined : `emptyDir:${v.name}`),
       ),
-    ).toEqual(['disk', 'disk-scratch', 'ca', 'hdr']);
+    ).toEqual(['disk', 'emptyDir:cdi-tmp', 'disk-scratch', 'ca', 'hdr']);
   });
 
   it('applies CDIConfig resources, proxy and priority class', () => {

@@ -12,8 +12,8 @@ import type {
   ClaimSpec,
   DataVolume,
   DataVolumeSource,
-} from '../api/datavolume.js';
-import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
+} from '../../common/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION } from '../../common/api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
 import { claimPropertySetsFor, filesystemOverheadFor, type EffectiveConfig } from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';

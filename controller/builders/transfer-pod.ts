@@ -3,7 +3,9 @@
  * What importer and upload server pods share (CDI's transfer pods): owned by their claim, run as
  * qemu (uid 107) with a restricted security context, `restartPolicy: OnFailure`, the claim at
  * `/data` or as the block device `/dev/cdi-block-volume`, no service-mesh sidecars, the claim's
- * priority class and service account. Each builder supplies its container and extra volumes. Pure.
+ * priority class and service account. The root filesystem is read-only: what the process writes
+ * goes to the claim, the scratch claim, or `/tmp` (an emptyDir: spill files when the target is a
+ * block device). Each builder supplies its container and extra volumes. Pure.
  */
 import type {
   V1Container,
@@ -21,6 +23,9 @@ import { annotation, isBlock } from './claim.js';
 const QEMU_UID = 107;
 /** The claim's volume in transfer pods. */
 const DATA_VOLUME = 'cdi-data-vol';
+/** The writable `/tmp` of transfer pods (the root filesystem is read-only). */
+const TMP_VOLUME = 'cdi-tmp';
+const TMP_DIR = '/tmp';
 
 /** The owner reference of a transfer pod (and its Service and Secret): the claim, as controller. */
 export function claimOwnerReference(pvc: V1PersistentVolumeClaim): V1OwnerReference {
@@ -62,9 +67,11 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
       capabilities: { drop: ['ALL'] },
       runAsNonRoot: true,
       runAsUser: QEMU_UID,
+      readOnlyRootFilesystem: true,
     },
     volumeMounts: [
       ...(block ? [] : [{ name: DATA_VOLUME, mountPath: PodPaths.DataDir }]),
+      { name: TMP_VOLUME, mountPath: TMP_DIR },
       ...input.mounts,
     ],
     ...(block || (input.devices ?? []).length > 0
@@ -102,6 +109,7 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
           name: DATA_VOLUME,
           persistentVolumeClaim: { claimName: pvc.metadata?.name ?? '', readOnly: false },
         },
+        { name: TMP_VOLUME, emptyDir: {} },
         ...input.volumes,
       ],
       securityContext: {

@@ -73,6 +73,7 @@ describe('buildUploadPod', () => {
     expect(c?.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 8443, scheme: 'HTTPS' });
     expect(c?.volumeMounts).toEqual([
       { name: 'cdi-data-vol', mountPath: '/data' },
+      { name: 'cdi-tmp', mountPath: '/tmp' },
       { name: 'tls', mountPath: '/etc/tls', readOnly: true },
     ]);
     expect(pod.spec?.volumes?.find((v) => v.name === 'tls')?.secret?.secretName).toBe(
@@ -95,7 +96,7 @@ describe('buildUploadPod', () => {
     expect(c?.volumeDevices).toEqual([
       { name: 'cdi-data-vol', devicePath: '/dev/cdi-block-volume' },
     ]);
-    expect(c?.volumeMounts?.map((m) => m.name)).toEqual(['tls']);
+    expect(c?.volumeMounts?.map((m) => m.name)).toEqual(['cdi-tmp', 'tls']);
   });
 });
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The DataVolume reconcile's pure core (STYLE.md §5.6): from a DataVolume, its claim as the cache
+ * The DataVolume reconcile's pure core (CONTRIBUTING.md): from a DataVolume, its claim as the cache
  * shows it and the last scraped progress, decide what to create, which status to write and which
  * events to record. The executor in `reconcile.ts` applies the actions.
  */
@@ -13,7 +13,7 @@ import {
   type DataVolume,
   type DataVolumeCondition,
   type DataVolumeStatus,
-} from '../api/datavolume.js';
+} from '../../common/api/datavolume.js';
 import {
   ConditionMessages,
   ConditionReasons,
@@ -22,7 +22,7 @@ import {
   DataVolumePhases,
   EventReasons,
   type DataVolumePhase,
-} from '../api/phases.js';
+} from '../../common/api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
 import { resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
@@ -37,7 +37,7 @@ import {
   type ConditionValue,
 } from './conditions.js';
 import { derivePhase } from './phase.js';
-import { isCloneSpec, validateDataVolume } from './validate.js';
+import { isCloneSpec, validateDataVolume } from '../../common/datavolume/validate.js';
 
 /** Progress shown before any is known. */
 export const PROGRESS_NA = 'N/A';

@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-import { createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, readdir, realpath, rename, rm, symlink } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { constants } from 'node:fs';
+import { link, mkdir, mkdtemp, open, readdir, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as createExtract, type Header } from 'tar-stream';
-import { CdiError, ErrorCodes, errorMessage, isCdiError } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorCode, errorMessage, isCdiError } from '../../common/errors.js';
+import { quoteName } from './entry-name.js';
+import { TreePlan, type EntrySteps } from './tree-plan.js';
 
-/** Permission bits kept from the archive: no setuid, setgid or sticky bits. */
-const MODE_MASK = 0o777;
+/** Directories the archive implies but does not list (as `mkdir -p`; the umask applies). */
+const IMPLIED_DIR_MODE = 0o777;
+/**
+ * Regular files are created, never opened: O_EXCL fails on anything already there, a symbolic
+ * link included, and O_NOFOLLOW says so once more for the last component.
+ */
+const CREATE_FILE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** Options of {@link extractArchive}. */
 export interface ExtractOptions {
@@ -28,23 +36,28 @@ export interface ExtractResult {
 }
 
 /**
- * Extracts a tar into `targetDir` safely (CDI runs `tar -xvC /data --no-same-owner`). Entries are
- * first written to a private staging directory inside the target, so a failure part-way leaves
- * nothing behind, and they are moved into place only once the whole archive was read. Entries
- * that would escape (absolute paths, `..`, links pointing outside, writes through a symlink) and
- * device nodes or FIFOs are refused with `CDI_ARCHIVE_UNSAFE_ENTRY`.
+ * Extracts a tar into `targetDir` so that it cannot escape (CDI runs `tar -xvC /data
+ * --no-same-owner`; docs/adr explains this design). Entries go to a fresh private staging
+ * directory inside the target, which nothing but this function writes. {@link TreePlan} admits
+ * each entry against a model of that tree: directories and files are created component by
+ * component under real directories only, symbolic links are created after the whole archive was
+ * read and only when they resolve inside the tree, and hard links only name regular files of the
+ * same archive. So no path is ever resolved through a link the archive made. Only when every
+ * entry was admitted and `beforeCommit` passed are the top-level names moved into the target;
+ * any refusal (a `CDI_ARCHIVE_*` CdiError) leaves the target as it was.
  */
 export async function extractArchive(options: ExtractOptions): Promise<ExtractResult> {
   await mkdir(options.targetDir, { recursive: true });
-  const staging = join(options.targetDir, `.cdi-extract-${process.pid}-${Date.now()}`);
-  await mkdir(staging);
+  // mkdtemp: a new name no one can predict, mode 0700.
+  const staging = await mkdtemp(join(options.targetDir, '.cdi-extract-'));
+  const plan = new TreePlan();
   const result = { entries: 0, bytes: 0 };
   // The entry's own error is the cause; the pipeline may first see an upstream premature close.
   let entryError: Error | undefined;
   try {
     const extract = createExtract();
     extract.on('entry', (header, stream, next) => {
-      writeEntry(staging, header, stream).then(
+      extractEntry(staging, plan, header, stream).then(
         (bytes) => {
           result.entries++;
           result.bytes += bytes;
@@ -64,9 +77,7 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
       throw new CdiError(
         ErrorCodes.ArchiveInvalid,
         `Unable to process data: invalid tar archive: ${errorMessage(err)}`,
-        {
-          cause: err,
-        },
+        { cause: err },
       );
     });
     if (result.entries === 0) {
@@ -76,48 +87,30 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
       );
     }
     options.beforeCommit?.();
-    for (const name of await readdir(staging)) {
-      const dest = join(options.targetDir, name);
-      await rm(dest, { recursive: true, force: true });
-      await rename(join(staging, name), dest);
+    // Last, once every directory and file exists: nothing is created after a link is.
+    for (const planned of plan.symlinks()) {
+      await symlink(planned.target, inStaging(staging, planned.path));
     }
+    await publish(staging, options.targetDir);
     return result;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Resolves an entry name inside `root`, refusing anything that would leave it. */
-export function safeEntryPath(root: string, name: string): string {
-  const cleaned = normalize(name.replace(/^\.\/+/, ''));
-  if (name === '' || isAbsolute(name) || cleaned === '..' || cleaned.startsWith(`..${sep}`)) {
-    throw unsafe(name, 'path leaves the target directory');
+/** Moves the staged top-level names into the target, replacing what was there by those names. */
+async function publish(staging: string, targetDir: string): Promise<void> {
+  for (const name of await readdir(staging)) {
+    const dest = join(targetDir, name);
+    // rm and rename act on `dest` itself: a link already there is removed, never followed.
+    await rm(dest, { recursive: true, force: true });
+    await rename(join(staging, name), dest);
   }
-  const full = resolve(root, cleaned);
-  if (full !== root && !full.startsWith(root + sep))
-    throw unsafe(name, 'path leaves the target directory');
-  return full;
 }
 
-function unsafe(name: string, why: string): CdiError {
-  return new CdiError(
-    ErrorCodes.ArchiveUnsafeEntry,
-    `refusing archive entry ${JSON.stringify(name)}: ${why}`,
-  );
-}
-
-/** Refuses a write whose parent directory resolves outside `root` (a symlink planted earlier). */
-async function assertParentInside(root: string, full: string, name: string): Promise<void> {
-  const parent = dirname(full);
-  await mkdir(parent, { recursive: true });
-  const real = await realpath(parent);
-  const realRoot = await realpath(root);
-  if (real !== realRoot && !real.startsWith(realRoot + sep)) {
-    throw unsafe(name, 'a parent directory is a link that leaves the target directory');
-  }
-  const existing = await lstat(full).catch(() => undefined);
-  if (existing?.isSymbolicLink() === true)
-    throw unsafe(name, 'it would write through a symbolic link');
+/** A plan path (components checked by the plan: no `..`, no empty or `.`) under the staging root. */
+function inStaging(staging: string, path: string): string {
+  return join(staging, ...path.split('/'));
 }
 
 /** An entry's body as tar-stream hands it over (a streamx Readable). */
@@ -125,48 +118,49 @@ interface EntryBody extends AsyncIterable<unknown> {
   resume(): unknown;
 }
 
-async function writeEntry(root: string, header: Header, stream: EntryBody): Promise<number> {
-  const name = header.name;
-  const full = safeEntryPath(root, name);
-  const mode = header.mode & MODE_MASK;
-  switch (header.type) {
-    case 'directory':
-      if (full === root) return 0;
-      await assertParentInside(root, full, name);
-      await mkdir(full, { recursive: true, mode: mode | 0o700 });
-      stream.resume();
-      return 0;
-    case 'file':
-    case 'contiguous-file': {
-      await assertParentInside(root, full, name);
-      await pipeline(stream, createWriteStream(full, { mode, flags: 'wx' }));
-      return header.size;
-    }
-    case 'symlink': {
-      const target = header.linkname;
-      const resolved = resolve(dirname(full), target);
-      if (isAbsolute(target) || relative(root, resolved).startsWith('..')) {
-        throw unsafe(
-          name,
-          `symbolic link to ${JSON.stringify(target)} leaves the target directory`,
-        );
-      }
-      await assertParentInside(root, full, name);
-      await symlink(target, full);
-      stream.resume();
-      return 0;
-    }
-    case 'link': {
-      const target = safeEntryPath(root, header.linkname);
-      await assertParentInside(root, full, name);
-      await link(target, full);
-      stream.resume();
-      return 0;
-    }
-    default:
-      throw unsafe(
-        name,
-        `entries of type ${String(header.type)} (device nodes, FIFOs) are not extracted`,
+async function extractEntry(
+  staging: string,
+  plan: TreePlan,
+  header: Header,
+  body: EntryBody,
+): Promise<number> {
+  const steps = plan.admit(header);
+  try {
+    await applySteps(staging, steps, body);
+    return steps.action.op === 'write' ? header.size : 0;
+  } catch (err) {
+    if (errorCode(err) === 'ENAMETOOLONG') {
+      throw new CdiError(
+        ErrorCodes.ArchiveInvalid,
+        `refusing archive entry ${quoteName(header.name)}: its name is too long to create under ${staging}`,
+        { cause: err, httpStatus: 400 },
       );
+    }
+    throw err;
   }
+}
+
+async function applySteps(staging: string, steps: EntrySteps, body: EntryBody): Promise<void> {
+  // One component at a time, never recursive: mkdir fails on anything already there (a link too).
+  for (const dir of steps.parents) await mkdir(inStaging(staging, dir), { mode: IMPLIED_DIR_MODE });
+  if (steps.remove !== undefined) await unlink(inStaging(staging, steps.remove));
+  const action = steps.action;
+  switch (action.op) {
+    case 'write': {
+      const handle = await open(inStaging(staging, action.path), CREATE_FILE_FLAGS, action.mode);
+      // The stream closes the handle when it finishes or fails.
+      await pipeline(body, handle.createWriteStream());
+      return;
+    }
+    case 'mkdir':
+      await mkdir(inStaging(staging, action.path), { mode: action.mode });
+      break;
+    case 'link':
+      // link(2) does not follow a link in its last component; the plan names a regular file.
+      await link(inStaging(staging, action.existing), inStaging(staging, action.path));
+      break;
+    case 'none':
+      break;
+  }
+  body.resume();
 }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { dirname } from 'node:path';
 import { ContentTypes, SourceKinds } from '../../common/contract.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { runImport } from '../pipeline/import.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
 import { FileSource } from '../sources/file.js';
@@ -14,11 +13,12 @@ export async function convertCommand(
   argv: readonly string[],
   ctx: CommandContext,
 ): Promise<number> {
-  const args = parseArgs(argv, { json: 'boolean', quiet: 'boolean' });
-  const [src, dest] = args.positionals;
-  if (src === undefined || dest === undefined || args.positionals.length !== 2) {
-    throw new CdiError(ErrorCodes.InvalidArgument, 'usage: cdi convert SRC DEST');
-  }
+  const args = parseArgs(
+    argv,
+    { json: 'boolean', quiet: { type: 'boolean', short: 'q' } },
+    { min: 2, max: 2, names: 'SRC DEST' },
+  );
+  const [src = '', dest = ''] = args.positionals;
   const json = boolFlag(args, 'json');
   const target = await resolveTarget(dest, ContentTypes.Kubevirt);
   const bar =

@@ -11,9 +11,18 @@ import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { formatBytes, parseQuantity } from '../../common/quantity.js';
 import { parseChecksum } from '../checksum/checksum.js';
 import { runImport, type ImportResult, type ImportTarget } from '../pipeline/import.js';
+import { quietRetryLogger } from '../progress/retry-line.js';
 import { TerminalProgressBar } from '../progress/terminal-bar.js';
+import { WrittenProbe } from '../progress/written-probe.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
-import { boolFlag, parseArgs, stringFlag, type FlagSpec } from '../../common/cli/args.js';
+import {
+  boolFlag,
+  parseArgs,
+  stringFlag,
+  stringsFlag,
+  UsageError,
+  type FlagSpec,
+} from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
 
 const IMPORT_FLAGS: FlagSpec = {
@@ -31,18 +40,19 @@ const IMPORT_FLAGS: FlagSpec = {
   'filesystem-overhead': 'string',
   preallocation: 'boolean',
   'scratch-dir': 'string',
-  'extra-header': 'string',
+  'extra-header': { type: 'string', multiple: true },
+  retries: 'string',
   json: 'boolean',
-  quiet: 'boolean',
+  quiet: { type: 'boolean', short: 'q' },
 };
 
-/** `cdi import --source URL|PATH --dest PATH [...]`: see DESIGN.md for the flags. */
+/** `cdi import --source URL|PATH --dest PATH [...]`: the flags are listed by `cdi import --help`. */
 export async function importCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const args = parseArgs(argv, IMPORT_FLAGS);
+  const args = parseArgs(argv, IMPORT_FLAGS, { max: 0 });
   const sourceUrl = stringFlag(args, 'source');
   const dest = stringFlag(args, 'dest');
   if (sourceUrl === undefined || dest === undefined) {
-    throw new CdiError(ErrorCodes.InvalidArgument, 'cdi import needs --source and --dest');
+    throw new UsageError('--source and --dest are required');
   }
   const contentType = parseContentType(stringFlag(args, 'content-type'));
   const kind = inferSourceKind(sourceUrl, parseSourceKind(stringFlag(args, 'source-kind')));
@@ -53,9 +63,12 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
   const certDir = stringFlag(args, 'cert-dir');
   const accessKeyId = stringFlag(args, 'access-key-id') ?? ctx.env['IMPORTER_ACCESS_KEY_ID'];
   const secretKey = stringFlag(args, 'secret-key') ?? ctx.env['IMPORTER_SECRET_KEY'];
-  const extraHeader = stringFlag(args, 'extra-header');
+  const extraHeaders = stringsFlag(args, 'extra-header');
   const arch = stringFlag(args, 'arch');
+  const retries = parseRetries(stringFlag(args, 'retries'));
   const target = await resolveTarget(dest, contentType);
+  // Retries are one line on the terminal here; the pod keeps logging each as a warning.
+  const retryLine = quietRetryLogger(ctx.logger, ctx.stderr);
   const source = await createSource({
     kind,
     url: sourceUrl,
@@ -64,16 +77,18 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
       ...(certDir === undefined ? {} : { certDir }),
       ...(accessKeyId === undefined ? {} : { accessKeyId }),
       ...(secretKey === undefined ? {} : { secretKey }),
-      ...(extraHeader === undefined ? {} : { extraHeaders: [extraHeader] }),
+      ...(extraHeaders.length === 0 ? {} : { extraHeaders }),
     },
     proxy: ctx.proxy,
-    logger: ctx.logger,
+    logger: retryLine.logger,
+    ...(retries === undefined ? {} : { maxRetries: retries }),
     ...(arch === undefined ? {} : { architecture: arch }),
   });
-  const bar =
-    !json && !boolFlag(args, 'quiet') && ctx.stderr.isTTY
-      ? new TerminalProgressBar(ctx.stderr)
-      : undefined;
+  const showBar = !json && !boolFlag(args, 'quiet') && ctx.stderr.isTTY;
+  let probe: WrittenProbe | undefined;
+  const bar = showBar ? new TerminalProgressBar(ctx.stderr, () => probe?.bytes) : undefined;
+  if (bar !== undefined && target.kind === 'file')
+    probe = new WrittenProbe(`${target.path}.part`, () => bar.redraw());
   let result: ImportResult;
   try {
     result = await runImport({
@@ -90,9 +105,18 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
         (target.kind === 'file' ? dirname(target.path) : ctx.tmpDir),
       signal: ctx.signal,
       logger: ctx.logger,
-      ...(bar === undefined ? {} : { onProgress: (p) => bar.update(p) }),
+      ...(bar === undefined
+        ? {}
+        : {
+            onProgress: (p) => {
+              retryLine.clear();
+              bar.update(p);
+            },
+          }),
     });
   } finally {
+    probe?.stop();
+    retryLine.clear();
     bar?.finish();
   }
   printResult(ctx, dest, result, json);
@@ -129,13 +153,19 @@ export async function resolveTarget(dest: string, contentType: ContentType): Pro
   return { kind: 'file', path: dest };
 }
 
+/** `--retries N`: consecutive failed attempts tolerated by HTTP sources. */
+function parseRetries(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100)
+    throw new UsageError(`--retries must be a whole number from 0 to 100, not ${value}`);
+  return n;
+}
+
 function parseContentType(value: string | undefined): ContentType {
   if (value === undefined) return ContentTypes.Kubevirt;
   if (value === ContentTypes.Kubevirt || value === ContentTypes.Archive) return value;
-  throw new CdiError(
-    ErrorCodes.InvalidArgument,
-    `--content-type must be kubevirt or archive, not ${value}`,
-  );
+  throw new UsageError(`--content-type must be kubevirt or archive, not ${value}`);
 }
 
 function parseSourceKind(value: string | undefined): SourceKind | undefined {
@@ -147,8 +177,5 @@ function parseSourceKind(value: string | undefined): SourceKind | undefined {
     SourceKinds.File,
   ];
   if (allowed.includes(value)) return value as SourceKind;
-  throw new CdiError(
-    ErrorCodes.InvalidArgument,
-    `--source-kind must be one of ${allowed.join(', ')}`,
-  );
+  throw new UsageError(`--source-kind must be one of ${allowed.join(', ')}`);
 }

@@ -21,6 +21,7 @@ import { PvcSource } from '../sources/pvc.js';
 import { startMetricsServer, type MetricsServer } from '../progress/metrics-server.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { createSource } from '../sources/create-source.js';
+import { parseArgs } from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
 
 /**
@@ -30,9 +31,11 @@ import type { CommandContext } from '../../common/cli/context.js';
  * process's one error edge: the caller prints nothing more.
  */
 export async function importerPodCommand(
-  _argv: readonly string[],
+  argv: readonly string[],
   ctx: CommandContext,
 ): Promise<number> {
+  // Configured by the environment alone; anything on the command line is a mistake (exit 2).
+  parseArgs(argv, {}, { max: 0 });
   const { logger } = ctx;
   let config: ImporterConfig;
   try {

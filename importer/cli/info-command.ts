@@ -2,33 +2,25 @@
 import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { formatBytes } from '../../common/quantity.js';
 import {
-  readImageInfo,
-  readImageInfoFromHead,
-  readQcow2Info,
+  IMAGE_FORMATS,
+  isConvertibleFormat,
+  isDiskImageInfo,
+  sniffTrailer,
+  TRAILER_BYTES,
+  type BlockMapFormat,
   type DiskImageInfo,
+  type ImageInfo,
   type Qcow2Info,
   type RangeReader,
 } from '../../native/index.js';
-import { fixedVhdVirtualSize, isVmdkDescriptor, VHD_FOOTER_BYTES } from '../format/vhd-footer.js';
 import { unwrapCompression } from '../decompress/unwrap.js';
-import {
-  SNIFF_BYTES,
-  sniffFormat,
-  type CompressionFormat,
-  type ImageFormat,
-} from '../format/sniff.js';
+import { sniffRandomAccess, type CompressionFormat, type ImageFormat } from '../format/sniff.js';
 import { createSource, inferSourceKind } from '../sources/create-source.js';
 import type { DataSource } from '../sources/types.js';
 import { boolFlag, parseArgs, stringFlag } from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
-
-/** How much of a compressed stream is kept to read a qcow2 header and its tables. */
-const COMPRESSED_QCOW2_WINDOW = 8 << 20;
-/** How much of a compressed VDI/VHD/VMDK stream is kept to read its header and descriptor. */
-const HEAD_WINDOW = 64 * 1024;
 
 /** `cdi info` output, with qemu-img's key names where one exists. */
 export interface ImageInfoReport {
@@ -54,7 +46,7 @@ export interface ImageInfoReport {
         };
       }
     | {
-        readonly type: 'vdi' | 'vhd' | 'vmdk' | 'vhdx';
+        readonly type: BlockMapFormat;
         readonly data: {
           /** vdi: dynamic/static; vhd: dynamic/fixed; vmdk: the descriptor's create type. */
           readonly subformat: string;
@@ -68,14 +60,12 @@ export interface ImageInfoReport {
 
 /** `cdi info SOURCE [--json]`. */
 export async function infoCommand(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  const args = parseArgs(argv, {
-    json: 'boolean',
-    'insecure-tls': 'boolean',
-    'cert-dir': 'string',
-    'source-kind': 'string',
-  });
-  const url = args.positionals[0];
-  if (url === undefined) throw new CdiError(ErrorCodes.InvalidArgument, 'cdi info needs a SOURCE');
+  const args = parseArgs(
+    argv,
+    { json: 'boolean', 'insecure-tls': 'boolean', 'cert-dir': 'string', 'source-kind': 'string' },
+    { min: 1, max: 1, names: 'SOURCE' },
+  );
+  const [url = ''] = args.positionals;
   const certDir = stringFlag(args, 'cert-dir');
   const source = await createSource({
     kind: inferSourceKind(url),
@@ -126,23 +116,12 @@ async function inspectRandom(
   actual: number | undefined,
   signal: AbortSignal,
 ): Promise<ImageInfoReport | undefined> {
-  const headLength = Math.min(SNIFF_BYTES, reader.size);
-  const head = headLength > 0 ? await reader.read(0, headLength, signal) : Buffer.alloc(0);
-  const format = sniffFormat(head);
-  if (format === 'qcow2') {
-    return qcow2Report(filename, await readQcow2Info(reader, signal), [], actual);
-  }
-  if (format === 'vmdk' && isVmdkDescriptor(head)) return descriptorReport(filename, [], actual);
-  if (format === 'vdi' || format === 'vhd' || format === 'vmdk' || format === 'vhdx') {
-    const disk = await readImageInfo(format, reader, signal);
-    return diskReport(filename, disk as DiskImageInfo, [], actual);
-  }
-  if (format === undefined && reader.size >= 2 * VHD_FOOTER_BYTES) {
-    const tail = await reader.read(reader.size - VHD_FOOTER_BYTES, VHD_FOOTER_BYTES, signal);
-    if (fixedVhdVirtualSize(tail, reader.size) !== undefined) {
-      const disk = await readImageInfo('vhd', reader, signal);
-      return diskReport(filename, disk as DiskImageInfo, [], actual);
-    }
+  const { format, head } = await sniffRandomAccess(reader, signal);
+  if (format !== undefined && isConvertibleFormat(format)) {
+    const row = IMAGE_FORMATS[format];
+    const refusal = row.refuseHead(head);
+    if (refusal !== undefined) return refusedReport(filename, { format, ...refusal }, [], actual);
+    return imageReport(filename, await row.readInfo(reader, signal), [], actual);
   }
   if (format === undefined || format === 'tar') {
     return {
@@ -164,42 +143,21 @@ async function inspectStream(
 ): Promise<ImageInfoReport> {
   const unwrapped = await unwrapCompression(await source.stream(signal));
   const { compressions } = unwrapped;
-  if (unwrapped.format === 'qcow2' || unwrapped.format === 'vhdx') {
-    const format = unwrapped.format;
-    const window = await readWindow(unwrapped.stream, COMPRESSED_QCOW2_WINDOW, signal);
-    const reader: RangeReader = {
-      size: window.length,
-      read: (offset, length) => {
-        if (offset + length > window.length) {
-          return Promise.reject(
-            new CdiError(
-              ErrorCodes.ImageInvalid,
-              `${format} metadata beyond the first ${formatBytes(window.length)} of a compressed stream`,
-            ),
-          );
-        }
-        return Promise.resolve(window.subarray(offset, offset + length));
-      },
-    };
-    if (format === 'vhdx') {
-      const disk = await readImageInfo(format, reader, signal);
-      return diskReport(filename, disk as DiskImageInfo, compressions, actual);
+  if (isConvertibleFormat(unwrapped.format)) {
+    const row = IMAGE_FORMATS[unwrapped.format];
+    const refusal = row.refuseHead(unwrapped.head);
+    if (refusal !== undefined) {
+      unwrapped.stream.destroy();
+      return refusedReport(
+        filename,
+        { format: unwrapped.format, ...refusal },
+        compressions,
+        actual,
+      );
     }
-    return qcow2Report(filename, await readQcow2Info(reader, signal), compressions, actual);
-  }
-  if (unwrapped.format === 'vmdk' && isVmdkDescriptor(unwrapped.head)) {
+    const head = await readWindow(unwrapped.stream, row.headInfoBytes, signal);
     unwrapped.stream.destroy();
-    return descriptorReport(filename, compressions, actual);
-  }
-  if (unwrapped.format === 'vdi' || unwrapped.format === 'vhd' || unwrapped.format === 'vmdk') {
-    const head = await readWindow(unwrapped.stream, HEAD_WINDOW, signal);
-    unwrapped.stream.destroy();
-    return diskReport(
-      filename,
-      readImageInfoFromHead(unwrapped.format, head),
-      compressions,
-      actual,
-    );
+    return imageReport(filename, await row.readInfoFromHead(head, signal), compressions, actual);
   }
   if (unwrapped.format !== 'raw' && unwrapped.format !== 'tar') {
     unwrapped.stream.destroy();
@@ -211,7 +169,7 @@ async function inspectStream(
     };
   }
   // The virtual size of a compressed raw image is only known once it is decompressed; its last
-  // 512 bytes may be the footer of a fixed VHD.
+  // bytes may be the footer of a fixed VHD.
   let size = 0;
   let last = Buffer.alloc(0);
   await pipeline(
@@ -220,21 +178,14 @@ async function inspectStream(
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _e, cb) => {
         size += chunk.length;
-        last = Buffer.concat([last, chunk.subarray(-VHD_FOOTER_BYTES)]).subarray(-VHD_FOOTER_BYTES);
+        last = Buffer.concat([last, chunk.subarray(-TRAILER_BYTES)]).subarray(-TRAILER_BYTES);
         cb();
       },
     }),
     { signal },
   );
-  const vhdSize = unwrapped.format === 'raw' ? fixedVhdVirtualSize(last, size) : undefined;
-  if (vhdSize !== undefined) {
-    return diskReport(
-      filename,
-      { format: 'vhd', subformat: 'fixed', virtualSize: vhdSize, blockSize: 0, compressed: false },
-      compressions,
-      actual,
-    );
-  }
+  const trailer = unwrapped.format === 'raw' ? sniffTrailer(last, size) : undefined;
+  if (trailer !== undefined) return imageReport(filename, trailer, compressions, actual);
   return {
     filename,
     format: 'raw',
@@ -259,6 +210,17 @@ async function readWindow(
     if (have >= max) break;
   }
   return Buffer.concat(parts).subarray(0, max);
+}
+
+function imageReport(
+  filename: string,
+  info: ImageInfo,
+  compression: readonly CompressionFormat[],
+  actual: number | undefined,
+): ImageInfoReport {
+  return isDiskImageInfo(info)
+    ? diskReport(filename, info, compression, actual)
+    : qcow2Report(filename, info, compression, actual);
 }
 
 function qcow2Report(
@@ -315,17 +277,19 @@ function diskReport(
   };
 }
 
-function descriptorReport(
+/** An image the format table refuses at sight (a VMDK descriptor): no header to report. */
+function refusedReport(
   filename: string,
+  refused: { readonly format: ImageFormat; readonly message: string },
   compression: readonly CompressionFormat[],
   actual: number | undefined,
 ): ImageInfoReport {
   return {
     filename,
-    format: 'vmdk',
+    format: refused.format,
     ...(actual === undefined ? {} : { 'actual-size': actual }),
     compression,
-    refusal: 'vmdk descriptor file keeps its data in extent files, which are never opened',
+    refusal: refused.message,
   };
 }
 

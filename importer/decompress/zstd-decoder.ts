@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { assertBuiltForThisNode } from '../../native/abi.js';
 import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
 import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
 
@@ -21,6 +23,10 @@ interface ZstdBinding {
 }
 
 const require = createRequire(import.meta.url);
+assertBuiltForThisNode(
+  'zstd-napi',
+  join(dirname(require.resolve('zstd-napi/package.json')), 'build'),
+);
 const binding = require('zstd-napi/binding') as ZstdBinding;
 
 /**

@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Format detection by magic bytes, never by file name (CDI `pkg/image/filefmt.go`): a readonly
- * table of signatures and a pure function over the first bytes of a stream.
+ * table of signatures (the compression wrappers here, the disk image formats from the native
+ * format table) and a pure function over the first bytes of a stream.
  */
+import {
+  CONVERTIBLE_FORMATS,
+  IMAGE_FORMATS,
+  sniffTrailer,
+  TRAILER_BYTES,
+  type RangeReader,
+} from '../../native/index.js';
 
 /** Compression wrappers the importer unwraps while streaming. */
 export const CompressionFormats = ['gzip', 'xz', 'zstd', 'lz4', 'bzip2'] as const;
 export type CompressionFormat = (typeof CompressionFormats)[number];
 
 /** Disk image formats; `raw` is the fallback (ISO included). */
-export const ImageFormats = ['qcow2', 'vmdk', 'vdi', 'vhd', 'vhdx', 'tar', 'raw'] as const;
+export const ImageFormats = [...CONVERTIBLE_FORMATS, 'tar', 'raw'] as const;
 export type ImageFormat = (typeof ImageFormats)[number];
 
 export type DetectedFormat = CompressionFormat | Exclude<ImageFormat, 'raw'>;
@@ -29,13 +37,9 @@ const SIGNATURES: readonly Signature[] = [
   { format: 'zstd', offset: 0, magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]) },
   { format: 'lz4', offset: 0, magic: Buffer.from([0x04, 0x22, 0x4d, 0x18]) },
   { format: 'bzip2', offset: 0, magic: Buffer.from('BZh', 'latin1') },
-  { format: 'qcow2', offset: 0, magic: Buffer.from([0x51, 0x46, 0x49, 0xfb]) },
-  { format: 'vmdk', offset: 0, magic: Buffer.from('KDMV', 'latin1') },
-  // A VMDK text descriptor: detected so the import refuses it (its extents are other files).
-  { format: 'vmdk', offset: 0, magic: Buffer.from('# Disk DescriptorFile', 'latin1') },
-  { format: 'vdi', offset: 0x40, magic: Buffer.from([0x7f, 0x10, 0xda, 0xbe]) },
-  { format: 'vhd', offset: 0, magic: Buffer.from('conectix', 'latin1') },
-  { format: 'vhdx', offset: 0, magic: Buffer.from('vhdxfile', 'latin1') },
+  ...CONVERTIBLE_FORMATS.flatMap((format) =>
+    IMAGE_FORMATS[format].signatures.map((sig) => ({ format, ...sig })),
+  ),
   { format: 'tar', offset: 0x101, magic: Buffer.from('ustar', 'latin1') },
 ];
 
@@ -66,4 +70,28 @@ function isBzip2Header(head: Buffer): boolean {
   if (head.length < 10) return true;
   const block = head.subarray(4, 10).toString('hex');
   return block === '314159265359' || block === '177245385090';
+}
+
+/** What {@link sniffRandomAccess} found. */
+export interface SniffedImage {
+  /** The format, or undefined for raw. */
+  readonly format: DetectedFormat | undefined;
+  /** The first {@link SNIFF_BYTES} (fewer for a shorter image). */
+  readonly head: Buffer;
+}
+
+/**
+ * The format of an image with random access: from its head, else (a fixed VHD has nothing at its
+ * start) from its last bytes.
+ */
+export async function sniffRandomAccess(
+  reader: RangeReader,
+  signal: AbortSignal,
+): Promise<SniffedImage> {
+  const headLength = Math.min(SNIFF_BYTES, reader.size);
+  const head = headLength > 0 ? await reader.read(0, headLength, signal) : Buffer.alloc(0);
+  const format = sniffFormat(head);
+  if (format !== undefined || reader.size < 2 * TRAILER_BYTES) return { format, head };
+  const tail = await reader.read(reader.size - TRAILER_BYTES, TRAILER_BYTES, signal);
+  return { format: sniffTrailer(tail, reader.size)?.format, head };
 }

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Conversion of every supported disk image format (qcow2, VDI, VHD, VHDX, VMDK) for the import
- * pipeline, through the native converter's format-generic entry points: random access for a
- * local file, streaming otherwise. (It replaces the qcow2-only `qcow2.ts`.)
+ * Conversion of every format of the native format table (qcow2, VDI, VHD, VHDX, VMDK) for the
+ * import pipeline: random access for a local file, streaming otherwise.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -10,11 +9,11 @@ import { pipeline } from 'node:stream/promises';
 import {
   convertImageFile,
   createImageStreamConverter,
+  IMAGE_FORMATS,
   type ConvertibleFormat,
   type ImageConvertOptions,
 } from '../../native/index.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
-import { isVmdkDescriptor, vmdkDescriptorExtents } from '../format/vhd-footer.js';
+import { CdiError } from '../../common/errors.js';
 import type { ProgressTracker } from '../progress/byte-counter.js';
 import type { RawTarget } from '../sink/raw-target.js';
 import type { ImportJob } from './import.js';
@@ -28,17 +27,13 @@ export interface ImageConverted {
 }
 
 /**
- * Refuses a VMDK text descriptor (monolithicFlat, twoGbMaxExtent*): its data lives in extent
- * files next to it, which an import never opens (like qcow2 backing files).
+ * Refuses what the format table refuses at sight: a VMDK text descriptor (monolithicFlat,
+ * twoGbMaxExtent*) keeps its data in extent files next to it, which an import never opens (like
+ * qcow2 backing files).
  */
-export function refuseVmdkDescriptor(head: Buffer): void {
-  if (!isVmdkDescriptor(head)) return;
-  const extents = vmdkDescriptorExtents(head);
-  throw new CdiError(
-    ErrorCodes.ImageExternalData,
-    `vmdk descriptor file keeps its data in extent files${extents.length > 0 ? ` (${extents.join('; ')})` : ''}; ` +
-      'extent files are never opened: import a monolithicSparse or streamOptimized vmdk instead',
-  );
+export function refuseByHead(format: ConvertibleFormat, head: Buffer): void {
+  const refusal = IMAGE_FORMATS[format].refuseHead(head);
+  if (refusal !== undefined) throw new CdiError(refusal.code, refusal.message);
 }
 
 function convertOptions(

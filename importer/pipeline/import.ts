@@ -10,16 +10,23 @@ import { ByteCounter, ProgressTracker, type ProgressListener } from '../progress
 import { unwrapCompression } from '../decompress/unwrap.js';
 import {
   SNIFF_BYTES,
-  sniffFormat,
+  sniffRandomAccess,
   type CompressionFormat,
   type ImageFormat,
 } from '../format/sniff.js';
+import {
+  CONVERTIBLE_FORMATS,
+  isConvertibleFormat,
+  sniffTrailer,
+  TRAILER_BYTES,
+  type ConvertibleFormat,
+  type ImageInfo,
+} from '../../native/index.js';
 import { extractArchive } from '../archive/extract.js';
 import type { DataSource, SourceInfo } from '../sources/types.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { writeRawStream } from './raw.js';
-import { fixedVhdVirtualSize, VHD_FOOTER_BYTES } from '../format/vhd-footer.js';
-import { convertImageLocalFile, convertImageStream, refuseVmdkDescriptor } from './disk-image.js';
+import { convertImageLocalFile, convertImageStream, refuseByHead } from './disk-image.js';
 
 /** Where an import writes. */
 export type ImportTarget =
@@ -185,13 +192,14 @@ async function writeDisk(
   info: SourceInfo,
   target: RawTarget,
 ): Promise<Omit<ImportResult, 'labels'>> {
-  // Random access is used for an uncompressed image (qcow2, vdi, vhd, vhdx, vmdk) in a local file when
+  // Random access is used for an uncompressed image of a convertible format in a local file when
   // no checksum is asked for (a checksum needs every byte in order). Remote images stream: the
-  // files hold only allocated blocks, so ranged reads save no bytes, and one GET measured 1.7x
-  // faster than 2 MiB ranges (ADR 0001).
+  // files hold only allocated blocks, so ranged reads save no bytes and were measured no faster
+  // than one GET (ADR 0017).
   const localPath = info.localPath;
-  if (job.checksum === undefined && localPath !== undefined && job.source.readRange !== undefined) {
-    const format = await localImageFormat(job, info);
+  const readRange = job.source.readRange?.bind(job.source);
+  if (job.checksum === undefined && localPath !== undefined && readRange !== undefined) {
+    const format = await localImageFormat(job, info, readRange);
     if (format !== undefined) {
       const tracker = new ProgressTracker(job.onProgress ?? (() => undefined));
       const converted = await convertImageLocalFile({
@@ -227,52 +235,36 @@ async function writeDisk(
 
 /**
  * The convertible format of a local file, from its head (and, for a fixed VHD, which has nothing
- * at its start, from its last 512 bytes); undefined for raw and everything else.
+ * at its start, from its last bytes); undefined for raw and everything else.
  */
 async function localImageFormat(
   job: ImportJob,
   info: SourceInfo,
-): Promise<'qcow2' | 'vdi' | 'vhd' | 'vmdk' | 'vhdx' | undefined> {
-  const readRange = job.source.readRange!.bind(job.source);
-  const length = info.length;
-  const headLength = Math.min(SNIFF_BYTES, length ?? SNIFF_BYTES);
-  const head = headLength > 0 ? await readRange(0, headLength, job.signal) : Buffer.alloc(0);
-  const format = sniffFormat(head);
-  if (format === 'vmdk') refuseVmdkDescriptor(head);
-  if (
-    format === 'qcow2' ||
-    format === 'vdi' ||
-    format === 'vhd' ||
-    format === 'vmdk' ||
-    format === 'vhdx'
-  ) {
-    return format;
-  }
-  if (format === undefined && length !== undefined && length >= 2 * VHD_FOOTER_BYTES) {
-    const tail = await readRange(length - VHD_FOOTER_BYTES, VHD_FOOTER_BYTES, job.signal);
-    if (fixedVhdVirtualSize(tail, length) !== undefined) return 'vhd';
-  }
-  return undefined;
+  readRange: (offset: number, length: number, signal: AbortSignal) => Promise<Buffer>,
+): Promise<ConvertibleFormat | undefined> {
+  // A block device reports no length: only its head is looked at.
+  const size = info.length ?? SNIFF_BYTES;
+  const { format, head } = await sniffRandomAccess(
+    { size, read: (o, l, s) => readRange(o, l, s ?? job.signal) },
+    job.signal,
+  );
+  if (format === undefined || !isConvertibleFormat(format)) return undefined;
+  refuseByHead(format, head);
+  return format;
 }
 
 const readFd = promisify(read);
 
 /**
  * A raw stream that ends with the footer of a fixed VHD (nothing marks a fixed VHD at its start)
- * was a fixed VHD: returns qemu's virtual size for it, or undefined for a plain raw image.
+ * was a fixed VHD: returns its format and qemu's virtual size, or undefined for a plain raw image.
  */
-async function strippedVhdSize(target: RawTarget, size: number): Promise<number | undefined> {
-  if (size < 2 * VHD_FOOTER_BYTES) return undefined;
-  const footer = Buffer.alloc(VHD_FOOTER_BYTES);
-  const { bytesRead } = await readFd(
-    target.fd,
-    footer,
-    0,
-    VHD_FOOTER_BYTES,
-    size - VHD_FOOTER_BYTES,
-  );
-  if (bytesRead !== VHD_FOOTER_BYTES) return undefined;
-  return fixedVhdVirtualSize(footer, size);
+async function strippedTrailer(target: RawTarget, size: number): Promise<ImageInfo | undefined> {
+  if (size < 2 * TRAILER_BYTES) return undefined;
+  const tail = Buffer.alloc(TRAILER_BYTES);
+  const { bytesRead } = await readFd(target.fd, tail, 0, TRAILER_BYTES, size - TRAILER_BYTES);
+  if (bytesRead !== TRAILER_BYTES) return undefined;
+  return sniffTrailer(tail, size);
 }
 
 async function writeSequential(
@@ -286,49 +278,39 @@ async function writeSequential(
   let dataBytesWritten: number;
   let spilledBytes = 0;
   let format: ImageFormat = unwrapped.format;
-  switch (unwrapped.format) {
-    case 'raw':
-    case 'tar': {
-      // A tar with content type kubevirt is imported as a raw disk, as CDI does.
-      if (unwrapped.compressions.length === 0 && info.length !== undefined)
-        target.checkFits(info.length);
-      const written = await writeRawStream({ input: unwrapped.stream, target, signal: job.signal });
-      imageSize = written.size;
-      dataBytesWritten = written.dataBytes;
-      const vhdSize =
-        unwrapped.format === 'raw' ? await strippedVhdSize(target, written.size) : undefined;
-      if (vhdSize !== undefined) {
-        // A fixed VHD: the footer is not part of the disk (qemu-img convert -f vpc -O raw).
-        format = 'vhd';
-        imageSize = vhdSize;
-        dataBytesWritten = Math.max(0, dataBytesWritten - VHD_FOOTER_BYTES);
-      }
-      break;
+  if (unwrapped.format === 'raw' || unwrapped.format === 'tar') {
+    // A tar with content type kubevirt is imported as a raw disk, as CDI does.
+    if (unwrapped.compressions.length === 0 && info.length !== undefined)
+      target.checkFits(info.length);
+    const written = await writeRawStream({ input: unwrapped.stream, target, signal: job.signal });
+    imageSize = written.size;
+    dataBytesWritten = written.dataBytes;
+    const trailer =
+      unwrapped.format === 'raw' ? await strippedTrailer(target, written.size) : undefined;
+    if (trailer !== undefined) {
+      // A fixed VHD: the footer is not part of the disk (qemu-img convert -f vpc -O raw).
+      format = trailer.format;
+      imageSize = trailer.virtualSize;
+      dataBytesWritten = Math.max(0, dataBytesWritten - TRAILER_BYTES);
     }
-    case 'qcow2':
-    case 'vdi':
-    case 'vhd':
-    case 'vmdk':
-    case 'vhdx': {
-      if (unwrapped.format === 'vmdk') refuseVmdkDescriptor(unwrapped.head);
-      const converted = await convertImageStream({
-        job,
-        format: unwrapped.format,
-        input: unwrapped.stream,
-        target,
-      });
-      imageSize = converted.virtualSize;
-      dataBytesWritten = converted.dataBytesWritten;
-      spilledBytes = converted.spilledBytes;
-      break;
-    }
-    default:
-      // Every sniffed format is handled above; this guards formats added to the sniffer later.
-      unwrapped.stream.destroy();
-      throw new CdiError(
-        ErrorCodes.FormatUnsupported,
-        `format ${String(unwrapped.format)} is not supported yet (supported: raw, qcow2, vdi, vhd, vhdx, vmdk, and gzip/xz/zstd/lz4/bzip2 wrappers)`,
-      );
+  } else if (isConvertibleFormat(unwrapped.format)) {
+    refuseByHead(unwrapped.format, unwrapped.head);
+    const converted = await convertImageStream({
+      job,
+      format: unwrapped.format,
+      input: unwrapped.stream,
+      target,
+    });
+    imageSize = converted.virtualSize;
+    dataBytesWritten = converted.dataBytesWritten;
+    spilledBytes = converted.spilledBytes;
+  } else {
+    // Every sniffed format is handled above; this guards formats added to the sniffer later.
+    unwrapped.stream.destroy();
+    throw new CdiError(
+      ErrorCodes.FormatUnsupported,
+      `format ${String(unwrapped.format)} is not supported yet (supported: raw, ${CONVERTIBLE_FORMATS.join(', ')}, and gzip/xz/zstd/lz4/bzip2 wrappers)`,
+    );
   }
   counted.tee?.verify();
   const finished = await target.finish(imageSize);

@@ -17,10 +17,12 @@ export interface SourceSpec {
   readonly architecture?: string;
   readonly pullMethod?: PullMethod;
   readonly logger: Logger;
+  /** Consecutive failed HTTP attempts tolerated (default: the source's, 5); `cdi import --retries`. */
+  readonly maxRetries?: number;
 }
 
 /**
- * The kind a URL implies (DESIGN.md): `http(s)://` http, `s3://` s3, `docker://` registry, anything
+ * The kind a URL implies: `http(s)://` http, `s3://` s3, `docker://` registry, anything
  * else a local path. An explicit kind wins (CDI passes `IMPORTER_SOURCE=s3` with an endpoint URL).
  */
 export function inferSourceKind(url: string, explicit?: SourceKind): SourceKind {
@@ -44,6 +46,7 @@ export async function createSource(spec: SourceSpec): Promise<DataSource> {
         transport,
         logger,
         ...(spec.proxy === undefined ? {} : { proxy: spec.proxy }),
+        ...(spec.maxRetries === undefined ? {} : { maxRetries: spec.maxRetries }),
       });
     case SourceKinds.S3:
       return new (await import('./s3.js')).S3Source({

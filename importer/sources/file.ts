@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import type { DataSource, SourceInfo } from './types.js';
 
-/** Read size of the file stream: large reads, few syscalls (disk-side stage, STYLE.md §4). */
+/** Read size of the file stream: large reads, few syscalls (disk-side stage, CONTRIBUTING.md). */
 export const FILE_STREAM_HIGH_WATER_MARK = 1 << 20;
 
 /** Options of {@link FileSource}. */

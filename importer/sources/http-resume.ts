@@ -2,7 +2,7 @@
 /**
  * The body of an HTTP download as one Readable that survives dropped connections.
  *
- * Resume follows undici's `RetryHandler` (STYLE.md §4): after a retryable failure it waits with
+ * Resume follows undici's `RetryHandler` (CONTRIBUTING.md): after a retryable failure it waits with
  * exponential backoff and asks for `Range: bytes=<bytes already emitted>-` with `If-Range` set to
  * the strong ETag of the first answer. Only a 206 whose `Content-Range` starts exactly there (and
  * agrees on the total and the ETag) is accepted; a 200 means the server cannot resume or the

@@ -230,12 +230,18 @@ export class HttpSource implements DataSource {
       signal,
       logger: this.logger,
     });
+    // Until the caller has the stream, a failure (an abort during the first request, as on
+    // Ctrl-C) reaches it through `ready`; the stream's own 'error' event has no listener yet and
+    // would crash the process.
+    const untilReturned = (): void => undefined;
+    body.on('error', untilReturned);
     try {
       await body.ready;
     } catch (err) {
       body.destroy();
       throw err;
     }
+    body.off('error', untilReturned);
     return body;
   }
 

@@ -69,7 +69,6 @@ export async function toVmwareStreamLayout(src: string, dest: string): Promise<v
   pos += SECTOR;
   const gdSector = pos / SECTOR;
   parts.push(gdPadded);
-  pos += gdPadded.length;
   const footer = Buffer.from(img.subarray(0, SECTOR));
   footer.writeBigUInt64LE(BigInt(gdSector), 56);
   footer.writeBigUInt64LE(0n, 48);

@@ -9,20 +9,25 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CoreV1Api,
-  type KubeConfig,
+  KubeConfig,
   type KubernetesObject,
   type V1PersistentVolumeClaim,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
+import { ControllerEnv as ControllerEnvVars } from '../../common/contract.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/api/datavolume.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { parseControllerSettings } from '../../controller/config.js';
 import { Controller } from '../../controller/controller.js';
 import { KubeClient } from '../../controller/kube.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
-import { repoRoot, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { repoRoot, FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { ServiceAccounts } from '../sandbox/components.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
+import { CDI_NAMESPACE as CONTROLLER_NAMESPACE } from '../sandbox/upload-wiring.js';
+
+const CONTROLLER_SERVICE_ACCOUNT = ServiceAccounts.Controller;
 
 /** What the waiters and readers below need of an environment. */
 export interface ClusterClient {
@@ -49,8 +54,13 @@ export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
       'dist/cmd/cdi.js is missing: run `npm run build:ts` so the sandbox can run importer pods',
     );
   }
-  const sandbox = await startSandbox();
+  const sandbox = await startSandbox({ restartBackoff: FAST_RESTART_BACKOFF });
   const kc = kubeConfigFor(sandbox);
+  // The controller runs as deploy/'s ServiceAccount, so the RBAC of deploy/ is enforced.
+  const controllerKc = new KubeConfig();
+  controllerKc.loadFromFile(
+    await sandbox.serviceAccountKubeconfig(CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT),
+  );
   const logger =
     log ??
     createLogger({
@@ -64,8 +74,11 @@ export async function startControllerEnv(log?: Logger): Promise<ControllerEnv> {
     core: kc.makeApiClient(CoreV1Api),
     async startController() {
       controller = new Controller({
-        client: new KubeClient(kc),
-        settings: parseControllerSettings({}, 'e2e'),
+        client: new KubeClient(controllerKc),
+        settings: parseControllerSettings(
+          { [ControllerEnvVars.PodNamespace]: CONTROLLER_NAMESPACE },
+          'e2e',
+        ),
         log: logger,
         resyncMs: 5000,
       });

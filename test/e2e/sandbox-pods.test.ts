@@ -9,7 +9,7 @@ import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from '@kuber
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImporterEnv } from '../../common/contract.js';
 import { resolveProgram } from '../sandbox/container-process.js';
-import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import { FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 
 let sandbox: Sandbox;
@@ -19,7 +19,7 @@ const NS = 'default';
 const PODS = `/api/v1/namespaces/${NS}/pods`;
 
 beforeAll(async () => {
-  sandbox = await startSandbox();
+  sandbox = await startSandbox({ restartBackoff: FAST_RESTART_BACKOFF });
   kc = kubeConfigFor(sandbox);
   core = kc.makeApiClient(CoreV1Api);
 });
@@ -131,6 +131,33 @@ describe('pod lifecycle', () => {
     expect(pod.status?.phase).toBe('Running');
     expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated?.reason).toBe('Completed');
     await core.deleteNamespacedPod({ name: 'looping', namespace: NS, gracePeriodSeconds: 0 });
+  });
+
+  it('waits in CrashLoopBackOff between restarts, with the last exit in lastState', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod('crashing', 'echo "bad config" > "$CDI_TERMINATION_LOG"; exit 3', {
+        restartPolicy: 'Always',
+      }),
+    });
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'crashing',
+      until: (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff',
+    });
+    const cs = pod.status?.containerStatuses?.[0];
+    expect(cs?.state?.waiting?.message).toMatch(
+      /^back-off \d+ms restarting failed container=main pod=crashing_default\([0-9a-f-]{36}\)$/,
+    );
+    expect(cs?.restartCount).toBeGreaterThanOrEqual(1);
+    expect(cs?.ready).toBe(false);
+    expect(cs?.lastState?.terminated).toMatchObject({
+      exitCode: 3,
+      reason: 'Error',
+      message: 'bad config\n',
+    });
+    expect(pod.status?.phase).toBe('Running');
+    await core.deleteNamespacedPod({ name: 'crashing', namespace: NS, gracePeriodSeconds: 0 });
   });
 
   it('runs init containers first, sharing volumes with the main container', async () => {

@@ -62,6 +62,31 @@ describe('cdi upload', () => {
     await expectUploaded(env, 'cli-qcow2', env.raw);
   });
 
+  it("takes virtctl's spelling, and refuses at once to upload again into a Succeeded DataVolume", async () => {
+    const first = await cdiUpload([
+      'dv',
+      'cli-virtctl',
+      '--size',
+      '64Mi',
+      '--image-path',
+      env.qcow2,
+    ]);
+    expect(first.code, first.stderr).toBe(0);
+    await expectUploaded(env, 'cli-virtctl', env.raw);
+    const again = await cdiUpload([
+      'dv',
+      'cli-virtctl',
+      '--image-path',
+      env.qcow2,
+      '--wait-secs',
+      '600',
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toEqual([
+      'cdi upload: DataVolume default/cli-virtctl has already been uploaded (phase Succeeded); delete it or choose another name',
+    ]);
+  });
+
   it('uploads a gzip-wrapped raw into a bare PVC, asynchronously', async () => {
     const gz = await compressFile(env.raw, join(env.dir, 'disk.raw.gz'), 'gzip');
     const run = await cdiUpload(['--pvc', 'cli-pvc', '--size', '64Mi', '--file', gz, '--async']);

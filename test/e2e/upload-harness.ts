@@ -10,9 +10,9 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/api/datavolume.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
-import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import { FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor } from '../sandbox/testing.js';
 import { sameDisk, volumeData, waitForPhase, type ClusterClient } from './controller-harness.js';
 
@@ -38,7 +38,11 @@ export interface UploadEnv extends ClusterClient {
 /** Starts the sandbox with controller and upload proxy, and makes the images. */
 export async function startUploadEnv(): Promise<UploadEnv> {
   const tmp = await makeTempDir('cdi-upload-e2e-');
-  const sandbox = await startSandbox({ controller: true, uploadProxy: true });
+  const sandbox = await startSandbox({
+    controller: true,
+    uploadProxy: true,
+    restartBackoff: FAST_RESTART_BACKOFF,
+  });
   try {
     if (sandbox.uploadProxyUrl === undefined)
       throw new Error('the sandbox runs no upload proxy: is dist/ built (npm run build:ts)?');

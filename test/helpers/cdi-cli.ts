@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// test/helpers in the source tree, or dist/test/helpers once compiled.
+// test/helpers in the source tree, or dist-test/test/helpers once compiled.
 const UP = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ROOT = basename(UP) === 'dist' ? dirname(UP) : UP;
+const ROOT = basename(UP) === 'dist-test' ? dirname(UP) : UP;
 /** The compiled entry; `npm test` builds it first. */
 export const CDI_BIN = join(ROOT, 'dist', 'cmd', 'cdi.js');
 

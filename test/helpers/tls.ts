@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Test-time TLS material: a throw-away CA and a server certificate for `127.0.0.1`/`localhost`,
- * generated with the `openssl` binary into a temp dir (never committed, STYLE.md §5.9).
+ * generated with the `openssl` binary into a temp dir (never committed, CONTRIBUTING.md).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The `cdi` binary's contract (DESIGN.md): exit 0 and `--json` on success; a non-zero exit and one
- * stderr line naming the cause on failure; and the importer pod entry driven by CDI's env vars,
- * writing CDI's termination message and serving the progress metric.
+ * The `cdi` binary's contract: exit 0 and `--json` on success; exit 1 and one stderr line naming
+ * the cause on failure, 2 on a usage error, 130 after SIGINT; and the importer pod entry driven
+ * by CDI's env vars, writing CDI's termination message and serving the progress metric.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,7 +20,7 @@ import {
   qemuImg,
   sameContent,
 } from '../fixtures/index.js';
-import { runCdi } from '../helpers/cdi-cli.js';
+import { CDI_BIN, runCdi } from '../helpers/cdi-cli.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { freePort } from '../helpers/free-port.js';
 
@@ -91,11 +93,6 @@ describe('cdi import', () => {
       args: () => ['--source', server.url('/disk.raw.xz'), '--checksum', `md5:${'0'.repeat(32)}`],
       line: /^cdi import: Unable to process data: checksum validation failed: checksum mismatch: expected md5:0{32}, calculated md5:[0-9a-f]{32}$/,
     },
-    {
-      what: 'an unknown flag',
-      args: () => ['--source', 'x', '--frobnicate'],
-      line: /^cdi import: unknown flag --frobnicate$/,
-    },
   ])('fails $what with exit 1, one stderr line, and no image', async ({ args, line }) => {
     const out = dest();
     const run = await runCdi(['import', ...args(), '--dest', out]);
@@ -104,6 +101,60 @@ describe('cdi import', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(line);
     await expect(stat(out)).rejects.toThrow();
+  });
+  it('exits 2 on a usage error, pointing at --help', async () => {
+    const run = await runCdi(['import', '--source', 'x', '--frobnicate', '--dest', dest()]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      "cdi import: unknown flag --frobnicate\nRun 'cdi import --help' for usage.\n",
+    );
+  });
+
+  it.each([
+    { retries: '0', lines: 1 },
+    { retries: '2', lines: 2 },
+  ])(
+    'a refused connection with --retries $retries: $lines stderr line(s), no warning per retry',
+    async ({ retries, lines }) => {
+      const port = await freePort();
+      const run = await runCdi([
+        ...['import', '--source', `http://127.0.0.1:${port}/disk.img`, '--dest', dest()],
+        ...['--retries', retries],
+      ]);
+      expect(run.code).toBe(1);
+      const out = run.stderr.trimEnd().split('\n');
+      expect(out).toHaveLength(lines);
+      if (lines > 1) expect(out[0]).toMatch(/retrying \(attempt 1, next try in 1s\)/);
+      expect(out.at(-1)).toMatch(
+        /^cdi import: Unable to connect to http data source: .*ECONNREFUSED/,
+      );
+    },
+  );
+
+  it('exits 130 when interrupted with SIGINT, leaving no image', async () => {
+    const slow = await startTestHttpServer({
+      files: { '/disk.raw.xz': await readFile(`${raw}.xz`) },
+      bytesPerSecond: 200_000,
+    });
+    try {
+      const out = dest();
+      const child = spawn(process.execPath, [
+        CDI_BIN,
+        ...['import', '--source', slow.url('/disk.raw.xz'), '--dest', out],
+      ]);
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      // Interrupt once the transfer is under way (the server has been asked for the file).
+      for (let i = 0; i < 200 && slow.requests.length === 0; i++) await delay(50);
+      child.kill('SIGINT');
+      // Right after the first request: the abort lands while the download is being opened.
+      expect(await exited, stderr).toBe(130);
+      expect(stderr).toMatch(/^cdi import: /);
+      await expect(stat(out)).rejects.toThrow();
+    } finally {
+      await slow.close();
+    }
   });
 });
 

@@ -273,7 +273,7 @@ describe('upload verbs', () => {
     }
   });
 
-  it('cdi upload prints one clear line when the token is refused', async () => {
+  it("cdi upload fails with the proxy's reason when the token is refused", async () => {
     const stack = await startVerbs('refused');
     const kube = await startKubeStandIn(stack, { forgeToken: true });
     try {
@@ -292,7 +292,7 @@ describe('upload verbs', () => {
           'current-context': 'x',
         }),
       );
-      const code = await uploadMain(
+      const refused = uploadMain(
         [
           '--dv',
           'disk',
@@ -309,10 +309,7 @@ describe('upload verbs', () => {
         ],
         cli.ctx,
       );
-      expect(code).toBe(1);
-      expect(cli.stderr().trim().split('\n').at(-1)).toMatch(
-        /^cdi upload: upload proxy answered 401: invalid upload token/,
-      );
+      await expect(refused).rejects.toThrow(/^upload proxy answered 401: invalid upload token/);
     } finally {
       await kube.close();
       await stack.stop();

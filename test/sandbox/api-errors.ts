@@ -17,6 +17,7 @@ export const StatusReasons = {
   Expired: 'Expired',
   UnsupportedMediaType: 'UnsupportedMediaType',
   Unauthorized: 'Unauthorized',
+  Forbidden: 'Forbidden',
   ServiceUnavailable: 'ServiceUnavailable',
   InternalError: 'InternalError',
 } as const;

@@ -36,6 +36,7 @@ export const Types = {
   Namespaces: typeKey('', 'namespaces'),
   Secrets: typeKey('', 'secrets'),
   ConfigMaps: typeKey('', 'configmaps'),
+  ServiceAccounts: typeKey('', 'serviceaccounts'),
   StorageClasses: typeKey('storage.k8s.io', 'storageclasses'),
   Crds: typeKey('apiextensions.k8s.io', 'customresourcedefinitions'),
 } as const;

@@ -37,6 +37,8 @@ export interface ComponentOptions {
   readonly root: string;
   readonly api: ObjectApi;
   readonly kubeconfigPath: string;
+  /** A kubeconfig of a ServiceAccount: each component runs as the one deploy/ gives it. */
+  readonly serviceAccountKubeconfig: (namespace: string, name: string) => Promise<string>;
   readonly dataDir: string;
   readonly controller: boolean;
   readonly uploadProxy: boolean;
@@ -54,6 +56,13 @@ export interface Components {
 }
 
 const READY_TIMEOUT_MS = 30_000;
+
+/** The ServiceAccounts of deploy/'s Deployments (`serviceAccountName`). */
+export const ServiceAccounts = {
+  Controller: 'cdi-sa',
+  TokenApi: 'cdi-apiserver',
+  UploadProxy: 'cdi-uploadproxy',
+} as const;
 
 async function waitPort(name: string, port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -126,13 +135,21 @@ async function startListening(
 /** The token API and the upload proxy, wired as described in the module comment. */
 async function startUploadPath(opts: ComponentOptions, children: ChildProcess[]): Promise<string> {
   await waitForUploadPki(opts.api, opts.pkiTimeoutMs ?? READY_TIMEOUT_MS);
+  const apiKubeconfig = await opts.serviceAccountKubeconfig(
+    CDI_NAMESPACE,
+    ServiceAccounts.TokenApi,
+  );
+  const proxyKubeconfig = await opts.serviceAccountKubeconfig(
+    CDI_NAMESPACE,
+    ServiceAccounts.UploadProxy,
+  );
   const files: MountedFiles = await writeUploadPki(opts.api, join(opts.dataDir, 'mounts'));
   const [apiPort, proxyPort] = [await freePort(), await freePort()];
   const apiCert = files.apiServerCert;
   await startListening(opts, children, {
     name: 'apiserver',
     args: [
-      ...['apiserver', '--kubeconfig', opts.kubeconfigPath, '--listen', `127.0.0.1:${apiPort}`],
+      ...['apiserver', '--kubeconfig', apiKubeconfig, '--listen', `127.0.0.1:${apiPort}`],
       ...['--tls-cert-file', apiCert['tls.crt'] ?? '', '--tls-key-file', apiCert['tls.key'] ?? ''],
       // No --requestheader-client-ca-file: as deployed, it reads the front proxy's CA from
       // kube-system/extension-apiserver-authentication through the API.
@@ -150,7 +167,7 @@ async function startUploadPath(opts: ComponentOptions, children: ChildProcess[])
   await startListening(opts, children, {
     name: 'uploadproxy',
     args: [
-      ...['uploadproxy', '--kubeconfig', opts.kubeconfigPath, '--listen', `127.0.0.1:${proxyPort}`],
+      ...['uploadproxy', '--kubeconfig', proxyKubeconfig, '--listen', `127.0.0.1:${proxyPort}`],
       ...['--tls-cert-file', serving.certFile, '--tls-key-file', serving.keyFile],
       ...['--token-public-key-file', files.signingKey['id_rsa.pub'] ?? ''],
       ...[
@@ -178,10 +195,14 @@ export async function startComponents(opts: ComponentOptions): Promise<Component
   if (opts.controller) {
     if (built(opts.root, join('controller', 'main.js'))) {
       ensureNamespace(opts.api, CDI_NAMESPACE);
+      const kubeconfig = await opts.serviceAccountKubeconfig(
+        CDI_NAMESPACE,
+        ServiceAccounts.Controller,
+      );
       children.push(
         spawnCdi(
           opts.root,
-          ['controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', CDI_NAMESPACE],
+          ['controller', '--kubeconfig', kubeconfig, '--namespace', CDI_NAMESPACE],
           join(opts.dataDir, 'controller.log'),
         ),
       );

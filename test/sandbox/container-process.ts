@@ -147,7 +147,7 @@ export function readTerminationMessage(opts: {
   readonly policy: unknown;
   readonly exitCode: number;
 }): string | undefined {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(opts.file).subarray(0, TERMINATION_MESSAGE_MAX_BYTES).toString('utf8');
   } catch {

@@ -3,7 +3,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import type { DeleteOptions, PropagationPolicy } from './object-api.js';
+import { load } from 'js-yaml';
 import { isRecord } from './object.js';
+import { decodeKubeProtobuf, PROTOBUF_CONTENT_TYPE } from './protobuf.js';
 import type { FieldValidation } from './schema.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -30,6 +32,37 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
 
 /** Reads a request body (at most 16 MiB). */
 export async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readBytes(req)).toString('utf8');
+}
+
+/** Server-side apply's patch type (YAML, or JSON, which is YAML too). */
+export const APPLY_PATCH_CONTENT_TYPE = 'application/apply-patch+yaml';
+
+/** The media type of a request body, without parameters. */
+export function contentTypeOf(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+}
+
+/**
+ * Reads a request body as an object: JSON, or client-go's protobuf for the built-in kinds
+ * kubectl's generators send. Empty is undefined.
+ */
+export async function readObject(req: IncomingMessage): Promise<unknown> {
+  const bytes = await readBytes(req);
+  const type = contentTypeOf(req);
+  if (type === PROTOBUF_CONTENT_TYPE)
+    return bytes.length === 0 ? undefined : decodeKubeProtobuf(bytes);
+  if (type === APPLY_PATCH_CONTENT_TYPE) {
+    try {
+      return load(bytes.toString('utf8'));
+    } catch (err) {
+      throw badRequest(`error decoding YAML: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return parseJson(bytes.toString('utf8'));
+}
+
+async function readBytes(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -38,7 +71,7 @@ export async function readBody(req: IncomingMessage): Promise<string> {
       throw new ApiStatusError(413, StatusReasons.BadRequest, 'request entity too large');
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** Parses a JSON body; empty is undefined; malformed is 400. */
@@ -92,6 +125,11 @@ export function parseRoute(segments: readonly string[]): Route | undefined {
   };
 }
 
+/** A boolean query parameter as Go's strconv.ParseBool reads it (`true`, `True`, `1`, `t`, ...). */
+export function queryFlag(query: URLSearchParams, name: string): boolean {
+  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(query.get(name) ?? '');
+}
+
 /** DeleteOptions from the body or the query. */
 export function deleteOptions(body: unknown, query: URLSearchParams): DeleteOptions {
   const b = isRecord(body) ? body : {};
@@ -118,6 +156,12 @@ export function deleteOptions(body: unknown, query: URLSearchParams): DeleteOpti
       : { gracePeriodSeconds: Number(graceRaw) }),
     ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
   };
+}
+
+/** The `fieldManager` query parameter, when given. */
+export function fieldManager(query: URLSearchParams): { fieldManager?: string } {
+  const v = query.get('fieldManager');
+  return v === null || v === '' ? {} : { fieldManager: v };
 }
 
 /** The `fieldValidation` query parameter, when valid. */

@@ -7,7 +7,7 @@
  */
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // js-yaml, not client-node's loadAllYaml: that one maps objects onto its models (`enum` → `_enum`).
 import { loadAll } from 'js-yaml';
@@ -16,10 +16,13 @@ import { ApiServer } from './api-server.js';
 import { createCluster } from './cluster.js';
 import { GarbageCollector } from './gc.js';
 import { Kubelet } from './kubelet.js';
+import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
 import { Provisioner } from './provisioner.js';
 import { ServiceProxy } from './service-proxy.js';
+import { TokenIssuer } from './tokens.js';
+import { SANDBOX_USER } from './reviews.js';
 import { startComponents, type Components } from './components.js';
 
 /** Options of {@link startSandbox}. */
@@ -42,8 +45,21 @@ export interface SandboxOptions {
   readonly beforeComponents?: (kubeconfigPath: string) => Promise<void>;
   /** How long the upload proxy waits for the controller's PKI objects (default 30 s). */
   readonly pkiTimeoutMs?: number;
+  /**
+   * Restart back-off of crashing containers; the kubelet's (10 s doubling to 5 min) unless
+   * given. Tests that wait for restarts pass {@link FAST_RESTART_BACKOFF}.
+   */
+  readonly restartBackoff?: RestartBackoff;
+  /**
+   * The deploy/ tree whose CRDs, namespace, ServiceAccounts and RBAC are applied at start
+   * (default: the repository's). A test points it at an edited copy.
+   */
+  readonly deployDir?: string;
   readonly log?: Logger;
 }
+
+/** A back-off for tests that wait for restarts: 250 ms doubling to 5 s. */
+export const FAST_RESTART_BACKOFF: RestartBackoff = { initialMs: 250, maxMs: 5_000 };
 
 /** A running sandbox. */
 export interface Sandbox {
@@ -55,6 +71,11 @@ export interface Sandbox {
   readonly dataDir: string;
   /** URL of the upload proxy when it runs. */
   readonly uploadProxyUrl: string | undefined;
+  /**
+   * Writes a kubeconfig whose token is the ServiceAccount's (issued by the sandbox, valid for
+   * a year, like the legacy token Secrets) and returns its path.
+   */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /** Ends every open watch (clients must resume), as an API server restart would. */
   closeWatches(): void;
   /** Stops every process and server; removes the data dir when the sandbox made it. */
@@ -64,17 +85,17 @@ export interface Sandbox {
 /** The repository root, found from this module's location (source or dist). */
 export function repoRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // test/sandbox -> repo, or dist/test/sandbox -> repo
+  // test/sandbox -> repo, or dist-test/test/sandbox -> repo
   const up = resolve(here, '..', '..');
-  return up.endsWith(`${'/'}dist`) ? dirname(up) : up;
+  return basename(up) === 'dist-test' ? dirname(up) : up;
 }
 
 async function applyCrds(
   api: ReturnType<typeof createCluster>['api'],
-  root: string,
+  deployDir: string,
   log: Logger,
 ): Promise<void> {
-  const dir = join(root, 'deploy', 'crds');
+  const dir = join(deployDir, 'crds');
   const files = await readdir(dir).catch(() => [] as string[]);
   const crdType = api.typeOf('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
   if (crdType === undefined) return;
@@ -100,6 +121,93 @@ async function applyCrds(
     }
   }
 }
+
+/** The kinds of deploy/ the sandbox applies at start (Deployments it runs as processes). */
+const RBAC_KINDS = [
+  'Namespace',
+  'ServiceAccount',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'Role',
+  'RoleBinding',
+] as const;
+/** The folders of deploy/ whose components the sandbox runs. */
+const COMPONENT_DIRS = ['controller', 'apiserver', 'uploadproxy'] as const;
+
+/**
+ * Applies the namespace, ServiceAccounts and RBAC of deploy/'s components, namespaces first, so
+ * that components running as their ServiceAccounts get exactly the permissions deploy/ grants.
+ */
+async function applyRbac(
+  api: ReturnType<typeof createCluster>['api'],
+  deployDir: string,
+): Promise<void> {
+  const docs: KObject[] = [];
+  for (const sub of COMPONENT_DIRS) {
+    const dir = join(deployDir, sub);
+    for (const file of (await readdir(dir).catch(() => [] as string[])).sort()) {
+      if (!file.endsWith('.yaml') || file === 'kustomization.yaml') continue;
+      for (const doc of loadAll(await readFile(join(dir, file), 'utf8')))
+        if (isRecord(doc) && isRecord(doc['metadata'])) docs.push(doc as KObject);
+    }
+  }
+  for (const kind of RBAC_KINDS) {
+    for (const doc of docs.filter((d) => d.kind === kind)) {
+      const type = api.typeOf(String(doc.apiVersion), kind);
+      if (type === undefined) continue;
+      const ns = doc.metadata.namespace ?? 'default';
+      if (api.find(type, ns, doc.metadata.name ?? '') === undefined) api.create(type, ns, doc);
+    }
+  }
+}
+
+/**
+ * Roles kube-apiserver bootstraps: `cluster-admin` (bound to `system:masters` and the sandbox's
+ * admin) and the one deploy/ refers to: extension API servers read the front proxy's settings
+ * through `kube-system/extension-apiserver-authentication-reader`.
+ */
+function bootstrapRoles(api: ReturnType<typeof createCluster>['api']): void {
+  const role = api.typeOf('rbac.authorization.k8s.io/v1', 'Role');
+  const clusterRole = api.typeOf('rbac.authorization.k8s.io/v1', 'ClusterRole');
+  const clusterBinding = api.typeOf('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding');
+  if (role === undefined || clusterRole === undefined || clusterBinding === undefined) return;
+  api.create(clusterRole, '', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'cluster-admin', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } },
+    rules: [
+      { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
+      { nonResourceURLs: ['*'], verbs: ['*'] },
+    ],
+  });
+  // kube-apiserver binds system:masters; the sandbox's admin user is bound by name as well.
+  api.create(clusterBinding, '', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'cluster-admin', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+    subjects: [
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:masters' },
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: SANDBOX_USER.name },
+    ],
+  });
+  api.create(role, 'kube-system', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'extension-apiserver-authentication-reader', namespace: 'kube-system' },
+    rules: [
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['extension-apiserver-authentication'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ],
+  });
+}
+
+/** A year: service-account kubeconfigs outlive any sandbox session. */
+const SA_TOKEN_SECONDS = 365 * 24 * 3600;
 
 /** Common name of the client certificate the sandbox presents to aggregated API servers. */
 export const FRONT_PROXY_CLIENT = 'front-proxy-client';
@@ -150,9 +258,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     makePki(join(dataDir, 'front-proxy-pki'), [FRONT_PROXY_CLIENT], 'front-proxy-ca'),
   ]);
   const token = makeToken();
+  const tokens = new TokenIssuer();
   const cluster = createCluster();
+  const deployDir = opts.deployDir ?? join(root, 'deploy');
   publishAuthenticationConfig(cluster.api, frontProxy.caPem);
-  await applyCrds(cluster.api, root, log);
+  bootstrapRoles(cluster.api);
+  await applyCrds(cluster.api, deployDir, log);
+  await applyRbac(cluster.api, deployDir);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
   const provisioner = new Provisioner({
     api: cluster.api,
@@ -164,13 +276,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     dataDir: join(dataDir, 'pods'),
     repoRoot: root,
     podPool: cluster.podPool,
+    backoff: opts.restartBackoff ?? KUBELET_RESTART_BACKOFF,
+    tokens,
     log: log.child({ component: 'kubelet' }),
   });
   const services = new ServiceProxy(cluster.api, log.child({ component: 'services' }));
   const server = new ApiServer({
     api: cluster.api,
     token,
-    tls: { key: pki.keyPem, cert: pki.certPem },
+    tokens,
+    tls: { key: pki.keyPem, cert: pki.certPem, clientCa: pki.caPem },
     frontProxy: { key: frontProxy.keyPem, cert: frontProxy.certPem },
     log: log.child({ component: 'apiserver' }),
     podLogPath: (ns, name, container) => kubelet.logPath(ns, name, container),
@@ -178,6 +293,19 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const url = await server.listen();
   const kubeconfigPath = opts.kubeconfigPath ?? join(dataDir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, url, pki.caPem, token);
+  const serviceAccountKubeconfig = async (namespace: string, name: string): Promise<string> => {
+    const saType = cluster.api.typeOf('v1', 'ServiceAccount');
+    const sa = saType === undefined ? undefined : cluster.api.find(saType, namespace, name);
+    const issued = tokens.issue({
+      namespace,
+      name,
+      uid: sa?.metadata.uid ?? '',
+      expirationSeconds: SA_TOKEN_SECONDS,
+    });
+    const path = join(dataDir, `kubeconfig-${namespace}-${name}`);
+    await writeKubeconfig(path, url, pki.caPem, issued.token);
+    return path;
+  };
   gc.start();
   provisioner.start();
   kubelet.start();
@@ -189,6 +317,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       root,
       api: cluster.api,
       kubeconfigPath,
+      serviceAccountKubeconfig,
       dataDir,
       controller: opts.controller ?? false,
       uploadProxy: opts.uploadProxy ?? false,
@@ -212,6 +341,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     token,
     dataDir,
     uploadProxyUrl: components.uploadProxyUrl,
+    serviceAccountKubeconfig,
     closeWatches: () => server.closeWatches(),
     stop: async () => {
       if (stopped) return;

@@ -13,9 +13,10 @@ import { NODE_NAME, Types, type AddressPool } from './cluster.js';
 import { recordEvent } from './events.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject } from './object.js';
-import { PodWorker } from './pod-worker.js';
+import { PodWorker, type RestartBackoff } from './pod-worker.js';
 import { podClaims } from './provisioner.js';
 import type { ResourceType } from './resources.js';
+import type { TokenIssuer } from './tokens.js';
 
 /** Options of {@link Kubelet}. */
 export interface KubeletOptions {
@@ -24,6 +25,10 @@ export interface KubeletOptions {
   readonly dataDir: string;
   readonly repoRoot: string;
   readonly podPool: AddressPool;
+  /** Restart back-off of crashing containers. */
+  readonly backoff: RestartBackoff;
+  /** Issues projected service-account tokens. */
+  readonly tokens: TokenIssuer;
   readonly log: Logger;
 }
 
@@ -154,6 +159,8 @@ export class Kubelet {
       pod,
       dir,
       repoRoot: this.#o.repoRoot,
+      backoff: this.#o.backoff,
+      tokens: this.#o.tokens,
       log: this.#o.log,
     });
     this.#workers.set(uid, worker);

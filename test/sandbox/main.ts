@@ -1,15 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--no-controller] [--no-uploadproxy]`:
+ * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--no-controller] [--no-uploadproxy]
+ * [--restart-backoff INITIAL_MS[:MAX_MS]]`:
  * starts the sandbox cluster with the controller (`--namespace cdi`) and the upload path (token
  * API registered as an APIService, upload proxy named in CDIConfig), prints `kubeconfig: PATH`
  * (and `uploadproxy: URL`) when ready, and stops everything on SIGINT/SIGTERM. The upload path
- * needs the controller's PKI, so `--no-controller` implies `--no-uploadproxy`.
+ * needs the controller's PKI, so `--no-controller` implies `--no-uploadproxy`. Crashing
+ * containers restart with the kubelet's back-off (10 s doubling to 5 min) unless
+ * `--restart-backoff` shortens it.
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { createLogger } from '../../common/logger.js';
 import { startSandbox } from './index.js';
+import type { RestartBackoff } from './pod-worker.js';
+
+/** `INITIAL_MS[:MAX_MS]`; the cap defaults to 30 × the first delay (the kubelet's ratio). */
+function parseBackoff(text: string): RestartBackoff {
+  const [first, second] = text.split(':');
+  const initialMs = Number(first);
+  const maxMs = second === undefined ? initialMs * 30 : Number(second);
+  if (
+    !Number.isInteger(initialMs) ||
+    !Number.isInteger(maxMs) ||
+    initialMs <= 0 ||
+    maxMs < initialMs
+  )
+    throw new Error(
+      `--restart-backoff ${text}: expected INITIAL_MS[:MAX_MS], positive, MAX_MS >= INITIAL_MS`,
+    );
+  return { initialMs, maxMs };
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -18,6 +39,7 @@ async function main(): Promise<number> {
       'data-dir': { type: 'string' },
       'no-controller': { type: 'boolean', default: false },
       'no-uploadproxy': { type: 'boolean', default: false },
+      'restart-backoff': { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
@@ -32,6 +54,9 @@ async function main(): Promise<number> {
     ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
     controller: !values['no-controller'],
     uploadProxy: !values['no-uploadproxy'] && !values['no-controller'],
+    ...(values['restart-backoff'] === undefined
+      ? {}
+      : { restartBackoff: parseBackoff(values['restart-backoff']) }),
     log,
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);

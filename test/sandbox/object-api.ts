@@ -15,6 +15,7 @@ import {
   notFound,
   StatusReasons,
 } from './api-errors.js';
+import { applyConfiguration, recordUpdate } from './field-managers.js';
 import { clone, isRecord, type KObject } from './object.js';
 import { jsonPatch, mergePatch, PatchError, PatchTypes, strategicMergePatch } from './patch.js';
 import { apiVersionOf, typeKey, type ResourceType, type TypeRegistry } from './resources.js';
@@ -40,6 +41,38 @@ export interface UpdateOptions {
   readonly subresource?: 'status';
   /** `Strict` refuses undeclared fields of custom resources; otherwise they are pruned. */
   readonly fieldValidation?: FieldValidation;
+  /** The `fieldManager` of the request: it then owns the fields it changed (managedFields). */
+  readonly fieldManager?: string;
+  /** The body's managedFields are the server's own (server-side apply computed them). */
+  readonly managedFieldsSet?: boolean;
+  /** Everything but storing: returns what would be stored. */
+  readonly dryRun?: boolean;
+}
+
+type Meta = Record<string, unknown>;
+
+/** Whether two objects' managedFields differ in anything but their times. */
+function ownersDiffer(a: KObject, b: KObject): boolean {
+  const owners = (o: KObject): string => {
+    const list = (o.metadata as Meta)['managedFields'];
+    return JSON.stringify(
+      Array.isArray(list)
+        ? (list as unknown[]).map((e): unknown => (isRecord(e) ? { ...e, time: '' } : e))
+        : [],
+    );
+  };
+  return owners(a) !== owners(b);
+}
+
+/** Two objects equal but for resourceVersion and managedFields. */
+function sameIgnoringManagers(a: KObject, b: KObject): boolean {
+  const strip = (o: KObject): string =>
+    JSON.stringify({
+      ...o,
+      apiVersion: '',
+      metadata: { ...o.metadata, resourceVersion: '', managedFields: undefined },
+    });
+  return strip(a) === strip(b);
 }
 
 /** What an admission hook sees. */
@@ -76,12 +109,6 @@ function randomSuffix(): string {
 function specPart(obj: KObject): string {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
   return JSON.stringify(rest);
-}
-
-function sameContent(a: KObject, b: KObject): boolean {
-  const strip = (o: KObject): string =>
-    JSON.stringify({ ...o, apiVersion: '', metadata: { ...o.metadata, resourceVersion: '' } });
-  return strip(a) === strip(b);
 }
 
 /** The API semantics. */
@@ -187,7 +214,12 @@ export class ObjectApi {
     type: ResourceType,
     namespace: string,
     body: unknown,
-    opts: { readonly dryRun?: boolean; readonly fieldValidation?: FieldValidation } = {},
+    opts: {
+      readonly dryRun?: boolean;
+      readonly fieldValidation?: FieldValidation;
+      readonly fieldManager?: string;
+      readonly managedFieldsSet?: boolean;
+    } = {},
   ): KObject {
     if (!isRecord(body) || !isRecord(body['metadata']))
       throw badRequest('the body must be an object with metadata');
@@ -234,6 +266,13 @@ export class ObjectApi {
     obj.apiVersion = apiVersionOf(type.group, type.versions[0] ?? 'v1');
     obj.kind = type.kind;
     const checked = checkSchema(type, obj, opts.fieldValidation);
+    if (opts.managedFieldsSet !== true) delete (checked.metadata as Meta)['managedFields'];
+    if (opts.fieldManager !== undefined && opts.managedFieldsSet !== true) {
+      (checked.metadata as Meta)['managedFields'] = recordUpdate(undefined, checked, {
+        name: opts.fieldManager,
+        operation: 'Update',
+      });
+    }
     this.#admit({ operation: 'create', type, object: checked });
     if (opts.dryRun === true) return checked;
     return this.store.put(typeKey(type.group, type.plural), checked);
@@ -315,8 +354,25 @@ export class ObjectApi {
       next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }
     next = checkSchema(type, next, subresource === 'status' ? 'Ignore' : opts.fieldValidation);
+    if (opts.managedFieldsSet !== true) {
+      const kept = (existing.metadata as Meta)['managedFields'];
+      if (kept === undefined) delete (next.metadata as Meta)['managedFields'];
+      else (next.metadata as Meta)['managedFields'] = kept;
+    }
     this.#admit({ operation: 'update', type, object: next, old: existing });
-    if (sameContent(next, existing)) return existing;
+    if (
+      sameIgnoringManagers(next, existing) &&
+      !(opts.managedFieldsSet === true && ownersDiffer(next, existing))
+    )
+      return existing;
+    if (opts.dryRun === true) return next;
+    if (opts.fieldManager !== undefined && opts.managedFieldsSet !== true) {
+      (next.metadata as Meta)['managedFields'] = recordUpdate(existing, next, {
+        name: opts.fieldManager,
+        operation: 'Update',
+        ...(subresource === undefined ? {} : { subresource }),
+      });
+    }
     const key = typeKey(type.group, type.plural);
     if (
       next.metadata.deletionTimestamp !== undefined &&
@@ -338,6 +394,8 @@ export class ObjectApi {
       readonly name: string;
       readonly subresource?: 'status';
       readonly fieldValidation?: FieldValidation;
+      readonly fieldManager?: string;
+      readonly dryRun?: boolean;
     },
     contentType: string,
     patch: unknown,
@@ -381,6 +439,62 @@ export class ObjectApi {
     return this.update(type, target.namespace, target.name, result, {
       ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
       ...(target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation }),
+      ...(target.fieldManager === undefined ? {} : { fieldManager: target.fieldManager }),
+      ...(target.dryRun === undefined ? {} : { dryRun: target.dryRun }),
+    });
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): creates the object or merges the
+   * configuration into it, with field ownership and conflicts (field-managers.ts).
+   */
+  apply(
+    type: ResourceType,
+    target: {
+      readonly namespace: string;
+      readonly name: string;
+      readonly subresource?: 'status';
+      readonly fieldValidation?: FieldValidation;
+      readonly fieldManager: string;
+      readonly force: boolean;
+      readonly dryRun?: boolean;
+    },
+    body: unknown,
+  ): KObject {
+    if (!isRecord(body)) throw badRequest('the apply configuration must be an object');
+    const applied = clone(body) as KObject;
+    applied.metadata = isRecord(applied.metadata) ? { ...applied.metadata } : {};
+    if (applied.metadata.name !== undefined && applied.metadata.name !== target.name) {
+      throw badRequest(
+        `the name of the object (${applied.metadata.name}) does not match the name on the URL (${target.name})`,
+      );
+    }
+    applied.metadata.name = target.name;
+    const existing = this.find(type, target.namespace, target.name);
+    const result = applyConfiguration({
+      type,
+      name: target.name,
+      existing,
+      applied,
+      manager: target.fieldManager,
+      force: target.force,
+      ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
+    });
+    const validation = {
+      ...(target.fieldValidation === undefined ? {} : { fieldValidation: target.fieldValidation }),
+      ...(target.dryRun === undefined ? {} : { dryRun: target.dryRun }),
+    };
+    if (existing === undefined) {
+      return this.create(type, target.namespace, result, {
+        ...validation,
+        managedFieldsSet: true,
+      });
+    }
+    result.metadata.resourceVersion = existing.metadata.resourceVersion ?? '';
+    return this.update(type, target.namespace, target.name, result, {
+      ...validation,
+      ...(target.subresource === undefined ? {} : { subresource: target.subresource }),
+      managedFieldsSet: true,
     });
   }
 

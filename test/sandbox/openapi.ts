@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * A minimal OpenAPI v3 surface: `/openapi/v3` lists one document per group/version, and each
- * document declares, for every kind, a PATCH operation that accepts the `fieldValidation` query
- * parameter. That is what kubectl (1.27+) checks before trusting the server with validation
- * (`--validate=strict` then sends `fieldValidation=Strict` instead of validating client-side
- * against a downloaded schema). No schemas are served; `kubectl explain` is out of scope.
+ * The OpenAPI v3 surface: `/openapi/v3` lists one document per group/version, and each document
+ * declares, for every kind, a PATCH operation that accepts the `fieldValidation` query parameter
+ * (what kubectl 1.27+ checks before trusting the server with validation: `--validate=strict`
+ * then sends `fieldValidation=Strict` instead of validating client-side) and the kind's schema
+ * in `components.schemas`, tagged with `x-kubernetes-group-version-kind`, which is how
+ * `kubectl explain` finds it. Custom resources get their CRD's `openAPIV3Schema`; built-in kinds
+ * the schemas of builtin-schemas.ts. Schema names follow kube-apiserver's: the group reversed,
+ * then version and kind (`io.kubevirt.cdi.v1beta1.DataVolume`, `io.k8s.api.core.v1.Pod`).
  *
  * `/openapi/v2` is an empty document: kubectl falls back to it for a group/version that
  * `/openapi/v3` does not list (an aggregated API whose server publishes no OpenAPI, such as the
@@ -13,10 +16,28 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { builtinSchema } from './builtin-schemas.js';
 import type { ResourceType, TypeRegistry } from './resources.js';
 
 function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;
+}
+
+/**
+ * The schema name of a kind, as kube-apiserver's (`io.k8s.api.<group's first label>.<version>.
+ * <Kind>` for built-ins; a few built-in groups live elsewhere there, which no client relies on).
+ */
+function schemaName(type: ResourceType, version: string): string {
+  if (type.custom) return [...type.group.split('.').reverse(), version, type.kind].join('.');
+  return `io.k8s.api.${type.group === '' ? 'core' : (type.group.split('.')[0] ?? '')}.${version}.${type.kind}`;
+}
+
+function schemaOf(type: ResourceType, group: string, version: string): Record<string, unknown> {
+  const base = type.custom && type.schema !== undefined ? type.schema : builtinSchema(type.kind);
+  return {
+    ...base,
+    'x-kubernetes-group-version-kind': [{ group, kind: type.kind, version }],
+  };
 }
 
 function documentFor(
@@ -40,11 +61,13 @@ function documentFor(
       },
     };
   }
+  const schemas: Record<string, unknown> = {};
+  for (const t of types) schemas[schemaName(t, version)] = schemaOf(t, group, version);
   return {
     openapi: '3.0.0',
     info: { title: 'Kubernetes', version: 'v1.32.0-sandbox' },
     paths,
-    components: { schemas: {} },
+    components: { schemas },
   };
 }
 

@@ -5,7 +5,7 @@
  * Secret/ConfigMap keys and the downward API, and the in-pod paths the CDI entry uses rewritten
  * to host paths through its `CDI_*` overrides (see common/contract.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   ImporterEnv,
@@ -17,6 +17,7 @@ import {
 import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
+import type { TokenIssuer } from './tokens.js';
 
 /** Port of the upload server in its pod (CDI's upload pod spec). */
 
@@ -55,20 +56,123 @@ function decodedData(obj: KObject, base64: boolean): Map<string, Buffer> {
   return out;
 }
 
-function writeKeys(dir: string, data: Map<string, Buffer>, items: unknown): void {
+/** The mode of Secret, ConfigMap and projected files unless `defaultMode`/`mode` say otherwise. */
+const DEFAULT_FILE_MODE = 0o644;
+
+function modeOf(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0o777
+    ? value
+    : fallback;
+}
+
+/**
+ * Writes the keys of a Secret or ConfigMap as files: all of them, or only those `items` names,
+ * at their `path`, with the item's `mode`, else `defaultMode` (0644 when unset).
+ */
+function writeKeys(
+  dir: string,
+  data: Map<string, Buffer>,
+  items: unknown,
+  defaultMode: number,
+): void {
   mkdirSync(dir, { recursive: true });
   const list = Array.isArray(items) ? items.filter(isRecord) : undefined;
   for (const [key, value] of data) {
     const item = list?.find((i) => i['key'] === key);
     if (list !== undefined && item === undefined) continue;
     const file = join(dir, typeof item?.['path'] === 'string' ? item['path'] : key);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, value);
+    writeFile(file, value, modeOf(item?.['mode'], defaultMode));
+  }
+}
+
+function writeFile(file: string, value: Buffer | string, mode: number): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, value);
+  // chmod, not writeFileSync's mode: that one is filtered by the umask.
+  chmodSync(file, mode);
+}
+
+/** The Secret or ConfigMap a volume (or projected source) names; NotReadyError unless optional. */
+function keySource(
+  api: ObjectApi,
+  ns: string,
+  volume: string,
+  src: Record<string, unknown>,
+  isSecret: boolean,
+): Map<string, Buffer> {
+  const objName = String(
+    isSecret && src['secretName'] !== undefined ? src['secretName'] : src['name'],
+  );
+  const obj = lookup(api, isSecret ? Types.Secrets : Types.ConfigMaps, ns, objName);
+  if (obj === undefined && src['optional'] !== true) {
+    throw new NotReadyError(
+      'ContainerCreating',
+      `MountVolume.SetUp failed for volume "${volume}" : ${isSecret ? 'secret' : 'configmap'} "${objName}" not found`,
+    );
+  }
+  return obj === undefined ? new Map<string, Buffer>() : decodedData(obj, isSecret);
+}
+
+/** What a pod needs to materialise its volumes. */
+export interface VolumeContext {
+  readonly api: ObjectApi;
+  /** Issues the tokens of projected `serviceAccountToken` sources. */
+  readonly tokens: TokenIssuer;
+}
+
+/**
+ * A projected volume: Secrets, ConfigMaps, the downward API (metadata fields) and the pod's
+ * service-account token, each at its paths in one directory.
+ */
+function writeProjected(
+  ctx: VolumeContext,
+  pod: KObject,
+  volume: string,
+  projected: Record<string, unknown>,
+  dir: string,
+): void {
+  const ns = pod.metadata.namespace ?? '';
+  const defaultMode = modeOf(projected['defaultMode'], DEFAULT_FILE_MODE);
+  mkdirSync(dir, { recursive: true });
+  const sources = Array.isArray(projected['sources']) ? projected['sources'].filter(isRecord) : [];
+  for (const source of sources) {
+    if (isRecord(source['secret']) || isRecord(source['configMap'])) {
+      const isSecret = isRecord(source['secret']);
+      const src = (isSecret ? source['secret'] : source['configMap']) as Record<string, unknown>;
+      writeKeys(dir, keySource(ctx.api, ns, volume, src, isSecret), src['items'], defaultMode);
+    } else if (isRecord(source['serviceAccountToken'])) {
+      const t = source['serviceAccountToken'];
+      const saName = str(getPath(pod, ['spec', 'serviceAccountName']), 'default');
+      const sa = lookup(ctx.api, Types.ServiceAccounts, ns, saName);
+      const audience = typeof t['audience'] === 'string' ? [t['audience']] : [];
+      const { token } = ctx.tokens.issue({
+        namespace: ns,
+        name: saName,
+        uid: sa?.metadata.uid ?? '',
+        audiences: audience,
+        ...(typeof t['expirationSeconds'] === 'number'
+          ? { expirationSeconds: t['expirationSeconds'] }
+          : {}),
+      });
+      writeFile(join(dir, str(t['path'], 'token')), token, defaultMode);
+    } else if (isRecord(source['downwardAPI'])) {
+      const items = source['downwardAPI']['items'];
+      for (const item of Array.isArray(items) ? items.filter(isRecord) : []) {
+        const ref = item['fieldRef'];
+        if (!isRecord(ref)) continue;
+        writeFile(
+          join(dir, str(item['path'])),
+          fieldRef(pod, str(ref['fieldPath'])),
+          modeOf(item['mode'], defaultMode),
+        );
+      }
+    }
   }
 }
 
 /** Materialises every volume of the pod under `podDir/volumes`; throws NotReadyError to wait. */
-export function prepareVolumes(api: ObjectApi, pod: KObject, podDir: string): VolumeMap {
+export function prepareVolumes(ctx: VolumeContext, pod: KObject, podDir: string): VolumeMap {
+  const { api } = ctx;
   const ns = pod.metadata.namespace ?? '';
   const out = new Map<string, { path: string; block: boolean }>();
   const volumes = getPath(pod, ['spec', 'volumes']);
@@ -90,22 +194,18 @@ export function prepareVolumes(api: ObjectApi, pod: KObject, podDir: string): Vo
     } else if (isRecord(v['secret']) || isRecord(v['configMap'])) {
       const isSecret = isRecord(v['secret']);
       const src = (isSecret ? v['secret'] : v['configMap']) as Record<string, unknown>;
-      const objName = String(isSecret ? src['secretName'] : src['name']);
-      const obj = lookup(api, isSecret ? Types.Secrets : Types.ConfigMaps, ns, objName);
-      if (obj === undefined && src['optional'] !== true) {
-        throw new NotReadyError(
-          'ContainerCreating',
-          `MountVolume.SetUp failed for volume "${name}" : ${isSecret ? 'secret' : 'configmap'} "${objName}" not found`,
-        );
-      }
       writeKeys(
         dir,
-        obj === undefined ? new Map<string, Buffer>() : decodedData(obj, isSecret),
+        keySource(api, ns, name, src, isSecret),
         src['items'],
+        modeOf(src['defaultMode'], DEFAULT_FILE_MODE),
       );
       out.set(name, { path: dir, block: false });
+    } else if (isRecord(v['projected'])) {
+      writeProjected(ctx, pod, name, v['projected'], dir);
+      out.set(name, { path: dir, block: false });
     } else {
-      // emptyDir, projected, downwardAPI and anything else: a private directory.
+      // emptyDir, downwardAPI and anything else: a private directory.
       mkdirSync(dir, { recursive: true });
       out.set(name, { path: dir, block: false });
     }
@@ -185,6 +285,30 @@ function rewrite(value: string, mounts: readonly [string, string][]): string {
   return value;
 }
 
+/**
+ * A host directory standing for the in-pod directory `inPod` whose entries are mounts (CDI
+ * mounts each extra-headers Secret at `/extraheaders/<i>`): a copy of each mount under
+ * `root + inPod`, taken when the container starts. A copy, not a symlink, because readers list
+ * the directory and skip what is not a directory; the sources (Secret volumes) are written once
+ * per pod, so the copy sees the same content. Undefined when nothing is mounted below `inPod`.
+ */
+function mountParent(
+  mounts: readonly [string, string][],
+  inPod: string,
+  root: string,
+): string | undefined {
+  const below = mounts.filter(([p]) => p.startsWith(`${inPod}/`));
+  if (below.length === 0) return undefined;
+  const hostDir = join(root, inPod);
+  rmSync(hostDir, { recursive: true, force: true });
+  for (const [p, host] of below) {
+    const target = join(hostDir, p.slice(inPod.length + 1));
+    mkdirSync(dirname(target), { recursive: true });
+    cpSync(host, target, { recursive: true });
+  }
+  return hostDir;
+}
+
 /** Options of {@link containerEnv}. */
 export interface ContainerEnvOptions {
   readonly api: ObjectApi;
@@ -253,6 +377,12 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
   if (scratch !== undefined) env[ImporterEnv.ScratchDir] = scratch;
   if (block !== undefined) env[ImporterEnv.BlockDevice] = block;
   env[ImporterEnv.TerminationLog] = opts.terminationLog;
+  const headers = mountParent(
+    mounts,
+    PodPaths.ExtraHeadersDir,
+    join(opts.home, 'roots', str(container['name'])),
+  );
+  if (headers !== undefined) env[ImporterEnv.ExtraHeadersDir] = headers;
   const ip = getPath(pod, ['status', 'podIP']);
   // Pods share the host's network here: each listens on its own address, not 0.0.0.0.
   if (typeof ip === 'string') {

@@ -29,10 +29,42 @@ import {
   type VolumeMap,
 } from './pod-env.js';
 import type { ResourceType } from './resources.js';
+import type { TokenIssuer } from './tokens.js';
 
-/** Restart back-off: first delay and cap (the kubelet's are 10 s and 5 min; tests want small). */
-const BACKOFF_START_MS = 250;
-const BACKOFF_MAX_MS = 5_000;
+/** The restart back-off: first delay, cap, and how long a run resets it. */
+export interface RestartBackoff {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+/** The kubelet's: 10 s doubling up to 5 min, reset once a container ran for 10 min (2 × max). */
+export const KUBELET_RESTART_BACKOFF: RestartBackoff = { initialMs: 10_000, maxMs: 300_000 };
+
+/**
+ * The delay before the next restart: the first delay after a run of at least twice the cap
+ * (the kubelet forgets old crashes), else the previous delay doubled up to the cap.
+ */
+export function nextBackoff(
+  previousMs: number | undefined,
+  ranMs: number,
+  backoff: RestartBackoff,
+): number {
+  if (previousMs === undefined || ranMs >= 2 * backoff.maxMs) return backoff.initialMs;
+  return Math.min(previousMs * 2, backoff.maxMs);
+}
+
+/** Go's `time.Duration` text for whole milliseconds (`10s`, `1m20s`, `5m0s`, `250ms`). */
+export function goDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const totalS = ms / 1000;
+  const h = Math.floor(totalS / 3600);
+  const m = Math.floor((totalS % 3600) / 60);
+  const s = totalS % 60;
+  const sText = `${Number.isInteger(s) ? s : s.toFixed(3).replace(/0+$/, '')}s`;
+  if (h > 0) return `${h}h${m}m${sText}`;
+  if (m > 0) return `${m}m${sText}`;
+  return sText;
+}
 /** Probe period floor and ceiling, so tests see readiness quickly. */
 const PROBE_MIN_MS = 200;
 const PROBE_MAX_MS = 1_000;
@@ -101,6 +133,9 @@ export interface PodWorkerOptions {
   readonly pod: KObject;
   readonly dir: string;
   readonly repoRoot: string;
+  readonly backoff: RestartBackoff;
+  /** Issues projected service-account tokens. */
+  readonly tokens: TokenIssuer;
   readonly log: Logger;
 }
 
@@ -188,7 +223,7 @@ export class PodWorker {
       const pod = this.#pod();
       if (pod === undefined) return;
       try {
-        volumes = prepareVolumes(this.#o.api, pod, this.#o.dir);
+        volumes = prepareVolumes({ api: this.#o.api, tokens: this.#o.tokens }, pod, this.#o.dir);
       } catch (err) {
         if (!(err instanceof NotReadyError)) throw err;
         for (const c of [...this.#init, ...this.#main])
@@ -217,7 +252,8 @@ export class PodWorker {
 
   /** Runs a container until it ends for good; returns its last exit code. */
   async #runContainer(c: ContainerRun, volumes: VolumeMap, init: boolean): Promise<number> {
-    let backoff = BACKOFF_START_MS;
+    const { maxMs } = this.#o.backoff;
+    let backoff: number | undefined;
     for (;;) {
       if (this.#stopping) return -1;
       const pod = this.#pod();
@@ -250,6 +286,7 @@ export class PodWorker {
       const args = rewriteArgs(program.args, containerPaths(c.spec, volumes, termFile));
       const logFile = this.logFile(c.name);
       const startedAt = now();
+      const startedMs = Date.now();
       try {
         c.child = await startProcess({
           program: { file: program.file, args },
@@ -265,7 +302,7 @@ export class PodWorker {
           },
         };
         this.#publish();
-        await this.#changed.wait(BACKOFF_MAX_MS);
+        await this.#changed.wait(maxMs);
         continue;
       }
       c.containerId = `sandbox://${c.child.pid ?? 0}`;
@@ -302,16 +339,22 @@ export class PodWorker {
       }
       c.lastState = { terminated };
       c.restartCount += 1;
+      backoff = nextBackoff(backoff, Date.now() - startedMs, this.#o.backoff);
       c.state = {
         waiting: {
           reason: 'CrashLoopBackOff',
-          message: `back-off ${backoff}ms restarting failed container=${c.name} pod=${this.#name}`,
+          message: `back-off ${goDuration(backoff)} restarting failed container=${c.name} pod=${this.#name}_${this.#ns}(${this.uid})`,
         },
       };
       this.#publish();
-      await this.#changed.wait(backoff);
-      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      await this.#waitBackoff(backoff);
     }
+  }
+
+  /** Sleeps through a back-off; only stopping the pod cuts it short (not other changes). */
+  async #waitBackoff(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!this.#stopping && Date.now() < until) await this.#changed.wait(until - Date.now());
   }
 
   /** Polls the readiness probe while the container runs. */

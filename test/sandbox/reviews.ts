@@ -2,12 +2,19 @@
 /**
  * The two review APIs an extension API server calls back (`cdi apiserver --kubeconfig`):
  * TokenReview (`authentication.k8s.io/v1`) and SubjectAccessReview (`authorization.k8s.io/v1`).
- * Both are create-only and never stored, as on a real API server. The sandbox knows one bearer
- * token, whose user is {@link SANDBOX_USER}; its authorizer is deliberately small: the sandbox
- * admin (or anyone in `system:masters`) may do anything, nobody else anything.
+ * Both are create-only and never stored, as on a real API server. Tokens are the admin's
+ * ({@link SANDBOX_USER}, in `system:masters`) or service accounts'; access is decided by RBAC.
  */
 import { ApiStatusError, badRequest, StatusReasons } from './api-errors.js';
 import { getPath, isRecord, str } from './object.js';
+import type { RequestAttributes } from './rbac.js';
+import type { UserInfo } from './tokens.js';
+
+/** How a review is decided: who a token is, and what a user may do. */
+export interface ReviewDeciders {
+  readonly authenticate: (token: string) => UserInfo | undefined;
+  readonly authorize: (user: UserInfo, attrs: RequestAttributes) => boolean;
+}
 
 /** The user the sandbox's token authenticates as. */
 export interface SandboxUser {
@@ -52,13 +59,14 @@ function spec(body: unknown, kind: string): Record<string, unknown> {
 
 /**
  * Answers a POSTed review body with the review and its `status` filled in (HTTP 201).
- * `matches` compares a presented token with the sandbox's in constant time.
+ * `deciders` say who a presented token is (the admin token, or a service account's) and what
+ * a user may do (RBAC).
  */
 export function answerReview(
   plural: keyof typeof ReviewTypes,
   method: string,
   body: unknown,
-  matches: (token: string) => boolean,
+  deciders: ReviewDeciders,
 ): Record<string, unknown> {
   const t = ReviewTypes[plural];
   if (method !== 'POST')
@@ -69,7 +77,9 @@ export function answerReview(
     );
   const s = spec(body, t.kind);
   const status =
-    plural === 'tokenreviews' ? tokenReviewStatus(s, matches) : subjectAccessReviewStatus(s);
+    plural === 'tokenreviews'
+      ? tokenReviewStatus(s, deciders.authenticate)
+      : subjectAccessReviewStatus(s, deciders.authorize);
   const meta = getPath(body, ['metadata']);
   return {
     apiVersion: `${t.group}/${t.version}`,
@@ -82,28 +92,45 @@ export function answerReview(
 
 function tokenReviewStatus(
   s: Record<string, unknown>,
-  matches: (token: string) => boolean,
+  authenticate: ReviewDeciders['authenticate'],
 ): Record<string, unknown> {
   const token = str(s['token']);
-  if (token === '' || !matches(token)) return { authenticated: false, user: {} };
+  const user = token === '' ? undefined : authenticate(token);
+  if (user === undefined) return { authenticated: false, user: {} };
   return {
     authenticated: true,
-    user: { username: SANDBOX_USER.name, groups: [...SANDBOX_USER.groups] },
+    user: {
+      username: user.username,
+      ...(user.uid === undefined ? {} : { uid: user.uid }),
+      groups: [...user.groups],
+    },
     audiences: Array.isArray(s['audiences']) ? s['audiences'] : [],
   };
 }
 
-function subjectAccessReviewStatus(s: Record<string, unknown>): Record<string, unknown> {
-  const user = str(s['user']);
-  const groups = Array.isArray(s['groups']) ? s['groups'].map((g) => str(g)) : [];
-  if (user === SANDBOX_USER.name || groups.includes(MASTERS_GROUP))
-    return { allowed: true, reason: `sandbox: ${user} may do anything` };
-  const attrs = isRecord(s['resourceAttributes']) ? s['resourceAttributes'] : {};
-  const what = [str(attrs['verb']), str(attrs['resource']), str(attrs['group'])]
-    .filter((x) => x !== '')
-    .join(' ');
-  return {
-    allowed: false,
-    reason: `sandbox: user "${user}" is not ${SANDBOX_USER.name} nor in group ${MASTERS_GROUP}, the only identities it authorizes (${what})`,
+function subjectAccessReviewStatus(
+  s: Record<string, unknown>,
+  authorize: ReviewDeciders['authorize'],
+): Record<string, unknown> {
+  const user: UserInfo = {
+    username: str(s['user']),
+    groups: Array.isArray(s['groups']) ? s['groups'].map((g) => str(g)) : [],
   };
+  const res = s['resourceAttributes'];
+  const nonRes = s['nonResourceAttributes'];
+  let attrs: RequestAttributes;
+  if (isRecord(res)) {
+    attrs = {
+      verb: str(res['verb']),
+      apiGroup: str(res['group']),
+      resource: str(res['resource']),
+      ...(str(res['subresource']) === '' ? {} : { subresource: str(res['subresource']) }),
+      ...(str(res['name']) === '' ? {} : { name: str(res['name']) }),
+      namespace: str(res['namespace']),
+    };
+  } else if (isRecord(nonRes)) attrs = { verb: str(nonRes['verb']), path: str(nonRes['path']) };
+  else throw badRequest('SubjectAccessReview needs resourceAttributes or nonResourceAttributes');
+  return authorize(user, attrs)
+    ? { allowed: true, reason: 'RBAC: allowed by a binding of the user or its groups' }
+    : { allowed: false };
 }

@@ -208,11 +208,15 @@ function columnsOf(type: ResourceType): readonly Column[] {
     ? (type.printerColumns ?? []).map(crdColumn)
     : (BUILTIN_COLUMNS[type.kind] ?? [age]);
   const hasAge = extra.some((c) => c.name === 'Age');
-  return [
-    { name: 'Name', type: 'string', format: 'name', cell: (o) => o.metadata.name ?? '' },
-    ...extra,
-    ...(type.custom && !hasAge ? [age] : []),
-  ];
+  const name: Column = {
+    name: 'Name',
+    type: 'string',
+    format: 'name',
+    cell: (o) => o.metadata.name ?? '',
+  };
+  // kube-apiserver prints an Event's name last and only with -o wide.
+  if (type.kind === 'Event') return [...extra, { ...name, priority: 1 }];
+  return [name, ...extra, ...(type.custom && !hasAge ? [age] : [])];
 }
 
 /** Renders objects as a Table; `withHeaders` false leaves out the column definitions (watch events). */

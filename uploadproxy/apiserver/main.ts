@@ -52,7 +52,7 @@ const FLAGS = {
 /** Resolves with the exit code once the signal aborts (0) or startup fails (1). */
 export async function apiServerMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
   try {
-    const args = parseArgs(argv, FLAGS);
+    const args = parseArgs(argv, FLAGS, { max: 0 });
     const listen = parseListen(stringFlag(args, 'listen') ?? '0.0.0.0:8443');
     const allowAllFlag = boolFlag(args, 'insecure-allow-all');
     const kubeconfig = stringFlag(args, 'kubeconfig');

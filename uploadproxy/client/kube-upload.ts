@@ -11,7 +11,7 @@ import {
   type KubeConfig,
   type V1PersistentVolumeClaim,
 } from '@kubernetes/client-node';
-import { Annotations } from '../../common/contract.js';
+import { Annotations, type ContentType } from '../../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import { UPLOAD_API } from '../protocol/paths.js';
 
@@ -25,7 +25,12 @@ export interface UploadVolume {
   readonly size?: string;
   readonly storageClass?: string;
   readonly accessMode?: string;
-  readonly blockVolume: boolean;
+  /** `Block` or `Filesystem`; the storage profile decides when absent. */
+  readonly volumeMode?: 'Block' | 'Filesystem';
+  /** `archive` (virtctl `--archive-path`): a tar extracted into the volume. */
+  readonly contentType?: ContentType;
+  /** Bind a WaitForFirstConsumer claim at once (virtctl `--force-bind`). */
+  readonly forceBind: boolean;
 }
 
 const CDI_GROUP = 'cdi.kubevirt.io';
@@ -65,9 +70,12 @@ export class UploadVolumeClient {
       throw new CdiError(ErrorCodes.InvalidArgument, '--size is required to create the volume');
     const spec = {
       ...(v.accessMode === undefined ? {} : { accessModes: [v.accessMode] }),
-      ...(v.blockVolume ? { volumeMode: 'Block' } : {}),
+      ...(v.volumeMode === undefined ? {} : { volumeMode: v.volumeMode }),
       ...(v.storageClass === undefined ? {} : { storageClassName: v.storageClass }),
       resources: { requests: { storage: v.size } },
+    };
+    const annotations: Record<string, string> = {
+      ...(v.forceBind ? { [Annotations.BindImmediate]: 'true' } : {}),
     };
     try {
       if (v.kind === 'dv') {
@@ -79,8 +87,16 @@ export class UploadVolumeClient {
           body: {
             apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
             kind: 'DataVolume',
-            metadata: { name: v.name, namespace: v.namespace },
-            spec: { source: { upload: {} }, storage: spec },
+            metadata: {
+              name: v.name,
+              namespace: v.namespace,
+              ...(Object.keys(annotations).length === 0 ? {} : { annotations }),
+            },
+            spec: {
+              source: { upload: {} },
+              ...(v.contentType === undefined ? {} : { contentType: v.contentType }),
+              storage: spec,
+            },
           },
         });
       } else {
@@ -90,7 +106,13 @@ export class UploadVolumeClient {
             metadata: {
               name: v.name,
               namespace: v.namespace,
-              annotations: { [Annotations.UploadTarget]: '' },
+              annotations: {
+                ...annotations,
+                [Annotations.UploadTarget]: '',
+                ...(v.contentType === undefined
+                  ? {}
+                  : { [Annotations.ContentType]: v.contentType }),
+              },
             },
             spec,
           },

@@ -1,30 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../common/cli/args.js';
 import { parseUploadCommand } from './main.js';
 
 describe('parseUploadCommand', () => {
-  it('reads virtctl-style flags', () => {
+  it('reads our flags', () => {
     const cmd = parseUploadCommand(
       [
-        '--namespace',
-        'ns',
-        '--dv',
-        'vm-disk',
-        '--file',
-        'a.qcow2',
-        '--size',
-        '10Gi',
-        '--storage-class',
-        'fast',
-      ].concat([
-        '--access-mode',
-        'RWX',
-        '--block-volume',
-        '--uploadproxy-url',
-        'https://p',
-        '--insecure',
-        '--async',
-      ]),
+        ...['--namespace', 'ns', '--dv', 'vm-disk', '--file', 'a.qcow2', '--size', '10Gi'],
+        ...['--storage-class', 'fast', '--access-mode', 'RWX', '--block-volume'],
+        ...['--uploadproxy-url', 'https://p', '--insecure', '--async'],
+      ],
       {},
     );
     expect(cmd).toEqual({
@@ -35,7 +21,8 @@ describe('parseUploadCommand', () => {
         size: '10Gi',
         storageClass: 'fast',
         accessMode: 'ReadWriteMany',
-        blockVolume: true,
+        volumeMode: 'Block',
+        forceBind: false,
       },
       file: 'a.qcow2',
       proxyUrl: 'https://p',
@@ -43,34 +30,96 @@ describe('parseUploadCommand', () => {
       insecure: true,
       create: true,
       async: true,
+      checksum: undefined,
       kubeconfig: undefined,
       waitMs: 300_000,
     });
   });
 
-  it('a PVC, --no-create, KUBECONFIG from the environment', () => {
-    const cmd = parseUploadCommand(['--pvc', 'p', '--image-path', 'x.img', '--no-create'], {
-      KUBECONFIG: '/k',
-    });
-    expect(cmd).toMatchObject({
-      volume: { kind: 'pvc', name: 'p', namespace: 'default' },
-      create: false,
-      kubeconfig: '/k',
-    });
+  it.each([
+    {
+      what: "virtctl's dv NAME with its flags",
+      argv: [
+        ...['dv', 'disk', '--size', '10Gi', '--image-path', 'd.img', '-n', 'vms'],
+        ...['--uploadproxy-url=https://p', '--insecure', '--no-create', '--force-bind'],
+        ...['--access-mode', 'ReadWriteOnce', '--volume-mode', 'filesystem'],
+        ...['--storage-class', 'sc', '--wait-secs', '60'],
+      ],
+      want: {
+        volume: {
+          kind: 'dv',
+          name: 'disk',
+          namespace: 'vms',
+          size: '10Gi',
+          accessMode: 'ReadWriteOnce',
+          volumeMode: 'Filesystem',
+          storageClass: 'sc',
+          forceBind: true,
+        },
+        file: 'd.img',
+        proxyUrl: 'https://p',
+        insecure: true,
+        create: false,
+        waitMs: 60_000,
+      },
+    },
+    {
+      what: "virtctl's pvc NAME with --archive-path",
+      argv: ['pvc', 'data', '--archive-path', 'a.tar', '--volume-mode', 'Block'],
+      want: {
+        volume: { kind: 'pvc', name: 'data', contentType: 'archive', volumeMode: 'Block' },
+        file: 'a.tar',
+      },
+    },
+    {
+      what: '-n and KUBECONFIG from the environment',
+      argv: ['--pvc', 'p', '--image-path', 'x.img', '-n', 'foo'],
+      env: { KUBECONFIG: '/k' },
+      want: { volume: { kind: 'pvc', name: 'p', namespace: 'foo' }, kubeconfig: '/k' },
+    },
+    {
+      what: 'the default namespace',
+      argv: ['--pvc', 'p', '--image-path', 'x.img'],
+      want: { volume: { namespace: 'default' } },
+    },
+  ])('$what', ({ argv, env, want }) => {
+    expect(parseUploadCommand(argv, env ?? {})).toMatchObject(want);
   });
 
   it.each([
-    { what: 'neither --dv nor --pvc', argv: ['--file', 'f'], text: /exactly one of --dv or --pvc/ },
+    { what: 'no volume', argv: ['--file', 'f'], text: /name the volume/ },
     {
       what: 'both --dv and --pvc',
       argv: ['--dv', 'a', '--pvc', 'b', '--file', 'f'],
-      text: /exactly one/,
+      text: /one of them/,
     },
-    { what: 'no file', argv: ['--dv', 'a'], text: /--file is required/ },
+    { what: 'dv NAME and --dv', argv: ['dv', 'a', '--dv', 'b', '--file', 'f'], text: /twice/ },
+    {
+      what: 'a kind virtctl lacks',
+      argv: ['vm', 'a', '--file', 'f'],
+      text: /unexpected argument "vm"/,
+    },
+    { what: 'dv without NAME', argv: ['dv', '--file', 'f'], text: /missing NAME after dv/ },
+    {
+      what: 'a stray argument',
+      argv: ['dv', 'a', 'b', '--file', 'f'],
+      text: /unexpected argument "b"/,
+    },
+    { what: 'no file', argv: ['--dv', 'a'], text: /--image-path .* is required/ },
+    {
+      what: 'an image and an archive',
+      argv: ['dv', 'a', '--image-path', 'f', '--archive-path', 'g'],
+      text: /exclusive/,
+    },
     {
       what: 'a bad access mode',
       argv: ['--dv', 'a', '--file', 'f', '--access-mode', 'RW'],
       text: /--access-mode RW/,
+    },
+    {
+      what: 'a bad volume mode',
+      argv: ['--dv', 'a', '--file', 'f', '--volume-mode', 'raw'],
+      text: /--volume-mode raw/,
     },
     {
       what: 'a bad wait',
@@ -82,7 +131,14 @@ describe('parseUploadCommand', () => {
       argv: ['--dv', 'a', '--file', 'f', '--nope'],
       text: /unknown flag --nope/,
     },
-  ])('refuses $what', ({ argv, text }) => {
-    expect(() => parseUploadCommand(argv, {})).toThrow(text);
+  ])('refuses $what as a usage error', ({ argv, text }) => {
+    let caught: unknown;
+    try {
+      parseUploadCommand(argv, {});
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(UsageError);
+    expect(String(caught)).toMatch(text);
   });
 });

@@ -1,37 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `cdi upload` (virtctl `image-upload`):
+ * `cdi upload` (virtctl `image-upload`), in virtctl's spelling or ours:
  *
- * `cdi upload --namespace NS (--dv NAME | --pvc NAME) --file PATH [--size 10Gi]
- *   [--storage-class SC] [--access-mode RWO] [--block-volume] [--uploadproxy-url URL]
- *   [--ca-file F] [--insecure] [--no-create] [--async] [--checksum sha256:HEX] [--kubeconfig F]
- *   [--wait-secs 300]`
+ * `cdi upload dv|pvc NAME --image-path FILE [--size 10Gi] [-n NS] ...`
+ * `cdi upload (--dv NAME | --pvc NAME) --file FILE [--size 10Gi] [-n NS] ...`
  *
- * Creates the DataVolume (or upload PVC) when needed, waits for UploadReady, mints a token, uploads
- * with a progress bar (rate, ETA) resuming after network errors, and waits for Succeeded. Failure:
- * one clear line on stderr and exit 1.
+ * with virtctl's `--uploadproxy-url --insecure --no-create --force-bind --access-mode
+ * --volume-mode --storage-class --wait-secs --archive-path`, and ours `--ca-file --async
+ * --checksum --kubeconfig --block-volume` (`cdi upload --help` lists them). Creates the
+ * DataVolume (or upload PVC) when needed, refuses at once one that already Succeeded, waits for
+ * UploadReady, mints a token, uploads with a progress bar (rate, ETA) resuming after network
+ * errors, and waits for Succeeded. Errors are thrown: the edge prints them once.
  */
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { ContentTypes } from '../../common/contract.js';
+import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { parseChecksum, type ExpectedChecksum } from '../../importer/checksum/checksum.js';
-import { boolFlag, parseArgs, stringFlag } from '../../common/cli/args.js';
+import { boolFlag, parseArgs, stringFlag, UsageError } from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
 import { uploadFile } from './client.js';
 import { UploadVolumeClient, type UploadVolume } from './kube-upload.js';
 import { renderUploadProgress } from './upload-progress.js';
 
 const FLAGS = {
-  namespace: 'string',
-  n: 'string',
+  namespace: { type: 'string', short: 'n' },
   dv: 'string',
   pvc: 'string',
   file: 'string',
   'image-path': 'string',
+  'archive-path': 'string',
   size: 'string',
   'storage-class': 'string',
   'access-mode': 'string',
+  'volume-mode': 'string',
   'block-volume': 'boolean',
+  'force-bind': 'boolean',
   'uploadproxy-url': 'string',
   'ca-file': 'string',
   insecure: 'boolean',
@@ -76,19 +80,56 @@ function checksumFlag(text: string | undefined): ExpectedChecksum | undefined {
   return checksum;
 }
 
-/** Parses and checks the arguments; `CDI_INVALID_ARGUMENT` naming the problem. */
+/** `--volume-mode`: virtctl's `block` or `filesystem` (any case). */
+function volumeModeFlag(
+  text: string | undefined,
+  block: boolean,
+): 'Block' | 'Filesystem' | undefined {
+  if (text === undefined) return block ? 'Block' : undefined;
+  const mode = text.toLowerCase();
+  if (mode === 'block') return 'Block';
+  if (mode === 'filesystem' && !block) return 'Filesystem';
+  if (mode === 'filesystem')
+    throw new UsageError('--block-volume contradicts --volume-mode filesystem');
+  throw new UsageError(`--volume-mode ${text} is not block or filesystem`);
+}
+
+/** The volume named by `dv NAME` / `pvc NAME` (virtctl) or `--dv` / `--pvc` (ours). */
+function volumeName(
+  positionals: readonly string[],
+  dv: string | undefined,
+  pvc: string | undefined,
+): { readonly kind: 'dv' | 'pvc'; readonly name: string } {
+  const [kind, name] = positionals;
+  if (kind !== undefined) {
+    if (kind !== 'dv' && kind !== 'pvc')
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(kind)} (takes dv NAME or pvc NAME)`,
+      );
+    if (name === undefined) throw new UsageError(`missing NAME after ${kind}`);
+    if (dv !== undefined || pvc !== undefined)
+      throw new UsageError(`${kind} ${name} and --dv/--pvc name the volume twice`);
+    return { kind, name };
+  }
+  if (dv !== undefined && pvc === undefined) return { kind: 'dv', name: dv };
+  if (pvc !== undefined && dv === undefined) return { kind: 'pvc', name: pvc };
+  throw new UsageError('name the volume: dv NAME, pvc NAME, --dv NAME or --pvc NAME (one of them)');
+}
+
+/** Parses and checks the arguments; a usage error naming the problem. */
 export function parseUploadCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): UploadCommand {
-  const args = parseArgs(argv, FLAGS);
-  const bad = (m: string): CdiError => new CdiError(ErrorCodes.InvalidArgument, m);
-  const dv = stringFlag(args, 'dv');
-  const pvc = stringFlag(args, 'pvc');
-  if ((dv === undefined) === (pvc === undefined))
-    throw bad('exactly one of --dv or --pvc is required');
-  const file = stringFlag(args, 'file') ?? stringFlag(args, 'image-path');
-  if (file === undefined) throw bad('--file is required');
+  const args = parseArgs(argv, FLAGS, { max: 2, names: 'dv|pvc NAME' });
+  const bad = (m: string): UsageError => new UsageError(m);
+  const target = volumeName(args.positionals, stringFlag(args, 'dv'), stringFlag(args, 'pvc'));
+  const image = stringFlag(args, 'file') ?? stringFlag(args, 'image-path');
+  const archive = stringFlag(args, 'archive-path');
+  if (image !== undefined && archive !== undefined)
+    throw bad('--image-path and --archive-path are exclusive');
+  const file = image ?? archive;
+  if (file === undefined) throw bad('--image-path (or --file, or --archive-path) is required');
   const mode = stringFlag(args, 'access-mode');
   const accessMode = mode === undefined ? undefined : (ACCESS_MODES[mode] ?? mode);
   if (accessMode !== undefined && !Object.values(ACCESS_MODES).includes(accessMode))
@@ -99,15 +140,21 @@ export function parseUploadCommand(
     throw bad(`--wait-secs ${waitText} is not a positive number`);
   const size = stringFlag(args, 'size');
   const storageClass = stringFlag(args, 'storage-class');
+  const volumeMode = volumeModeFlag(
+    stringFlag(args, 'volume-mode'),
+    boolFlag(args, 'block-volume'),
+  );
   return {
     volume: {
-      namespace: stringFlag(args, 'namespace') ?? stringFlag(args, 'n') ?? 'default',
-      name: (dv ?? pvc) as string,
-      kind: dv === undefined ? 'pvc' : 'dv',
+      namespace: stringFlag(args, 'namespace') ?? 'default',
+      name: target.name,
+      kind: target.kind,
       ...(size === undefined ? {} : { size }),
       ...(storageClass === undefined ? {} : { storageClass }),
       ...(accessMode === undefined ? {} : { accessMode }),
-      blockVolume: boolFlag(args, 'block-volume'),
+      ...(volumeMode === undefined ? {} : { volumeMode }),
+      ...(archive === undefined ? {} : { contentType: ContentTypes.Archive }),
+      forceBind: boolFlag(args, 'force-bind'),
     },
     file,
     proxyUrl: stringFlag(args, 'uploadproxy-url'),
@@ -123,66 +170,69 @@ export function parseUploadCommand(
 
 /** See the module comment. */
 export async function uploadMain(argv: readonly string[], ctx: CommandContext): Promise<number> {
-  try {
-    const cmd = parseUploadCommand(argv, ctx.env);
-    const kc = new KubeConfig();
-    if (cmd.kubeconfig === undefined) kc.loadFromDefault();
-    else kc.loadFromFile(cmd.kubeconfig);
-    const cluster = new UploadVolumeClient(kc);
-    const v = cmd.volume;
-    const what = `${v.kind === 'dv' ? 'DataVolume' : 'PVC'} ${v.namespace}/${v.name}`;
-    if (await cluster.ensure(v, cmd.create)) ctx.stderr.write(`${what} created\n`);
-    ctx.stderr.write(`Waiting for ${what} upload pod to be ready...\n`);
-    await cluster.waitPhase(v, ['UploadReady'], { timeoutMs: cmd.waitMs, signal: ctx.signal });
-    const proxyUrl = cmd.proxyUrl ?? (await cluster.proxyUrl());
-    const token = await cluster.token(v);
-    const caPem = cmd.caFile === undefined ? undefined : await readFile(cmd.caFile, 'utf8');
-    const started = Date.now();
-    let lastDraw = 0;
-    const tty = ctx.stderr.isTTY;
-    ctx.stderr.write(`Uploading ${cmd.file} to ${proxyUrl}\n`);
-    const result = await uploadFile({
-      proxyUrl,
-      token,
-      file: cmd.file,
-      async: cmd.async,
-      ...(cmd.checksum === undefined ? {} : { checksum: cmd.checksum }),
-      ...(caPem === undefined ? {} : { caPem }),
-      insecure: cmd.insecure,
-      target: { namespace: v.namespace, pvc: v.name },
-      signal: ctx.signal,
-      logger: ctx.logger,
-      onProgress: (p) => {
-        const now = Date.now();
-        if (now - lastDraw < (tty ? 200 : 5000) && p.sent < p.total) return;
-        lastDraw = now;
-        const line = renderUploadProgress({
+  const cmd = parseUploadCommand(argv, ctx.env);
+  const kc = new KubeConfig();
+  if (cmd.kubeconfig === undefined) kc.loadFromDefault();
+  else kc.loadFromFile(cmd.kubeconfig);
+  const cluster = new UploadVolumeClient(kc);
+  const v = cmd.volume;
+  const what = `${v.kind === 'dv' ? 'DataVolume' : 'PVC'} ${v.namespace}/${v.name}`;
+  if (await cluster.ensure(v, cmd.create)) ctx.stderr.write(`${what} created\n`);
+  // virtctl would wait for UploadReady until --wait-secs; a finished volume never gets there.
+  else if ((await cluster.phase(v)) === 'Succeeded')
+    throw new CdiError(
+      ErrorCodes.UploadNotReady,
+      `${what} has already been uploaded (phase Succeeded); delete it or choose another name`,
+    );
+  ctx.stderr.write(`Waiting for ${what} upload pod to be ready...\n`);
+  await cluster.waitPhase(v, ['UploadReady'], { timeoutMs: cmd.waitMs, signal: ctx.signal });
+  const proxyUrl = cmd.proxyUrl ?? (await cluster.proxyUrl());
+  const token = await cluster.token(v);
+  const caPem = cmd.caFile === undefined ? undefined : await readFile(cmd.caFile, 'utf8');
+  const started = Date.now();
+  let lastDraw = 0;
+  const tty = ctx.stderr.isTTY;
+  ctx.stderr.write(`Uploading ${cmd.file} to ${proxyUrl}\n`);
+  const result = await uploadFile({
+    proxyUrl,
+    token,
+    file: cmd.file,
+    async: cmd.async,
+    ...(cmd.checksum === undefined ? {} : { checksum: cmd.checksum }),
+    ...(caPem === undefined ? {} : { caPem }),
+    insecure: cmd.insecure,
+    target: { namespace: v.namespace, pvc: v.name },
+    signal: ctx.signal,
+    logger: ctx.logger,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (now - lastDraw < (tty ? 200 : 5000) && p.sent < p.total) return;
+      lastDraw = now;
+      const line = renderUploadProgress(
+        {
           sent: p.sent,
           total: p.total,
           sentThisRun: p.sent,
           elapsedMs: now - started,
-        });
-        ctx.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-      },
-    });
-    if (tty) ctx.stderr.write('\n');
-    ctx.stderr.write(
-      `Uploaded ${result.bytes} bytes${result.resumes > 0 ? ` (resumed ${result.resumes} time${result.resumes === 1 ? '' : 's'})` : ''}\n`,
-    );
-    if (cmd.async) {
-      ctx.stderr.write('Upload received; processing continues on the server (--async)\n');
-      return 0;
-    }
-    ctx.stderr.write(`Waiting for ${what} to finish processing...\n`);
-    await cluster.waitPhase(v, ['Succeeded'], {
-      timeoutMs: Math.max(cmd.waitMs, 24 * 3600 * 1000),
-      signal: ctx.signal,
-    });
-    ctx.stderr.write(`${what} Succeeded\n`);
+        },
+        ctx.stderr.columns || 80,
+      );
+      ctx.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+    },
+  });
+  if (tty) ctx.stderr.write('\n');
+  ctx.stderr.write(
+    `Uploaded ${result.bytes} bytes${result.resumes > 0 ? ` (resumed ${result.resumes} time${result.resumes === 1 ? '' : 's'})` : ''}\n`,
+  );
+  if (cmd.async) {
+    ctx.stderr.write('Upload received; processing continues on the server (--async)\n');
     return 0;
-  } catch (err) {
-    ctx.logger.debug('upload failed', { error: errorMessage(err) });
-    ctx.stderr.write(`cdi upload: ${errorMessage(err).split('\n')[0] ?? ''}\n`);
-    return 1;
   }
+  ctx.stderr.write(`Waiting for ${what} to finish processing...\n`);
+  await cluster.waitPhase(v, ['Succeeded'], {
+    timeoutMs: Math.max(cmd.waitMs, 24 * 3600 * 1000),
+    signal: ctx.signal,
+  });
+  ctx.stderr.write(`${what} Succeeded\n`);
+  return 0;
 }

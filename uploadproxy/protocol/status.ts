@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The one place where the upload proxy and the upload server turn errors into HTTP answers
- * (STYLE.md §3.5, CDI `handleStreamError`): malformed header 400, bad token 401, target not ready
+ * (CONTRIBUTING.md; CDI `handleStreamError`): malformed header 400, bad token 401, target not ready
  * 503, no capacity 400, concurrent upload 503, finished 409, everything else 500. Error text is
  * HTML-escaped, as CDI's servers do, because browsers may render it.
  */

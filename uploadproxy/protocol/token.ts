@@ -70,7 +70,9 @@ export async function loadPrivateKey(pemFile: string): Promise<CryptoKey> {
   try {
     // Normalise PKCS#1 ("BEGIN RSA PRIVATE KEY") to PKCS#8, which jose imports.
     const pkcs8 = createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
-    return await importPKCS8(pkcs8, TOKEN_ALGORITHM);
+    // Extractable: publicKeyPemOf derives the public half through a KeyObject, which Node 24
+    // deprecates (DEP0204) for non-extractable keys.
+    return await importPKCS8(pkcs8, TOKEN_ALGORITHM, { extractable: true });
   } catch (err) {
     throw new CdiError(
       ErrorCodes.InvalidConfig,

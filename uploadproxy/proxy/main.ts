@@ -65,7 +65,7 @@ export async function uploadProxyMain(
   ctx: CommandContext,
 ): Promise<number> {
   try {
-    const args = parseArgs(argv, FLAGS);
+    const args = parseArgs(argv, FLAGS, { max: 0 });
     const insecure = boolFlag(args, 'insecure');
     const listen = parseListen(stringFlag(args, 'listen') ?? '0.0.0.0:8443');
     const keyPem = required(

@@ -31,7 +31,7 @@ export async function uploadServerMain(
   const { logger } = ctx;
   let config: UploadServerConfig;
   try {
-    const args = parseArgs(argv, { insecure: 'boolean' });
+    const args = parseArgs(argv, { insecure: 'boolean' }, { max: 0 });
     config = loadUploadServerConfig(ctx.env, boolFlag(args, 'insecure'));
   } catch (err) {
     logger.error(errorMessage(err), { code: errorCode(err) });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 
-/** Read size of the journal tail reader: a disk-side stage (STYLE.md §4). */
+/** Read size of the journal tail reader: a disk-side stage (CONTRIBUTING.md). */
 export const JOURNAL_READ_SIZE = 1 << 20;
 
 /** A parsed `Content-Range: bytes START-END/TOTAL` (TOTAL may be `*`). */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The upload server pod's configuration, parsed once from CDI's environment variables
- * (STYLE.md §5.10): every bad variable is listed in one `CDI_INVALID_CONFIG`.
+ * (CONTRIBUTING.md): every bad variable is listed in one `CDI_INVALID_CONFIG`.
  */
 import { ImporterEnv, PodPaths, UploadServerEnv } from '../../common/contract.js';
 import { EnvReader } from '../../common/env-reader.js';

@@ -9,7 +9,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../../common/errors.js';
 
-/** Network stages use undici's 64 KiB high-water mark (STYLE.md §4). */
+/** Network stages use undici's 64 KiB high-water mark (CONTRIBUTING.md). */
 const NETWORK_HWM = 64 * 1024;
 
 /** Options of {@link DigestVerifier}. */

@@ -1,11 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import {
-  fixedVhdVirtualSize,
-  isVmdkDescriptor,
-  vhdFooterVirtualSize,
-  vmdkDescriptorExtents,
-} from './vhd-footer.js';
+import { fixedVhdVirtualSize, vhdFooterVirtualSize } from './vhd-footer.js';
 
 /** A fixed-VHD footer with a valid checksum. */
 function footer(opts: {
@@ -81,21 +76,5 @@ describe('fixedVhdVirtualSize', () => {
     { what: 'all zeros', f: Buffer.alloc(512), fileSize: 8192, expected: undefined },
   ])('$what', ({ f, fileSize, expected }) => {
     expect(fixedVhdVirtualSize(f, fileSize)).toBe(expected);
-  });
-});
-
-describe('vmdk descriptors', () => {
-  it('recognises a descriptor and lists its extents', () => {
-    const head = Buffer.from(
-      '# Disk DescriptorFile\nversion=1\ncreateType="twoGbMaxExtentSparse"\n' +
-        'RW 4192256 SPARSE "disk-s001.vmdk"\nRW 2048 SPARSE "disk-s002.vmdk"\n',
-      'latin1',
-    );
-    expect(isVmdkDescriptor(head)).toBe(true);
-    expect(vmdkDescriptorExtents(head)).toEqual([
-      'RW 4192256 SPARSE "disk-s001.vmdk"',
-      'RW 2048 SPARSE "disk-s002.vmdk"',
-    ]);
-    expect(isVmdkDescriptor(Buffer.from('KDMV'))).toBe(false);
   });
 });

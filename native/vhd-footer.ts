@@ -17,7 +17,7 @@ const SIZE_CREATORS = ['win ', 'qem2', 'd2v ', 'CTXS', 'tap\0'];
 
 /** The guest size qemu reports for this footer (no validation). */
 export function vhdFooterVirtualSize(footer: Buffer): number {
-  const chs = footer.readUInt16BE(56) * footer[58]! * footer[59]!;
+  const chs = footer.readUInt16BE(56) * footer.readUInt8(58) * footer.readUInt8(59);
   const creator = footer.subarray(28, 32).toString('latin1');
   const currentSize = Number(footer.readBigUInt64BE(48));
   if (SIZE_CREATORS.includes(creator) || chs === MAX_GEOMETRY) {
@@ -37,28 +37,8 @@ export function fixedVhdVirtualSize(footer: Buffer, fileSize: number): number | 
   if (!footer.subarray(0, 8).equals(COOKIE)) return undefined;
   if (footer.readUInt32BE(60) !== DISK_TYPE_FIXED) return undefined;
   let sum = 0;
-  for (let i = 0; i < VHD_FOOTER_BYTES; i++) if (i < 64 || i >= 68) sum += footer[i]!;
+  for (let i = 0; i < VHD_FOOTER_BYTES; i++) if (i < 64 || i >= 68) sum += footer.readUInt8(i);
   if (~sum >>> 0 !== footer.readUInt32BE(64)) return undefined;
   const size = vhdFooterVirtualSize(footer);
   return size <= fileSize - VHD_FOOTER_BYTES ? size : undefined;
-}
-
-/** The first line of a VMDK descriptor file (its extents live in other files). */
-const VMDK_DESCRIPTOR = Buffer.from('# Disk DescriptorFile', 'latin1');
-
-/** True when `head` starts a VMDK text descriptor (monolithicFlat, twoGbMaxExtent*, vmfs). */
-export function isVmdkDescriptor(head: Buffer): boolean {
-  return (
-    head.length >= VMDK_DESCRIPTOR.length &&
-    head.subarray(0, VMDK_DESCRIPTOR.length).equals(VMDK_DESCRIPTOR)
-  );
-}
-
-/** The extent lines of a VMDK descriptor (`RW 2048 FLAT "disk-flat.vmdk" 0`), for messages. */
-export function vmdkDescriptorExtents(head: Buffer): string[] {
-  return head
-    .toString('latin1')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^(RW|RDONLY|NOACCESS)\s/.test(l));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The sequential converter: a Writable fed the image bytes in order (a decompressed download,
+ * The sequential qcow2 converter: a Writable fed the image bytes in order (a decompressed download,
  * an upload, a registry layer). Bytes are gathered into windows of {@link WINDOW_BYTES}; in each
  * window the metadata (header, L1, the L2 tables it holds) is mapped first, then every data or
  * compressed cluster whose L2 entry is known is written straight to the target. Bytes whose role
@@ -10,12 +10,14 @@
  * Backpressure: `_write` calls back only after the window is processed and its chunks are
  * queued on the bounded work pool, so memory stays at a few windows.
  */
-import { CdiError, ErrorCodes, type ErrorCode } from '../common/errors.js';
+import { CdiError, ErrorCodes } from '../common/errors.js';
 import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
-import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges, type WorkItem } from './chunker.js';
-import { headerBytesNeeded, ItemWriter, toQcow2Info } from './ranged-convert.js';
-import type { ConvertOptions, ConvertStats } from './types.js';
-import { StreamConverterBase } from './stream-base.js';
+import { throwIfRefused } from './errors.js';
+import { at, ExtentKind, extentsOf, type Extent } from './extents.js';
+import { headerBytesNeeded, toQcow2Info } from './qcow2-map.js';
+import { ItemWriter } from './random-access.js';
+import type { ConvertOptions, ConvertStats, Qcow2Info } from './types.js';
+import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
 
 /** Bytes gathered before a window is processed. */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -24,7 +26,7 @@ function isRefcountNonZero(block: Buffer, i: number, order: number): number {
   if (order <= 3) {
     const bits = 1 << order;
     const perByte = 8 / bits;
-    const byte = block[Math.floor(i / perByte)]!;
+    const byte = at(block, Math.floor(i / perByte));
     return (byte >> (bits * (i % perByte))) & ((1 << bits) - 1) ? 1 : 0;
   }
   const bytes = 1 << (order - 3);
@@ -41,7 +43,7 @@ const REFCOUNT_OFFSET_MASK = 0xfffffffffffffe00n;
 const UNKNOWN_SIZE = Number.MAX_SAFE_INTEGER;
 
 /** Options of {@link Qcow2StreamConverter}. */
-export interface StreamConvertOptions extends ConvertOptions {
+export interface StreamConvertOptions extends ConvertOptions<Qcow2Info> {
   /** Directory for the spill file (deleted at the end). */
   readonly spillDir: string;
   /** Image length when known (Content-Length); tightens validation. */
@@ -49,6 +51,13 @@ export interface StreamConvertOptions extends ConvertOptions {
 }
 
 type Span = [start: number, end: number];
+
+/** What the header gave: set together once it is read. */
+interface Opened {
+  readonly map: Qcow2Map;
+  readonly raw: RawQcow2Info;
+  readonly writer: ItemWriter;
+}
 
 /** See the module comment. */
 export class Qcow2StreamConverter extends StreamConverterBase {
@@ -58,9 +67,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   #partsLen = 0;
   #fresh = 0;
   #winStart = 0;
-  #map: Qcow2Map | undefined;
-  #raw: RawQcow2Info | undefined;
-  #writer: ItemWriter | undefined;
+  #opened: Opened | undefined;
   #l1Pending = false;
   #refcountPending = false;
   /** Refcount blocks not seen yet: host offset to block index. */
@@ -69,11 +76,11 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   readonly #inUse = new Map<number, Uint8Array>();
   /** L2 tables not seen yet: host offset to the L1 indexes naming it (hostile images share). */
   readonly #tables = new Map<number, number[]>();
-  /** Known data/compressed extents not written yet, 5 numbers each; kept sorted by host. */
-  #expected: number[][] = [];
+  /** Known data/compressed extents not written yet; kept sorted by host. */
+  #expected: Extent[] = [];
   #expectedSorted = true;
   readonly #deferredTables: [offset: number, index: number][] = [];
-  readonly #deferred: number[][] = [];
+  readonly #deferred: Extent[] = [];
   /** Host spans already accounted for (metadata, written data) at or past the window start. */
   #used: Span[] = [];
 
@@ -81,6 +88,14 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     super('qcow2', options);
     this.#binding = binding;
     this.#options = options;
+  }
+
+  /** The header's facts; only called once the header has been read. */
+  #state(): Opened {
+    if (this.#opened === undefined) {
+      throw new CdiError(ErrorCodes.Internal, 'qcow2 stream: header used before it was read');
+    }
+    return this.#opened;
   }
 
   protected override accept(chunk: Buffer): boolean {
@@ -92,7 +107,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   protected override async finishStream(): Promise<ConvertStats> {
     await this.processWindow(true);
-    if (this.#map === undefined) {
+    if (this.#opened === undefined) {
       throw new CdiError(ErrorCodes.ImageInvalid, 'image too short for a qcow2 header');
     }
     const end = this.#winStart + this.#partsLen;
@@ -107,14 +122,15 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   /** Processes the gathered bytes as one window. */
   protected override async processWindow(eof: boolean): Promise<void> {
     this.#fresh = 0;
-    const data = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    const data = joinParts(this.#parts);
     const start = this.#winStart;
     const end = start + data.length;
-    if (this.#map === undefined && !(await this.#openMap(data, eof))) return;
+    if (this.#opened === undefined && !(await this.#openMap(data, eof))) return;
+    const { raw } = this.#state();
     this.#mapMetadata(data, start, end);
     let carry = end;
     for (const [offset] of this.#tables) if (offset < end) carry = Math.min(carry, offset);
-    if (this.#l1Pending && this.#raw!.l1Offset < end) carry = Math.min(carry, this.#raw!.l1Offset);
+    if (this.#l1Pending && raw.l1Offset < end) carry = Math.min(carry, raw.l1Offset);
     carry = Math.min(carry, await this.#writeExpected(data, start, end, eof));
     if (eof) carry = end;
     await this.#spillUnused(data, start, carry);
@@ -131,19 +147,16 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     if (data.length < need && !eof) return false;
     const map = new this.#binding.Qcow2Map(data.subarray(0, need), eof ? data.length : size);
     const raw = map.info();
-    if (raw.refusal !== undefined) {
-      throw new CdiError(raw.refusal.code as ErrorCode, raw.refusal.message);
-    }
+    throwIfRefused(raw);
     await this.#options.prepareTarget?.(toQcow2Info(raw));
-    this.#map = map;
-    this.#raw = raw;
-    this.#writer = new ItemWriter({
+    const writer = new ItemWriter({
       binding: this.#binding,
       map,
       options: this.#options,
       stats: this.stats,
       total: raw.virtualSize,
     });
+    this.#opened = { map, raw, writer };
     this.#l1Pending = raw.l1Entries > 0;
     this.#refcountPending = raw.refcountTableBytes > 0;
     this.#used.push([0, raw.clusterSize]);
@@ -155,19 +168,17 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   /** Maps the L1 table and every L2 table lying fully inside the window. */
   #mapMetadata(data: Buffer, start: number, end: number): void {
-    const raw = this.#raw!;
-    const map = this.#map!;
+    const { raw, map } = this.#state();
     const coverage = raw.l2Entries * raw.clusterSize;
     const l1End = raw.l1Offset + raw.l1Entries * 8;
     if (this.#l1Pending && raw.l1Offset >= start && l1End <= end) {
       this.#l1Pending = false;
       this.#used.push([raw.l1Offset, l1End]);
       const l2 = map.parseL1(data.subarray(raw.l1Offset - start, l1End - start));
-      for (let i = 0; i < l2.length; i++) {
-        const offset = l2[i]!;
+      for (const [i, offset] of l2.entries()) {
         if (offset === 0) {
           const g = i * coverage;
-          this.#queue({ type: 'zero', offset: g, length: Math.min(coverage, raw.virtualSize - g) });
+          this.#queueZero(g, Math.min(coverage, raw.virtualSize - g));
         } else if (offset >= start) {
           const indexes = this.#tables.get(offset);
           if (indexes === undefined) this.#tables.set(offset, [i]);
@@ -196,7 +207,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
    * need no spilling.
    */
   #claimUnreadClusters(table: Buffer, start: number): void {
-    const raw = this.#raw!;
+    const { raw } = this.#state();
     const step = raw.extendedL2 ? 16 : 8;
     for (let off = 0; off + step <= table.length; off += step) {
       const entry = table.readBigUInt64BE(off);
@@ -212,7 +223,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   /** Refcount blocks are metadata we never need: claim them so they are not spilled. */
   #claimRefcountBlocks(data: Buffer, start: number, end: number): void {
-    const raw = this.#raw!;
+    const { raw } = this.#state();
     const tableEnd = raw.refcountTableOffset + raw.refcountTableBytes;
     if (!this.#refcountPending || raw.refcountTableOffset < start || tableEnd > end) return;
     this.#refcountPending = false;
@@ -228,7 +239,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   /** Reads the refcount blocks lying fully inside the window into the in-use map. */
   #readRefcountBlocks(data: Buffer, start: number, end: number): void {
-    const raw = this.#raw!;
+    const { raw } = this.#state();
     const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
     for (const [offset, index] of this.#refBlocks) {
       if (offset < start || offset + raw.clusterSize > end) continue;
@@ -242,18 +253,17 @@ export class Qcow2StreamConverter extends StreamConverterBase {
 
   /** True when the refcounts say host cluster `cluster` is free (so never referenced). */
   #isFree(cluster: number): boolean {
-    const raw = this.#raw!;
+    const { raw } = this.#state();
     const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
     const flags = this.#inUse.get(Math.floor(cluster / perBlock));
     return flags !== undefined && flags[cluster % perBlock] === 0;
   }
 
   #addExtents(ex: Float64Array, start: number): void {
-    for (let i = 0; i + EXTENT_FIELDS <= ex.length; i += EXTENT_FIELDS) {
-      const e = Array.from(ex.subarray(i, i + EXTENT_FIELDS));
-      if (e[2] === ExtentKind.Zero) {
-        this.#queue({ type: 'zero', offset: e[0]!, length: e[1]! });
-      } else if (e[3]! >= start) {
+    for (const e of extentsOf(ex)) {
+      if (e.kind === ExtentKind.Zero) {
+        this.#queueZero(e.guest, e.length);
+      } else if (e.host >= start) {
         this.#expected.push(e);
         this.#expectedSorted = false;
       } else {
@@ -265,56 +275,20 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   /** Writes the expected extents whose bytes are in the window; returns where carry starts. */
   async #writeExpected(data: Buffer, start: number, end: number, eof: boolean): Promise<number> {
     if (!this.#expectedSorted) {
-      this.#expected.sort((a, b) => a[3]! - b[3]!);
+      this.#expected.sort((a, b) => a.host - b.host);
       this.#expectedSorted = true;
     }
-    let carry = end;
-    const batch: number[][] = [];
-    let taken = 0;
-    for (const e of this.#expected) {
-      const [guest, length, kind, host, hostLen] = e as [number, number, number, number, number];
-      if (host >= end) break;
-      if (kind === ExtentKind.Compressed && host + hostLen > end && !eof) {
-        carry = Math.min(carry, host);
-        break;
-      }
-      taken++;
-      if (kind === ExtentKind.Data && host + length > end && !eof) {
-        const part = end - host;
-        batch.push([guest, part, kind, host, part]);
-        this.#expected[taken - 1] = [guest + part, length - part, kind, end, length - part];
-        taken--;
-        this.#used.push([host, end]);
-        break;
-      }
-      batch.push(e);
-      this.#used.push([host, Math.min(end, host + hostLen)]);
-    }
-    this.#expected.splice(0, taken);
-    await this.#runChunks(batch, { pieces: [data], pieceOffsets: [start] });
-    return carry;
+    const { batch, carry } = takeWindowExtents(this.#expected, end, eof);
+    for (const e of batch) this.#used.push([e.host, Math.min(end, e.host + e.hostLength)]);
+    const window = { pieces: [data], pieceOffsets: [start] };
+    await this.runChunks(this.#state().writer, batch, () => window);
+    return carry ?? end;
   }
 
-  async #runChunks(
-    extents: number[][],
-    source: { pieces: Buffer[]; pieceOffsets: number[] } | undefined,
-    fetch?: (chunkExtents: Float64Array) => Promise<{ pieces: Buffer[]; pieceOffsets: number[] }>,
-  ): Promise<void> {
-    if (extents.length === 0) return;
-    extents.sort((a, b) => a[0]! - b[0]!);
-    const chunker = new Chunker({ contiguousOnly: true });
-    const items = [...chunker.push(Float64Array.from(extents.flat())), ...chunker.flush()];
-    for (const item of items) {
-      if (item.type !== 'chunk') continue;
-      const src = source ?? (await fetch!(item.extents));
-      await this.pool.run(() => this.#writer!.chunk(item, src));
-    }
-  }
-
-  #queue(item: WorkItem): void {
-    if (item.type !== 'zero' || item.length === 0) return;
-    const writer = this.#writer!;
-    void this.pool.run(() => writer.zero(item.offset, item.length)).catch(() => undefined);
+  #queueZero(offset: number, length: number): void {
+    if (length === 0) return;
+    const { writer } = this.#state();
+    void this.pool.run(() => writer.zero(offset, length)).catch(() => undefined);
   }
 
   /** Spills the bytes of [start, stop) that nothing claimed, except clusters known free. */
@@ -332,7 +306,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   async #spillRange(data: Buffer, start: number, from: number, to: number): Promise<void> {
-    const cs = this.#raw?.clusterSize ?? to - from;
+    const cs = this.#opened?.raw.clusterSize ?? to - from;
     let runStart = from;
     for (let pos = from; pos < to;) {
       const next = Math.min(to, (Math.floor(pos / cs) + 1) * cs);
@@ -352,27 +326,20 @@ export class Qcow2StreamConverter extends StreamConverterBase {
         ErrorCodes.ImageInvalid,
         `image truncated: ${what} at offset ${offset} lies past the end of the stream (${end} bytes)`,
       );
-    if (this.#l1Pending) throw truncated('l1 table', this.#raw!.l1Offset);
+    if (this.#l1Pending) throw truncated('l1 table', this.#state().raw.l1Offset);
     for (const [offset] of this.#tables) throw truncated('l2 table', offset);
     const first = this.#expected[0];
-    if (first !== undefined) throw truncated('data cluster', first[3]!);
+    if (first !== undefined) throw truncated('data cluster', first.host);
   }
 
   /** Converts what streamed by before its L2 entry was known, reading it from the spill file. */
   async #resolveDeferred(end: number): Promise<void> {
-    const raw = this.#raw!;
-    while (this.#deferredTables.length > 0) {
-      const [offset, index] = this.#deferredTables.pop()!;
+    const { raw, map, writer } = this.#state();
+    for (let t = this.#deferredTables.pop(); t !== undefined; t = this.#deferredTables.pop()) {
+      const [offset, index] = t;
       const l2 = await this.spill.read(offset, raw.clusterSize, end);
-      this.#addExtents(this.#map!.mapL2(index, l2), Number.POSITIVE_INFINITY);
+      this.#addExtents(map.mapL2(index, l2), Number.POSITIVE_INFINITY);
     }
-    const fetch = async (
-      ex: Float64Array,
-    ): Promise<{ pieces: Buffer[]; pieceOffsets: number[] }> => {
-      const ranges = hostRanges(ex, end, 0);
-      const pieces = await Promise.all(ranges.map((r) => this.spill.read(r.offset, r.length, end)));
-      return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
-    };
-    await this.#runChunks(this.#deferred.splice(0), undefined, fetch);
+    await this.runChunks(writer, this.#deferred.splice(0), (ex) => this.fromSpill(ex, end));
   }
 }

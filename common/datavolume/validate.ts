@@ -10,8 +10,8 @@ import type {
   DataVolumeSource,
   DataVolumeSourceRef,
 } from '../api/datavolume.js';
-import { parseQuantity } from '../../common/quantity.js';
-import { ContentTypes } from '../../common/contract.js';
+import { parseQuantity } from '../quantity.js';
+import { ContentTypes } from '../contract.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
 export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;

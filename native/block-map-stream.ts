@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The sequential converter for VDI, VHD and VMDK: a Writable fed the image bytes in order.
+ * The sequential converter for VDI, VHD, VHDX and VMDK: a Writable fed the image bytes in order.
  *
  * Block-map images (VDI, dynamic VHD, monolithicSparse VMDK, VHDX): the first bytes give the
  * header; the tables the map needs are gathered as they stream by (from the spill file when
@@ -17,29 +17,32 @@
  */
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import type { Binding, ImageMap, RawImageInfo } from './binding.js';
-import { Chunker, EXTENT_FIELDS, ExtentKind, hostRanges } from './chunker.js';
-import { headBytes, throwIfRefused, toDiskImageInfo } from './image-convert.js';
-import { ItemWriter } from './ranged-convert.js';
+import { MAP_BATCH, neededRanges, toDiskImageInfo, type BlockMapSpec } from './block-map.js';
+import { throwIfRefused } from './errors.js';
+import { ExtentKind, extentsOf, type Extent } from './extents.js';
+import { ItemWriter } from './random-access.js';
 import type { BlockMapFormat, ConvertOptions, ConvertStats, DiskImageInfo } from './types.js';
-import { StreamConverterBase } from './stream-base.js';
+import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
 
 /** Bytes gathered before a window is processed once the map is known. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
-/** Blocks mapped per call. */
-const MAP_BATCH = 4096;
 /** VMDK marker types (metadata markers have a zero size field). */
 const MARKER_EOS = 0;
 const MARKER_FOOTER = 3;
 
-/** Options of {@link ImageStreamConverter}. */
-export interface ImageStreamOptions extends ConvertOptions<DiskImageInfo> {
+/** Options of {@link BlockMapStreamConverter}. */
+export interface BlockMapStreamOptions extends ConvertOptions<DiskImageInfo> {
   /** Directory for the spill file (deleted at the end). */
   readonly spillDir: string;
   /** Image length when known (Content-Length); accepted for symmetry with qcow2, unused. */
   readonly size?: number;
 }
 
-type Pieces = { pieces: Buffer[]; pieceOffsets: number[] };
+/** The header's map and its facts (updated once the map is complete). */
+interface Opened {
+  readonly map: ImageMap;
+  raw: RawImageInfo;
+}
 
 /** A table range being gathered from the stream. */
 interface Gather {
@@ -50,45 +53,68 @@ interface Gather {
 }
 
 /** See the module comment. */
-export class ImageStreamConverter extends StreamConverterBase {
+export class BlockMapStreamConverter extends StreamConverterBase {
   readonly #binding: Binding;
   readonly #format: BlockMapFormat;
-  readonly #options: ImageStreamOptions;
+  readonly #spec: BlockMapSpec;
+  readonly #options: BlockMapStreamOptions;
   #parts: Buffer[] = [];
   #partsLen = 0;
   /** Stream offset of the first byte in #parts. */
   #pos = 0;
-  #map: ImageMap | undefined;
-  #raw: RawImageInfo | undefined;
+  #opened: Opened | undefined;
   #writer: ItemWriter | undefined;
   #gathers: Gather[] = [];
   /** True once the block map is complete (every byte before that point was spilled). */
   #mapped = false;
   /** Data extents still to come, sorted by host offset. */
-  #expected: number[][] = [];
+  #expected: Extent[] = [];
   /** Data extents that streamed by before the map was known. */
-  #deferred: number[][] = [];
+  #deferred: Extent[] = [];
   /** streamOptimized: offset of the next marker, grains seen, and whether the stream ended. */
   #marker = 0;
-  #seen: Uint8Array | undefined;
+  #seen = new Uint8Array(0);
   #ended = false;
   /** Zero runs handed to the pool (each settles once its job has started). */
   #queued: Promise<void>[] = [];
 
-  constructor(binding: Binding, format: BlockMapFormat, options: ImageStreamOptions) {
-    super(format, options);
+  constructor(binding: Binding, spec: BlockMapSpec, options: BlockMapStreamOptions) {
+    super(spec.format, options);
+    this.#spec = spec;
     this.#binding = binding;
-    this.#format = format;
+    this.#format = spec.format;
     this.#options = options;
+  }
+
+  /** The header's map; only called once the header has been read. */
+  #state(): Opened {
+    if (this.#opened === undefined) {
+      throw new CdiError(
+        ErrorCodes.Internal,
+        `${this.#format} stream: header used before it was read`,
+      );
+    }
+    return this.#opened;
+  }
+
+  /** The writer; only called once the target is prepared. */
+  #target(): ItemWriter {
+    if (this.#writer === undefined) {
+      throw new CdiError(
+        ErrorCodes.Internal,
+        `${this.#format} stream: written before the target was prepared`,
+      );
+    }
+    return this.#writer;
   }
 
   protected override accept(chunk: Buffer): boolean {
     this.#parts.push(chunk);
     this.#partsLen += chunk.length;
     const need =
-      this.#map === undefined
-        ? headBytes(this.#format)
-        : this.#mapped || this.#raw!.compressed
+      this.#opened === undefined
+        ? this.#spec.headBytes
+        : this.#mapped || this.#opened.raw.compressed
           ? WINDOW_BYTES
           : 0;
     return this.#partsLen >= need;
@@ -96,11 +122,11 @@ export class ImageStreamConverter extends StreamConverterBase {
 
   protected override async finishStream(): Promise<ConvertStats> {
     await this.processWindow(true);
-    if (this.#map === undefined) {
+    if (this.#opened === undefined) {
       throw new CdiError(ErrorCodes.ImageInvalid, `image too short for a ${this.#format} header`);
     }
     const end = this.#pos + this.#partsLen;
-    if (this.#raw!.compressed) {
+    if (this.#opened.raw.compressed) {
       this.#zeroUnseen();
     } else {
       if (!this.#mapped) {
@@ -113,7 +139,7 @@ export class ImageStreamConverter extends StreamConverterBase {
       if (first !== undefined) {
         throw new CdiError(
           ErrorCodes.ImageInvalid,
-          `image truncated: block at offset ${first[3]} lies past the end of the stream (${end} bytes)`,
+          `image truncated: block at offset ${first.host} lies past the end of the stream (${end} bytes)`,
         );
       }
       await this.#resolveDeferred(end);
@@ -127,7 +153,7 @@ export class ImageStreamConverter extends StreamConverterBase {
 
   /** Takes the gathered bytes as one buffer starting at #pos. */
   #take(): { data: Buffer; start: number } {
-    const data = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    const data = joinParts(this.#parts);
     const start = this.#pos;
     this.#parts = [];
     this.#partsLen = 0;
@@ -136,11 +162,11 @@ export class ImageStreamConverter extends StreamConverterBase {
   }
 
   protected override async processWindow(eof: boolean): Promise<void> {
-    if (this.#map === undefined) {
-      if (this.#partsLen < headBytes(this.#format) && !eof) return;
+    if (this.#opened === undefined) {
+      if (this.#partsLen < this.#spec.headBytes && !eof) return;
       await this.#open();
     }
-    if (this.#raw!.compressed) {
+    if (this.#state().raw.compressed) {
       await this.#processMarkers(eof);
       return;
     }
@@ -152,17 +178,17 @@ export class ImageStreamConverter extends StreamConverterBase {
     }
     await this.spill.add(start, data);
     await this.#gather(data, start);
-    if (this.#map!.needs().length === 0) await this.#startMapped(start + data.length);
+    if (this.#state().map.needs().length === 0) await this.#startMapped(start + data.length);
   }
 
   async #open(): Promise<void> {
-    const head = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    const head = joinParts(this.#parts);
     this.#parts = [head];
     // The length stays unknown to the parser even with Content-Length: the footer (VMDK
     // GD_AT_END) is not at hand, and truncation shows up at the end of the stream anyway.
     const map = new this.#binding.ImageMap(
       this.#format,
-      head.subarray(0, headBytes(this.#format)),
+      head.subarray(0, this.#spec.headBytes),
       Buffer.alloc(0),
       -1,
     );
@@ -174,8 +200,7 @@ export class ImageStreamConverter extends StreamConverterBase {
         'a fixed vhd has its footer at the end; it streams as a raw image',
       );
     }
-    this.#map = map;
-    this.#raw = raw;
+    this.#opened = { map, raw };
     // Block-map formats prepare the target once the map is complete (a VHDX learns its size from
     // its metadata region); streamOptimized VMDK writes from the first grain on.
     if (raw.compressed) await this.#prepare(raw);
@@ -196,7 +221,7 @@ export class ImageStreamConverter extends StreamConverterBase {
     await this.#options.prepareTarget?.(toDiskImageInfo(raw));
     this.#writer = new ItemWriter({
       binding: this.#binding,
-      map: this.#map!,
+      map: this.#state().map,
       options: this.#options,
       stats: this.stats,
       total: raw.virtualSize,
@@ -205,15 +230,13 @@ export class ImageStreamConverter extends StreamConverterBase {
 
   /** Copies the parts of the needed tables inside `data` (or behind it, from the spill file). */
   async #gather(data: Buffer, start: number): Promise<void> {
-    const map = this.#map!;
+    const { map } = this.#state();
     const end = start + data.length;
     for (;;) {
-      const needs = map.needs();
       const known = new Set(this.#gathers.map((g) => g.offset));
-      for (let i = 0; i + 1 < needs.length; i += 2) {
-        const offset = needs[i]!;
+      for (const [offset, length] of neededRanges(map)) {
         if (known.has(offset)) continue;
-        const g: Gather = { offset, buf: Buffer.alloc(needs[i + 1]!), filled: 0 };
+        const g: Gather = { offset, buf: Buffer.alloc(length), filled: 0 };
         // Bytes behind this window are in the spill file (everything before the map is spilled).
         const behind = Math.min(g.buf.length, Math.max(0, start - offset));
         if (behind > 0) {
@@ -243,89 +266,60 @@ export class ImageStreamConverter extends StreamConverterBase {
   /** The map is complete: sorts the blocks into written-later, from-spill, and zero. */
   async #startMapped(spilledEnd: number): Promise<void> {
     this.#mapped = true;
-    const raw = this.#map!.info();
-    this.#raw = raw;
+    const opened = this.#state();
+    const raw = opened.map.info();
+    opened.raw = raw;
     await this.#prepare(raw);
     for (let first = 0; first < raw.blockCount; first += MAP_BATCH) {
-      const ex = this.#map!.mapBlocks(first, MAP_BATCH);
-      for (let i = 0; i + EXTENT_FIELDS <= ex.length; i += EXTENT_FIELDS) {
-        const [guest, length, kind, host] = [ex[i]!, ex[i + 1]!, ex[i + 2]!, ex[i + 3]!];
+      for (const { guest, length, kind, host } of extentsOf(
+        opened.map.mapBlocks(first, MAP_BATCH),
+      )) {
         if (kind === ExtentKind.Zero) {
           this.#queueZero(guest, length);
         } else if (host + length <= spilledEnd) {
-          this.#deferred.push([guest, length, kind, host, length]);
+          this.#deferred.push({ guest, length, kind, host, hostLength: length });
         } else if (host >= spilledEnd) {
-          this.#expected.push([guest, length, kind, host, length]);
+          this.#expected.push({ guest, length, kind, host, hostLength: length });
         } else {
           const part = spilledEnd - host;
-          this.#deferred.push([guest, part, kind, host, part]);
-          this.#expected.push([guest + part, length - part, kind, spilledEnd, length - part]);
+          this.#deferred.push({ guest, length: part, kind, host, hostLength: part });
+          this.#expected.push({
+            guest: guest + part,
+            length: length - part,
+            kind,
+            host: spilledEnd,
+            hostLength: length - part,
+          });
         }
       }
     }
-    this.#expected.sort((a, b) => a[3]! - b[3]!);
+    this.#expected.sort((a, b) => a.host - b.host);
   }
 
   #queueZero(offset: number, length: number): void {
     if (length === 0) return;
-    const writer = this.#writer!;
+    const writer = this.#target();
     // Remembered so finishStream waits until every queued run has started before draining the pool.
     this.#queued.push(this.pool.run(() => writer.zero(offset, length)).catch(() => undefined));
   }
 
   /** Writes the expected extents whose bytes are in the window (past EOF: zeros). */
   async #writeExpected(data: Buffer, start: number, eof: boolean): Promise<void> {
-    const end = start + data.length;
-    const batch: number[][] = [];
-    let taken = 0;
-    for (const e of this.#expected) {
-      const [guest, length, kind, host] = e as [number, number, number, number];
-      if (host >= end) break;
-      taken++;
-      if (host + length > end && !eof) {
-        const part = end - host;
-        batch.push([guest, part, kind, host, part]);
-        this.#expected[taken - 1] = [guest + part, length - part, kind, end, length - part];
-        taken--;
-        break;
-      }
-      batch.push(e);
-    }
-    this.#expected.splice(0, taken);
-    await this.#runChunks(batch, { pieces: [data], pieceOffsets: [start] });
-  }
-
-  async #runChunks(
-    extents: number[][],
-    source: Pieces | undefined,
-    fetch?: (chunkExtents: Float64Array) => Promise<Pieces>,
-  ): Promise<void> {
-    if (extents.length === 0) return;
-    extents.sort((a, b) => a[0]! - b[0]!);
-    const chunker = new Chunker({ contiguousOnly: true });
-    const items = [...chunker.push(Float64Array.from(extents.flat())), ...chunker.flush()];
-    for (const item of items) {
-      if (item.type !== 'chunk') continue;
-      const src = source ?? (await fetch!(item.extents));
-      await this.pool.run(() => this.#writer!.chunk(item, src));
-    }
+    const { batch } = takeWindowExtents(this.#expected, start + data.length, eof);
+    const window = { pieces: [data], pieceOffsets: [start] };
+    await this.runChunks(this.#target(), batch, () => window);
   }
 
   async #resolveDeferred(end: number): Promise<void> {
-    const fetch = async (ex: Float64Array): Promise<Pieces> => {
-      const ranges = hostRanges(ex, end, 0);
-      const pieces = await Promise.all(ranges.map((r) => this.spill.read(r.offset, r.length, end)));
-      return { pieces, pieceOffsets: ranges.map((r) => r.offset) };
-    };
-    await this.#runChunks(this.#deferred.splice(0), undefined, fetch);
+    await this.runChunks(this.#target(), this.#deferred.splice(0), (ex) => this.fromSpill(ex, end));
   }
 
   /** streamOptimized: walks the markers in the gathered bytes, writing each grain. */
   async #processMarkers(eof: boolean): Promise<void> {
     const { data, start } = this.#take();
     const end = start + data.length;
-    const raw = this.#raw!;
-    const grains: number[][] = [];
+    const { raw } = this.#state();
+    const grains: Extent[] = [];
     let pos = this.#marker;
     while (!this.#ended && pos + 16 <= end) {
       const rel = pos - start;
@@ -362,20 +356,27 @@ export class ImageStreamConverter extends StreamConverterBase {
           `vmdk grain marker at offset ${pos} names sector ${lba}, not a grain of the disk`,
         );
       }
-      if (this.#seen![index] === 1) {
+      if (this.#seen[index] === 1) {
         throw new CdiError(
           ErrorCodes.ImageInvalid,
           `vmdk grain for sector ${lba} appears twice (again at offset ${pos})`,
         );
       }
-      this.#seen![index] = 1;
+      this.#seen[index] = 1;
       const guest = index * raw.blockSize;
       const length = Math.min(raw.blockSize, raw.virtualSize - guest);
-      grains.push([guest, length, ExtentKind.MarkerGrain, pos, 12 + size]);
+      grains.push({
+        guest,
+        length,
+        kind: ExtentKind.MarkerGrain,
+        host: pos,
+        hostLength: 12 + size,
+      });
       pos = Math.ceil((pos + 12 + size) / 512) * 512;
     }
     this.#marker = pos;
-    await this.#runChunks(grains, { pieces: [data], pieceOffsets: [start] });
+    const window = { pieces: [data], pieceOffsets: [start] };
+    await this.runChunks(this.#target(), grains, () => window);
     if (this.#ended || pos >= end) return;
     if (eof) {
       throw new CdiError(
@@ -391,8 +392,8 @@ export class ImageStreamConverter extends StreamConverterBase {
 
   /** streamOptimized: makes the grains no marker carried read as zeros (block targets). */
   #zeroUnseen(): void {
-    const raw = this.#raw!;
-    const seen = this.#seen!;
+    const { raw } = this.#state();
+    const seen = this.#seen;
     let runStart = -1;
     for (let i = 0; i <= seen.length; i++) {
       if (i < seen.length && seen[i] === 0) {
