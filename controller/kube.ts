@@ -499,15 +499,23 @@ export class KubeClient {
   }
 
   /**
-   * Writes `caBundle` (base64 PEM) into every webhook of a MutatingWebhookConfiguration; false
-   * when it does not exist (not installed, or a cluster without admission webhooks).
+   * Writes `caBundle` (base64 PEM) into every webhook of a Mutating- or
+   * ValidatingWebhookConfiguration; false when it does not exist (not installed, or a cluster
+   * without admission webhooks).
    */
-  async setMutatingWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {
-    const current = await orNotFound(`get MutatingWebhookConfiguration ${name}`, () =>
-      this.admission.readMutatingWebhookConfiguration({ name }),
+  async setWebhookCaBundle(
+    kind: 'Mutating' | 'Validating',
+    name: string,
+    caBundle: string,
+  ): Promise<boolean> {
+    const what = `${kind}WebhookConfiguration ${name}`;
+    const current = await orNotFound(`get ${what}`, () =>
+      kind === 'Mutating'
+        ? this.admission.readMutatingWebhookConfiguration({ name })
+        : this.admission.readValidatingWebhookConfiguration({ name }),
     );
     if (current === undefined) return false;
-    const hooks = current.webhooks ?? [];
+    const hooks: readonly { clientConfig: { caBundle?: string } }[] = current.webhooks ?? [];
     const stale = hooks
       .map((h, i) => ({ i, current: h.clientConfig.caBundle }))
       .filter((h) => h.current !== caBundle);
@@ -517,8 +525,10 @@ export class KubeClient {
       path: `/webhooks/${h.i}/clientConfig/caBundle`,
       value: caBundle,
     }));
-    await call(`patch MutatingWebhookConfiguration ${name}`, () =>
-      this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
+    await call(`patch ${what}`, () =>
+      kind === 'Mutating'
+        ? this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH)
+        : this.admission.patchValidatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
     );
     return true;
   }
