@@ -4,7 +4,9 @@
  * created with the label `cdi.kubevirt.io/applyStorageProfile: "true"` gets the access modes and
  * volume mode it leaves out (or `volumeMode: FromStorageProfile`) from its class's StorageProfile,
  * by the rule the controller renders a DataVolume's `storage` claim with
- * (common/datavolume/storage-modes.ts). Other PVCs and updates pass unchanged.
+ * (common/datavolume/storage-modes.ts). Other PVCs and updates pass unchanged. The API server
+ * defaults `volumeMode` to Filesystem before admission, so a claim wanting the profile's volume
+ * mode says `FromStorageProfile`, as with CDI.
  */
 import type { ClaimPropertySet } from '../../common/api/datavolume.js';
 import { chooseStorageModes } from '../../common/datavolume/storage-modes.js';
