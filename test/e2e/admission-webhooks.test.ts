@@ -16,6 +16,10 @@ import {
   DATAVOLUME_VALIDATE_PATH,
   validateDataVolumeReview,
 } from '../../uploadproxy/apiserver/datavolume-validate.js';
+import {
+  DATASOURCE_VALIDATE_PATH,
+  validateDataSourceReview,
+} from '../../uploadproxy/apiserver/datasource-validate.js';
 import { PVC_MUTATE_PATH, mutatePvcReview } from '../../uploadproxy/apiserver/pvc-mutate.js';
 import { kubePvcMutateDeps } from '../../uploadproxy/apiserver/storage-profile-kube.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
@@ -63,6 +67,7 @@ beforeAll(async () => {
     webhooks: {
       [DATAVOLUME_VALIDATE_PATH]: (r) => Promise.resolve(validateDataVolumeReview(r)),
       [PVC_MUTATE_PATH]: (r) => mutatePvcReview(r, pvcDeps),
+      [DATASOURCE_VALIDATE_PATH]: (r) => Promise.resolve(validateDataSourceReview(r)),
     },
     authenticator: () => Promise.resolve(undefined),
     authorizer: allowAll,
@@ -234,5 +239,21 @@ ${labelled ? '  volumeMode: FromStorageProfile\n' : '  accessModes: [ReadWriteOn
     ) as { accessModes?: string[]; volumeMode?: string };
     expect(spec.accessModes).toEqual(['ReadWriteOnce']);
     expect(spec.volumeMode).not.toBe('Block');
+  });
+});
+
+describe('DataSource validating webhook', () => {
+  it('kubectl apply refuses a DataSource pointing at itself, and admits one pointing elsewhere', async () => {
+    const ds = (name: string, target: string): string => `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataSource
+metadata: { name: ${name}, namespace: default }
+spec: { source: { dataSource: { name: ${target} } } }
+`;
+    const r = await kubectl(sandbox, ['apply', '-f', '-'], { input: ds('loop', 'loop') });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'admission webhook "datasource-validate.cdi.kubevirt.io" denied the request: DataSource cannot point to itself',
+    );
+    await ok(['apply', '-f', '-'], ds('latest', 'fedora-40'));
   });
 });

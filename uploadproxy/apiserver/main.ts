@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`) and CDI's
- * admission webhooks: DataVolume validation (`/datavolume-validate`) and, with a kubeconfig or
+ * admission webhooks: DataVolume and DataSource validation (`/datavolume-validate`,
+ * `/datasource-validate`) and, with a kubeconfig or
  * in-cluster, the DataVolume and PVC mutating webhooks (`/datavolume-mutate`, `/pvc-mutate`).
  *
  * `cdi apiserver --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
@@ -35,6 +36,7 @@ import { loadKubeConfig } from '../protocol/kube-client.js';
 import { kubeAdmissionDeps } from './admission-kube.js';
 import { DATAVOLUME_MUTATE_PATH, admitDataVolume } from './datavolume-mutate.js';
 import { DATAVOLUME_VALIDATE_PATH, validateDataVolumeReview } from './datavolume-validate.js';
+import { DATASOURCE_VALIDATE_PATH, validateDataSourceReview } from './datasource-validate.js';
 import { PVC_MUTATE_PATH, mutatePvcReview } from './pvc-mutate.js';
 import { kubePvcMutateDeps } from './storage-profile-kube.js';
 import { parseListen } from '../protocol/listen.js';
@@ -111,6 +113,8 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
         // DataSources, StorageProfiles).
         [DATAVOLUME_VALIDATE_PATH]: (review: unknown) =>
           Promise.resolve(validateDataVolumeReview(review)),
+        [DATASOURCE_VALIDATE_PATH]: (review: unknown) =>
+          Promise.resolve(validateDataSourceReview(review)),
         ...(admission === undefined || pvcDeps === undefined
           ? {}
           : {
