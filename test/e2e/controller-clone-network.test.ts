@@ -9,6 +9,7 @@
  * mounted by another pod waits with CloneSourceInUse and proceeds once that pod is gone. Disks
  * are compared with `qemu-img convert -O raw` of the original image.
  */
+import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CustomObjectsApi, type CoreV1Event } from '@kubernetes/client-node';
@@ -80,8 +81,8 @@ beforeAll(async () => {
   });
   // The token signing key the controller keeps for the API server.
   const secret = await waitForObject(env.kc, {
-    // The harness runs the controller in the namespace `default`.
-    path: '/api/v1/namespaces/default/secrets',
+    // The controller keeps its PKI in its own namespace.
+    path: `/api/v1/namespaces/${CDI_NAMESPACE}/secrets`,
     name: 'cdi-api-signing-key',
     until: () => true,
     timeoutMs: 30_000,
