@@ -5,7 +5,7 @@
  * the fields the controller owns. So a reconcile interrupted at any point converges when re-run.
  */
 import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { DataSource, DataVolumeStatus, StorageProfile } from './api/datavolume.js';
+import type { DataSource, DataVolumeStatus, StorageProfile } from '../common/api/datavolume.js';
 
 /** The object an event is about. */
 export interface EventTarget {

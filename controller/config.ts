@@ -9,7 +9,7 @@ import type {
   CdiConfigStatus,
   ClaimPropertySet,
   ResourceRequirements,
-} from './api/datavolume.js';
+} from '../common/api/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
 import type { NodePlacement } from './cdi/types.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';

@@ -24,7 +24,7 @@ import {
   type DataSource,
   type DataVolume,
   type StorageProfile,
-} from './api/datavolume.js';
+} from '../common/api/datavolume.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import {
@@ -57,7 +57,7 @@ import {
   resolvedClaim,
   resolvedSnapshot,
 } from './datasource/decide.js';
-import { DATA_IMPORT_CRONS, type DataImportCron } from './api/dataimportcron.js';
+import { DATA_IMPORT_CRONS, type DataImportCron } from '../common/api/dataimportcron.js';
 import { cronLabelOf } from './dataimportcron/decide.js';
 import { outdatedSamples, type OutdatedSample } from './dataimportcron/metrics.js';
 import { reconcileCron, type CronReconcileContext } from './dataimportcron/reconcile.js';

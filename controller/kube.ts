@@ -34,8 +34,8 @@ import {
   type DataVolume,
   type DataVolumeStatus,
   type StorageProfile,
-} from './api/datavolume.js';
-import { DATA_IMPORT_CRONS, type DataImportCronStatus } from './api/dataimportcron.js';
+} from '../common/api/datavolume.js';
+import { DATA_IMPORT_CRONS, type DataImportCronStatus } from '../common/api/dataimportcron.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
 
 /** HTTP status of a failed API call, if it is one. */
@@ -643,15 +643,23 @@ export class KubeClient {
   }
 
   /**
-   * Writes `caBundle` (base64 PEM) into every webhook of a MutatingWebhookConfiguration; false
-   * when it does not exist (not installed, or a cluster without admission webhooks).
+   * Writes `caBundle` (base64 PEM) into every webhook of a Mutating- or
+   * ValidatingWebhookConfiguration; false when it does not exist (not installed, or a cluster
+   * without admission webhooks).
    */
-  async setMutatingWebhookCaBundle(name: string, caBundle: string): Promise<boolean> {
-    const current = await orNotFound(`get MutatingWebhookConfiguration ${name}`, () =>
-      this.admission.readMutatingWebhookConfiguration({ name }),
+  async setWebhookCaBundle(
+    kind: 'Mutating' | 'Validating',
+    name: string,
+    caBundle: string,
+  ): Promise<boolean> {
+    const what = `${kind}WebhookConfiguration ${name}`;
+    const current = await orNotFound(`get ${what}`, () =>
+      kind === 'Mutating'
+        ? this.admission.readMutatingWebhookConfiguration({ name })
+        : this.admission.readValidatingWebhookConfiguration({ name }),
     );
     if (current === undefined) return false;
-    const hooks = current.webhooks ?? [];
+    const hooks: readonly { clientConfig: { caBundle?: string } }[] = current.webhooks ?? [];
     const stale = hooks
       .map((h, i) => ({ i, current: h.clientConfig.caBundle }))
       .filter((h) => h.current !== caBundle);
@@ -661,8 +669,10 @@ export class KubeClient {
       path: `/webhooks/${h.i}/clientConfig/caBundle`,
       value: caBundle,
     }));
-    await call(`patch MutatingWebhookConfiguration ${name}`, () =>
-      this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
+    await call(`patch ${what}`, () =>
+      kind === 'Mutating'
+        ? this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, JSON_PATCH)
+        : this.admission.patchValidatingWebhookConfiguration({ name, body: patch }, JSON_PATCH),
     );
     return true;
   }

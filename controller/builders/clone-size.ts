@@ -7,7 +7,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parseQuantity } from '../../common/quantity.js';
-import { ConditionMessages } from '../api/phases.js';
+import { ConditionMessages } from '../../common/api/phases.js';
 import { filesystemOverheadFor, type EffectiveConfig } from '../config.js';
 import { isBlock } from './claim.js';
 import { requiredSpace, usableSpace } from './size.js';

@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations, ImporterEnv, PodPaths, SourceKinds } from '../../common/contract.js';
-import type { DataVolume, DataVolumeSpec } from '../api/datavolume.js';
+import type { DataVolume, DataVolumeSpec } from '../../common/api/datavolume.js';
 import { effectiveConfig, parseControllerSettings } from '../config.js';
 import { cloneRequestOf } from './claim.js';
 import { cloneSizeProblem, defaultCloneSize, sizedSource } from './clone-size.js';

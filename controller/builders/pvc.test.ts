@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
 import { Annotations, Labels } from '../../common/contract.js';
-import type { DataVolume, DataVolumeSpec } from '../api/datavolume.js';
+import type { DataVolume, DataVolumeSpec } from '../../common/api/datavolume.js';
 import { effectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec, sourceAnnotations, storageModes } from './pvc.js';
 

@@ -7,14 +7,10 @@
  */
 import type { V1PersistentVolumeClaim, V1PersistentVolumeClaimSpec } from '@kubernetes/client-node';
 import { Annotations, ContentTypes, Labels, SourceKinds } from '../../common/contract.js';
-import type {
-  ClaimPropertySet,
-  ClaimSpec,
-  DataVolume,
-  DataVolumeSource,
-} from '../api/datavolume.js';
-import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
+import type { ClaimSpec, DataVolume, DataVolumeSource } from '../../common/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION } from '../../common/api/datavolume.js';
 import { parseQuantity } from '../../common/quantity.js';
+import { chooseStorageModes, type StorageModes } from '../../common/datavolume/storage-modes.js';
 import {
   FeatureGates,
   claimPropertySetsFor,
@@ -80,48 +76,12 @@ export function renderClaimSpec(
   return rendered;
 }
 
-/** The access and volume modes a `storage` claim gets. */
-export interface StorageModes {
-  readonly accessModes: string[];
-  readonly volumeMode: string;
-}
-
 /**
- * Access and volume modes of a DataVolume's `storage` claim (CDI `renderPvcSpec`): what the spec
- * gives, the rest from the claim class's StorageProfile (the default class when none is named).
- * Both missing: the profile's first claim property set. Only a volume mode given: the access modes
- * of the first set with that volume mode. Only access modes given: the volume mode of the first
- * set holding all of them. What the profile cannot answer (no profile, no sets, no match) falls
- * back to ReadWriteOnce and Filesystem (ADR 0015).
+ * Access and volume modes of a DataVolume's `storage` claim (CDI `renderPvcSpec`), from the
+ * claim class's StorageProfile (the default class when none is named): {@link chooseStorageModes}.
  */
 export function storageModes(storage: ClaimSpec, config: EffectiveConfig): StorageModes {
-  const givenAccess =
-    storage.accessModes === undefined || storage.accessModes.length === 0
-      ? undefined
-      : [...storage.accessModes];
-  const givenVolume =
-    storage.volumeMode === undefined ||
-    storage.volumeMode === '' ||
-    storage.volumeMode === 'FromStorageProfile'
-      ? undefined
-      : storage.volumeMode;
-  if (givenAccess !== undefined && givenVolume !== undefined)
-    return { accessModes: givenAccess, volumeMode: givenVolume };
-  const sets = claimPropertySetsFor(config, storage.storageClassName);
-  const setVolume = (s: ClaimPropertySet): string =>
-    s.volumeMode === undefined || s.volumeMode === '' ? 'Filesystem' : s.volumeMode;
-  let chosen: ClaimPropertySet | undefined;
-  if (givenAccess === undefined && givenVolume === undefined) chosen = sets[0];
-  else if (givenAccess === undefined) chosen = sets.find((s) => setVolume(s) === givenVolume);
-  else chosen = sets.find((s) => givenAccess.every((m) => (s.accessModes ?? []).includes(m)));
-  const chosenAccess =
-    chosen?.accessModes === undefined || chosen.accessModes.length === 0
-      ? undefined
-      : [...chosen.accessModes];
-  return {
-    accessModes: givenAccess ?? chosenAccess ?? ['ReadWriteOnce'],
-    volumeMode: givenVolume ?? (chosen === undefined ? 'Filesystem' : setVolume(chosen)),
-  };
+  return chooseStorageModes(storage, claimPropertySetsFor(config, storage.storageClassName));
 }
 
 function copyClaim(claim: ClaimSpec): V1PersistentVolumeClaimSpec {

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Carries out a {@link CdiDecision} against the API server (the thin executor of `decide.ts`). */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { CDI_CONFIG_NAME, CDI_GROUP, CDI_VERSION, CdiResources } from '../api/datavolume.js';
+import {
+  CDI_CONFIG_NAME,
+  CDI_GROUP,
+  CDI_VERSION,
+  CdiResources,
+} from '../../common/api/datavolume.js';
 import type { EventRecorder } from '../events.js';
 import type { KubeClient } from '../kube.js';
 import { kubeError } from '../kube.js';

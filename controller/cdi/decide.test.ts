@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import type { CdiConfig } from '../api/datavolume.js';
+import type { CdiConfig } from '../../common/api/datavolume.js';
 import {
   CDI_FINALIZER,
   CONFIG_AUTHORITY_ANNOTATION,

@@ -11,7 +11,7 @@
  * - `status.phase` reads Deployed (Deleting once deleted) and the Available, Progressing and
  *   Degraded conditions follow the controller's health.
  */
-import type { CdiConfig, CdiConfigSpec } from '../api/datavolume.js';
+import type { CdiConfig, CdiConfigSpec } from '../../common/api/datavolume.js';
 import { UninstallStrategies, type Cdi, type CdiCondition, type CdiStatus } from './types.js';
 
 /** Marks the CDI resource whose `spec.config` is authoritative. */

@@ -4,7 +4,7 @@
  * JSON shapes with CDI's field names.
  */
 import type { V1Affinity, V1Toleration } from '@kubernetes/client-node';
-import type { CdiConfigSpec, ObjectMeta } from '../api/datavolume.js';
+import type { CdiConfigSpec, ObjectMeta } from '../../common/api/datavolume.js';
 
 /** Plural of the CDI resource. */
 export const CDI_PLURAL = 'cdis';

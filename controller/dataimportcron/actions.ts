@@ -5,8 +5,8 @@
  * status subresource), import DataVolumes created and deleted, the managed DataSource created or
  * re-pointed, and old import claims deleted.
  */
-import type { DataSource, DataVolume } from '../api/datavolume.js';
-import type { DataImportCronStatus } from '../api/dataimportcron.js';
+import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
+import type { DataImportCronStatus } from '../../common/api/dataimportcron.js';
 import type { Action } from '../actions.js';
 
 /** Merge-patch the cron's annotations (null removes) and replace the status fields given. */

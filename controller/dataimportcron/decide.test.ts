@@ -2,9 +2,9 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations, Labels } from '../../common/contract.js';
-import type { DataImportCron, DataImportCronStatus } from '../api/dataimportcron.js';
-import type { DataSource, DataVolume } from '../api/datavolume.js';
-import type { DataVolumePhase } from '../api/phases.js';
+import type { DataImportCron, DataImportCronStatus } from '../../common/api/dataimportcron.js';
+import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
+import type { DataVolumePhase } from '../../common/api/phases.js';
 import type { CronAction, UpdateCronAction } from './actions.js';
 import { decideCron, importName, isPollDue, untagged, type CronInput } from './decide.js';
 

@@ -25,9 +25,14 @@ import {
   type DataImportCron,
   type DataImportCronStatus,
   type ImportStatus,
-} from '../api/dataimportcron.js';
-import { CDI_GROUP, CDI_VERSION, type DataSource, type DataVolume } from '../api/datavolume.js';
-import { ConditionStatuses, type ConditionStatus } from '../api/phases.js';
+} from '../../common/api/dataimportcron.js';
+import {
+  CDI_GROUP,
+  CDI_VERSION,
+  type DataSource,
+  type DataVolume,
+} from '../../common/api/datavolume.js';
+import { ConditionStatuses, type ConditionStatus } from '../../common/api/phases.js';
 import { joinName } from '../builders/naming.js';
 import { isPopulated } from '../pvc/clone-source.js';
 import { mergeConditions, type ConditionValue } from '../datavolume/conditions.js';

@@ -6,7 +6,7 @@
  * the cluster has no default). CDI's alert `CDIDataImportCronOutdated` fires on
  * `pending="false"`. Pure: the controller's metrics endpoint registers it as a collected gauge.
  */
-import { CronConditions, type DataImportCron } from '../api/dataimportcron.js';
+import { CronConditions, type DataImportCron } from '../../common/api/dataimportcron.js';
 
 /** The gauge's name. */
 export const DATAIMPORTCRON_OUTDATED_METRIC = 'kubevirt_cdi_dataimportcron_outdated';

@@ -8,8 +8,8 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import { Labels } from '../../common/contract.js';
 import { errorMessage } from '../../common/errors.js';
-import type { DataImportCron } from '../api/dataimportcron.js';
-import type { DataSource, DataVolume } from '../api/datavolume.js';
+import type { DataImportCron } from '../../common/api/dataimportcron.js';
+import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import type { CronAction } from './actions.js';
 import {

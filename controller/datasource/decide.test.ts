@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { DataSource, DataSourceSource } from '../api/datavolume.js';
+import type { DataSource, DataSourceSource } from '../../common/api/datavolume.js';
 import type { UpdateDataSourceStatusAction } from '../actions.js';
 import { decideDataSource, type SnapshotView } from './decide.js';
 

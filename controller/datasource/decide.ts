@@ -8,8 +8,8 @@
  * for each case.
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import type { DataSource, DataSourceSource } from '../api/datavolume.js';
-import { ConditionStatuses } from '../api/phases.js';
+import type { DataSource, DataSourceSource } from '../../common/api/datavolume.js';
+import { ConditionStatuses } from '../../common/api/phases.js';
 import type { Action } from '../actions.js';
 import { isPopulated } from '../pvc/clone-source.js';
 import { mergeConditions, type ConditionValue } from '../datavolume/conditions.js';

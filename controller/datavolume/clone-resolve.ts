@@ -6,7 +6,7 @@
  * hands the result to the pure `decide()`; the DataVolume's spec is never rewritten.
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import type { DataSource, DataVolume } from '../api/datavolume.js';
+import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import type { ClaimRef } from '../builders/claim.js';
 
 /** A clone's source as the reconcile found it. */

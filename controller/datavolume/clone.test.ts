@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { DataSource, DataVolume, DataVolumeStatus } from '../api/datavolume.js';
+import type { DataSource, DataVolume, DataVolumeStatus } from '../../common/api/datavolume.js';
 import type { Action, CreatePvcAction, EventAction, UpdateDvStatusAction } from '../actions.js';
 import { effectiveConfig } from '../config.js';
 import { resolveCloneSource, type ResolvedCloneSource } from './clone-resolve.js';

@@ -2,8 +2,8 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { DataVolumeCondition } from '../api/datavolume.js';
-import type { DataVolumePhase } from '../api/phases.js';
+import type { DataVolumeCondition } from '../../common/api/datavolume.js';
+import type { DataVolumePhase } from '../../common/api/phases.js';
 import { desiredConditions, mergeConditions } from './conditions.js';
 
 function claim(phase: string, annotations: Record<string, string> = {}): V1PersistentVolumeClaim {

@@ -6,7 +6,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import type { DataVolumeCondition } from '../api/datavolume.js';
+import type { DataVolumeCondition } from '../../common/api/datavolume.js';
 import {
   ConditionMessages,
   ConditionReasons,
@@ -15,7 +15,7 @@ import {
   DataVolumePhases,
   type ConditionStatus,
   type DataVolumePhase,
-} from '../api/phases.js';
+} from '../../common/api/phases.js';
 
 /** A condition before timestamps are applied. */
 export interface ConditionValue {

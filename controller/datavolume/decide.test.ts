@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { DataVolume, DataVolumeStatus } from '../api/datavolume.js';
+import type { DataVolume, DataVolumeStatus } from '../../common/api/datavolume.js';
 import type { Action, UpdateDvStatusAction } from '../actions.js';
 import { effectiveConfig } from '../config.js';
 import { decideDataVolume, NO_STORAGE_CLASS_MESSAGE } from './decide.js';

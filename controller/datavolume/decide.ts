@@ -13,7 +13,7 @@ import {
   type DataVolume,
   type DataVolumeCondition,
   type DataVolumeStatus,
-} from '../api/datavolume.js';
+} from '../../common/api/datavolume.js';
 import {
   ConditionMessages,
   ConditionReasons,
@@ -22,7 +22,7 @@ import {
   DataVolumePhases,
   EventReasons,
   type DataVolumePhase,
-} from '../api/phases.js';
+} from '../../common/api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
 import { defaultVirtStorageClass, resolveStorageClass, type EffectiveConfig } from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
@@ -37,7 +37,7 @@ import {
   type ConditionValue,
 } from './conditions.js';
 import { derivePhase } from './phase.js';
-import { isCloneSpec, validateDataVolume } from './validate.js';
+import { isCloneSpec, validateDataVolume } from '../../common/datavolume/validate.js';
 
 /** Progress shown before any is known. */
 export const PROGRESS_NA = 'N/A';

@@ -5,7 +5,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { DataVolumePhases, PodPhases, type DataVolumePhase } from '../api/phases.js';
+import { DataVolumePhases, PodPhases, type DataVolumePhase } from '../../common/api/phases.js';
 import { annotation, cloneRequestOf } from '../builders/claim.js';
 
 /** Inputs of {@link derivePhase}. */

@@ -6,8 +6,8 @@
  */
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import type { DataSource, DataVolume } from '../api/datavolume.js';
-import { PodPhases } from '../api/phases.js';
+import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
+import { PodPhases } from '../../common/api/phases.js';
 import { isWaitForFirstConsumer, type EffectiveConfig } from '../config.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import { importerPodName, uploadPodName } from '../builders/naming.js';

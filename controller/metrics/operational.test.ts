@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import type { ClaimPropertySet, DataVolume, StorageProfile } from '../api/datavolume.js';
+import type { ClaimPropertySet, DataVolume, StorageProfile } from '../../common/api/datavolume.js';
 import { computeOperationalMetrics, type OperationalInput } from './operational.js';
 
 const empty: OperationalInput = {

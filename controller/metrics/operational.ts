@@ -7,7 +7,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { ForeignAnnotations, Labels } from '../../common/contract.js';
-import type { DataVolume, StorageProfile } from '../api/datavolume.js';
+import type { DataVolume, StorageProfile } from '../../common/api/datavolume.js';
 
 /** A pod counts as failing once any container restarted more than this (CDI `UnusualRestartCountThreshold`). */
 export const UNUSUAL_RESTART_COUNT_THRESHOLD = 3;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePrometheusText, sampleValue } from '../../test/helpers/prom-text.js';
-import type { DataVolume } from '../api/datavolume.js';
+import type { DataVolume } from '../../common/api/datavolume.js';
 import type { OperationalInput } from './operational.js';
 import { ControllerMetrics } from './registry.js';
 import { startMetricsServer, type MetricsServer } from './server.js';

@@ -59,8 +59,10 @@ export const PkiNames = {
   BundleKey: 'ca-bundle.crt',
   /** The aggregated token API whose `caBundle` is kept in step with the apiserver signer. */
   TokenApiService: 'v1beta1.upload.cdi.kubevirt.io',
-  /** The DataVolume webhook (served by the apiserver) whose `caBundle` is kept in step too. */
+  /** The mutating webhooks (served by the apiserver) whose `caBundle` is kept in step too. */
   DataVolumeWebhook: 'cdi-api-datavolume-mutate',
+  /** The validating webhooks (served by the apiserver), likewise. */
+  ValidatingWebhooks: 'cdi-api-validate',
   /** Services the serving certificates are issued for. */
   ApiService: 'cdi-api',
   UploadProxyService: 'cdi-uploadproxy',
@@ -234,8 +236,14 @@ export class CdiPki {
       PkiNames.TokenApiService,
       Buffer.from(apiBundle).toString('base64'),
     );
-    await this.options.client.setMutatingWebhookCaBundle(
+    await this.options.client.setWebhookCaBundle(
+      'Mutating',
       PkiNames.DataVolumeWebhook,
+      Buffer.from(apiBundle).toString('base64'),
+    );
+    await this.options.client.setWebhookCaBundle(
+      'Validating',
+      PkiNames.ValidatingWebhooks,
       Buffer.from(apiBundle).toString('base64'),
     );
     this.#uploadServerSigner = signers.get(PkiNames.UploadServerSigner);

@@ -6,7 +6,7 @@
  */
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { ConditionMessages, ConditionReasons } from '../api/phases.js';
+import { ConditionMessages, ConditionReasons } from '../../common/api/phases.js';
 import type { Action, EventTarget } from '../actions.js';
 
 /** Kubelet waiting reasons that mean the image cannot be pulled. */

@@ -14,8 +14,8 @@
  */
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations, uploadServiceName } from '../../common/contract.js';
-import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
-import { EventReasons, PodPhases } from '../api/phases.js';
+import { CDI_GROUP, CDI_VERSION } from '../../common/api/datavolume.js';
+import { EventReasons, PodPhases } from '../../common/api/phases.js';
 import type { Action, EventTarget } from '../actions.js';
 import type { ControllerSettings } from '../config.js';
 import { annotation, cloneRequestOf, isBlock, ownerUid, type ClaimRef } from '../builders/claim.js';

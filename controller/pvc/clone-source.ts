@@ -7,7 +7,7 @@
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { PodPhases } from '../api/phases.js';
+import { PodPhases } from '../../common/api/phases.js';
 import { annotation, cloneRequestOf, type ClaimRef } from '../builders/claim.js';
 
 /** True when CDI fills this claim (import, upload or clone target). */

@@ -13,7 +13,7 @@
  */
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { ConditionReasons, EventReasons, PodPhases } from '../api/phases.js';
+import { ConditionReasons, EventReasons, PodPhases } from '../../common/api/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
 import { annotation, cloneRequestOf } from '../builders/claim.js';

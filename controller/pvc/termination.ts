@@ -7,7 +7,11 @@
  */
 import type { TerminationMessage } from '../../common/contract.js';
 import { ErrorCodes } from '../../common/errors.js';
-import { ConditionMessages, ConditionReasons, type ConditionReason } from '../api/phases.js';
+import {
+  ConditionMessages,
+  ConditionReasons,
+  type ConditionReason,
+} from '../../common/api/phases.js';
 
 /** What the controller concludes from one container termination. */
 export interface TerminationVerdict {

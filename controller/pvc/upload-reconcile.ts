@@ -13,7 +13,12 @@
  */
 import type { V1ContainerStatus, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { Annotations, uploadServiceName } from '../../common/contract.js';
-import { ConditionMessages, ConditionReasons, EventReasons, PodPhases } from '../api/phases.js';
+import {
+  ConditionMessages,
+  ConditionReasons,
+  EventReasons,
+  PodPhases,
+} from '../../common/api/phases.js';
 import type { Action } from '../actions.js';
 import type { ControllerSettings, EffectiveConfig } from '../config.js';
 import { annotation, cloneRequestOf } from '../builders/claim.js';

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import type { StorageProfile } from '../api/datavolume.js';
+import type { StorageProfile } from '../../common/api/datavolume.js';
 import type { Action } from '../actions.js';
 import {
   decideStorageProfile,

@@ -6,8 +6,12 @@
  * `spec.claimPropertySets` when set, else CDI's table of known provisioners, else absent. A
  * profile whose class is gone is deleted. Pure.
  */
-import type { ClaimPropertySet, StorageProfile, StorageProfileStatus } from '../api/datavolume.js';
-import { CDI_GROUP, CDI_VERSION } from '../api/datavolume.js';
+import type {
+  ClaimPropertySet,
+  StorageProfile,
+  StorageProfileStatus,
+} from '../../common/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION } from '../../common/api/datavolume.js';
 import type { Action } from '../actions.js';
 
 const RWO = 'ReadWriteOnce';

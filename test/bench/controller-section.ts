@@ -24,7 +24,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/api/datavolume.js';
 import { startTestHttpServer } from '../helpers/http-server.js';
 import type { AuditEvent } from '../sandbox/api-server.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';

@@ -14,7 +14,7 @@ import {
   CDI_GROUP,
   CDI_VERSION,
   type CdiConfig,
-} from '../../controller/api/datavolume.js';
+} from '../../common/api/datavolume.js';
 import { CDI_FINALIZER, CONFIG_AUTHORITY_ANNOTATION } from '../../controller/cdi/decide.js';
 import type { Cdi } from '../../controller/cdi/types.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';

@@ -9,6 +9,7 @@
  * mounted by another pod waits with CloneSourceInUse and proceeds once that pod is gone. Disks
  * are compared with `qemu-img convert -O raw` of the original image.
  */
+import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CustomObjectsApi, type CoreV1Event } from '@kubernetes/client-node';
@@ -23,7 +24,6 @@ import { loadPrivateKey } from '../../uploadproxy/protocol/token.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { waitForObject } from '../sandbox/testing.js';
-import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import {
   apply,
   httpDvManifest,

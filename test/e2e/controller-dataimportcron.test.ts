@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import type { DataImportCron } from '../../controller/api/dataimportcron.js';
-import type { DataSource } from '../../controller/api/datavolume.js';
+import type { DataImportCron } from '../../common/api/dataimportcron.js';
+import type { DataSource } from '../../common/api/datavolume.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import {
   pushContainerDisk,

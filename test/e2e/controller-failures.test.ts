@@ -6,8 +6,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConditionTypes } from '../../controller/api/phases.js';
-import type { DataVolume } from '../../controller/api/datavolume.js';
+import { ConditionTypes } from '../../common/api/phases.js';
+import type { DataVolume } from '../../common/api/datavolume.js';
 import {
   makeRawImage,
   makeTempDir,
@@ -17,7 +17,7 @@ import {
 } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { silentLogger } from '../../common/logger.js';
-import { CDI_GROUP, CDI_VERSION, type CdiConfig } from '../../controller/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type CdiConfig } from '../../common/api/datavolume.js';
 import { KubeClient } from '../../controller/kube.js';
 import { LeaderElector } from '../../controller/leader-election.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';

@@ -15,7 +15,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { ControllerEnv as ControllerEnvVars } from '../../common/contract.js';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/api/datavolume.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { parseControllerSettings } from '../../controller/config.js';
 import { Controller } from '../../controller/controller.js';

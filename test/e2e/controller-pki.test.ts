@@ -28,7 +28,7 @@ import {
   verifyUploadToken,
 } from '../../uploadproxy/protocol/token.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
-import { kubeConfigFor } from '../sandbox/testing.js';
+import { kubeConfigFor, kubectl } from '../sandbox/testing.js';
 
 const run = promisify(execFile);
 const NS = 'cdi-pki';
@@ -102,6 +102,9 @@ beforeAll(async () => {
       },
     },
   });
+  // The admission webhooks of deploy/, whose caBundle the PKI keeps too.
+  const applied = await kubectl(sandbox, ['apply', '-f', 'deploy/apiserver/webhook.yaml']);
+  expect(applied.code, applied.stderr).toBe(0);
 }, 60_000);
 
 afterAll(async () => {
@@ -166,6 +169,25 @@ describe('CdiPki', () => {
       await bundle(PkiNames.ApiServerSigner),
     );
   });
+
+  it.each([
+    { kind: 'mutatingwebhookconfiguration', name: PkiNames.DataVolumeWebhook },
+    { kind: 'validatingwebhookconfiguration', name: PkiNames.ValidatingWebhooks },
+  ])(
+    "sets the caBundle of every webhook in $kind $name to the apiserver signer's bundle",
+    async ({ kind, name }) => {
+      const r = await kubectl(sandbox, ['get', kind, name, '-o', 'json']);
+      expect(r.code, r.stderr).toBe(0);
+      const hooks = (
+        JSON.parse(r.stdout) as { webhooks: { clientConfig: { caBundle?: string } }[] }
+      ).webhooks;
+      expect(hooks.length).toBeGreaterThan(0);
+      for (const hook of hooks)
+        expect(Buffer.from(hook.clientConfig.caBundle ?? '', 'base64').toString()).toBe(
+          await bundle(PkiNames.ApiServerSigner),
+        );
+    },
+  );
 
   it('changes nothing when everything is current', async () => {
     const before = await versions();

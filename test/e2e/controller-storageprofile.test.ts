@@ -13,7 +13,7 @@ import {
   CDI_VERSION,
   CdiResources,
   type StorageProfile,
-} from '../../controller/api/datavolume.js';
+} from '../../common/api/datavolume.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { DEFAULT_CLASS_ANNOTATION, PROVISIONER } from '../sandbox/cluster.js';

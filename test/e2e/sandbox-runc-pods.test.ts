@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DataVolume } from '../../controller/api/datavolume.js';
+import type { DataVolume } from '../../common/api/datavolume.js';
 import { makeRawImage, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { buildImageOnce } from '../containers/image-build.js';

@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../controller/api/datavolume.js';
+import { CDI_GROUP, CDI_VERSION, type DataVolume } from '../../common/api/datavolume.js';
 import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
 import { FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, podRuntimeFromEnv, type PodRuntimeOptions } from '../sandbox/testing.js';

@@ -8,7 +8,7 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CDI_CONFIG_NAME } from '../../controller/api/datavolume.js';
+import { CDI_CONFIG_NAME } from '../../common/api/datavolume.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';

@@ -13,8 +13,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { ConditionTypes } from '../../controller/api/phases.js';
-import type { DataVolume } from '../../controller/api/datavolume.js';
+import { ConditionTypes } from '../../common/api/phases.js';
+import type { DataVolume } from '../../common/api/datavolume.js';
 import {
   apply,
   httpDvManifest,

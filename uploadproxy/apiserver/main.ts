@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`) and CDI's
- * DataVolume mutating webhook (`/datavolume-mutate`, with a kubeconfig or in-cluster).
+ * admission webhooks: DataVolume and DataSource validation (`/datavolume-validate`,
+ * `/datasource-validate`) and, with a kubeconfig or
+ * in-cluster, the DataVolume and PVC mutating webhooks (`/datavolume-mutate`, `/pvc-mutate`).
  *
  * `cdi apiserver --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
  *   [--token-key-file F] [--public-key-out F] [--requestheader-client-ca-file F]
@@ -34,6 +36,10 @@ import {
 import { loadKubeConfig } from '../protocol/kube-client.js';
 import { kubeAdmissionDeps } from './admission-kube.js';
 import { DATAVOLUME_MUTATE_PATH, admitDataVolume } from './datavolume-mutate.js';
+import { DATAVOLUME_VALIDATE_PATH, validateDataVolumeReview } from './datavolume-validate.js';
+import { DATASOURCE_VALIDATE_PATH, validateDataSourceReview } from './datasource-validate.js';
+import { PVC_MUTATE_PATH, mutatePvcReview } from './pvc-mutate.js';
+import { kubePvcMutateDeps } from './storage-profile-kube.js';
 import { parseListen } from '../protocol/listen.js';
 import { generateTokenKeys, loadPrivateKey, publicKeyPemOf } from '../protocol/token.js';
 
@@ -97,19 +103,26 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
       authorizer = subjectAccessReviewAuthorizer(kc);
     }
     const admission = kc === undefined ? undefined : kubeAdmissionDeps(kc, signingKey);
+    const pvcDeps = kc === undefined ? undefined : kubePvcMutateDeps(kc);
     const server = await startTokenApiServer({
       ...(certPem === undefined || keyPem === undefined
         ? {}
         : { tls: { certPem, keyPem, ...(clientCaPem === undefined ? {} : { clientCaPem }) } }),
       signingKey,
-      // The DataVolume webhook needs the cluster (SubjectAccessReviews, DataSources).
-      ...(admission === undefined
-        ? {}
-        : {
-            webhooks: {
+      webhooks: {
+        // Validation is pure; the mutating webhooks need the cluster (SubjectAccessReviews,
+        // DataSources, StorageProfiles).
+        [DATAVOLUME_VALIDATE_PATH]: (review: unknown) =>
+          Promise.resolve(validateDataVolumeReview(review)),
+        [DATASOURCE_VALIDATE_PATH]: (review: unknown) =>
+          Promise.resolve(validateDataSourceReview(review)),
+        ...(admission === undefined || pvcDeps === undefined
+          ? {}
+          : {
               [DATAVOLUME_MUTATE_PATH]: (review: unknown) => admitDataVolume(review, admission),
-            },
-          }),
+              [PVC_MUTATE_PATH]: (review: unknown) => mutatePvcReview(review, pvcDeps),
+            }),
+      },
       authenticator,
       authorizer,
       host: listen.host,

@@ -13,9 +13,9 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CdiError, ErrorCodes, errorMessage, toWriteError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { zeroRange } from '../../native/index.js';
 import { ExtentDecoder, type ExtentSink } from '../../importer/clone/extent-stream.js';
 import type { ImportResult, ImportTarget } from '../../importer/pipeline/import.js';
+import { zeroRange } from '../../importer/pipeline/raw.js';
 import { RawTarget } from '../../importer/sink/raw-target.js';
 
 export { CLONE_UPLOAD_PATH } from '../../common/contract.js';

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * DataVolume validation: what CDI's admission webhook (`datavolume-validate.go`) rejects at
- * create time. We have no webhook yet, so the reconcile reports these messages as a condition and
- * a Warning event instead. Pure; messages follow CDI's wording where CDI has one.
+ * create time, and the spec updates it refuses. `cdi apiserver`'s validating webhook rejects with
+ * these messages; the controller reports the same ones as a condition and a Warning event for a
+ * DataVolume that reached the cluster without the webhook. Pure; messages follow CDI's wording
+ * where CDI has one.
  */
 import type {
   ClaimSpec,
   DataVolume,
   DataVolumeSource,
   DataVolumeSourceRef,
+  DataVolumeSpec,
 } from '../api/datavolume.js';
-import { parseQuantity } from '../../common/quantity.js';
-import { ContentTypes } from '../../common/contract.js';
+import { parseQuantity } from '../quantity.js';
+import { ContentTypes } from '../contract.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
 export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;
@@ -240,4 +243,47 @@ export function validateDataVolume(dv: DataVolume): string[] {
     }
   }
   return problems;
+}
+
+/** CDI's message for a refused spec update. */
+export const SPEC_UPDATE_REFUSED = 'Cannot update DataVolume Spec';
+
+/** JSON equality, key order ignored (specs come from JSON, so there are no other value kinds). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => sameJson(v, b[i]));
+  }
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  // An absent key and a null one are the same to the Go types CDI decodes into.
+  const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
+  for (const k of keys) {
+    const va = ra[k] ?? null;
+    const vb = rb[k] ?? null;
+    if (!sameJson(va, vb)) return false;
+  }
+  return true;
+}
+
+/**
+ * The problem with changing a DataVolume's spec from `before` to `after`, or undefined when the
+ * change is allowed: the spec is immutable (its claim and source are already made from it),
+ * except the checkpoints of a multi-stage (VDDK, ImageIO) import, which advance by spec updates.
+ */
+export function specUpdateProblem(before: DataVolume, after: DataVolume): string | undefined {
+  const oldSpec = before.spec ?? {};
+  const newSpec = after.spec ?? {};
+  const multiStage =
+    (newSpec.checkpoints ?? []).length > 0 &&
+    (newSpec.source?.vddk !== undefined || newSpec.source?.imageio !== undefined);
+  const withoutCheckpoints = (spec: DataVolumeSpec): DataVolumeSpec => {
+    const { checkpoints: _c, finalCheckpoint: _f, ...rest } = spec;
+    return rest;
+  };
+  if (multiStage && sameJson(withoutCheckpoints(oldSpec), withoutCheckpoints(newSpec)))
+    return undefined;
+  return sameJson(oldSpec, newSpec) ? undefined : SPEC_UPDATE_REFUSED;
 }

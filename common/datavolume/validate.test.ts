@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
 import type { DataVolume, DataVolumeSpec } from '../api/datavolume.js';
-import { checksumProblem, validateDataVolume } from './validate.js';
+import { checksumProblem, specUpdateProblem, validateDataVolume } from './validate.js';
 
 const SHA256 = 'a'.repeat(64);
 const storage = { resources: { requests: { storage: '1Gi' } } };
@@ -195,5 +195,73 @@ describe('checksumProblem', () => {
     { what: 'short', spec: 'md5:abc', ok: false },
   ])('$what', ({ spec, ok }) => {
     expect(checksumProblem(spec) === undefined).toBe(ok);
+  });
+});
+
+describe('specUpdateProblem', () => {
+  const http = { source: { http: { url: 'http://h/x' } }, storage };
+  const vddk = {
+    source: { vddk: { url: 'https://vc/sdk', uuid: 'u', backingFile: 'b', secretRef: 's' } },
+    storage,
+    checkpoints: [{ previous: '', current: 'c1' }],
+  };
+  it.each<{ what: string; before: DataVolumeSpec; after: DataVolumeSpec; refused: boolean }>([
+    { what: 'an unchanged spec', before: http, after: structuredClone(http), refused: false },
+    {
+      what: 'the same spec with keys in another order',
+      before: { storage, source: { http: { url: 'http://h/x' } } },
+      after: http,
+      refused: false,
+    },
+    {
+      what: 'a new URL',
+      before: http,
+      after: { ...http, source: { http: { url: 'http://foo.bar' } } },
+      refused: true,
+    },
+    {
+      what: 'a new size',
+      before: http,
+      after: { ...http, storage: { resources: { requests: { storage: '2Gi' } } } },
+      refused: true,
+    },
+    {
+      what: 'a new contentType',
+      before: http,
+      after: { ...http, contentType: 'archive' },
+      refused: true,
+    },
+    {
+      what: "a multi-stage import's next checkpoint",
+      before: vddk,
+      after: { ...vddk, checkpoints: [...vddk.checkpoints, { previous: 'c1', current: 'c2' }] },
+      refused: false,
+    },
+    {
+      what: "a multi-stage import's final checkpoint",
+      before: vddk,
+      after: { ...vddk, finalCheckpoint: true },
+      refused: false,
+    },
+    {
+      what: 'checkpoints added to a single-stage import',
+      before: http,
+      after: { ...http, checkpoints: [{ previous: '', current: 'c1' }] },
+      refused: true,
+    },
+    {
+      what: 'a multi-stage import whose source changes with its checkpoint',
+      before: vddk,
+      after: {
+        ...vddk,
+        finalCheckpoint: true,
+        storage: { resources: { requests: { storage: '9Gi' } } },
+      },
+      refused: true,
+    },
+  ])('$what: refused=$refused', ({ before, after, refused }) => {
+    expect(specUpdateProblem(dv(before), dv(after))).toBe(
+      refused ? 'Cannot update DataVolume Spec' : undefined,
+    );
   });
 });
