@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
+import { vhdFooter } from './test-helpers/vhd-footer.js';
 import { sniffFormat } from '../importer/format/sniff.js';
 import {
   IMAGE_FORMATS,
@@ -9,28 +10,6 @@ import {
   vmdkDescriptorExtents,
 } from './formats.js';
 import { CONVERTIBLE_FORMATS } from './types.js';
-
-/** A fixed-VHD footer with a valid checksum. */
-function footer(opts: {
-  creator: string;
-  currentSize: number;
-  chs: [number, number, number];
-  type?: number;
-}): Buffer {
-  const f = Buffer.alloc(512);
-  f.write('conectix', 0, 'latin1');
-  f.write(opts.creator, 28, 'latin1');
-  f.writeBigUInt64BE(BigInt(opts.currentSize), 40);
-  f.writeBigUInt64BE(BigInt(opts.currentSize), 48);
-  f.writeUInt16BE(opts.chs[0], 56);
-  f[58] = opts.chs[1];
-  f[59] = opts.chs[2];
-  f.writeUInt32BE(opts.type ?? 2, 60);
-  let sum = 0;
-  for (const b of f) sum += b;
-  f.writeUInt32BE(~sum >>> 0, 64);
-  return f;
-}
 
 describe('the format table', () => {
   it.each(CONVERTIBLE_FORMATS.map((format) => ({ format })))(
@@ -45,7 +24,7 @@ describe('the format table', () => {
   );
 
   it('finds a fixed VHD by its footer and nothing in other tails', () => {
-    const f = footer({ creator: 'qemu', currentSize: 4 * 1024 * 1024, chs: [8, 16, 63] });
+    const f = vhdFooter({ creator: 'qemu', currentSize: 4 * 1024 * 1024, chs: [8, 16, 63] });
     expect(TRAILER_BYTES).toBe(512);
     expect(sniffTrailer(f, 8 * 1024 * 1024)).toEqual({
       format: 'vhd',
