@@ -495,7 +495,7 @@ async function differential() {
     }
     if (problem !== undefined) {
       const id = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
-      const keep = join(regressions, `diff-${id}.${format}`);
+      const keep = join(regressions, `diff-${id}-${format}.bin`);
       if (!existsSync(keep)) writeFileSync(keep, bytes);
       findings.push({ input: label, kept: keep, problem });
       process.stdout.write(`FINDING ${label}: ${problem}\n`);
