@@ -5,9 +5,6 @@ import { zeroRange } from '../../native/index.js';
 import type { RawTarget } from '../sink/raw-target.js';
 import { SparseWriter } from '../sink/sparse-writer.js';
 
-/** How a raw write zeroes a run of a block device; the clone receiver zeroes holes the same way. */
-export { zeroRange };
-
 /** Options of {@link writeRawStream}. */
 export interface RawWriteOptions {
   readonly input: Readable;

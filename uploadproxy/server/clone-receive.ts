@@ -15,7 +15,7 @@ import { CdiError, ErrorCodes, errorMessage, toWriteError } from '../../common/e
 import type { Logger } from '../../common/logger.js';
 import { ExtentDecoder, type ExtentSink } from '../../importer/clone/extent-stream.js';
 import type { ImportResult, ImportTarget } from '../../importer/pipeline/import.js';
-import { zeroRange } from '../../importer/pipeline/raw.js';
+import { zeroRange } from '../../native/index.js';
 import { RawTarget } from '../../importer/sink/raw-target.js';
 
 export { CLONE_UPLOAD_PATH } from '../../common/contract.js';
