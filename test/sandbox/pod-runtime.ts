@@ -106,10 +106,14 @@ export class ProcessRuntime implements PodRuntime {
       terminationLog: l.terminationLog,
       home: l.podDir,
     });
-    const args = rewriteArgs(
-      program.args,
-      containerPaths(l.container, l.volumes, l.terminationLog),
-    );
+    const mounts = containerPaths(l.container, l.volumes, l.terminationLog);
+    // `cdi` runs as node + the checkout's dist/cmd/cdi.js: that host path is never an in-pod path,
+    // even when the checkout lives under a directory a volume covers (such as /tmp).
+    const [entry, ...rest] = program.args;
+    const args =
+      program.file === process.execPath && entry !== undefined
+        ? [entry, ...rewriteArgs(rest, mounts)]
+        : rewriteArgs(program.args, mounts);
     const child = await startProcess({
       program: { file: program.file, args },
       env,
