@@ -3,7 +3,8 @@
  * Authentication and RBAC: a service account's token is authorised by Roles, ClusterRoles and
  * their bindings (verbs, resources, subresources, resourceNames, aggregated ClusterRoles), a
  * denial is kube's 403 with its message, the admin stays cluster-admin, and the controller,
- * running as deploy/'s ServiceAccount, fails with 403 when its ClusterRole lacks a verb.
+ * installed from a copy of deploy/ and running in its pod as deploy/'s ServiceAccount, fails with
+ * 403 when its ClusterRole lacks a verb.
  */
 import { execFile } from 'node:child_process';
 import { cp, readFile, writeFile } from 'node:fs/promises';
@@ -237,7 +238,8 @@ describe('the controller under deploy/ RBAC', () => {
         "resources: ['persistentvolumeclaims']\n    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']";
       expect(role).toContain(pvcRule);
       await writeFile(file, role.replace(pvcRule, pvcRule.replace("'create', ", '')));
-      broken = await startSandbox({ deployDir: deploy, controller: true });
+      // Installed from the edited copy: the controller runs in its pod, with in-cluster config.
+      broken = await startSandbox({ deployDir: deploy, install: true });
       const r = await kubectl(broken, ['apply', '-f', '-'], {
         input: `apiVersion: cdi.kubevirt.io/v1beta1
 kind: DataVolume
@@ -250,9 +252,11 @@ spec:
       expect(r.code).toBe(0);
       const want =
         'persistentvolumeclaims is forbidden: User "system:serviceaccount:cdi:cdi-sa" cannot create resource "persistentvolumeclaims" in API group "" in the namespace "default"';
-      const log = join(broken.dataDir, 'controller.log');
+      const sandbox = broken;
       const errors = async (): Promise<string[]> =>
-        (await readFile(log, 'utf8').catch(() => ''))
+        (
+          await kubectl(sandbox, ['logs', '-n', 'cdi', '-l', 'cdi.kubevirt.io=cdi-controller'])
+        ).stdout
           .split('\n')
           .filter((l) => l.startsWith('{'))
           .map((l) => {

@@ -18,6 +18,9 @@ import {
 } from './resources.js';
 import { ObjectStore, WatchTypes } from './store.js';
 
+/** The finalizer a CRD carries until its objects are gone (the collector removes it). */
+export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
+
 /** The one node. */
 export const NODE_NAME = 'sandbox-node';
 /** The provisioner name of both StorageClasses. */
@@ -39,6 +42,10 @@ export const Types = {
   ServiceAccounts: typeKey('', 'serviceaccounts'),
   StorageClasses: typeKey('storage.k8s.io', 'storageclasses'),
   Crds: typeKey('apiextensions.k8s.io', 'customresourcedefinitions'),
+  Deployments: typeKey('apps', 'deployments'),
+  ReplicaSets: typeKey('apps', 'replicasets'),
+  Endpoints: typeKey('', 'endpoints'),
+  EndpointSlices: typeKey('discovery.k8s.io', 'endpointslices'),
 } as const;
 
 /** Allocates addresses in one /16 of 127.0.0.0/8 (pods and services each get their own). */
@@ -190,6 +197,10 @@ export function createCluster(): {
     if (req.operation === 'create' || getPath(req.object, ['status', 'conditions']) === undefined) {
       req.object['status'] = crdStatus(req.object, type);
     }
+    // The apiextensions server's: the CRD stays (terminating) until its objects are deleted.
+    const fin = req.object.metadata.finalizers ?? [];
+    if (req.operation === 'create' && !fin.includes(CRD_CLEANUP_FINALIZER))
+      req.object.metadata.finalizers = [...fin, CRD_CLEANUP_FINALIZER];
   });
   // Types follow their CRDs; objects of a deleted CRD go with it.
   store.subscribe((e) => {

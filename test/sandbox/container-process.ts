@@ -14,15 +14,20 @@ import { TERMINATION_MESSAGE_MAX_BYTES } from '../../common/contract.js';
 export type Program =
   { readonly file: string; readonly args: string[] } | { readonly pullError: string };
 
+/** CDI's image (any registry, tag or digest), whose entrypoint is `cdi`. */
+const CDI_IMAGE = /(^|\/)cdi(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/;
+
 const SHELLS: ReadonlySet<string> = new Set(['sh', '/bin/sh', 'bash', '/bin/bash', '/usr/bin/env']);
 
 /** Maps a container's command and args to a local program (see the module comment). */
 export function resolveProgram(container: Record<string, unknown>, repoRoot: string): Program {
   const command = Array.isArray(container['command']) ? container['command'].map(String) : [];
   const args = Array.isArray(container['args']) ? container['args'].map(String) : [];
-  const argv = [...command, ...args];
-  const first = argv[0];
+  // Without a command the image's entrypoint runs: `cdi` for CDI's image.
   const image = typeof container['image'] === 'string' ? container['image'] : '<none>';
+  const entrypoint = command.length === 0 && CDI_IMAGE.test(image) ? ['cdi'] : command;
+  const argv = [...entrypoint, ...args];
+  const first = argv[0];
   if (first !== undefined && basename(first) === 'cdi') {
     return {
       file: process.execPath,

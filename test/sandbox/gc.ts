@@ -8,9 +8,9 @@
 import type { Logger } from '../../common/logger.js';
 import { ApiStatusError } from './api-errors.js';
 import { Finalizers, type ObjectApi } from './object-api.js';
-import { clone, type KObject } from './object.js';
-import type { ResourceType } from './resources.js';
-import { Types } from './cluster.js';
+import { clone, getPath, type KObject } from './object.js';
+import { typeKey, type ResourceType } from './resources.js';
+import { CRD_CLEANUP_FINALIZER, Types } from './cluster.js';
 
 interface Entry {
   readonly type: ResourceType;
@@ -20,10 +20,20 @@ interface Entry {
 /** Sweeps run at most this often while changes keep coming. */
 const SWEEP_DELAY_MS = 20;
 
+/**
+ * How long a terminating namespace, or a deleted CRD, is left before its contents are removed:
+ * the namespace controller and the CRD finalizer work from queues, so a client deleting the
+ * contents itself (`kubectl delete -k` sends the Namespace and CRDs first) still finds them.
+ */
+export const TERMINATION_DRAIN_DELAY_MS = 1000;
+
 /** The collector. */
 export class GarbageCollector {
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** When each terminating namespace or CRD (by uid) was first seen deleting. */
+  readonly #terminating = new Map<string, number>();
+  readonly #later = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly api: ObjectApi,
@@ -40,6 +50,23 @@ export class GarbageCollector {
   stop(): void {
     this.#unsubscribe?.();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    for (const t of this.#later) clearTimeout(t);
+    this.#later.clear();
+  }
+
+  /** True once `e` has been terminating for the drain delay; else a sweep is due then. */
+  #drainDue(e: Entry): boolean {
+    const uid = e.obj.metadata.uid ?? '';
+    const since = this.#terminating.get(uid) ?? Date.now();
+    this.#terminating.set(uid, since);
+    const left = since + TERMINATION_DRAIN_DELAY_MS - Date.now();
+    if (left <= 0) return true;
+    const t = setTimeout(() => {
+      this.#later.delete(t);
+      this.#schedule();
+    }, left);
+    this.#later.add(t);
+    return false;
   }
 
   /** Namespaces terminate gracefully (emptied first); pods are the kubelet's (see kubelet.ts). */
@@ -147,6 +174,7 @@ export class GarbageCollector {
       }
       if (deleting && e.type.group === '' && e.type.plural === 'namespaces')
         this.#drainNamespace(e, entries);
+      if (deleting && finalizers.includes(CRD_CLEANUP_FINALIZER)) this.#drainCrd(e);
       const refs = e.obj.metadata.ownerReferences ?? [];
       if (refs.length > 0 && !deleting) {
         const live = refs.filter((r) => byUid.has(r.uid));
@@ -165,11 +193,34 @@ export class GarbageCollector {
     }
   }
 
+  /** Deletes a deleted CRD's objects, then lets the CRD go (its cleanup finalizer). */
+  #drainCrd(crd: Entry): void {
+    if (!this.#drainDue(crd)) return;
+    const group = getPath(crd.obj, ['spec', 'group']);
+    const plural = getPath(crd.obj, ['spec', 'names', 'plural']);
+    const type =
+      typeof group === 'string' && typeof plural === 'string'
+        ? this.api.types.get(typeKey(group, plural))
+        : undefined;
+    const items = type === undefined ? [] : this.api.list(type, undefined).items;
+    for (const obj of items) this.#tryDelete({ type: type ?? crd.type, obj }, 'Background');
+    if (items.length === 0) {
+      this.#terminating.delete(crd.obj.metadata.uid ?? '');
+      this.#update(crd, (o) => {
+        o.metadata.finalizers = (o.metadata.finalizers ?? []).filter(
+          (f) => f !== CRD_CLEANUP_FINALIZER,
+        );
+      });
+    }
+  }
+
   #drainNamespace(ns: Entry, entries: readonly Entry[]): void {
     const name = ns.obj.metadata.name ?? '';
     const inside = entries.filter((e) => e.type.namespaced && e.obj.metadata.namespace === name);
-    for (const e of inside) this.#tryDelete(e, 'Background');
+    const due = inside.length === 0 || this.#drainDue(ns);
+    if (due) for (const e of inside) this.#tryDelete(e, 'Background');
     if (inside.length === 0) {
+      this.#terminating.delete(ns.obj.metadata.uid ?? '');
       const type = this.api.types.get(Types.Namespaces);
       if (type !== undefined) this.api.finishDeletion(type, '', name);
     } else if ((ns.obj['status'] as { phase?: string } | undefined)?.phase !== 'Terminating') {

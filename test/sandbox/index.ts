@@ -27,6 +27,16 @@ import { ServiceProxy } from './service-proxy.js';
 import { TokenIssuer } from './tokens.js';
 import { SANDBOX_USER } from './reviews.js';
 import { startComponents, type Components } from './components.js';
+import { EndpointsController } from './endpoints.js';
+import {
+  createKubernetesService,
+  publishApiServerEndpoints,
+  RootCaPublisher,
+  serviceAccountAdmission,
+} from './service-accounts.js';
+import { WorkloadControllers } from './workloads.js';
+import { installDeploy, type Installed } from './install.js';
+import { Types } from './cluster.js';
 
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {
@@ -58,6 +68,13 @@ export interface SandboxOptions {
    * (default: the repository's). A test points it at an edited copy.
    */
   readonly deployDir?: string;
+  /**
+   * Install CDI as a cluster admin would: `kubectl apply -k` of the deploy/ tree (Deployments,
+   * Services, APIService, webhooks, the CDI resource), its pods run by the kubelet, instead of
+   * the controller and upload path as child processes (`controller`/`uploadProxy` are then
+   * ignored). Resolves once the three Deployments are available.
+   */
+  readonly install?: boolean;
   /** Told of every answered API request (the controller bench counts them). */
   readonly audit?: (event: AuditEvent) => void;
   /**
@@ -292,18 +309,30 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'cdi-sandbox-')));
   await mkdir(dataDir, { recursive: true });
   const root = repoRoot();
+  const cluster = createCluster();
+  cluster.api.addAdmission(Types.Pods, serviceAccountAdmission(cluster.api));
+  // Created first, so that its clusterIP is known when the serving certificate is issued.
+  const kubernetesIp = createKubernetesService(cluster.api);
   const [pki, frontProxy] = await Promise.all([
-    makePki(join(dataDir, 'pki')),
+    makePki(join(dataDir, 'pki'), [
+      '127.0.0.1',
+      'localhost',
+      kubernetesIp,
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ]),
     makePki(join(dataDir, 'front-proxy-pki'), [FRONT_PROXY_CLIENT], 'front-proxy-ca'),
   ]);
   const token = makeToken();
   const tokens = new TokenIssuer();
-  const cluster = createCluster();
   const deployDir = opts.deployDir ?? join(root, 'deploy');
   publishAuthenticationConfig(cluster.api, frontProxy.caPem);
   bootstrapRoles(cluster.api);
   await applyCrds(cluster.api, deployDir, log);
-  await applyRbac(cluster.api, deployDir);
+  // When installing, kubectl applies them (recording what it applied, as on a cluster).
+  if (opts.install !== true) await applyRbac(cluster.api, deployDir);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
   const provisioner = new Provisioner({
     api: cluster.api,
@@ -321,6 +350,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     log: log.child({ component: 'kubelet' }),
   });
   const services = new ServiceProxy(cluster.api, log.child({ component: 'services' }));
+  const workloads = new WorkloadControllers(cluster.api, log.child({ component: 'workloads' }));
+  const endpoints = new EndpointsController(cluster.api, log.child({ component: 'endpoints' }));
+  const rootCa = new RootCaPublisher(cluster.api, pki.caPem);
   const server = new ApiServer({
     api: cluster.api,
     token,
@@ -332,6 +364,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     ...(opts.audit === undefined ? {} : { audit: opts.audit }),
   });
   const url = await server.listen();
+  publishApiServerEndpoints(cluster.api, Number(new URL(url).port));
   const kubeconfigPath = opts.kubeconfigPath ?? join(dataDir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, url, pki.caPem, token);
   const serviceAccountKubeconfig = async (namespace: string, name: string): Promise<string> => {
@@ -351,25 +384,37 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   provisioner.start();
   kubelet.start();
   services.start();
-  let components: Components | undefined;
-  try {
-    await opts.beforeComponents?.(kubeconfigPath);
-    components = await startComponents({
-      root,
-      api: cluster.api,
-      kubeconfigPath,
-      serviceAccountKubeconfig,
-      dataDir,
-      controller: opts.controller ?? false,
-      uploadProxy: opts.uploadProxy ?? false,
-      ca: pki,
-      ...(opts.pkiTimeoutMs === undefined ? {} : { pkiTimeoutMs: opts.pkiTimeoutMs }),
-      log,
-    });
-  } catch (err) {
+  rootCa.start();
+  workloads.start();
+  endpoints.start();
+  const stopControllers = (): void => {
     gc.stop();
     provisioner.stop();
     services.stop();
+    rootCa.stop();
+    workloads.stop();
+    endpoints.stop();
+  };
+  let components: Components | Installed | undefined;
+  try {
+    await opts.beforeComponents?.(kubeconfigPath);
+    components =
+      opts.install === true
+        ? await installDeploy({ api: cluster.api, kubeconfigPath, deployDir, log })
+        : await startComponents({
+            root,
+            api: cluster.api,
+            kubeconfigPath,
+            serviceAccountKubeconfig,
+            dataDir,
+            controller: opts.controller ?? false,
+            uploadProxy: opts.uploadProxy ?? false,
+            ca: pki,
+            ...(opts.pkiTimeoutMs === undefined ? {} : { pkiTimeoutMs: opts.pkiTimeoutMs }),
+            log,
+          });
+  } catch (err) {
+    stopControllers();
     await Promise.allSettled([kubelet.stop(), server.close()]);
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
@@ -392,9 +437,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       if (stopped) return;
       stopped = true;
       await components?.stop();
-      gc.stop();
-      provisioner.stop();
-      services.stop();
+      stopControllers();
       await kubelet.stop();
       await server.close();
       if (ownsDir) await rm(dataDir, { recursive: true, force: true });

@@ -18,6 +18,7 @@ import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
 import type { TokenIssuer } from './tokens.js';
+import { SERVICE_ACCOUNT_DIR } from './service-accounts.js';
 
 /** Port of the upload server in its pod (CDI's upload pod spec). */
 
@@ -348,6 +349,7 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
         HOME: opts.home,
         HOSTNAME: pod.metadata.name ?? '',
       };
+  Object.assign(env, kubernetesServiceEnv(api));
   const envFrom = container['envFrom'];
   for (const src of Array.isArray(envFrom) ? envFrom.filter(isRecord) : []) {
     const prefix = typeof src['prefix'] === 'string' ? src['prefix'] : '';
@@ -404,6 +406,15 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
   if (scratch !== undefined) env[ImporterEnv.ScratchDir] = scratch;
   if (block !== undefined) env[ImporterEnv.BlockDevice] = block;
   env[ImporterEnv.TerminationLog] = opts.terminationLog;
+  const serviceAccount = hostOf(SERVICE_ACCOUNT_DIR);
+  if (serviceAccount !== undefined && env['KUBECONFIG'] === undefined) {
+    const kubeconfig = inClusterKubeconfig(
+      env,
+      serviceAccount,
+      join(opts.home, 'roots', str(container['name'])),
+    );
+    if (kubeconfig !== undefined) env['KUBECONFIG'] = kubeconfig;
+  }
   const headers = mountParent(
     mounts,
     PodPaths.ExtraHeadersDir,
@@ -411,4 +422,86 @@ export function containerEnv(opts: ContainerEnvOptions): Record<string, string> 
   );
   if (headers !== undefined) env[ImporterEnv.ExtraHeadersDir] = headers;
   return env;
+}
+
+/**
+ * `KUBERNETES_SERVICE_HOST`, `KUBERNETES_SERVICE_PORT` and `KUBERNETES_SERVICE_PORT_HTTPS`, as
+ * the kubelet sets them in every container from the `default/kubernetes` Service.
+ */
+export function kubernetesServiceEnv(api: ObjectApi): Record<string, string> {
+  const svc = lookup(api, Types.Services, 'default', 'kubernetes');
+  const ip = getPath(svc, ['spec', 'clusterIP']);
+  const ports = getPath(svc, ['spec', 'ports']);
+  const port = Array.isArray(ports) ? ports.filter(isRecord)[0]?.['port'] : undefined;
+  if (typeof ip !== 'string' || typeof port !== 'number') return {};
+  return {
+    KUBERNETES_SERVICE_HOST: ip,
+    KUBERNETES_SERVICE_PORT: String(port),
+    KUBERNETES_SERVICE_PORT_HTTPS: String(port),
+  };
+}
+
+/**
+ * For a local process, which cannot see the service-account volume at its in-pod path: a
+ * kubeconfig with exactly what in-cluster configuration reads (the Service address, `ca.crt`
+ * and the token file, re-read as it rotates), named by `KUBECONFIG`.
+ */
+function inClusterKubeconfig(
+  env: Readonly<Record<string, string>>,
+  dir: string,
+  root: string,
+): string | undefined {
+  const host = env['KUBERNETES_SERVICE_HOST'];
+  const port = env['KUBERNETES_SERVICE_PORT'];
+  if (host === undefined || port === undefined) return undefined;
+  const file = join(root, 'in-cluster.kubeconfig');
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'inCluster',
+        cluster: {
+          server: `https://${host}:${port}`,
+          'certificate-authority': join(dir, 'ca.crt'),
+        },
+      },
+    ],
+    users: [
+      {
+        name: 'inClusterUser',
+        user: { 'auth-provider': { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } },
+      },
+    ],
+    contexts: [
+      { name: 'inClusterContext', context: { cluster: 'inCluster', user: 'inClusterUser' } },
+    ],
+    'current-context': 'inClusterContext',
+  };
+  writeFile(file, JSON.stringify(config), 0o600);
+  return file;
+}
+
+/**
+ * The container with `$(VAR)` in `command` and `args` replaced by the variable's value, as the
+ * kubelet expands them (`$$` stands for `$`; an unknown reference is kept as written).
+ */
+export function expandCommand(
+  container: Record<string, unknown>,
+  env: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const expand = (list: unknown): unknown =>
+    Array.isArray(list)
+      ? list.map((a: unknown) =>
+          typeof a === 'string'
+            ? a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) =>
+                v === undefined ? '$' : (env[v] ?? m),
+              )
+            : a,
+        )
+      : list;
+  const out = { ...container };
+  for (const field of ['command', 'args'])
+    if (container[field] !== undefined) out[field] = expand(container[field]);
+  return out;
 }

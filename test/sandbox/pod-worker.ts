@@ -14,7 +14,13 @@ import type { Logger } from '../../common/logger.js';
 import { readTerminationMessage } from './container-process.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
-import { NotReadyError, prepareVolumes, type VolumeMap } from './pod-env.js';
+import {
+  containerEnv,
+  expandCommand,
+  NotReadyError,
+  prepareVolumes,
+  type VolumeMap,
+} from './pod-env.js';
 import { ImagePullError, type LaunchedContainer, type PodRuntime } from './pod-runtime.js';
 import type { ResourceType } from './resources.js';
 import type { TokenIssuer } from './tokens.js';
@@ -242,10 +248,20 @@ export class PodWorker {
       const startedAt = now();
       const startedMs = Date.now();
       try {
-        c.running = await this.#o.runtime.start({
+        // $(VAR) in command and args, from the container's environment as it runs.
+        const env = containerEnv({
           api: this.#o.api,
           pod,
           container: c.spec,
+          volumes,
+          terminationLog: termFile,
+          home: this.#o.dir,
+          paths: 'container',
+        });
+        c.running = await this.#o.runtime.start({
+          api: this.#o.api,
+          pod,
+          container: expandCommand(c.spec, env),
           volumes,
           podDir: this.#o.dir,
           terminationLog: termFile,

@@ -120,6 +120,20 @@ const BUILTINS: readonly BuiltinRow[] = [
   },
   {
     gv: 'apps/v1',
+    plural: 'replicasets',
+    kind: 'ReplicaSet',
+    namespaced: true,
+    short: ['rs'],
+    status: true,
+  },
+  {
+    gv: 'discovery.k8s.io/v1',
+    plural: 'endpointslices',
+    kind: 'EndpointSlice',
+    namespaced: true,
+  },
+  {
+    gv: 'apps/v1',
     plural: 'daemonsets',
     kind: 'DaemonSet',
     namespaced: true,

@@ -3,8 +3,9 @@
  * Our kube-proxy. Every Service gets a stable clusterIP (127.B.x.y, B random per sandbox) at creation (see
  * cluster.ts), and this module listens on clusterIP:port for each of its ports and forwards each
  * TCP connection to a ready pod its selector matches (podIP:targetPort, named ports resolved
- * through the container ports). With no ready pod the connection is closed at once, as a real
- * Service without endpoints refuses. TLS passes through untouched.
+ * through the container ports), or for a Service without a selector (`default/kubernetes`) to
+ * the first address of its Endpoints. With no ready pod the connection is closed at once, as a
+ * real Service without endpoints refuses. TLS passes through untouched.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/logger.js';
@@ -123,21 +124,23 @@ export class ServiceProxy {
     }
   }
 
-  #forward(
-    client: Socket,
-    svc: { ns: string; name: string; port: number },
-    sockets: Set<Socket>,
-  ): void {
+  /** The address a new connection to the Service's `port` goes to, if any. */
+  #target(svc: {
+    ns: string;
+    name: string;
+    port: number;
+  }): { ip: string; port: number } | undefined {
     const serviceType = this.api.types.get(Types.Services);
-    const podType = this.api.types.get(Types.Pods);
     const service =
       serviceType === undefined ? undefined : this.api.find(serviceType, svc.ns, svc.name);
     const selector = getPath(service, ['spec', 'selector']);
     const portSpec = (getPath(service, ['spec', 'ports']) as unknown[] | undefined)?.find(
       (p) => isRecord(p) && p['port'] === svc.port,
     );
+    if (!isRecord(selector)) return this.#fromEndpoints(svc, getPath(portSpec, ['name']));
+    const podType = this.api.types.get(Types.Pods);
     const pod =
-      podType === undefined || !isRecord(selector)
+      podType === undefined
         ? undefined
         : this.api
             .list(podType, svc.ns)
@@ -151,10 +154,40 @@ export class ServiceProxy {
       pod === undefined
         ? undefined
         : resolvePort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
-    if (typeof podIp !== 'string' || port === undefined) {
+    return typeof podIp === 'string' && port !== undefined ? { ip: podIp, port } : undefined;
+  }
+
+  /** A Service without a selector goes where its Endpoints say (as `default/kubernetes`). */
+  #fromEndpoints(
+    svc: { ns: string; name: string },
+    portName: unknown,
+  ): { ip: string; port: number } | undefined {
+    const type = this.api.types.get(Types.Endpoints);
+    const ep = type === undefined ? undefined : this.api.find(type, svc.ns, svc.name);
+    const subsets = getPath(ep, ['subsets']);
+    for (const s of Array.isArray(subsets) ? subsets.filter(isRecord) : []) {
+      const addresses = Array.isArray(s['addresses']) ? s['addresses'] : [];
+      const ip = getPath(addresses[0], ['ip']);
+      const ports = Array.isArray(s['ports']) ? s['ports'].filter(isRecord) : [];
+      const port =
+        ports.find((p) => (p['name'] ?? undefined) === (portName ?? undefined)) ?? ports[0];
+      if (typeof ip === 'string' && typeof port?.['port'] === 'number')
+        return { ip, port: port['port'] };
+    }
+    return undefined;
+  }
+
+  #forward(
+    client: Socket,
+    svc: { ns: string; name: string; port: number },
+    sockets: Set<Socket>,
+  ): void {
+    const target = this.#target(svc);
+    if (target === undefined) {
       client.destroy();
       return;
     }
+    const { ip: podIp, port } = target;
     const upstream = connect(port, podIp);
     sockets.add(client);
     sockets.add(upstream);

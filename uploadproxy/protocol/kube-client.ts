@@ -3,11 +3,19 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 
-/** Loads a kubeconfig file, or the in-cluster service account when no file is given. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
+/**
+ * Loads the kubeconfig file given, else the one `KUBECONFIG` names, else the pod's service
+ * account (in-cluster configuration), as client-go's clientcmd does.
+ */
+export function loadKubeConfig(
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): KubeConfig {
   const kc = new KubeConfig();
-  if (file === undefined) kc.loadFromCluster();
-  else kc.loadFromFile(file);
+  const fromEnv = env['KUBECONFIG']?.split(':').find((f) => f !== '');
+  const path = file ?? fromEnv;
+  if (path === undefined) kc.loadFromCluster();
+  else kc.loadFromFile(path);
   return kc;
 }
 
