@@ -158,21 +158,13 @@ async function applyCrds(
   for (const file of files.filter((f) => f.endsWith('.yaml')).sort()) {
     const docs = loadAll(await readFile(join(dir, file), 'utf8'));
     for (const doc of docs) {
-      if (!isRecord(doc) || doc['kind'] !== 'CustomResourceDefinition') continue;
-      // Recorded as `kubectl apply` would, so that a later `kubectl apply -k deploy/` is a no-op.
-      const meta = isRecord(doc['metadata']) ? doc['metadata'] : {};
-      const annotations = isRecord(meta['annotations']) ? meta['annotations'] : {};
-      const applied = { ...doc, metadata: { ...meta, annotations } };
-      api.create(crdType, '', {
-        ...doc,
-        metadata: {
-          ...meta,
-          annotations: {
-            ...annotations,
-            'kubectl.kubernetes.io/last-applied-configuration': `${sortedJson(applied)}\n`,
-          },
-        },
-      });
+      if (
+        !isRecord(doc) ||
+        !isRecord(doc['metadata']) ||
+        doc['kind'] !== 'CustomResourceDefinition'
+      )
+        continue;
+      api.create(crdType, '', asApplied(doc as KObject));
       log.debug('crd applied', { file, name: (doc as KObject).metadata.name });
     }
   }
@@ -212,7 +204,8 @@ async function applyRbac(
       const type = api.typeOf(String(doc.apiVersion), kind);
       if (type === undefined) continue;
       const ns = doc.metadata.namespace ?? 'default';
-      if (api.find(type, ns, doc.metadata.name ?? '') === undefined) api.create(type, ns, doc);
+      if (api.find(type, ns, doc.metadata.name ?? '') === undefined)
+        api.create(type, ns, asApplied(doc));
     }
   }
 }
@@ -290,6 +283,25 @@ function publishAuthenticationConfig(
       'requestheader-extra-headers-prefix': JSON.stringify(['X-Remote-Extra-']),
     },
   });
+}
+
+/**
+ * The object as `kubectl apply` records it (its last-applied configuration), so that a later
+ * `kubectl apply -k deploy/` finds what it would have written and changes nothing.
+ */
+function asApplied(doc: KObject): KObject {
+  const annotations = doc.metadata.annotations ?? {};
+  const applied = { ...doc, metadata: { ...doc.metadata, annotations } };
+  return {
+    ...doc,
+    metadata: {
+      ...doc.metadata,
+      annotations: {
+        ...annotations,
+        'kubectl.kubernetes.io/last-applied-configuration': `${sortedJson(applied)}\n`,
+      },
+    },
+  };
 }
 
 /** JSON with object keys sorted, as Go marshals the maps kubectl records. */
