@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--no-controller] [--no-uploadproxy]
- * [--restart-backoff INITIAL_MS[:MAX_MS]] [--pod-runtime process|runc] [--image FILE]`:
- * starts the sandbox cluster with the controller (`--namespace cdi`) and the upload path (token
- * API registered as an APIService, upload proxy named in CDIConfig), prints `kubeconfig: PATH`
- * (and `uploadproxy: URL`) when ready, and stops everything on SIGINT/SIGTERM. The upload path
- * needs the controller's PKI, so `--no-controller` implies `--no-uploadproxy`. Crashing
+ * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--processes] [--no-controller]
+ * [--no-uploadproxy] [--restart-backoff INITIAL_MS[:MAX_MS]] [--pod-runtime process|runc]
+ * [--image FILE]`: starts the sandbox cluster and installs CDI into it from deploy/ (`kubectl
+ * apply -k`: the controller, token API and upload proxy run as the pods of their Deployments),
+ * prints `kubeconfig: PATH`, `metrics: URL` and `upload proxy: URL` when ready, and stops
+ * everything on SIGINT/SIGTERM. `--processes` runs the three as child processes of the sandbox
+ * instead (the e2e suites' default); `--no-controller` installs nothing but the CRDs and RBAC
+ * and implies `--no-uploadproxy`, which the upload path needs the controller's PKI for. Crashing
  * containers restart with the kubelet's back-off (10 s doubling to 5 min) unless
  * `--restart-backoff` shortens it. `--pod-runtime runc` runs every pod from the image archive
  * (`--image`, default `.image/cdi.oci.tar` of `npm run image`) with runc; `process` (the
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
     options: {
       kubeconfig: { type: 'string' },
       'data-dir': { type: 'string' },
+      processes: { type: 'boolean', default: false },
       'no-controller': { type: 'boolean', default: false },
       'no-uploadproxy': { type: 'boolean', default: false },
       'restart-backoff': { type: 'string' },
@@ -60,6 +63,7 @@ async function main(): Promise<number> {
   const sandbox = await startSandbox({
     ...(values.kubeconfig === undefined ? {} : { kubeconfigPath: resolve(values.kubeconfig) }),
     ...(values['data-dir'] === undefined ? {} : { dataDir: resolve(values['data-dir']) }),
+    install: !values.processes && !values['no-controller'],
     controller: !values['no-controller'],
     uploadProxy: !values['no-uploadproxy'] && !values['no-controller'],
     ...(values['restart-backoff'] === undefined
@@ -74,7 +78,7 @@ async function main(): Promise<number> {
   process.stdout.write(`server: ${sandbox.server}\n`);
   process.stdout.write(`pod runtime: ${sandbox.podRuntime}\n`);
   if (sandbox.uploadProxyUrl !== undefined)
-    process.stdout.write(`uploadproxy: ${sandbox.uploadProxyUrl}\n`);
+    process.stdout.write(`upload proxy: ${sandbox.uploadProxyUrl}\n`);
   await new Promise<void>((done) => {
     const onSignal = (): void => done();
     process.once('SIGINT', onSignal);
