@@ -3,7 +3,8 @@
  * Deployments, Services and in-cluster configuration as a cluster gives them, with local process
  * pods: a Deployment makes a ReplicaSet named by its pod-template hash and the pods it owns,
  * `kubectl rollout status` works, a changed replica count scales it, a template change rolls to a new ReplicaSet,
- * Endpoints and EndpointSlices list the ready pods, every pod gets KUBERNETES_SERVICE_HOST/PORT and
+ * Endpoints and EndpointSlices list the ready pods, a failing liveness probe restarts a container,
+ * every pod gets KUBERNETES_SERVICE_HOST/PORT and
  * the service-account volume, deleting the Deployment deletes its pods, and the release file of
  * `npm run manifests` holds the objects of deploy/ with the image it is given.
  */
@@ -199,6 +200,42 @@ describe('Deployments', () => {
     await ok(['delete', 'deployment', 'echo', '-n', 'web']);
     await until('the pods to go', async () => (await podsOf()).length === 0);
     expect((await ok(['get', 'rs', '-n', 'web', '-o', 'name'])).trim()).toBe('');
+  });
+});
+
+describe('liveness probes', () => {
+  it('restart a container whose probe keeps failing, with an Unhealthy event', async () => {
+    await ok(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: { name: hung, namespace: web }
+spec:
+  containers:
+    - name: hung
+      image: busybox
+      command: [sh, -c, 'exec sleep 600']
+      livenessProbe:
+        httpGet: { path: /healthz, port: 1 }
+        periodSeconds: 1
+        failureThreshold: 2
+`,
+    );
+    await until('a restart', async () => {
+      const restarts = await ok([
+        'get',
+        'pod',
+        'hung',
+        '-n',
+        'web',
+        '-o',
+        'jsonpath={.status.containerStatuses[0].restartCount}',
+      ]);
+      return Number(restarts) >= 1;
+    });
+    const events = await ok(['get', 'events', '-n', 'web', '--field-selector', 'reason=Unhealthy']);
+    expect(events).toContain('Liveness probe failed');
+    await ok(['delete', 'pod', 'hung', '-n', 'web', '--wait=false']);
   });
 });
 

@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { readTerminationMessage } from './container-process.js';
+import { recordEvent } from './events.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
 import {
@@ -59,6 +60,8 @@ export function goDuration(ms: number): string {
   if (m > 0) return `${m}m${sText}`;
   return sText;
 }
+/** A container failing its liveness probe gets SIGKILL after at most this (tests stay quick). */
+const MAX_LIVENESS_GRACE_MS = 5_000;
 /** Probe period floor and ceiling, so tests see readiness quickly. */
 const PROBE_MIN_MS = 200;
 const PROBE_MAX_MS = 1_000;
@@ -294,7 +297,7 @@ export class PodWorker {
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
-      const probing = this.#probe(c, pod);
+      const probing = Promise.all([this.#probe(c, pod), this.#liveness(c, pod, c.running)]);
       const exit = await c.running.exited;
       c.running = undefined;
       c.ready = false;
@@ -368,6 +371,50 @@ export class PodWorker {
         this.#publish();
       }
       await new Promise((r) => setTimeout(r, periodMs));
+    }
+  }
+
+  /**
+   * Kills the container (to be restarted by its policy) once its liveness probe failed
+   * `failureThreshold` times in a row, probing at the probe's own delay and period: unlike
+   * readiness, these are not shortened, so a slow start is not taken for a hung process.
+   */
+  async #liveness(c: ContainerRun, pod: KObject, run: LaunchedContainer): Promise<void> {
+    const probe = c.spec['livenessProbe'];
+    const get = isRecord(probe) ? probe['httpGet'] : undefined;
+    if (!isRecord(probe) || !isRecord(get)) return;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = run.exited.then(() => true);
+    const sleep = (ms: number): Promise<boolean> =>
+      Promise.race([
+        ended,
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(false), ms);
+        }),
+      ]).finally(() => clearTimeout(timer));
+    if (await sleep(Number(probe['initialDelaySeconds'] ?? 0) * 1000)) return;
+    const periodMs = Math.max(1000, Number(probe['periodSeconds'] ?? 10) * 1000);
+    const threshold = Math.max(1, Number(probe['failureThreshold'] ?? 3));
+    const ip = str(getPath(pod, ['status', 'podIP']), '127.0.0.1');
+    const scheme = str(get['scheme'], 'HTTP').toLowerCase();
+    const port =
+      typeof get['port'] === 'number' ? get['port'] : this.#namedPort(c, String(get['port']));
+    const url = `${scheme}://${ip}:${port}${str(get['path'], '/')}`;
+    let failures = 0;
+    while (c.running === run && !this.#stopping) {
+      failures = (await probeOnce(url)) ? 0 : failures + 1;
+      if (failures >= threshold && c.running === run && !this.#stopping) {
+        recordEvent(this.#o.api, pod, {
+          type: 'Warning',
+          reason: 'Unhealthy',
+          message: `Liveness probe failed: ${url}`,
+          component: 'kubelet',
+        });
+        const graceS = Number(getPath(pod, ['spec', 'terminationGracePeriodSeconds']) ?? 30);
+        await run.stop(Math.min(graceS * 1000, MAX_LIVENESS_GRACE_MS));
+        return;
+      }
+      if (await sleep(periodMs)) return;
     }
   }
 
