@@ -107,6 +107,8 @@ describe('Deployments', () => {
       await ok(['get', 'deployment', 'echo', '-n', 'web', '-o', 'jsonpath={.status}']),
     ) as Record<string, unknown>;
     expect(status).toMatchObject({ replicas: 1, updatedReplicas: 1, readyReplicas: 1 });
+    // kubectl's columns: READY UP-TO-DATE AVAILABLE.
+    expect(await ok(['get', 'deployment', 'echo', '-n', 'web'])).toMatch(/echo\s+1\/1\s+1\s+1\s/);
   });
 
   it('gives each pod the in-cluster configuration of a cluster', async () => {

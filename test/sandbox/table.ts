@@ -45,6 +45,12 @@ function crdColumn(col: PrinterColumn): Column {
   };
 }
 
+/** A count field, `fallback` when unset (a fresh Deployment has no status yet). */
+function num(o: KObject, dotted: string, fallback = 0): number {
+  const v = path(o, dotted);
+  return typeof v === 'number' ? v : fallback;
+}
+
 function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
@@ -186,6 +192,39 @@ const BUILTIN_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
         `${str(path(o, 'involvedObject.kind')).toLowerCase()}/${str(path(o, 'involvedObject.name'))}`,
     },
     { name: 'Message', type: 'string', cell: (o) => o['message'] ?? '' },
+  ],
+  Deployment: [
+    {
+      name: 'Ready',
+      type: 'string',
+      cell: (o) => `${num(o, 'status.readyReplicas')}/${num(o, 'spec.replicas', 1)}`,
+    },
+    { name: 'Up-to-date', type: 'integer', cell: (o) => num(o, 'status.updatedReplicas') },
+    { name: 'Available', type: 'integer', cell: (o) => num(o, 'status.availableReplicas') },
+    age,
+  ],
+  ReplicaSet: [
+    { name: 'Desired', type: 'integer', cell: (o) => num(o, 'spec.replicas', 1) },
+    { name: 'Current', type: 'integer', cell: (o) => num(o, 'status.replicas') },
+    { name: 'Ready', type: 'integer', cell: (o) => num(o, 'status.readyReplicas') },
+    age,
+  ],
+  Endpoints: [
+    {
+      name: 'Endpoints',
+      type: 'string',
+      cell: (o) => {
+        const out: string[] = [];
+        for (const sub of arr(path(o, 'subsets'))) {
+          if (!isRecord(sub)) continue;
+          for (const a of arr(sub['addresses']))
+            for (const p of arr(sub['ports']))
+              if (isRecord(a) && isRecord(p)) out.push(`${str(a['ip'])}:${String(p['port'])}`);
+        }
+        return out.length === 0 ? '<none>' : out.join(',');
+      },
+    },
+    age,
   ],
   Namespace: [
     { name: 'Status', type: 'string', cell: (o) => path(o, 'status.phase') ?? 'Active' },
