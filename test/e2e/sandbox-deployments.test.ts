@@ -2,7 +2,7 @@
 /**
  * Deployments, Services and in-cluster configuration as a cluster gives them, with local process
  * pods: a Deployment makes a ReplicaSet named by its pod-template hash and the pods it owns,
- * `kubectl rollout status` works, a changed replica count scales it, a template change rolls to a new ReplicaSet,
+ * `kubectl rollout status` and `kubectl scale` work, a template change rolls to a new ReplicaSet,
  * Endpoints and EndpointSlices list the ready pods, a failing liveness probe restarts a container,
  * every pod gets KUBERNETES_SERVICE_HOST/PORT and
  * the service-account volume, deleting the Deployment deletes its pods, and the release file of
@@ -144,8 +144,9 @@ describe('Deployments', () => {
   });
 
   it('scales, and lists ready pods in Endpoints and EndpointSlices', async () => {
-    // The scale subresource (`kubectl scale`) is not served: the spec is patched instead.
-    await ok(['patch', 'deployment/echo', '-n', 'web', '-p', '{"spec":{"replicas":2}}']);
+    expect(await ok(['scale', 'deployment/echo', '-n', 'web', '--replicas=2'])).toContain(
+      'deployment.apps/echo scaled',
+    );
     await ok(['-n', 'web', 'rollout', 'status', 'deployment/echo', '--timeout=30s']);
     const pods = await podsOf();
     expect(pods).toHaveLength(2);

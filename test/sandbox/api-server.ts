@@ -22,6 +22,7 @@ import type { ObjectApi } from './object-api.js';
 import type { KObject } from './object.js';
 import { openApiV3, serveOpenApiV2 } from './openapi.js';
 import { PatchError } from './patch.js';
+import { hasScale, patchedScale, scaleOf, writeScale } from './scale.js';
 import {
   APPLY_PATCH_CONTENT_TYPE,
   contentTypeOf,
@@ -381,6 +382,20 @@ export class ApiServer {
         );
       send(res, 201, this.#tokenRequest(type, ns ?? '', route.name, await readObject(req)));
       return;
+    }
+    if (sub === 'scale' && hasScale(type)) {
+      const namespace = ns ?? '';
+      const current = scaleOf(api.get(type, namespace, route.name));
+      if (method === 'GET') return send(res, 200, current);
+      if (method !== 'PUT' && method !== 'PATCH')
+        throw new ApiStatusError(
+          405,
+          StatusReasons.MethodNotAllowed,
+          `method ${method} is not allowed`,
+        );
+      const body = await readObject(req);
+      const next = method === 'PUT' ? body : patchedScale(current, contentTypeOf(req), body);
+      return send(res, 200, writeScale(api, type, namespace, route.name, next));
     }
     if (
       sub !== undefined &&

@@ -4,6 +4,7 @@
  * in the unaggregated form every client understands; kubectl falls back to it when the
  * aggregated (apidiscovery.k8s.io/v2) form is not offered.
  */
+import { hasScale } from './scale.js';
 import type { ResourceType, TypeRegistry } from './resources.js';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -78,6 +79,17 @@ function resourceEntries(t: ResourceType): Record<string, unknown>[] {
       singularName: '',
       namespaced: t.namespaced,
       kind: t.kind,
+      verbs: ['get', 'patch', 'update'],
+    });
+  }
+  if (hasScale(t)) {
+    out.push({
+      name: `${t.plural}/scale`,
+      singularName: '',
+      namespaced: t.namespaced,
+      group: 'autoscaling',
+      version: 'v1',
+      kind: 'Scale',
       verbs: ['get', 'patch', 'update'],
     });
   }
