@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The sandbox cluster for end-to-end tests and the README demo: a Kubernetes API over HTTPS on
- * 127.0.0.1, a hostPath provisioner, a kubelet that runs `cdi` pods as local processes, a garbage
- * collector, and (optionally) the CDI controller and upload proxy as child processes. The CRDs
- * are applied from `deploy/crds/` at start, as on a real cluster.
+ * 127.0.0.1, a hostPath provisioner, a kubelet that runs pods as local processes or in runc, the
+ * Deployment, ReplicaSet, endpoints and root-CA controllers, a service proxy, a garbage
+ * collector, and CDI: installed from deploy/ with `kubectl apply -k` (`install`), or the
+ * controller and upload path as child processes (`controller`, `uploadProxy`). The CRDs are
+ * applied from `deploy/crds/` at start, as on a cluster where CDI was installed before.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
