@@ -5,7 +5,9 @@
  * upload proxy from the cdi image with in-cluster configuration (the `kubernetes` Service and the
  * projected service-account volume, no kubeconfig); the CDI resource reads Deployed; the
  * controller imports an HTTP qcow2 DataVolume through an importer pod (the disk compared with
- * qemu-img's raw conversion); and `kubectl delete -k deploy/` removes everything again.
+ * qemu-img's raw conversion); `kubectl delete -k deploy/` removes everything again; installed
+ * again, a CDI resource switched to BlockUninstallIfWorkloadsExist is only deleted once no
+ * DataVolume is left.
  */
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -38,6 +40,20 @@ async function ok(args: readonly string[], input?: string): Promise<string> {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return r.stdout;
+}
+
+/** The jsonpath of one object, '' when absent. */
+async function jsonpath(kind: string, name: string, path: string): Promise<string> {
+  return (await kubectl(sandbox, ['get', kind, name, '-o', `jsonpath=${path}`])).stdout;
+}
+
+/** Polls `check` (up to 60 s). */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect.fail('condition not reached within 60 s');
 }
 
 beforeAll(async () => {
@@ -126,5 +142,47 @@ describe('kubectl apply -k deploy/ on a fresh sandbox (runc pods)', () => {
     expect(left.stderr).toContain('NotFound');
     expect((await ok(['get', 'crd', '-o', 'name'])).trim()).toBe('');
     expect((await ok(['get', 'pods', '-A', '-o', 'name'])).trim()).toBe('');
+  });
+
+  it('installs again, and holds the uninstall under BlockUninstallIfWorkloadsExist while a DataVolume exists', async () => {
+    await ok(['apply', '-k', join(repoRoot(), 'deploy')]);
+    for (const d of ['cdi-deployment', 'cdi-apiserver', 'cdi-uploadproxy'])
+      await ok(['-n', 'cdi', 'rollout', 'status', `deployment/${d}`, '--timeout=120s']);
+    await until(async () => (await jsonpath('cdi', 'cdi', '{.status.phase}')) === 'Deployed');
+    await ok([
+      'patch',
+      'cdi',
+      'cdi',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"uninstallStrategy":"BlockUninstallIfWorkloadsExist"}}',
+    ]);
+    await until(async () =>
+      (await jsonpath('cdi', 'cdi', '{.metadata.finalizers}')).includes('operator.cdi.kubevirt.io'),
+    );
+    await ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: { name: keeps-cdi }
+spec:
+  source: { blank: {} }
+  storage: { resources: { requests: { storage: 16Mi } } }
+`,
+    );
+    await ok(['delete', 'cdi', 'cdi', '--wait=false']);
+    const degraded = '{.status.conditions[?(@.type=="Degraded")].message}';
+    await until(async () =>
+      (await jsonpath('cdi', 'cdi', degraded)).includes('rejecting the uninstall request'),
+    );
+    expect(await jsonpath('cdi', 'cdi', degraded)).toBe(
+      'rejecting the uninstall request, since there are still 1 DataVolumes present. ' +
+        'Either delete all DataVolumes or change the uninstall strategy before uninstalling CDI',
+    );
+    await ok(['delete', 'dv', 'keeps-cdi']);
+    await until(async () =>
+      (await kubectl(sandbox, ['get', 'cdi', 'cdi'])).stderr.includes('NotFound'),
+    );
   });
 });
