@@ -6,8 +6,9 @@
  * apply -k`: the controller, token API and upload proxy run as the pods of their Deployments),
  * prints `kubeconfig: PATH`, `metrics: URL` and `upload proxy: URL` when ready, and stops
  * everything on SIGINT/SIGTERM. `--processes` runs the three as child processes of the sandbox
- * instead (the e2e suites' default); `--no-controller` installs nothing but the CRDs and RBAC
- * and implies `--no-uploadproxy`, which the upload path needs the controller's PKI for. Crashing
+ * instead (the e2e suites' default), where `--no-uploadproxy` leaves the upload path out;
+ * `--no-controller` installs nothing but the CRDs and RBAC (and implies `--no-uploadproxy`: the
+ * upload path needs the controller's PKI). Crashing
  * containers restart with the kubelet's back-off (10 s doubling to 5 min) unless
  * `--restart-backoff` shortens it. `--pod-runtime runc` runs every pod from the image archive
  * (`--image`, default `.image/cdi.oci.tar` of `npm run image`) with runc; `process` (the
