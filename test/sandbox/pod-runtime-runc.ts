@@ -7,7 +7,8 @@
  * - the pod's and container's securityContext: runAsUser/runAsGroup (else the image's User),
  *   fsGroup and supplementalGroups as additional groups, fsGroup applied to the volumes
  *   (group-owned, group-readable or writable, setgid directories), runAsNonRoot refused for
- *   root, and readOnlyRootFilesystem; no capabilities and no new privileges;
+ *   root, readOnlyRootFilesystem, capabilities (containerd's default set, `drop`, `add`) and
+ *   allowPrivilegeEscalation;
  * - volumes as bind mounts at their mountPath (subPath, readOnly), block volumes at their
  *   devicePath, and the termination-message file at terminationMessagePath;
  * - `resources.limits` memory and cpu as cgroup-v1 limits; the host's network namespace (each
@@ -38,6 +39,7 @@ import { parseQuantity } from '../../common/quantity.js';
 import type { ExitInfo } from './container-process.js';
 import { startContainer, type BindMount } from '../containers/runc.js';
 import { unpackImage, type ImageRuntimeConfig } from '../containers/oci-image.js';
+import { capabilitiesOf } from '../containers/capabilities.js';
 import { getPath, isRecord, type KObject } from './object.js';
 import { containerEnv, NotReadyError, type VolumeMap } from './pod-env.js';
 import type {
@@ -111,6 +113,10 @@ interface Security {
   readonly additionalGids: readonly number[];
   readonly runAsNonRoot: boolean;
   readonly readOnlyRootFilesystem: boolean;
+  /** The runtime's default capabilities, minus `drop`, plus `add` (root keeps them at exec). */
+  readonly capabilities: readonly string[];
+  /** `allowPrivilegeEscalation: false` sets no_new_privs; unset allows escalation. */
+  readonly noNewPrivileges: boolean;
 }
 
 function int(value: unknown): number | undefined {
@@ -122,6 +128,19 @@ function numericId(text: string): number | undefined {
   return /^\d+$/.test(text) ? Number(text) : undefined;
 }
 
+/** runAsUser/runAsGroup of the container over the pod's over the image's User, else root. */
+function idsOf(
+  ps: Record<string, unknown>,
+  cs: Record<string, unknown>,
+  image: ImageRuntimeConfig,
+): { uid: number; gid: number } {
+  const [imageUid, imageGid] = (image.User ?? '').split(':').map(numericId);
+  return {
+    uid: int(cs['runAsUser']) ?? int(ps['runAsUser']) ?? imageUid ?? 0,
+    gid: int(cs['runAsGroup']) ?? int(ps['runAsGroup']) ?? imageGid ?? 0,
+  };
+}
+
 /** The securityContext (see the module comment); throws NotReadyError as the kubelet refuses. */
 export function securityOf(
   pod: KObject,
@@ -131,9 +150,7 @@ export function securityOf(
   const podSc = getPath(pod, ['spec', 'securityContext']);
   const ps = isRecord(podSc) ? podSc : {};
   const cs = isRecord(container['securityContext']) ? container['securityContext'] : {};
-  const [imageUid, imageGid] = (image.User ?? '').split(':').map(numericId);
-  const uid = int(cs['runAsUser']) ?? int(ps['runAsUser']) ?? imageUid ?? 0;
-  const gid = int(cs['runAsGroup']) ?? int(ps['runAsGroup']) ?? imageGid ?? 0;
+  const { uid, gid } = idsOf(ps, cs, image);
   const fsGroup = int(ps['fsGroup']);
   const supplemental = Array.isArray(ps['supplementalGroups'])
     ? ps['supplementalGroups'].map(int).filter((g): g is number => g !== undefined)
@@ -154,6 +171,8 @@ export function securityOf(
     additionalGids: [...new Set([...(fsGroup === undefined ? [] : [fsGroup]), ...supplemental])],
     runAsNonRoot,
     readOnlyRootFilesystem: cs['readOnlyRootFilesystem'] === true,
+    capabilities: capabilitiesOf(cs),
+    noNewPrivileges: cs['allowPrivilegeEscalation'] === false,
   };
 }
 
@@ -287,6 +306,8 @@ export class RuncRuntime implements PodRuntime {
       gid: security.gid,
       additionalGids: security.additionalGids,
       readonlyRootfs: security.readOnlyRootFilesystem,
+      capabilities: security.capabilities,
+      noNewPrivileges: security.noNewPrivileges,
       mounts: [...mounts, { source: l.terminationLog, destination: messagePath }],
       hostname: l.pod.metadata.name ?? 'pod',
       ...(limits.memoryBytes === undefined ? {} : { memoryLimitBytes: limits.memoryBytes }),
