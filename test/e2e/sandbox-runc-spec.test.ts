@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilitiesOf, capabilityMask } from '../containers/capabilities.js';
+import { parseContainerImage, pullPolicyOf } from '../containers/image-store.js';
 import { runContainer } from '../containers/runc.js';
 import type { KObject } from '../sandbox/object.js';
 import { NotReadyError } from '../sandbox/pod-env.js';
@@ -183,8 +184,18 @@ describe('podRuntimeFromEnv', () => {
       { CDI_E2E_POD_RUNTIME: 'process', CDI_E2E_IMAGE: '/i.tar' },
       { podRuntime: 'process', image: '/i.tar' },
     ],
+    [
+      { CDI_E2E_POD_RUNTIME: 'runc', CDI_E2E_IMAGE_SOURCE: 'registry' },
+      { podRuntime: 'runc', imageSource: 'registry' },
+    ],
   ])('%j', (env, want) => {
     expect(podRuntimeFromEnv(env)).toEqual(want);
+  });
+
+  it('refuses an unknown image source', () => {
+    expect(() => podRuntimeFromEnv({ CDI_E2E_IMAGE_SOURCE: 'docker' })).toThrow(
+      'CDI_E2E_IMAGE_SOURCE=docker: expected archive or registry',
+    );
   });
 
   it('refuses an unknown runtime', () => {
@@ -286,5 +297,33 @@ int main(void) {
     ])('$name', async (c) => {
       expect(await capEff(c.uid, c.sc)).toBe(c.want);
     });
+  });
+});
+
+describe('image references and pull policies', () => {
+  it.each([
+    [{ image: 'cdi-ts/cdi' }, 'Always'],
+    [{ image: 'cdi-ts/cdi:latest' }, 'Always'],
+    [{ image: '127.0.0.1:5000/disk:v1' }, 'IfNotPresent'],
+    [{ image: '127.0.0.1:5000/disk' }, 'Always'],
+    [{ image: `disk@sha256:${'a'.repeat(64)}` }, 'IfNotPresent'],
+    [{ image: 'cdi-ts/cdi:latest', imagePullPolicy: 'Never' }, 'Never'],
+    [{ image: 'x:1', imagePullPolicy: 'Sometimes' }, 'IfNotPresent'],
+  ])('%j pulls %s', (container, want) => {
+    expect(pullPolicyOf(container)).toBe(want);
+  });
+
+  it.each([
+    ['cdi-ts/cdi:latest', 'docker.io', 'cdi-ts/cdi', 'latest'],
+    ['fedora', 'docker.io', 'library/fedora', 'latest'],
+    ['127.0.0.1:5000/disk:v1', '127.0.0.1:5000', 'disk', 'v1'],
+  ])('%s is %s/%s:%s', (name, registry, repository, tag) => {
+    expect(parseContainerImage(name)).toMatchObject({ registry, repository, tag });
+  });
+
+  it.each(['', 'UPPER/case', 'a:b:c:d'])('refuses %j as InvalidImageName', (name) => {
+    expect(() => parseContainerImage(name)).toThrow(
+      `Failed to apply default image tag "${name}": couldn't parse image name "${name}": invalid reference format`,
+    );
   });
 });

@@ -13,8 +13,9 @@
  *   devicePath, and the termination-message file at terminationMessagePath;
  * - `resources.limits` memory and cpu as cgroup-v1 limits; the host's network namespace (each
  *   pod listens on its own 127.x address, passed by env as in the process runtime).
- * The image named by a container is not pulled: every container runs this one image, which
- * holds the only program the pods of CDI run.
+ * Images come from one archive (every container runs it: it holds the only program CDI's pods
+ * run) or, with a registry, from a node's image store: each container's `image` resolved to a
+ * digest, pulled and unpacked once per digest, by its imagePullPolicy.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -28,7 +29,6 @@ import {
   readFile,
   rename,
   rm,
-  stat,
   utimes,
   writeFile,
 } from 'node:fs/promises';
@@ -38,16 +38,18 @@ import { PodPaths } from '../../common/contract.js';
 import { parseQuantity } from '../../common/quantity.js';
 import type { ExitInfo } from './container-process.js';
 import { startContainer, type BindMount } from '../containers/runc.js';
-import { unpackImage, type ImageRuntimeConfig } from '../containers/oci-image.js';
+import { pruneUnpacked, unpackImage, type ImageRuntimeConfig } from '../containers/oci-image.js';
 import { capabilitiesOf } from '../containers/capabilities.js';
 import { getPath, isRecord, type KObject } from './object.js';
 import { containerEnv, NotReadyError, type VolumeMap } from './pod-env.js';
-import type {
-  ContainerLaunch,
-  ContainerRecord,
-  LaunchedContainer,
-  PodRuntime,
+import {
+  ImagePullError,
+  type ContainerLaunch,
+  type ContainerRecord,
+  type LaunchedContainer,
+  type PodRuntime,
 } from './pod-runtime.js';
+import { PullFailure, pullPolicyOf, type ImageStore } from '../containers/image-store.js';
 
 /** An unpacked image: what the runtime needs of it. */
 export interface PodImage {
@@ -65,16 +67,6 @@ async function sha256File(file: string): Promise<string> {
 
 /** An unpacked image no sandbox loaded for this long is removed when another one is loaded. */
 const UNUSED_IMAGE_MS = 60 * 60_000;
-
-/** Removes the unpacked images of other digests that were not loaded for an hour. */
-async function pruneImages(cacheDir: string, keep: string): Promise<void> {
-  for (const entry of await readdir(cacheDir)) {
-    if (entry === keep || !/^[0-9a-f]{64}$/.test(entry)) continue;
-    const loaded = await stat(join(cacheDir, entry, 'config.json')).catch(() => undefined);
-    if (loaded === undefined || Date.now() - loaded.mtimeMs > UNUSED_IMAGE_MS)
-      await rm(join(cacheDir, entry), { recursive: true, force: true });
-  }
-}
 
 /**
  * Unpacks `archive` under `cacheDir/<digest>` unless it is there already; concurrent sandboxes
@@ -100,7 +92,7 @@ export async function loadPodImage(archive: string, cacheDir: string): Promise<P
   }
   const loadedAt = new Date();
   await utimes(marker, loadedAt, loadedAt);
-  await pruneImages(cacheDir, hex);
+  await pruneUnpacked(cacheDir, hex, UNUSED_IMAGE_MS);
   const config = JSON.parse(await readFile(marker, 'utf8')) as ImageRuntimeConfig;
   return { rootfs: join(dir, 'rootfs'), config, digest: `sha256:${hex}` };
 }
@@ -255,14 +247,36 @@ async function applyFsGroup(path: string, gid: number, readonly: boolean): Promi
 /** The exit code reported when runc itself ended by a signal (as a SIGKILLed container). */
 const EXIT_CODE_UNKNOWN = 137;
 
+/**
+ * Where containers' images come from: one archive every container runs whatever its `image`, or
+ * a node's image store resolving each container's `image` through a registry.
+ */
+export type ImageSource = { readonly archive: PodImage } | { readonly store: ImageStore };
+
 /** Runs containers from the image under runc (see the module comment). */
 export class RuncRuntime implements PodRuntime {
   readonly name = 'runc';
-  readonly #image: PodImage;
+  readonly #images: ImageSource;
   readonly #records: ContainerRecord[] = [];
 
-  constructor(image: PodImage) {
-    this.#image = image;
+  constructor(images: ImageSource) {
+    this.#images = images;
+  }
+
+  /** The container's image; throws ImagePullError as the kubelet reports a failed pull. */
+  async #imageOf(container: Record<string, unknown>): Promise<{
+    readonly rootfs: string;
+    readonly config: ImageRuntimeConfig;
+    readonly imageID: string;
+  }> {
+    if ('archive' in this.#images) return { ...this.#images.archive, imageID: '' };
+    const name = typeof container['image'] === 'string' ? container['image'] : '';
+    try {
+      return await this.#images.store.image(name, pullPolicyOf(container));
+    } catch (err) {
+      if (err instanceof PullFailure) throw new ImagePullError(err.message, err.reason);
+      throw err;
+    }
   }
 
   records(): readonly ContainerRecord[] {
@@ -270,7 +284,8 @@ export class RuncRuntime implements PodRuntime {
   }
 
   async start(l: ContainerLaunch): Promise<LaunchedContainer> {
-    const config = this.#image.config;
+    const image = await this.#imageOf(l.container);
+    const config = image.config;
     const security = securityOf(l.pod, l.container, config);
     const env = containerEnv({
       api: l.api,
@@ -298,7 +313,7 @@ export class RuncRuntime implements PodRuntime {
         : PodPaths.TerminationLog;
     const workingDir = l.container['workingDir'];
     const started = await startContainer({
-      rootfs: this.#image.rootfs,
+      rootfs: image.rootfs,
       args: argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       cwd: typeof workingDir === 'string' ? workingDir : (config.WorkingDir ?? '/'),
@@ -330,6 +345,7 @@ export class RuncRuntime implements PodRuntime {
     });
     return {
       id: `runc://${started.id}`,
+      imageID: image.imageID,
       exited,
       async stop(graceMs) {
         await started.kill(graceMs > 0 ? 'TERM' : 'KILL');

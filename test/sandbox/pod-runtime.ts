@@ -34,6 +34,8 @@ export interface ContainerLaunch {
 export interface LaunchedContainer {
   /** The container ID of the pod's status (`sandbox://PID`, `runc://ID`). */
   readonly id: string;
+  /** The status's `imageID` (`<repo>@sha256:...`), empty when the image was not pulled. */
+  readonly imageID?: string;
   readonly exited: Promise<ExitInfo>;
   /** SIGTERM, SIGKILL after `graceMs`; resolves when it has exited. */
   stop(graceMs: number): Promise<ExitInfo>;
@@ -54,9 +56,21 @@ export interface ContainerRecord {
   readonly memoryLimitHits: number | undefined;
 }
 
-/** The image cannot be run (ErrImagePull): the pod waits until something changes. */
+/** The kubelet's waiting reasons for an image it cannot provide. */
+export type ImagePullReason = 'ErrImagePull' | 'ErrImageNeverPull' | 'InvalidImageName';
+
+/**
+ * The image cannot be provided: ErrImagePull is retried after a back-off (ImagePullBackOff),
+ * the other reasons when something changes.
+ */
 export class ImagePullError extends Error {
   override readonly name = 'ImagePullError';
+  constructor(
+    message: string,
+    readonly reason: ImagePullReason = 'ErrImagePull',
+  ) {
+    super(message);
+  }
 }
 
 /** A pod runtime. */

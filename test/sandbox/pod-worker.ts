@@ -53,6 +53,8 @@ export function goDuration(ms: number): string {
   if (m > 0) return `${m}m${sText}`;
   return sText;
 }
+/** How long ErrImagePull is shown before ImagePullBackOff (at most the back-off itself). */
+const PULL_ERROR_SHOWN_MS = 1_000;
 /** Probe period floor and ceiling, so tests see readiness quickly. */
 const PROBE_MIN_MS = 200;
 const PROBE_MAX_MS = 1_000;
@@ -69,6 +71,8 @@ interface ContainerRun {
   running: LaunchedContainer | undefined;
   /** The runtime's ID of the current or last container (changes on every restart, as on a node). */
   containerId: string | undefined;
+  /** The digest reference of the image the container ran. */
+  imageID: string;
 }
 
 /** Something that wakes waiters. */
@@ -147,6 +151,7 @@ export class PodWorker {
         ready: false,
         running: undefined,
         containerId: undefined,
+        imageID: '',
       }));
     };
     this.#init = runs('initContainers');
@@ -233,6 +238,7 @@ export class PodWorker {
   async #runContainer(c: ContainerRun, volumes: VolumeMap, init: boolean): Promise<number> {
     const { maxMs } = this.#o.backoff;
     let backoff: number | undefined;
+    let pullBackoff: number | undefined;
     for (;;) {
       if (this.#stopping) return -1;
       const pod = this.#pod();
@@ -259,9 +265,24 @@ export class PodWorker {
           continue;
         }
         if (err instanceof ImagePullError) {
-          c.state = { waiting: { reason: 'ErrImagePull', message: err.message } };
+          c.state = { waiting: { reason: err.reason, message: err.message } };
           this.#publish();
-          await this.#changed.wait();
+          if (err.reason !== 'ErrImagePull') {
+            await this.#changed.wait(this.#o.backoff.initialMs);
+            continue;
+          }
+          // As the kubelet: ErrImagePull, then ImagePullBackOff until the next attempt.
+          pullBackoff = nextBackoff(pullBackoff, 0, this.#o.backoff);
+          const shown = Math.min(PULL_ERROR_SHOWN_MS, pullBackoff);
+          await this.#waitBackoff(shown);
+          c.state = {
+            waiting: {
+              reason: 'ImagePullBackOff',
+              message: `Back-off pulling image "${str(c.spec['image'])}"`,
+            },
+          };
+          this.#publish();
+          await this.#waitBackoff(pullBackoff - shown);
           continue;
         }
         c.state = {
@@ -274,7 +295,9 @@ export class PodWorker {
         await this.#changed.wait(maxMs);
         continue;
       }
+      pullBackoff = undefined;
       c.containerId = c.running.id;
+      c.imageID = c.running.imageID ?? '';
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
@@ -378,7 +401,7 @@ export class PodWorker {
     return {
       name: c.name,
       image: str(c.spec['image']),
-      imageID: '',
+      imageID: c.imageID,
       ready: c.ready,
       started: 'running' in c.state,
       restartCount: c.restartCount,

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The runc kubelet pulls images as a node does: the sandbox's local registry (Debian's
+ * `docker-registry`) holds the cdi image as `cdi-ts/cdi:latest`, docker.io is mirrored there,
+ * and every container's `image` is resolved to a digest, pulled by digest and unpacked once per
+ * digest, by its imagePullPolicy. Failures read as the kubelet's (ErrImagePull, then
+ * ImagePullBackOff; ErrImageNeverPull), and the status's `imageID` is `<repo>@sha256:...`.
+ * The digests are checked against `skopeo inspect`, not against the runtime's own resolution.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImageOnce } from '../containers/image-build.js';
+import { writeImageLayout } from '../helpers/registry-server.js';
+import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
+import { startControllerEnv, waitForPod, type ControllerEnv } from './controller-harness.js';
+
+const run = promisify(execFile);
+const NS = 'default';
+
+let env: ControllerEnv;
+let work: string;
+let registry: string;
+/** A static program that exits 0: the whole of the probe images. */
+let hello: string;
+
+/** The manifest digest the registry serves for `repo:tag`, as skopeo reads it. */
+async function registryDigest(reference: string): Promise<string> {
+  const { stdout } = await run('skopeo', [
+    'inspect',
+    '--tls-verify=false',
+    '--format',
+    '{{.Digest}}',
+    `docker://${registry}/${reference}`,
+  ]);
+  return stdout.trim();
+}
+
+/** Pushes a one-layer image holding `hello` and a marker file as `repo:tag`; returns its digest. */
+async function pushProbe(reference: string, marker: string): Promise<string> {
+  const dir = await mkdtemp(join(work, 'layout-'));
+  const layout = await writeImageLayout(dir, {
+    layers: [
+      {
+        compression: 'gzip',
+        entries: [
+          { name: 'hello', file: hello, mode: 0o755 },
+          { name: 'marker', data: marker },
+        ],
+      },
+    ],
+  });
+  await run('skopeo', [
+    '--insecure-policy',
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    `oci:${layout.dir}:${layout.refName}`,
+    `docker://${registry}/${reference}`,
+  ]);
+  await rm(dir, { recursive: true, force: true });
+  return layout.digest;
+}
+
+async function runPod(name: string, container: Record<string, unknown>): Promise<V1Pod> {
+  await env.core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'main', command: ['/hello'], ...container }],
+      },
+    },
+  });
+  return waitForPod(env, NS, name, (p) => p.status?.phase === 'Succeeded', 120_000);
+}
+
+function waiting(pod: V1Pod): { reason?: string; message?: string } | undefined {
+  return pod.status?.containerStatuses?.[0]?.state?.waiting;
+}
+
+beforeAll(async () => {
+  const image =
+    process.env['CDI_E2E_IMAGE'] ??
+    (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
+  env = await startControllerEnv(undefined, {
+    podRuntime: 'runc',
+    imageSource: 'registry',
+    image,
+  });
+  if (env.sandbox.registryHost === undefined) throw new Error('the sandbox started no registry');
+  registry = env.sandbox.registryHost;
+  work = await mkdtemp(join(tmpdir(), 'cdi-runc-registry-'));
+  const source = join(work, 'hello.c');
+  await writeFile(source, 'int main(void) { return 0; }\n');
+  hello = join(work, 'hello');
+  await run('cc', ['-static', '-O1', '-o', hello, source]);
+}, 600_000);
+
+afterAll(async () => {
+  await env?.stop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe('image pulls by the runc kubelet', () => {
+  it('resolves cdi-ts/cdi:latest through the docker.io mirror and reports its digest', async () => {
+    const pod = await runPod('cdi-latest', {
+      image: 'cdi-ts/cdi:latest',
+      command: ['sh', '-c', 'exit 0'],
+    });
+    const digest = await registryDigest('cdi-ts/cdi:latest');
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(pod.status?.containerStatuses?.[0]?.imageID).toBe(`docker.io/cdi-ts/cdi@${digest}`);
+  });
+
+  it('Always re-resolves a tag, IfNotPresent keeps what the node has, a digest pins', async () => {
+    const first = await pushProbe('probe:v1', 'one');
+    expect(await registryDigest('probe:v1')).toBe(first);
+    const a = await runPod('probe-a', { image: `${registry}/probe:v1` });
+    expect(a.status?.containerStatuses?.[0]?.imageID).toBe(`${registry}/probe@${first}`);
+
+    const second = await pushProbe('probe:v1', 'two');
+    expect(second).not.toBe(first);
+    const cached = await runPod('probe-b', {
+      image: `${registry}/probe:v1`,
+      imagePullPolicy: 'IfNotPresent',
+    });
+    expect(cached.status?.containerStatuses?.[0]?.imageID).toBe(`${registry}/probe@${first}`);
+    const always = await runPod('probe-c', {
+      image: `${registry}/probe:v1`,
+      imagePullPolicy: 'Always',
+    });
+    expect(always.status?.containerStatuses?.[0]?.imageID).toBe(`${registry}/probe@${second}`);
+    const pinned = await runPod('probe-d', { image: `${registry}/probe@${first}` });
+    expect(pinned.status?.containerStatuses?.[0]?.imageID).toBe(`${registry}/probe@${first}`);
+  });
+
+  it('reports a missing tag as ErrImagePull, then ImagePullBackOff', async () => {
+    const image = `${registry}/probe:missing`;
+    await env.core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'missing-tag' },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image }] },
+      },
+    });
+    const pulled = await waitForPod(
+      env,
+      NS,
+      'missing-tag',
+      (p) => waiting(p)?.reason === 'ErrImagePull',
+    );
+    expect(waiting(pulled)?.message).toBe(
+      `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": ` +
+        `failed to resolve reference "${image}": ${image}: not found`,
+    );
+    const backedOff = await waitForPod(
+      env,
+      NS,
+      'missing-tag',
+      (p) => waiting(p)?.reason === 'ImagePullBackOff',
+    );
+    expect(waiting(backedOff)?.message).toBe(`Back-off pulling image "${image}"`);
+    expect(backedOff.status?.phase).toBe('Pending');
+  });
+
+  it('refuses an image that is not present under Never', async () => {
+    await pushProbe('never:v1', 'never');
+    const image = `${registry}/never:v1`;
+    await env.core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'never-pull' },
+        spec: { containers: [{ name: 'main', image, imagePullPolicy: 'Never' }] },
+      },
+    });
+    const pod = await waitForPod(
+      env,
+      NS,
+      'never-pull',
+      (p) => waiting(p)?.reason === 'ErrImageNeverPull',
+    );
+    expect(waiting(pod)?.message).toBe(
+      `Container image "${image}" is not present with pull policy of Never`,
+    );
+  });
+});
