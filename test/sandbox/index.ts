@@ -340,6 +340,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     log: log.child({ component: 'provisioner' }),
   });
   const { runtime, registry } = await makePodRuntime(opts, root);
+  const closeRegistry = async (): Promise<void> => registry?.close();
   const kubelet = new Kubelet({
     api: cluster.api,
     dataDir: join(dataDir, 'pods'),
@@ -399,8 +400,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     gc.stop();
     provisioner.stop();
     services.stop();
-    await Promise.allSettled([kubelet.stop(), server.close()]);
-    await registry?.close();
+    await Promise.allSettled([kubelet.stop(), server.close(), closeRegistry()]);
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -428,7 +428,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       services.stop();
       await kubelet.stop();
       await server.close();
-      await registry?.close();
+      await closeRegistry();
       if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -72,7 +72,7 @@ interface ContainerRun {
   /** The runtime's ID of the current or last container (changes on every restart, as on a node). */
   containerId: string | undefined;
   /** The digest reference of the image the container ran. */
-  imageID: string;
+  imageID: string | undefined;
 }
 
 /** Something that wakes waiters. */
@@ -151,7 +151,7 @@ export class PodWorker {
         ready: false,
         running: undefined,
         containerId: undefined,
-        imageID: '',
+        imageID: undefined,
       }));
     };
     this.#init = runs('initContainers');
@@ -265,24 +265,7 @@ export class PodWorker {
           continue;
         }
         if (err instanceof ImagePullError) {
-          c.state = { waiting: { reason: err.reason, message: err.message } };
-          this.#publish();
-          if (err.reason !== 'ErrImagePull') {
-            await this.#changed.wait(this.#o.backoff.initialMs);
-            continue;
-          }
-          // As the kubelet: ErrImagePull, then ImagePullBackOff until the next attempt.
-          pullBackoff = nextBackoff(pullBackoff, 0, this.#o.backoff);
-          const shown = Math.min(PULL_ERROR_SHOWN_MS, pullBackoff);
-          await this.#waitBackoff(shown);
-          c.state = {
-            waiting: {
-              reason: 'ImagePullBackOff',
-              message: `Back-off pulling image "${str(c.spec['image'])}"`,
-            },
-          };
-          this.#publish();
-          await this.#waitBackoff(pullBackoff - shown);
+          pullBackoff = await this.#pullFailed(c, err, pullBackoff);
           continue;
         }
         c.state = {
@@ -297,7 +280,7 @@ export class PodWorker {
       }
       pullBackoff = undefined;
       c.containerId = c.running.id;
-      c.imageID = c.running.imageID ?? '';
+      c.imageID = c.running.imageID;
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
@@ -341,6 +324,35 @@ export class PodWorker {
       this.#publish();
       await this.#waitBackoff(backoff);
     }
+  }
+
+  /**
+   * Shows a failed pull and waits before the next attempt; returns the pull back-off. As the
+   * kubelet: ErrImagePull, then ImagePullBackOff until the next attempt; other reasons wait.
+   */
+  async #pullFailed(
+    c: ContainerRun,
+    err: ImagePullError,
+    previousMs: number | undefined,
+  ): Promise<number | undefined> {
+    c.state = { waiting: { reason: err.reason, message: err.message } };
+    this.#publish();
+    if (err.reason !== 'ErrImagePull') {
+      await this.#changed.wait(this.#o.backoff.initialMs);
+      return previousMs;
+    }
+    const delay = nextBackoff(previousMs, 0, this.#o.backoff);
+    const shown = Math.min(PULL_ERROR_SHOWN_MS, delay);
+    await this.#waitBackoff(shown);
+    c.state = {
+      waiting: {
+        reason: 'ImagePullBackOff',
+        message: `Back-off pulling image "${str(c.spec['image'])}"`,
+      },
+    };
+    this.#publish();
+    await this.#waitBackoff(delay - shown);
+    return delay;
   }
 
   /** Sleeps through a back-off; only stopping the pod cuts it short (not other changes). */
@@ -401,7 +413,7 @@ export class PodWorker {
     return {
       name: c.name,
       image: str(c.spec['image']),
-      imageID: c.imageID,
+      imageID: c.imageID ?? '',
       ready: c.ready,
       started: 'running' in c.state,
       restartCount: c.restartCount,
