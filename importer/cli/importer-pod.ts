@@ -21,6 +21,7 @@ import { PvcSource } from '../sources/pvc.js';
 import { startMetricsServer, type MetricsServer } from '../progress/metrics-server.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { createSource } from '../sources/create-source.js';
+import { touchDoneFile, waitForServer } from './node-pull.js';
 import { parseArgs } from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
 
@@ -60,7 +61,12 @@ export async function importerPodCommand(
         logger,
       });
     }
-    const message = await runPodImport(config, ctx, metrics);
+    const endpoint =
+      config.readyFile === undefined
+        ? config.endpoint
+        : await waitForServer(config.readyFile, config.endpoint, ctx.signal);
+    const message = await runPodImport({ ...config, endpoint }, ctx, metrics);
+    if (config.doneFile !== undefined) await touchDoneFile(config.doneFile);
     await writeTerminationLog(config.terminationLog, JSON.stringify(message), logger);
     logger.info(message.message ?? TerminationMessages.ImportComplete);
     return 0;

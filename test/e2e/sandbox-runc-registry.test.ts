@@ -6,6 +6,8 @@
  * digest, by its imagePullPolicy. Failures read as the kubelet's (ErrImagePull, then
  * ImagePullBackOff; ErrImageNeverPull), and the status's `imageID` is `<repo>@sha256:...`.
  * The digests are checked against `skopeo inspect`, not against the runtime's own resolution.
+ * A registry import with `pullMethod: node` runs its container disk image as the importer pod's
+ * `server` container, pulled by this kubelet; the disk must equal `qemu-img convert -O raw`.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,10 +19,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImageOnce } from '../containers/image-build.js';
 import { writeImageLayout } from '../helpers/registry-server.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
-import { startControllerEnv, waitForPod, type ControllerEnv } from './controller-harness.js';
+import { makeRawImage, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import {
+  apply,
+  sameDisk,
+  startControllerEnv,
+  volumeData,
+  waitForPhase,
+  waitForPod,
+  type ControllerEnv,
+} from './controller-harness.js';
 
 const run = promisify(execFile);
 const NS = 'default';
+const MiB = 1024 * 1024;
 
 let env: ControllerEnv;
 let work: string;
@@ -188,5 +200,67 @@ describe('image pulls by the runc kubelet', () => {
     expect(waiting(pod)?.message).toBe(
       `Container image "${image}" is not present with pull policy of Never`,
     );
+  });
+});
+
+describe('registry pullMethod node', () => {
+  it('imports a container disk whose image the kubelet pulled into the importer pod', async () => {
+    const raw = await makeRawImage(join(work, 'cd.raw'), 16 * MiB, [
+      { offset: 0, length: MiB, seed: 21 },
+      { offset: 9 * MiB + 512, length: 2 * MiB, seed: 22 },
+    ]);
+    const qcow2 = join(work, 'cd.qcow2');
+    await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
+    const reference = await qemuConvertToRaw(qcow2, join(work, 'cd-ref.raw'));
+    const dir = await mkdtemp(join(work, 'layout-'));
+    const layout = await writeImageLayout(dir, {
+      layers: [
+        {
+          compression: 'gzip',
+          entries: [
+            { name: 'disk/', type: 'directory' },
+            { name: 'disk/disk.qcow2', file: qcow2 },
+          ],
+        },
+      ],
+    });
+    await run('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${layout.dir}:${layout.refName}`,
+      `docker://${registry}/containerdisk:v1`,
+    ]);
+    await apply(
+      env,
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: node-pull
+spec:
+  source:
+    registry:
+      url: docker://${registry}/containerdisk:v1
+      pullMethod: node
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+`,
+    );
+    await waitForPhase(env, NS, 'node-pull', 'Succeeded', 180_000);
+    expect(await sameDisk(reference, await volumeData(env, NS, 'node-pull'))).toBe(true);
+    // The importer pod ran the copy of the server (init), the disk image and the importer.
+    // Each record is written once runc has cleaned up, a moment after the status says so.
+    const ran = (): Set<string> =>
+      new Set(
+        env.sandbox
+          .containerRecords()
+          .filter((r) => r.pod === 'importer-node-pull' && r.exitCode === 0)
+          .map((r) => r.container),
+      );
+    for (let i = 0; i < 100 && ran().size < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(ran()).toEqual(new Set(['init', 'server', 'importer']));
   });
 });

@@ -244,6 +244,30 @@ async function applyFsGroup(path: string, gid: number, readonly: boolean): Promi
   }
 }
 
+/**
+ * The pod's /etc/hosts, as the kubelet writes one for every pod without hostNetwork: its name
+ * and IP, and `localhost`. Pods share the host's network here, each on its own 127.x address,
+ * so `localhost` is that address: what a container serves on localhost (the server of a
+ * registry node pull) stays within its pod.
+ */
+async function writeHostsFile(l: ContainerLaunch): Promise<string> {
+  const ip = getPath(l.pod, ['status', 'podIP']);
+  const podIp = typeof ip === 'string' && ip !== '' ? ip : '127.0.0.1';
+  const file = join(l.podDir, 'etc-hosts');
+  await writeFile(
+    file,
+    [
+      '# Kubernetes-managed hosts file.',
+      `${podIp}\tlocalhost`,
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      `${podIp}\t${l.pod.metadata.name ?? 'pod'}`,
+      '',
+    ].join('\n'),
+  );
+  await chmod(file, 0o644);
+  return file;
+}
+
 /** The exit code reported when runc itself ended by a signal (as a SIGKILLed container). */
 const EXIT_CODE_UNKNOWN = 137;
 
@@ -311,6 +335,7 @@ export class RuncRuntime implements PodRuntime {
       typeof l.container['terminationMessagePath'] === 'string'
         ? l.container['terminationMessagePath']
         : PodPaths.TerminationLog;
+    const hosts = await writeHostsFile(l);
     const workingDir = l.container['workingDir'];
     const started = await startContainer({
       rootfs: image.rootfs,
@@ -323,7 +348,11 @@ export class RuncRuntime implements PodRuntime {
       readonlyRootfs: security.readOnlyRootFilesystem,
       capabilities: security.capabilities,
       noNewPrivileges: security.noNewPrivileges,
-      mounts: [...mounts, { source: l.terminationLog, destination: messagePath }],
+      mounts: [
+        ...mounts,
+        { source: l.terminationLog, destination: messagePath },
+        { source: hosts, destination: '/etc/hosts', readonly: true },
+      ],
       hostname: l.pod.metadata.name ?? 'pod',
       ...(limits.memoryBytes === undefined ? {} : { memoryLimitBytes: limits.memoryBytes }),
       ...(limits.cpuMillis === undefined ? {} : { cpuLimitMillis: limits.cpuMillis }),
