@@ -3,7 +3,10 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { servedEndpoint, touchDoneFile, waitForServer } from './node-pull.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { silentLogger } from '../../common/logger.js';
+import { serverLabels, servedEndpoint, touchDoneFile, waitForServer } from './node-pull.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -47,5 +50,39 @@ describe('touchDoneFile', () => {
     await touchDoneFile(done);
     await touchDoneFile(done);
     expect(await readdir(dir)).toEqual(['done']);
+  });
+});
+
+describe('serverLabels', () => {
+  let server: Server;
+  let status = 200;
+  beforeEach(async () => {
+    server = createServer((req, res) => {
+      if (req.url !== '/info') return void res.writeHead(404).end();
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          env: ['PATH=/bin', 'INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small'],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  afterEach(async () => {
+    status = 200;
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const endpoint = (): string =>
+    `http://127.0.0.1:${(server.address() as AddressInfo).port}/disk.qcow2`;
+
+  it("turns the server's KUBEVIRT_IO_ environment into labels", async () => {
+    expect(await serverLabels(endpoint(), silentLogger)).toEqual({
+      'instancetype.kubevirt.io/default-instancetype': 'u1.small',
+    });
+  });
+
+  it('gives none when the server does not answer 200', async () => {
+    status = 500;
+    expect(await serverLabels(endpoint(), silentLogger)).toEqual({});
   });
 });

@@ -5,12 +5,18 @@
  * HTTP on localhost and writes the file's name into the ready file once it listens. The importer
  * waits for that file (a minute at most, as CDI), reads the disk from the endpoint with the
  * default name replaced by the served one, and creates the done file when the import succeeded,
- * so that the server exits and the pod completes.
+ * so that the server exits and the pod completes. The image's `*KUBEVIRT_IO_*` environment,
+ * which a pod pull reads from the image config, comes from the server's `/info` instead.
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodPaths } from '../../common/contract.js';
-import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { envsToLabels } from '../sources/registry/manifest.js';
+
+/** How long the server's `/info` may take. */
+const INFO_TIMEOUT_MS = 10_000;
 
 /** CDI waits this long for the server's ready file. */
 export const READY_FILE_TIMEOUT_MS = 60_000;
@@ -53,4 +59,28 @@ export async function touchDoneFile(doneFile: string): Promise<void> {
     throw err;
   });
   await handle?.close();
+}
+
+/**
+ * The labels of the image's `*KUBEVIRT_IO_*` environment, from the server's `/info` (CDI
+ * GetTerminationMessage); none, with the cause logged, when the server does not answer.
+ */
+export async function serverLabels(
+  endpoint: string,
+  logger: Logger,
+): Promise<Record<string, string>> {
+  const url = new URL('/info', endpoint);
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(INFO_TIMEOUT_MS) });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`expected status code 200, got ${res.status}`);
+    }
+    const info = (await res.json()) as { env?: unknown };
+    const env = Array.isArray(info.env) ? info.env.map(String) : [];
+    return envsToLabels(env);
+  } catch (err) {
+    logger.error(`failed request containerimage-server info: ${errorMessage(err)}`);
+    return {};
+  }
 }

@@ -214,6 +214,7 @@ describe('registry pullMethod node', () => {
     const reference = await qemuConvertToRaw(qcow2, join(work, 'cd-ref.raw'));
     const dir = await mkdtemp(join(work, 'layout-'));
     const layout = await writeImageLayout(dir, {
+      env: ['INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small'],
       layers: [
         {
           compression: 'gzip',
@@ -251,6 +252,14 @@ spec:
     );
     await waitForPhase(env, NS, 'node-pull', 'Succeeded', 180_000);
     expect(await sameDisk(reference, await volumeData(env, NS, 'node-pull'))).toBe(true);
+    // The image's KUBEVIRT_IO_ environment reached the claim through the server's /info.
+    const pvc = await env.core.readNamespacedPersistentVolumeClaim({
+      namespace: NS,
+      name: 'node-pull',
+    });
+    expect(pvc.metadata?.labels?.['instancetype.kubevirt.io/default-instancetype']).toBe(
+      'u1.small',
+    );
     // The importer pod ran the copy of the server (init), the disk image and the importer.
     // Each record is written once runc has cleaned up, a moment after the status says so.
     const ran = (): Set<string> =>
