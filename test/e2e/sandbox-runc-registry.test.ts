@@ -25,6 +25,7 @@ import {
   sameDisk,
   startControllerEnv,
   volumeData,
+  waitForDv,
   waitForPhase,
   waitForPod,
   type ControllerEnv,
@@ -271,5 +272,34 @@ spec:
       );
     for (let i = 0; i < 100 && ran().size < 3; i++) await new Promise((r) => setTimeout(r, 100));
     expect(ran()).toEqual(new Set(['init', 'server', 'importer']));
+  });
+});
+
+describe('registry pullMethod node, image missing', () => {
+  it('shows the failed pull of the disk image on the DataVolume', async () => {
+    await apply(
+      env,
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: node-pull-missing
+spec:
+  source:
+    registry:
+      url: docker://${registry}/containerdisk:missing
+      pullMethod: node
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+`,
+    );
+    const dv = await waitForDv(env, NS, 'node-pull-missing', (d) =>
+      (d.status?.conditions ?? []).some(
+        (c) => c.type === 'Running' && c.reason === 'ImagePullFailed',
+      ),
+    );
+    const running = dv.status?.conditions?.find((c) => c.type === 'Running');
+    expect(running?.message).toBe(`failed to pull image: ${registry}/containerdisk:missing`);
   });
 });
