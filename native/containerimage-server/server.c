@@ -31,53 +31,60 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-extern char **environ;
+extern char** environ;
 
 #define REQUEST_MAX 8192
 
-static void fatal(const char *what, const char *detail) {
+static void fatal(const char* what, const char* detail) {
   fprintf(stderr, "%s: %s\n", what, detail);
   exit(1);
 }
 
-static int is_dir(const char *path) {
+static int is_dir(const char* path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* The one regular file of `dir`; exits as CDI's server does otherwise. */
-static void image_filename(const char *dir, char *out, size_t size) {
-  DIR *d = opendir(dir);
-  if (d == NULL) fatal("Failed get image filename", strerror(errno));
+static void image_filename(const char* dir, char* out, size_t size) {
+  DIR* d = opendir(dir);
+  if (d == NULL)
+    fatal("Failed get image filename", strerror(errno));
   int count = 0;
-  struct dirent *e;
+  struct dirent* e;
   while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
     count++;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) count = 99;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      count = 99;
     snprintf(out, size, "%s", e->d_name);
   }
   closedir(d);
-  if (count != 1) fatal("Failed get image filename", "Invalid container image");
+  if (count != 1)
+    fatal("Failed get image filename", "Invalid container image");
 }
 
 /* The address `localhost` has in /etc/hosts (the pod's loopback), else 127.0.0.1. */
 static struct in_addr localhost_address(void) {
   struct in_addr addr;
   inet_pton(AF_INET, "127.0.0.1", &addr);
-  FILE *f = fopen("/etc/hosts", "r");
-  if (f == NULL) return addr;
+  FILE* f = fopen("/etc/hosts", "r");
+  if (f == NULL)
+    return addr;
   char line[512];
   while (fgets(line, sizeof line, f) != NULL) {
     char ip[64];
     char rest[448];
-    if (line[0] == '#' || sscanf(line, "%63s %447[^\n]", ip, rest) != 2) continue;
+    if (line[0] == '#' || sscanf(line, "%63s %447[^\n]", ip, rest) != 2)
+      continue;
     struct in_addr candidate;
-    if (inet_pton(AF_INET, ip, &candidate) != 1) continue;
-    for (char *name = strtok(rest, " \t"); name != NULL; name = strtok(NULL, " \t")) {
+    if (inet_pton(AF_INET, ip, &candidate) != 1)
+      continue;
+    for (char* name = strtok(rest, " \t"); name != NULL; name = strtok(NULL, " \t")) {
       if (strcmp(name, "localhost") == 0) {
         fclose(f);
         return candidate;
@@ -88,11 +95,12 @@ static struct in_addr localhost_address(void) {
   return addr;
 }
 
-static void send_all(int fd, const char *data, size_t len) {
+static void send_all(int fd, const char* data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, data, len);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR)
+        continue;
       exit(0);
     }
     data += n;
@@ -100,7 +108,7 @@ static void send_all(int fd, const char *data, size_t len) {
   }
 }
 
-static void respond(int fd, const char *status, const char *type, const char *body) {
+static void respond(int fd, const char* status, const char* type, const char* body) {
   char head[512];
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -113,30 +121,35 @@ static void respond(int fd, const char *status, const char *type, const char *bo
 /* `{"env":[...]}` with the process's environment, JSON-escaped. */
 static void respond_info(int fd) {
   size_t cap = 4096, len = 0;
-  char *body = malloc(cap);
-  if (body == NULL) exit(1);
-#define PUT(c)                                 \
-  do {                                         \
-    if (len + 8 >= cap) {                      \
-      cap *= 2;                                \
-      body = realloc(body, cap);               \
-      if (body == NULL) exit(1);               \
-    }                                          \
-    body[len++] = (c);                         \
+  char* body = malloc(cap);
+  if (body == NULL)
+    exit(1);
+#define PUT(c)                   \
+  do {                           \
+    if (len + 8 >= cap) {        \
+      cap *= 2;                  \
+      body = realloc(body, cap); \
+      if (body == NULL)          \
+        exit(1);                 \
+    }                            \
+    body[len++] = (c);           \
   } while (0)
-  const char *open = "{\"env\":[";
-  for (const char *p = open; *p; p++) PUT(*p);
-  for (char **e = environ; *e != NULL; e++) {
-    if (e != environ) PUT(',');
+  const char* open = "{\"env\":[";
+  for (const char* p = open; *p; p++)
+    PUT(*p);
+  for (char** e = environ; *e != NULL; e++) {
+    if (e != environ)
+      PUT(',');
     PUT('"');
-    for (const unsigned char *p = (const unsigned char *)*e; *p; p++) {
+    for (const unsigned char* p = (const unsigned char*)*e; *p; p++) {
       if (*p == '"' || *p == '\\') {
         PUT('\\');
         PUT((char)*p);
       } else if (*p < 0x20) {
         char esc[8];
         snprintf(esc, sizeof esc, "\\u%04x", *p);
-        for (char *q = esc; *q; q++) PUT(*q);
+        for (char* q = esc; *q; q++)
+          PUT(*q);
       } else {
         PUT((char)*p);
       }
@@ -152,32 +165,38 @@ static void respond_info(int fd) {
 }
 
 /* Parses `bytes=A-B` / `bytes=A-` / `bytes=-N` against `size`; 0 when absent, -1 when bad. */
-static int parse_range(const char *request, off_t size, off_t *start, off_t *end) {
-  const char *h = strcasestr(request, "\r\nRange:");
-  if (h == NULL) return 0;
+static int parse_range(const char* request, off_t size, off_t* start, off_t* end) {
+  const char* h = strcasestr(request, "\r\nRange:");
+  if (h == NULL)
+    return 0;
   h += 8;
-  while (*h == ' ') h++;
-  if (strncmp(h, "bytes=", 6) != 0) return -1;
+  while (*h == ' ')
+    h++;
+  if (strncmp(h, "bytes=", 6) != 0)
+    return -1;
   h += 6;
-  char *stop;
+  char* stop;
   if (*h == '-') {
     long long n = strtoll(h + 1, &stop, 10);
-    if (n <= 0) return -1;
+    if (n <= 0)
+      return -1;
     *start = n >= size ? 0 : size - n;
     *end = size - 1;
     return 1;
   }
   long long a = strtoll(h, &stop, 10);
-  if (stop == h || *stop != '-') return -1;
-  const char *b = stop + 1;
+  if (stop == h || *stop != '-')
+    return -1;
+  const char* b = stop + 1;
   long long z = (*b >= '0' && *b <= '9') ? strtoll(b, &stop, 10) : (long long)size - 1;
-  if (a >= size || z < a) return -1;
+  if (a >= size || z < a)
+    return -1;
   *start = a;
   *end = z >= size ? size - 1 : z;
   return 1;
 }
 
-static void serve_file(int fd, const char *request, int head_only, const char *path) {
+static void serve_file(int fd, const char* request, int head_only, const char* path) {
   int file = open(path, O_RDONLY);
   struct stat st;
   if (file < 0 || fstat(file, &st) != 0) {
@@ -211,12 +230,14 @@ static void serve_file(int fd, const char *request, int head_only, const char *p
                  (long long)length);
   }
   send_all(fd, head, (size_t)n);
-  if (head_only) return;
+  if (head_only)
+    return;
   off_t offset = start;
   while (length > 0) {
     ssize_t sent = sendfile(fd, file, &offset, length > (1 << 30) ? (1 << 30) : (size_t)length);
     if (sent <= 0) {
-      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno == EINTR)
+        continue;
       exit(0);
     }
     length -= sent;
@@ -224,15 +245,17 @@ static void serve_file(int fd, const char *request, int head_only, const char *p
 }
 
 /* Serves one request on `fd` (in a child process). */
-static void serve(int fd, const char *dir, const char *filename) {
+static void serve(int fd, const char* dir, const char* filename) {
   char request[REQUEST_MAX + 1];
   size_t len = 0;
   while (len < REQUEST_MAX) {
     ssize_t n = read(fd, request + len, REQUEST_MAX - len);
-    if (n <= 0) exit(0);
+    if (n <= 0)
+      exit(0);
     len += (size_t)n;
     request[len] = '\0';
-    if (strstr(request, "\r\n\r\n") != NULL) break;
+    if (strstr(request, "\r\n\r\n") != NULL)
+      break;
   }
   char method[16], target[2048];
   if (sscanf(request, "%15s %2047s", method, target) != 2) {
@@ -244,8 +267,9 @@ static void serve(int fd, const char *dir, const char *filename) {
     respond(fd, "405 Method Not Allowed", "text/plain", "method not allowed\n");
     return;
   }
-  char *query = strchr(target, '?');
-  if (query != NULL) *query = '\0';
+  char* query = strchr(target, '?');
+  if (query != NULL)
+    *query = '\0';
   if (strcmp(target, "/info") == 0) {
     respond_info(fd);
     return;
@@ -259,23 +283,31 @@ static void serve(int fd, const char *dir, const char *filename) {
   serve_file(fd, request, head_only, path);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int port = 8100;
-  const char *dir = ".";
-  const char *ready = "/shared/ready";
-  const char *done = "/shared/done";
+  const char* dir = ".";
+  const char* ready = "/shared/ready";
+  const char* done = "/shared/done";
   for (int i = 1; i < argc; i++) {
-    const char *flag = argv[i];
-    while (*flag == '-') flag++;
-    if (i + 1 >= argc) fatal("missing value of flag", argv[i]);
-    const char *value = argv[++i];
-    if (strcmp(flag, "p") == 0) port = atoi(value);
-    else if (strcmp(flag, "image-dir") == 0) dir = value;
-    else if (strcmp(flag, "ready-file") == 0) ready = value;
-    else if (strcmp(flag, "done-file") == 0) done = value;
-    else fatal("flag provided but not defined", argv[i - 1]);
+    const char* flag = argv[i];
+    while (*flag == '-')
+      flag++;
+    if (i + 1 >= argc)
+      fatal("missing value of flag", argv[i]);
+    const char* value = argv[++i];
+    if (strcmp(flag, "p") == 0)
+      port = atoi(value);
+    else if (strcmp(flag, "image-dir") == 0)
+      dir = value;
+    else if (strcmp(flag, "ready-file") == 0)
+      ready = value;
+    else if (strcmp(flag, "done-file") == 0)
+      done = value;
+    else
+      fatal("flag provided but not defined", argv[i - 1]);
   }
-  if (port <= 0 || port > 65535) fatal("invalid port", argv[0]);
+  if (port <= 0 || port > 65535)
+    fatal("invalid port", argv[0]);
   if (is_dir("/sysroot") || is_dir("/ostree")) {
     fatal("bootc image detected",
           "this image contains an ostree-based bootable OS and cannot be imported as a regular "
@@ -292,7 +324,7 @@ int main(int argc, char **argv) {
   addr.sin_addr = localhost_address();
   char shown[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &addr.sin_addr, shown, sizeof shown);
-  if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+  if (listener < 0 || bind(listener, (struct sockaddr*)&addr, sizeof addr) != 0 ||
       listen(listener, 16) != 0) {
     fprintf(stderr, "Failed listening on %s:%d err: %s\n", shown, port, strerror(errno));
     return 1;
@@ -311,11 +343,14 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   struct pollfd pfd = {.fd = listener, .events = POLLIN};
   for (;;) {
-    if (access(done, F_OK) == 0) break;
+    if (access(done, F_OK) == 0)
+      break;
     int ready_count = poll(&pfd, 1, 1000);
-    if (ready_count <= 0) continue;
+    if (ready_count <= 0)
+      continue;
     int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0)
+      continue;
     pid_t child = fork();
     if (child == 0) {
       close(listener);
