@@ -180,6 +180,19 @@ describe('image pulls by the runc kubelet', () => {
     );
     expect(waiting(backedOff)?.message).toBe(`Back-off pulling image "${image}"`);
     expect(backedOff.status?.phase).toBe('Pending');
+    // The kubelet's events, as `kubectl get events` lists them.
+    const events = await env.core.listNamespacedEvent({ namespace: NS });
+    const seen = events.items
+      .filter((e) => e.involvedObject.name === 'missing-tag')
+      .map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        `Failed: Failed to pull image "${image}": ${waiting(pulled)?.message ?? ''}`,
+        'Failed: Error: ErrImagePull',
+        `BackOff: Back-off pulling image "${image}"`,
+        'Failed: Error: ImagePullBackOff',
+      ]),
+    );
   });
 
   it('refuses an image that is not present under Never', async () => {

@@ -17,6 +17,7 @@ import { getPath, isRecord, str, type KObject } from './object.js';
 import { NotReadyError, prepareVolumes, type VolumeMap } from './pod-env.js';
 import { ImagePullError, type LaunchedContainer, type PodRuntime } from './pod-runtime.js';
 import type { ResourceType } from './resources.js';
+import { recordEvent, type EventType } from './events.js';
 import type { TokenIssuer } from './tokens.js';
 
 /** The restart back-off: first delay, cap, and how long a run resets it. */
@@ -53,6 +54,13 @@ export function goDuration(ms: number): string {
   if (m > 0) return `${m}m${sText}`;
   return sText;
 }
+/** The kubelet's event for a failed pull (a runtime's message may already say it). */
+function pullFailureText(image: string, err: ImagePullError): string {
+  if (err.reason !== 'ErrImagePull' || err.message.startsWith('Failed to pull image'))
+    return err.message;
+  return `Failed to pull image "${image}": ${err.message}`;
+}
+
 /** How long ErrImagePull is shown before ImagePullBackOff (at most the back-off itself). */
 const PULL_ERROR_SHOWN_MS = 1_000;
 /** Probe period floor and ceiling, so tests see readiness quickly. */
@@ -337,6 +345,9 @@ export class PodWorker {
   ): Promise<number | undefined> {
     c.state = { waiting: { reason: err.reason, message: err.message } };
     this.#publish();
+    const image = str(c.spec['image']);
+    this.#event('Warning', 'Failed', pullFailureText(image, err));
+    this.#event('Warning', 'Failed', `Error: ${err.reason}`);
     if (err.reason !== 'ErrImagePull') {
       await this.#changed.wait(this.#o.backoff.initialMs);
       return previousMs;
@@ -345,14 +356,20 @@ export class PodWorker {
     const shown = Math.min(PULL_ERROR_SHOWN_MS, delay);
     await this.#waitBackoff(shown);
     c.state = {
-      waiting: {
-        reason: 'ImagePullBackOff',
-        message: `Back-off pulling image "${str(c.spec['image'])}"`,
-      },
+      waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` },
     };
     this.#publish();
+    this.#event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+    this.#event('Warning', 'Failed', 'Error: ImagePullBackOff');
     await this.#waitBackoff(delay - shown);
     return delay;
+  }
+
+  /** Records a kubelet event about the pod. */
+  #event(type: EventType, reason: string, message: string): void {
+    const pod = this.#pod();
+    if (pod !== undefined)
+      recordEvent(this.#o.api, pod, { type, reason, message, component: 'kubelet' });
   }
 
   /** Sleeps through a back-off; only stopping the pod cuts it short (not other changes). */
