@@ -300,6 +300,22 @@ describe('registry pullMethod node', () => {
     });
   });
 
+  it("selects a node of the image's architecture", () => {
+    const arm = buildImporterPod({
+      pvc: claim({
+        [Annotations.Source]: 'registry',
+        [Annotations.Endpoint]: 'docker://127.0.0.1:5000/disks/fedora:39',
+        [Annotations.RegistryImportMethod]: 'node',
+        [Annotations.RegistryImageArchitecture]: 'arm64',
+      }),
+      config: baseConfig,
+      settings,
+      scratch: false,
+    });
+    expect(arm.spec?.nodeSelector).toEqual({ 'kubernetes.io/arch': 'arm64' });
+    expect(pod.spec?.nodeSelector).toBeUndefined();
+  });
+
   it('leaves a pod pull alone', () => {
     const plain = buildImporterPod({
       pvc: claim({

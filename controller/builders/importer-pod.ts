@@ -33,8 +33,10 @@ import {
   NODE_PULL_ENV,
   nodePullImage,
   nodePullParts,
+  nodePullPlacement,
   SHARED_VOLUME,
 } from './node-pull.js';
+import type { NodePlacement } from '../cdi/types.js';
 
 /** Where secret extra headers are mounted (CDI `common.go`). */
 const EXTRA_HEADERS_DIR = '/extraheaders';
@@ -240,6 +242,17 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
   return { volumes: vols, mounts };
 }
 
+/** The workload's placement; a node pull also selects the image's architecture. */
+function placementOf(input: ImporterPodInput, nodePull: boolean): { placement?: NodePlacement } {
+  const placement = nodePull
+    ? nodePullPlacement(
+        input.config.workload,
+        annotation(input.pvc, Annotations.RegistryImageArchitecture),
+      )
+    : input.config.workload;
+  return placement === undefined ? {} : { placement };
+}
+
 /** Builds the importer pod of a claim. */
 export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const { pvc, settings } = input;
@@ -257,7 +270,7 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const shared = nodePull === undefined ? [] : [{ name: SHARED_VOLUME, mountPath: '/shared' }];
   return buildTransferPod({
     pvc,
-    ...(input.config.workload === undefined ? {} : { placement: input.config.workload }),
+    ...placementOf(input, nodePull !== undefined),
     name: importerPodName(pvc.metadata?.name ?? ''),
     labels: {
       ...pvc.metadata?.labels,

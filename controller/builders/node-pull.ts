@@ -16,6 +16,7 @@ import {
   PullMethods,
   SourceKinds,
 } from '../../common/contract.js';
+import type { NodePlacement } from '../cdi/types.js';
 import { annotation } from './claim.js';
 
 /** The emptyDir the server binary and the ready/done files share (CDI's names). */
@@ -92,5 +93,23 @@ export function nodePullParts(input: {
       },
     ],
     volume: { name: SHARED_VOLUME, emptyDir: {} },
+  };
+}
+
+/** The node label of an architecture (CDI setRegistryNodeImportNodeSelector). */
+const ARCH_LABEL = 'kubernetes.io/arch';
+
+/**
+ * The placement of a node pull: the workload's, plus the image architecture the claim asks for
+ * as a node selector, so that the kubelet pulling the image runs on that architecture.
+ */
+export function nodePullPlacement(
+  workload: NodePlacement | undefined,
+  architecture: string | undefined,
+): NodePlacement | undefined {
+  if (architecture === undefined || architecture === '') return workload;
+  return {
+    ...workload,
+    nodeSelector: { ...workload?.nodeSelector, [ARCH_LABEL]: architecture },
   };
 }
