@@ -19,6 +19,10 @@ export const ImporterEnv = {
   Checksum: 'IMPORTER_CHECKSUM',
   ExtraHeaderPrefix: 'IMPORTER_EXTRA_HEADER_',
   PullMethod: 'IMPORTER_PULL_METHOD',
+  /** pullMethod node: the file the server container creates once it serves the disk. */
+  ReadyFile: 'IMPORTER_READY_FILE',
+  /** pullMethod node: the file the importer creates when done, so that the server exits. */
+  DoneFile: 'IMPORTER_DONE_FILE',
   RegistryImageArchitecture: 'IMPORTER_REGISTRY_IMAGE_ARCHITECTURE',
   FilesystemOverhead: 'FILESYSTEM_OVERHEAD',
   Preallocation: 'PREALLOCATION',

@@ -29,6 +29,10 @@ export interface ImporterConfig {
   /** `Name: value` lines from IMPORTER_EXTRA_HEADER_*, in variable-name order. */
   readonly extraHeaders: readonly string[];
   readonly pullMethod: PullMethod;
+  /** pullMethod node: wait for this file before reading the endpoint (IMPORTER_READY_FILE). */
+  readonly readyFile: string | undefined;
+  /** pullMethod node: create this file when the import succeeded (IMPORTER_DONE_FILE). */
+  readonly doneFile: string | undefined;
   readonly architecture: string | undefined;
   readonly filesystemOverhead: number;
   readonly preallocation: boolean;
@@ -126,6 +130,8 @@ export function loadImporterConfig(env: Env): ImporterConfig {
     checksum,
     extraHeaders: extraHeaders(env),
     pullMethod,
+    readyFile: nonEmpty(get(ImporterEnv.ReadyFile)),
+    doneFile: nonEmpty(get(ImporterEnv.DoneFile)),
     architecture: get(ImporterEnv.RegistryImageArchitecture),
     filesystemOverhead,
     preallocation,
@@ -154,6 +160,11 @@ export function positiveDuration(reader: EnvReader, name: string, fallback: numb
     },
     fallback,
   );
+}
+
+/** CDI sets every variable, empty when unused. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

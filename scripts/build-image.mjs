@@ -141,7 +141,28 @@ function stageApp(stage, builds, version) {
   chmodSync(join(app, 'dist', 'cmd', 'cdi.js'), 0o755);
   mkdirSync(join(stage, 'usr', 'local', 'bin'), { recursive: true });
   symlinkSync(`/${APP_DIR}/dist/cmd/cdi.js`, join(stage, 'usr', 'local', 'bin', 'cdi'));
+  stageContainerImageServer(stage);
   log(`app: cdi-ts ${version} staged`);
+}
+
+/**
+ * The static file server of registry `pullMethod: node` (native/containerimage-server): the
+ * importer pod's init container copies it into a shared volume, and the container disk image,
+ * which has no libc of its own, runs it from there.
+ */
+function stageContainerImageServer(stage) {
+  const bin = join(stage, 'usr', 'bin');
+  mkdirSync(bin, { recursive: true });
+  const out = join(bin, 'cdi-containerimage-server');
+  run('cc', [
+    '-static',
+    '-Os',
+    '-s',
+    '-o',
+    out,
+    join(ROOT, 'native', 'containerimage-server', 'server.c'),
+  ]);
+  chmodSync(out, 0o755);
 }
 
 function stageNode(stage, node) {

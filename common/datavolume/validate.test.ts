@@ -31,6 +31,13 @@ describe('validateDataVolume', () => {
       spec: { source: { registry: { url: 'docker://r:5000/img:tag' } }, storage },
     },
     {
+      what: 'registry pulled by the node',
+      spec: {
+        source: { registry: { url: 'docker://r:5000/img:tag', pullMethod: 'node' } },
+        storage,
+      },
+    },
+    {
       what: 'archive to filesystem',
       spec: { source: { http: { url: 'http://h/a.tar' } }, contentType: 'archive', storage },
     },
@@ -131,9 +138,14 @@ describe('validateDataVolume', () => {
       message: 'cannot be blank',
     },
     {
-      what: 'registry node pull',
-      spec: { source: { registry: { url: 'docker://r/i', pullMethod: 'node' } }, storage },
-      message: 'pullMethod node is not supported',
+      what: 'registry imageStream',
+      spec: { source: { registry: { imageStream: 'fedora:39', pullMethod: 'node' } }, storage },
+      message: 'Source registry imageStream is not supported: it names an OpenShift ImageStream',
+    },
+    {
+      what: 'registry unknown pull method',
+      spec: { source: { registry: { url: 'docker://r/i', pullMethod: 'kubelet' } }, storage },
+      message: 'ImportMethod kubelet is neither pod or node',
     },
     {
       what: 'registry archive',

@@ -177,18 +177,17 @@ function registryProblems(source: DataVolumeSource, contentType: string): string
   const hasUrl = reg.url !== undefined && reg.url !== '';
   const hasStream = reg.imageStream !== undefined && reg.imageStream !== '';
   if (hasUrl === hasStream) problems.push('Source registry should have either url or imageStream');
-  if (hasStream) problems.push('Source registry imageStream is not supported');
+  if (hasStream)
+    problems.push(
+      'Source registry imageStream is not supported: it names an OpenShift ImageStream, and ' +
+        'this CDI has no OpenShift image registry to resolve it; use url',
+    );
   if (hasUrl) {
     const p = urlProblem('registry', reg.url, ['docker', 'oci-archive']);
     if (p !== undefined) problems.push(p);
   }
-  if (reg.pullMethod !== undefined && reg.pullMethod !== 'pod') {
-    problems.push(
-      reg.pullMethod === 'node'
-        ? 'Source registry pullMethod node is not supported (use pod)'
-        : `ImportMethod ${reg.pullMethod} is neither pod or node`,
-    );
-  }
+  if (reg.pullMethod !== undefined && reg.pullMethod !== 'pod' && reg.pullMethod !== 'node')
+    problems.push(`ImportMethod ${reg.pullMethod} is neither pod or node`);
   if (contentType !== ContentTypes.Kubevirt)
     problems.push('ContentType must be kubevirt when Source is Registry');
   return problems;

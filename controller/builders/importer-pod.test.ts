@@ -243,6 +243,95 @@ describe('buildImporterPod', () => {
   });
 });
 
+describe('registry pullMethod node', () => {
+  const pod = buildImporterPod({
+    pvc: claim({
+      [Annotations.Source]: 'registry',
+      [Annotations.Endpoint]: 'docker://127.0.0.1:5000/disks/fedora:39',
+      [Annotations.RegistryImportMethod]: 'node',
+    }),
+    config: baseConfig,
+    settings,
+    scratch: false,
+  });
+  const shared = { name: 'shared-volume', mountPath: '/shared' };
+
+  it('copies the server with the importer image in an init container', () => {
+    const init = pod.spec?.initContainers ?? [];
+    expect(init.map((c) => [c.name, c.image, c.command])).toEqual([
+      [
+        'init',
+        'reg/importer:v1',
+        ['sh', '-c', 'cp /usr/bin/cdi-containerimage-server /shared/server'],
+      ],
+    ]);
+    expect(init[0]?.volumeMounts).toEqual([shared]);
+    expect(init[0]?.securityContext?.runAsUser).toBe(107);
+  });
+
+  it('runs the disk image as the server container, beside the importer', () => {
+    const containers = pod.spec?.containers ?? [];
+    expect(containers.map((c) => c.name)).toEqual(['importer', 'server']);
+    const server = containers[1];
+    expect(server?.image).toBe('127.0.0.1:5000/disks/fedora:39');
+    expect(server?.command).toEqual([
+      '/shared/server',
+      '-p',
+      '8100',
+      '-image-dir',
+      '/disk',
+      '-ready-file',
+      '/shared/ready',
+      '-done-file',
+      '/shared/done',
+    ]);
+    expect(server?.securityContext?.capabilities?.drop).toEqual(['ALL']);
+    expect(containers[0]?.volumeMounts).toContainEqual(shared);
+    expect(pod.spec?.volumes).toContainEqual({ name: 'shared-volume', emptyDir: {} });
+  });
+
+  it('points the importer at the server over HTTP', () => {
+    expect(envMap(pod)).toMatchObject({
+      [ImporterEnv.Source]: 'http',
+      [ImporterEnv.Endpoint]: 'http://localhost:8100/disk.img',
+      [ImporterEnv.PullMethod]: 'node',
+      [ImporterEnv.ReadyFile]: '/shared/ready',
+      [ImporterEnv.DoneFile]: '/shared/done',
+    });
+  });
+
+  it("selects a node of the image's architecture", () => {
+    const arm = buildImporterPod({
+      pvc: claim({
+        [Annotations.Source]: 'registry',
+        [Annotations.Endpoint]: 'docker://127.0.0.1:5000/disks/fedora:39',
+        [Annotations.RegistryImportMethod]: 'node',
+        [Annotations.RegistryImageArchitecture]: 'arm64',
+      }),
+      config: baseConfig,
+      settings,
+      scratch: false,
+    });
+    expect(arm.spec?.nodeSelector).toEqual({ 'kubernetes.io/arch': 'arm64' });
+    expect(pod.spec?.nodeSelector).toBeUndefined();
+  });
+
+  it('leaves a pod pull alone', () => {
+    const plain = buildImporterPod({
+      pvc: claim({
+        [Annotations.Source]: 'registry',
+        [Annotations.Endpoint]: 'docker://127.0.0.1:5000/disks/fedora:39',
+      }),
+      config: baseConfig,
+      settings,
+      scratch: false,
+    });
+    expect(plain.spec?.initContainers).toBeUndefined();
+    expect(plain.spec?.containers.map((c) => c.name)).toEqual(['importer']);
+    expect(envMap(plain)[ImporterEnv.ReadyFile]).toBeUndefined();
+  });
+});
+
 describe('buildScratchPvc', () => {
   it('is owned by the pod, sized for the image, on the configured scratch class', () => {
     const config = effectiveConfig({ scratchSpaceStorageClass: 'scratchy' }, classes);

@@ -4,7 +4,7 @@
  * `makeImportEnv`) builds it: `importer-<pvc>`, owned by the claim, `restartPolicy: OnFailure`,
  * CDI's env vars from the claim's annotations, the claim mounted at `/data` (or as the block device
  * `/dev/cdi-block-volume`), optional scratch, CA and header volumes, the metrics port and the
- * termination message path. Pure.
+ * termination message path; a registry import the node pulls gets node-pull.ts's containers. Pure.
  */
 import type {
   V1EnvVar,
@@ -28,6 +28,15 @@ import { filesystemOverheadFor, type ControllerSettings, type EffectiveConfig } 
 import { annotation, cloneRequestOf, isBlock, ownerUid } from './claim.js';
 import { importerPodName, scratchPvcName } from './naming.js';
 import { buildTransferPod } from './transfer-pod.js';
+import {
+  isNodePull,
+  NODE_PULL_ENV,
+  nodePullImage,
+  nodePullParts,
+  nodePullPlacement,
+  SHARED_VOLUME,
+} from './node-pull.js';
+import type { NodePlacement } from '../cdi/types.js';
 
 /** Where secret extra headers are mounted (CDI `common.go`). */
 const EXTRA_HEADERS_DIR = '/extraheaders';
@@ -94,6 +103,7 @@ export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
   const insecure =
     (source === SourceKinds.Http && annotation(pvc, Annotations.InsecureSkipVerify) === 'true') ||
     insecureRegistry(endpoint, config.insecureRegistries);
+  const nodePull = isNodePull(pvc, source);
   const vars: V1EnvVar[] = [
     env(ImporterEnv.Source, source),
     env(ImporterEnv.Endpoint, endpoint ?? ''),
@@ -145,7 +155,13 @@ export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
   }
   if (annotation(pvc, Annotations.RequiresDirectIo) === 'true')
     vars.push(env(ImporterEnv.CacheMode, 'TRYNONE'));
-  return vars;
+  if (!nodePull) return vars;
+  // The importer reads the server container over HTTP; the rest of the environment stays.
+  const overridden = vars.map((v) =>
+    NODE_PULL_ENV[v.name] === undefined ? v : env(v.name, NODE_PULL_ENV[v.name] ?? ''),
+  );
+  const missing = Object.entries(NODE_PULL_ENV).filter(([k]) => !vars.some((v) => v.name === k));
+  return [...overridden, ...missing.map(([k, v]) => env(k, v))];
 }
 
 /** Where the importer reads a clone source: the device of a block claim, else its `disk.img`. */
@@ -226,15 +242,35 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
   return { volumes: vols, mounts };
 }
 
+/** The workload's placement; a node pull also selects the image's architecture. */
+function placementOf(input: ImporterPodInput, nodePull: boolean): { placement?: NodePlacement } {
+  const placement = nodePull
+    ? nodePullPlacement(
+        input.config.workload,
+        annotation(input.pvc, Annotations.RegistryImageArchitecture),
+      )
+    : input.config.workload;
+  return placement === undefined ? {} : { placement };
+}
+
 /** Builds the importer pod of a claim. */
 export function buildImporterPod(input: ImporterPodInput): V1Pod {
   const { pvc, settings } = input;
   const { volumes: vols, mounts } = volumes(input);
   const clone = cloneVolumes(input);
   const resources = input.config.status.defaultPodResourceRequirements ?? {};
+  const nodePull = isNodePull(pvc, importSource(pvc))
+    ? nodePullParts({
+        importerImage: settings.importerImage,
+        pullPolicy: settings.pullPolicy,
+        diskImage: nodePullImage(annotation(pvc, Annotations.Endpoint) ?? ''),
+        resources,
+      })
+    : undefined;
+  const shared = nodePull === undefined ? [] : [{ name: SHARED_VOLUME, mountPath: '/shared' }];
   return buildTransferPod({
     pvc,
-    ...(input.config.workload === undefined ? {} : { placement: input.config.workload }),
+    ...placementOf(input, nodePull !== undefined),
     name: importerPodName(pvc.metadata?.name ?? ''),
     labels: {
       ...pvc.metadata?.labels,
@@ -251,8 +287,11 @@ export function buildImporterPod(input: ImporterPodInput): V1Pod {
       ports: [{ name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
       resources: { ...resources },
     },
-    volumes: [...vols, ...clone.volumes],
-    mounts: [...mounts, ...clone.mounts],
+    volumes: [...vols, ...clone.volumes, ...(nodePull === undefined ? [] : [nodePull.volume])],
+    mounts: [...mounts, ...clone.mounts, ...shared],
     devices: clone.devices,
+    ...(nodePull === undefined
+      ? {}
+      : { initContainers: nodePull.initContainers, sidecars: nodePull.sidecars }),
   });
 }

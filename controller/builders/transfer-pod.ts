@@ -54,6 +54,9 @@ export interface TransferPodInput {
   readonly mounts: readonly V1VolumeMount[];
   /** Raw block devices beyond the claim's (a block clone source). */
   readonly devices?: readonly V1VolumeDevice[];
+  /** Containers run before it, and beside it, with the same security context (node pulls). */
+  readonly initContainers?: readonly V1Container[];
+  readonly sidecars?: readonly V1Container[];
   /** Node selector, tolerations and affinity (the CDI resource's `spec.workload`). */
   readonly placement?: NodePlacement;
 }
@@ -81,12 +84,10 @@ export function passedAnnotations(pvc: V1PersistentVolumeClaim): Record<string, 
   return out;
 }
 
-/** Assembles a transfer pod around its container (see the module comment). */
-export function buildTransferPod(input: TransferPodInput): V1Pod {
-  const { pvc } = input;
-  const block = isBlock(pvc);
-  const container: V1Container = {
-    ...input.container,
+/** A container of a transfer pod: CDI's restricted security context and termination message. */
+function restricted(container: V1Container): V1Container {
+  return {
+    ...container,
     terminationMessagePath: PodPaths.TerminationLog,
     terminationMessagePolicy: 'FallbackToLogsOnError',
     securityContext: {
@@ -96,6 +97,15 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
       runAsUser: QEMU_UID,
       readOnlyRootFilesystem: true,
     },
+  };
+}
+
+/** Assembles a transfer pod around its container (see the module comment). */
+export function buildTransferPod(input: TransferPodInput): V1Pod {
+  const { pvc } = input;
+  const block = isBlock(pvc);
+  const container: V1Container = {
+    ...restricted(input.container),
     volumeMounts: [
       ...(block ? [] : [{ name: DATA_VOLUME, mountPath: PodPaths.DataDir }]),
       { name: TMP_VOLUME, mountPath: TMP_DIR },
@@ -129,7 +139,10 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
     spec: {
       restartPolicy: 'OnFailure',
       enableServiceLinks: false,
-      containers: [container],
+      ...((input.initContainers ?? []).length > 0
+        ? { initContainers: (input.initContainers ?? []).map(restricted) }
+        : {}),
+      containers: [container, ...(input.sidecars ?? []).map(restricted)],
       volumes: [
         {
           name: DATA_VOLUME,

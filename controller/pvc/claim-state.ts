@@ -91,6 +91,14 @@ export function runningState(
 ): Record<string, string | null> {
   const waiting = cs?.state?.waiting;
   const schedulable = { [Annotations.PodSchedulable]: null };
+  // Any container's image, as CDI looks at them all: a node pull's disk image is the server's.
+  const pullFailed = [cs, ...(pod.status?.containerStatuses ?? [])].find(
+    (s) => s?.started !== true && IMAGE_PULL_REASONS.has(s?.state?.waiting?.reason ?? ''),
+  );
+  if (pullFailed !== undefined) {
+    const message = `failed to pull image: ${pullFailed.image}`;
+    return { ...runningAnns(false, ConditionReasons.ImagePullFailed, message), ...schedulable };
+  }
   if (cs?.state?.running !== undefined) {
     // CDI clears the message while the pod runs, so a retrying import (most of its time running
     // its next attempt) showed an empty message with the cause only in an event. A restarted pod
@@ -99,10 +107,6 @@ export function runningState(
       ...runningAnns(true, ConditionReasons.PodRunning, failure?.message ?? ''),
       ...schedulable,
     };
-  }
-  if (waiting?.reason !== undefined && IMAGE_PULL_REASONS.has(waiting.reason)) {
-    const message = `failed to pull image: ${cs?.image ?? ''}`;
-    return { ...runningAnns(false, ConditionReasons.ImagePullFailed, message), ...schedulable };
   }
   if (failure !== undefined) {
     return {

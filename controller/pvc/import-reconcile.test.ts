@@ -289,6 +289,39 @@ describe('decideImport', () => {
       ],
     },
     {
+      what: "a node pull's disk image cannot be pulled while the importer runs",
+      pvc: claim({ ...ENDPOINT, [Annotations.PodRestarts]: '0' }),
+      pod: {
+        ...pod('Running'),
+        status: {
+          phase: 'Running',
+          containerStatuses: [
+            {
+              name: 'importer',
+              image: 'img',
+              imageID: '',
+              ready: true,
+              started: true,
+              restartCount: 0,
+              state: { running: {} },
+            },
+            {
+              name: 'server',
+              image: 'reg/disk:nope',
+              imageID: '',
+              ready: false,
+              started: false,
+              restartCount: 0,
+              state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off' } },
+            },
+          ],
+        },
+      },
+      want: [
+        'patch condition.running=false,condition.running.reason=ImagePullFailed,condition.running.message=failed to pull image: reg/disk:nope,pod.phase=Running',
+      ],
+    },
+    {
       what: 'unschedulable pod',
       pvc: claim({ ...ENDPOINT, [Annotations.PodRestarts]: '0' }),
       pod: {

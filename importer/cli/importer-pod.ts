@@ -6,6 +6,7 @@ import {
   CLONE_PROGRESS_METRIC,
   ContentTypes,
   PodPaths,
+  PullMethods,
   SourceKinds,
   TERMINATION_MESSAGE_MAX_BYTES,
   TerminationMessages,
@@ -21,6 +22,7 @@ import { PvcSource } from '../sources/pvc.js';
 import { startMetricsServer, type MetricsServer } from '../progress/metrics-server.js';
 import { RawTarget } from '../sink/raw-target.js';
 import { createSource } from '../sources/create-source.js';
+import { serverLabels, touchDoneFile, waitForServer } from './node-pull.js';
 import { parseArgs } from '../../common/cli/args.js';
 import type { CommandContext } from '../../common/cli/context.js';
 
@@ -60,7 +62,16 @@ export async function importerPodCommand(
         logger,
       });
     }
-    const message = await runPodImport(config, ctx, metrics);
+    const endpoint =
+      config.readyFile === undefined
+        ? config.endpoint
+        : await waitForServer(config.readyFile, config.endpoint, ctx.signal);
+    const imported = await runPodImport({ ...config, endpoint }, ctx, metrics);
+    const message =
+      config.pullMethod === PullMethods.Node && config.source === SourceKinds.Http
+        ? withLabels(imported, await serverLabels(endpoint, logger))
+        : imported;
+    if (config.doneFile !== undefined) await touchDoneFile(config.doneFile);
     await writeTerminationLog(config.terminationLog, JSON.stringify(message), logger);
     logger.info(message.message ?? TerminationMessages.ImportComplete);
     return 0;
@@ -72,6 +83,14 @@ export async function importerPodCommand(
   } finally {
     await metrics?.close();
   }
+}
+
+function withLabels(
+  message: TerminationMessage,
+  labels: Record<string, string>,
+): TerminationMessage {
+  const all = { ...message.labels, ...labels };
+  return Object.keys(all).length === 0 ? message : { ...message, labels: all };
 }
 
 async function runPodImport(

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Unpacks an OCI image archive (`oci-archive`, as `npm run image` writes) into a root filesystem
- * by reading its layout: index.json → manifest → layers, each extracted in order with GNU tar
+ * (or an OCI layout directory, as `skopeo copy` writes) by reading its layout: index.json →
+ * manifest → layers, each extracted in order with GNU tar
  * (owners kept: run as root). OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) of a layer remove what
  * earlier layers put there. No container engine is involved.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -84,6 +85,43 @@ async function applyWhiteouts(rootfs: string, entries: readonly string[]): Promi
 }
 
 /**
+ * Unpacks the image tagged `ref` (or the only image) of the OCI layout `layout` into `rootfs`:
+ * its layers in order, whiteouts applied. Layers may be gzip, zstd or uncompressed (GNU tar
+ * detects which).
+ */
+export async function unpackLayout(
+  layout: string,
+  rootfs: string,
+  ref?: string,
+): Promise<Omit<UnpackedImage, 'rootfs'>> {
+  await mkdir(rootfs, { recursive: true });
+  const index = await readJson<{ manifests: Descriptor[] }>(join(layout, 'index.json'));
+  const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(
+    blobPath(layout, pickManifest(index.manifests, ref).digest),
+  );
+  const config = await readJson<{ config?: ImageRuntimeConfig }>(
+    blobPath(layout, manifest.config.digest),
+  );
+  for (const layer of manifest.layers) {
+    const blob = blobPath(layout, layer.digest);
+    const { stdout } = await run('tar', ['-tf', blob], { maxBuffer: TAR_LIST_MAX_BUFFER });
+    const entries = stdout.split('\n').filter((e) => e !== '');
+    await applyWhiteouts(rootfs, entries);
+    await run('tar', [
+      '-xf',
+      blob,
+      '-C',
+      rootfs,
+      '--numeric-owner',
+      '--same-permissions',
+      '--exclude=.wh.*',
+      '--exclude=*/.wh.*',
+    ]);
+  }
+  return { config: config.config ?? {}, layers: manifest.layers };
+}
+
+/**
  * Extracts `archive` into `dir` (`dir/layout`, then `dir/rootfs`) and returns the root
  * filesystem and config of the image tagged `ref` (or of its only image).
  */
@@ -95,31 +133,21 @@ export async function unpackImage(
   const layout = join(dir, 'layout');
   const rootfs = join(dir, 'rootfs');
   await mkdir(layout, { recursive: true });
-  await mkdir(rootfs, { recursive: true });
   await run('tar', ['-xf', archive, '-C', layout]);
-  const index = await readJson<{ manifests: Descriptor[] }>(join(layout, 'index.json'));
-  const manifest = await readJson<{ config: Descriptor; layers: Descriptor[] }>(
-    blobPath(layout, pickManifest(index.manifests, ref).digest),
-  );
-  const config = await readJson<{ config?: ImageRuntimeConfig }>(
-    blobPath(layout, manifest.config.digest),
-  );
-  for (const layer of manifest.layers) {
-    const blob = blobPath(layout, layer.digest);
-    const { stdout } = await run('tar', ['-tzf', blob], { maxBuffer: TAR_LIST_MAX_BUFFER });
-    const entries = stdout.split('\n').filter((e) => e !== '');
-    await applyWhiteouts(rootfs, entries);
-    await run('tar', [
-      '-xzf',
-      blob,
-      '-C',
-      rootfs,
-      '--numeric-owner',
-      '--same-permissions',
-      '--exclude=.wh.*',
-      '--exclude=*/.wh.*',
-    ]);
-  }
+  const image = await unpackLayout(layout, rootfs, ref);
   await rm(layout, { recursive: true, force: true });
-  return { rootfs, config: config.config ?? {}, layers: manifest.layers };
+  return { rootfs, ...image };
+}
+
+/**
+ * Removes the unpacked images under `cacheDir` (directories named by a sha256 hex, holding a
+ * `config.json` touched on every use) other than `keep` that were not used for `idleMs`.
+ */
+export async function pruneUnpacked(cacheDir: string, keep: string, idleMs: number): Promise<void> {
+  for (const entry of await readdir(cacheDir).catch(() => [])) {
+    if (entry === keep || !/^[0-9a-f]{64}$/.test(entry)) continue;
+    const used = await stat(join(cacheDir, entry, 'config.json')).catch(() => undefined);
+    if (used === undefined || Date.now() - used.mtimeMs > idleMs)
+      await rm(join(cacheDir, entry), { recursive: true, force: true });
+  }
 }

@@ -61,6 +61,13 @@ export interface ContainerSpec {
   readonly cpuLimitMillis?: number;
   /** Hostname inside the container (default `cdi`). */
   readonly hostname?: string;
+  /**
+   * Capabilities (`CAP_CHOWN`, ...) of the bounding, permitted and effective sets (default none).
+   * As under containerd, a non-root user loses them at exec: they matter to root only.
+   */
+  readonly capabilities?: readonly string[];
+  /** The no_new_privs bit (default true, as `allowPrivilegeEscalation: false`). */
+  readonly noNewPrivileges?: boolean;
   /** Killed (SIGKILL) after this long. */
   readonly timeoutMs: number;
 }
@@ -141,9 +148,15 @@ function bundleConfig(spec: Omit<ContainerSpec, 'timeoutMs'>, cgroupsPath: strin
       args: spec.args,
       env: spec.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
       cwd: spec.cwd ?? '/',
-      noNewPrivileges: true,
-      // A pod's default capabilities matter only to root; the images run as non-root.
-      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      noNewPrivileges: spec.noNewPrivileges ?? true,
+      // No inheritable or ambient set, as containerd since CVE-2022-24769.
+      capabilities: {
+        bounding: spec.capabilities ?? [],
+        effective: spec.capabilities ?? [],
+        inheritable: [],
+        permitted: spec.capabilities ?? [],
+        ambient: [],
+      },
     },
     root: { path: spec.rootfs, readonly: spec.readonlyRootfs ?? true },
     hostname: spec.hostname ?? 'cdi',

@@ -212,6 +212,36 @@ describe('pod lifecycle', () => {
     );
   });
 
+  it('refuses a node pull before its init container runs: only runc pulls images', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'node-pull' },
+        spec: {
+          restartPolicy: 'OnFailure',
+          initContainers: [
+            { name: 'init', image: 'cdi-ts/cdi:latest', command: ['sh', '-c', 'exit 0'] },
+          ],
+          containers: [
+            { name: 'importer', image: 'cdi-ts/cdi:latest', command: ['cdi', 'importer'] },
+            { name: 'server', image: '127.0.0.1:5000/disk:v1', command: ['/shared/server'] },
+          ],
+        },
+      },
+    });
+    const pod = await waitForObject<V1Pod>(kc, {
+      path: PODS,
+      name: 'node-pull',
+      until: (p) => p.status?.initContainerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull',
+    });
+    expect(pod.status?.initContainerStatuses?.[0]?.state?.waiting?.message).toBe(
+      'Failed to pull image "127.0.0.1:5000/disk:v1": the sandbox runs only containers whose ' +
+        'command is cdi or sh; images are pulled only by the runc pod runtime ' +
+        '(--pod-runtime runc --image-source registry), which registry pullMethod node needs',
+    );
+    expect(pod.status?.initContainerStatuses?.[0]?.restartCount).toBe(0);
+  });
+
   it('keeps a pod ContainerCreating until its Secret exists, then mounts it and maps env paths', async () => {
     await core.createNamespacedPod({
       namespace: NS,

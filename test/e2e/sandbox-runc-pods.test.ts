@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The sandbox with `--pod-runtime runc`: every pod the controller creates runs from the cdi image
- * (built once per source state, shared with the image suite) under runc, as user 107 with fsGroup
+ * (built once per source state, shared with the image suite, pulled by digest from the
+ * sandbox's registry as `cdi-ts/cdi:latest`) under runc, as user 107 with fsGroup
  * 107, a read-only root, its volumes bind-mounted and its memory limit a cgroup-v1 limit. A
  * representative subset of the e2e paths: an HTTP qcow2 import, an upload, a same-namespace
  * clone, and an import of a 4 GiB disk under a 256 MiB limit. Every disk is compared with
@@ -85,7 +86,8 @@ beforeAll(async () => {
   const image =
     process.env['CDI_E2E_IMAGE'] ??
     (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
-  env = await startUploadEnv({ podRuntime: 'runc', image });
+  // The pods' image (cdi-ts/cdi:latest) is pulled by digest from the sandbox's registry.
+  env = await startUploadEnv({ podRuntime: 'runc', image, imageSource: 'registry' });
   const raw = await makeRawImage(join(env.dir, 'big.raw'), 4 * GiB, [
     { offset: 0, length: 128 * MiB, seed: 11 },
     { offset: 2 * GiB + 4096, length: 128 * MiB, seed: 12 },

@@ -2,9 +2,18 @@
 /**
  * How the runc pod runtime reads a pod spec, as a kubelet would: user and groups from the pod's
  * and container's securityContext over the image's User, runAsNonRoot refused for root, argv from
- * command/args over Entrypoint/Cmd, limits as bytes and thousandths of a CPU, and mounts.
+ * command/args over Entrypoint/Cmd, limits as bytes and thousandths of a CPU, mounts, and
+ * capabilities (containerd's default set, drop, add), read back from CapEff inside runc.
  */
-import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capabilitiesOf, capabilityMask } from '../containers/capabilities.js';
+import { parseContainerImage, pullPolicyOf } from '../containers/image-store.js';
+import { runContainer } from '../containers/runc.js';
 import type { KObject } from '../sandbox/object.js';
 import { NotReadyError } from '../sandbox/pod-env.js';
 import {
@@ -15,6 +24,8 @@ import {
   securityOf,
 } from '../sandbox/pod-runtime-runc.js';
 import { podRuntimeFromEnv } from '../sandbox/testing.js';
+
+const execFileAsync = promisify(execFile);
 
 function pod(securityContext: Record<string, unknown> | undefined): KObject {
   return {
@@ -173,13 +184,146 @@ describe('podRuntimeFromEnv', () => {
       { CDI_E2E_POD_RUNTIME: 'process', CDI_E2E_IMAGE: '/i.tar' },
       { podRuntime: 'process', image: '/i.tar' },
     ],
+    [
+      { CDI_E2E_POD_RUNTIME: 'runc', CDI_E2E_IMAGE_SOURCE: 'registry' },
+      { podRuntime: 'runc', imageSource: 'registry' },
+    ],
   ])('%j', (env, want) => {
     expect(podRuntimeFromEnv(env)).toEqual(want);
+  });
+
+  it('refuses an unknown image source', () => {
+    expect(() => podRuntimeFromEnv({ CDI_E2E_IMAGE_SOURCE: 'docker' })).toThrow(
+      'CDI_E2E_IMAGE_SOURCE=docker: expected archive or registry',
+    );
   });
 
   it('refuses an unknown runtime', () => {
     expect(() => podRuntimeFromEnv({ CDI_E2E_POD_RUNTIME: 'docker' })).toThrow(
       'CDI_E2E_POD_RUNTIME=docker: expected process or runc',
+    );
+  });
+});
+
+describe('capabilities', () => {
+  const DEFAULT_MASK = '00000000a80425fb';
+  it.each([
+    { name: 'the default set', sc: {}, want: DEFAULT_MASK },
+    { name: 'drop ALL (CDI pods)', sc: { capabilities: { drop: ['ALL'] } }, want: '0'.repeat(16) },
+    {
+      name: 'drop ALL, add NET_BIND_SERVICE',
+      sc: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },
+      want: '0000000000000400',
+    },
+    {
+      name: 'add SYS_ADMIN, drop CAP_MKNOD',
+      sc: { capabilities: { add: ['SYS_ADMIN'], drop: ['CAP_MKNOD'] } },
+      want: '00000000a02425fb',
+    },
+    { name: 'add ALL', sc: { capabilities: { add: ['ALL'] } }, want: '000001ffffffffff' },
+  ])('$name', (c) => {
+    expect(capabilityMask(capabilitiesOf(c.sc))).toBe(c.want);
+  });
+
+  it('refuses an unknown capability', () => {
+    expect(() => capabilitiesOf({ capabilities: { add: ['FLY'] } })).toThrow(
+      'unknown capability "FLY"',
+    );
+  });
+
+  describe('inside a runc container (CapEff of /proc/self/status)', () => {
+    let dir: string;
+    let rootfs: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'cdi-caps-'));
+      rootfs = join(dir, 'rootfs');
+      await mkdir(join(rootfs, 'proc'), { recursive: true });
+      await mkdir(join(rootfs, 'dev'), { recursive: true });
+      // A static program that prints its status: the root filesystem needs nothing else.
+      const source = join(dir, 'status.c');
+      await writeFile(
+        source,
+        `#include <stdio.h>
+int main(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[512];
+  if (f == NULL) return 2;
+  while (fgets(line, sizeof line, f) != NULL) fputs(line, stdout);
+  return 0;
+}
+`,
+      );
+      await execFileAsync('cc', ['-static', '-O1', '-o', join(rootfs, 'status'), source]);
+    }, 120_000);
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    async function capEff(uid: number, sc: Record<string, unknown>): Promise<string> {
+      const security = securityOf(pod({ runAsUser: uid }), { name: 'c', securityContext: sc }, {});
+      const result = await runContainer({
+        rootfs,
+        args: ['/status'],
+        uid: security.uid,
+        gid: security.gid,
+        capabilities: security.capabilities,
+        noNewPrivileges: security.noNewPrivileges,
+        timeoutMs: 60_000,
+      });
+      expect(result.exitCode, result.stderr).toBe(0);
+      return /^CapEff:\s+([0-9a-f]+)$/m.exec(result.stdout)?.[1] ?? `no CapEff in ${result.stdout}`;
+    }
+
+    it.each([
+      { name: 'root, the default set', uid: 0, sc: {}, want: DEFAULT_MASK },
+      {
+        name: 'root, drop ALL add NET_BIND_SERVICE',
+        uid: 0,
+        sc: { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },
+        want: '0000000000000400',
+      },
+      {
+        name: "user 107 as CDI's pods (drop ALL, no escalation)",
+        uid: 107,
+        sc: { capabilities: { drop: ['ALL'] }, allowPrivilegeEscalation: false },
+        want: '0'.repeat(16),
+      },
+      {
+        name: 'user 107 loses an added capability at exec, as under containerd',
+        uid: 107,
+        sc: { capabilities: { add: ['NET_ADMIN'] } },
+        want: '0'.repeat(16),
+      },
+    ])('$name', async (c) => {
+      expect(await capEff(c.uid, c.sc)).toBe(c.want);
+    });
+  });
+});
+
+describe('image references and pull policies', () => {
+  it.each([
+    [{ image: 'cdi-ts/cdi' }, 'Always'],
+    [{ image: 'cdi-ts/cdi:latest' }, 'Always'],
+    [{ image: '127.0.0.1:5000/disk:v1' }, 'IfNotPresent'],
+    [{ image: '127.0.0.1:5000/disk' }, 'Always'],
+    [{ image: `disk@sha256:${'a'.repeat(64)}` }, 'IfNotPresent'],
+    [{ image: 'cdi-ts/cdi:latest', imagePullPolicy: 'Never' }, 'Never'],
+    [{ image: 'x:1', imagePullPolicy: 'Sometimes' }, 'IfNotPresent'],
+  ])('%j pulls %s', (container, want) => {
+    expect(pullPolicyOf(container)).toBe(want);
+  });
+
+  it.each([
+    ['cdi-ts/cdi:latest', 'docker.io', 'cdi-ts/cdi', 'latest'],
+    ['fedora', 'docker.io', 'library/fedora', 'latest'],
+    ['127.0.0.1:5000/disk:v1', '127.0.0.1:5000', 'disk', 'v1'],
+  ])('%s is %s/%s:%s', (name, registry, repository, tag) => {
+    expect(parseContainerImage(name)).toMatchObject({ registry, repository, tag });
+  });
+
+  it.each(['', 'UPPER/case', 'a:b:c:d'])('refuses %j as InvalidImageName', (name) => {
+    expect(() => parseContainerImage(name)).toThrow(
+      `Failed to apply default image tag "${name}": couldn't parse image name "${name}": invalid reference format`,
     );
   });
 });

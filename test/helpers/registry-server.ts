@@ -157,6 +157,8 @@ export interface LayerEntrySpec {
   /** A local file streamed as content (large disks). */
   readonly file?: string;
   readonly linkname?: string;
+  /** Permission bits (default 0755 for directories, 0644 for files). */
+  readonly mode?: number;
 }
 
 /** How a layer is compressed. */
@@ -232,7 +234,7 @@ async function writeEntry(pack: tar.Pack, e: LayerEntrySpec): Promise<void> {
       const header = {
         name: e.name,
         type,
-        mode: type === 'directory' ? 0o755 : 0o644,
+        mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
         ...(e.linkname === undefined ? {} : { linkname: e.linkname }),
       };
       if (data === undefined) pack.entry(header, (err) => (err ? reject(err) : resolve()));
@@ -241,7 +243,7 @@ async function writeEntry(pack: tar.Pack, e: LayerEntrySpec): Promise<void> {
     return;
   }
   const { size } = await stat(e.file);
-  const sink = pack.entry({ name: e.name, size, mode: 0o644 });
+  const sink = pack.entry({ name: e.name, size, mode: e.mode ?? 0o644 });
   await pipeline(createReadStream(e.file, { highWaterMark: 1024 * 1024 }), sink);
 }
 

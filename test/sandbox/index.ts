@@ -21,6 +21,8 @@ import { GarbageCollector } from './gc.js';
 import { Kubelet } from './kubelet.js';
 import { ProcessRuntime, type ContainerRecord, type PodRuntime } from './pod-runtime.js';
 import { loadPodImage, RuncRuntime } from './pod-runtime-runc.js';
+import { startNodeRegistry, type NodeRegistry } from './image-registry.js';
+import { ImageStore, type RegistryMirrors } from '../containers/image-store.js';
 import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
@@ -86,26 +88,51 @@ export interface SandboxOptions {
   readonly podRuntime?: PodRuntimeName;
   /** The OCI archive runc pods run (default `.image/cdi.oci.tar`, written by `npm run image`). */
   readonly image?: string;
+  /**
+   * Where runc pods' images come from: `archive` (default) runs the archive for every container
+   * whatever its `image`; `registry` starts a local registry holding the archive as
+   * `cdi-ts/cdi:latest` and resolves each container's `image` through it (pulled by digest,
+   * unpacked once per digest, by imagePullPolicy; see image-registry.ts).
+   */
+  readonly imageSource?: ImageSourceName;
+  /** `registry` only: more registry mirrors (registry → `host:port`) over docker.io's. */
+  readonly registryMirrors?: RegistryMirrors;
   readonly log?: Logger;
 }
 
 /** The pod runtimes the sandbox offers. */
 export type PodRuntimeName = 'process' | 'runc';
 
+/** Where runc pods' images come from. */
+export type ImageSourceName = 'archive' | 'registry';
+
 /** The image archive `npm run image` writes by default. */
 export function defaultImageArchive(): string {
   return join(repoRoot(), '.image', 'cdi.oci.tar');
 }
 
-async function makePodRuntime(opts: SandboxOptions, root: string): Promise<PodRuntime> {
-  if ((opts.podRuntime ?? 'process') === 'process') return new ProcessRuntime(root);
+async function makePodRuntime(
+  opts: SandboxOptions,
+  root: string,
+): Promise<{ runtime: PodRuntime; registry: NodeRegistry | undefined }> {
+  if ((opts.podRuntime ?? 'process') === 'process')
+    return { runtime: new ProcessRuntime(root), registry: undefined };
   const archive = opts.image ?? defaultImageArchive();
   if (!existsSync(archive)) {
     throw new Error(
       `the runc pod runtime needs the image archive ${archive}: run \`npm run image\` or pass --image FILE`,
     );
   }
-  return new RuncRuntime(await loadPodImage(archive, join(root, '.image', 'unpacked')));
+  if (opts.imageSource !== 'registry') {
+    const image = await loadPodImage(archive, join(root, '.image', 'unpacked'));
+    return { runtime: new RuncRuntime({ archive: image }), registry: undefined };
+  }
+  const registry = await startNodeRegistry(archive, opts.registryMirrors);
+  const store = new ImageStore({
+    cacheDir: join(root, '.image', 'pulled'),
+    mirrors: registry.mirrors,
+  });
+  return { runtime: new RuncRuntime({ store }), registry };
 }
 
 /** A back-off for tests that wait for restarts: 250 ms doubling to 5 s. */
@@ -127,6 +154,8 @@ export interface Sandbox {
   readonly controllerPid: number | undefined;
   /** How pods run. */
   readonly podRuntime: PodRuntimeName;
+  /** The node's registry (`127.0.0.1:PORT`) when images come from one. */
+  readonly registryHost: string | undefined;
   /** Containers that ended, oldest first, with their peak memory under runc. */
   containerRecords(): readonly ContainerRecord[];
   /**
@@ -353,7 +382,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     dataDir: join(dataDir, 'volumes'),
     log: log.child({ component: 'provisioner' }),
   });
-  const runtime = await makePodRuntime(opts, root);
+  const { runtime, registry } = await makePodRuntime(opts, root);
+  const closeRegistry = async (): Promise<void> => registry?.close();
   const kubelet = new Kubelet({
     api: cluster.api,
     dataDir: join(dataDir, 'pods'),
@@ -429,7 +459,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           });
   } catch (err) {
     stopControllers();
-    await Promise.allSettled([kubelet.stop(), server.close()]);
+    await Promise.allSettled([kubelet.stop(), server.close(), closeRegistry()]);
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -444,6 +474,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     controllerPid: components.controllerPid,
     metricsUrl: components.metricsUrl,
     podRuntime: runtime.name,
+    registryHost: registry?.host,
     containerRecords: () => runtime.records(),
     serviceAccountKubeconfig,
     closeWatches: () => server.closeWatches(),
@@ -454,6 +485,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       stopControllers();
       await kubelet.stop();
       await server.close();
+      await closeRegistry();
       if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

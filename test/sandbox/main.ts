@@ -2,7 +2,8 @@
 /**
  * `npm run sandbox -- --kubeconfig PATH [--data-dir DIR] [--processes] [--no-controller]
  * [--no-uploadproxy] [--restart-backoff INITIAL_MS[:MAX_MS]] [--pod-runtime process|runc]
- * [--image FILE]`: starts the sandbox cluster and installs CDI into it from deploy/ (`kubectl
+ * [--image FILE] [--image-source archive|registry] [--registry-mirror REGISTRY=HOST:PORT ...]`:
+ * starts the sandbox cluster and installs CDI into it from deploy/ (`kubectl
  * apply -k`: the controller, token API and upload proxy run as the pods of their Deployments),
  * prints `kubeconfig: PATH`, `metrics: URL` and `upload proxy: URL` when ready, and stops
  * everything on SIGINT/SIGTERM. `--processes` runs the three as child processes of the sandbox
@@ -12,12 +13,14 @@
  * containers restart with the kubelet's back-off (10 s doubling to 5 min) unless
  * `--restart-backoff` shortens it. `--pod-runtime runc` runs every pod from the image archive
  * (`--image`, default `.image/cdi.oci.tar` of `npm run image`) with runc; `process` (the
- * default) runs the pods' commands as local processes.
+ * default) runs the pods' commands as local processes. `--image-source registry` pushes the
+ * image into a local registry (`cdi-ts/cdi:latest`, docker.io mirrored there) and pulls every
+ * container's image through it by digest; `--registry-mirror` adds mirrors.
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { createLogger } from '../../common/logger.js';
-import { startSandbox, type PodRuntimeName } from './index.js';
+import { startSandbox, type ImageSourceName, type PodRuntimeName } from './index.js';
 import type { RestartBackoff } from './pod-worker.js';
 
 /** `INITIAL_MS[:MAX_MS]`; the cap defaults to 30 × the first delay (the kubelet's ratio). */
@@ -37,6 +40,24 @@ function parseBackoff(text: string): RestartBackoff {
   return { initialMs, maxMs };
 }
 
+/** `REGISTRY=HOST:PORT` entries as a mirror table. */
+function parseMirrors(entries: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of entries) {
+    const [registry, host, ...rest] = entry.split('=');
+    if (
+      registry === undefined ||
+      registry === '' ||
+      host === undefined ||
+      host === '' ||
+      rest.length > 0
+    )
+      throw new Error(`--registry-mirror ${entry}: expected REGISTRY=HOST:PORT`);
+    out[registry] = host;
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -48,6 +69,8 @@ async function main(): Promise<number> {
       'restart-backoff': { type: 'string' },
       'pod-runtime': { type: 'string', default: 'process' },
       image: { type: 'string' },
+      'image-source': { type: 'string', default: 'archive' },
+      'registry-mirror': { type: 'string', multiple: true, default: [] },
       verbose: { type: 'boolean', default: false },
     },
     strict: true,
@@ -56,6 +79,10 @@ async function main(): Promise<number> {
   if (runtime !== 'process' && runtime !== 'runc')
     throw new Error(`--pod-runtime ${runtime}: expected process or runc`);
   const podRuntime: PodRuntimeName = runtime;
+  const source = values['image-source'];
+  if (source !== 'archive' && source !== 'registry')
+    throw new Error(`--image-source ${source}: expected archive or registry`);
+  const imageSource: ImageSourceName = source;
   const log = createLogger({
     component: 'sandbox',
     level: values.verbose ? 'debug' : 'info',
@@ -72,12 +99,16 @@ async function main(): Promise<number> {
       : { restartBackoff: parseBackoff(values['restart-backoff']) }),
     podRuntime,
     ...(values.image === undefined ? {} : { image: resolve(values.image) }),
+    imageSource,
+    registryMirrors: parseMirrors(values['registry-mirror']),
     log,
   });
   process.stdout.write(`kubeconfig: ${sandbox.kubeconfigPath}\n`);
   if (sandbox.metricsUrl !== undefined) process.stdout.write(`metrics: ${sandbox.metricsUrl}\n`);
   process.stdout.write(`server: ${sandbox.server}\n`);
   process.stdout.write(`pod runtime: ${sandbox.podRuntime}\n`);
+  if (sandbox.registryHost !== undefined)
+    process.stdout.write(`registry: ${sandbox.registryHost}\n`);
   if (sandbox.uploadProxyUrl !== undefined)
     process.stdout.write(`upload proxy: ${sandbox.uploadProxyUrl}\n`);
   await new Promise<void>((done) => {

@@ -7,13 +7,15 @@
  * - the pod's and container's securityContext: runAsUser/runAsGroup (else the image's User),
  *   fsGroup and supplementalGroups as additional groups, fsGroup applied to the volumes
  *   (group-owned, group-readable or writable, setgid directories), runAsNonRoot refused for
- *   root, and readOnlyRootFilesystem; no capabilities and no new privileges;
+ *   root, readOnlyRootFilesystem, capabilities (containerd's default set, `drop`, `add`) and
+ *   allowPrivilegeEscalation;
  * - volumes as bind mounts at their mountPath (subPath, readOnly), block volumes at their
  *   devicePath, and the termination-message file at terminationMessagePath;
  * - `resources.limits` memory and cpu as cgroup-v1 limits; the host's network namespace (each
  *   pod listens on its own 127.x address, passed by env as in the process runtime).
- * The image named by a container is not pulled: every container runs this one image, which
- * holds the only program the pods of CDI run.
+ * Images come from one archive (every container runs it: it holds the only program CDI's pods
+ * run) or, with a registry, from a node's image store: each container's `image` resolved to a
+ * digest, pulled and unpacked once per digest, by its imagePullPolicy.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -27,7 +29,6 @@ import {
   readFile,
   rename,
   rm,
-  stat,
   utimes,
   writeFile,
 } from 'node:fs/promises';
@@ -37,15 +38,18 @@ import { PodPaths } from '../../common/contract.js';
 import { parseQuantity } from '../../common/quantity.js';
 import type { ExitInfo } from './container-process.js';
 import { startContainer, type BindMount } from '../containers/runc.js';
-import { unpackImage, type ImageRuntimeConfig } from '../containers/oci-image.js';
+import { pruneUnpacked, unpackImage, type ImageRuntimeConfig } from '../containers/oci-image.js';
+import { capabilitiesOf } from '../containers/capabilities.js';
 import { getPath, isRecord, type KObject } from './object.js';
 import { containerEnv, NotReadyError, type VolumeMap } from './pod-env.js';
-import type {
-  ContainerLaunch,
-  ContainerRecord,
-  LaunchedContainer,
-  PodRuntime,
+import {
+  ImagePullError,
+  type ContainerLaunch,
+  type ContainerRecord,
+  type LaunchedContainer,
+  type PodRuntime,
 } from './pod-runtime.js';
+import { PullFailure, pullPolicyOf, type ImageStore } from '../containers/image-store.js';
 
 /** An unpacked image: what the runtime needs of it. */
 export interface PodImage {
@@ -63,16 +67,6 @@ async function sha256File(file: string): Promise<string> {
 
 /** An unpacked image no sandbox loaded for this long is removed when another one is loaded. */
 const UNUSED_IMAGE_MS = 60 * 60_000;
-
-/** Removes the unpacked images of other digests that were not loaded for an hour. */
-async function pruneImages(cacheDir: string, keep: string): Promise<void> {
-  for (const entry of await readdir(cacheDir)) {
-    if (entry === keep || !/^[0-9a-f]{64}$/.test(entry)) continue;
-    const loaded = await stat(join(cacheDir, entry, 'config.json')).catch(() => undefined);
-    if (loaded === undefined || Date.now() - loaded.mtimeMs > UNUSED_IMAGE_MS)
-      await rm(join(cacheDir, entry), { recursive: true, force: true });
-  }
-}
 
 /**
  * Unpacks `archive` under `cacheDir/<digest>` unless it is there already; concurrent sandboxes
@@ -98,7 +92,7 @@ export async function loadPodImage(archive: string, cacheDir: string): Promise<P
   }
   const loadedAt = new Date();
   await utimes(marker, loadedAt, loadedAt);
-  await pruneImages(cacheDir, hex);
+  await pruneUnpacked(cacheDir, hex, UNUSED_IMAGE_MS);
   const config = JSON.parse(await readFile(marker, 'utf8')) as ImageRuntimeConfig;
   return { rootfs: join(dir, 'rootfs'), config, digest: `sha256:${hex}` };
 }
@@ -111,6 +105,10 @@ interface Security {
   readonly additionalGids: readonly number[];
   readonly runAsNonRoot: boolean;
   readonly readOnlyRootFilesystem: boolean;
+  /** The runtime's default capabilities, minus `drop`, plus `add` (root keeps them at exec). */
+  readonly capabilities: readonly string[];
+  /** `allowPrivilegeEscalation: false` sets no_new_privs; unset allows escalation. */
+  readonly noNewPrivileges: boolean;
 }
 
 function int(value: unknown): number | undefined {
@@ -122,6 +120,19 @@ function numericId(text: string): number | undefined {
   return /^\d+$/.test(text) ? Number(text) : undefined;
 }
 
+/** runAsUser/runAsGroup of the container over the pod's over the image's User, else root. */
+function idsOf(
+  ps: Record<string, unknown>,
+  cs: Record<string, unknown>,
+  image: ImageRuntimeConfig,
+): { uid: number; gid: number } {
+  const [imageUid, imageGid] = (image.User ?? '').split(':').map(numericId);
+  return {
+    uid: int(cs['runAsUser']) ?? int(ps['runAsUser']) ?? imageUid ?? 0,
+    gid: int(cs['runAsGroup']) ?? int(ps['runAsGroup']) ?? imageGid ?? 0,
+  };
+}
+
 /** The securityContext (see the module comment); throws NotReadyError as the kubelet refuses. */
 export function securityOf(
   pod: KObject,
@@ -131,9 +142,7 @@ export function securityOf(
   const podSc = getPath(pod, ['spec', 'securityContext']);
   const ps = isRecord(podSc) ? podSc : {};
   const cs = isRecord(container['securityContext']) ? container['securityContext'] : {};
-  const [imageUid, imageGid] = (image.User ?? '').split(':').map(numericId);
-  const uid = int(cs['runAsUser']) ?? int(ps['runAsUser']) ?? imageUid ?? 0;
-  const gid = int(cs['runAsGroup']) ?? int(ps['runAsGroup']) ?? imageGid ?? 0;
+  const { uid, gid } = idsOf(ps, cs, image);
   const fsGroup = int(ps['fsGroup']);
   const supplemental = Array.isArray(ps['supplementalGroups'])
     ? ps['supplementalGroups'].map(int).filter((g): g is number => g !== undefined)
@@ -154,6 +163,8 @@ export function securityOf(
     additionalGids: [...new Set([...(fsGroup === undefined ? [] : [fsGroup]), ...supplemental])],
     runAsNonRoot,
     readOnlyRootFilesystem: cs['readOnlyRootFilesystem'] === true,
+    capabilities: capabilitiesOf(cs),
+    noNewPrivileges: cs['allowPrivilegeEscalation'] === false,
   };
 }
 
@@ -233,17 +244,63 @@ async function applyFsGroup(path: string, gid: number, readonly: boolean): Promi
   }
 }
 
+/**
+ * The pod's /etc/hosts, as the kubelet writes one for every pod without hostNetwork: its name
+ * and IP, and `localhost`. Pods share the host's network here, each on its own 127.x address,
+ * so `localhost` is that address: what a container serves on localhost (the server of a
+ * registry node pull) stays within its pod.
+ */
+async function writeHostsFile(l: ContainerLaunch): Promise<string> {
+  const ip = getPath(l.pod, ['status', 'podIP']);
+  const podIp = typeof ip === 'string' && ip !== '' ? ip : '127.0.0.1';
+  const file = join(l.podDir, 'etc-hosts');
+  await writeFile(
+    file,
+    [
+      '# Kubernetes-managed hosts file.',
+      `${podIp}\tlocalhost`,
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      `${podIp}\t${l.pod.metadata.name ?? 'pod'}`,
+      '',
+    ].join('\n'),
+  );
+  await chmod(file, 0o644);
+  return file;
+}
+
 /** The exit code reported when runc itself ended by a signal (as a SIGKILLed container). */
 const EXIT_CODE_UNKNOWN = 137;
+
+/**
+ * Where containers' images come from: one archive every container runs whatever its `image`, or
+ * a node's image store resolving each container's `image` through a registry.
+ */
+export type ImageSource = { readonly archive: PodImage } | { readonly store: ImageStore };
 
 /** Runs containers from the image under runc (see the module comment). */
 export class RuncRuntime implements PodRuntime {
   readonly name = 'runc';
-  readonly #image: PodImage;
+  readonly #images: ImageSource;
   readonly #records: ContainerRecord[] = [];
 
-  constructor(image: PodImage) {
-    this.#image = image;
+  constructor(images: ImageSource) {
+    this.#images = images;
+  }
+
+  /** The container's image; throws ImagePullError as the kubelet reports a failed pull. */
+  async #imageOf(container: Record<string, unknown>): Promise<{
+    readonly rootfs: string;
+    readonly config: ImageRuntimeConfig;
+    readonly imageID: string;
+  }> {
+    if ('archive' in this.#images) return { ...this.#images.archive, imageID: '' };
+    const name = typeof container['image'] === 'string' ? container['image'] : '';
+    try {
+      return await this.#images.store.image(name, pullPolicyOf(container));
+    } catch (err) {
+      if (err instanceof PullFailure) throw new ImagePullError(err.message, err.reason);
+      throw err;
+    }
   }
 
   records(): readonly ContainerRecord[] {
@@ -251,7 +308,8 @@ export class RuncRuntime implements PodRuntime {
   }
 
   async start(l: ContainerLaunch): Promise<LaunchedContainer> {
-    const config = this.#image.config;
+    const image = await this.#imageOf(l.container);
+    const config = image.config;
     const security = securityOf(l.pod, l.container, config);
     const env = containerEnv({
       api: l.api,
@@ -277,9 +335,10 @@ export class RuncRuntime implements PodRuntime {
       typeof l.container['terminationMessagePath'] === 'string'
         ? l.container['terminationMessagePath']
         : PodPaths.TerminationLog;
+    const hosts = await writeHostsFile(l);
     const workingDir = l.container['workingDir'];
     const started = await startContainer({
-      rootfs: this.#image.rootfs,
+      rootfs: image.rootfs,
       args: argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       cwd: typeof workingDir === 'string' ? workingDir : (config.WorkingDir ?? '/'),
@@ -287,7 +346,13 @@ export class RuncRuntime implements PodRuntime {
       gid: security.gid,
       additionalGids: security.additionalGids,
       readonlyRootfs: security.readOnlyRootFilesystem,
-      mounts: [...mounts, { source: l.terminationLog, destination: messagePath }],
+      capabilities: security.capabilities,
+      noNewPrivileges: security.noNewPrivileges,
+      mounts: [
+        ...mounts,
+        { source: l.terminationLog, destination: messagePath },
+        { source: hosts, destination: '/etc/hosts', readonly: true },
+      ],
       hostname: l.pod.metadata.name ?? 'pod',
       ...(limits.memoryBytes === undefined ? {} : { memoryLimitBytes: limits.memoryBytes }),
       ...(limits.cpuMillis === undefined ? {} : { cpuLimitMillis: limits.cpuMillis }),
@@ -309,6 +374,7 @@ export class RuncRuntime implements PodRuntime {
     });
     return {
       id: `runc://${started.id}`,
+      imageID: image.imageID,
       exited,
       async stop(graceMs) {
         await started.kill(graceMs > 0 ? 'TERM' : 'KILL');

@@ -13,7 +13,7 @@ import {
   type ExitInfo,
 } from './container-process.js';
 import type { ObjectApi } from './object-api.js';
-import type { KObject } from './object.js';
+import { getPath, isRecord, type KObject } from './object.js';
 import { containerEnv, containerPaths, type VolumeMap } from './pod-env.js';
 
 /** What a runtime needs to start one container. */
@@ -34,6 +34,8 @@ export interface ContainerLaunch {
 export interface LaunchedContainer {
   /** The container ID of the pod's status (`sandbox://PID`, `runc://ID`). */
   readonly id: string;
+  /** The status's `imageID` (`<repo>@sha256:...`), empty when the image was not pulled. */
+  readonly imageID?: string;
   readonly exited: Promise<ExitInfo>;
   /** SIGTERM, SIGKILL after `graceMs`; resolves when it has exited. */
   stop(graceMs: number): Promise<ExitInfo>;
@@ -54,9 +56,21 @@ export interface ContainerRecord {
   readonly memoryLimitHits: number | undefined;
 }
 
-/** The image cannot be run (ErrImagePull): the pod waits until something changes. */
+/** The kubelet's waiting reasons for an image it cannot provide. */
+export type ImagePullReason = 'ErrImagePull' | 'ErrImageNeverPull' | 'InvalidImageName';
+
+/**
+ * The image cannot be provided: ErrImagePull is retried after a back-off (ImagePullBackOff),
+ * the other reasons when something changes.
+ */
 export class ImagePullError extends Error {
   override readonly name = 'ImagePullError';
+  constructor(
+    message: string,
+    readonly reason: ImagePullReason = 'ErrImagePull',
+  ) {
+    super(message);
+  }
 }
 
 /** A pod runtime. */
@@ -81,6 +95,15 @@ function rewriteArgs(args: readonly string[], mounts: readonly [string, string][
   });
 }
 
+/** The init containers and containers of a pod. */
+function podContainers(pod: KObject): Record<string, unknown>[] {
+  const list = (field: string): Record<string, unknown>[] => {
+    const value = getPath(pod, ['spec', field]);
+    return Array.isArray(value) ? value.filter(isRecord) : [];
+  };
+  return [...list('initContainers'), ...list('containers')];
+}
+
 /** Runs containers as local processes (see the module comment). */
 export class ProcessRuntime implements PodRuntime {
   readonly name = 'process';
@@ -96,6 +119,17 @@ export class ProcessRuntime implements PodRuntime {
   }
 
   async start(l: ContainerLaunch): Promise<LaunchedContainer> {
+    // A pod that needs an image pulled (a registry node pull's disk image) cannot run here at
+    // all: its init container is refused before it runs, with the reason.
+    for (const other of podContainers(l.pod)) {
+      const refused = resolveProgram(other, this.#repoRoot);
+      if ('pullError' in refused) {
+        throw new ImagePullError(
+          `${refused.pullError}; images are pulled only by the runc pod runtime ` +
+            '(--pod-runtime runc --image-source registry), which registry pullMethod node needs',
+        );
+      }
+    }
     const program = resolveProgram(l.container, this.#repoRoot);
     if ('pullError' in program) throw new ImagePullError(program.pullError);
     const env = containerEnv({

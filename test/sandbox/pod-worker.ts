@@ -12,7 +12,6 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { readTerminationMessage } from './container-process.js';
-import { recordEvent } from './events.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, str, type KObject } from './object.js';
 import {
@@ -24,6 +23,7 @@ import {
 } from './pod-env.js';
 import { ImagePullError, type LaunchedContainer, type PodRuntime } from './pod-runtime.js';
 import type { ResourceType } from './resources.js';
+import { recordEvent, type EventType } from './events.js';
 import type { TokenIssuer } from './tokens.js';
 
 /** The restart back-off: first delay, cap, and how long a run resets it. */
@@ -62,6 +62,16 @@ export function goDuration(ms: number): string {
 }
 /** A container failing its liveness probe gets SIGKILL after at most this (tests stay quick). */
 const MAX_LIVENESS_GRACE_MS = 5_000;
+
+/** The kubelet's event for a failed pull (a runtime's message may already say it). */
+function pullFailureText(image: string, err: ImagePullError): string {
+  if (err.reason !== 'ErrImagePull' || err.message.startsWith('Failed to pull image'))
+    return err.message;
+  return `Failed to pull image "${image}": ${err.message}`;
+}
+
+/** How long ErrImagePull is shown before ImagePullBackOff (at most the back-off itself). */
+const PULL_ERROR_SHOWN_MS = 1_000;
 /** Probe period floor and ceiling, so tests see readiness quickly. */
 const PROBE_MIN_MS = 200;
 const PROBE_MAX_MS = 1_000;
@@ -78,6 +88,8 @@ interface ContainerRun {
   running: LaunchedContainer | undefined;
   /** The runtime's ID of the current or last container (changes on every restart, as on a node). */
   containerId: string | undefined;
+  /** The digest reference of the image the container ran. */
+  imageID: string | undefined;
 }
 
 /** Something that wakes waiters. */
@@ -156,6 +168,7 @@ export class PodWorker {
         ready: false,
         running: undefined,
         containerId: undefined,
+        imageID: undefined,
       }));
     };
     this.#init = runs('initContainers');
@@ -242,6 +255,7 @@ export class PodWorker {
   async #runContainer(c: ContainerRun, volumes: VolumeMap, init: boolean): Promise<number> {
     const { maxMs } = this.#o.backoff;
     let backoff: number | undefined;
+    let pullBackoff: number | undefined;
     for (;;) {
       if (this.#stopping) return -1;
       const pod = this.#pod();
@@ -278,9 +292,7 @@ export class PodWorker {
           continue;
         }
         if (err instanceof ImagePullError) {
-          c.state = { waiting: { reason: 'ErrImagePull', message: err.message } };
-          this.#publish();
-          await this.#changed.wait();
+          pullBackoff = await this.#pullFailed(c, err, pullBackoff);
           continue;
         }
         c.state = {
@@ -293,7 +305,9 @@ export class PodWorker {
         await this.#changed.wait(maxMs);
         continue;
       }
+      pullBackoff = undefined;
       c.containerId = c.running.id;
+      c.imageID = c.running.imageID;
       c.state = { running: { startedAt } };
       c.ready = c.spec['readinessProbe'] === undefined;
       this.#publish();
@@ -337,6 +351,44 @@ export class PodWorker {
       this.#publish();
       await this.#waitBackoff(backoff);
     }
+  }
+
+  /**
+   * Shows a failed pull and waits before the next attempt; returns the pull back-off. As the
+   * kubelet: ErrImagePull, then ImagePullBackOff until the next attempt; other reasons wait.
+   */
+  async #pullFailed(
+    c: ContainerRun,
+    err: ImagePullError,
+    previousMs: number | undefined,
+  ): Promise<number | undefined> {
+    c.state = { waiting: { reason: err.reason, message: err.message } };
+    this.#publish();
+    const image = str(c.spec['image']);
+    this.#event('Warning', 'Failed', pullFailureText(image, err));
+    this.#event('Warning', 'Failed', `Error: ${err.reason}`);
+    if (err.reason !== 'ErrImagePull') {
+      await this.#changed.wait(this.#o.backoff.initialMs);
+      return previousMs;
+    }
+    const delay = nextBackoff(previousMs, 0, this.#o.backoff);
+    const shown = Math.min(PULL_ERROR_SHOWN_MS, delay);
+    await this.#waitBackoff(shown);
+    c.state = {
+      waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` },
+    };
+    this.#publish();
+    this.#event('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+    this.#event('Warning', 'Failed', 'Error: ImagePullBackOff');
+    await this.#waitBackoff(delay - shown);
+    return delay;
+  }
+
+  /** Records a kubelet event about the pod. */
+  #event(type: EventType, reason: string, message: string): void {
+    const pod = this.#pod();
+    if (pod !== undefined)
+      recordEvent(this.#o.api, pod, { type, reason, message, component: 'kubelet' });
   }
 
   /** Sleeps through a back-off; only stopping the pod cuts it short (not other changes). */
@@ -441,7 +493,7 @@ export class PodWorker {
     return {
       name: c.name,
       image: str(c.spec['image']),
-      imageID: '',
+      imageID: c.imageID ?? '',
       ready: c.ready,
       started: 'running' in c.state,
       restartCount: c.restartCount,

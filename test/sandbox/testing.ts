@@ -14,7 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import type { PodRuntimeName, Sandbox } from './index.js';
+import type { ImageSourceName, PodRuntimeName, Sandbox } from './index.js';
 
 /** The kubectl binary the tests use (`KUBECTL` overrides). */
 export const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
@@ -23,20 +23,26 @@ export const KUBECTL = process.env['KUBECTL'] ?? 'kubectl';
 export interface PodRuntimeOptions {
   readonly podRuntime?: PodRuntimeName;
   readonly image?: string;
+  readonly imageSource?: ImageSourceName;
 }
 
 /**
  * The pod runtime of e2e suites from the environment: `CDI_E2E_POD_RUNTIME=runc` (and
- * `CDI_E2E_IMAGE=FILE`) runs a suite's pods from the image, so any suite can be run that way.
+ * `CDI_E2E_IMAGE=FILE`) runs a suite's pods from the image, so any suite can be run that way;
+ * `CDI_E2E_IMAGE_SOURCE=registry` pulls it through the local registry.
  */
 export function podRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): PodRuntimeOptions {
   const runtime = env['CDI_E2E_POD_RUNTIME'];
   if (runtime !== undefined && runtime !== 'process' && runtime !== 'runc')
     throw new Error(`CDI_E2E_POD_RUNTIME=${runtime}: expected process or runc`);
   const image = env['CDI_E2E_IMAGE'];
+  const source = env['CDI_E2E_IMAGE_SOURCE'];
+  if (source !== undefined && source !== 'archive' && source !== 'registry')
+    throw new Error(`CDI_E2E_IMAGE_SOURCE=${source}: expected archive or registry`);
   return {
     ...(runtime === undefined ? {} : { podRuntime: runtime }),
     ...(image === undefined ? {} : { image }),
+    ...(source === undefined ? {} : { imageSource: source }),
   };
 }
 

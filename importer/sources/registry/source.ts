@@ -77,7 +77,7 @@ export interface RegistrySourceOptions {
   readonly architecture?: string;
   /** CDIConfig `insecureRegistries`: `host[:port]` entries allowed over plain HTTP or unverified TLS. */
   readonly insecureRegistries?: readonly string[];
-  /** `node` is refused for now. */
+  /** `node` is refused: the kubelet pulls such images (see importer/cli/node-pull.ts). */
   readonly pullMethod?: PullMethod;
   /** CDIConfig `importProxy` (http_proxy, https_proxy, no_proxy), as for the http source. */
   readonly proxy?: ProxyOptions;
@@ -144,7 +144,9 @@ export class RegistrySource implements DataSource {
     if (this.#opts.pullMethod === PullMethods.Node) {
       throw new CdiError(
         ErrorCodes.NotSupported,
-        'registry pullMethod "node" is not supported yet; use pullMethod "pod" (the default)',
+        'registry pullMethod "node" is done by the kubelet, not by a registry source: the importer ' +
+          'pod runs the image as its "server" container and reads the disk over HTTP; ' +
+          'use pullMethod "pod" (the default) to read the registry directly',
       );
     }
     const ref = parseImageReference(this.#opts.url);
