@@ -234,6 +234,22 @@ const ROWS: readonly Row[] = [
     },
     verdict: overlap(/and by the data cluster at guest offset 16384/),
   },
+  {
+    // qemu reads no refcounts to convert; the stream converter once dropped such a cluster's
+    // bytes (refcount 0) before the L2 table naming it arrived, and refused the image.
+    what: 'data cluster its refcount calls free, named by an L2 table that comes after it',
+    base: 'issue', // 12 MiB of data before L2 table 1: they stream in different windows
+    patch: (b, m) => {
+      const entry = l2Entry(b, m, 0, 1); // guest 64 KiB, written before L2 table 1 existed
+      const host = Number(entry & OFFSET_MASK);
+      expect(m.l2[1]! - host).toBeGreaterThan(8 * MiB);
+      b.writeBigUInt64BE(0n, m.l2[0]! + 1 * 8);
+      b.writeBigUInt64BE(entry, m.l2[1]! + 5 * 8);
+      expect(b.readUInt32BE(96)).toBe(4); // 16-bit refcounts
+      b.writeUInt16BE(0, m.refcountBlock + (host / m.cs) * 2);
+    },
+    verdict: 'qemu',
+  },
   { what: 'valid image (control)', base: 'plain', patch: none, verdict: 'qemu' },
   {
     what: 'valid compressed image, clusters packed into shared sectors (control)',
