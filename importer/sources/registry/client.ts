@@ -24,6 +24,8 @@ import {
   type AuthChallenge,
   type RegistryCredentials,
 } from './auth.js';
+import { StallBudget } from '../http-limits.js';
+import { retryStalls } from '../idle-watch.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
 import type { ImageReference } from './reference.js';
 import { IMPORTER_USER_AGENT } from '../http-dispatcher.js';
@@ -39,6 +41,12 @@ export interface RegistryClientOptions {
   /** Insecure registry: plain HTTP is tried when HTTPS fails. */
   readonly insecure: boolean;
   readonly logger: Logger;
+  /**
+   * The pull's stall budget (http-limits.ts): a request whose answer or small body stays silent
+   * for its watchdog time is cut and sent again until the budget is spent. Default: the
+   * default limits.
+   */
+  readonly budget?: StallBudget;
 }
 
 /** A manifest as served, with the digest of its exact bytes. */
@@ -84,11 +92,18 @@ export function describeRegistryError(status: number, body: string): string {
 /** The OCI distribution client of one repository. */
 export class RegistryClient {
   readonly #opts: RegistryClientOptions;
+  readonly #budget: StallBudget;
   #base: string | undefined;
   #authorization: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     this.#opts = options;
+    this.#budget = options.budget ?? new StallBudget();
+  }
+
+  /** The pull's stall budget, shared with the blob readers. */
+  get budget(): StallBudget {
+    return this.#budget;
   }
 
   /** `scheme://host[:port]` once {@link ping} has picked the scheme. */
@@ -108,17 +123,18 @@ export class RegistryClient {
     let lastError: unknown;
     for (const base of candidates) {
       try {
-        const res = await this.#raw(`${base}/v2/`, 'GET', {}, signal);
-        const body = await res.body.text();
-        if (res.statusCode === 401) {
-          this.#base = base;
-          await this.#authenticate(res.headers, signal);
-          return;
-        }
-        if (res.statusCode !== 200) {
-          throw this.#httpError(`pinging ${host}`, res.statusCode, body);
-        }
-        this.#base = base;
+        const status = await retryStalls(this.#budget, `${base}/v2/`, signal, async (s) => {
+          const res = await this.#raw(`${base}/v2/`, 'GET', {}, s);
+          const body = await res.body.text();
+          if (res.statusCode === 401) {
+            this.#base = base;
+            await this.#authenticate(res.headers, s);
+          } else if (res.statusCode !== 200) {
+            throw this.#httpError(`pinging ${host}`, res.statusCode, body);
+          }
+          return res.statusCode;
+        });
+        if (status === 200) this.#base = base;
         return;
       } catch (err) {
         if (signal.aborted) throw err;
@@ -138,12 +154,12 @@ export class RegistryClient {
   async getManifest(reference: string, signal: AbortSignal): Promise<FetchedManifest> {
     const { repository, registry } = this.#opts.ref;
     const what = `reading manifest ${reference} in ${registry}/${repository}`;
-    const res = await this.#send(
+    const { res, bytes } = await this.#fetchSmall(
       `/v2/${repository}/manifests/${reference}`,
       { accept: MANIFEST_ACCEPT },
+      what,
       signal,
     );
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, what);
     if (res.statusCode !== 200) throw this.#httpError(what, res.statusCode, bytes.toString('utf8'));
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
@@ -193,8 +209,12 @@ export class RegistryClient {
   async getSmallBlob(digest: string, signal: AbortSignal): Promise<Buffer> {
     const { repository, registry } = this.#opts.ref;
     const what = `reading blob ${digest} in ${registry}/${repository}`;
-    const res = await this.#send(`/v2/${repository}/blobs/${digest}`, {}, signal);
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, what);
+    const { res, bytes } = await this.#fetchSmall(
+      `/v2/${repository}/blobs/${digest}`,
+      {},
+      what,
+      signal,
+    );
     if (res.statusCode !== 200) throw this.#httpError(what, res.statusCode, bytes.toString('utf8'));
     const actual = sha256Digest(bytes);
     if (digest.startsWith('sha256:') && actual !== digest) {
@@ -205,6 +225,20 @@ export class RegistryClient {
       );
     }
     return bytes;
+  }
+
+  /** GETs a small document whole, sending it again while it stalls (see {@link retryStalls}). */
+  #fetchSmall(
+    path: string,
+    extra: Record<string, string>,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<{ res: ResponseData; bytes: Buffer }> {
+    return retryStalls(this.#budget, what, signal, async (s, alive) => {
+      const res = await this.#send(path, extra, s);
+      alive();
+      return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, what, alive) };
+    });
   }
 
   async #send(
@@ -293,10 +327,16 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 }
 
 /** Reads a whole response body, refusing more than `max` bytes. */
-async function readLimited(res: ResponseData, max: number, what: string): Promise<Buffer> {
+async function readLimited(
+  res: ResponseData,
+  max: number,
+  what: string,
+  alive: () => void,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    alive();
     total += chunk.length;
     if (total > max) {
       res.body.destroy();
