@@ -7,6 +7,7 @@
  * stall; a single stall is cut after the idle timeout and the transfer resumes byte for byte.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,7 @@ import { errorCode } from '../../common/errors.js';
 import type { DataSource } from '../../importer/sources/types.js';
 import { RegistrySource } from '../../importer/sources/registry/source.js';
 import { S3Source } from '../../importer/sources/s3.js';
+import { runCdi } from '../helpers/cdi-cli.js';
 import {
   pushLayout,
   startRegistry,
@@ -252,5 +254,50 @@ describe('a single stall is cut after the idle timeout and the transfer resumes'
     const got = await download(src);
     expect(got.equals(DISK)).toBe(true);
     expect(relay.stalls()).toBe(1);
+  });
+});
+
+describe('cdi import against a registry or S3 server that stalls', () => {
+  it.each<{ what: string; kind: Kind; on: Answer; args: (host: string) => string[] }>([
+    {
+      what: 'registry layer blob',
+      kind: 'registry',
+      on: 'layer blob',
+      args: (host) => ['--source', `docker://${host}/stall:v1`, '--insecure-tls'],
+    },
+    {
+      what: 's3 object',
+      kind: 's3',
+      on: S3_GET,
+      args: (host) => [
+        '--source',
+        `http://${host}/bucket/${KEY}`,
+        '--source-kind',
+        's3',
+        '--access-key-id',
+        CREDS.accessKeyId,
+        '--secret-key',
+        CREDS.secretKey,
+      ],
+    },
+  ])('$what: exits non-zero with one line naming the stall, and leaves no file', async (row) => {
+    const { relay } = await sourceBehind(row.kind, row.on, { afterBodyBytes: 64 * 1024 });
+    const dest = path.join(work, `cli-${row.kind}.img`);
+    const r = await runCdi([
+      'import',
+      ...row.args(relay.host),
+      '--dest',
+      dest,
+      '--idle-timeout',
+      '150ms',
+      '--stall-budget',
+      '900ms',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^cdi import: .* stalled: .* without progress \(\d+ stalls?; idle timeout 150 ms, stall budget 900 ms\)/,
+    );
+    expect(existsSync(dest)).toBe(false);
+    expect(existsSync(`${dest}.part`)).toBe(false);
   });
 });
