@@ -220,6 +220,33 @@ const ROWS: readonly Row[] = [
     message: /vhd block size 3145728 is not a power of two/,
   },
   {
+    what: 'vhd block size over 256 MiB',
+    base: 'vhd',
+    patch: (b) => (b.writeUInt32BE(512 << 20, 512 + 32), b),
+    code: ErrorCodes.ImageInvalid,
+    message: /vhd block size 536870912 is too large/,
+  },
+  {
+    what: 'vhd block table too small for the disk',
+    base: 'vhd',
+    patch: (b) => (b.writeUInt32BE(1, 512 + 28), b),
+    code: ErrorCodes.ImageInvalid,
+    message: /vhd block table of 1 entries is too small for \d+ bytes/,
+  },
+  {
+    what: 'vhd block table of more than 64 Mi entries',
+    base: 'vhd',
+    patch: (b) => {
+      b.write('win ', 28, 'latin1'); // Hyper-V creator: the footer's size counts, not CHS
+      b.writeBigUInt64BE(64n << 30n, 48); // 64 GiB
+      b.writeUInt32BE(0xffffffff, 512 + 28);
+      b.writeUInt32BE(512, 512 + 32);
+      return b;
+    },
+    code: ErrorCodes.ImageInvalid,
+    message: /vhd block table of 134217728 entries is too large/,
+  },
+  {
     what: 'vhd dynamic header truncated',
     base: 'vhd',
     patch: (b) => b.subarray(0, 700),
@@ -324,6 +351,13 @@ const ROWS: readonly Row[] = [
     patch: (b) => (b.writeBigUInt64LE(1n << 30n, b.length - 1024 + 56), b),
     code: ErrorCodes.ImageInvalid,
     message: /vmdk grain directory at offset 549755813888 .* extends past the end/,
+  },
+  {
+    what: 'vmdk VMware layout with a footer that again puts the directory at the end',
+    base: 'vmdk-vmware',
+    patch: (b) => (b.writeBigUInt64LE(0xffffffffffffffffn, b.length - 1024 + 56), b),
+    code: ErrorCodes.ImageInvalid,
+    message: /vmdk footer does not locate the grain directory/,
   },
   {
     what: 'vhdx with both headers corrupt',
