@@ -16,6 +16,11 @@ export interface StallRule {
   readonly afterBodyBytes: number | 'before-headers';
   /** How many matching answers stall (default: every one). */
   readonly times?: number;
+  /**
+   * A connection that opens with a TLS hello gets no answer at all (a plain-HTTP server that
+   * waits for a request line), and counts as a stall.
+   */
+  readonly silentToTls?: boolean;
 }
 
 /** A running relay. */
@@ -48,7 +53,14 @@ export async function startStallingRelay(
     let inBody = false;
     let headerTail = Buffer.alloc(0);
     let body = 0;
+    let first = true;
     client.on('data', (chunk: Buffer) => {
+      if (first && rule.silentToTls === true && chunk[0] === 0x16) {
+        stalls += 1;
+        stalled = true;
+      }
+      first = false;
+      if (stalled && !stalling) return; // a silenced TLS hello: nothing reaches the server
       const line = /^[A-Z]+ \S+ HTTP\/1\.[01]/.exec(chunk.toString('latin1', 0, 2048))?.[0];
       if (line !== undefined) {
         requests.push(line);

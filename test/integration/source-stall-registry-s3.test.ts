@@ -244,6 +244,12 @@ describe('a single stall is cut after the idle timeout and the transfer resumes'
       rule: { afterBodyBytes: 'before-headers', times: 1 },
     },
     {
+      what: 'registry: the HTTPS ping of an insecure registry gets no answer (plain HTTP is next)',
+      kind: 'registry',
+      on: /^$/,
+      rule: { afterBodyBytes: 0, silentToTls: true },
+    },
+    {
       what: 's3: object body',
       kind: 's3',
       on: S3_GET,

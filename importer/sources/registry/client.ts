@@ -24,8 +24,8 @@ import {
   type AuthChallenge,
   type RegistryCredentials,
 } from './auth.js';
-import { StallBudget } from '../http-limits.js';
-import { retryStalls } from '../idle-watch.js';
+import { isStall, StallBudget } from '../http-limits.js';
+import { retryStalls, withIdleTimeout } from '../idle-watch.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
 import type { ImageReference } from './reference.js';
 import { IMPORTER_USER_AGENT } from '../http-dispatcher.js';
@@ -121,25 +121,37 @@ export class RegistryClient {
       ? [`https://${host}`, `http://${host}`]
       : [`https://${host}`];
     let lastError: unknown;
-    for (const base of candidates) {
+    for (const [i, base] of candidates.entries()) {
+      const url = `${base}/v2/`;
+      const exchange = async (s: AbortSignal): Promise<number> => {
+        const res = await this.#raw(url, 'GET', {}, s);
+        const body = await res.body.text();
+        if (res.statusCode === 401) {
+          this.#base = base;
+          await this.#authenticate(res.headers, s);
+        } else if (res.statusCode !== 200) {
+          throw this.#httpError(`pinging ${host}`, res.statusCode, body);
+        }
+        return res.statusCode;
+      };
+      // A plain-HTTP server may answer a TLS hello with silence: a stalled HTTPS ping of an
+      // insecure registry moves on to plain HTTP; the last scheme is retried within the budget.
+      const last = i === candidates.length - 1;
       try {
-        const status = await retryStalls(this.#budget, `${base}/v2/`, signal, async (s) => {
-          const res = await this.#raw(`${base}/v2/`, 'GET', {}, s);
-          const body = await res.body.text();
-          if (res.statusCode === 401) {
-            this.#base = base;
-            await this.#authenticate(res.headers, s);
-          } else if (res.statusCode !== 200) {
-            throw this.#httpError(`pinging ${host}`, res.statusCode, body);
-          }
-          return res.statusCode;
-        });
+        const status = last
+          ? await retryStalls(this.#budget, url, signal, exchange)
+          : await withIdleTimeout(url, this.#budget.watchdogMs(), signal, exchange);
         if (status === 200) this.#base = base;
         return;
       } catch (err) {
         if (signal.aborted) throw err;
         lastError = err;
-        if (err instanceof CdiError) throw err;
+        if (isStall(err) && !last) {
+          const spent = this.#budget.charge(err, url);
+          if (spent !== undefined) throw spent;
+        } else if (err instanceof CdiError) {
+          throw err;
+        }
         this.#opts.logger.debug('registry ping failed', { base, error: errorMessage(err) });
       }
     }
