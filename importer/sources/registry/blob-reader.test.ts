@@ -82,14 +82,16 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
 
   it('fails with CDI_SOURCE_STALLED once a blob that stalls on every resume spent the budget', async () => {
     delete server.options.dropAfterBytes;
-    server.options.stallAfterBytes = DROP_AT;
-    server.options.stallTimes = Infinity;
     const client = new RegistryClient({
       ref: parseImageReference(`docker://127.0.0.1:${server.port}/disk:v1`),
       dispatcher,
       insecure: true,
       logger: silentLogger,
     });
+    // The ping runs first, under the client's own (default) limits: only the blob stalls.
+    await client.ping(new AbortController().signal);
+    server.options.stallAfterBytes = 0; // headers, then nothing, on every GET
+    server.options.stallTimes = Infinity;
     const reader = openBlobReader({
       client,
       digest: DIGEST,
