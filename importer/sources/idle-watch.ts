@@ -32,16 +32,22 @@ export async function withIdleTimeout<T>(
 }
 
 /**
+/** What a stall names: the request that stalled and the transfer it belongs to (or one name). */
+export type StallNames = string | { readonly request: string; readonly transfer: string };
+
+/**
  * Runs `attempt` under the budget's watchdog until it succeeds or fails otherwise than by a
  * stall; each stall is charged, and once the budget is spent the transfer fails with the
  * budget's `CDI_SOURCE_STALLED` naming the stall. Success counts as progress.
  */
 export async function retryStalls<T>(
   budget: StallBudget,
-  what: string,
+  names: StallNames,
   signal: AbortSignal,
   attempt: (signal: AbortSignal, alive: () => void) => Promise<T>,
 ): Promise<T> {
+  const what = typeof names === 'string' ? names : names.request;
+  const transfer = typeof names === 'string' ? names : names.transfer;
   for (;;) {
     try {
       const result = await withIdleTimeout(what, budget.watchdogMs(), signal, (s, alive) =>
@@ -54,7 +60,7 @@ export async function retryStalls<T>(
       return result;
     } catch (err) {
       if (signal.aborted || !isStall(err)) throw err;
-      const spent = budget.charge(err, what);
+      const spent = budget.charge(err, transfer);
       if (spent !== undefined) throw spent;
     }
   }

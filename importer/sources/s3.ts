@@ -167,11 +167,15 @@ export class S3Source implements DataSource {
   async info(signal: AbortSignal): Promise<SourceInfo> {
     const client = await this.getClient();
     try {
-      const head = await retryStalls(this.budget, `HeadObject ${this.where}`, signal, (s) =>
-        client.send(
-          new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.key }),
-          { abortSignal: s },
-        ),
+      const head = await retryStalls(
+        this.budget,
+        { request: `HeadObject ${this.where}`, transfer: this.where },
+        signal,
+        (s) =>
+          client.send(
+            new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.key }),
+            { abortSignal: s },
+          ),
       );
       this.length = head.ContentLength;
       this.etag = head.ETag;
@@ -215,8 +219,11 @@ export class S3Source implements DataSource {
     signal: AbortSignal,
   ): Promise<GetObjectCommandOutput> {
     try {
-      return await retryStalls(this.budget, `GetObject ${this.where}`, signal, (s) =>
-        this.sendGet(range, s),
+      return await retryStalls(
+        this.budget,
+        { request: `GetObject ${this.where}`, transfer: this.where },
+        signal,
+        (s) => this.sendGet(range, s),
       );
     } catch (err) {
       throw this.fail(err, 'GetObject', signal);
@@ -343,29 +350,35 @@ export class S3Source implements DataSource {
     let n: number;
     try {
       // One attempt is the request and its body, silent for at most the watchdog time.
-      n = await retryStalls(this.budget, `GetObject ${this.where}`, signal, async (s, alive) => {
-        const out = await this.sendGet(range, s);
-        const body = out.Body as Readable;
-        const cut = (): void => void body.destroy(s.reason instanceof Error ? s.reason : undefined);
-        s.addEventListener('abort', cut, { once: true });
-        let got = 0;
-        try {
-          for await (const chunk of body) {
-            alive();
-            const b = chunk as Buffer;
-            if (got + b.length > length)
-              throw new CdiError(
-                ErrorCodes.ContentLengthMismatch,
-                `range ${offset}+${length} of ${this.where}: too many bytes`,
-              );
-            b.copy(buf, got);
-            got += b.length;
+      n = await retryStalls(
+        this.budget,
+        { request: `GetObject ${this.where}`, transfer: this.where },
+        signal,
+        async (s, alive) => {
+          const out = await this.sendGet(range, s);
+          const body = out.Body as Readable;
+          const cut = (): void =>
+            void body.destroy(s.reason instanceof Error ? s.reason : undefined);
+          s.addEventListener('abort', cut, { once: true });
+          let got = 0;
+          try {
+            for await (const chunk of body) {
+              alive();
+              const b = chunk as Buffer;
+              if (got + b.length > length)
+                throw new CdiError(
+                  ErrorCodes.ContentLengthMismatch,
+                  `range ${offset}+${length} of ${this.where}: too many bytes`,
+                );
+              b.copy(buf, got);
+              got += b.length;
+            }
+          } finally {
+            s.removeEventListener('abort', cut);
           }
-        } finally {
-          s.removeEventListener('abort', cut);
-        }
-        return got;
-      });
+          return got;
+        },
+      );
     } catch (err) {
       throw this.fail(err, 'GetObject', signal);
     }

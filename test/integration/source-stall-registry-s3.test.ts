@@ -187,7 +187,7 @@ describe('a source that stalls on every attempt fails with CDI_SOURCE_STALLED', 
       rule: { afterBodyBytes: 64 * 1024 },
       run: download,
       message:
-        /^registry blob sha256:[0-9a-f]{64} stalled: .* without progress \(\d+ stalls?; idle timeout 150 ms, stall budget 900 ms\); last: no data from registry blob .* for \d+ ms$/,
+        /^docker:\/\/127\.0\.0\.1:\d+\/stall:v1 stalled: .* without progress \(\d+ stalls?; idle timeout 150 ms, stall budget 900 ms\); last: no data from registry blob sha256:[0-9a-f]{64} for \d+ ms$/,
     },
     {
       what: 'registry: the manifest is never answered',
@@ -196,7 +196,7 @@ describe('a source that stalls on every attempt fails with CDI_SOURCE_STALLED', 
       rule: { afterBodyBytes: 'before-headers' },
       run: download,
       message:
-        /^reading manifest v1 in 127\.0\.0\.1:\d+\/stall stalled: .* without progress \(\d+ stalls?; idle timeout 150 ms, stall budget 900 ms\)/,
+        /^docker:\/\/127\.0\.0\.1:\d+\/stall:v1 stalled: .* without progress \(\d+ stalls?; idle timeout 150 ms, stall budget 900 ms\); last: no data from reading manifest v1 in /,
     },
     {
       what: 's3: the object body goes silent after 64 KiB, on every resume',
@@ -213,7 +213,8 @@ describe('a source that stalls on every attempt fails with CDI_SOURCE_STALLED', 
       on: /^HEAD \/bucket\/images\/disk\.img/,
       rule: { afterBodyBytes: 'before-headers' },
       run: download,
-      message: /^HeadObject s3:\/\/bucket\/images\/disk\.img stalled: .* without progress/,
+      message:
+        /^s3:\/\/bucket\/images\/disk\.img stalled: .* without progress .*; last: no data from HeadObject s3:/,
     },
     {
       what: 's3: a ranged read goes silent after its headers',
@@ -221,7 +222,8 @@ describe('a source that stalls on every attempt fails with CDI_SOURCE_STALLED', 
       on: S3_GET,
       rule: { afterBodyBytes: 0 },
       run: readRange,
-      message: /^GetObject s3:\/\/bucket\/images\/disk\.img stalled: .* without progress/,
+      message:
+        /^s3:\/\/bucket\/images\/disk\.img stalled: .* without progress .*; last: no data from GetObject s3:/,
     },
   ])('$what', async ({ kind, on, rule, run, message }) => {
     const { src, relay } = await sourceBehind(kind, on, rule);

@@ -111,7 +111,7 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
     })();
     expect(err.code).toBe('CDI_SOURCE_STALLED');
     expect(err.message).toMatch(
-      /^registry blob sha256:[0-9a-f]{64} stalled: .* without progress \(\d+ stalls?; idle timeout 100 ms, stall budget 500 ms\); last: no data from registry blob .* for \d+ ms$/,
+      /^docker:\/\/127\.0\.0\.1:\d+\/disk:v1 stalled: .* without progress \(\d+ stalls?; idle timeout 100 ms, stall budget 500 ms\); last: no data from registry blob .* for \d+ ms$/,
     );
     expect(blobGets().length).toBeGreaterThan(1);
   });

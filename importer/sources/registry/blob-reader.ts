@@ -82,9 +82,11 @@ async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
       });
     } catch (err) {
       if (opts.signal.aborted || !isResumable(err)) throw err;
-      const spent = budget.charge(err, what);
+      const spent = budget.charge(err, opts.client.transfer);
       if (spent !== undefined) throw spent;
-      if (resumes >= maxResumes) throw isStall(err) ? budget.exhausted(err, what) : err;
+      if (resumes >= maxResumes) {
+        throw isStall(err) ? budget.exhausted(err, opts.client.transfer) : err;
+      }
       opts.logger.warn('blob download interrupted, resuming', {
         digest: opts.digest,
         offset,

@@ -27,7 +27,7 @@ import {
 import { isStall, StallBudget } from '../http-limits.js';
 import { retryStalls, withIdleTimeout } from '../idle-watch.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
-import type { ImageReference } from './reference.js';
+import { formatImageReference, type ImageReference } from './reference.js';
 import { IMPORTER_USER_AGENT } from '../http-dispatcher.js';
 
 /** containers/image refuses manifests and configs larger than this; so do we. */
@@ -101,6 +101,11 @@ export class RegistryClient {
     this.#budget = options.budget ?? new StallBudget();
   }
 
+  /** The pull as a stall names it: `docker://registry/repository:tag`. */
+  get transfer(): string {
+    return `docker://${formatImageReference(this.#opts.ref)}`;
+  }
+
   /** The pull's stall budget, shared with the blob readers. */
   get budget(): StallBudget {
     return this.#budget;
@@ -139,7 +144,12 @@ export class RegistryClient {
       const last = i === candidates.length - 1;
       try {
         const status = last
-          ? await retryStalls(this.#budget, url, signal, exchange)
+          ? await retryStalls(
+              this.#budget,
+              { request: url, transfer: this.transfer },
+              signal,
+              exchange,
+            )
           : await withIdleTimeout(url, this.#budget.watchdogMs(), signal, exchange);
         if (status === 200) this.#base = base;
         return;
@@ -147,7 +157,7 @@ export class RegistryClient {
         if (signal.aborted) throw err;
         lastError = err;
         if (isStall(err) && !last) {
-          const spent = this.#budget.charge(err, url);
+          const spent = this.#budget.charge(err, this.transfer);
           if (spent !== undefined) throw spent;
         } else if (err instanceof CdiError) {
           throw err;
@@ -246,11 +256,16 @@ export class RegistryClient {
     what: string,
     signal: AbortSignal,
   ): Promise<{ res: ResponseData; bytes: Buffer }> {
-    return retryStalls(this.#budget, what, signal, async (s, alive) => {
-      const res = await this.#send(path, extra, s);
-      alive();
-      return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, what, alive) };
-    });
+    return retryStalls(
+      this.#budget,
+      { request: what, transfer: this.transfer },
+      signal,
+      async (s, alive) => {
+        const res = await this.#send(path, extra, s);
+        alive();
+        return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, what, alive) };
+      },
+    );
   }
 
   async #send(
