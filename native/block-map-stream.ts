@@ -9,8 +9,10 @@
  * at its guest offset as its bytes arrive, in file order; blocks that streamed by earlier are
  * read back from the spill file at the end.
  *
- * streamOptimized VMDK: converted from the grain markers alone (each carries its guest LBA), so
- * the grain directory at the end is never needed and nothing is spilled.
+ * streamOptimized VMDK: each grain is written at the sector its marker names as it streams by;
+ * the metadata (header area, metadata markers, what follows the end-of-stream marker) is spilled,
+ * and at the end the footer's grain directory and tables must place exactly the grains the
+ * markers placed (vmdk-grain-check.ts), else the image is refused.
  *
  * Backpressure: `_write` calls back only after the window is processed and its chunks are queued
  * on the bounded work pool.
@@ -23,6 +25,7 @@ import { ExtentKind, extentsOf, type Extent } from './extents.js';
 import { ItemWriter } from './random-access.js';
 import type { BlockMapFormat, ConvertOptions, ConvertStats, DiskImageInfo } from './types.js';
 import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
+import { checkGrainsAgainstTables, GrainLog } from './vmdk-grain-check.js';
 
 /** Bytes gathered before a window is processed once the map is known. */
 const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -75,6 +78,11 @@ export class BlockMapStreamConverter extends StreamConverterBase {
   #marker = 0;
   #seen = new Uint8Array(0);
   #ended = false;
+  /** streamOptimized: the grains in stream order, the head, and the end of the metadata run. */
+  readonly #grains = new GrainLog();
+  #head = Buffer.alloc(0);
+  /** Bytes before this offset that are not grains are metadata to keep (Infinity after EOS). */
+  #metadataEnd = 0;
   /** Zero runs handed to the pool (each settles once its job has started). */
   #queued: Promise<void>[] = [];
 
@@ -127,6 +135,17 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     }
     const end = this.#pos + this.#partsLen;
     if (this.#opened.raw.compressed) {
+      const { raw } = this.#opened;
+      await checkGrainsAgainstTables({
+        binding: this.#binding,
+        spec: this.#spec,
+        head: this.#head,
+        spill: this.spill,
+        end,
+        grains: this.#grains,
+        geometry: raw,
+        stats: this.stats,
+      });
       this.#zeroUnseen();
     } else {
       if (!this.#mapped) {
@@ -211,6 +230,8 @@ export class BlockMapStreamConverter extends StreamConverterBase {
         );
       }
       this.#marker = raw.grainOffset;
+      this.#metadataEnd = raw.grainOffset;
+      this.#head = Buffer.from(head.subarray(0, this.#spec.headBytes));
       this.#seen = new Uint8Array(raw.blockCount);
     }
   }
@@ -345,6 +366,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     const end = start + data.length;
     const { raw } = this.#state();
     const grains: Extent[] = [];
+    await this.#keepMetadata(data, start, start);
     let pos = this.#marker;
     while (!this.#ended && pos + 16 <= end) {
       const rel = pos - start;
@@ -354,6 +376,9 @@ export class BlockMapStreamConverter extends StreamConverterBase {
         const type = data.readUInt32LE(rel + 12);
         if (type === MARKER_EOS) {
           this.#ended = true;
+          // The footer and anything after it: random access reads the file's last bytes.
+          this.#metadataEnd = Number.POSITIVE_INFINITY;
+          await this.#keepMetadata(data, start, pos);
           break;
         }
         if (type > MARKER_FOOTER) {
@@ -363,7 +388,9 @@ export class BlockMapStreamConverter extends StreamConverterBase {
           );
         }
         // GT, GD or footer: `lba` counts the sectors of metadata after the marker sector.
-        pos += 512 + lba * 512;
+        this.#metadataEnd = pos + 512 + lba * 512;
+        await this.#keepMetadata(data, start, pos);
+        pos = this.#metadataEnd;
         continue;
       }
       if (size > 2 * raw.blockSize) {
@@ -388,6 +415,7 @@ export class BlockMapStreamConverter extends StreamConverterBase {
         );
       }
       this.#seen[index] = 1;
+      this.#grains.add(index, pos);
       const guest = index * raw.blockSize;
       const length = Math.min(raw.blockSize, raw.virtualSize - guest);
       grains.push({
@@ -413,6 +441,16 @@ export class BlockMapStreamConverter extends StreamConverterBase {
     this.#parts = [data.subarray(pos - start)];
     this.#partsLen = end - pos;
     this.#pos = pos;
+  }
+
+  /**
+   * streamOptimized: spills the window's bytes in [from, #metadataEnd) (the header area, a
+   * metadata marker and its payload, everything after the end of stream), so that the footer's
+   * tables can be read back at the end. Windows arrive in order and `from` only grows.
+   */
+  async #keepMetadata(data: Buffer, start: number, from: number): Promise<void> {
+    const to = Math.min(start + data.length, this.#metadataEnd);
+    if (to > from) await this.spill.add(from, data.subarray(from - start, to - start));
   }
 
   /** streamOptimized: makes the grains no marker carried read as zeros (block targets). */

@@ -114,6 +114,8 @@ export async function openFileRangeReader(path: string): Promise<FileRangeReader
 /** Options of the conversions; `prepareTarget` sees the info of the format converted. */
 export type ImageConvertOptions<I = ImageInfo> = ConvertOptions<I> & {
   readonly concurrency?: number;
+  /** Where a streamOptimized VMDK's metadata is spilled (it converts in order); default tmp. */
+  readonly spillDir?: string;
 };
 
 /**

@@ -13,7 +13,7 @@
 import { CdiError, ErrorCodes } from '../common/errors.js';
 import type { Binding, Qcow2Map, RawQcow2Info } from './binding.js';
 import { throwIfRefused } from './errors.js';
-import { at, ExtentKind, extentsOf, type Extent } from './extents.js';
+import { ExtentKind, extentsOf, type Extent } from './extents.js';
 import { headerBytesNeeded, toQcow2Info } from './qcow2-map.js';
 import { ItemWriter } from './random-access.js';
 import type { ConvertOptions, ConvertStats, Qcow2Info } from './types.js';
@@ -21,19 +21,6 @@ import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base
 
 /** Bytes gathered before a window is processed. */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
-/** True when entry `i` of a refcount block is not zero (qemu's sub-byte widths are LSB first). */
-function isRefcountNonZero(block: Buffer, i: number, order: number): number {
-  if (order <= 3) {
-    const bits = 1 << order;
-    const perByte = 8 / bits;
-    const byte = at(block, Math.floor(i / perByte));
-    return (byte >> (bits * (i % perByte))) & ((1 << bits) - 1) ? 1 : 0;
-  }
-  const bytes = 1 << (order - 3);
-  for (let k = 0; k < bytes; k++) if (block[i * bytes + k] !== 0) return 1;
-  return 0;
-}
-
 /** L2 entry bits (qcow2 spec): compressed flag and standard cluster offset. */
 const L2_COMPRESSED = 1n << 62n;
 const L2_OFFSET_MASK = 0x00fffffffffffe00n;
@@ -70,10 +57,6 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   #opened: Opened | undefined;
   #l1Pending = false;
   #refcountPending = false;
-  /** Refcount blocks not seen yet: host offset to block index. */
-  readonly #refBlocks = new Map<number, number>();
-  /** Per refcount block seen: one byte per cluster, 1 when the cluster is in use. */
-  readonly #inUse = new Map<number, Uint8Array>();
   /** L2 tables not seen yet: host offset to the L1 indexes naming it (hostile images share). */
   readonly #tables = new Map<number, number[]>();
   /** Known data/compressed extents not written yet; kept sorted by host. */
@@ -191,7 +174,6 @@ export class Qcow2StreamConverter extends StreamConverterBase {
       }
     }
     this.#claimRefcountBlocks(data, start, end);
-    this.#readRefcountBlocks(data, start, end);
     const ready = [...this.#tables].filter(([o]) => o >= start && o + raw.clusterSize <= end);
     ready.sort((a, b) => a[0] - b[0]);
     for (const [offset, indexes] of ready) {
@@ -233,33 +215,18 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     if (raw.l1Entries > 0) map.claimRefcountTable(table);
     for (let off = 0; off + 8 <= table.length; off += 8) {
       const block = Number(table.readBigUInt64BE(off) & REFCOUNT_OFFSET_MASK);
-      if (block === 0 || block < start) continue;
-      this.#used.push([block, block + raw.clusterSize]);
-      // Dirty or corrupt images may have wrong refcounts: then every unknown cluster is kept.
-      if (!raw.dirty && !raw.corrupt) this.#refBlocks.set(block, off / 8);
+      if (block !== 0 && block >= start) this.#used.push([block, block + raw.clusterSize]);
     }
   }
 
-  /** Reads the refcount blocks lying fully inside the window into the in-use map. */
-  #readRefcountBlocks(data: Buffer, start: number, end: number): void {
-    const { raw } = this.#state();
-    const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
-    for (const [offset, index] of this.#refBlocks) {
-      if (offset < start || offset + raw.clusterSize > end) continue;
-      this.#refBlocks.delete(offset);
-      const block = data.subarray(offset - start, offset - start + raw.clusterSize);
-      const flags = new Uint8Array(perBlock);
-      for (let i = 0; i < perBlock; i++) flags[i] = isRefcountNonZero(block, i, raw.refcountOrder);
-      this.#inUse.set(index, flags);
-    }
-  }
-
-  /** True when the refcounts say host cluster `cluster` is free (so never referenced). */
-  #isFree(cluster: number): boolean {
-    const { raw } = this.#state();
-    const perBlock = (raw.clusterSize * 8) >> raw.refcountOrder;
-    const flags = this.#inUse.get(Math.floor(cluster / perBlock));
-    return flags !== undefined && flags[cluster % perBlock] === 0;
+  /**
+   * True once no table still to be mapped can name a byte: the L1 table is read and every L2
+   * table it names has been mapped. From then on, bytes nothing claimed are never read (qemu
+   * would not read them either) and need no spilling. Refcounts are not trusted for this: qemu
+   * does not read them to convert, so a cluster they call free may still be data.
+   */
+  #everyTableMapped(): boolean {
+    return !this.#l1Pending && this.#tables.size === 0 && this.#deferredTables.length === 0;
   }
 
   #addExtents(ex: Float64Array, start: number): void {
@@ -294,33 +261,19 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     void this.pool.run(() => writer.zero(offset, length)).catch(() => undefined);
   }
 
-  /** Spills the bytes of [start, stop) that nothing claimed, except clusters known free. */
+  /** Spills the bytes of [start, stop) that nothing claimed, unless no table can name them. */
   async #spillUnused(data: Buffer, start: number, stop: number): Promise<void> {
+    if (this.#everyTableMapped()) return;
     const used = this.#used
       .map(([a, b]): Span => [Math.max(a, start), Math.min(b, stop)])
       .filter(([a, b]) => a < b)
       .sort((x, y) => x[0] - y[0]);
     let pos = start;
     for (const [a, b] of used) {
-      if (a > pos) await this.#spillRange(data, start, pos, a);
+      if (a > pos) await this.spill.add(pos, data.subarray(pos - start, a - start));
       pos = Math.max(pos, b);
     }
-    if (pos < stop) await this.#spillRange(data, start, pos, stop);
-  }
-
-  async #spillRange(data: Buffer, start: number, from: number, to: number): Promise<void> {
-    const cs = this.#opened?.raw.clusterSize ?? to - from;
-    let runStart = from;
-    for (let pos = from; pos < to;) {
-      const next = Math.min(to, (Math.floor(pos / cs) + 1) * cs);
-      if (this.#isFree(Math.floor(pos / cs))) {
-        if (pos > runStart)
-          await this.spill.add(runStart, data.subarray(runStart - start, pos - start));
-        runStart = next;
-      }
-      pos = next;
-    }
-    if (to > runStart) await this.spill.add(runStart, data.subarray(runStart - start, to - start));
+    if (pos < stop) await this.spill.add(pos, data.subarray(pos - start, stop - start));
   }
 
   #checkComplete(end: number): void {

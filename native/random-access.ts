@@ -137,6 +137,11 @@ export type ImageOpener<I extends InfoBase> = (
 /** Options of {@link convertRandomAccess}. */
 export interface RandomAccessOptions<I> extends ConvertOptions<I> {
   readonly concurrency: number;
+  /**
+   * Directory for the metadata a conversion that reads in order spills (streamOptimized VMDK;
+   * a few KiB per GiB of disk); default the OS temporary directory.
+   */
+  readonly spillDir?: string;
 }
 
 /** Converts an image with random access to its bytes, through its format's `open`. */

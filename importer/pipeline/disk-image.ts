@@ -69,7 +69,9 @@ export async function convertImageLocalFile(args: {
   const { job, format, path, target, tracker } = args;
   let virtualSize = 0;
   const options = convertOptions(job, target, (s) => (virtualSize = s), tracker);
-  const stats = await convertImageFile(format, path, options);
+  // A streamOptimized VMDK converts in order and spills its metadata here.
+  await mkdir(job.spillDir, { recursive: true });
+  const stats = await convertImageFile(format, path, { ...options, spillDir: job.spillDir });
   job.logger.info(`converted ${format} with random access`, { ...stats });
   return { virtualSize, ...stats };
 }

@@ -2,6 +2,7 @@
 import { SourceKinds, type PullMethod, type SourceKind } from '../../common/contract.js';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import type { S3SourceOptions } from './s3.js';
 import type { DataSource, TransportOptions } from './types.js';
 
 /** Everything needed to build any source, from CLI flags or the pod's env. */
@@ -33,6 +34,20 @@ export function inferSourceKind(url: string, explicit?: SourceKind): SourceKind 
   return SourceKinds.File;
 }
 
+/** The S3 source's options: the transport settings the spec gives, and nothing undefined. */
+function s3Options(spec: SourceSpec): S3SourceOptions {
+  const { transport, logger } = spec;
+  return {
+    url: spec.url,
+    logger,
+    ...(transport.accessKeyId === undefined ? {} : { accessKeyId: transport.accessKeyId }),
+    ...(transport.secretKey === undefined ? {} : { secretKey: transport.secretKey }),
+    ...(transport.certDir === undefined ? {} : { certDir: transport.certDir }),
+    ...(transport.insecureTls === undefined ? {} : { insecureTls: transport.insecureTls }),
+    ...(transport.limits === undefined ? {} : { limits: transport.limits }),
+  };
+}
+
 /**
  * Builds the data source for a spec. No I/O happens until `info()`. Each kind's module is loaded
  * on demand: the AWS SDK alone costs a tenth of a second of start-up an HTTP import never needs.
@@ -49,14 +64,7 @@ export async function createSource(spec: SourceSpec): Promise<DataSource> {
         ...(spec.maxRetries === undefined ? {} : { maxRetries: spec.maxRetries }),
       });
     case SourceKinds.S3:
-      return new (await import('./s3.js')).S3Source({
-        url: spec.url,
-        logger,
-        ...(transport.accessKeyId === undefined ? {} : { accessKeyId: transport.accessKeyId }),
-        ...(transport.secretKey === undefined ? {} : { secretKey: transport.secretKey }),
-        ...(transport.certDir === undefined ? {} : { certDir: transport.certDir }),
-        ...(transport.insecureTls === undefined ? {} : { insecureTls: transport.insecureTls }),
-      });
+      return new (await import('./s3.js')).S3Source(s3Options(spec));
     case SourceKinds.Registry:
       return new (await import('./registry/source.js')).RegistrySource({
         url: spec.url,

@@ -34,6 +34,8 @@ import {
   isRetryableStatus,
 } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
+import { isStall, StallBudget, type TransferLimits } from './http-limits.js';
+import { retryStalls, watchedChunks } from './idle-watch.js';
 import { loadCaBundle } from './tls-ca.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import type { DataSource, SourceInfo } from './types.js';
@@ -56,6 +58,11 @@ export interface S3SourceOptions {
   readonly certDir?: string;
   readonly insecureTls?: boolean;
   readonly logger?: Logger;
+  /**
+   * Idle timeout per request and stall budget of the transfer (default 60 s and 4 min): the SDK
+   * has no idle timeout of its own, so a silent answer or body would hang for ever.
+   */
+  readonly limits?: TransferLimits;
   /** Consecutive failures tolerated when resuming the object stream (default 5). */
   readonly maxRetries?: number;
   readonly retryDelayMs?: number;
@@ -105,6 +112,8 @@ export class S3Source implements DataSource {
   private readonly options: S3SourceOptions;
   private readonly logger: Logger;
   private readonly where: string;
+  /** Time without progress, shared by every request of the transfer (http-limits.ts). */
+  private readonly budget: StallBudget;
   private client: Promise<S3Client> | undefined;
   private etag: string | undefined;
   private length: number | undefined;
@@ -114,6 +123,7 @@ export class S3Source implements DataSource {
     this.location = parseS3Url(options.url, options.endpoint);
     this.options = options;
     this.where = `s3://${this.location.bucket}/${this.location.key}`;
+    this.budget = new StallBudget(options.limits);
     this.logger = (options.logger ?? silentLogger).child({ source: 's3', object: this.where });
   }
 
@@ -157,9 +167,15 @@ export class S3Source implements DataSource {
   async info(signal: AbortSignal): Promise<SourceInfo> {
     const client = await this.getClient();
     try {
-      const head = await client.send(
-        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.key }),
-        { abortSignal: signal },
+      const head = await retryStalls(
+        this.budget,
+        { request: `HeadObject ${this.where}`, transfer: this.where },
+        signal,
+        (s) =>
+          client.send(
+            new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.location.key }),
+            { abortSignal: s },
+          ),
       );
       this.length = head.ContentLength;
       this.etag = head.ETag;
@@ -182,20 +198,32 @@ export class S3Source implements DataSource {
     return s3Error(err, what, this.where);
   }
 
-  private async get(
+  /** One GetObject (ranged and pinned to the ETag when `range` is given), unwatched. */
+  private async sendGet(
     range: string | undefined,
     signal: AbortSignal,
   ): Promise<GetObjectCommandOutput> {
     const client = await this.getClient();
+    const command = new GetObjectCommand({
+      Bucket: this.location.bucket,
+      Key: this.location.key,
+      ...(range === undefined ? {} : { Range: range }),
+      ...(range !== undefined && this.etag !== undefined ? { IfMatch: this.etag } : {}),
+    });
+    return client.send(command, { abortSignal: signal });
+  }
+
+  /** GetObject whose answer (headers) arrives under the watchdog; its body is watched by its reader. */
+  private async get(
+    range: string | undefined,
+    signal: AbortSignal,
+  ): Promise<GetObjectCommandOutput> {
     try {
-      return await client.send(
-        new GetObjectCommand({
-          Bucket: this.location.bucket,
-          Key: this.location.key,
-          ...(range === undefined ? {} : { Range: range }),
-          ...(range !== undefined && this.etag !== undefined ? { IfMatch: this.etag } : {}),
-        }),
-        { abortSignal: signal },
+      return await retryStalls(
+        this.budget,
+        { request: `GetObject ${this.where}`, transfer: this.where },
+        signal,
+        (s) => this.sendGet(range, s),
       );
     } catch (err) {
       throw this.fail(err, 'GetObject', signal);
@@ -225,8 +253,7 @@ export class S3Source implements DataSource {
       const before = offset;
       try {
         body ??= await this.reopen(offset, signal);
-        for await (const chunk of body) {
-          const b = chunk as Buffer;
+        for await (const b of watchedChunks(body, this.budget, `GetObject ${this.where}`)) {
           offset += b.length;
           yield b;
         }
@@ -242,9 +269,8 @@ export class S3Source implements DataSource {
         body = undefined;
         if (signal.aborted) throw this.fail(err, 'GetObject', signal);
         failures = offset > before ? 1 : failures + 1;
-        if (!isResumable(err) || failures > (this.options.maxRetries ?? 5)) {
-          throw this.resumeError(err, offset, total);
-        }
+        const fatal = this.givingUp(err, failures, offset, total);
+        if (fatal !== undefined) throw fatal;
         const wait = Math.min(30_000, (this.options.retryDelayMs ?? 1_000) * 2 ** (failures - 1));
         this.logger.warn('object download interrupted, resuming', {
           offset,
@@ -255,6 +281,25 @@ export class S3Source implements DataSource {
         await sleep(wait, undefined, { signal }).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * The error that ends the download after a failed attempt, or undefined to resume: the stall
+   * budget spent, a failure that cannot be resumed, or too many failures in a row.
+   */
+  private givingUp(
+    err: unknown,
+    failures: number,
+    offset: number,
+    total: number | undefined,
+  ): CdiError | undefined {
+    if (!isResumable(err)) return this.resumeError(err, offset, total);
+    const spent = this.budget.charge(err, this.where);
+    if (spent !== undefined) return spent;
+    if (failures <= (this.options.maxRetries ?? 5)) return undefined;
+    return isStall(err)
+      ? this.budget.exhausted(err, this.where)
+      : this.resumeError(err, offset, total);
   }
 
   /** A ranged GetObject from `offset`, pinned to the ETag; a changed object answers 412. */
@@ -300,20 +345,40 @@ export class S3Source implements DataSource {
         `range ${offset}+${length} is past the end (${this.length} bytes) of ${this.where}`,
       );
     }
-    const out = await this.get(`bytes=${offset}-${offset + length - 1}`, signal);
+    const range = `bytes=${offset}-${offset + length - 1}`;
     const buf = Buffer.allocUnsafe(length);
-    let n = 0;
+    let n: number;
     try {
-      for await (const chunk of out.Body as Readable) {
-        const b = chunk as Buffer;
-        if (n + b.length > length)
-          throw new CdiError(
-            ErrorCodes.ContentLengthMismatch,
-            `range ${offset}+${length} of ${this.where}: too many bytes`,
-          );
-        b.copy(buf, n);
-        n += b.length;
-      }
+      // One attempt is the request and its body, silent for at most the watchdog time.
+      n = await retryStalls(
+        this.budget,
+        { request: `GetObject ${this.where}`, transfer: this.where },
+        signal,
+        async (s, alive) => {
+          const out = await this.sendGet(range, s);
+          const body = out.Body as Readable;
+          const cut = (): void =>
+            void body.destroy(s.reason instanceof Error ? s.reason : undefined);
+          s.addEventListener('abort', cut, { once: true });
+          let got = 0;
+          try {
+            for await (const chunk of body) {
+              alive();
+              const b = chunk as Buffer;
+              if (got + b.length > length)
+                throw new CdiError(
+                  ErrorCodes.ContentLengthMismatch,
+                  `range ${offset}+${length} of ${this.where}: too many bytes`,
+                );
+              b.copy(buf, got);
+              got += b.length;
+            }
+          } finally {
+            s.removeEventListener('abort', cut);
+          }
+          return got;
+        },
+      );
     } catch (err) {
       throw this.fail(err, 'GetObject', signal);
     }

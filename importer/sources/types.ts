@@ -49,6 +49,6 @@ export interface TransportOptions {
   readonly secretKey?: string;
   /** Extra request headers, `Name: value` strings (CDI `IMPORTER_EXTRA_HEADER_*`). */
   readonly extraHeaders?: readonly string[];
-  /** Idle timeout per attempt and stall budget of the transfer (HTTP; default 60 s and 4 min). */
+  /** Idle timeout per attempt and stall budget of the transfer (HTTP, S3, registry; default 60 s and 4 min). */
   readonly limits?: TransferLimits;
 }

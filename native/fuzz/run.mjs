@@ -443,14 +443,15 @@ function mutate(b, rand) {
 /**
  * `--differential [--seconds N] [--seed S]`: every corpus entry of the diff targets and every
  * regression, then mutants of them for N seconds, go through the TypeScript converters (random
- * access, stream in random chunks, stream behind gzip; dist/native/test-helpers/three-ways.js)
+ * access, stream in random chunks, stream behind gzip; dist-test/native/test-helpers/three-ways.js)
  * and, when those accept, through `qemu-img convert -O raw`. Disagreeing images are copied to
  * native/fuzz/regressions (diff-*), where fuzz-regressions.test.ts replays them.
  */
 async function differential() {
   const root = join(here, '..', '..');
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-  const helpers = join(root, 'dist', 'native', 'test-helpers', 'three-ways.js');
+  // The helper is test support (dist-test/), built with the product modules it imports.
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.test-support.json'], { cwd: root, stdio: 'inherit' });
+  const helpers = join(root, 'dist-test', 'native', 'test-helpers', 'three-ways.js');
   const { convertThreeWays, oneVerdict, sniffFormat } = await import(helpers);
   const work = join(out, 'differential');
   rmSync(work, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../common/logger.js';
 import { startTestHttpServer, type TestHttpServer } from '../../../test/helpers/http-server.js';
 import { buildDispatcher } from '../http-dispatcher.js';
+import { StallBudget } from '../http-limits.js';
 import { openBlobReader } from './blob-reader.js';
 import { RegistryClient } from './client.js';
 import { parseImageReference } from './reference.js';
@@ -31,7 +32,7 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
     await server.close();
   });
 
-  const read = async (maxResumes?: number, idleTimeoutMs?: number): Promise<Buffer> => {
+  const read = async (maxResumes?: number, idleTimeoutMs = 60_000): Promise<Buffer> => {
     const client = new RegistryClient({
       ref: parseImageReference(`docker://127.0.0.1:${server.port}/disk:v1`),
       dispatcher,
@@ -45,7 +46,7 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
       signal: new AbortController().signal,
       logger: silentLogger,
       ...(maxResumes === undefined ? {} : { maxResumes }),
-      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+      budget: new StallBudget({ idleTimeoutMs, stallBudgetMs: 60_000 }),
     });
     const chunks: Buffer[] = [];
     for await (const c of reader) chunks.push(c as Buffer);
@@ -77,6 +78,42 @@ describe('openBlobReader (a fake registry that drops connections)', () => {
     const got = await read(undefined, 300);
     expect(got.equals(BLOB)).toBe(true);
     expect(blobGets()).toEqual([undefined, `bytes=${DROP_AT}-`]);
+  });
+
+  it('fails with CDI_SOURCE_STALLED once a blob that stalls on every resume spent the budget', async () => {
+    delete server.options.dropAfterBytes;
+    const client = new RegistryClient({
+      ref: parseImageReference(`docker://127.0.0.1:${server.port}/disk:v1`),
+      dispatcher,
+      insecure: true,
+      logger: silentLogger,
+    });
+    // The ping runs first, under the client's own (default) limits: only the blob stalls.
+    await client.ping(new AbortController().signal);
+    server.options.stallAfterBytes = 0; // headers, then nothing, on every GET
+    server.options.stallTimes = Infinity;
+    const reader = openBlobReader({
+      client,
+      digest: DIGEST,
+      size: BLOB.length,
+      signal: new AbortController().signal,
+      logger: silentLogger,
+      maxResumes: 1000,
+      budget: new StallBudget({ idleTimeoutMs: 100, stallBudgetMs: 500 }),
+    });
+    const err = await (async () => {
+      try {
+        for await (const _c of reader);
+      } catch (e) {
+        return e as { code?: unknown; message: string };
+      }
+      throw new Error('expected a failure');
+    })();
+    expect(err.code).toBe('CDI_SOURCE_STALLED');
+    expect(err.message).toMatch(
+      /^docker:\/\/127\.0\.0\.1:\d+\/disk:v1 stalled: .* without progress \(\d+ stalls?; idle timeout 100 ms, stall budget 500 ms\); last: no data from registry blob .* for \d+ ms$/,
+    );
+    expect(blobGets().length).toBeGreaterThan(1);
   });
 
   it('gives up after the allowed resumes with the network error', async () => {

@@ -8,22 +8,16 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CdiError,
-  ErrorCodes,
-  errorCode,
-  errorMessage,
-  isRetryable,
-} from '../../../common/errors.js';
+import { errorCode, errorMessage, isRetryable } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logger.js';
+import { isStall, type StallBudget } from '../http-limits.js';
+import { watchedChunks, withIdleTimeout } from '../idle-watch.js';
 import type { RegistryClient } from './client.js';
 
 /** Resumes per blob before giving up. */
 const MAX_RESUMES = 5;
 /** First back-off between resumes, doubled each time. */
 const FIRST_BACKOFF_MS = 250;
-/** CDI cancels a transfer after 10 minutes without a byte; we resume instead. */
-const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** Options of {@link openBlobReader}. */
 export interface BlobReaderOptions {
@@ -35,8 +29,12 @@ export interface BlobReaderOptions {
   readonly logger: Logger;
   /** Override of {@link MAX_RESUMES} (tests). */
   readonly maxResumes?: number;
-  /** No byte for this long while we wait for one → the connection is cut and resumed. */
-  readonly idleTimeoutMs?: number;
+  /**
+   * The transfer's stall budget (shared with the client's requests): an answer or a body that
+   * stays silent for its watchdog time is cut and resumed, and the time without progress is
+   * charged, so a blob that keeps stalling fails with `CDI_SOURCE_STALLED`.
+   */
+  readonly budget: StallBudget;
 }
 
 function isResumable(err: unknown): boolean {
@@ -56,48 +54,23 @@ async function* skipBytes(body: AsyncIterable<Buffer>, skip: number): AsyncGener
   }
 }
 
-/**
- * Awaits the next chunk with a watchdog. The timer only runs while we wait for the network, not
- * while the consumer holds us at `yield` (a slow converter is not an idle connection).
- */
-async function nextWithin<T>(
-  it: AsyncIterator<T>,
-  ms: number,
-  onIdle: () => void,
-): Promise<IteratorResult<T>> {
-  const timer = setTimeout(onIdle, ms);
-  try {
-    return await it.next();
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
   const maxResumes = opts.maxResumes ?? MAX_RESUMES;
-  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const { budget } = opts;
+  const what = `registry blob ${opts.digest}`;
   let offset = 0;
   for (let resumes = 0; ; resumes++) {
     try {
-      const res = await opts.client.getBlob(opts.digest, opts.signal, offset);
-      const body = res.partial
-        ? (res.body as AsyncIterable<Buffer>)
-        : skipBytes(res.body as AsyncIterable<Buffer>, offset);
-      const it = body[Symbol.asyncIterator]();
-      const onIdle = (): void => {
-        res.body.destroy(
-          new CdiError(
-            ErrorCodes.ConnectFailed,
-            `no data for blob ${opts.digest} for ${Math.round(idleMs / 1000)} s`,
-            { retryable: true },
-          ),
-        );
-      };
+      const res = await withIdleTimeout(what, budget.watchdogMs(), opts.signal, (signal) =>
+        opts.client.getBlob(opts.digest, signal, offset),
+      );
+      budget.progress();
       try {
-        for (let r = await nextWithin(it, idleMs, onIdle); r.done !== true;) {
-          offset += r.value.length;
-          yield r.value;
-          r = await nextWithin(it, idleMs, onIdle);
+        const chunks = watchedChunks(res.body, budget, what);
+        const body = res.partial ? chunks : skipBytes(chunks, offset);
+        for await (const chunk of body) {
+          offset += chunk.length;
+          yield chunk;
         }
       } finally {
         // Also when the consumer stops early (generator return at a yield): free the socket.
@@ -108,7 +81,12 @@ async function* blobChunks(opts: BlobReaderOptions): AsyncGenerator<Buffer> {
         code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
       });
     } catch (err) {
-      if (opts.signal.aborted || !isResumable(err) || resumes >= maxResumes) throw err;
+      if (opts.signal.aborted || !isResumable(err)) throw err;
+      const spent = budget.charge(err, opts.client.transfer);
+      if (spent !== undefined) throw spent;
+      if (resumes >= maxResumes) {
+        throw isStall(err) ? budget.exhausted(err, opts.client.transfer) : err;
+      }
       opts.logger.warn('blob download interrupted, resuming', {
         digest: opts.digest,
         offset,

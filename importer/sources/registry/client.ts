@@ -24,8 +24,10 @@ import {
   type AuthChallenge,
   type RegistryCredentials,
 } from './auth.js';
+import { isStall, StallBudget } from '../http-limits.js';
+import { retryStalls, withIdleTimeout } from '../idle-watch.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
-import type { ImageReference } from './reference.js';
+import { formatImageReference, type ImageReference } from './reference.js';
 import { IMPORTER_USER_AGENT } from '../http-dispatcher.js';
 
 /** containers/image refuses manifests and configs larger than this; so do we. */
@@ -39,6 +41,12 @@ export interface RegistryClientOptions {
   /** Insecure registry: plain HTTP is tried when HTTPS fails. */
   readonly insecure: boolean;
   readonly logger: Logger;
+  /**
+   * The pull's stall budget (http-limits.ts): a request whose answer or small body stays silent
+   * for its watchdog time is cut and sent again until the budget is spent. Default: the
+   * default limits.
+   */
+  readonly budget?: StallBudget;
 }
 
 /** A manifest as served, with the digest of its exact bytes. */
@@ -84,11 +92,23 @@ export function describeRegistryError(status: number, body: string): string {
 /** The OCI distribution client of one repository. */
 export class RegistryClient {
   readonly #opts: RegistryClientOptions;
+  readonly #budget: StallBudget;
   #base: string | undefined;
   #authorization: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     this.#opts = options;
+    this.#budget = options.budget ?? new StallBudget();
+  }
+
+  /** The pull as a stall names it: `docker://registry/repository:tag`. */
+  get transfer(): string {
+    return `docker://${formatImageReference(this.#opts.ref)}`;
+  }
+
+  /** The pull's stall budget, shared with the blob readers. */
+  get budget(): StallBudget {
+    return this.#budget;
   }
 
   /** `scheme://host[:port]` once {@link ping} has picked the scheme. */
@@ -106,24 +126,42 @@ export class RegistryClient {
       ? [`https://${host}`, `http://${host}`]
       : [`https://${host}`];
     let lastError: unknown;
-    for (const base of candidates) {
-      try {
-        const res = await this.#raw(`${base}/v2/`, 'GET', {}, signal);
+    for (const [i, base] of candidates.entries()) {
+      const url = `${base}/v2/`;
+      const exchange = async (s: AbortSignal): Promise<number> => {
+        const res = await this.#raw(url, 'GET', {}, s);
         const body = await res.body.text();
         if (res.statusCode === 401) {
           this.#base = base;
-          await this.#authenticate(res.headers, signal);
-          return;
-        }
-        if (res.statusCode !== 200) {
+          await this.#authenticate(res.headers, s);
+        } else if (res.statusCode !== 200) {
           throw this.#httpError(`pinging ${host}`, res.statusCode, body);
         }
-        this.#base = base;
+        return res.statusCode;
+      };
+      // A plain-HTTP server may answer a TLS hello with silence: a stalled HTTPS ping of an
+      // insecure registry moves on to plain HTTP; the last scheme is retried within the budget.
+      const last = i === candidates.length - 1;
+      try {
+        const status = last
+          ? await retryStalls(
+              this.#budget,
+              { request: url, transfer: this.transfer },
+              signal,
+              exchange,
+            )
+          : await withIdleTimeout(url, this.#budget.watchdogMs(), signal, exchange);
+        if (status === 200) this.#base = base;
         return;
       } catch (err) {
         if (signal.aborted) throw err;
         lastError = err;
-        if (err instanceof CdiError) throw err;
+        if (isStall(err) && !last) {
+          const spent = this.#budget.charge(err, this.transfer);
+          if (spent !== undefined) throw spent;
+        } else if (err instanceof CdiError) {
+          throw err;
+        }
         this.#opts.logger.debug('registry ping failed', { base, error: errorMessage(err) });
       }
     }
@@ -138,12 +176,12 @@ export class RegistryClient {
   async getManifest(reference: string, signal: AbortSignal): Promise<FetchedManifest> {
     const { repository, registry } = this.#opts.ref;
     const what = `reading manifest ${reference} in ${registry}/${repository}`;
-    const res = await this.#send(
+    const { res, bytes } = await this.#fetchSmall(
       `/v2/${repository}/manifests/${reference}`,
       { accept: MANIFEST_ACCEPT },
+      what,
       signal,
     );
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, what);
     if (res.statusCode !== 200) throw this.#httpError(what, res.statusCode, bytes.toString('utf8'));
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
@@ -193,8 +231,12 @@ export class RegistryClient {
   async getSmallBlob(digest: string, signal: AbortSignal): Promise<Buffer> {
     const { repository, registry } = this.#opts.ref;
     const what = `reading blob ${digest} in ${registry}/${repository}`;
-    const res = await this.#send(`/v2/${repository}/blobs/${digest}`, {}, signal);
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, what);
+    const { res, bytes } = await this.#fetchSmall(
+      `/v2/${repository}/blobs/${digest}`,
+      {},
+      what,
+      signal,
+    );
     if (res.statusCode !== 200) throw this.#httpError(what, res.statusCode, bytes.toString('utf8'));
     const actual = sha256Digest(bytes);
     if (digest.startsWith('sha256:') && actual !== digest) {
@@ -205,6 +247,25 @@ export class RegistryClient {
       );
     }
     return bytes;
+  }
+
+  /** GETs a small document whole, sending it again while it stalls (see {@link retryStalls}). */
+  #fetchSmall(
+    path: string,
+    extra: Record<string, string>,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<{ res: ResponseData; bytes: Buffer }> {
+    return retryStalls(
+      this.#budget,
+      { request: what, transfer: this.transfer },
+      signal,
+      async (s, alive) => {
+        const res = await this.#send(path, extra, s);
+        alive();
+        return { res, bytes: await readLimited(res, MAX_MANIFEST_BYTES, what, alive) };
+      },
+    );
   }
 
   async #send(
@@ -293,10 +354,16 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 }
 
 /** Reads a whole response body, refusing more than `max` bytes. */
-async function readLimited(res: ResponseData, max: number, what: string): Promise<Buffer> {
+async function readLimited(
+  res: ResponseData,
+  max: number,
+  what: string,
+  alive: () => void,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    alive();
     total += chunk.length;
     if (total > max) {
       res.body.destroy();

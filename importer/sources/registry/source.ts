@@ -30,6 +30,7 @@ import { PullMethods, type PullMethod } from '../../../common/contract.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 import type { DataSource, SourceInfo, TransportOptions } from '../types.js';
 import type { RegistryCredentials } from './auth.js';
+import { StallBudget } from '../http-limits.js';
 import { openBlobReader } from './blob-reader.js';
 import { RegistryClient } from './client.js';
 import {
@@ -174,6 +175,8 @@ export class RegistrySource implements DataSource {
       credentials,
       insecure,
       logger: this.#log,
+      // One budget for the whole pull: every request and blob of it charges its stalls here.
+      budget: new StallBudget(t.limits),
     });
     await client.ping(signal);
     const { manifest, config } = await this.#resolveImage(client, ref, signal);
@@ -257,6 +260,7 @@ export class RegistrySource implements DataSource {
         size: descriptor.size,
         signal,
         logger: this.#log,
+        budget: client.budget,
       });
       const layer = openLayer(descriptor, blob, signal);
       this.#layer = layer;
