@@ -23,6 +23,7 @@ import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
 import { Provisioner } from './provisioner.js';
+import { SnapshotController } from './snapshots.js';
 import { ServiceProxy } from './service-proxy.js';
 import { TokenIssuer } from './tokens.js';
 import { SANDBOX_USER } from './reviews.js';
@@ -303,12 +304,19 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   publishAuthenticationConfig(cluster.api, frontProxy.caPem);
   bootstrapRoles(cluster.api);
   await applyCrds(cluster.api, deployDir, log);
+  // The CSI snapshot API a cluster's snapshot controller brings (test/sandbox/crds).
+  await applyCrds(cluster.api, join(root, 'test', 'sandbox'), log);
   await applyRbac(cluster.api, deployDir);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
   const provisioner = new Provisioner({
     api: cluster.api,
     dataDir: join(dataDir, 'volumes'),
     log: log.child({ component: 'provisioner' }),
+  });
+  const snapshots = new SnapshotController({
+    api: cluster.api,
+    dataDir: join(dataDir, 'snapshots'),
+    log: log.child({ component: 'snapshot-controller' }),
   });
   const runtime = await makePodRuntime(opts, root);
   const kubelet = new Kubelet({
@@ -349,6 +357,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   };
   gc.start();
   provisioner.start();
+  snapshots.start();
   kubelet.start();
   services.start();
   let components: Components | undefined;
@@ -369,6 +378,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   } catch (err) {
     gc.stop();
     provisioner.stop();
+    snapshots.stop();
     services.stop();
     await Promise.allSettled([kubelet.stop(), server.close()]);
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
@@ -394,6 +404,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       await components?.stop();
       gc.stop();
       provisioner.stop();
+      snapshots.stop();
       services.stop();
       await kubelet.stop();
       await server.close();
