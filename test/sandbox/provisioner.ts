@@ -35,6 +35,13 @@ export interface ProvisionerOptions {
 
 const SWEEP_DELAY_MS = 10;
 
+/**
+ * A second provisioner name the same driver serves, so that tests have classes of different
+ * provisioners (a storage-side clone between them is impossible).
+ */
+export const OTHER_PROVISIONER = 'sandbox.cdi.kubevirt.io/hostpath-other';
+const PROVISIONERS: ReadonlySet<unknown> = new Set([PROVISIONER, OTHER_PROVISIONER]);
+
 /** Claims a pod uses (by name, in the pod's namespace). */
 export function podClaims(pod: KObject): string[] {
   const volumes = getPath(pod, ['spec', 'volumes']);
@@ -165,7 +172,8 @@ export class Provisioner {
   #provision(pvc: KObject): void {
     const { api, log } = this.opts;
     const sc = this.#classOf(pvc);
-    if (sc === undefined || sc['provisioner'] !== PROVISIONER) return;
+    if (sc === undefined || !PROVISIONERS.has(sc['provisioner'])) return;
+    const provisioner = textOf(sc['provisioner']);
     const ns = pvc.metadata.namespace ?? '';
     const name = pvc.metadata.name ?? '';
     const wffc = sc['volumeBindingMode'] === 'WaitForFirstConsumer';
@@ -210,7 +218,7 @@ export class Provisioner {
       kind: 'PersistentVolume',
       metadata: {
         name: pvName,
-        annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER },
+        annotations: { 'pv.kubernetes.io/provisioned-by': provisioner },
         finalizers: ['kubernetes.io/pv-protection'],
       },
       spec: {
@@ -253,8 +261,8 @@ export class Provisioner {
       ...next.metadata.annotations,
       'pv.kubernetes.io/bind-completed': 'yes',
       'pv.kubernetes.io/bound-by-controller': 'yes',
-      'volume.kubernetes.io/storage-provisioner': PROVISIONER,
-      'volume.beta.kubernetes.io/storage-provisioner': PROVISIONER,
+      'volume.kubernetes.io/storage-provisioner': provisioner,
+      'volume.beta.kubernetes.io/storage-provisioner': provisioner,
     };
     (next['spec'] as Record<string, unknown>)['volumeName'] = pvName;
     const updated = api.update(this.#t.pvc, ns, name, next);
@@ -294,8 +302,9 @@ export class Provisioner {
     if (ref['kind'] !== 'PersistentVolumeClaim' || group !== '') return undefined;
     const source = this.opts.api.find(this.#t.pvc, ns, name);
     if (source === undefined || getPath(source, ['status', 'phase']) !== 'Bound') return 'wait';
-    if (this.#classOf(source)?.['provisioner'] !== PROVISIONER)
-      return { refused: `the source claim ${name} is not provisioned by ${PROVISIONER}` };
+    const provisioner = this.#classOf(pvc)?.['provisioner'];
+    if (this.#classOf(source)?.['provisioner'] !== provisioner)
+      return { refused: `the source claim ${name} is not provisioned by ${textOf(provisioner)}` };
     const pv = this.opts.api.find(this.#t.pv, '', textOf(getPath(source, ['spec', 'volumeName'])));
     const path = pv === undefined ? undefined : getPath(pv, ['spec', 'hostPath', 'path']);
     const capacity = pv === undefined ? undefined : getPath(pv, ['spec', 'capacity', 'storage']);
