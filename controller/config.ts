@@ -117,6 +117,8 @@ export interface StorageClassInfo {
 export interface CloneProfile {
   readonly cloneStrategy?: string;
   readonly snapshotClass?: string;
+  /** `status.dataImportCronSourceFormat`: `pvc` or `snapshot`. */
+  readonly dataImportCronSourceFormat?: string;
 }
 
 /** Computes `CDIConfig.status` from its spec and the storage classes (pure). */

@@ -287,10 +287,11 @@ export class Controller implements MetricsSource {
   private cloneProfiles(): Record<string, CloneProfile> {
     const out: Record<string, CloneProfile> = {};
     for (const p of this.storageProfiles.list() as readonly StorageProfile[]) {
-      const { cloneStrategy, snapshotClass } = p.status ?? {};
+      const { cloneStrategy, snapshotClass, dataImportCronSourceFormat } = p.status ?? {};
       out[p.metadata.name ?? ''] = {
         ...(cloneStrategy === undefined ? {} : { cloneStrategy }),
         ...(snapshotClass === undefined ? {} : { snapshotClass }),
+        ...(dataImportCronSourceFormat === undefined ? {} : { dataImportCronSourceFormat }),
       };
     }
     return out;

@@ -8,7 +8,9 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import { Labels } from '../../common/contract.js';
 import { errorMessage } from '../../common/errors.js';
-import type { DataImportCron } from '../../common/api/dataimportcron.js';
+import { SourceFormat, type DataImportCron } from '../../common/api/dataimportcron.js';
+import { resolveStorageClass } from '../config.js';
+import { compatibleSnapshotClass } from '../datavolume/clone-strategy.js';
 import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import type { CronAction } from './actions.js';
@@ -18,6 +20,7 @@ import {
   isPollDue,
   nextPollDelayMs,
   registryUrlOf,
+  type CronInput,
   type PollResult,
 } from './decide.js';
 import { pollDigest } from './poll.js';
@@ -63,13 +66,15 @@ export async function reconcileCron(
   const current = cron.status?.currentImports?.[0]?.DataVolumeName;
   const dsName = cron.spec?.managedDataSource ?? '';
   const dataSource = caches.dataSources.get(dsName, namespace);
+  const pvc = current === undefined ? undefined : caches.pvcs.get(current, namespace);
   const actions = decideCron({
     cron,
     now,
     poll,
     dv: current === undefined ? undefined : caches.dataVolumes.get(current, namespace),
-    pvc: current === undefined ? undefined : caches.pvcs.get(current, namespace),
+    pvc,
     dataSource,
+    ...(await snapshotInputs(ctx, cron, pvc)),
     managedByOther: otherManager(caches.crons, dataSource, name),
     importClaims: caches.pvcs
       .list()
@@ -79,6 +84,47 @@ export async function reconcileCron(
   const next = nextPollDelayMs(cron, now);
   if (requeue === undefined) return next;
   return next === undefined ? requeue : Math.min(requeue, next);
+}
+
+/**
+ * The source format of the import's StorageProfile and, for `snapshot`, the import's snapshot
+ * (read, not watched) and the VolumeSnapshotClass to take it with.
+ */
+async function snapshotInputs(
+  ctx: CronReconcileContext,
+  cron: DataImportCron,
+  pvc: V1PersistentVolumeClaim | undefined,
+): Promise<Partial<Pick<CronInput, 'sourceFormat' | 'snapshot' | 'snapshotClass'>>> {
+  const config = ctx.config();
+  const className = resolveStorageClass(
+    config,
+    pvc?.spec?.storageClassName ??
+      cron.spec?.template?.spec?.storage?.storageClassName ??
+      cron.spec?.template?.spec?.pvc?.storageClassName,
+  );
+  const profile = className === undefined ? undefined : config.cloneProfiles?.[className];
+  const sourceFormat = profile?.dataImportCronSourceFormat;
+  if (sourceFormat !== SourceFormat.Snapshot || pvc === undefined)
+    return sourceFormat === undefined ? {} : { sourceFormat };
+  const namespace = pvc.metadata?.namespace ?? '';
+  const vs = await ctx.client.getVolumeSnapshot(namespace, pvc.metadata?.name ?? '');
+  const provisioner = config.storageClasses.find((sc) => sc.name === className)?.provisioner;
+  const classes = vs === undefined ? await ctx.client.listVolumeSnapshotClasses() : [];
+  const snapshotClass = compatibleSnapshotClass(
+    classes.map((c) => ({
+      name: c.metadata?.name ?? '',
+      driver: c.driver ?? '',
+      isDefault:
+        c.metadata?.annotations?.['snapshot.storage.kubernetes.io/is-default-class'] === 'true',
+    })),
+    provisioner,
+    profile?.snapshotClass,
+  );
+  return {
+    sourceFormat,
+    ...(vs === undefined ? {} : { snapshot: { ready: vs.status?.readyToUse === true } }),
+    ...(snapshotClass === undefined ? {} : { snapshotClass }),
+  };
 }
 
 /** The cron that manages `ds` when it is not `name` (CDI `shouldReconcileCron`). */
