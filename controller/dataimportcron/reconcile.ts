@@ -9,7 +9,8 @@ import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes
 import { Labels } from '../../common/contract.js';
 import { errorMessage } from '../../common/errors.js';
 import { SourceFormat, type DataImportCron } from '../../common/api/dataimportcron.js';
-import { resolveStorageClass } from '../config.js';
+import { resolveStorageClass, type EffectiveConfig } from '../config.js';
+import { readSnapshotClasses } from '../datavolume/reconcile.js';
 import { compatibleSnapshotClass } from '../datavolume/clone-strategy.js';
 import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import { execute, type ExecutorContext } from '../executor.js';
@@ -96,35 +97,36 @@ async function snapshotInputs(
   pvc: V1PersistentVolumeClaim | undefined,
 ): Promise<Partial<Pick<CronInput, 'sourceFormat' | 'snapshot' | 'snapshotClass'>>> {
   const config = ctx.config();
-  const className = resolveStorageClass(
-    config,
-    pvc?.spec?.storageClassName ??
-      cron.spec?.template?.spec?.storage?.storageClassName ??
-      cron.spec?.template?.spec?.pvc?.storageClassName,
-  );
+  const className = importClass(config, cron, pvc);
   const profile = className === undefined ? undefined : config.cloneProfiles?.[className];
   const sourceFormat = profile?.dataImportCronSourceFormat;
-  if (sourceFormat !== SourceFormat.Snapshot || pvc === undefined)
-    return sourceFormat === undefined ? {} : { sourceFormat };
-  const namespace = pvc.metadata?.namespace ?? '';
-  const vs = await ctx.client.getVolumeSnapshot(namespace, pvc.metadata?.name ?? '');
-  const provisioner = config.storageClasses.find((sc) => sc.name === className)?.provisioner;
-  const classes = vs === undefined ? await ctx.client.listVolumeSnapshotClasses() : [];
+  if (sourceFormat === undefined) return {};
+  if (sourceFormat !== SourceFormat.Snapshot || pvc === undefined) return { sourceFormat };
+  const vs = await ctx.client.getVolumeSnapshot(
+    pvc.metadata?.namespace ?? '',
+    pvc.metadata?.name ?? '',
+  );
+  if (vs !== undefined)
+    return { sourceFormat, snapshot: { ready: vs.status?.readyToUse === true } };
   const snapshotClass = compatibleSnapshotClass(
-    classes.map((c) => ({
-      name: c.metadata?.name ?? '',
-      driver: c.driver ?? '',
-      isDefault:
-        c.metadata?.annotations?.['snapshot.storage.kubernetes.io/is-default-class'] === 'true',
-    })),
-    provisioner,
+    await readSnapshotClasses(ctx.client),
+    config.storageClasses.find((sc) => sc.name === className)?.provisioner,
     profile?.snapshotClass,
   );
-  return {
-    sourceFormat,
-    ...(vs === undefined ? {} : { snapshot: { ready: vs.status?.readyToUse === true } }),
-    ...(snapshotClass === undefined ? {} : { snapshotClass }),
-  };
+  return { sourceFormat, ...(snapshotClass === undefined ? {} : { snapshotClass }) };
+}
+
+/** The storage class of a cron's imports: the import's, else the template's, else the default. */
+function importClass(
+  config: EffectiveConfig,
+  cron: DataImportCron,
+  pvc: V1PersistentVolumeClaim | undefined,
+): string | undefined {
+  const spec = cron.spec?.template?.spec;
+  return resolveStorageClass(
+    config,
+    pvc?.spec?.storageClassName ?? spec?.storage?.storageClassName ?? spec?.pvc?.storageClassName,
+  );
 }
 
 /** The cron that manages `ds` when it is not `name` (CDI `shouldReconcileCron`). */

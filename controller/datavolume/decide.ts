@@ -301,12 +301,7 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
   if (pvc !== undefined && invalid === undefined) actions.push(...smartTargetSteps(pvc));
-  const phase =
-    invalid !== undefined
-      ? DataVolumePhases.Failed
-      : (step.phase ??
-        (pvc === undefined ? undefined : smartTargetPhase(pvc)) ??
-        derivePhase({ pvc, waitForFirstConsumer: input.waitForFirstConsumer }));
+  const phase = phaseOf(step, pvc, input.waitForFirstConsumer);
   let desired = desiredConditions({
     phase,
     pvc,
@@ -337,6 +332,20 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
   return actions;
+}
+
+/** The phase: failed when invalid, a smart clone's own, else the one the claim shows. */
+function phaseOf(
+  step: TargetStep,
+  pvc: V1PersistentVolumeClaim | undefined,
+  waitForFirstConsumer: boolean,
+): DataVolumePhase {
+  if (step.invalid !== undefined) return DataVolumePhases.Failed;
+  return (
+    step.phase ??
+    (pvc === undefined ? undefined : smartTargetPhase(pvc)) ??
+    derivePhase({ pvc, waitForFirstConsumer })
+  );
 }
 
 /** How clone events name the source and target of the DataVolume's claim, if it is a clone's. */
@@ -663,38 +672,53 @@ function planStrategy(
       }),
     };
   }
-  if (choice.strategy === CloneStrategies.Snapshot && snapshotClass !== undefined) {
-    const snap = input.snapshot;
-    const names = {
-      source: claimRefText(ref),
-      target: `${dv.metadata.namespace ?? ''}/${dv.metadata.name ?? ''}`,
-      kind: 'pvc',
-    };
-    if (snap === undefined)
-      return {
-        kind: 'snapshotting',
-        actions: [
-          { kind: 'createVolumeSnapshot', snapshot: buildTempSnapshot(dv, ref, snapshotClass) },
-        ],
-        names,
-      };
-    if (!snap.ready || snap.deleting) return { kind: 'snapshotting', actions: [], names };
-    const name = tempSnapshotName(dv);
-    return {
-      kind: 'create',
-      pvc: buildSmartTarget(base, {
-        strategy: CloneStrategies.Snapshot,
-        dataSource: { kind: 'VolumeSnapshot', name },
-        startStorage: snap.restoreSize ?? startStorage,
-        tempSnapshot: name,
-        sourceText,
-      }),
-    };
-  }
+  if (choice.strategy === CloneStrategies.Snapshot && snapshotClass !== undefined)
+    return planSnapshotClone(input, { ref, base, snapshotClass, startStorage, sourceText });
   return {
     kind: 'create',
     pvc: asCopyTarget(base, choice),
     actions: fallbackActions(input, choice, configured),
+  };
+}
+
+/** What a snapshot clone of a claim starts from. */
+interface SnapshotClonePlan {
+  readonly ref: ClaimRef;
+  readonly base: V1PersistentVolumeClaim;
+  readonly snapshotClass: string;
+  readonly startStorage: string;
+  readonly sourceText: string;
+}
+
+/** A snapshot clone of a claim: take the temporary snapshot, then restore it into the target. */
+function planSnapshotClone(input: DataVolumeInput, plan: SnapshotClonePlan): ClonePlan {
+  const { dv } = input;
+  const { ref, base, snapshotClass, startStorage, sourceText } = plan;
+  const snap = input.snapshot;
+  const names = {
+    source: claimRefText(ref),
+    target: `${dv.metadata.namespace ?? ''}/${dv.metadata.name ?? ''}`,
+    kind: 'pvc',
+  };
+  if (snap === undefined)
+    return {
+      kind: 'snapshotting',
+      actions: [
+        { kind: 'createVolumeSnapshot', snapshot: buildTempSnapshot(dv, ref, snapshotClass) },
+      ],
+      names,
+    };
+  if (!snap.ready || snap.deleting) return { kind: 'snapshotting', actions: [], names };
+  const name = tempSnapshotName(dv);
+  return {
+    kind: 'create',
+    pvc: buildSmartTarget(base, {
+      strategy: CloneStrategies.Snapshot,
+      dataSource: { kind: 'VolumeSnapshot', name },
+      startStorage: snap.restoreSize ?? startStorage,
+      tempSnapshot: name,
+      sourceText,
+    }),
   };
 }
 

@@ -21,6 +21,10 @@ import {
 import { resolveCloneSource, type ResolvedCloneSource } from './clone-resolve.js';
 import type { SnapshotClassView } from './clone-strategy.js';
 import { tempSnapshotName, type SnapshotInfo } from './smart-clone.js';
+import type { KubeClient } from '../kube.js';
+
+/** The annotation marking the default VolumeSnapshotClass. */
+const DEFAULT_SNAPSHOT_CLASS = 'snapshot.storage.kubernetes.io/is-default-class';
 import { sourceWaitMessage } from '../pvc/clone-source.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 import type { TransferScrape } from '../progress-scraper.js';
@@ -122,6 +126,15 @@ async function checkCloneToken(
     : { extended: await signCloneToken(signer, grant, undefined, uid) };
 }
 
+/** The cluster's VolumeSnapshotClasses as the strategy reads them. */
+export async function readSnapshotClasses(client: KubeClient): Promise<SnapshotClassView[]> {
+  return (await client.listVolumeSnapshotClasses()).map((c) => ({
+    name: c.metadata?.name ?? '',
+    driver: c.driver ?? '',
+    isDefault: c.metadata?.annotations?.[DEFAULT_SNAPSHOT_CLASS] === 'true',
+  }));
+}
+
 /** What a VolumeSnapshot and its content say, read through the API (they are not cached). */
 async function readSnapshot(
   ctx: DataVolumeReconcileContext,
@@ -160,13 +173,7 @@ async function smartCloneInputs(
     sourceWaitMessage(source.ref, source.pvc) !== undefined
   )
     return {};
-  const classes = await ctx.client.listVolumeSnapshotClasses();
-  const snapshotClasses = classes.map((c) => ({
-    name: c.metadata?.name ?? '',
-    driver: c.driver ?? '',
-    isDefault:
-      c.metadata?.annotations?.['snapshot.storage.kubernetes.io/is-default-class'] === 'true',
-  }));
+  const snapshotClasses = await readSnapshotClasses(ctx.client);
   const snapshot = await readSnapshot(ctx, source.ref.namespace, tempSnapshotName(dv));
   return { snapshotClasses, ...(snapshot === undefined ? {} : { snapshot }) };
 }

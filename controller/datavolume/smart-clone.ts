@@ -191,30 +191,33 @@ export function smartTargetPhase(pvc: V1PersistentVolumeClaim): DataVolumePhase 
 export function smartTargetSteps(pvc: V1PersistentVolumeClaim): Action[] {
   if (!isSmartTarget(pvc) || pvc.status?.phase !== 'Bound') return [];
   if (annotation(pvc, SmartCloneAnnotations.ClonePhase) === ClonePhaseNames.Succeeded) return [];
+  return needsExpansion(pvc) ? expansionSteps(pvc) : completionSteps(pvc);
+}
+
+/** Raises the request to the size asked for, once (then the capacity follows). */
+function expansionSteps(pvc: V1PersistentVolumeClaim): Action[] {
+  const desired = annotation(pvc, SmartCloneAnnotations.DesiredStorage) ?? '';
+  const requested = bytesOf(pvc.spec?.resources?.requests?.['storage']) ?? 0;
+  if (requested >= (bytesOf(desired) ?? 0)) return [];
   const namespace = pvc.metadata?.namespace ?? '';
-  const name = pvc.metadata?.name ?? '';
-  if (needsExpansion(pvc)) {
-    const desired = annotation(pvc, SmartCloneAnnotations.DesiredStorage) ?? '';
-    const requested = bytesOf(pvc.spec?.resources?.requests?.['storage']);
-    const want = bytesOf(desired);
-    return requested !== undefined && want !== undefined && requested < want
-      ? [{ kind: 'resizePvc', namespace, name, storage: desired }]
-      : [];
-  }
+  return [{ kind: 'resizePvc', namespace, name: pvc.metadata?.name ?? '', storage: desired }];
+}
+
+/** Deletes the temporary snapshot and marks the target done. */
+function completionSteps(pvc: V1PersistentVolumeClaim): Action[] {
+  const namespace = pvc.metadata?.namespace ?? '';
   const temp = annotation(pvc, SmartCloneAnnotations.TempSnapshot);
-  return [
-    ...(temp === undefined
-      ? []
-      : [{ kind: 'deleteVolumeSnapshot' as const, namespace, name: temp }]),
-    {
-      kind: 'patchPvc',
-      namespace,
-      name,
-      annotations: {
-        [SmartCloneAnnotations.ClonePhase]: ClonePhaseNames.Succeeded,
-        [Annotations.PodPhase]: PodPhases.Succeeded,
-        [SmartCloneAnnotations.TempSnapshot]: null,
-      },
+  const done: Action = {
+    kind: 'patchPvc',
+    namespace,
+    name: pvc.metadata?.name ?? '',
+    annotations: {
+      [SmartCloneAnnotations.ClonePhase]: ClonePhaseNames.Succeeded,
+      [Annotations.PodPhase]: PodPhases.Succeeded,
+      [SmartCloneAnnotations.TempSnapshot]: null,
     },
-  ];
+  };
+  return temp === undefined
+    ? [done]
+    : [{ kind: 'deleteVolumeSnapshot', namespace, name: temp }, done];
 }
