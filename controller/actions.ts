@@ -94,9 +94,9 @@ export interface CreateServiceAction {
   readonly service: V1Service;
 }
 
-/** Delete a Service, a Secret or a VolumeSnapshot (NotFound is fine). */
+/** Delete a Service, a Secret, a VolumeSnapshot or a temporary claim (NotFound is fine). */
 export interface DeleteObjectAction {
-  readonly kind: 'deleteService' | 'deleteSecret' | 'deleteVolumeSnapshot';
+  readonly kind: 'deleteService' | 'deleteSecret' | 'deleteVolumeSnapshot' | 'deletePvc';
   readonly namespace: string;
   readonly name: string;
 }

@@ -98,6 +98,10 @@ export async function execute(
       case 'deleteVolumeSnapshot':
         await ctx.client.deleteVolumeSnapshot(a.namespace, a.name);
         break;
+      case 'deletePvc':
+        ctx.log.info('deleting a temporary claim', { pvc: `${a.namespace}/${a.name}` });
+        await ctx.client.deletePvc(a.namespace, a.name);
+        break;
       case 'resizePvc':
         ctx.log.info('expanding PVC', { pvc: `${a.namespace}/${a.name}`, storage: a.storage });
         await ctx.client.resizePvc(a.namespace, a.name, a.storage);

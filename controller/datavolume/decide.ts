@@ -21,6 +21,7 @@ import {
   ConditionTypes,
   DataVolumePhases,
   EventReasons,
+  PodPhases,
   type DataVolumePhase,
 } from '../../common/api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
@@ -46,11 +47,13 @@ import {
   chooseStrategy,
   CloneStrategies,
   compatibleSnapshotClass,
+  type Fallback,
   type SnapshotClassView,
   type StrategyChoice,
 } from './clone-strategy.js';
 import {
   buildSmartTarget,
+  buildSnapshotRestoreClaim,
   buildTempSnapshot,
   isSmartTarget,
   SmartCloneAnnotations,
@@ -121,6 +124,8 @@ export interface DataVolumeInput {
   readonly snapshot?: SnapshotInfo;
   /** The cluster's VolumeSnapshotClasses (read for a clone without its target yet). */
   readonly snapshotClasses?: readonly SnapshotClassView[];
+  /** The claim a snapshot is restored into for a host-assisted copy, from the cache. */
+  readonly tempClaim?: V1PersistentVolumeClaim | undefined;
 }
 
 /** The event target of a DataVolume. */
@@ -300,7 +305,9 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
-  if (pvc !== undefined && invalid === undefined) actions.push(...smartTargetSteps(pvc));
+  if (pvc !== undefined && invalid === undefined) {
+    actions.push(...smartTargetSteps(pvc), ...tempClaimCleanup(input, pvc));
+  }
   const phase = phaseOf(step, pvc, input.waitForFirstConsumer);
   let desired = desiredConditions({
     phase,
@@ -332,6 +339,16 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
   return actions;
+}
+
+/** A snapshot's restore claim goes once the copy from it populated the target. */
+function tempClaimCleanup(input: DataVolumeInput, pvc: V1PersistentVolumeClaim): Action[] {
+  const temp = input.tempClaim;
+  const ref = cloneRequestOf(pvc);
+  if (temp === undefined || ref === undefined || ref.name !== temp.metadata?.name) return [];
+  if (temp.metadata?.deletionTimestamp !== undefined) return [];
+  if (annotation(pvc, Annotations.PodPhase) !== PodPhases.Succeeded) return [];
+  return [{ kind: 'deletePvc', namespace: ref.namespace, name: ref.name }];
 }
 
 /** The phase: failed when invalid, a smart clone's own, else the one the claim shows. */
@@ -453,7 +470,7 @@ function targetStep(input: DataVolumeInput, problems: readonly string[]): Target
     if (plan.kind === 'snapshotting')
       return {
         actions: plan.actions,
-        phase: DataVolumePhases.SnapshotForSmartCloneInProgress,
+        phase: plan.phase ?? DataVolumePhases.SnapshotForSmartCloneInProgress,
         names: plan.names,
       };
     return {
@@ -504,10 +521,14 @@ type ClonePlan =
     }
   | { readonly kind: 'wait' | 'invalid'; readonly message: string; readonly reason?: string }
   | {
-      /** A smart clone's temporary snapshot is being taken (and maybe created now). */
+      /**
+       * A temporary object is being made first (a smart clone's snapshot, a snapshot's restore
+       * claim): shown as `phase` (default SnapshotForSmartCloneInProgress).
+       */
       readonly kind: 'snapshotting';
       readonly actions: readonly Action[];
       readonly names: CloneNames;
+      readonly phase?: DataVolumePhase;
     };
 
 /**
@@ -748,12 +769,7 @@ function planSnapshotSource(input: DataVolumeInput, ref: ClaimRef): ClonePlan {
     target,
     targetExpands: target.expands,
   });
-  if (choice.fallback !== undefined)
-    return {
-      kind: 'wait',
-      reason: choice.fallback.reason,
-      message: `${choice.fallback.message}; a host-assisted clone of a snapshot is not supported`,
-    };
+  if (choice.fallback !== undefined) return planSnapshotCopy(input, ref, snap, choice.fallback);
   return {
     kind: 'create',
     pvc: buildSmartTarget(base, {
@@ -762,5 +778,78 @@ function planSnapshotSource(input: DataVolumeInput, ref: ClaimRef): ClonePlan {
       startStorage: snap.restoreSize ?? '',
       sourceText: `snapshot ${claimRefText(ref)}`,
     }),
+  };
+}
+
+/** The class a snapshot is restored into for a host-assisted copy: one of its driver. */
+function classOfDriver(config: EffectiveConfig, driver: string | undefined): string | undefined {
+  const classes = config.storageClasses
+    .filter((sc) => driver !== undefined && sc.provisioner === driver)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return (classes.find((sc) => sc.isDefault) ?? classes[0])?.name;
+}
+
+/**
+ * The host-assisted fallback of a snapshot clone (CDI `planHostAssistedFromSnapshot`): restore
+ * the snapshot into a temporary claim of a class of its driver, then copy that claim as any
+ * host-assisted clone does; the temporary claim is deleted once the target is populated.
+ */
+function planSnapshotCopy(
+  input: DataVolumeInput,
+  ref: ClaimRef,
+  snap: SnapshotInfo,
+  fallback: Fallback,
+): ClonePlan {
+  const { dv, config } = input;
+  const namespace = dv.metadata.namespace ?? '';
+  const names = {
+    source: claimRefText(ref),
+    target: `${namespace}/${dv.metadata.name ?? ''}`,
+    kind: 'snapshot',
+  };
+  const temp = input.tempClaim;
+  if (temp === undefined) {
+    const storageClassName = classOfDriver(config, snap.driver);
+    if (storageClassName === undefined)
+      return {
+        kind: 'wait',
+        reason: fallback.reason,
+        message: `${fallback.message}; no storage class of the snapshot's driver ${snap.driver ?? ''} to restore it into for a host-assisted clone`,
+      };
+    return {
+      kind: 'snapshotting',
+      phase: DataVolumePhases.CloneFromSnapshotSourceInProgress,
+      actions: [
+        { kind: 'createPvc', pvc: buildSnapshotRestoreClaim(dv, ref, snap, storageClassName) },
+      ],
+      names,
+    };
+  }
+  if (temp.status?.phase !== 'Bound')
+    return {
+      kind: 'snapshotting',
+      phase: DataVolumePhases.CloneFromSnapshotSourceInProgress,
+      actions: [],
+      names,
+    };
+  const tempRef = { namespace, name: temp.metadata?.name ?? '' };
+  const source = sizedSource(temp);
+  const clone = { ref: tempRef, source };
+  const rendered = renderClaimSpec(dv, config, clone);
+  const bytes = claimBytes({ spec: rendered });
+  if (source !== undefined && bytes !== undefined) {
+    const target = {
+      bytes,
+      block: rendered.volumeMode === 'Block',
+      storageClassName: rendered.storageClassName,
+    };
+    const problem = cloneSizeProblem(source, target, config);
+    if (problem !== undefined) return { kind: 'invalid', message: problem };
+  }
+  const choice = { strategy: CloneStrategies.Copy, fallback };
+  return {
+    kind: 'create',
+    pvc: asCopyTarget(buildTargetPvc(dv, config, clone), choice),
+    actions: fallbackActions(input, choice, true),
   };
 }

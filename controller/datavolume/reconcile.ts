@@ -214,6 +214,7 @@ export async function reconcileDataVolume(
     ...(token.problem === undefined ? {} : { cloneTokenProblem: token.problem }),
     ...(token.extended === undefined ? {} : { extendedCloneToken: token.extended }),
     ...smart,
+    tempClaim: ctx.caches.pvcs.get(tempSnapshotName(dv), namespace),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

@@ -165,6 +165,82 @@ describe('decideDataVolume: smart clones', () => {
   });
 });
 
+describe('decideDataVolume: snapshot sources', () => {
+  const fromSnap = (over: Partial<DataVolumeInput>): Action[] =>
+    decide({
+      dv: {
+        ...dv({ volumeMode: 'Block', storageClassName: 'other' }),
+        spec: {
+          source: { snapshot: { namespace: 'ns', name: 'snap' } },
+          storage: { volumeMode: 'Block', storageClassName: 'other' },
+        },
+      },
+      cloneSource: { kind: 'snapshot', ref: { namespace: 'ns', name: 'snap' } },
+      snapshot: ready,
+      ...over,
+    });
+  const restored: V1PersistentVolumeClaim = {
+    metadata: { name: 'cdi-tmp-dv-uid', namespace: 'ns' },
+    spec: {
+      volumeMode: 'Block',
+      storageClassName: 'standard',
+      resources: { requests: { storage: '100Mi' } },
+    },
+    status: { phase: 'Bound', capacity: { storage: '100Mi' } },
+  };
+
+  it('another driver: the snapshot is restored into a claim of its driver first', () => {
+    const actions = fromSnap({});
+    const pvc = created(actions);
+    expect(pvc?.metadata?.name).toBe('cdi-tmp-dv-uid');
+    expect(pvc?.spec?.storageClassName).toBe('standard');
+    expect(pvc?.spec?.dataSourceRef).toMatchObject({ kind: 'VolumeSnapshot', name: 'snap' });
+    expect(phaseOf(actions)).toBe('CloneFromSnapshotSourceInProgress');
+  });
+
+  it('the restored claim bound: a host-assisted copy of it, with CDI warning', () => {
+    const actions = fromSnap({ tempClaim: restored });
+    const pvc = created(actions);
+    expect(pvc?.metadata?.name).toBe('disk');
+    expect(pvc?.metadata?.annotations?.[Annotations.CloneRequest]).toBe('ns/cdi-tmp-dv-uid');
+    expect(actions).toContainEqual(
+      expect.objectContaining({ kind: 'event', type: 'Warning', reason: 'NoProvisionerMatch' }),
+    );
+  });
+
+  it('the copy done: the restored claim is deleted', () => {
+    const done = target(
+      { [Annotations.CloneRequest]: 'ns/cdi-tmp-dv-uid', [Annotations.PodPhase]: 'Succeeded' },
+      'Bound',
+      '100Mi',
+      '100Mi',
+    );
+    done.metadata = {
+      ...done.metadata,
+      ownerReferences: [
+        { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: 'disk', uid: 'dv-uid' },
+      ],
+    };
+    const actions = fromSnap({ pvc: done, tempClaim: restored });
+    expect(actions).toContainEqual({ kind: 'deletePvc', namespace: 'ns', name: 'cdi-tmp-dv-uid' });
+  });
+
+  it('same driver: restored straight into the target', () => {
+    const actions = decide({
+      dv: {
+        ...dv(),
+        spec: { source: { snapshot: { name: 'snap' } }, storage: { volumeMode: 'Block' } },
+      },
+      cloneSource: { kind: 'snapshot', ref: { namespace: 'ns', name: 'snap' } },
+      snapshot: ready,
+    });
+    expect(created(actions)?.spec?.dataSourceRef).toMatchObject({
+      kind: 'VolumeSnapshot',
+      name: 'snap',
+    });
+  });
+});
+
 function target(
   annotations: Record<string, string>,
   phase: string,

@@ -92,6 +92,47 @@ export function buildTempSnapshot(
   };
 }
 
+/**
+ * The claim a snapshot is restored into for a host-assisted copy (named like the temporary
+ * snapshot, owned by the DataVolume): the snapshot's size and mode, a class of its driver.
+ */
+export function buildSnapshotRestoreClaim(
+  dv: DataVolume,
+  snapshot: ClaimRef,
+  info: SnapshotInfo,
+  storageClassName: string,
+): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: tempSnapshotName(dv),
+      namespace: snapshot.namespace,
+      ownerReferences: [
+        {
+          apiVersion: dv.apiVersion ?? 'cdi.kubevirt.io/v1beta1',
+          kind: 'DataVolume',
+          name: dv.metadata.name ?? '',
+          uid: dv.metadata.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName,
+      volumeMode: info.block ? 'Block' : 'Filesystem',
+      resources: { requests: { storage: info.restoreSize ?? '' } },
+      dataSourceRef: {
+        apiGroup: 'snapshot.storage.k8s.io',
+        kind: 'VolumeSnapshot',
+        name: snapshot.name,
+      },
+    },
+  };
+}
+
 /** What a smart target is created from. */
 export interface SmartTargetSource {
   readonly strategy: typeof CloneStrategies.Snapshot | typeof CloneStrategies.CsiClone;

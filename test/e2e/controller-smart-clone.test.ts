@@ -236,6 +236,35 @@ spec:
     );
   });
 
+  it('source.snapshot into another provisioner: restored into a temporary claim and copied', async () => {
+    await apply(
+      env,
+      cloneManifest(
+        'snap-copy',
+        '  source:\n    snapshot:\n      namespace: default\n      name: golden-snap\n',
+        storageOf('elsewhere'),
+      ),
+    );
+    const dv = await waitForPhase(env, 'default', 'snap-copy', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'snap-copy'))).toBe(true);
+    const temp = `cdi-tmp-${dv.metadata.uid ?? ''}`;
+    const pvc = await claim('snap-copy');
+    expect(pvc.metadata?.annotations?.['k8s.io/CloneRequest']).toBe(`default/${temp}`);
+    const events = await dvEvents('snap-copy');
+    expect(events).toContain(
+      'Warning NoProvisionerMatch: The storageclass provisioner does not match the volumesnapshotcontent driver',
+    );
+    expect(events).toContain(
+      'Normal CloneFromSnapshotSourceInProgress: Creating PVC from snapshot source is in progress (for snapshot default/golden-snap)',
+    );
+    await waitForDeletion(env.kc, '/api/v1/namespaces/default/persistentvolumeclaims', {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      name: temp,
+      namespace: 'default',
+    });
+  });
+
   it('a DataSource naming the snapshot is Ready and clones from it', async () => {
     await apply(
       env,
