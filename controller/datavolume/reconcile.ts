@@ -20,7 +20,7 @@ import {
 } from '../../common/clone-token.js';
 import { resolveCloneSource, type ResolvedCloneSource } from './clone-resolve.js';
 import type { SnapshotClassView } from './clone-strategy.js';
-import { tempSnapshotName, type SnapshotInfo } from './smart-clone.js';
+import { restoreClaimName, tempSnapshotName, type SnapshotInfo } from './smart-clone.js';
 import type { KubeClient } from '../kube.js';
 
 /** The annotation marking the default VolumeSnapshotClass. */
@@ -214,7 +214,7 @@ export async function reconcileDataVolume(
     ...(token.problem === undefined ? {} : { cloneTokenProblem: token.problem }),
     ...(token.extended === undefined ? {} : { extendedCloneToken: token.extended }),
     ...smart,
-    tempClaim: ctx.caches.pvcs.get(tempSnapshotName(dv), namespace),
+    tempClaim: ctx.caches.pvcs.get(restoreClaimName(dv), namespace),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

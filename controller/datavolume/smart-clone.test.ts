@@ -96,7 +96,7 @@ describe('decideDataVolume: smart clones', () => {
     const snap = actions.find((a) => a.kind === 'createVolumeSnapshot');
     expect(snap).toMatchObject({
       snapshot: {
-        metadata: { name: 'cdi-tmp-dv-uid', namespace: 'ns' },
+        metadata: { name: 'tmp-snapshot-dv-uid', namespace: 'ns' },
         spec: {
           source: { persistentVolumeClaimName: 'golden' },
           volumeSnapshotClassName: 'snapclass',
@@ -124,9 +124,9 @@ describe('decideDataVolume: smart clones', () => {
     expect(pvc?.spec?.dataSourceRef).toEqual({
       apiGroup: 'snapshot.storage.k8s.io',
       kind: 'VolumeSnapshot',
-      name: 'cdi-tmp-dv-uid',
+      name: 'tmp-snapshot-dv-uid',
     });
-    expect(pvc?.metadata?.annotations?.[S.TempSnapshot]).toBe('cdi-tmp-dv-uid');
+    expect(pvc?.metadata?.annotations?.[S.TempSnapshot]).toBe('tmp-snapshot-dv-uid');
   });
 
   it.each([
@@ -180,7 +180,7 @@ describe('decideDataVolume: snapshot sources', () => {
       ...over,
     });
   const restored: V1PersistentVolumeClaim = {
-    metadata: { name: 'cdi-tmp-dv-uid', namespace: 'ns' },
+    metadata: { name: 'tmp-source-pvc-dv-uid', namespace: 'ns' },
     spec: {
       volumeMode: 'Block',
       storageClassName: 'standard',
@@ -192,7 +192,7 @@ describe('decideDataVolume: snapshot sources', () => {
   it('another driver: the snapshot is restored into a claim of its driver first', () => {
     const actions = fromSnap({});
     const pvc = created(actions);
-    expect(pvc?.metadata?.name).toBe('cdi-tmp-dv-uid');
+    expect(pvc?.metadata?.name).toBe('tmp-source-pvc-dv-uid');
     expect(pvc?.spec?.storageClassName).toBe('standard');
     expect(pvc?.spec?.dataSourceRef).toMatchObject({ kind: 'VolumeSnapshot', name: 'snap' });
     expect(phaseOf(actions)).toBe('CloneFromSnapshotSourceInProgress');
@@ -202,7 +202,7 @@ describe('decideDataVolume: snapshot sources', () => {
     const actions = fromSnap({ tempClaim: restored });
     const pvc = created(actions);
     expect(pvc?.metadata?.name).toBe('disk');
-    expect(pvc?.metadata?.annotations?.[Annotations.CloneRequest]).toBe('ns/cdi-tmp-dv-uid');
+    expect(pvc?.metadata?.annotations?.[Annotations.CloneRequest]).toBe('ns/tmp-source-pvc-dv-uid');
     expect(actions).toContainEqual(
       expect.objectContaining({ kind: 'event', type: 'Warning', reason: 'NoProvisionerMatch' }),
     );
@@ -210,7 +210,10 @@ describe('decideDataVolume: snapshot sources', () => {
 
   it('the copy done: the restored claim is deleted', () => {
     const done = target(
-      { [Annotations.CloneRequest]: 'ns/cdi-tmp-dv-uid', [Annotations.PodPhase]: 'Succeeded' },
+      {
+        [Annotations.CloneRequest]: 'ns/tmp-source-pvc-dv-uid',
+        [Annotations.PodPhase]: 'Succeeded',
+      },
       'Bound',
       '100Mi',
       '100Mi',
@@ -222,7 +225,11 @@ describe('decideDataVolume: snapshot sources', () => {
       ],
     };
     const actions = fromSnap({ pvc: done, tempClaim: restored });
-    expect(actions).toContainEqual({ kind: 'deletePvc', namespace: 'ns', name: 'cdi-tmp-dv-uid' });
+    expect(actions).toContainEqual({
+      kind: 'deletePvc',
+      namespace: 'ns',
+      name: 'tmp-source-pvc-dv-uid',
+    });
   });
 
   it('same driver: restored straight into the target', () => {
@@ -260,7 +267,7 @@ describe('smart targets', () => {
     [S.CloneType]: 'snapshot',
     [S.ClonePhase]: 'SnapshotClone',
     [S.DesiredStorage]: '1Gi',
-    [S.TempSnapshot]: 'cdi-tmp-x',
+    [S.TempSnapshot]: 'tmp-snapshot-x',
   };
   it.each([
     {
@@ -291,7 +298,7 @@ describe('smart targets', () => {
       what: 'snapshot restored at its size: temp snapshot deleted, done',
       pvc: target(snap, 'Bound', '1Gi', '1Gi'),
       phase: 'CloneFromSnapshotSourceInProgress',
-      steps: ['deleteVolumeSnapshot cdi-tmp-x', 'patchPvc'],
+      steps: ['deleteVolumeSnapshot tmp-snapshot-x', 'patchPvc'],
     },
     {
       what: 'finished',

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Storage-side ("smart") clones, pure. The storage copies the data; the controller only asks:
- * - `snapshot` of a claim: a temporary VolumeSnapshot `cdi-tmp-<DataVolume UID>` of the source
+ * - `snapshot` of a claim: a temporary VolumeSnapshot `tmp-snapshot-<DataVolume UID>` of the source
  *   (owned by the DataVolume), then the target claim with that snapshot as `dataSourceRef`;
  * - `csi-clone`: the target claim with the source claim as `dataSourceRef`;
  * - `source.snapshot` (or a DataSource naming a snapshot): the target claim restored from it.
@@ -56,9 +56,14 @@ export interface SnapshotInfo {
   readonly deleting: boolean;
 }
 
-/** The temporary snapshot of a smart clone (CDI names it after the target's UID). */
+/** The temporary snapshot of a smart clone (CDI's name, after the DataVolume's UID here). */
 export function tempSnapshotName(dv: DataVolume): string {
-  return `cdi-tmp-${dv.metadata.uid ?? ''}`;
+  return `tmp-snapshot-${dv.metadata.uid ?? ''}`;
+}
+
+/** The claim a snapshot is restored into for a host-assisted copy (CDI's name). */
+export function restoreClaimName(dv: DataVolume): string {
+  return `tmp-source-pvc-${dv.metadata.uid ?? ''}`;
 }
 
 /** The temporary snapshot of `source` for `dv`, owned by the DataVolume. */
@@ -93,8 +98,8 @@ export function buildTempSnapshot(
 }
 
 /**
- * The claim a snapshot is restored into for a host-assisted copy (named like the temporary
- * snapshot, owned by the DataVolume): the snapshot's size and mode, a class of its driver.
+ * The claim a snapshot is restored into for a host-assisted copy (owned by the DataVolume): the
+ * snapshot's size and mode, a class of its driver.
  */
 export function buildSnapshotRestoreClaim(
   dv: DataVolume,
@@ -106,7 +111,7 @@ export function buildSnapshotRestoreClaim(
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: {
-      name: tempSnapshotName(dv),
+      name: restoreClaimName(dv),
       namespace: snapshot.namespace,
       ownerReferences: [
         {

@@ -167,7 +167,7 @@ describe('smart clones', () => {
     const dv = await waitForPhase(env, 'default', 'snap-clone', 'Succeeded');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'snap-clone'))).toBe(true);
     const pvc = await claim('snap-clone');
-    const temp = `cdi-tmp-${dv.metadata.uid ?? ''}`;
+    const temp = `tmp-snapshot-${dv.metadata.uid ?? ''}`;
     expect(pvc.spec?.dataSourceRef).toMatchObject({ kind: 'VolumeSnapshot', name: temp });
     const events = await dvEvents('snap-clone');
     expect(events).toContain(
@@ -247,7 +247,7 @@ spec:
     );
     const dv = await waitForPhase(env, 'default', 'snap-copy', 'Succeeded');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'snap-copy'))).toBe(true);
-    const temp = `cdi-tmp-${dv.metadata.uid ?? ''}`;
+    const temp = `tmp-source-pvc-${dv.metadata.uid ?? ''}`;
     const pvc = await claim('snap-copy');
     expect(pvc.metadata?.annotations?.['k8s.io/CloneRequest']).toBe(`default/${temp}`);
     const events = await dvEvents('snap-copy');
