@@ -6,6 +6,7 @@
  */
 import type { V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { DataSource, DataVolumeStatus, StorageProfile } from '../common/api/datavolume.js';
+import type { VolumeSnapshot } from './kube.js';
 
 /** The object an event is about. */
 export interface EventTarget {
@@ -93,11 +94,25 @@ export interface CreateServiceAction {
   readonly service: V1Service;
 }
 
-/** Delete a Service or a Secret (NotFound is fine). */
+/** Delete a Service, a Secret, a VolumeSnapshot or a temporary claim (NotFound is fine). */
 export interface DeleteObjectAction {
-  readonly kind: 'deleteService' | 'deleteSecret';
+  readonly kind: 'deleteService' | 'deleteSecret' | 'deleteVolumeSnapshot' | 'deletePvc';
   readonly namespace: string;
   readonly name: string;
+}
+
+/** Create a VolumeSnapshot (a smart clone's temporary snapshot; AlreadyExists is fine). */
+export interface CreateVolumeSnapshotAction {
+  readonly kind: 'createVolumeSnapshot';
+  readonly snapshot: VolumeSnapshot;
+}
+
+/** Raise a claim's storage request (a smart clone's target grows to the size asked for). */
+export interface ResizePvcAction {
+  readonly kind: 'resizePvc';
+  readonly namespace: string;
+  readonly name: string;
+  readonly storage: string;
 }
 
 /** Delete a pod (foreground is not needed: its scratch claim is garbage collected). */
@@ -160,6 +175,8 @@ export type Action =
   | PatchDvAnnotationsAction
   | CreateServiceAction
   | DeleteObjectAction
+  | CreateVolumeSnapshotAction
+  | ResizePvcAction
   | DeletePodAction
   | UpdateDvStatusAction
   | UpdateDataSourceStatusAction

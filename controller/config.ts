@@ -107,6 +107,18 @@ export interface StorageClassInfo {
   readonly isDefaultVirt?: boolean;
   /** `Immediate` or `WaitForFirstConsumer`. */
   readonly volumeBindingMode: string;
+  /** The class's provisioner (smart clones need source and target on the same one). */
+  readonly provisioner?: string;
+  /** `allowVolumeExpansion` (a smart clone into a larger target expands it afterwards). */
+  readonly allowVolumeExpansion?: boolean;
+}
+
+/** A StorageProfile's clone settings (`status.cloneStrategy`, `status.snapshotClass`). */
+export interface CloneProfile {
+  readonly cloneStrategy?: string;
+  readonly snapshotClass?: string;
+  /** `status.dataImportCronSourceFormat`: `pvc` or `snapshot`. */
+  readonly dataImportCronSourceFormat?: string;
 }
 
 /** Computes `CDIConfig.status` from its spec and the storage classes (pure). */
@@ -171,6 +183,10 @@ export interface EffectiveConfig {
   readonly storageClasses: readonly StorageClassInfo[];
   /** `status.claimPropertySets` of each StorageProfile, by class name (absent: none known). */
   readonly claimPropertySets?: Readonly<Record<string, readonly ClaimPropertySet[]>>;
+  /** Each StorageProfile's clone settings, by class name. */
+  readonly cloneProfiles?: Readonly<Record<string, CloneProfile>>;
+  /** The CDI resource's `spec.cloneStrategyOverride`. */
+  readonly cloneStrategyOverride?: string;
 }
 
 /** Builds the {@link EffectiveConfig} from a CDIConfig spec, the storage classes and their profiles. */

@@ -33,6 +33,7 @@ import {
   isWaitForFirstConsumer,
   type ControllerSettings,
   type EffectiveConfig,
+  type CloneProfile,
   type StorageClassInfo,
 } from './config.js';
 import { EventRecorder } from './events.js';
@@ -271,13 +272,29 @@ export class Controller implements MetricsSource {
   /** The effective configuration from the caches. */
   config(): EffectiveConfig {
     const cdiConfig = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
-    const workload = activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.workload;
-    const config = effectiveConfig(
-      cdiConfig?.spec,
-      this.storageClassInfos(),
-      this.claimPropertySets(),
-    );
+    const cdiSpec = activeCdi(this.cdis.list() as readonly Cdi[])?.spec;
+    const workload = cdiSpec?.workload;
+    const override = cdiSpec?.cloneStrategyOverride;
+    const config = {
+      ...effectiveConfig(cdiConfig?.spec, this.storageClassInfos(), this.claimPropertySets()),
+      cloneProfiles: this.cloneProfiles(),
+      ...(override === undefined ? {} : { cloneStrategyOverride: override }),
+    };
     return workload === undefined ? config : { ...config, workload };
+  }
+
+  /** The clone settings of every cached StorageProfile, by class name. */
+  private cloneProfiles(): Record<string, CloneProfile> {
+    const out: Record<string, CloneProfile> = {};
+    for (const p of this.storageProfiles.list() as readonly StorageProfile[]) {
+      const { cloneStrategy, snapshotClass, dataImportCronSourceFormat } = p.status ?? {};
+      out[p.metadata.name ?? ''] = {
+        ...(cloneStrategy === undefined ? {} : { cloneStrategy }),
+        ...(snapshotClass === undefined ? {} : { snapshotClass }),
+        ...(dataImportCronSourceFormat === undefined ? {} : { dataImportCronSourceFormat }),
+      };
+    }
+    return out;
   }
 
   /** `status.claimPropertySets` of every cached StorageProfile, by class name. */
@@ -297,6 +314,8 @@ export class Controller implements MetricsSource {
       isDefaultVirt:
         sc.metadata?.annotations?.[ForeignAnnotations.DefaultVirtStorageClass] === 'true',
       volumeBindingMode: sc.volumeBindingMode ?? 'Immediate',
+      provisioner: sc.provisioner,
+      allowVolumeExpansion: sc.allowVolumeExpansion === true,
     }));
   }
 

@@ -89,6 +89,23 @@ export async function execute(
       case 'deleteSecret':
         await ctx.client.deleteSecret(a.namespace, a.name);
         break;
+      case 'createVolumeSnapshot':
+        if (await ctx.client.createVolumeSnapshot(a.snapshot))
+          ctx.log.info('created VolumeSnapshot', {
+            snapshot: `${a.snapshot.metadata?.namespace ?? ''}/${a.snapshot.metadata?.name ?? ''}`,
+          });
+        break;
+      case 'deleteVolumeSnapshot':
+        await ctx.client.deleteVolumeSnapshot(a.namespace, a.name);
+        break;
+      case 'deletePvc':
+        ctx.log.info('deleting a temporary claim', { pvc: `${a.namespace}/${a.name}` });
+        await ctx.client.deletePvc(a.namespace, a.name);
+        break;
+      case 'resizePvc':
+        ctx.log.info('expanding PVC', { pvc: `${a.namespace}/${a.name}`, storage: a.storage });
+        await ctx.client.resizePvc(a.namespace, a.name, a.storage);
+        break;
       case 'deletePod':
         ctx.log.info('deleting pod', { pod: `${a.namespace}/${a.name}` });
         await ctx.client.deletePod(a.namespace, a.name);

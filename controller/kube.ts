@@ -18,6 +18,7 @@ import {
   type KubeConfig,
   type V1ConfigMap,
   type V1Lease,
+  type V1ObjectMeta,
   type V1PersistentVolumeClaim,
   type V1Pod,
   type V1Secret,
@@ -80,6 +81,35 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw kubeError(err, what);
   }
+}
+
+/** The snapshot API's group and version. */
+const SNAPSHOT_API = { group: 'snapshot.storage.k8s.io', version: 'v1' } as const;
+
+/** The fields of a VolumeSnapshot the controller reads and writes. */
+export interface VolumeSnapshot {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: { source?: { persistentVolumeClaimName?: string }; volumeSnapshotClassName?: string };
+  status?: {
+    readyToUse?: boolean;
+    restoreSize?: string | number;
+    boundVolumeSnapshotContentName?: string;
+  };
+}
+
+/** The fields of a VolumeSnapshotContent the controller reads. */
+export interface VolumeSnapshotContent {
+  metadata?: V1ObjectMeta;
+  spec?: { driver?: string; sourceVolumeMode?: string };
+  status?: { restoreSize?: number };
+}
+
+/** The fields of a VolumeSnapshotClass the controller reads. */
+export interface VolumeSnapshotClass {
+  metadata?: V1ObjectMeta;
+  driver?: string;
 }
 
 /** Runs a call and returns undefined on 404. */
@@ -364,23 +394,75 @@ export class KubeClient {
    * Reads a VolumeSnapshot (`snapshot.storage.k8s.io/v1`); undefined when absent, also when the
    * cluster does not serve the snapshot API at all (both are 404).
    */
-  async getVolumeSnapshot(
-    namespace: string,
-    name: string,
-  ): Promise<
-    { metadata?: { deletionTimestamp?: unknown }; status?: { readyToUse?: boolean } } | undefined
-  > {
+  async getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot | undefined> {
     const got: unknown = await orNotFound(`get VolumeSnapshot ${namespace}/${name}`, () =>
       this.custom.getNamespacedCustomObject({
-        group: 'snapshot.storage.k8s.io',
-        version: 'v1',
+        ...SNAPSHOT_API,
         namespace,
         plural: 'volumesnapshots',
         name,
       }),
     );
-    return got as
-      { metadata?: { deletionTimestamp?: unknown }; status?: { readyToUse?: boolean } } | undefined;
+    return got as VolumeSnapshot | undefined;
+  }
+
+  /** Reads a VolumeSnapshotContent; undefined when absent. */
+  async getVolumeSnapshotContent(name: string): Promise<VolumeSnapshotContent | undefined> {
+    const got: unknown = await orNotFound(`get VolumeSnapshotContent ${name}`, () =>
+      this.custom.getClusterCustomObject({
+        ...SNAPSHOT_API,
+        plural: 'volumesnapshotcontents',
+        name,
+      }),
+    );
+    return got as VolumeSnapshotContent | undefined;
+  }
+
+  /** Lists the VolumeSnapshotClasses; none when the cluster does not serve the snapshot API. */
+  async listVolumeSnapshotClasses(): Promise<VolumeSnapshotClass[]> {
+    const got: unknown = await orNotFound('list VolumeSnapshotClasses', () =>
+      this.custom.listClusterCustomObject({ ...SNAPSHOT_API, plural: 'volumesnapshotclasses' }),
+    );
+    return (got as { items?: VolumeSnapshotClass[] } | undefined)?.items ?? [];
+  }
+
+  /** Creates a VolumeSnapshot; false when one of that name exists already. */
+  async createVolumeSnapshot(snapshot: VolumeSnapshot): Promise<boolean> {
+    const namespace = snapshot.metadata?.namespace ?? '';
+    try {
+      await this.custom.createNamespacedCustomObject({
+        ...SNAPSHOT_API,
+        namespace,
+        plural: 'volumesnapshots',
+        body: snapshot,
+      });
+      return true;
+    } catch (err) {
+      if (apiStatus(err) === 409) return false;
+      throw kubeError(err, `create VolumeSnapshot ${namespace}/${snapshot.metadata?.name ?? ''}`);
+    }
+  }
+
+  /** Deletes a VolumeSnapshot; nothing when it is gone. */
+  async deleteVolumeSnapshot(namespace: string, name: string): Promise<void> {
+    await orNotFound(`delete VolumeSnapshot ${namespace}/${name}`, () =>
+      this.custom.deleteNamespacedCustomObject({
+        ...SNAPSHOT_API,
+        namespace,
+        plural: 'volumesnapshots',
+        name,
+      }),
+    );
+  }
+
+  /** Sets a claim's storage request (expansion). */
+  async resizePvc(namespace: string, name: string, storage: string): Promise<void> {
+    await call(`resize PVC ${namespace}/${name}`, () =>
+      this.core.patchNamespacedPersistentVolumeClaim(
+        { namespace, name, body: { spec: { resources: { requests: { storage } } } } },
+        MERGE_PATCH,
+      ),
+    );
   }
 
   /** Creates a StorageProfile; returns false when it already exists. */

@@ -14,6 +14,13 @@ export const DataVolumePhases = {
   ImportInProgress: 'ImportInProgress',
   CloneScheduled: 'CloneScheduled',
   CloneInProgress: 'CloneInProgress',
+  /** Smart clone: the temporary snapshot of the source is being taken. */
+  SnapshotForSmartCloneInProgress: 'SnapshotForSmartCloneInProgress',
+  /** The target is being restored from a snapshot (smart clone or `source.snapshot`). */
+  CloneFromSnapshotSourceInProgress: 'CloneFromSnapshotSourceInProgress',
+  CSICloneInProgress: 'CSICloneInProgress',
+  /** A storage-side clone's target grows to the size asked for. */
+  ExpansionInProgress: 'ExpansionInProgress',
   UploadScheduled: 'UploadScheduled',
   UploadReady: 'UploadReady',
   WaitForFirstConsumer: 'WaitForFirstConsumer',
@@ -101,6 +108,10 @@ export const EventReasons = {
   CloneScheduled: 'CloneScheduled',
   CloneInProgress: 'CloneInProgress',
   CloneSucceeded: 'CloneSucceeded',
+  SnapshotForSmartCloneInProgress: 'SnapshotForSmartCloneInProgress',
+  CloneFromSnapshotSourceInProgress: 'CloneFromSnapshotSourceInProgress',
+  CSICloneInProgress: 'CSICloneInProgress',
+  ExpansionInProgress: 'ExpansionInProgress',
   CloneFailed: 'CloneFailed',
   CloneWithoutSource: 'CloneWithoutSource',
   CloneValidationFailed: 'CloneValidationFailed',

@@ -183,9 +183,9 @@ describe('validateDataVolume', () => {
       message: 'PVC size is missing',
     },
     {
-      what: 'snapshot clone',
-      spec: { source: { snapshot: { namespace: 'ns', name: 'b' } }, storage },
-      message: 'Data volume source snapshot is not supported',
+      what: 'snapshot clone without a name',
+      spec: { source: { snapshot: { namespace: 'ns' } }, storage },
+      message: 'Source snapshot name is missing',
     },
   ])('rejects $what', ({ spec, message }) => {
     const problems = validateDataVolume(dv(spec));

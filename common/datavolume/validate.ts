@@ -17,14 +17,21 @@ import { parseQuantity } from '../quantity.js';
 import { ContentTypes } from '../contract.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
-export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;
+export const SUPPORTED_SOURCES = [
+  'http',
+  's3',
+  'registry',
+  'blank',
+  'upload',
+  'pvc',
+  'snapshot',
+] as const;
 /** One of {@link SUPPORTED_SOURCES}. */
 export type SupportedSourceKind = (typeof SUPPORTED_SOURCES)[number];
 
 const KNOWN_SOURCES = [
   ...SUPPORTED_SOURCES,
   'gcs',
-  'snapshot',
   'imageio',
   'vddk',
 ] as const satisfies readonly (keyof DataVolumeSource)[];
@@ -91,6 +98,9 @@ function cloneProblems(dv: DataVolume, contentType: string): string[] {
   if (pvc !== undefined) {
     if (pvc.name === undefined || pvc.name === '') problems.push('Source pvc name is missing');
   }
+  const snapshot = spec.source?.snapshot;
+  if (snapshot !== undefined && (snapshot.name ?? '') === '')
+    problems.push('Source snapshot name is missing');
   if (spec.sourceRef !== undefined) problems.push(...sourceRefProblems(spec.sourceRef));
   if (contentType === ContentTypes.Archive) {
     // A clone copies the source's disk image byte for byte; an archive claim holds a file tree.
@@ -110,9 +120,12 @@ function sourceRefProblems(ref: DataVolumeSourceRef): string[] {
   return problems;
 }
 
-/** True when the DataVolume clones a claim (`source.pvc` or a `sourceRef` to a DataSource). */
+/** True when the DataVolume clones (`source.pvc`, `source.snapshot` or a `sourceRef`). */
 export function isCloneSpec(dv: DataVolume): boolean {
-  return dv.spec?.source?.pvc !== undefined || dv.spec?.sourceRef !== undefined;
+  const source = dv.spec?.source;
+  return (
+    source?.pvc !== undefined || source?.snapshot !== undefined || dv.spec?.sourceRef !== undefined
+  );
 }
 
 function claimProblems(claim: ClaimSpec, isPvcApi: boolean, sizeOptional: boolean): string[] {

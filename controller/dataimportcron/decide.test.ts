@@ -318,6 +318,58 @@ describe('decideCron', () => {
     expect(u?.status.sourceFormat).toBe('pvc');
   });
 
+  it.each([
+    {
+      what: 'no snapshot yet: takes one, UpToDate waits, the DataSource is not moved',
+      snapshot: undefined,
+      creates: true,
+      upToDate: 'False ImportProgressing: Snapshot of imported data is progressing',
+      pointsAt: undefined,
+    },
+    {
+      what: 'snapshot not ready: waits for it',
+      snapshot: { ready: false },
+      creates: false,
+      upToDate: 'False ImportProgressing: Snapshot of imported data is progressing',
+      pointsAt: undefined,
+    },
+    {
+      what: 'snapshot ready: the DataSource points at it, claim source removed',
+      snapshot: { ready: true },
+      creates: false,
+      upToDate: 'True UpToDate: Latest import is up to date',
+      pointsAt: { pvc: null, snapshot: { namespace: 'golden', name: N1 }, dataSource: null },
+    },
+  ])('snapshot source format, $what', ({ snapshot, creates, upToDate, pointsAt }) => {
+    const actions = decideCron(
+      input({
+        cron: cron(importing(N1, D1), { [Annotations.SourceDesiredDigest]: D1 }),
+        dv: dv(N1, 'Succeeded'),
+        pvc: { ...claim(N1), metadata: { ...claim(N1).metadata, uid: 'pvc-uid' } },
+        sourceFormat: 'snapshot',
+        snapshot,
+        snapshotClass: 'snapclass',
+      }),
+    );
+    const snap = actions.find((a) => a.kind === 'createVolumeSnapshot');
+    expect(snap !== undefined).toBe(creates);
+    if (creates)
+      expect(snap).toMatchObject({
+        snapshot: {
+          metadata: {
+            name: N1,
+            namespace: 'golden',
+            ownerReferences: [{ kind: 'PersistentVolumeClaim', uid: 'pvc-uid' }],
+          },
+          spec: { source: { persistentVolumeClaimName: N1 }, volumeSnapshotClassName: 'snapclass' },
+        },
+      });
+    expect(condition(actions, 'UpToDate')).toBe(upToDate);
+    expect(update(actions)?.status.sourceFormat).toBe('snapshot');
+    const patch = actions.find((a) => a.kind === 'patchDataSource');
+    expect(patch?.source).toEqual(pointsAt);
+  });
+
   it('a poll failure stands until the next poll', () => {
     const failed = input({
       cron: cron(imported(N1, D1), { [Annotations.SourceDesiredDigest]: D1 }),

@@ -9,6 +9,9 @@
  *   imported again);
  * - on success, point the managed DataSource at the new claim and delete imports beyond
  *   `importsToKeep` (oldest `lastUseTime` first; the claim in use is never deleted);
+ * - with the StorageProfile's `dataImportCronSourceFormat: snapshot`, take a VolumeSnapshot of
+ *   each import (named like it, owned by its claim so it goes with it) and point the DataSource
+ *   at the snapshot once it is ready;
  * - set `status` and the `UpToDate` / `Progressing` conditions with CDI's reasons.
  * A failed poll changes no import and no DataSource: it sets `UpToDate` False (`PollFailed`) and
  * a Warning event, and the next schedule tries again.
@@ -82,6 +85,30 @@ export interface CronInput {
   readonly managedByOther?: string | undefined;
   /** The claims labelled with this cron's name in its namespace. */
   readonly importClaims: readonly V1PersistentVolumeClaim[];
+  /** The import's StorageProfile `dataImportCronSourceFormat` (default `pvc`). */
+  readonly sourceFormat?: string | undefined;
+  /** With the snapshot format: the snapshot of the current import (undefined: none yet). */
+  readonly snapshot?: { readonly ready: boolean } | undefined;
+  /** With the snapshot format: the VolumeSnapshotClass to take it with. */
+  readonly snapshotClass?: string | undefined;
+}
+
+/** A claim or snapshot the DataSource points at. */
+interface SourceRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** How often a cron re-reads its import's snapshot while it is not ready (not watched). */
+export const SNAPSHOT_POLL_MS = 2000;
+
+function snapshotFormat(input: CronInput): boolean {
+  return input.sourceFormat === SourceFormat.Snapshot;
+}
+
+/** True when the DataSource may point at the current import (its snapshot is ready, if wanted). */
+function importUsable(d: Draft): boolean {
+  return !snapshotFormat(d.input) || d.input.snapshot?.ready === true;
 }
 
 /** RFC 3339 without fractional seconds, as Kubernetes writes timestamps. */
@@ -262,7 +289,44 @@ function onSuccess(d: Draft): void {
       CronReasons.NoImport,
     ),
   );
+  if (snapshotFormat(d.input)) snapshotImport(d, pvc);
   garbageCollect(d, current.DataVolumeName);
+}
+
+/** Takes the snapshot of a finished import (CDI `handleSnapshot`), and waits for it. */
+function snapshotImport(d: Draft, pvc: V1PersistentVolumeClaim | undefined): void {
+  const { snapshot, snapshotClass } = d.input;
+  if (pvc === undefined || snapshot?.ready === true) return;
+  d.actions.push({ kind: 'requeue', afterMs: SNAPSHOT_POLL_MS });
+  if (snapshot !== undefined) return;
+  const name = pvc.metadata?.name ?? '';
+  d.actions.push({
+    kind: 'createVolumeSnapshot',
+    snapshot: {
+      apiVersion: 'snapshot.storage.k8s.io/v1',
+      kind: 'VolumeSnapshot',
+      metadata: {
+        name,
+        namespace: d.namespace,
+        labels: cronLabels(d),
+        annotations: { [Annotations.LastUseTime]: new Date(d.input.now).toISOString() },
+        // The snapshot goes with its import when garbage collection deletes that.
+        ownerReferences: [
+          {
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            name,
+            uid: pvc.metadata?.uid ?? '',
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: {
+        source: { persistentVolumeClaimName: name },
+        ...(snapshotClass === undefined ? {} : { volumeSnapshotClassName: snapshotClass }),
+      },
+    },
+  });
 }
 
 /**
@@ -300,10 +364,13 @@ function updateDataSource(d: Draft): void {
   const { dataSource, cron } = d.input;
   const dsName = cron.spec?.managedDataSource ?? '';
   const last = d.status.lastImportedPVC;
-  const source =
+  const ref =
     last === undefined
-      ? {}
-      : { pvc: { namespace: last.namespace ?? d.namespace, name: last.name ?? '' } };
+      ? undefined
+      : { namespace: last.namespace ?? d.namespace, name: last.name ?? '' };
+  const kind = snapshotFormat(d.input) ? 'snapshot' : 'pvc';
+  const source: { pvc?: SourceRef; snapshot?: SourceRef } =
+    ref === undefined || !importUsable(d) ? {} : { [kind]: ref };
   const labels = cronLabels(d);
   if (dataSource === undefined) {
     d.actions.push({
@@ -323,15 +390,17 @@ function updateDataSource(d: Draft): void {
     ([k, v]) => dataSource.metadata.labels?.[k] !== v,
   );
   const sourceDiffers =
-    last !== undefined &&
-    JSON.stringify(dataSource.spec?.source?.pvc ?? {}) !== JSON.stringify(source.pvc);
+    source[kind] !== undefined &&
+    JSON.stringify(dataSource.spec?.source?.[kind] ?? {}) !== JSON.stringify(source[kind]);
   if (!labelsDiffer && !sourceDiffers) return;
   d.actions.push({
     kind: 'patchDataSource',
     namespace: d.namespace,
     name: dsName,
     ...(labelsDiffer ? { labels } : {}),
-    ...(sourceDiffers ? { source: { ...source, snapshot: null, dataSource: null } } : {}),
+    ...(sourceDiffers
+      ? { source: { pvc: null, snapshot: null, dataSource: null, ...source } }
+      : {}),
   });
 }
 
@@ -403,9 +472,17 @@ function reconcileDigest(d: Draft, succeeded: boolean, pollFailure: string | und
     }
     if (succeeded || d.imports.length === 0) startImport(d, desired);
   } else if (succeeded) {
-    d.status = { ...d.status, sourceFormat: SourceFormat.Pvc };
+    const format = snapshotFormat(d.input) ? SourceFormat.Snapshot : SourceFormat.Pvc;
+    d.status = { ...d.status, sourceFormat: format };
     d.conditions.push(
-      cond(U, ConditionStatuses.True, 'Latest import is up to date', CronReasons.UpToDate),
+      importUsable(d)
+        ? cond(U, ConditionStatuses.True, 'Latest import is up to date', CronReasons.UpToDate)
+        : cond(
+            U,
+            ConditionStatuses.False,
+            'Snapshot of imported data is progressing',
+            CronReasons.InProgress,
+          ),
     );
   } else if (d.imports.length > 0) {
     d.conditions.push(

@@ -8,7 +8,10 @@
 import type { V1ConfigMap, V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import { Labels } from '../../common/contract.js';
 import { errorMessage } from '../../common/errors.js';
-import type { DataImportCron } from '../../common/api/dataimportcron.js';
+import { SourceFormat, type DataImportCron } from '../../common/api/dataimportcron.js';
+import { resolveStorageClass, type EffectiveConfig } from '../config.js';
+import { readSnapshotClasses } from '../datavolume/reconcile.js';
+import { compatibleSnapshotClass } from '../datavolume/clone-strategy.js';
 import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import { execute, type ExecutorContext } from '../executor.js';
 import type { CronAction } from './actions.js';
@@ -18,6 +21,7 @@ import {
   isPollDue,
   nextPollDelayMs,
   registryUrlOf,
+  type CronInput,
   type PollResult,
 } from './decide.js';
 import { pollDigest } from './poll.js';
@@ -63,13 +67,15 @@ export async function reconcileCron(
   const current = cron.status?.currentImports?.[0]?.DataVolumeName;
   const dsName = cron.spec?.managedDataSource ?? '';
   const dataSource = caches.dataSources.get(dsName, namespace);
+  const pvc = current === undefined ? undefined : caches.pvcs.get(current, namespace);
   const actions = decideCron({
     cron,
     now,
     poll,
     dv: current === undefined ? undefined : caches.dataVolumes.get(current, namespace),
-    pvc: current === undefined ? undefined : caches.pvcs.get(current, namespace),
+    pvc,
     dataSource,
+    ...(await snapshotInputs(ctx, cron, pvc)),
     managedByOther: otherManager(caches.crons, dataSource, name),
     importClaims: caches.pvcs
       .list()
@@ -79,6 +85,48 @@ export async function reconcileCron(
   const next = nextPollDelayMs(cron, now);
   if (requeue === undefined) return next;
   return next === undefined ? requeue : Math.min(requeue, next);
+}
+
+/**
+ * The source format of the import's StorageProfile and, for `snapshot`, the import's snapshot
+ * (read, not watched) and the VolumeSnapshotClass to take it with.
+ */
+async function snapshotInputs(
+  ctx: CronReconcileContext,
+  cron: DataImportCron,
+  pvc: V1PersistentVolumeClaim | undefined,
+): Promise<Partial<Pick<CronInput, 'sourceFormat' | 'snapshot' | 'snapshotClass'>>> {
+  const config = ctx.config();
+  const className = importClass(config, cron, pvc);
+  const profile = className === undefined ? undefined : config.cloneProfiles?.[className];
+  const sourceFormat = profile?.dataImportCronSourceFormat;
+  if (sourceFormat === undefined) return {};
+  if (sourceFormat !== SourceFormat.Snapshot || pvc === undefined) return { sourceFormat };
+  const vs = await ctx.client.getVolumeSnapshot(
+    pvc.metadata?.namespace ?? '',
+    pvc.metadata?.name ?? '',
+  );
+  if (vs !== undefined)
+    return { sourceFormat, snapshot: { ready: vs.status?.readyToUse === true } };
+  const snapshotClass = compatibleSnapshotClass(
+    await readSnapshotClasses(ctx.client),
+    config.storageClasses.find((sc) => sc.name === className)?.provisioner,
+    profile?.snapshotClass,
+  );
+  return { sourceFormat, ...(snapshotClass === undefined ? {} : { snapshotClass }) };
+}
+
+/** The storage class of a cron's imports: the import's, else the template's, else the default. */
+function importClass(
+  config: EffectiveConfig,
+  cron: DataImportCron,
+  pvc: V1PersistentVolumeClaim | undefined,
+): string | undefined {
+  const spec = cron.spec?.template?.spec;
+  return resolveStorageClass(
+    config,
+    pvc?.spec?.storageClassName ?? spec?.storage?.storageClassName ?? spec?.pvc?.storageClassName,
+  );
 }
 
 /** The cron that manages `ds` when it is not `name` (CDI `shouldReconcileCron`). */

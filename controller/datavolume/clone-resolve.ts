@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Where a clone DataVolume reads from: `spec.source.pvc` (namespace defaulting to the
- * DataVolume's), or `spec.sourceRef` to a DataSource whose `spec.source.pvc` names the claim (CDI
- * `getSourceRefOp`, depth one). The reconcile resolves it from its caches through the lookups and
- * hands the result to the pure `decide()`; the DataVolume's spec is never rewritten.
+ * Where a clone DataVolume reads from: `spec.source.pvc` or `spec.source.snapshot` (namespace
+ * defaulting to the DataVolume's), or `spec.sourceRef` to a DataSource whose source names the
+ * claim or the snapshot, directly or through the DataSource it refers to (CDI
+ * `ResolveDataSourceChain`, one hop). The reconcile resolves it from its caches through the
+ * lookups and hands the result to the pure `decide()`; the DataVolume's spec is never rewritten.
  */
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { DataSource, DataVolume } from '../../common/api/datavolume.js';
 import type { ClaimRef } from '../builders/claim.js';
+import { referencedDataSource, resolveDataSource } from '../datasource/decide.js';
 
 /** A clone's source as the reconcile found it. */
 export type ResolvedCloneSource =
@@ -17,6 +19,11 @@ export type ResolvedCloneSource =
       readonly ref: ClaimRef;
       /** The claim from the cache; undefined when missing. */
       readonly pvc: V1PersistentVolumeClaim | undefined;
+    }
+  | {
+      /** A VolumeSnapshot (`source.snapshot`, or a DataSource naming one). */
+      readonly kind: 'snapshot';
+      readonly ref: ClaimRef;
     }
   | {
       /** The DataSource is missing or names no claim: the DataVolume waits with `message`. */
@@ -41,15 +48,18 @@ export function dataSourceRefOf(dv: DataVolume): ClaimRef | undefined {
   return { namespace, name: ref.name ?? '' };
 }
 
-/** The claim a DataSource points at, if it points at one. */
+function refIn(
+  ref: { namespace?: string; name?: string } | undefined,
+  namespace: string,
+): ClaimRef | undefined {
+  if (ref === undefined || (ref.name ?? '') === '') return undefined;
+  const ns = ref.namespace === undefined || ref.namespace === '' ? namespace : ref.namespace;
+  return { namespace: ns, name: ref.name ?? '' };
+}
+
+/** The claim a DataSource points at itself, if it points at one. */
 export function dataSourceClaim(ds: DataSource): ClaimRef | undefined {
-  const pvc = ds.spec?.source?.pvc;
-  if (pvc === undefined || (pvc.name ?? '') === '') return undefined;
-  const namespace =
-    pvc.namespace === undefined || pvc.namespace === ''
-      ? (ds.metadata.namespace ?? '')
-      : pvc.namespace;
-  return { namespace, name: pvc.name ?? '' };
+  return refIn(ds.spec?.source?.pvc, ds.metadata.namespace ?? '');
 }
 
 function claim(ref: ClaimRef, lookups: CloneLookups): ResolvedCloneSource {
@@ -62,24 +72,26 @@ export function resolveCloneSource(
   lookups: CloneLookups,
 ): ResolvedCloneSource | undefined {
   const dvNamespace = dv.metadata.namespace ?? '';
-  const pvc = dv.spec?.source?.pvc;
-  if (pvc !== undefined) {
-    const namespace =
-      pvc.namespace === undefined || pvc.namespace === '' ? dvNamespace : pvc.namespace;
-    return claim({ namespace, name: pvc.name ?? '' }, lookups);
-  }
+  const pvc = refIn(dv.spec?.source?.pvc, dvNamespace);
+  if (pvc !== undefined) return claim(pvc, lookups);
+  const snapshot = refIn(dv.spec?.source?.snapshot, dvNamespace);
+  if (snapshot !== undefined) return { kind: 'snapshot', ref: snapshot };
   const dsRef = dataSourceRefOf(dv);
   if (dsRef === undefined) return undefined;
   const ds = lookups.dataSource(dsRef.namespace, dsRef.name);
   if (ds === undefined) {
     return { kind: 'unresolved', message: `The source DataSource ${dsRef.name} doesn't exist` };
   }
-  const target = dataSourceClaim(ds);
-  if (target === undefined) {
-    return {
-      kind: 'unresolved',
-      message: `DataSource ${dsRef.namespace}/${dsRef.name} has no pvc source (only pvc sources are supported)`,
-    };
-  }
-  return claim(target, lookups);
+  const hop = referencedDataSource(ds);
+  const referenced = hop === undefined ? undefined : lookups.dataSource(hop.namespace, hop.name);
+  const resolved = resolveDataSource(ds, referenced);
+  if (resolved.kind === 'error') return { kind: 'unresolved', message: resolved.message };
+  const target = refIn(resolved.source.pvc, resolved.namespace);
+  if (target !== undefined) return claim(target, lookups);
+  const snap = refIn(resolved.source.snapshot, resolved.namespace);
+  if (snap !== undefined) return { kind: 'snapshot', ref: snap };
+  return {
+    kind: 'unresolved',
+    message: `DataSource ${dsRef.namespace}/${dsRef.name} has no pvc or snapshot source`,
+  };
 }

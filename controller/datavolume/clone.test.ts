@@ -400,10 +400,20 @@ describe('resolveCloneSource', () => {
     metadata: { name: 'snap', namespace: 'ns' },
     spec: { source: { snapshot: { namespace: 'ns', name: 's' } } },
   };
+  const refTo = (name: string, to: string): DataSource => ({
+    metadata: { name, namespace: 'ns' },
+    spec: { source: { dataSource: { name: to } } },
+  });
+  const chain = [
+    refTo('latest', 'fedora'),
+    refTo('latest-snap', 'snap'),
+    refTo('deeper', 'latest'),
+    refTo('dangling', 'gone'),
+  ];
   const lookups = {
     pvc: (ns: string, name: string) => (ns === 'ns' && name === 'golden' ? golden : undefined),
     dataSource: (ns: string, name: string) =>
-      [fedora, elsewhere, snapshotOnly].find(
+      [fedora, elsewhere, snapshotOnly, ...chain].find(
         (d) => d.metadata.namespace === ns && d.metadata.name === name,
       ),
   };
@@ -436,10 +446,35 @@ describe('resolveCloneSource', () => {
     {
       what: 'sourceRef to a snapshot DataSource',
       spec: { sourceRef: { kind: 'DataSource', name: 'snap' } },
+      want: { kind: 'snapshot', ref: { namespace: 'ns', name: 's' } },
+    },
+    {
+      what: 'source.snapshot, namespace left out',
+      spec: { source: { snapshot: { name: 's2' } } },
+      want: { kind: 'snapshot', ref: { namespace: 'ns', name: 's2' } },
+    },
+    {
+      what: 'sourceRef to a DataSource referring to a claim DataSource (chain)',
+      spec: { sourceRef: { kind: 'DataSource', name: 'latest' } },
+      want: { kind: 'claim', ref: { namespace: 'ns', name: 'golden' }, pvc: golden },
+    },
+    {
+      what: 'sourceRef to a DataSource referring to a snapshot DataSource (chain)',
+      spec: { sourceRef: { kind: 'DataSource', name: 'latest-snap' } },
+      want: { kind: 'snapshot', ref: { namespace: 'ns', name: 's' } },
+    },
+    {
+      what: 'a chain deeper than one hop',
+      spec: { sourceRef: { kind: 'DataSource', name: 'deeper' } },
       want: {
         kind: 'unresolved',
-        message: 'DataSource ns/snap has no pvc source (only pvc sources are supported)',
+        message: 'DataSource reference chain exceeds maximum depth of 1',
       },
+    },
+    {
+      what: 'a DataSource referring to a missing one',
+      spec: { sourceRef: { kind: 'DataSource', name: 'dangling' } },
+      want: { kind: 'unresolved', message: 'datasources.cdi.kubevirt.io "gone" not found' },
     },
     { what: 'an import', spec: { source: { http: { url: 'http://h/x' } } }, want: undefined },
   ])('$what', ({ spec, want }) => {

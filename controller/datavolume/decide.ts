@@ -21,13 +21,47 @@ import {
   ConditionTypes,
   DataVolumePhases,
   EventReasons,
+  PodPhases,
   type DataVolumePhase,
 } from '../../common/api/phases.js';
 import type { Action, EventAction, EventTarget } from '../actions.js';
-import { defaultVirtStorageClass, resolveStorageClass, type EffectiveConfig } from '../config.js';
+import {
+  defaultVirtStorageClass,
+  resolveStorageClass,
+  type CloneProfile,
+  type EffectiveConfig,
+} from '../config.js';
 import { buildTargetPvc, renderClaimSpec } from '../builders/pvc.js';
-import { claimRefText, cloneRequestOf } from '../builders/claim.js';
+import {
+  annotation,
+  claimRefText,
+  cloneRequestOf,
+  isBlock,
+  type ClaimRef,
+} from '../builders/claim.js';
 import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
+import { parseQuantity } from '../../common/quantity.js';
+import {
+  askedStrategy,
+  chooseSnapshotStrategy,
+  chooseStrategy,
+  CloneStrategies,
+  compatibleSnapshotClass,
+  type Fallback,
+  type SnapshotClassView,
+  type StrategyChoice,
+} from './clone-strategy.js';
+import {
+  buildSmartTarget,
+  buildSnapshotRestoreClaim,
+  buildTempSnapshot,
+  isSmartTarget,
+  SmartCloneAnnotations,
+  smartTargetPhase,
+  smartTargetSteps,
+  tempSnapshotName,
+  type SnapshotInfo,
+} from './smart-clone.js';
 import { sourceWaitMessage } from '../pvc/clone-source.js';
 import type { ResolvedCloneSource } from './clone-resolve.js';
 import {
@@ -53,6 +87,11 @@ const POLLED_PHASES: ReadonlySet<DataVolumePhase> = new Set([
   DataVolumePhases.CloneScheduled,
   DataVolumePhases.CloneInProgress,
   DataVolumePhases.UploadReady,
+  // Snapshots are read, not watched: a smart clone re-reads them while it waits.
+  DataVolumePhases.SnapshotForSmartCloneInProgress,
+  DataVolumePhases.CloneFromSnapshotSourceInProgress,
+  DataVolumePhases.CSICloneInProgress,
+  DataVolumePhases.ExpansionInProgress,
 ]);
 
 /** Inputs of {@link decideDataVolume}. */
@@ -78,6 +117,15 @@ export interface DataVolumeInput {
   readonly cloneTokenProblem?: string;
   /** An extended clone token to store on the DataVolume (its short token just checked). */
   readonly extendedCloneToken?: string;
+  /**
+   * For a clone without its target yet: the snapshot it restores from (the `source.snapshot`, or
+   * a smart clone's temporary snapshot); undefined when it does not exist.
+   */
+  readonly snapshot?: SnapshotInfo;
+  /** The cluster's VolumeSnapshotClasses (read for a clone without its target yet). */
+  readonly snapshotClasses?: readonly SnapshotClassView[];
+  /** The claim a snapshot is restored into for a host-assisted copy, from the cache. */
+  readonly tempClaim?: V1PersistentVolumeClaim | undefined;
 }
 
 /** The event target of a DataVolume. */
@@ -102,6 +150,8 @@ export function isOwnedBy(pvc: V1PersistentVolumeClaim, dv: DataVolume): boolean
 interface CloneNames {
   readonly source: string;
   readonly target: string;
+  /** `pvc` or `snapshot` (CDI's source type in the restore message). */
+  readonly kind?: string;
 }
 
 function clonePhaseEvent(
@@ -120,6 +170,23 @@ function clonePhaseEvent(
       return n(EventReasons.CloneScheduled, `Cloning from ${source} into ${target} scheduled`);
     case DataVolumePhases.CloneInProgress:
       return n(EventReasons.CloneInProgress, `Cloning from ${source} into ${target} in progress`);
+    case DataVolumePhases.SnapshotForSmartCloneInProgress:
+      return n(
+        EventReasons.SnapshotForSmartCloneInProgress,
+        `Creating snapshot for smart-clone is in progress (for pvc ${source})`,
+      );
+    case DataVolumePhases.CloneFromSnapshotSourceInProgress:
+      return n(
+        EventReasons.CloneFromSnapshotSourceInProgress,
+        `Creating PVC from snapshot source is in progress (for ${names.kind ?? 'pvc'} ${source})`,
+      );
+    case DataVolumePhases.CSICloneInProgress:
+      return n(EventReasons.CSICloneInProgress, `CSI Volume clone in progress (for pvc ${source})`);
+    case DataVolumePhases.ExpansionInProgress:
+      return n(
+        EventReasons.ExpansionInProgress,
+        `Expanding PersistentVolumeClaim for DataVolume ${target}`,
+      );
     case DataVolumePhases.Succeeded:
       return n(EventReasons.CloneSucceeded, `Successfully cloned from ${source} into ${target}`);
     case DataVolumePhases.Failed:
@@ -234,13 +301,14 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
       name,
       annotations: { [EXTENDED_CLONE_TOKEN_ANNOTATION]: input.extendedCloneToken },
     });
+  actions.push(...(step.actions ?? []));
   if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
-  const phase =
-    invalid !== undefined
-      ? DataVolumePhases.Failed
-      : derivePhase({ pvc, waitForFirstConsumer: input.waitForFirstConsumer });
+  if (pvc !== undefined && invalid === undefined) {
+    actions.push(...smartTargetSteps(pvc), ...tempClaimCleanup(input, pvc));
+  }
+  const phase = phaseOf(step, pvc, input.waitForFirstConsumer);
   let desired = desiredConditions({
     phase,
     pvc,
@@ -263,11 +331,7 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
   if (!sameStatus(old, status)) {
     actions.push({ kind: 'updateDvStatus', namespace: dv.metadata.namespace ?? '', name, status });
   }
-  const cloneRef = pvc === undefined ? undefined : cloneRequestOf(pvc);
-  const clone =
-    cloneRef === undefined
-      ? undefined
-      : { source: claimRefText(cloneRef), target: `${dv.metadata.namespace ?? ''}/${name}` };
+  const clone = cloneNamesOf(pvc, `${dv.metadata.namespace ?? ''}/${name}`) ?? step.names;
   actions.push(
     ...events({ target, oldStatus: old, phase, conditions, invalid, pvcName: name, upload, clone }),
   );
@@ -275,6 +339,44 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
     actions.push({ kind: 'requeue', afterMs: PROGRESS_POLL_MS });
   }
   return actions;
+}
+
+/** A snapshot's restore claim goes once the copy from it populated the target. */
+function tempClaimCleanup(input: DataVolumeInput, pvc: V1PersistentVolumeClaim): Action[] {
+  const temp = input.tempClaim;
+  const ref = cloneRequestOf(pvc);
+  if (temp === undefined || ref === undefined || ref.name !== temp.metadata?.name) return [];
+  if (temp.metadata?.deletionTimestamp !== undefined) return [];
+  if (annotation(pvc, Annotations.PodPhase) !== PodPhases.Succeeded) return [];
+  return [{ kind: 'deletePvc', namespace: ref.namespace, name: ref.name }];
+}
+
+/** The phase: failed when invalid, a smart clone's own, else the one the claim shows. */
+function phaseOf(
+  step: TargetStep,
+  pvc: V1PersistentVolumeClaim | undefined,
+  waitForFirstConsumer: boolean,
+): DataVolumePhase {
+  if (step.invalid !== undefined) return DataVolumePhases.Failed;
+  return (
+    step.phase ??
+    (pvc === undefined ? undefined : smartTargetPhase(pvc)) ??
+    derivePhase({ pvc, waitForFirstConsumer })
+  );
+}
+
+/** How clone events name the source and target of the DataVolume's claim, if it is a clone's. */
+function cloneNamesOf(
+  pvc: V1PersistentVolumeClaim | undefined,
+  target: string,
+): CloneNames | undefined {
+  if (pvc === undefined) return undefined;
+  const cloneRef = cloneRequestOf(pvc);
+  if (cloneRef !== undefined) return { source: claimRefText(cloneRef), target };
+  const smart = annotation(pvc, SmartCloneAnnotations.Source);
+  if (smart === undefined || !isSmartTarget(pvc)) return undefined;
+  const [kind = 'pvc', source = ''] = smart.split(' ');
+  return { source, target, kind };
 }
 
 interface EventInput {
@@ -335,6 +437,12 @@ function events(input: EventInput): EventAction[] {
 /** What the DataVolume's target claim needs: create it, or why not (invalid, or a Running override). */
 interface TargetStep {
   readonly create?: V1PersistentVolumeClaim;
+  /** Actions before the claim (a smart clone's temporary snapshot, a fallback event). */
+  readonly actions?: readonly Action[];
+  /** The phase while there is no claim yet (a smart clone taking its snapshot). */
+  readonly phase?: DataVolumePhase;
+  /** How clone events name the source while there is no claim yet. */
+  readonly names?: CloneNames;
   readonly invalid?: string;
   readonly foreign?: ConditionValue;
   /** The claim exists but belongs to something else: the DataVolume ignores it. */
@@ -357,8 +465,14 @@ function targetStep(input: DataVolumeInput, problems: readonly string[]): Target
   }
   if (pvc === undefined && isCloneSpec(dv)) {
     const plan = planClone(input);
-    if (plan.kind === 'create') return { create: plan.pvc };
+    if (plan.kind === 'create') return { create: plan.pvc, actions: plan.actions ?? [] };
     if (plan.kind === 'invalid') return { invalid: plan.message };
+    if (plan.kind === 'snapshotting')
+      return {
+        actions: plan.actions,
+        phase: plan.phase ?? DataVolumePhases.SnapshotForSmartCloneInProgress,
+        names: plan.names,
+      };
     return {
       foreign: {
         type: ConditionTypes.Running,
@@ -400,8 +514,22 @@ function unresolvableStorage(dv: DataVolume, config: EffectiveConfig): boolean {
 
 /** What a clone DataVolume without its target claim does next. */
 type ClonePlan =
-  | { readonly kind: 'create'; readonly pvc: V1PersistentVolumeClaim }
-  | { readonly kind: 'wait' | 'invalid'; readonly message: string; readonly reason?: string };
+  | {
+      readonly kind: 'create';
+      readonly pvc: V1PersistentVolumeClaim;
+      readonly actions?: readonly Action[];
+    }
+  | { readonly kind: 'wait' | 'invalid'; readonly message: string; readonly reason?: string }
+  | {
+      /**
+       * A temporary object is being made first (a smart clone's snapshot, a snapshot's restore
+       * claim): shown as `phase` (default SnapshotForSmartCloneInProgress).
+       */
+      readonly kind: 'snapshotting';
+      readonly actions: readonly Action[];
+      readonly names: CloneNames;
+      readonly phase?: DataVolumePhase;
+    };
 
 /**
  * A clone's target is created only once its source can be read: the source's size is the
@@ -413,6 +541,7 @@ function planClone(input: DataVolumeInput): ClonePlan {
   const src = input.cloneSource;
   if (src === undefined) return { kind: 'wait', message: 'The clone source is not resolved yet' };
   if (src.kind === 'unresolved') return { kind: 'wait', message: src.message };
+  if (src.kind === 'snapshot') return planSnapshotSource(input, src.ref);
   const namespace = dv.metadata.namespace ?? '';
   if (src.ref.namespace !== namespace && input.cloneTokenProblem !== undefined) {
     // Waits: the token cannot become valid, but the DataVolume may be recreated by an allowed
@@ -442,5 +571,285 @@ function planClone(input: DataVolumeInput): ClonePlan {
     );
     if (problem !== undefined) return { kind: 'invalid', message: problem };
   }
-  return { kind: 'create', pvc: buildTargetPvc(dv, config, clone) };
+  const base = buildTargetPvc(dv, config, clone);
+  return planStrategy(input, src.ref, src.pvc, base);
+}
+
+function bytesOf(text: string | number | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseQuantity(String(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A claim's capacity (its request while unknown), as a quantity. */
+function capacityText(pvc: V1PersistentVolumeClaim): string | undefined {
+  const q = pvc.status?.capacity?.['storage'] ?? pvc.spec?.resources?.requests?.['storage'];
+  return q === undefined ? undefined : String(q);
+}
+
+/** What the strategy needs to know of the target and its class. */
+interface TargetView {
+  readonly provisioner: string | undefined;
+  readonly expands: boolean;
+  readonly profile: CloneProfile | undefined;
+  readonly block: boolean;
+  readonly bytes: number | undefined;
+}
+
+function targetClass(input: DataVolumeInput, base: V1PersistentVolumeClaim): TargetView {
+  const { config } = input;
+  const name = resolveStorageClass(config, base.spec?.storageClassName);
+  const info = config.storageClasses.find((sc) => sc.name === name);
+  const profile = name === undefined ? undefined : config.cloneProfiles?.[name];
+  return {
+    provisioner: info?.provisioner,
+    expands: info?.allowVolumeExpansion === true,
+    profile,
+    block: base.spec?.volumeMode === 'Block',
+    bytes: claimBytes(base),
+  };
+}
+
+/** The fallback's Warning event when a storage-side strategy was configured, not defaulted. */
+function fallbackActions(
+  input: DataVolumeInput,
+  choice: StrategyChoice,
+  configured: boolean,
+): Action[] {
+  if (choice.fallback === undefined || !configured) return [];
+  return [
+    {
+      kind: 'event',
+      target: dvTarget(input.dv),
+      type: 'Warning',
+      reason: choice.fallback.reason,
+      message: choice.fallback.message,
+    },
+  ];
+}
+
+/** A copy target carries CDI's clone type and, after a fallback, its reason. */
+function asCopyTarget(
+  base: V1PersistentVolumeClaim,
+  choice: StrategyChoice,
+): V1PersistentVolumeClaim {
+  const annotations: Record<string, string> = {
+    ...base.metadata?.annotations,
+    [SmartCloneAnnotations.CloneType]: CloneStrategies.Copy,
+  };
+  if (choice.fallback !== undefined)
+    annotations[SmartCloneAnnotations.FallbackReason] = choice.fallback.message;
+  return { ...base, metadata: { ...base.metadata, annotations } };
+}
+
+/** The clone of a claim by the strategy CDI would choose. */
+function planStrategy(
+  input: DataVolumeInput,
+  ref: ClaimRef,
+  source: V1PersistentVolumeClaim,
+  base: V1PersistentVolumeClaim,
+): ClonePlan {
+  const { dv, config } = input;
+  const target = targetClass(input, base);
+  const sourceInfo = config.storageClasses.find(
+    (sc) => sc.name === resolveStorageClass(config, source.spec?.storageClassName),
+  );
+  const override = config.cloneStrategyOverride;
+  const profileStrategy = target.profile?.cloneStrategy;
+  const configured =
+    askedStrategy(override, profileStrategy) !== CloneStrategies.Copy &&
+    (override !== undefined || profileStrategy !== undefined);
+  const snapshotClass = compatibleSnapshotClass(
+    input.snapshotClasses ?? [],
+    sourceInfo?.provisioner,
+    target.profile?.snapshotClass,
+  );
+  const startStorage = capacityText(source) ?? '';
+  const choice = chooseStrategy({
+    override,
+    profileStrategy,
+    source: {
+      namespace: ref.namespace,
+      provisioner: sourceInfo?.provisioner,
+      block: isBlock(source),
+      bytes: bytesOf(startStorage),
+    },
+    target: { namespace: dv.metadata.namespace ?? '', ...target },
+    targetExpands: target.expands,
+    snapshotClass,
+  });
+  const sourceText = `pvc ${claimRefText(ref)}`;
+  if (choice.strategy === CloneStrategies.CsiClone) {
+    return {
+      kind: 'create',
+      pvc: buildSmartTarget(base, {
+        strategy: CloneStrategies.CsiClone,
+        dataSource: { kind: 'PersistentVolumeClaim', name: ref.name },
+        startStorage,
+        sourceText,
+      }),
+    };
+  }
+  if (choice.strategy === CloneStrategies.Snapshot && snapshotClass !== undefined)
+    return planSnapshotClone(input, { ref, base, snapshotClass, startStorage, sourceText });
+  return {
+    kind: 'create',
+    pvc: asCopyTarget(base, choice),
+    actions: fallbackActions(input, choice, configured),
+  };
+}
+
+/** What a snapshot clone of a claim starts from. */
+interface SnapshotClonePlan {
+  readonly ref: ClaimRef;
+  readonly base: V1PersistentVolumeClaim;
+  readonly snapshotClass: string;
+  readonly startStorage: string;
+  readonly sourceText: string;
+}
+
+/** A snapshot clone of a claim: take the temporary snapshot, then restore it into the target. */
+function planSnapshotClone(input: DataVolumeInput, plan: SnapshotClonePlan): ClonePlan {
+  const { dv } = input;
+  const { ref, base, snapshotClass, startStorage, sourceText } = plan;
+  const snap = input.snapshot;
+  const names = {
+    source: claimRefText(ref),
+    target: `${dv.metadata.namespace ?? ''}/${dv.metadata.name ?? ''}`,
+    kind: 'pvc',
+  };
+  if (snap === undefined)
+    return {
+      kind: 'snapshotting',
+      actions: [
+        { kind: 'createVolumeSnapshot', snapshot: buildTempSnapshot(dv, ref, snapshotClass) },
+      ],
+      names,
+    };
+  if (!snap.ready || snap.deleting) return { kind: 'snapshotting', actions: [], names };
+  const name = tempSnapshotName(dv);
+  return {
+    kind: 'create',
+    pvc: buildSmartTarget(base, {
+      strategy: CloneStrategies.Snapshot,
+      dataSource: { kind: 'VolumeSnapshot', name },
+      startStorage: snap.restoreSize ?? startStorage,
+      tempSnapshot: name,
+      sourceText,
+    }),
+  };
+}
+
+/** A clone of a VolumeSnapshot (`source.snapshot`, or a DataSource naming one). */
+function planSnapshotSource(input: DataVolumeInput, ref: ClaimRef): ClonePlan {
+  const { dv, config } = input;
+  if (ref.namespace !== (dv.metadata.namespace ?? ''))
+    return {
+      kind: 'wait',
+      reason: ConditionReasons.CloneValidationFailed,
+      message: `${ConditionMessages.CloneValidationFailed}: a clone of a snapshot in another namespace is not supported`,
+    };
+  const snap = input.snapshot;
+  if (snap === undefined || snap.deleting)
+    return { kind: 'wait', message: `The source snapshot ${ref.name} doesn't exist` };
+  if (!snap.ready)
+    return { kind: 'wait', message: `The source snapshot ${ref.name} is not ready yet` };
+  const restoreBytes = bytesOf(snap.restoreSize);
+  const sized =
+    restoreBytes === undefined
+      ? undefined
+      : { bytes: restoreBytes, block: snap.block, storageClassName: undefined };
+  const base = buildTargetPvc(dv, config, { ref, source: sized });
+  const target = targetClass(input, base);
+  const choice = chooseSnapshotStrategy({
+    snapshot: { driver: snap.driver, block: snap.block, bytes: restoreBytes },
+    target,
+    targetExpands: target.expands,
+  });
+  if (choice.fallback !== undefined) return planSnapshotCopy(input, ref, snap, choice.fallback);
+  return {
+    kind: 'create',
+    pvc: buildSmartTarget(base, {
+      strategy: CloneStrategies.Snapshot,
+      dataSource: { kind: 'VolumeSnapshot', name: ref.name },
+      startStorage: snap.restoreSize ?? '',
+      sourceText: `snapshot ${claimRefText(ref)}`,
+    }),
+  };
+}
+
+/** The class a snapshot is restored into for a host-assisted copy: one of its driver. */
+function classOfDriver(config: EffectiveConfig, driver: string | undefined): string | undefined {
+  const classes = config.storageClasses
+    .filter((sc) => driver !== undefined && sc.provisioner === driver)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return (classes.find((sc) => sc.isDefault) ?? classes[0])?.name;
+}
+
+/**
+ * The host-assisted fallback of a snapshot clone (CDI `planHostAssistedFromSnapshot`): restore
+ * the snapshot into a temporary claim of a class of its driver, then copy that claim as any
+ * host-assisted clone does; the temporary claim is deleted once the target is populated.
+ */
+function planSnapshotCopy(
+  input: DataVolumeInput,
+  ref: ClaimRef,
+  snap: SnapshotInfo,
+  fallback: Fallback,
+): ClonePlan {
+  const { dv, config } = input;
+  const namespace = dv.metadata.namespace ?? '';
+  const names = {
+    source: claimRefText(ref),
+    target: `${namespace}/${dv.metadata.name ?? ''}`,
+    kind: 'snapshot',
+  };
+  const temp = input.tempClaim;
+  if (temp === undefined) {
+    const storageClassName = classOfDriver(config, snap.driver);
+    if (storageClassName === undefined)
+      return {
+        kind: 'wait',
+        reason: fallback.reason,
+        message: `${fallback.message}; no storage class of the snapshot's driver ${snap.driver ?? ''} to restore it into for a host-assisted clone`,
+      };
+    return {
+      kind: 'snapshotting',
+      phase: DataVolumePhases.CloneFromSnapshotSourceInProgress,
+      actions: [
+        { kind: 'createPvc', pvc: buildSnapshotRestoreClaim(dv, ref, snap, storageClassName) },
+      ],
+      names,
+    };
+  }
+  if (temp.status?.phase !== 'Bound')
+    return {
+      kind: 'snapshotting',
+      phase: DataVolumePhases.CloneFromSnapshotSourceInProgress,
+      actions: [],
+      names,
+    };
+  const tempRef = { namespace, name: temp.metadata?.name ?? '' };
+  const source = sizedSource(temp);
+  const clone = { ref: tempRef, source };
+  const rendered = renderClaimSpec(dv, config, clone);
+  const bytes = claimBytes({ spec: rendered });
+  if (source !== undefined && bytes !== undefined) {
+    const target = {
+      bytes,
+      block: rendered.volumeMode === 'Block',
+      storageClassName: rendered.storageClassName,
+    };
+    const problem = cloneSizeProblem(source, target, config);
+    if (problem !== undefined) return { kind: 'invalid', message: problem };
+  }
+  const choice = { strategy: CloneStrategies.Copy, fallback };
+  return {
+    kind: 'create',
+    pvc: asCopyTarget(buildTargetPvc(dv, config, clone), choice),
+    actions: fallbackActions(input, choice, true),
+  };
 }

@@ -18,7 +18,14 @@ import {
   cloneTokenProblem,
   signCloneToken,
 } from '../../common/clone-token.js';
-import { resolveCloneSource } from './clone-resolve.js';
+import { resolveCloneSource, type ResolvedCloneSource } from './clone-resolve.js';
+import type { SnapshotClassView } from './clone-strategy.js';
+import { restoreClaimName, tempSnapshotName, type SnapshotInfo } from './smart-clone.js';
+import type { KubeClient } from '../kube.js';
+
+/** The annotation marking the default VolumeSnapshotClass. */
+const DEFAULT_SNAPSHOT_CLASS = 'snapshot.storage.kubernetes.io/is-default-class';
+import { sourceWaitMessage } from '../pvc/clone-source.js';
 import { decideDataVolume, isOwnedBy } from './decide.js';
 import type { TransferScrape } from '../progress-scraper.js';
 
@@ -119,6 +126,58 @@ async function checkCloneToken(
     : { extended: await signCloneToken(signer, grant, undefined, uid) };
 }
 
+/** The cluster's VolumeSnapshotClasses as the strategy reads them. */
+export async function readSnapshotClasses(client: KubeClient): Promise<SnapshotClassView[]> {
+  return (await client.listVolumeSnapshotClasses()).map((c) => ({
+    name: c.metadata?.name ?? '',
+    driver: c.driver ?? '',
+    isDefault: c.metadata?.annotations?.[DEFAULT_SNAPSHOT_CLASS] === 'true',
+  }));
+}
+
+/** What a VolumeSnapshot and its content say, read through the API (they are not cached). */
+async function readSnapshot(
+  ctx: DataVolumeReconcileContext,
+  namespace: string,
+  name: string,
+): Promise<SnapshotInfo | undefined> {
+  const vs = await ctx.client.getVolumeSnapshot(namespace, name);
+  if (vs === undefined) return undefined;
+  const contentName = vs.status?.boundVolumeSnapshotContentName;
+  const content =
+    contentName === undefined ? undefined : await ctx.client.getVolumeSnapshotContent(contentName);
+  const restoreSize = vs.status?.restoreSize;
+  return {
+    ready: vs.status?.readyToUse === true,
+    restoreSize: restoreSize === undefined ? undefined : String(restoreSize),
+    driver: content?.spec?.driver,
+    block: content?.spec?.sourceVolumeMode === 'Block',
+    deleting: vs.metadata?.deletionTimestamp !== undefined,
+  };
+}
+
+/** The snapshot state a clone without its target needs: its source snapshot or its temporary one. */
+async function smartCloneInputs(
+  ctx: DataVolumeReconcileContext,
+  dv: DataVolume,
+  source: ResolvedCloneSource | undefined,
+): Promise<{ snapshot?: SnapshotInfo; snapshotClasses?: SnapshotClassView[] }> {
+  if (source?.kind === 'snapshot') {
+    const snapshot = await readSnapshot(ctx, source.ref.namespace, source.ref.name);
+    return snapshot === undefined ? {} : { snapshot };
+  }
+  // A smart clone is possible only for a readable source in the same namespace.
+  if (
+    source?.kind !== 'claim' ||
+    source.ref.namespace !== (dv.metadata.namespace ?? '') ||
+    sourceWaitMessage(source.ref, source.pvc) !== undefined
+  )
+    return {};
+  const snapshotClasses = await readSnapshotClasses(ctx.client);
+  const snapshot = await readSnapshot(ctx, source.ref.namespace, tempSnapshotName(dv));
+  return { snapshotClasses, ...(snapshot === undefined ? {} : { snapshot }) };
+}
+
 /** Reconciles one DataVolume; returns a requeue delay when it wants to run again. */
 export async function reconcileDataVolume(
   ctx: DataVolumeReconcileContext,
@@ -143,6 +202,7 @@ export async function reconcileDataVolume(
     cloneSource?.kind === 'claim' && cloneSource.ref.namespace !== namespace
       ? await checkCloneToken(ctx, dv, cloneSource.ref)
       : {};
+  const smart = pvc === undefined ? await smartCloneInputs(ctx, dv, cloneSource) : {};
   const actions = decideDataVolume({
     dv,
     pvc,
@@ -153,6 +213,8 @@ export async function reconcileDataVolume(
     ...(cloneSource === undefined ? {} : { cloneSource }),
     ...(token.problem === undefined ? {} : { cloneTokenProblem: token.problem }),
     ...(token.extended === undefined ? {} : { extendedCloneToken: token.extended }),
+    ...smart,
+    tempClaim: ctx.caches.pvcs.get(restoreClaimName(dv), namespace),
     now: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
   return execute(ctx, actions);

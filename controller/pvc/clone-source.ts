@@ -17,7 +17,9 @@ function isCdiTarget(pvc: V1PersistentVolumeClaim): boolean {
     Annotations.Endpoint in anns ||
     Annotations.Source in anns ||
     Annotations.CloneRequest in anns ||
-    Annotations.UploadTarget in anns
+    Annotations.UploadTarget in anns ||
+    // A storage-side clone's target (its clone type annotation, CDI `cdi.kubevirt.io/cloneType`).
+    'cdi.kubevirt.io/cloneType' in anns
   );
 }
 

@@ -27,6 +27,7 @@ import { KUBELET_RESTART_BACKOFF, type RestartBackoff } from './pod-worker.js';
 import { isRecord, type KObject } from './object.js';
 import { makePki, makeToken, writeKubeconfig } from './pki.js';
 import { Provisioner } from './provisioner.js';
+import { SnapshotController } from './snapshots.js';
 import { ServiceProxy } from './service-proxy.js';
 import { TokenIssuer } from './tokens.js';
 import { SANDBOX_USER } from './reviews.js';
@@ -374,6 +375,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   publishAuthenticationConfig(cluster.api, frontProxy.caPem);
   bootstrapRoles(cluster.api);
   await applyCrds(cluster.api, deployDir, log);
+  // The CSI snapshot API a cluster's snapshot controller brings (test/sandbox/crds).
+  await applyCrds(cluster.api, join(root, 'test', 'sandbox'), log);
   // When installing, kubectl applies them (recording what it applied, as on a cluster).
   if (opts.install !== true) await applyRbac(cluster.api, deployDir);
   const gc = new GarbageCollector(cluster.api, log.child({ component: 'gc' }));
@@ -381,6 +384,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     api: cluster.api,
     dataDir: join(dataDir, 'volumes'),
     log: log.child({ component: 'provisioner' }),
+  });
+  const snapshots = new SnapshotController({
+    api: cluster.api,
+    dataDir: join(dataDir, 'snapshots'),
+    log: log.child({ component: 'snapshot-controller' }),
   });
   const { runtime, registry } = await makePodRuntime(opts, root);
   const closeRegistry = async (): Promise<void> => registry?.close();
@@ -426,6 +434,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   };
   gc.start();
   provisioner.start();
+  snapshots.start();
   kubelet.start();
   services.start();
   rootCa.start();
@@ -434,6 +443,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const stopControllers = (): void => {
     gc.stop();
     provisioner.stop();
+    snapshots.stop();
     services.stop();
     rootCa.stop();
     workloads.stop();

@@ -6,6 +6,11 @@
  * `volume.kubernetes.io/selected-node` annotation, which the scheduler part sets when a pod using
  * the claim appears. PVC protection: a deleted PVC stays until no running pod uses it. Reclaim
  * policy Delete removes the PV and its data when the claim goes.
+ * A claim whose `dataSourceRef`/`dataSource` names a VolumeSnapshot or another claim of the same
+ * namespace starts from a copy of that source's data, as a CSI driver's CREATE_VOLUME from a
+ * content source does: the size must be at least the source's, a larger Block volume is grown,
+ * and it waits while the snapshot is not ready or the claim not bound. A bound claim whose
+ * request grows is expanded when its class has `allowVolumeExpansion`.
  */
 import { closeSync, mkdirSync, openSync, ftruncateSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +19,8 @@ import { parseQuantity } from '../../common/quantity.js';
 import type { Logger } from '../../common/logger.js';
 import { NODE_NAME, PROVISIONER, PVC_PROTECTION, Types } from './cluster.js';
 import { recordEvent } from './events.js';
+import { snapshotVolume, SNAPSHOT_GROUP, type SnapshotVolume } from './snapshots.js';
+import { copyVolume, growVolume, textOf } from './volume-copy.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject } from './object.js';
 import type { ResourceType } from './resources.js';
@@ -27,6 +34,13 @@ export interface ProvisionerOptions {
 }
 
 const SWEEP_DELAY_MS = 10;
+
+/**
+ * A second provisioner name the same driver serves, so that tests have classes of different
+ * provisioners (a storage-side clone between them is impossible).
+ */
+export const OTHER_PROVISIONER = 'sandbox.cdi.kubevirt.io/hostpath-other';
+const PROVISIONERS: ReadonlySet<unknown> = new Set([PROVISIONER, OTHER_PROVISIONER]);
 
 /** Claims a pod uses (by name, in the pod's namespace). */
 export function podClaims(pod: KObject): string[] {
@@ -48,6 +62,12 @@ export class Provisioner {
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #t: { pvc: ResourceType; pv: ResourceType; sc: ResourceType; pod: ResourceType };
+  /** Claim UIDs whose volume is being copied from their data source. */
+  readonly #copying = new Set<string>();
+  /** Claim UIDs whose volume holds their data source's copy. */
+  readonly #copied = new Set<string>();
+  /** Claim UIDs told why their data source cannot be used (one event each). */
+  readonly #refused = new Set<string>();
 
   constructor(private readonly opts: ProvisionerOptions) {
     const t = (key: string): ResourceType => {
@@ -122,7 +142,7 @@ export class Provisioner {
         getPath(pvc, ['spec', 'volumeName']) === undefined
       ) {
         this.#provision(pvc);
-      }
+      } else if (getPath(pvc, ['status', 'phase']) === 'Bound') this.#expand(pvc);
     }
     this.#reclaim();
   }
@@ -152,7 +172,8 @@ export class Provisioner {
   #provision(pvc: KObject): void {
     const { api, log } = this.opts;
     const sc = this.#classOf(pvc);
-    if (sc === undefined || sc['provisioner'] !== PROVISIONER) return;
+    if (sc === undefined || !PROVISIONERS.has(sc['provisioner'])) return;
+    const provisioner = textOf(sc['provisioner']);
     const ns = pvc.metadata.namespace ?? '';
     const name = pvc.metadata.name ?? '';
     const wffc = sc['volumeBindingMode'] === 'WaitForFirstConsumer';
@@ -176,11 +197,14 @@ export class Provisioner {
     }
     const requested = getPath(pvc, ['spec', 'resources', 'requests', 'storage']);
     if (typeof requested !== 'string' && typeof requested !== 'number') return;
-    const bytes = parseQuantity(String(requested));
+    const bytes = parseQuantity(textOf(requested));
     const block = getPath(pvc, ['spec', 'volumeMode']) === 'Block';
     const pvName = `pvc-${pvc.metadata.uid ?? ''}`;
     const path = join(this.opts.dataDir, pvName);
-    if (block) {
+    const fromSource = this.#dataSource(pvc);
+    if (fromSource !== undefined) {
+      if (!this.#populate(pvc, fromSource, { path, bytes, block })) return;
+    } else if (block) {
       const fd = openSync(path, 'w');
       try {
         ftruncateSync(fd, bytes);
@@ -194,11 +218,11 @@ export class Provisioner {
       kind: 'PersistentVolume',
       metadata: {
         name: pvName,
-        annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER },
+        annotations: { 'pv.kubernetes.io/provisioned-by': provisioner },
         finalizers: ['kubernetes.io/pv-protection'],
       },
       spec: {
-        capacity: { storage: String(requested) },
+        capacity: { storage: textOf(requested) },
         accessModes,
         volumeMode: block ? 'Block' : 'Filesystem',
         hostPath: { path, type: block ? 'File' : 'Directory' },
@@ -237,8 +261,8 @@ export class Provisioner {
       ...next.metadata.annotations,
       'pv.kubernetes.io/bind-completed': 'yes',
       'pv.kubernetes.io/bound-by-controller': 'yes',
-      'volume.kubernetes.io/storage-provisioner': PROVISIONER,
-      'volume.beta.kubernetes.io/storage-provisioner': PROVISIONER,
+      'volume.kubernetes.io/storage-provisioner': provisioner,
+      'volume.beta.kubernetes.io/storage-provisioner': provisioner,
     };
     (next['spec'] as Record<string, unknown>)['volumeName'] = pvName;
     const updated = api.update(this.#t.pvc, ns, name, next);
@@ -248,7 +272,7 @@ export class Provisioner {
       name,
       {
         ...updated,
-        status: { phase: 'Bound', accessModes, capacity: { storage: String(requested) } },
+        status: { phase: 'Bound', accessModes, capacity: { storage: textOf(requested) } },
       },
       { subresource: 'status' },
     );
@@ -259,6 +283,123 @@ export class Provisioner {
       component: PROVISIONER,
     });
     log.debug('bound', { pvc: `${ns}/${name}`, pv: pvName, path, bytes });
+  }
+
+  /**
+   * The data a claim starts from: none (undefined), a source not usable yet (`wait`), a source
+   * that never will be (a message), or where the source's data is.
+   */
+  #dataSource(pvc: KObject): SnapshotVolume | 'wait' | { refused: string } | undefined {
+    const ref =
+      getPath(pvc, ['spec', 'dataSourceRef']) ?? getPath(pvc, ['spec', 'dataSource']) ?? undefined;
+    if (!isRecord(ref)) return undefined;
+    const ns = pvc.metadata.namespace ?? '';
+    const name = textOf(ref['name']);
+    const group = textOf(ref['apiGroup']);
+    if (ref['kind'] === 'VolumeSnapshot' && group === SNAPSHOT_GROUP) {
+      return snapshotVolume(this.opts.api, ns, name) ?? 'wait';
+    }
+    if (ref['kind'] !== 'PersistentVolumeClaim' || group !== '') return undefined;
+    const source = this.opts.api.find(this.#t.pvc, ns, name);
+    if (source === undefined || getPath(source, ['status', 'phase']) !== 'Bound') return 'wait';
+    const provisioner = this.#classOf(pvc)?.['provisioner'];
+    if (this.#classOf(source)?.['provisioner'] !== provisioner)
+      return { refused: `the source claim ${name} is not provisioned by ${textOf(provisioner)}` };
+    const pv = this.opts.api.find(this.#t.pv, '', textOf(getPath(source, ['spec', 'volumeName'])));
+    const path = pv === undefined ? undefined : getPath(pv, ['spec', 'hostPath', 'path']);
+    const capacity = pv === undefined ? undefined : getPath(pv, ['spec', 'capacity', 'storage']);
+    if (typeof path !== 'string' || capacity === undefined) return 'wait';
+    return {
+      path,
+      bytes: parseQuantity(textOf(capacity)),
+      block: getPath(pv, ['spec', 'volumeMode']) === 'Block',
+    };
+  }
+
+  /**
+   * Fills a new volume from its claim's data source; true once the copy is there (the claim can
+   * bind), false while it waits or runs, or when the source cannot be used.
+   */
+  #populate(
+    pvc: KObject,
+    source: SnapshotVolume | 'wait' | { refused: string },
+    target: { path: string; bytes: number; block: boolean },
+  ): boolean {
+    const uid = pvc.metadata.uid ?? '';
+    if (this.#copied.has(uid)) return true;
+    if (source === 'wait' || this.#copying.has(uid)) return false;
+    let refusal = 'refused' in source ? source.refused : undefined;
+    if (!('refused' in source)) {
+      if (source.block !== target.block)
+        refusal = "the volume mode of the source differs from the claim's";
+      else if (target.bytes < source.bytes)
+        refusal = `requested volume size ${target.bytes} is less than the size ${source.bytes} of the source`;
+    }
+    if (refusal !== undefined || 'refused' in source) {
+      if (!this.#refused.has(uid)) {
+        this.#refused.add(uid);
+        recordEvent(this.opts.api, pvc, {
+          type: 'Warning',
+          reason: 'ProvisioningFailed',
+          message: `failed to provision volume with StorageClass: ${refusal ?? ''}`,
+          component: PROVISIONER,
+        });
+      }
+      return false;
+    }
+    this.#copying.add(uid);
+    rmSync(target.path, { recursive: true, force: true });
+    copyVolume(source.path, target.path)
+      .then(() => {
+        if (target.block) growVolume(target.path, target.bytes);
+        this.#copied.add(uid);
+      })
+      .catch((err: unknown) => {
+        this.opts.log.warn('copy from the data source failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        rmSync(target.path, { recursive: true, force: true });
+      })
+      .finally(() => {
+        this.#copying.delete(uid);
+        this.#schedule();
+      });
+    return false;
+  }
+
+  /** Grows a bound claim's volume to its larger request when its class allows expansion. */
+  #expand(pvc: KObject): void {
+    const requested = getPath(pvc, ['spec', 'resources', 'requests', 'storage']);
+    const capacity = getPath(pvc, ['status', 'capacity', 'storage']);
+    if (requested === undefined || capacity === undefined) return;
+    const want = parseQuantity(textOf(requested));
+    if (want <= parseQuantity(textOf(capacity))) return;
+    if (this.#classOf(pvc)?.['allowVolumeExpansion'] !== true) return;
+    const { api } = this.opts;
+    const pvName = textOf(getPath(pvc, ['spec', 'volumeName']));
+    const pv = api.find(this.#t.pv, '', pvName);
+    const path = pv === undefined ? undefined : getPath(pv, ['spec', 'hostPath', 'path']);
+    if (pv === undefined || typeof path !== 'string') return;
+    growVolume(path, want);
+    const nextPv = clone(pv);
+    (nextPv['spec'] as Record<string, unknown>)['capacity'] = { storage: textOf(requested) };
+    api.update(this.#t.pv, '', pvName, nextPv);
+    const ns = pvc.metadata.namespace ?? '';
+    const name = pvc.metadata.name ?? '';
+    const status = isRecord(pvc['status']) ? pvc['status'] : {};
+    api.update(
+      this.#t.pvc,
+      ns,
+      name,
+      { ...pvc, status: { ...status, capacity: { storage: textOf(requested) } } },
+      { subresource: 'status' },
+    );
+    recordEvent(api, pvc, {
+      type: 'Normal',
+      reason: 'VolumeResizeSuccessful',
+      message: `ResizeVolume succeeded for volume "${pvName}"`,
+      component: 'external-resizer',
+    });
   }
 
   /** PVs whose claim is gone: Delete policy removes them and their data; Retain releases them. */
