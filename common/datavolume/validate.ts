@@ -17,13 +17,20 @@ import { parseQuantity } from '../quantity.js';
 import { ContentTypes } from '../contract.js';
 
 /** Source kinds the import path serves, in CDI's JSON names. */
-export const SUPPORTED_SOURCES = ['http', 's3', 'registry', 'blank', 'upload', 'pvc'] as const;
+export const SUPPORTED_SOURCES = [
+  'http',
+  's3',
+  'gcs',
+  'registry',
+  'blank',
+  'upload',
+  'pvc',
+] as const;
 /** One of {@link SUPPORTED_SOURCES}. */
 export type SupportedSourceKind = (typeof SUPPORTED_SOURCES)[number];
 
 const KNOWN_SOURCES = [
   ...SUPPORTED_SOURCES,
-  'gcs',
   'snapshot',
   'imageio',
   'vddk',
@@ -162,6 +169,10 @@ function sourceProblems(source: DataVolumeSource, contentType: string): string[]
   }
   if (source.s3 !== undefined) {
     const p = urlProblem('s3', source.s3.url, ['http', 'https', 's3']);
+    if (p !== undefined) problems.push(p);
+  }
+  if (source.gcs !== undefined) {
+    const p = urlProblem('gcs', source.gcs.url, ['gs', 'http', 'https']);
     if (p !== undefined) problems.push(p);
   }
   if (source.registry !== undefined) problems.push(...registryProblems(source, contentType));

@@ -161,6 +161,26 @@ describe('buildImporterPod', () => {
       },
     },
     {
+      what: 'gcs with a key Secret: the key file, not an access key pair',
+      anns: {
+        [Annotations.Source]: 'gcs',
+        [Annotations.Endpoint]: 'gs://bucket/disk.img',
+        [Annotations.SecretName]: 'gcs-key',
+      },
+      want: {
+        [ImporterEnv.Source]: 'gcs',
+        [ImporterEnv.Endpoint]: 'gs://bucket/disk.img',
+        [ImporterEnv.GoogleCredentialsFile]: '/google/credentials.json',
+      },
+      absent: [ImporterEnv.AccessKeyId, ImporterEnv.SecretKey],
+    },
+    {
+      what: 'gcs without a Secret is anonymous',
+      anns: { [Annotations.Source]: 'gcs', [Annotations.Endpoint]: 'gs://bucket/disk.img' },
+      want: { [ImporterEnv.Source]: 'gcs' },
+      absent: [ImporterEnv.GoogleCredentialsFile, ImporterEnv.AccessKeyId],
+    },
+    {
       what: 'bare claim: owner uid is the claim’s',
       anns: { [Annotations.Endpoint]: 'http://h/x' },
       owners: 0,
@@ -216,6 +236,27 @@ describe('buildImporterPod', () => {
           (v.emptyDir === undefined ? undefined : `emptyDir:${v.name}`),
       ),
     ).toEqual(['disk', 'emptyDir:cdi-tmp', 'disk-scratch', 'ca', 'hdr']);
+  });
+
+  it('mounts a gcs key Secret at /google, as CDI does', () => {
+    const pod = buildImporterPod({
+      pvc: claim({
+        [Annotations.Source]: 'gcs',
+        [Annotations.Endpoint]: 'gs://b/o',
+        [Annotations.SecretName]: 'gcs-key',
+      }),
+      config: baseConfig,
+      settings,
+      scratch: false,
+    });
+    expect(pod.spec?.containers[0]?.volumeMounts).toContainEqual({
+      name: 'cdi-secret-vol',
+      mountPath: '/google',
+    });
+    expect(pod.spec?.volumes).toContainEqual({
+      name: 'cdi-secret-vol',
+      secret: { secretName: 'gcs-key' },
+    });
   });
 
   it('applies CDIConfig resources, proxy and priority class', () => {
