@@ -12,6 +12,7 @@ import type {
 } from '../common/api/datavolume.js';
 import { ControllerEnv } from '../common/contract.js';
 import type { NodePlacement } from './cdi/types.js';
+import { uploadProxyUrl, type IngressLike, type RouteLike } from './upload-proxy-url.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
 /** Settings of the controller process. */
@@ -109,10 +110,21 @@ export interface StorageClassInfo {
   readonly volumeBindingMode: string;
 }
 
-/** Computes `CDIConfig.status` from its spec and the storage classes (pure). */
+/** The Ingresses and Routes of CDI's namespace that may expose the upload proxy Service. */
+export interface UploadProxyRoutes {
+  readonly ingresses: readonly IngressLike[];
+  readonly routes: readonly RouteLike[];
+  readonly service: string;
+}
+
+/**
+ * Computes `CDIConfig.status` from its spec, the storage classes and, when given, the Ingresses
+ * and Routes that may carry the upload proxy URL (pure).
+ */
 export function computeConfigStatus(
   spec: CdiConfigSpec | undefined,
   storageClasses: readonly StorageClassInfo[],
+  exposure?: UploadProxyRoutes,
 ): CdiConfigStatus {
   const specGlobal = spec?.filesystemOverhead?.global;
   const global =
@@ -142,9 +154,13 @@ export function computeConfigStatus(
     filesystemOverhead: { global, storageClass: perClass },
     preallocation: spec?.preallocation ?? false,
   };
-  if (spec?.uploadProxyURLOverride !== undefined && spec.uploadProxyURLOverride !== '') {
-    status.uploadProxyURL = spec.uploadProxyURLOverride;
-  }
+  const url = uploadProxyUrl({
+    override: spec?.uploadProxyURLOverride,
+    ingresses: exposure?.ingresses ?? [],
+    routes: exposure?.routes ?? [],
+    service: exposure?.service ?? '',
+  });
+  if (url !== undefined) status.uploadProxyURL = url;
   return status;
 }
 

@@ -41,7 +41,7 @@ import { ResilientInformer } from './informer.js';
 import type { KubeClient } from './kube.js';
 import { WorkQueue } from './queue.js';
 import { importerPodName, uploadPodName } from './builders/naming.js';
-import { CdiPki } from './pki/cdi-pki.js';
+import { CdiPki, PkiNames } from './pki/cdi-pki.js';
 import {
   reconcileDataVolume,
   splitKey,
@@ -125,6 +125,8 @@ export class Controller implements MetricsSource {
     list: (): readonly DataImportCron[] => this.crons.list() as readonly DataImportCron[],
   };
   private readonly cdis: ResilientInformer<KubernetesObject>;
+  /** Ingresses of CDI's namespace: one may expose the upload proxy (CDIConfig's URL). */
+  private readonly ingresses: ResilientInformer<KubernetesObject>;
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -236,6 +238,20 @@ export class Controller implements MetricsSource {
         })) as KubernetesListObject<KubernetesObject>,
       onChange: (c) => this.cdiQueue.add(c.metadata?.name ?? ''),
     });
+    const namespace = options.settings.namespace;
+    this.ingresses = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses`,
+      list: async () =>
+        (await custom.listNamespacedCustomObject({
+          group: 'networking.k8s.io',
+          version: 'v1',
+          namespace,
+          plural: 'ingresses',
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: () => this.configQueue.add(CONFIG_KEY),
+    });
     this.dataSources = new ResilientInformer({
       kubeConfig,
       log,
@@ -346,6 +362,7 @@ export class Controller implements MetricsSource {
       this.storageProfiles.start(),
       this.crons.start(),
       this.cdis.start(),
+      this.ingresses.start(),
     ]);
     await this.dataVolumes.start();
     this.synced = true;
@@ -452,6 +469,7 @@ export class Controller implements MetricsSource {
       this.storageProfiles.stop(),
       this.crons.stop(),
       this.cdis.stop(),
+      this.ingresses.stop(),
     ]);
   }
 
@@ -467,6 +485,7 @@ export class Controller implements MetricsSource {
     for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
       this.profileQueue.add(o.metadata?.name ?? '');
     this.requeueCdis();
+    this.configQueue.add(CONFIG_KEY);
   }
 
   private requeueCdis(): void {
@@ -701,7 +720,12 @@ export class Controller implements MetricsSource {
   private async reconcileConfig(): Promise<void> {
     const current = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
     if (current === undefined) return;
-    const status = computeConfigStatus(current.spec, this.storageClassInfos());
+    // Routes are listed, not watched: the API exists on OpenShift only (a resync picks them up).
+    const status = computeConfigStatus(current.spec, this.storageClassInfos(), {
+      ingresses: this.ingresses.list(),
+      routes: await this.options.client.listRoutes(this.options.settings.namespace),
+      service: PkiNames.UploadProxyService,
+    });
     if (JSON.stringify(current.status ?? {}) === JSON.stringify(status)) return;
     await this.options.client.patchCdiConfigStatus(status);
   }
