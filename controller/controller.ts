@@ -143,6 +143,9 @@ export class Controller implements MetricsSource {
   private pkiRetryTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private synced = false;
+  /** The certConfig (JSON) the PKI was last ensured with. */
+  private pkiCertConfig: string | undefined;
+  private pkiRun: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ControllerOptions) {
     const { client, log } = options;
@@ -236,7 +239,12 @@ export class Controller implements MetricsSource {
           version: CDI_VERSION,
           plural: CDI_PLURAL,
         })) as KubernetesListObject<KubernetesObject>,
-      onChange: (c) => this.cdiQueue.add(c.metadata?.name ?? ''),
+      onChange: (c) => {
+        this.cdiQueue.add(c.metadata?.name ?? '');
+        // New certificate lifetimes are applied at once, not at the next resync.
+        if (this.pkiCertConfig !== undefined && this.certConfigJson() !== this.pkiCertConfig)
+          void this.ensurePki();
+      },
     });
     const namespace = options.settings.namespace;
     this.ingresses = new ResilientInformer({
@@ -352,6 +360,8 @@ export class Controller implements MetricsSource {
     }
     // Uploads wait for this (their Secrets are signed by it); imports do not, so a failure is
     // logged and retried at each resync rather than stopping the controller.
+    // The CDI resource's certConfig sets the certificates' lifetimes: read it before issuing.
+    await this.cdis.start();
     await this.ensurePki();
     await Promise.all([
       this.storageClasses.start(),
@@ -361,7 +371,6 @@ export class Controller implements MetricsSource {
       this.dataSources.start(),
       this.storageProfiles.start(),
       this.crons.start(),
-      this.cdis.start(),
       this.ingresses.start(),
     ]);
     await this.dataVolumes.start();
@@ -492,10 +501,23 @@ export class Controller implements MetricsSource {
     for (const c of this.cdis.list()) this.cdiQueue.add(c.metadata?.name ?? '');
   }
 
-  private async ensurePki(): Promise<void> {
+  /** The active CDI resource's `spec.certConfig`, as JSON (`{}` when none). */
+  private certConfigJson(): string {
+    return JSON.stringify(activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.certConfig ?? {});
+  }
+
+  /** Runs {@link ensurePkiOnce} after any run in progress: two runs would race on the Secrets. */
+  private ensurePki(): Promise<void> {
+    this.pkiRun = this.pkiRun.then(() => this.ensurePkiOnce());
+    return this.pkiRun;
+  }
+
+  private async ensurePkiOnce(): Promise<void> {
     clearTimeout(this.pkiRetryTimer);
     try {
-      await this.pki.ensure();
+      const certConfig = activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.certConfig;
+      this.pkiCertConfig = this.certConfigJson();
+      await this.pki.ensure(certConfig);
       // Readiness may have changed: the CDI resource's conditions follow it.
       this.requeueCdis();
     } catch (err) {
