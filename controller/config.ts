@@ -10,6 +10,7 @@ import type {
   ClaimPropertySet,
   ResourceRequirements,
 } from '../common/api/datavolume.js';
+import { isValidPercent } from '../common/config-validate.js';
 import { ControllerEnv } from '../common/contract.js';
 import type { NodePlacement } from './cdi/types.js';
 import { uploadProxyUrl, type IngressLike, type RouteLike } from './upload-proxy-url.js';
@@ -95,10 +96,7 @@ export const DEFAULT_POD_RESOURCES: Readonly<Required<ResourceRequirements>> = O
   requests: { cpu: '100m', memory: '60M' },
 });
 
-/** True for CDI's Percent syntax `^(0(\.\d{1,3})?|1)$`. */
-export function isValidPercent(text: string): boolean {
-  return /^(0(\.\d{1,3})?|1)$/.test(text);
-}
+export { isValidPercent } from '../common/config-validate.js';
 
 /** What {@link computeConfigStatus} needs to know about the cluster. */
 export interface StorageClassInfo {

@@ -34,16 +34,16 @@ import {
   type CertificateUsage,
   type KeyAndCert,
 } from '../../common/x509.js';
-import type { CdiCertConfig } from '../cdi/types.js';
 import type { KubeClient } from '../kube.js';
 import {
   CERT_CONFIG_ANNOTATION,
   DEFAULT_LIFETIMES,
   certConfigAnnotation,
   resolveLifetimes,
+  type CdiCertConfig,
   type CertLifetime,
   type PkiLifetimes,
-} from './cert-config.js';
+} from '../../common/cert-config.js';
 
 const DAY_MS = 86_400_000;
 /**

@@ -18,7 +18,7 @@ import {
 } from '../../common/api/datavolume.js';
 import { CDI_FINALIZER, CONFIG_AUTHORITY_ANNOTATION } from '../../controller/cdi/decide.js';
 import type { Cdi } from '../../controller/cdi/types.js';
-import { CERT_CONFIG_ANNOTATION } from '../../controller/pki/cert-config.js';
+import { CERT_CONFIG_ANNOTATION } from '../../common/cert-config.js';
 import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {

@@ -6,8 +6,20 @@
  * and a network clone's); each a Go `duration` and a `renewBefore` (renew once less than that is
  * left). Unset fields keep this controller's defaults. Pure.
  */
-import { parseDuration } from '../../common/duration.js';
-import type { CdiCertConfig, CertConfig } from '../cdi/types.js';
+import { parseDuration } from './duration.js';
+
+/** Lifetime of one certificate class (Go durations, e.g. `48h`), as users write it. */
+export interface CertConfig {
+  duration?: string;
+  renewBefore?: string;
+}
+
+/** The CDI resource's `spec.certConfig`. */
+export interface CdiCertConfig {
+  ca?: CertConfig;
+  server?: CertConfig;
+  client?: CertConfig;
+}
 
 const DAY_MS = 86_400_000;
 
