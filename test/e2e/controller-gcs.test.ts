@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * End to end: DataVolumes with a `gcs` source, applied with kubectl to the sandbox, imported by
- * importer pods from a GCS stand-in on 127.0.0.1 (test/helpers/gcs-server.ts). A private object
+ * importer pods running from the cdi image under runc (user 107, read-only root) from a GCS
+ * stand-in on 127.0.0.1 (test/helpers/gcs-server.ts). A private object
  * is read with the service-account key of the `secretRef` Secret (`credentials.json`, mounted at
  * /google as CDI does), a public one anonymously; the URL's host is the endpoint, as in CDI.
  * Every volume must end holding what `qemu-img convert -O raw` makes of the source.
@@ -23,6 +24,8 @@ import {
   startGcsServer,
   type TestGcsServer,
 } from '../helpers/gcs-server.js';
+import { buildImageOnce } from '../containers/image-build.js';
+import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
 import {
   apply,
   sameDisk,
@@ -51,8 +54,11 @@ beforeAll(async () => {
   gcs = await startGcsServer((origin) => createServiceAccountKey(`${origin}/token`));
   gcs.objects.set('vm-images/fedora/disk.qcow2', { data: await readFile(qcow2) });
   gcs.objects.set('public-images/disk.qcow2.xz', { data: await readFile(xz), public: true });
-  env = await startControllerEnv();
-});
+  const image =
+    process.env['CDI_E2E_IMAGE'] ??
+    (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
+  env = await startControllerEnv(undefined, { podRuntime: 'runc', image });
+}, 600_000);
 
 afterAll(async () => {
   await env?.stop();
@@ -90,6 +96,7 @@ stringData:
 ---
 ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
     );
+    expect(env.sandbox.podRuntime).toBe('runc');
     await waitForPhase(env, 'default', 'gcs-keyed', 'Succeeded');
     expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-keyed'))).toBe(true);
     const tokenRequests = gcs.requests.filter((r) => r.method === 'POST' && r.url === '/token');
