@@ -377,6 +377,22 @@ export class CdiPki {
     });
   }
 
+  /** The Secret's pair was issued under the wanted lifetimes and needs no renewal. */
+  #isCurrent(
+    existing: V1Secret | undefined,
+    current: KeyAndCert,
+    wanted: string,
+    spec: { readonly lifetime: CertLifetime; readonly signer?: KeyAndCert },
+  ): boolean {
+    const annotation = existing?.metadata?.annotations?.[CERT_CONFIG_ANNOTATION];
+    if (!issuedUnder(annotation, wanted, current, spec.lifetime)) return false;
+    return !needsRenewal(current, {
+      now: this.#now(),
+      renewBeforeMs: spec.lifetime.renewBeforeMs,
+      ...(spec.signer === undefined ? {} : { signer: spec.signer }),
+    });
+  }
+
   async #ensurePair(spec: {
     readonly secret: string;
     readonly lifetime: CertLifetime;
@@ -387,21 +403,7 @@ export class CdiPki {
     const existing = await client.getSecret(namespace, spec.secret);
     const current = pairOf(existing);
     const wanted = certConfigAnnotation(spec.lifetime);
-    if (
-      current !== undefined &&
-      issuedUnder(
-        existing?.metadata?.annotations?.[CERT_CONFIG_ANNOTATION],
-        wanted,
-        current,
-        spec.lifetime,
-      ) &&
-      !needsRenewal(current, {
-        now: this.#now(),
-        renewBeforeMs: spec.lifetime.renewBeforeMs,
-        ...(spec.signer === undefined ? {} : { signer: spec.signer }),
-      })
-    )
-      return current;
+    if (current !== undefined && this.#isCurrent(existing, current, wanted, spec)) return current;
     const pair = spec.issue();
     const secret: V1Secret = {
       apiVersion: 'v1',
