@@ -236,6 +236,11 @@ export const ControllerEnv = {
   MetricsBindAddress: 'METRICS_BIND_ADDRESS',
   /** Port of `/metrics`, `/healthz` and `/readyz` (default 8080; 0 picks a free port). */
   MetricsPort: 'METRICS_PORT',
+  /**
+   * Ours: a GCS endpoint (Google's `STORAGE_EMULATOR_HOST` form) the importer pods of `gcs`
+   * sources get, so `gs://` URLs reach a GCS-compatible server instead of Google.
+   */
+  GcsEndpoint: 'STORAGE_EMULATOR_HOST',
 } as const;
 
 /** Environment of the upload server pod (CDI `upload-controller.go` `makeUploadPodSpec`). */

@@ -34,6 +34,8 @@ export interface ControllerSettings {
   readonly metricsBindAddress: string;
   /** Their port (`METRICS_PORT`, default 8080; 0 picks a free one). */
   readonly metricsPort: number;
+  /** Passed to the importer pods of `gcs` sources (`STORAGE_EMULATOR_HOST`), when set. */
+  readonly gcsEndpoint?: string;
 }
 
 /** Port of the controller's metrics and probes when `METRICS_PORT` is unset (CDI's). */
@@ -71,6 +73,7 @@ export function parseControllerSettings(
     );
   }
   const importerImage = nonEmpty(env[ControllerEnv.ImporterImage]) ?? DEFAULT_IMPORTER_IMAGE;
+  const gcsEndpoint = nonEmpty(env[ControllerEnv.GcsEndpoint]);
   return Object.freeze({
     importerImage,
     uploadServerImage: nonEmpty(env[ControllerEnv.UploadServerImage]) ?? importerImage,
@@ -80,6 +83,7 @@ export function parseControllerSettings(
     identity: nonEmpty(env[ControllerEnv.PodName]) ?? fallbackIdentity,
     metricsBindAddress: nonEmpty(env[ControllerEnv.MetricsBindAddress]) ?? '0.0.0.0',
     metricsPort,
+    ...(gcsEndpoint === undefined ? {} : { gcsEndpoint }),
   });
 }
 

@@ -101,6 +101,7 @@ describe('buildImporterPod', () => {
   it.each<{
     what: string;
     anns: Record<string, string>;
+    settings?: ReturnType<typeof parseControllerSettings>;
     block?: boolean;
     owners?: number;
     want: Record<string, string>;
@@ -175,6 +176,25 @@ describe('buildImporterPod', () => {
       absent: [ImporterEnv.AccessKeyId, ImporterEnv.SecretKey],
     },
     {
+      what: 'gcs with the controller’s endpoint override',
+      anns: { [Annotations.Source]: 'gcs', [Annotations.Endpoint]: 'gs://bucket/disk.img' },
+      settings: parseControllerSettings(
+        { IMPORTER_IMAGE: 'reg/importer:v1', STORAGE_EMULATOR_HOST: 'gcs.local:4443' },
+        'test',
+      ),
+      want: { [ImporterEnv.StorageEmulatorHost]: 'gcs.local:4443' },
+    },
+    {
+      what: 'http ignores the gcs endpoint override',
+      anns: { [Annotations.Endpoint]: 'http://h/x' },
+      settings: parseControllerSettings(
+        { IMPORTER_IMAGE: 'reg/importer:v1', STORAGE_EMULATOR_HOST: 'gcs.local:4443' },
+        'test',
+      ),
+      want: {},
+      absent: [ImporterEnv.StorageEmulatorHost],
+    },
+    {
       what: 'gcs without a Secret is anonymous',
       anns: { [Annotations.Source]: 'gcs', [Annotations.Endpoint]: 'gs://bucket/disk.img' },
       want: { [ImporterEnv.Source]: 'gcs' },
@@ -187,7 +207,7 @@ describe('buildImporterPod', () => {
       want: { [ImporterEnv.OwnerUid]: 'pvc-uid' },
       absent: [ImporterEnv.AccessKeyId, ImporterEnv.CertDir, ImporterEnv.Checksum],
     },
-  ])('env: $what', ({ anns, block, owners, want, absent }) => {
+  ])('env: $what', ({ anns, settings: own, block, owners, want, absent }) => {
     const config = effectiveConfig({ insecureRegistries: ['reg.local:5000'] }, classes);
     const pod = buildImporterPod({
       pvc: claim(anns, {
@@ -195,7 +215,7 @@ describe('buildImporterPod', () => {
         ...(owners === undefined ? {} : { owners }),
       }),
       config,
-      settings,
+      settings: own ?? settings,
       scratch: false,
     });
     const env = envMap(pod);

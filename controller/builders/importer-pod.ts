@@ -117,6 +117,8 @@ export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
   ];
   const secret = annotation(pvc, Annotations.SecretName);
   // A gcs secret is a key file mounted at /google; the others are access key pairs (CDI).
+  if (source === SourceKinds.Gcs && input.settings.gcsEndpoint !== undefined)
+    vars.push(env(ImporterEnv.StorageEmulatorHost, input.settings.gcsEndpoint));
   if (secret !== undefined && source === SourceKinds.Gcs) {
     vars.push(env(ImporterEnv.GoogleCredentialsFile, PodPaths.GoogleCredentialFile));
   } else if (secret !== undefined) {

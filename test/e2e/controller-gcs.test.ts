@@ -57,7 +57,12 @@ beforeAll(async () => {
   const image =
     process.env['CDI_E2E_IMAGE'] ??
     (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
-  env = await startControllerEnv(undefined, { podRuntime: 'runc', image });
+  // gs:// URLs reach the stand-in: the controller hands its endpoint to gcs importer pods.
+  env = await startControllerEnv(
+    undefined,
+    { podRuntime: 'runc', image },
+    { STORAGE_EMULATOR_HOST: gcs.host },
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -106,6 +111,12 @@ ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
     for (const r of reads) {
       expect(gcs.issued).toContain(r.authorization?.replace(/^Bearer /, ''));
     }
+  });
+
+  it('imports a gs:// URL through the endpoint the controller is given', async () => {
+    await apply(env, gcsDv('gcs-gs-url', 'gs://vm-images/fedora/disk.qcow2', 'gcs-key'));
+    await waitForPhase(env, 'default', 'gcs-gs-url', 'Succeeded');
+    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-gs-url'))).toBe(true);
   });
 
   it('imports a public object anonymously', async () => {
