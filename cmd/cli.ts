@@ -47,9 +47,9 @@ export const VERBS: Readonly<Record<string, VerbEntry>> = {
     usage: `usage: cdi import --source URL|PATH --dest PATH [flags]
 
 flags:
-      --source URL|PATH           http(s)://, s3://, docker:// or a local path
+      --source URL|PATH           http(s)://, s3://, gs://, docker:// or a local path
       --dest PATH                 image file, block device, or directory (--content-type archive)
-      --source-kind K             http, s3, registry or file (default: from the URL)
+      --source-kind K             http, s3, gcs, registry or file (default: from the URL)
       --size Q                    volume size, e.g. 20Gi (the image is grown to it)
       --content-type T            kubevirt (default) or archive
       --checksum ALG:HEX          verify the transferred bytes (md5, sha1, sha256, sha512)
@@ -57,6 +57,8 @@ flags:
       --insecure-tls              skip TLS verification
       --access-key-id ID          S3 credentials (or IMPORTER_ACCESS_KEY_ID)
       --secret-key KEY            S3 credentials (or IMPORTER_SECRET_KEY)
+      --gcs-key FILE              GCS service-account key JSON (or GOOGLE_APPLICATION_CREDENTIALS)
+      --gcs-endpoint HOST:PORT    GCS endpoint replacing Google's (or STORAGE_EMULATOR_HOST)
       --arch A                    registry image architecture
       --filesystem-overhead F     share of --size kept free, e.g. 0.06
       --preallocation             allocate the whole image

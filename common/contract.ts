@@ -28,6 +28,10 @@ export const ImporterEnv = {
   Preallocation: 'PREALLOCATION',
   OwnerUid: 'OWNER_UID',
   CacheMode: 'CACHE_MODE',
+  /** The GCS service-account key file (CDI mounts the `secretRef` Secret at `/google`). */
+  GoogleCredentialsFile: 'GOOGLE_APPLICATION_CREDENTIALS',
+  /** Google's emulator variable: a GCS endpoint (`host:port` or URL) replacing Google's own. */
+  StorageEmulatorHost: 'STORAGE_EMULATOR_HOST',
   HttpProxy: 'http_proxy',
   HttpsProxy: 'https_proxy',
   NoProxy: 'no_proxy',
@@ -85,6 +89,10 @@ export const PodPaths = {
   CertDir: '/certs',
   TerminationLog: '/dev/termination-log',
   ExtraHeadersDir: '/extraheaders',
+  /** Where a gcs source's `secretRef` Secret is mounted (CDI `ImporterGoogleCredentialDir`). */
+  GoogleCredentialDir: '/google',
+  /** The key file in it: the Secret's `credentials.json` (CDI `ImporterGoogleCredentialFile`). */
+  GoogleCredentialFile: '/google/credentials.json',
   /** Where a clone's filesystem source claim is mounted read-only. */
   CloneSourceDir: '/source',
   /** The image of a filesystem clone source (`/source/disk.img`). */
@@ -232,6 +240,11 @@ export const ControllerEnv = {
   MetricsBindAddress: 'METRICS_BIND_ADDRESS',
   /** Port of `/metrics`, `/healthz` and `/readyz` (default 8080; 0 picks a free port). */
   MetricsPort: 'METRICS_PORT',
+  /**
+   * Ours: a GCS endpoint (Google's `STORAGE_EMULATOR_HOST` form) the importer pods of `gcs`
+   * sources get, so `gs://` URLs reach a GCS-compatible server instead of Google.
+   */
+  GcsEndpoint: 'STORAGE_EMULATOR_HOST',
 } as const;
 
 /** Environment of the upload server pod (CDI `upload-controller.go` `makeUploadPodSpec`). */

@@ -68,6 +68,8 @@ export const ErrorCodes = {
   ConvertFailed: 'CDI_CONVERT_FAILED',
   /** An S3 call failed. */
   S3Failed: 'CDI_S3_FAILED',
+  /** A GCS service-account key is unusable, or its token endpoint refused it. */
+  GcsAuthFailed: 'CDI_GCS_AUTH_FAILED',
   /** A registry pull failed (unknown tag, auth, manifest). CDI reason ImagePullFailed. */
   RegistryPullFailed: 'CDI_REGISTRY_PULL_FAILED',
   /** The container image holds no disk under /disk. */

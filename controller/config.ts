@@ -10,8 +10,10 @@ import type {
   ClaimPropertySet,
   ResourceRequirements,
 } from '../common/api/datavolume.js';
+import { isValidPercent } from '../common/config-validate.js';
 import { ControllerEnv } from '../common/contract.js';
 import type { NodePlacement } from './cdi/types.js';
+import { uploadProxyUrl, type IngressLike, type RouteLike } from './upload-proxy-url.js';
 import { CdiError, ErrorCodes } from '../common/errors.js';
 
 /** Settings of the controller process. */
@@ -32,6 +34,8 @@ export interface ControllerSettings {
   readonly metricsBindAddress: string;
   /** Their port (`METRICS_PORT`, default 8080; 0 picks a free one). */
   readonly metricsPort: number;
+  /** Passed to the importer pods of `gcs` sources (`STORAGE_EMULATOR_HOST`), when set. */
+  readonly gcsEndpoint?: string;
 }
 
 /** Port of the controller's metrics and probes when `METRICS_PORT` is unset (CDI's). */
@@ -69,6 +73,7 @@ export function parseControllerSettings(
     );
   }
   const importerImage = nonEmpty(env[ControllerEnv.ImporterImage]) ?? DEFAULT_IMPORTER_IMAGE;
+  const gcsEndpoint = nonEmpty(env[ControllerEnv.GcsEndpoint]);
   return Object.freeze({
     importerImage,
     uploadServerImage: nonEmpty(env[ControllerEnv.UploadServerImage]) ?? importerImage,
@@ -78,6 +83,7 @@ export function parseControllerSettings(
     identity: nonEmpty(env[ControllerEnv.PodName]) ?? fallbackIdentity,
     metricsBindAddress: nonEmpty(env[ControllerEnv.MetricsBindAddress]) ?? '0.0.0.0',
     metricsPort,
+    ...(gcsEndpoint === undefined ? {} : { gcsEndpoint }),
   });
 }
 
@@ -94,10 +100,7 @@ export const DEFAULT_POD_RESOURCES: Readonly<Required<ResourceRequirements>> = O
   requests: { cpu: '100m', memory: '60M' },
 });
 
-/** True for CDI's Percent syntax `^(0(\.\d{1,3})?|1)$`. */
-export function isValidPercent(text: string): boolean {
-  return /^(0(\.\d{1,3})?|1)$/.test(text);
-}
+export { isValidPercent } from '../common/config-validate.js';
 
 /** What {@link computeConfigStatus} needs to know about the cluster. */
 export interface StorageClassInfo {
@@ -121,10 +124,21 @@ export interface CloneProfile {
   readonly dataImportCronSourceFormat?: string;
 }
 
-/** Computes `CDIConfig.status` from its spec and the storage classes (pure). */
+/** The Ingresses and Routes of CDI's namespace that may expose the upload proxy Service. */
+export interface UploadProxyRoutes {
+  readonly ingresses: readonly IngressLike[];
+  readonly routes: readonly RouteLike[];
+  readonly service: string;
+}
+
+/**
+ * Computes `CDIConfig.status` from its spec, the storage classes and, when given, the Ingresses
+ * and Routes that may carry the upload proxy URL (pure).
+ */
 export function computeConfigStatus(
   spec: CdiConfigSpec | undefined,
   storageClasses: readonly StorageClassInfo[],
+  exposure?: UploadProxyRoutes,
 ): CdiConfigStatus {
   const specGlobal = spec?.filesystemOverhead?.global;
   const global =
@@ -154,9 +168,13 @@ export function computeConfigStatus(
     filesystemOverhead: { global, storageClass: perClass },
     preallocation: spec?.preallocation ?? false,
   };
-  if (spec?.uploadProxyURLOverride !== undefined && spec.uploadProxyURLOverride !== '') {
-    status.uploadProxyURL = spec.uploadProxyURLOverride;
-  }
+  const url = uploadProxyUrl({
+    override: spec?.uploadProxyURLOverride,
+    ingresses: exposure?.ingresses ?? [],
+    routes: exposure?.routes ?? [],
+    service: exposure?.service ?? '',
+  });
+  if (url !== undefined) status.uploadProxyURL = url;
   return status;
 }
 

@@ -42,7 +42,7 @@ import { ResilientInformer } from './informer.js';
 import type { KubeClient } from './kube.js';
 import { WorkQueue } from './queue.js';
 import { importerPodName, uploadPodName } from './builders/naming.js';
-import { CdiPki } from './pki/cdi-pki.js';
+import { CdiPki, PkiNames } from './pki/cdi-pki.js';
 import {
   reconcileDataVolume,
   splitKey,
@@ -126,6 +126,8 @@ export class Controller implements MetricsSource {
     list: (): readonly DataImportCron[] => this.crons.list() as readonly DataImportCron[],
   };
   private readonly cdis: ResilientInformer<KubernetesObject>;
+  /** Ingresses of CDI's namespace: one may expose the upload proxy (CDIConfig's URL). */
+  private readonly ingresses: ResilientInformer<KubernetesObject>;
   private readonly dsView = {
     get: (name: string, namespace?: string): DataSource | undefined =>
       this.dataSources.get(name, namespace) as DataSource | undefined,
@@ -142,6 +144,9 @@ export class Controller implements MetricsSource {
   private pkiRetryTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private synced = false;
+  /** The certConfig (JSON) the PKI was last ensured with. */
+  private pkiCertConfig: string | undefined;
+  private pkiRun: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ControllerOptions) {
     const { client, log } = options;
@@ -235,7 +240,26 @@ export class Controller implements MetricsSource {
           version: CDI_VERSION,
           plural: CDI_PLURAL,
         })) as KubernetesListObject<KubernetesObject>,
-      onChange: (c) => this.cdiQueue.add(c.metadata?.name ?? ''),
+      onChange: (c) => {
+        this.cdiQueue.add(c.metadata?.name ?? '');
+        // New certificate lifetimes are applied at once, not at the next resync.
+        if (this.pkiCertConfig !== undefined && this.certConfigJson() !== this.pkiCertConfig)
+          void this.ensurePki();
+      },
+    });
+    const namespace = options.settings.namespace;
+    this.ingresses = new ResilientInformer({
+      kubeConfig,
+      log,
+      path: `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses`,
+      list: async () =>
+        (await custom.listNamespacedCustomObject({
+          group: 'networking.k8s.io',
+          version: 'v1',
+          namespace,
+          plural: 'ingresses',
+        })) as KubernetesListObject<KubernetesObject>,
+      onChange: () => this.configQueue.add(CONFIG_KEY),
     });
     this.dataSources = new ResilientInformer({
       kubeConfig,
@@ -355,6 +379,8 @@ export class Controller implements MetricsSource {
     }
     // Uploads wait for this (their Secrets are signed by it); imports do not, so a failure is
     // logged and retried at each resync rather than stopping the controller.
+    // The CDI resource's certConfig sets the certificates' lifetimes: read it before issuing.
+    await this.cdis.start();
     await this.ensurePki();
     await Promise.all([
       this.storageClasses.start(),
@@ -364,7 +390,7 @@ export class Controller implements MetricsSource {
       this.dataSources.start(),
       this.storageProfiles.start(),
       this.crons.start(),
-      this.cdis.start(),
+      this.ingresses.start(),
     ]);
     await this.dataVolumes.start();
     this.synced = true;
@@ -471,6 +497,7 @@ export class Controller implements MetricsSource {
       this.storageProfiles.stop(),
       this.crons.stop(),
       this.cdis.stop(),
+      this.ingresses.stop(),
     ]);
   }
 
@@ -486,16 +513,30 @@ export class Controller implements MetricsSource {
     for (const o of [...this.storageClasses.list(), ...this.storageProfiles.list()])
       this.profileQueue.add(o.metadata?.name ?? '');
     this.requeueCdis();
+    this.configQueue.add(CONFIG_KEY);
   }
 
   private requeueCdis(): void {
     for (const c of this.cdis.list()) this.cdiQueue.add(c.metadata?.name ?? '');
   }
 
-  private async ensurePki(): Promise<void> {
+  /** The active CDI resource's `spec.certConfig`, as JSON (`{}` when none). */
+  private certConfigJson(): string {
+    return JSON.stringify(activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.certConfig ?? {});
+  }
+
+  /** Runs {@link ensurePkiOnce} after any run in progress: two runs would race on the Secrets. */
+  private ensurePki(): Promise<void> {
+    this.pkiRun = this.pkiRun.then(() => this.ensurePkiOnce());
+    return this.pkiRun;
+  }
+
+  private async ensurePkiOnce(): Promise<void> {
     clearTimeout(this.pkiRetryTimer);
     try {
-      await this.pki.ensure();
+      const certConfig = activeCdi(this.cdis.list() as readonly Cdi[])?.spec?.certConfig;
+      this.pkiCertConfig = this.certConfigJson();
+      await this.pki.ensure(certConfig);
       // Readiness may have changed: the CDI resource's conditions follow it.
       this.requeueCdis();
     } catch (err) {
@@ -720,7 +761,12 @@ export class Controller implements MetricsSource {
   private async reconcileConfig(): Promise<void> {
     const current = this.cdiConfigs.get(CDI_CONFIG_NAME) as CdiConfig | undefined;
     if (current === undefined) return;
-    const status = computeConfigStatus(current.spec, this.storageClassInfos());
+    // Routes are listed, not watched: the API exists on OpenShift only (a resync picks them up).
+    const status = computeConfigStatus(current.spec, this.storageClassInfos(), {
+      ingresses: this.ingresses.list(),
+      routes: await this.options.client.listRoutes(this.options.settings.namespace),
+      service: PkiNames.UploadProxyService,
+    });
     if (JSON.stringify(current.status ?? {}) === JSON.stringify(status)) return;
     await this.options.client.patchCdiConfigStatus(status);
   }

@@ -16,6 +16,8 @@ import {
   setHeaderOptions,
   type CoreV1Event,
   type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
   type V1ConfigMap,
   type V1Lease,
   type V1ObjectMeta,
@@ -525,6 +527,19 @@ export class KubeClient {
     return got as CdiConfig | undefined;
   }
 
+  /** OpenShift Routes of a namespace; none where the Route API is not served. */
+  async listRoutes(namespace: string): Promise<KubernetesObject[]> {
+    const list: unknown = await orNotFound('list Routes', () =>
+      this.custom.listNamespacedCustomObject({
+        group: 'route.openshift.io',
+        version: 'v1',
+        namespace,
+        plural: 'routes',
+      }),
+    );
+    return (list as KubernetesListObject<KubernetesObject> | undefined)?.items ?? [];
+  }
+
   /** Creates an empty CDIConfig singleton (as CDI's operator would); existing is fine. */
   async ensureCdiConfig(): Promise<void> {
     try {
@@ -546,6 +561,8 @@ export class KubeClient {
 
   /** Writes the CDIConfig status (merge patch of the status subresource). */
   async patchCdiConfigStatus(status: CdiConfigStatus): Promise<void> {
+    // null removes a URL no longer found (a merge patch leaves absent keys alone).
+    const body = { status: { ...status, uploadProxyURL: status.uploadProxyURL ?? null } };
     await call('update CDIConfig status', () =>
       this.custom.patchClusterCustomObjectStatus(
         {
@@ -553,7 +570,7 @@ export class KubeClient {
           version: CDI_VERSION,
           plural: CdiResources.CdiConfigs,
           name: CDI_CONFIG_NAME,
-          body: { status },
+          body,
         },
         MERGE_PATCH,
       ),

@@ -23,6 +23,10 @@ export interface ImporterConfig {
   readonly imageSize: number | undefined;
   readonly accessKeyId: string | undefined;
   readonly secretKey: string | undefined;
+  /** GCS service-account key file (GOOGLE_APPLICATION_CREDENTIALS). */
+  readonly gcsCredentialsFile: string | undefined;
+  /** GCS endpoint replacing Google's (STORAGE_EMULATOR_HOST). */
+  readonly gcsEndpoint: string | undefined;
   readonly certDir: string | undefined;
   readonly insecureTls: boolean;
   readonly checksum: ExpectedChecksum | undefined;
@@ -125,6 +129,8 @@ export function loadImporterConfig(env: Env): ImporterConfig {
     imageSize,
     accessKeyId: get(ImporterEnv.AccessKeyId),
     secretKey: get(ImporterEnv.SecretKey),
+    gcsCredentialsFile: get(ImporterEnv.GoogleCredentialsFile),
+    gcsEndpoint: get(ImporterEnv.StorageEmulatorHost),
     certDir: get(ImporterEnv.CertDir),
     insecureTls,
     checksum,

@@ -10,6 +10,7 @@
 #   zlib1g-dev libzstd-dev: the native addon; kubernetes-client: kubectl for the sandbox tests; time: bench
 #   chromium: the browser form-upload test (puppeteer-core drives Debian's chromium)
 #   python3-kubernetes: the official Python client, run against the sandbox as a client we did not write
+#   python3-prometheus-client: the Prometheus project's own text-format parser reads the controller's /metrics
 #   mmdebstrap: the image's Debian root filesystem (npm run image); runc: the image test runs it
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -17,7 +18,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS="qemu-utils xz-utils zstd lz4 bzip2 pigz gzip tar curl util-linux openssl nbdkit docker-registry skopeo \
   clang clang-format libclang-rt-14-dev zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium \
-  python3-kubernetes mmdebstrap runc"
+  python3-kubernetes python3-prometheus-client mmdebstrap runc"
 if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 $SUDO apt-get update
 # shellcheck disable=SC2086

@@ -77,7 +77,10 @@ export interface DataVolumeSourceRegistry {
   platform?: { architecture?: string };
 }
 
-/** GCS source (recognised, refused: not implemented). */
+/**
+ * GCS source: `gs://bucket/object` or an `http(s)://host/bucket/object` URL; `secretRef` names a
+ * Secret whose `credentials.json` is a service-account key (none: anonymous).
+ */
 export interface DataVolumeSourceGcs {
   url?: string;
   secretRef?: string;

@@ -25,6 +25,14 @@ describe('validateDataVolume', () => {
       spec: { source: { http: { url: 'http://h/x', checksum: `sha256:${SHA256}` } }, storage },
     },
     { what: 's3 endpoint', spec: { source: { s3: { url: 'http://minio:9000/b/k' } }, storage } },
+    { what: 'gcs gs:// URL', spec: { source: { gcs: { url: 'gs://b/disk.img' } }, storage } },
+    {
+      what: 'gcs https URL with a key Secret',
+      spec: {
+        source: { gcs: { url: 'https://storage.googleapis.com/b/o', secretRef: 'k' } },
+        storage,
+      },
+    },
     { what: 'blank', spec: { source: { blank: {} }, storage } },
     {
       what: 'registry',
@@ -186,6 +194,16 @@ describe('validateDataVolume', () => {
       what: 'snapshot clone without a name',
       spec: { source: { snapshot: { namespace: 'ns' } }, storage },
       message: 'Source snapshot name is missing',
+    },
+    {
+      what: 'gcs with an s3 URL',
+      spec: { source: { gcs: { url: 's3://b/k' } }, storage },
+      message: 'source gcs url scheme "s3" is not one of: gs, http, https',
+    },
+    {
+      what: 'gcs without a URL',
+      spec: { source: { gcs: {} }, storage },
+      message: 'source gcs url is missing',
     },
   ])('rejects $what', ({ spec, message }) => {
     const problems = validateDataVolume(dv(spec));

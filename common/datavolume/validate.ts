@@ -20,6 +20,7 @@ import { ContentTypes } from '../contract.js';
 export const SUPPORTED_SOURCES = [
   'http',
   's3',
+  'gcs',
   'registry',
   'blank',
   'upload',
@@ -31,7 +32,6 @@ export type SupportedSourceKind = (typeof SUPPORTED_SOURCES)[number];
 
 const KNOWN_SOURCES = [
   ...SUPPORTED_SOURCES,
-  'gcs',
   'imageio',
   'vddk',
 ] as const satisfies readonly (keyof DataVolumeSource)[];
@@ -175,6 +175,10 @@ function sourceProblems(source: DataVolumeSource, contentType: string): string[]
   }
   if (source.s3 !== undefined) {
     const p = urlProblem('s3', source.s3.url, ['http', 'https', 's3']);
+    if (p !== undefined) problems.push(p);
+  }
+  if (source.gcs !== undefined) {
+    const p = urlProblem('gcs', source.gcs.url, ['gs', 'http', 'https']);
     if (p !== undefined) problems.push(p);
   }
   if (source.registry !== undefined) problems.push(...registryProblems(source, contentType));

@@ -101,6 +101,7 @@ describe('buildImporterPod', () => {
   it.each<{
     what: string;
     anns: Record<string, string>;
+    settings?: ReturnType<typeof parseControllerSettings>;
     block?: boolean;
     owners?: number;
     want: Record<string, string>;
@@ -161,13 +162,52 @@ describe('buildImporterPod', () => {
       },
     },
     {
+      what: 'gcs with a key Secret: the key file, not an access key pair',
+      anns: {
+        [Annotations.Source]: 'gcs',
+        [Annotations.Endpoint]: 'gs://bucket/disk.img',
+        [Annotations.SecretName]: 'gcs-key',
+      },
+      want: {
+        [ImporterEnv.Source]: 'gcs',
+        [ImporterEnv.Endpoint]: 'gs://bucket/disk.img',
+        [ImporterEnv.GoogleCredentialsFile]: '/google/credentials.json',
+      },
+      absent: [ImporterEnv.AccessKeyId, ImporterEnv.SecretKey],
+    },
+    {
+      what: 'gcs with the controller’s endpoint override',
+      anns: { [Annotations.Source]: 'gcs', [Annotations.Endpoint]: 'gs://bucket/disk.img' },
+      settings: parseControllerSettings(
+        { IMPORTER_IMAGE: 'reg/importer:v1', STORAGE_EMULATOR_HOST: 'gcs.local:4443' },
+        'test',
+      ),
+      want: { [ImporterEnv.StorageEmulatorHost]: 'gcs.local:4443' },
+    },
+    {
+      what: 'http ignores the gcs endpoint override',
+      anns: { [Annotations.Endpoint]: 'http://h/x' },
+      settings: parseControllerSettings(
+        { IMPORTER_IMAGE: 'reg/importer:v1', STORAGE_EMULATOR_HOST: 'gcs.local:4443' },
+        'test',
+      ),
+      want: {},
+      absent: [ImporterEnv.StorageEmulatorHost],
+    },
+    {
+      what: 'gcs without a Secret is anonymous',
+      anns: { [Annotations.Source]: 'gcs', [Annotations.Endpoint]: 'gs://bucket/disk.img' },
+      want: { [ImporterEnv.Source]: 'gcs' },
+      absent: [ImporterEnv.GoogleCredentialsFile, ImporterEnv.AccessKeyId],
+    },
+    {
       what: 'bare claim: owner uid is the claim’s',
       anns: { [Annotations.Endpoint]: 'http://h/x' },
       owners: 0,
       want: { [ImporterEnv.OwnerUid]: 'pvc-uid' },
       absent: [ImporterEnv.AccessKeyId, ImporterEnv.CertDir, ImporterEnv.Checksum],
     },
-  ])('env: $what', ({ anns, block, owners, want, absent }) => {
+  ])('env: $what', ({ anns, settings: own, block, owners, want, absent }) => {
     const config = effectiveConfig({ insecureRegistries: ['reg.local:5000'] }, classes);
     const pod = buildImporterPod({
       pvc: claim(anns, {
@@ -175,7 +215,7 @@ describe('buildImporterPod', () => {
         ...(owners === undefined ? {} : { owners }),
       }),
       config,
-      settings,
+      settings: own ?? settings,
       scratch: false,
     });
     const env = envMap(pod);
@@ -216,6 +256,27 @@ describe('buildImporterPod', () => {
           (v.emptyDir === undefined ? undefined : `emptyDir:${v.name}`),
       ),
     ).toEqual(['disk', 'emptyDir:cdi-tmp', 'disk-scratch', 'ca', 'hdr']);
+  });
+
+  it('mounts a gcs key Secret at /google, as CDI does', () => {
+    const pod = buildImporterPod({
+      pvc: claim({
+        [Annotations.Source]: 'gcs',
+        [Annotations.Endpoint]: 'gs://b/o',
+        [Annotations.SecretName]: 'gcs-key',
+      }),
+      config: baseConfig,
+      settings,
+      scratch: false,
+    });
+    expect(pod.spec?.containers[0]?.volumeMounts).toContainEqual({
+      name: 'cdi-secret-vol',
+      mountPath: '/google',
+    });
+    expect(pod.spec?.volumes).toContainEqual({
+      name: 'cdi-secret-vol',
+      secret: { secretName: 'gcs-key' },
+    });
   });
 
   it('applies CDIConfig resources, proxy and priority class', () => {

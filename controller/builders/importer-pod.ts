@@ -44,6 +44,8 @@ const EXTRA_HEADERS_DIR = '/extraheaders';
 const PROXY_CERT_DIR = '/proxycerts/';
 /** The clone source claim's volume in importer pods. */
 const CLONE_SOURCE_VOLUME = 'cdi-clone-source';
+/** The gcs source's key Secret volume (CDI `SecretVolName`). */
+const GCS_SECRET_VOLUME = 'cdi-secret-vol';
 
 /** Inputs of {@link buildImporterPod}. */
 export interface ImporterPodInput {
@@ -124,7 +126,12 @@ export function importerEnv(input: ImporterPodInput): V1EnvVar[] {
     env(ImporterEnv.NoProxy, proxy?.noProxy ?? ''),
   ];
   const secret = annotation(pvc, Annotations.SecretName);
-  if (secret !== undefined) {
+  // A gcs secret is a key file mounted at /google; the others are access key pairs (CDI).
+  if (source === SourceKinds.Gcs && input.settings.gcsEndpoint !== undefined)
+    vars.push(env(ImporterEnv.StorageEmulatorHost, input.settings.gcsEndpoint));
+  if (secret !== undefined && source === SourceKinds.Gcs) {
+    vars.push(env(ImporterEnv.GoogleCredentialsFile, PodPaths.GoogleCredentialFile));
+  } else if (secret !== undefined) {
     vars.push(
       {
         name: ImporterEnv.AccessKeyId,
@@ -231,6 +238,11 @@ function volumes(input: ImporterPodInput): { volumes: V1Volume[]; mounts: V1Volu
   if (proxyCa !== '') {
     vols.push({ name: 'cdi-proxy-cert-vol', configMap: { name: proxyCa } });
     mounts.push({ name: 'cdi-proxy-cert-vol', mountPath: PROXY_CERT_DIR });
+  }
+  const secret = annotation(pvc, Annotations.SecretName);
+  if (secret !== undefined && importSource(pvc) === SourceKinds.Gcs) {
+    vols.push({ name: GCS_SECRET_VOLUME, secret: { secretName: secret } });
+    mounts.push({ name: GCS_SECRET_VOLUME, mountPath: PodPaths.GoogleCredentialDir });
   }
   prefixed(pvc, Annotations.SecretExtraHeadersPrefix).forEach((secretName, i) => {
     vols.push({ name: `cdi-secret-extra-headers-vol-${i}`, secret: { secretName } });

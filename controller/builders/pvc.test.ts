@@ -129,6 +129,15 @@ describe('sourceAnnotations', () => {
       },
     },
     {
+      what: 'gcs with a key Secret',
+      source: { gcs: { url: 'gs://b/disk.img', secretRef: 'gcs-key' } },
+      want: {
+        [Annotations.Source]: 'gcs',
+        [Annotations.Endpoint]: 'gs://b/disk.img',
+        [Annotations.SecretName]: 'gcs-key',
+      },
+    },
+    {
       what: 'registry with architecture',
       source: { registry: { url: 'docker://r/i:t', platform: { architecture: 'arm64' } } },
       want: {

@@ -114,6 +114,10 @@ export function sourceAnnotations(source: DataVolumeSource | undefined): Record<
     set(Annotations.Endpoint, source.s3.url);
     set(Annotations.SecretName, source.s3.secretRef);
     set(Annotations.CertConfigMap, source.s3.certConfigMap);
+  } else if (source?.gcs !== undefined) {
+    set(Annotations.Source, SourceKinds.Gcs);
+    set(Annotations.Endpoint, source.gcs.url);
+    set(Annotations.SecretName, source.gcs.secretRef);
   } else if (source?.registry !== undefined) {
     const reg = source.registry;
     set(Annotations.Source, SourceKinds.Registry);

@@ -5,6 +5,7 @@
  */
 import type { V1Affinity, V1Toleration } from '@kubernetes/client-node';
 import type { CdiConfigSpec, ObjectMeta } from '../../common/api/datavolume.js';
+import type { CdiCertConfig } from '../../common/cert-config.js';
 
 /** Plural of the CDI resource. */
 export const CDI_PLURAL = 'cdis';
@@ -23,18 +24,7 @@ export interface InfraPlacement extends NodePlacement {
   uploadProxyReplicas?: number;
 }
 
-/** Lifetime of one certificate class (Go durations, e.g. `48h`). */
-export interface CertConfig {
-  duration?: string;
-  renewBefore?: string;
-}
-
-/** `spec.certConfig`. */
-export interface CdiCertConfig {
-  ca?: CertConfig;
-  server?: CertConfig;
-  client?: CertConfig;
-}
+export type { CdiCertConfig, CertConfig } from '../../common/cert-config.js';
 
 /** CDI's uninstall strategies. */
 export const UninstallStrategies = {

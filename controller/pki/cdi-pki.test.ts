@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
 import { issueCertificate } from '../../common/x509.js';
-import { bundleCertificates, needsRenewal, nextBundle, serviceDnsNames } from './cdi-pki.js';
+import {
+  bundleCertificates,
+  issuedUnder,
+  needsRenewal,
+  nextBundle,
+  serviceDnsNames,
+} from './cdi-pki.js';
 
 const DAY = 86_400_000;
 const now = new Date('2026-11-22T00:00:00Z');
@@ -62,7 +68,30 @@ describe('needsRenewal', () => {
     },
     { what: 'not a certificate', pair: { keyPem: leaf(90).keyPem, certPem: 'junk' }, want: true },
   ])('$what → $want', ({ pair, want }) => {
-    expect(needsRenewal(pair, { now, lifetimeMs: 90 * DAY, signer: current })).toBe(want);
+    expect(needsRenewal(pair, { now, renewBeforeMs: 18 * DAY, signer: current })).toBe(want);
+  });
+});
+
+describe('issuedUnder', () => {
+  const lifetime = { lifetimeMs: 90 * DAY, renewBeforeMs: 18 * DAY };
+  const pair = issueCertificate({
+    commonName: 'l',
+    usage: 'server',
+    validForMs: 90 * DAY,
+    issuer: current,
+    now,
+  });
+  it.each([
+    { what: 'the same annotation', annotation: 'A', want: true },
+    { what: 'another annotation', annotation: 'B', want: false },
+    { what: 'no annotation, validity of the wanted lifetime', annotation: undefined, want: true },
+  ])('$what → $want', ({ annotation, want }) => {
+    expect(issuedUnder(annotation, 'A', pair, lifetime)).toBe(want);
+  });
+  it('no annotation and another validity: reissue', () => {
+    expect(
+      issuedUnder(undefined, 'A', pair, { lifetimeMs: 24 * 3_600_000, renewBeforeMs: 1 }),
+    ).toBe(false);
   });
 });
 

@@ -19,6 +19,7 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  X509Certificate,
   type KeyObject,
 } from 'node:crypto';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
@@ -34,14 +35,32 @@ import {
   type KeyAndCert,
 } from '../../common/x509.js';
 import type { KubeClient } from '../kube.js';
+import {
+  CERT_CONFIG_ANNOTATION,
+  DEFAULT_LIFETIMES,
+  certConfigAnnotation,
+  resolveLifetimes,
+  type CdiCertConfig,
+  type CertLifetime,
+  type PkiLifetimes,
+} from '../../common/cert-config.js';
 
 const DAY_MS = 86_400_000;
-/** Signers live a year; leaves 90 days; both are renewed once less than a fifth remains. */
-export const SIGNER_LIFETIME_MS = 365 * DAY_MS;
-export const LEAF_LIFETIME_MS = 90 * DAY_MS;
-/** The per-pod upload server certificate (a pod serves one upload; a new pod gets a new one). */
-export const UPLOAD_SERVER_CERT_LIFETIME_MS = 30 * DAY_MS;
-const RENEW_FRACTION = 0.2;
+/**
+ * The per-pod upload server and clone client certificates live at most this long (a pod serves
+ * one transfer; a new pod gets a new one), and never longer than their class allows.
+ */
+export const PER_POD_CERT_MAX_LIFETIME_MS = 30 * DAY_MS;
+
+/** The lifetime of a per-pod certificate of a class (see {@link PER_POD_CERT_MAX_LIFETIME_MS}). */
+function perPod(l: CertLifetime): CertLifetime {
+  if (l.lifetimeMs <= PER_POD_CERT_MAX_LIFETIME_MS) return l;
+  const scale = PER_POD_CERT_MAX_LIFETIME_MS / l.lifetimeMs;
+  return {
+    lifetimeMs: PER_POD_CERT_MAX_LIFETIME_MS,
+    renewBeforeMs: Math.round(l.renewBeforeMs * scale),
+  };
+}
 
 /** The objects' names (the Go CDI operator's). */
 export const PkiNames = {
@@ -83,19 +102,43 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
 }
 
 /**
- * True when a certificate must be (re)issued: unreadable, not matching its key, expiring within a
- * fifth of its lifetime, or (for leaves) not signed by the current signer. Pure.
+ * True when a certificate must be (re)issued: unreadable, not matching its key, expiring within
+ * `renewBeforeMs`, or (for leaves) not signed by the current signer. Pure.
  */
 export function needsRenewal(
   pair: KeyAndCert | undefined,
-  options: { readonly now: Date; readonly lifetimeMs: number; readonly signer?: KeyAndCert },
+  options: { readonly now: Date; readonly renewBeforeMs: number; readonly signer?: KeyAndCert },
 ): boolean {
   if (pair === undefined || !keyMatchesCertificate(pair)) return true;
   const expiry = certificateExpiry(pair.certPem);
   if (expiry === undefined) return true;
-  if (expiry.getTime() - options.now.getTime() < options.lifetimeMs * RENEW_FRACTION) return true;
+  if (expiry.getTime() - options.now.getTime() < options.renewBeforeMs) return true;
   return options.signer !== undefined && !isIssuedBy(pair.certPem, options.signer.certPem);
 }
+
+/**
+ * True when a certificate was issued under the wanted lifetimes: its Secret's annotation says so,
+ * or (a Secret written before the annotation existed) it has none and the certificate's validity
+ * is the wanted lifetime, so an upgrade reissues nothing. Pure.
+ */
+export function issuedUnder(
+  annotation: string | undefined,
+  wanted: string,
+  pair: KeyAndCert,
+  lifetime: CertLifetime,
+): boolean {
+  if (annotation !== undefined) return annotation === wanted;
+  try {
+    const cert = new X509Certificate(pair.certPem);
+    const validMs = Date.parse(cert.validTo) - Date.parse(cert.validFrom);
+    return Math.abs(validMs - lifetime.lifetimeMs) <= LIFETIME_TOLERANCE_MS;
+  } catch {
+    return false;
+  }
+}
+
+/** Validity may exceed the lifetime by the backdating of notBefore (five minutes). */
+const LIFETIME_TOLERANCE_MS = 10 * 60_000;
 
 /** The PEM certificates in a bundle, in order. */
 export function bundleCertificates(bundle: string): string[] {
@@ -137,7 +180,7 @@ interface LeafSpec {
   readonly secret: string;
   readonly signer: string;
   readonly commonName: string;
-  readonly usage: CertificateUsage;
+  readonly usage: Exclude<CertificateUsage, 'ca'>;
   readonly dnsNames: readonly string[];
 }
 
@@ -160,6 +203,7 @@ export class CdiPki {
   #tokenPublicKey: KeyObject | undefined;
   #tokenPrivateKey: KeyObject | undefined;
   readonly #now: () => Date;
+  #lifetimes: PkiLifetimes = DEFAULT_LIFETIMES;
 
   constructor(private readonly options: CdiPkiOptions) {
     this.#now = options.now ?? (() => new Date());
@@ -170,9 +214,14 @@ export class CdiPki {
     return this.#uploadServerSigner !== undefined;
   }
 
-  /** Creates or renews every object; safe to call again at any time. */
-  async ensure(): Promise<void> {
+  /**
+   * Creates or renews every object; safe to call again at any time. `certConfig` (the CDI
+   * resource's) sets the lifetimes; a certificate issued under other lifetimes is reissued.
+   */
+  async ensure(certConfig?: CdiCertConfig): Promise<void> {
     const ns = this.options.namespace;
+    const lifetimes = resolveLifetimes(certConfig);
+    this.#lifetimes = lifetimes;
     const signers = new Map<string, KeyAndCert>();
     const bundles = new Map<string, string>();
     for (const name of [
@@ -183,9 +232,14 @@ export class CdiPki {
     ]) {
       const signer = await this.#ensurePair({
         secret: name,
-        lifetimeMs: SIGNER_LIFETIME_MS,
+        lifetime: lifetimes.ca,
         issue: () =>
-          issueCertificate({ commonName: name, usage: 'ca', validForMs: SIGNER_LIFETIME_MS }),
+          issueCertificate({
+            commonName: name,
+            usage: 'ca',
+            validForMs: lifetimes.ca.lifetimeMs,
+            now: this.#now(),
+          }),
       });
       signers.set(name, signer);
       bundles.set(name, await this.#ensureBundle(name, signer.certPem));
@@ -216,17 +270,19 @@ export class CdiPki {
     for (const leaf of leaves) {
       const signer = signers.get(leaf.signer);
       if (signer === undefined) continue;
+      const lifetime = lifetimes[leaf.usage];
       await this.#ensurePair({
         secret: leaf.secret,
-        lifetimeMs: LEAF_LIFETIME_MS,
+        lifetime,
         signer,
         issue: () =>
           issueCertificate({
             commonName: leaf.commonName,
             usage: leaf.usage,
             dnsNames: leaf.dnsNames,
-            validForMs: LEAF_LIFETIME_MS,
+            validForMs: lifetime.lifetimeMs,
             issuer: signer,
+            now: this.#now(),
           }),
       });
     }
@@ -276,7 +332,7 @@ export class CdiPki {
     const pair = issueCertificate({
       commonName: clientName,
       usage: 'client',
-      validForMs: UPLOAD_SERVER_CERT_LIFETIME_MS,
+      validForMs: perPod(this.#lifetimes.client).lifetimeMs,
       issuer: signer,
       now: this.#now(),
     });
@@ -302,7 +358,7 @@ export class CdiPki {
       commonName: service,
       usage: 'server',
       dnsNames: serviceDnsNames(service, namespace),
-      validForMs: UPLOAD_SERVER_CERT_LIFETIME_MS,
+      validForMs: perPod(this.#lifetimes.server).lifetimeMs,
       issuer: signer,
       now: this.#now(),
     });
@@ -316,29 +372,38 @@ export class CdiPki {
     if (decoded(secret, 'ca.crt') !== this.#clientCaBundle) return false;
     return !needsRenewal(pairOf(secret), {
       now: this.#now(),
-      lifetimeMs: UPLOAD_SERVER_CERT_LIFETIME_MS,
+      renewBeforeMs: perPod(this.#lifetimes.server).renewBeforeMs,
       signer,
+    });
+  }
+
+  /** The Secret's pair was issued under the wanted lifetimes and needs no renewal. */
+  #isCurrent(
+    existing: V1Secret | undefined,
+    current: KeyAndCert,
+    wanted: string,
+    spec: { readonly lifetime: CertLifetime; readonly signer?: KeyAndCert },
+  ): boolean {
+    const annotation = existing?.metadata?.annotations?.[CERT_CONFIG_ANNOTATION];
+    if (!issuedUnder(annotation, wanted, current, spec.lifetime)) return false;
+    return !needsRenewal(current, {
+      now: this.#now(),
+      renewBeforeMs: spec.lifetime.renewBeforeMs,
+      ...(spec.signer === undefined ? {} : { signer: spec.signer }),
     });
   }
 
   async #ensurePair(spec: {
     readonly secret: string;
-    readonly lifetimeMs: number;
+    readonly lifetime: CertLifetime;
     readonly signer?: KeyAndCert;
     readonly issue: () => KeyAndCert;
   }): Promise<KeyAndCert> {
     const { client, namespace, log } = this.options;
     const existing = await client.getSecret(namespace, spec.secret);
     const current = pairOf(existing);
-    if (
-      current !== undefined &&
-      !needsRenewal(current, {
-        now: this.#now(),
-        lifetimeMs: spec.lifetimeMs,
-        ...(spec.signer === undefined ? {} : { signer: spec.signer }),
-      })
-    )
-      return current;
+    const wanted = certConfigAnnotation(spec.lifetime);
+    if (current !== undefined && this.#isCurrent(existing, current, wanted, spec)) return current;
     const pair = spec.issue();
     const secret: V1Secret = {
       apiVersion: 'v1',
@@ -348,6 +413,7 @@ export class CdiPki {
         name: spec.secret,
         namespace,
         labels: { [Labels.App]: Labels.AppValue },
+        annotations: { [CERT_CONFIG_ANNOTATION]: wanted },
         ...(existing === undefined
           ? {}
           : { resourceVersion: existing.metadata?.resourceVersion ?? '' }),

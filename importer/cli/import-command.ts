@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   ContentTypes,
+  ImporterEnv,
   SourceKinds,
   type ContentType,
   type SourceKind,
@@ -38,6 +39,8 @@ const IMPORT_FLAGS: FlagSpec = {
   'insecure-tls': 'boolean',
   'access-key-id': 'string',
   'secret-key': 'string',
+  'gcs-key': 'string',
+  'gcs-endpoint': 'string',
   arch: 'string',
   'filesystem-overhead': 'string',
   preallocation: 'boolean',
@@ -68,6 +71,8 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
   const accessKeyId = stringFlag(args, 'access-key-id') ?? ctx.env['IMPORTER_ACCESS_KEY_ID'];
   const secretKey = stringFlag(args, 'secret-key') ?? ctx.env['IMPORTER_SECRET_KEY'];
   const extraHeaders = stringsFlag(args, 'extra-header');
+  const gcsKey = stringFlag(args, 'gcs-key') ?? ctx.env[ImporterEnv.GoogleCredentialsFile];
+  const gcsEndpoint = stringFlag(args, 'gcs-endpoint') ?? ctx.env[ImporterEnv.StorageEmulatorHost];
   const arch = stringFlag(args, 'arch');
   const retries = parseRetries(stringFlag(args, 'retries'));
   const target = await resolveTarget(dest, contentType);
@@ -85,6 +90,10 @@ export async function importCommand(argv: readonly string[], ctx: CommandContext
       limits: transferLimits(stringFlag(args, 'idle-timeout'), stringFlag(args, 'stall-budget')),
     },
     proxy: ctx.proxy,
+    gcs: {
+      ...(gcsKey === undefined ? {} : { credentialsFile: gcsKey }),
+      ...(gcsEndpoint === undefined ? {} : { endpoint: gcsEndpoint }),
+    },
     logger: retryLine.logger,
     ...(retries === undefined ? {} : { maxRetries: retries }),
     ...(arch === undefined ? {} : { architecture: arch }),
@@ -197,6 +206,7 @@ function parseSourceKind(value: string | undefined): SourceKind | undefined {
   const allowed: readonly string[] = [
     SourceKinds.Http,
     SourceKinds.S3,
+    SourceKinds.Gcs,
     SourceKinds.Registry,
     SourceKinds.File,
   ];

@@ -113,6 +113,12 @@ async function runPodImport(
       limits: config.limits,
     },
     proxy: config.proxy,
+    gcs: {
+      ...(config.gcsCredentialsFile === undefined
+        ? {}
+        : { credentialsFile: config.gcsCredentialsFile }),
+      ...(config.gcsEndpoint === undefined ? {} : { endpoint: config.gcsEndpoint }),
+    },
     pullMethod: config.pullMethod,
     logger: ctx.logger,
     ...(config.architecture === undefined ? {} : { architecture: config.architecture }),

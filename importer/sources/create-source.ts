@@ -18,18 +18,21 @@ export interface SourceSpec {
   readonly architecture?: string;
   readonly pullMethod?: PullMethod;
   readonly logger: Logger;
+  /** GCS: the service-account key file (absent: anonymous) and an endpoint replacing Google's. */
+  readonly gcs?: { readonly credentialsFile?: string; readonly endpoint?: string };
   /** Consecutive failed HTTP attempts tolerated (default: the source's, 5); `cdi import --retries`. */
   readonly maxRetries?: number;
 }
 
 /**
- * The kind a URL implies: `http(s)://` http, `s3://` s3, `docker://` registry, anything
+ * The kind a URL implies: `http(s)://` http, `s3://` s3, `gs://` gcs, `docker://` registry, anything
  * else a local path. An explicit kind wins (CDI passes `IMPORTER_SOURCE=s3` with an endpoint URL).
  */
 export function inferSourceKind(url: string, explicit?: SourceKind): SourceKind {
   if (explicit !== undefined) return explicit;
   if (/^https?:\/\//i.test(url)) return SourceKinds.Http;
   if (/^s3:\/\//i.test(url)) return SourceKinds.S3;
+  if (/^gs:\/\//i.test(url)) return SourceKinds.Gcs;
   if (/^docker:\/\//i.test(url)) return SourceKinds.Registry;
   return SourceKinds.File;
 }
@@ -65,6 +68,18 @@ export async function createSource(spec: SourceSpec): Promise<DataSource> {
       });
     case SourceKinds.S3:
       return new (await import('./s3.js')).S3Source(s3Options(spec));
+    case SourceKinds.Gcs:
+      return new (await import('./gcs.js')).GcsSource({
+        url: spec.url,
+        transport,
+        logger,
+        ...(spec.gcs?.credentialsFile === undefined
+          ? {}
+          : { credentialsFile: spec.gcs.credentialsFile }),
+        ...(spec.gcs?.endpoint === undefined ? {} : { endpoint: spec.gcs.endpoint }),
+        ...(spec.proxy === undefined ? {} : { proxy: spec.proxy }),
+        ...(spec.maxRetries === undefined ? {} : { maxRetries: spec.maxRetries }),
+      });
     case SourceKinds.Registry:
       return new (await import('./registry/source.js')).RegistrySource({
         url: spec.url,

@@ -21,6 +21,14 @@ import {
   validateDataSourceReview,
 } from '../../uploadproxy/apiserver/datasource-validate.js';
 import { PVC_MUTATE_PATH, mutatePvcReview } from '../../uploadproxy/apiserver/pvc-mutate.js';
+import {
+  CDICONFIG_VALIDATE_PATH,
+  CDI_VALIDATE_PATH,
+  STORAGEPROFILE_VALIDATE_PATH,
+  validateCdiConfigReview,
+  validateCdiReview,
+  validateStorageProfileReview,
+} from '../../uploadproxy/apiserver/config-validate.js';
 import { kubePvcMutateDeps } from '../../uploadproxy/apiserver/storage-profile-kube.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
@@ -68,6 +76,9 @@ beforeAll(async () => {
       [DATAVOLUME_VALIDATE_PATH]: (r) => Promise.resolve(validateDataVolumeReview(r)),
       [PVC_MUTATE_PATH]: (r) => mutatePvcReview(r, pvcDeps),
       [DATASOURCE_VALIDATE_PATH]: (r) => Promise.resolve(validateDataSourceReview(r)),
+      [CDICONFIG_VALIDATE_PATH]: (r) => Promise.resolve(validateCdiConfigReview(r)),
+      [STORAGEPROFILE_VALIDATE_PATH]: (r) => Promise.resolve(validateStorageProfileReview(r)),
+      [CDI_VALIDATE_PATH]: (r) => Promise.resolve(validateCdiReview(r)),
     },
     authenticator: () => Promise.resolve(undefined),
     authorizer: allowAll,
@@ -255,5 +266,85 @@ spec: { source: { dataSource: { name: ${target} } } }
       'admission webhook "datasource-validate.cdi.kubevirt.io" denied the request: DataSource cannot point to itself',
     );
     await ok(['apply', '-f', '-'], ds('latest', 'fedora-40'));
+  });
+});
+
+describe('CDIConfig, StorageProfile and CDI validating webhooks', () => {
+  const denied = (hook: string): string =>
+    `admission webhook "${hook}-validate.cdi.kubevirt.io" denied the request: `;
+
+  it.each([
+    {
+      what: 'a StorageProfile with an illegal access mode',
+      hook: 'storageprofile',
+      manifest: `apiVersion: cdi.kubevirt.io/v1beta1
+kind: StorageProfile
+metadata: { name: odd }
+spec: { claimPropertySets: [{ accessModes: [ReadWriteSometimes], volumeMode: Block }] }
+`,
+      message: 'spec.claimPropertySets[0].accessModes: Invalid value: "array": Illegal AccessMode',
+    },
+    {
+      what: 'a StorageProfile with an unknown clone strategy',
+      hook: 'storageprofile',
+      manifest: `apiVersion: cdi.kubevirt.io/v1beta1
+kind: StorageProfile
+metadata: { name: odd }
+spec: { cloneStrategy: teleport }
+`,
+      message:
+        'spec.cloneStrategy: Unsupported value: "teleport": supported values: "copy", "snapshot", "csi-clone"',
+    },
+    {
+      what: 'a CDI resource whose certConfig renews before it was issued',
+      hook: 'cdi',
+      manifest: `apiVersion: cdi.kubevirt.io/v1beta1
+kind: CDI
+metadata: { name: cdi }
+spec: { certConfig: { server: { duration: 12h, renewBefore: 24h } } }
+`,
+      message: 'spec.certConfig.server.renewBefore (24h) must be shorter than duration (12h)',
+    },
+    {
+      what: 'a CDIConfig whose pod memory limit is not a quantity',
+      hook: 'cdiconfig',
+      manifest: `apiVersion: cdi.kubevirt.io/v1beta1
+kind: CDIConfig
+metadata: { name: config }
+spec: { podResourceRequirements: { limits: { memory: lots } } }
+`,
+      message: 'spec.podResourceRequirements.limits.memory: Invalid value: "lots"',
+    },
+  ])('kubectl apply refuses $what', async ({ hook, manifest, message }) => {
+    const r = await kubectl(sandbox, ['apply', '-f', '-'], { input: manifest });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${denied(hook)}${message}`);
+  });
+
+  it('admits a valid CDI resource, refuses a bad certConfig edit, admits a label edit', async () => {
+    await ok(
+      ['apply', '-f', '-'],
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: CDI
+metadata: { name: cdi }
+spec:
+  imagePullPolicy: IfNotPresent
+  certConfig: { ca: { duration: 48h, renewBefore: 24h }, server: { duration: 24h, renewBefore: 12h } }
+  config: { filesystemOverhead: { global: '0.055' }, podResourceRequirements: { limits: { cpu: 750m, memory: 600M } } }
+`,
+    );
+    const r = await kubectl(sandbox, [
+      'patch',
+      'cdi',
+      'cdi',
+      '--type=merge',
+      '-p',
+      '{"spec":{"certConfig":{"client":{"duration":"1h","renewBefore":"0s"}}}}',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `${denied('cdi')}spec.certConfig.client.renewBefore must be positive, got "0s"`,
+    );
+    await ok(['label', 'cdi', 'cdi', 'team=platform']);
   });
 });

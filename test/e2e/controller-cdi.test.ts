@@ -7,7 +7,8 @@
  * `uninstallStrategy: BlockUninstallIfWorkloadsExist` deleting it waits until no DataVolume is
  * left.
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CDI_CONFIG_NAME,
@@ -17,6 +18,8 @@ import {
 } from '../../common/api/datavolume.js';
 import { CDI_FINALIZER, CONFIG_AUTHORITY_ANNOTATION } from '../../controller/cdi/decide.js';
 import type { Cdi } from '../../controller/cdi/types.js';
+import { CERT_CONFIG_ANNOTATION } from '../../common/cert-config.js';
+import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
@@ -115,6 +118,32 @@ describe('the CDI resource', () => {
     ]);
     expect(cdi.spec?.certConfig?.ca).toEqual({ duration: '48h', renewBefore: '24h' });
     expect([condition(cdi, 'Progressing'), condition(cdi, 'Degraded')]).toEqual(['False', 'False']);
+  });
+
+  it('certConfig sets the lifetimes of the certificates the controller issues', async () => {
+    // Applied by the first test: ca 48h (renew 24h before), server 24h (renew 12h before).
+    const validHours = async (name: string): Promise<number> => {
+      const s = await waitForObject<V1Secret>(env.kc, {
+        path: `/api/v1/namespaces/${CDI_NAMESPACE}/secrets`,
+        name,
+        until: (o) => o.metadata?.annotations?.[CERT_CONFIG_ANNOTATION] !== undefined,
+        timeoutMs: 30_000,
+      });
+      const pem = Buffer.from(s.data?.['tls.crt'] ?? '', 'base64').toString();
+      const cert = new X509Certificate(pem);
+      // issueCertificate backdates notBefore by five minutes.
+      return Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 3_600_000);
+    };
+    const want = { 'cdi-apiserver-signer': 48, 'cdi-apiserver-server-cert': 24 };
+    await expect
+      .poll(
+        async () => ({
+          'cdi-apiserver-signer': await validHours('cdi-apiserver-signer'),
+          'cdi-apiserver-server-cert': await validHours('cdi-apiserver-server-cert'),
+        }),
+        { timeout: 30_000, interval: 500 },
+      )
+      .toEqual(want);
   });
 
   it('`kubectl patch cdi cdi` sets the upload proxy URL the CDIConfig reports', async () => {

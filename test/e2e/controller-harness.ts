@@ -60,6 +60,8 @@ export interface ControllerEnv extends ClusterClient {
 export async function startControllerEnv(
   log?: Logger,
   runtime: PodRuntimeOptions = podRuntimeFromEnv(),
+  /** More of the controller's environment (its settings), e.g. `STORAGE_EMULATOR_HOST`. */
+  controllerEnv: Readonly<Record<string, string>> = {},
 ): Promise<ControllerEnv> {
   if (!existsSync(join(repoRoot(), 'dist', 'cmd', 'cdi.js'))) {
     throw new Error(
@@ -88,7 +90,7 @@ export async function startControllerEnv(
       controller = new Controller({
         client: new KubeClient(controllerKc),
         settings: parseControllerSettings(
-          { [ControllerEnvVars.PodNamespace]: CONTROLLER_NAMESPACE },
+          { ...controllerEnv, [ControllerEnvVars.PodNamespace]: CONTROLLER_NAMESPACE },
           'e2e',
         ),
         log: logger,

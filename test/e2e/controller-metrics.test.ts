@@ -5,6 +5,7 @@
  * class, and `kubevirt_cdi_datavolume_pending` counts a DataVolume that names no class while the
  * cluster has no default class, dropping back once a default class lets it proceed.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,42 @@ import { kubectl } from '../sandbox/testing.js';
 
 let sandbox: Sandbox;
 let metricsUrl: string;
+
+/** Debian's interpreter, where python3-prometheus-client is installed. */
+const PYTHON = process.env['CDI_PYTHON'] ?? '/usr/bin/python3';
+
+interface PythonSample {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly value: number | null;
+  readonly type: string;
+  readonly family: string;
+}
+
+/** The samples the Prometheus project's parser reads from `text` (test/e2e/python/prom_parse.py). */
+function parseWithPrometheusClient(text: string): Promise<PythonSample[]> {
+  const script = join(repoRoot(), 'test', 'e2e', 'python', 'prom_parse.py');
+  return new Promise((resolve, reject) => {
+    const child = execFile(PYTHON, [script], { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err !== null) {
+        reject(
+          new Error(
+            `${PYTHON} ${script} failed (is python3-prometheus-client installed? scripts/install-debian-deps.sh):\n${stderr}`,
+            { cause: err },
+          ),
+        );
+        return;
+      }
+      resolve(
+        stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as PythonSample),
+      );
+    });
+    child.stdin?.end(text);
+  });
+}
 
 async function scrape(): Promise<Exposition> {
   const res = await fetch(metricsUrl);
@@ -126,5 +163,31 @@ describe('controller metrics and probes', () => {
       )
       .reduce((n, s) => n + s.value, 0);
     expect(reconciles).toBeGreaterThan(0);
+  });
+
+  it("reads the same samples with the Prometheus project's parser", async () => {
+    await scrapeUntil('cr_ready 1', (x) => value(x, 'kubevirt_cdi_cr_ready') === 1);
+    const text = await (await fetch(metricsUrl)).text();
+    const ours = parsePrometheusText(text);
+    const theirs = await parseWithPrometheusClient(text);
+    const cdi = (name: string): boolean => name.startsWith('kubevirt_cdi_');
+    const key = (name: string, labels: Readonly<Record<string, string>>): string =>
+      `${name}${JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)))}`;
+    expect(
+      theirs
+        .filter((s) => cdi(s.name))
+        .map((s) => `${key(s.name, s.labels)}=${String(s.value)}`)
+        .sort(),
+    ).toEqual(
+      ours.samples
+        .filter((s) => cdi(s.name))
+        .map((s) => `${key(s.name, s.labels)}=${String(s.value)}`)
+        .sort(),
+    );
+    const ready = theirs.find((s) => s.name === 'kubevirt_cdi_cr_ready');
+    expect(ready).toMatchObject({ value: 1, type: 'gauge' });
+    const pending = theirs.find((s) => s.name === 'kubevirt_cdi_datavolume_pending');
+    expect(pending).toMatchObject({ value: 0, type: 'gauge' });
+    expect(theirs.some((s) => s.name.startsWith('controller_runtime_reconcile'))).toBe(true);
   });
 });

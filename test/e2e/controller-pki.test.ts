@@ -33,6 +33,7 @@ import { kubeConfigFor, kubectl } from '../sandbox/testing.js';
 const run = promisify(execFile);
 const NS = 'cdi-pki';
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 let sandbox: Sandbox;
 let kc: KubeConfig;
@@ -223,6 +224,54 @@ describe('CdiPki', () => {
     } finally {
       clock = new Date();
     }
+  });
+
+  it("sets the certificates' lifetimes from the CDI resource's certConfig, and back", async () => {
+    const validity = async (name: string): Promise<number> => {
+      const c = new X509Certificate(text(await secret(name), 'tls.crt'));
+      return (Date.parse(c.validTo) - Date.parse(c.validFrom)) / 60_000;
+    };
+    const names = [
+      PkiNames.ApiServerSigner,
+      PkiNames.UploadProxySigner,
+      PkiNames.ApiServerCert,
+      PkiNames.UploadProxyCert,
+      PkiNames.UploadClientCert,
+    ];
+    const all = (): Promise<number[]> => Promise.all(names.map(validity));
+    // Minutes of validity: issueCertificate backdates notBefore by five.
+    const minutes = (hours: number[]): number[] => hours.map((h) => h * 60 + 5);
+    const certConfig = {
+      ca: { duration: '48h', renewBefore: '24h' },
+      server: { duration: '24h', renewBefore: '12h' },
+      client: { duration: '12h', renewBefore: '6h' },
+    };
+    await pkiAt().ensure(certConfig);
+    expect(await all()).toEqual(minutes([48, 48, 24, 24, 12]));
+    expect((await secret(PkiNames.ApiServerCert)).metadata?.annotations).toMatchObject({
+      'operator.cdi.kubevirt.io/certConfig': '{"lifetime":"24h0m0s","refresh":"12h0m0s"}',
+    });
+    await opensslVerify(
+      text(await secret(PkiNames.ApiServerCert), 'tls.crt'),
+      await bundle(PkiNames.ApiServerSigner),
+      'sslserver',
+    );
+    const before = await versions();
+    await pkiAt().ensure(certConfig);
+    expect(await versions()).toEqual(before);
+    // Renewed once less than renewBefore is left: 13 h on, the 24 h server certificate is.
+    clock = new Date(Date.now() + 13 * HOUR);
+    try {
+      const server = text(await secret(PkiNames.ApiServerCert), 'tls.crt');
+      const ca = text(await secret(PkiNames.ApiServerSigner), 'tls.crt');
+      await pkiAt().ensure(certConfig);
+      expect(text(await secret(PkiNames.ApiServerCert), 'tls.crt')).not.toBe(server);
+      expect(text(await secret(PkiNames.ApiServerSigner), 'tls.crt')).toBe(ca);
+    } finally {
+      clock = new Date();
+    }
+    await pkiAt().ensure();
+    expect(await all()).toEqual(minutes([365 * 24, 365 * 24, 90 * 24, 90 * 24, 90 * 24]));
   });
 
   it('issues upload server certificates for the Service name, with the client CA bundle', async () => {

@@ -111,6 +111,14 @@ const BUILTINS: readonly BuiltinRow[] = [
   },
   { gv: 'coordination.k8s.io/v1', plural: 'leases', kind: 'Lease', namespaced: true },
   {
+    gv: 'networking.k8s.io/v1',
+    plural: 'ingresses',
+    kind: 'Ingress',
+    namespaced: true,
+    short: ['ing'],
+    status: true,
+  },
+  {
     gv: 'apps/v1',
     plural: 'deployments',
     kind: 'Deployment',

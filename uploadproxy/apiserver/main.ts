@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `cdi apiserver`: the token API's entry (the aggregated API `upload.cdi.kubevirt.io`) and CDI's
- * admission webhooks: DataVolume and DataSource validation (`/datavolume-validate`,
- * `/datasource-validate`) and, with a kubeconfig or
+ * admission webhooks: DataVolume, DataSource, CDIConfig, StorageProfile and CDI validation
+ * (`/datavolume-validate`, `/datasource-validate`, `/cdiconfig-validate`,
+ * `/storageprofile-validate`, `/cdi-validate`) and, with a kubeconfig or
  * in-cluster, the DataVolume and PVC mutating webhooks (`/datavolume-mutate`, `/pvc-mutate`).
  *
  * `cdi apiserver --tls-cert-file F --tls-key-file F [--listen 0.0.0.0:8443]
@@ -38,6 +39,14 @@ import { kubeAdmissionDeps } from './admission-kube.js';
 import { DATAVOLUME_MUTATE_PATH, admitDataVolume } from './datavolume-mutate.js';
 import { DATAVOLUME_VALIDATE_PATH, validateDataVolumeReview } from './datavolume-validate.js';
 import { DATASOURCE_VALIDATE_PATH, validateDataSourceReview } from './datasource-validate.js';
+import {
+  CDICONFIG_VALIDATE_PATH,
+  CDI_VALIDATE_PATH,
+  STORAGEPROFILE_VALIDATE_PATH,
+  validateCdiConfigReview,
+  validateCdiReview,
+  validateStorageProfileReview,
+} from './config-validate.js';
 import { PVC_MUTATE_PATH, mutatePvcReview } from './pvc-mutate.js';
 import { kubePvcMutateDeps } from './storage-profile-kube.js';
 import { parseListen } from '../protocol/listen.js';
@@ -116,6 +125,11 @@ export async function apiServerMain(argv: readonly string[], ctx: CommandContext
           Promise.resolve(validateDataVolumeReview(review)),
         [DATASOURCE_VALIDATE_PATH]: (review: unknown) =>
           Promise.resolve(validateDataSourceReview(review)),
+        [CDICONFIG_VALIDATE_PATH]: (review: unknown) =>
+          Promise.resolve(validateCdiConfigReview(review)),
+        [STORAGEPROFILE_VALIDATE_PATH]: (review: unknown) =>
+          Promise.resolve(validateStorageProfileReview(review)),
+        [CDI_VALIDATE_PATH]: (review: unknown) => Promise.resolve(validateCdiReview(review)),
         ...(admission === undefined || pvcDeps === undefined
           ? {}
           : {
