@@ -20,6 +20,7 @@ import {
   type EffectiveConfig,
 } from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';
+import { importerPodName } from './naming.js';
 import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
 
@@ -130,6 +131,15 @@ export function sourceAnnotations(source: DataVolumeSource | undefined): Record<
   return anns;
 }
 
+/** True when the claim's annotations make it an import or host-assisted clone target. */
+function isImportSource(annotations: Readonly<Record<string, string>>): boolean {
+  return (
+    Annotations.Source in annotations ||
+    Annotations.Endpoint in annotations ||
+    Annotations.CloneRequest in annotations
+  );
+}
+
 /**
  * Builds the target claim of a DataVolume: same name and namespace, owned by it. A clone's target
  * carries CDI's `k8s.io/CloneRequest` naming its source, which makes the import reconcile copy it.
@@ -168,6 +178,10 @@ export function buildTargetPvc(
     annotations[Annotations.UploadClientName] =
       `${claimRefText(clone.ref)}-${targetNamespace}/${dv.metadata.name ?? ''}`;
   }
+  // An import's pod name is known now: naming it here spares the claim the patch that would name
+  // it before the pod is made (one write fewer per DataVolume; the name is derived the same way).
+  if (!(Annotations.UploadTarget in annotations) && isImportSource(annotations))
+    annotations[Annotations.ImportPodName] = importerPodName(dv.metadata.name ?? '');
   // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
   // claim's first consumer.
   if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))
