@@ -234,7 +234,14 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
       name,
       annotations: { [EXTENDED_CLONE_TOKEN_ANNOTATION]: input.extendedCloneToken },
     });
-  if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
+  if (step.create !== undefined) {
+    // No status yet: the claim's add event re-queues the DataVolume at once, and that reconcile
+    // writes the first status as the claim then is (Pending, bound, scheduled). Writing
+    // "Pending, no claim" here would cost a status write and an event per DataVolume for a
+    // state that lasts milliseconds.
+    actions.push({ kind: 'createPvc', pvc: step.create });
+    return actions;
+  }
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
   const phase =
