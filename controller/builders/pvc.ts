@@ -131,13 +131,14 @@ export function sourceAnnotations(source: DataVolumeSource | undefined): Record<
   return anns;
 }
 
-/** True when the claim's annotations make it an import or host-assisted clone target. */
-function isImportSource(annotations: Readonly<Record<string, string>>): boolean {
-  return (
+/** Names the importer pod of an import or host-assisted clone target (not an upload target). */
+function nameImporterPod(annotations: Record<string, string>, claimName: string): void {
+  if (Annotations.UploadTarget in annotations) return;
+  const imports =
     Annotations.Source in annotations ||
     Annotations.Endpoint in annotations ||
-    Annotations.CloneRequest in annotations
-  );
+    Annotations.CloneRequest in annotations;
+  if (imports) annotations[Annotations.ImportPodName] = importerPodName(claimName);
 }
 
 /**
@@ -180,8 +181,7 @@ export function buildTargetPvc(
   }
   // An import's pod name is known now: naming it here spares the claim the patch that would name
   // it before the pod is made (one write fewer per DataVolume; the name is derived the same way).
-  if (!(Annotations.UploadTarget in annotations) && isImportSource(annotations))
-    annotations[Annotations.ImportPodName] = importerPodName(dv.metadata.name ?? '');
+  nameImporterPod(annotations, dv.metadata.name ?? '');
   // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
   // claim's first consumer.
   if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))
