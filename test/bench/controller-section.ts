@@ -6,7 +6,8 @@
  *    by verb (from the sandbox's audit hook), 409s, peak controller RSS, and `kubectl get dv`
  *    latency while they run against the same command on the idle cluster.
  * 2. The same pods, as the controller wrote them, run by a sandbox without a controller: the time
- *    the sandbox itself needs, so the controller's share of (1) is visible.
+ *    the sandbox itself needs, and `kubectl get dv` latency meanwhile over as many DataVolumes,
+ *    so the controller's share of (1) is visible.
  * 3. `cached` DataVolumes that already Succeeded, created before the controller starts: its RSS
  *    once its caches hold them and it is idle, and the writes it makes for them (should be none).
  * Timings are never pass/fail; the goals are printed beside the figures.
@@ -257,12 +258,28 @@ async function withController(count: number, url: string): Promise<ScaleResult> 
   }
 }
 
-/** Phase 2: the controller's pods and claims, run by a sandbox without a controller. */
-async function podsAlone(claims: readonly V1PersistentVolumeClaim[], pods: readonly V1Pod[]) {
+/**
+ * Phase 2: the controller's pods and claims, run by a sandbox without a controller; `kubectl get
+ * dv` is sampled meanwhile over as many DataVolumes (left without a controller to serve them), so
+ * the sandbox's own share of its latency is visible.
+ */
+async function podsAlone(
+  claims: readonly V1PersistentVolumeClaim[],
+  pods: readonly V1Pod[],
+): Promise<{ seconds: number; kubectl: number[] }> {
   const sandbox = await startSandbox({ controller: false });
   try {
-    const { core } = clients(sandbox);
+    const { core, custom } = clients(sandbox);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await inParallel(claims, 20, async (c) => {
+      await custom.createNamespacedCustomObject({
+        group: CDI_GROUP,
+        version: CDI_VERSION,
+        namespace: NAMESPACE,
+        plural: 'datavolumes',
+        body: dataVolume(c.metadata?.name ?? '', undefined),
+      });
+    });
     for (const c of claims)
       await core.createNamespacedPersistentVolumeClaim({
         namespace: NAMESPACE,
@@ -271,6 +288,7 @@ async function podsAlone(claims: readonly V1PersistentVolumeClaim[], pods: reado
           ...(c.spec === undefined ? {} : { spec: withoutKey(c.spec, 'volumeName') }),
         },
       });
+    const sampler = sampleKubectl(sandbox.kubeconfigPath);
     const start = performance.now();
     await inParallel(pods, 10, async (p) => {
       await core.createNamespacedPod({
@@ -285,7 +303,8 @@ async function podsAlone(claims: readonly V1PersistentVolumeClaim[], pods: reado
       const list = await core.listNamespacedPod({ namespace: NAMESPACE });
       return list.items.filter((p) => p.status?.phase === 'Succeeded').length === pods.length;
     });
-    return (performance.now() - start) / 1000;
+    const seconds = (performance.now() - start) / 1000;
+    return { seconds, kubectl: await sampler.stop() };
   } finally {
     await sandbox.stop();
   }
@@ -447,7 +466,11 @@ export async function controllerSection(opts: ControllerSectionOptions): Promise
         `(${r.busyKubectl.length} samples)\n`,
     );
     const alone = await podsAlone(r.claims, r.pods);
-    opts.print(`  the same ${r.pods.length} pods without the controller: ${fmt(alone)} s\n`);
+    opts.print(
+      `  the same ${r.pods.length} pods without the controller: ${fmt(alone.seconds)} s; ` +
+        `kubectl get dv -A meanwhile median ${fmt(median(alone.kubectl), 0)} ms, ` +
+        `max ${fmt(Math.max(...alone.kubectl), 0)} ms (${alone.kubectl.length} samples)\n`,
+    );
     if (opts.cached > 0) {
       const s = await steadyState(opts.cached);
       // Writes to the bench namespace only: the start-up's own (PKI, profiles, lease) are not
