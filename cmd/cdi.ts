@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { errorMessage } from '../common/errors.js';
 import { ExitCodes, runCli } from './cli.js';
+import { missingHeapFlags } from './heap-flags.js';
 
 /** package.json's version: next to cmd/ in the source tree, two levels up from dist/cmd/. */
 function version(): string {
@@ -24,6 +25,17 @@ function version(): string {
     }
   }
   return 'unknown';
+}
+
+// A verb that needs V8 heap flags gets them before it loads: the process re-executes itself with
+// them (same pid). Node 22 has no execve; the verb then runs with V8's defaults.
+const heapFlags = missingHeapFlags(process.argv[2], process.execArgv, process.env['NODE_OPTIONS']);
+if (heapFlags.length > 0 && process.execve !== undefined) {
+  process.execve(
+    process.execPath,
+    [process.execPath, ...heapFlags, ...process.execArgv, ...process.argv.slice(1)],
+    process.env,
+  );
 }
 
 const abort = new AbortController();

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Records core/v1 Events about DataVolumes and claims, named `<object>.<random hex>` like
- * client-go's recorder. Identical events about one object within a short window are recorded
- * once, so a reconcile that runs again with the same outcome does not spam `kubectl describe`.
+ * client-go's recorder. Which ones are written is the correlator's decision
+ * (event-correlator.ts): a reconcile that runs again with the same outcome, or an import that
+ * keeps failing with new messages, does not spam `kubectl describe` nor the API server.
  */
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { EventAction } from './actions.js';
+import { correlate, newCorrelatorState } from './event-correlator.js';
 
 /** The component name in `source.component` (CDI's controller name). */
 export const EVENT_COMPONENT = 'datavolume-controller';
-/** Window in which an identical event is not recorded again. */
-const DEDUP_WINDOW_MS = 60_000;
 /** Kubernetes caps event messages at 1 KiB (`validation.go`). */
 const MAX_MESSAGE_LENGTH = 1024;
 
@@ -40,9 +40,9 @@ export function buildEvent(action: EventAction, now: Date, suffix: string): Core
   };
 }
 
-/** Writes events through `create`, with de-duplication. */
+/** Writes events through `create`, with de-duplication and aggregation. */
 export class EventRecorder {
-  private readonly recent = new Map<string, number>();
+  private readonly state = newCorrelatorState();
 
   constructor(
     private readonly create: (event: CoreV1Event) => Promise<void>,
@@ -51,13 +51,10 @@ export class EventRecorder {
   ) {}
 
   /** Records an event; failures are logged, never thrown (events are best effort). */
-  async record(action: EventAction): Promise<void> {
+  async record(wanted: EventAction): Promise<void> {
     const now = this.now();
-    const key = `${action.target.uid}|${action.type}|${action.reason}|${action.message}`;
-    const last = this.recent.get(key);
-    if (last !== undefined && now - last < DEDUP_WINDOW_MS) return;
-    this.recent.set(key, now);
-    if (this.recent.size > 10_000) this.prune(now);
+    const action = correlate(this.state, wanted, now);
+    if (action === undefined) return;
     this.log.info('event', {
       object: `${action.target.namespace}/${action.target.name}`,
       kind: action.target.kind,
@@ -73,9 +70,5 @@ export class EventRecorder {
         error: errorMessage(err),
       });
     }
-  }
-
-  private prune(now: number): void {
-    for (const [k, t] of this.recent) if (now - t >= DEDUP_WINDOW_MS) this.recent.delete(k);
   }
 }

@@ -2,8 +2,9 @@
 /**
  * A resilient informer: @kubernetes/client-node's `ListWatch` (list, then watch from the list's
  * resourceVersion, relist on 410 Gone) plus what it leaves to the caller: restart after any other
- * error with capped exponential backoff (kubernetes-client `cache.ts`), and a single change
- * callback for add, update and delete.
+ * error with capped exponential backoff (kubernetes-client `cache.ts`), a single change
+ * callback for add, update and delete, and a transform applied to every object before it is
+ * cached (by default {@link trimForCache}: the cache holds only what the controller reads).
  */
 import {
   ListWatch,
@@ -15,6 +16,33 @@ import {
 } from '@kubernetes/client-node';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { trimForCache } from './cache-transform.js';
+
+/** A watch whose events carry objects already transformed for the cache. */
+class TransformingWatch<T> extends Watch {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly transform: (obj: T) => T,
+  ) {
+    super(kubeConfig);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: T, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    // Bookmarks and errors carry no object to cache; they pass through unchanged.
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj: T, raw) =>
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' ? this.transform(obj) : obj, raw),
+      done,
+    );
+  }
+}
 
 /** Options of {@link ResilientInformer}. */
 export interface InformerOptions<T extends KubernetesObject> {
@@ -33,6 +61,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** First restart delay (default 1 s), doubled up to `maxRestartDelayMs` (default 30 s). */
   readonly baseRestartDelayMs?: number;
   readonly maxRestartDelayMs?: number;
+  /**
+   * Applied to every listed or watched object before it is cached and handed to `onChange`
+   * (default {@link trimForCache}); may change the object in place.
+   */
+  readonly transform?: (obj: T) => T;
 }
 
 /** A cache of one resource kept current by list and watch. */
@@ -44,10 +77,15 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
 
   constructor(private readonly options: InformerOptions<T>) {
     this.delay = options.delay ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    const transform = options.transform ?? trimForCache;
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const listed = await options.list();
+      return { ...listed, items: listed.items.map(transform) };
+    };
     this.lw = new ListWatch<T>(
       options.path,
-      new Watch(options.kubeConfig),
-      options.list,
+      new TransformingWatch<T>(options.kubeConfig, transform),
+      list,
       false,
       options.labelSelector,
     );

@@ -40,6 +40,7 @@ import {
 } from '../common/api/datavolume.js';
 import { DATA_IMPORT_CRONS, type DataImportCronStatus } from '../common/api/dataimportcron.js';
 import { CdiError, ErrorCodes, errorMessage } from '../common/errors.js';
+import { shareConnections } from './shared-connections.js';
 
 /** HTTP status of a failed API call, if it is one. */
 export function apiStatus(err: unknown): number | undefined {
@@ -136,7 +137,9 @@ export class KubeClient {
   readonly apiRegistration: ApiregistrationV1Api;
   readonly admission: AdmissionregistrationV1Api;
 
+  /** Every call made through `kubeConfig` (here and by the informers) shares its connections. */
   constructor(readonly kubeConfig: KubeConfig) {
+    shareConnections(kubeConfig);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.storage = kubeConfig.makeApiClient(StorageV1Api);

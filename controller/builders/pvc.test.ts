@@ -189,7 +189,18 @@ describe('buildTargetPvc', () => {
       [Annotations.PriorityClassName]: 'high',
       [Annotations.PodRestarts]: '0',
       [Annotations.CreatedForDataVolume]: 'dv-uid',
+      // Named at creation: no patch is needed to name it before the pod is made.
+      [Annotations.ImportPodName]: 'importer-disk',
     });
+  });
+
+  it('names no importer pod on an upload target', () => {
+    const pvc = buildTargetPvc(
+      dv({ source: { upload: {} }, pvc: { resources: { requests: { storage: '1Gi' } } } }),
+      config,
+    );
+    expect(pvc.metadata?.annotations?.[Annotations.UploadTarget]).toBe('');
+    expect(pvc.metadata?.annotations?.[Annotations.ImportPodName]).toBeUndefined();
   });
 
   it('leaves the filling-up label off block claims', () => {

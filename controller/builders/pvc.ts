@@ -20,6 +20,7 @@ import {
   type EffectiveConfig,
 } from '../config.js';
 import { claimRefText, type ClaimRef } from './claim.js';
+import { importerPodName } from './naming.js';
 import { defaultCloneSize, type SizedClaim } from './clone-size.js';
 import { requiredSpace } from './size.js';
 
@@ -134,6 +135,16 @@ export function sourceAnnotations(source: DataVolumeSource | undefined): Record<
   return anns;
 }
 
+/** Names the importer pod of an import or host-assisted clone target (not an upload target). */
+function nameImporterPod(annotations: Record<string, string>, claimName: string): void {
+  if (Annotations.UploadTarget in annotations) return;
+  const imports =
+    Annotations.Source in annotations ||
+    Annotations.Endpoint in annotations ||
+    Annotations.CloneRequest in annotations;
+  if (imports) annotations[Annotations.ImportPodName] = importerPodName(claimName);
+}
+
 /**
  * Builds the target claim of a DataVolume: same name and namespace, owned by it. A clone's target
  * carries CDI's `k8s.io/CloneRequest` naming its source, which makes the import reconcile copy it.
@@ -172,6 +183,9 @@ export function buildTargetPvc(
     annotations[Annotations.UploadClientName] =
       `${claimRefText(clone.ref)}-${targetNamespace}/${dv.metadata.name ?? ''}`;
   }
+  // An import's pod name is known now: naming it here spares the claim the patch that would name
+  // it before the pod is made (one write fewer per DataVolume; the name is derived the same way).
+  nameImporterPod(annotations, dv.metadata.name ?? '');
   // CDI `AddImmediateBindingAnnotationIfWFFCDisabled`: with the gate off, the transfer pod is the
   // claim's first consumer.
   if (!featureGateEnabled(config, FeatureGates.HonorWaitForFirstConsumer))

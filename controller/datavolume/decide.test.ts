@@ -76,9 +76,15 @@ describe('decideDataVolume', () => {
     restarts?: number;
   }>([
     {
-      what: 'new DataVolume: creates the claim, Pending, N/A',
+      what: 'new DataVolume: creates the claim, and leaves the status to the claim add event',
       dv: dv(),
-      kinds: ['createPvc', 'updateDvStatus', 'event Normal Pending'],
+      kinds: ['createPvc'],
+    },
+    {
+      what: 'claim just created, not bound: Pending, N/A',
+      dv: dv(),
+      pvc: claim({}, 'Pending'),
+      kinds: ['updateDvStatus', 'event Normal Pending'],
       phase: 'Pending',
       progressText: 'N/A',
     },

@@ -302,7 +302,14 @@ export function decideDataVolume(input: DataVolumeInput): Action[] {
       annotations: { [EXTENDED_CLONE_TOKEN_ANNOTATION]: input.extendedCloneToken },
     });
   actions.push(...(step.actions ?? []));
-  if (step.create !== undefined) actions.push({ kind: 'createPvc', pvc: step.create });
+  if (step.create !== undefined) {
+    // No status yet: the claim's add event re-queues the DataVolume at once, and that reconcile
+    // writes the first status as the claim then is (Pending, bound, scheduled). Writing
+    // "Pending, no claim" here would cost a status write and an event per DataVolume for a
+    // state that lasts milliseconds.
+    actions.push({ kind: 'createPvc', pvc: step.create });
+    return actions;
+  }
   const { invalid, foreign } = step;
   const pvc = step.notOurs === true ? undefined : input.pvc;
   if (pvc !== undefined && invalid === undefined) {
