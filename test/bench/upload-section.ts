@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ImporterEnv, UPLOAD_CLIENT_NAME, UploadServerEnv } from '../../common/contract.js';
 import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/protocol/token.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
 import { measure, q, type Measurement } from './measure.js';
 
@@ -39,8 +40,8 @@ export interface UploadSectionOptions {
 /** A process of ours started under GNU time. */
 export interface Daemon {
   readonly url: string;
-  /** Resolves with the peak RSS in MiB once the process exited with 0; rejects otherwise. */
-  readonly ended: Promise<number>;
+  /** Resolves with the peak RSS and CPU seconds once the process exited with 0; rejects otherwise. */
+  readonly ended: Promise<{ readonly rssMiB: number; readonly cpuSeconds: number }>;
   /** Asks the process to stop (SIGINT, which GNU time ignores and `cdi` handles). */
   interrupt(): void;
   /** Kills the process unless it has ended. */
@@ -61,8 +62,11 @@ export async function startCdi(o: {
   const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(
     '/usr/bin/time',
-    ['-f', '%M', '-o', o.rssFile, process.execPath, ...nodeArgs, o.cdi, o.verb, ...o.args],
-    { env: { ...process.env, ...o.env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    ['-f', '%M %U %S', '-o', o.rssFile, process.execPath, ...nodeArgs, o.cdi, o.verb, ...o.args],
+    {
+      env: { ...process.env, ...o.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   const tail: string[] = [];
   let exited = false;
@@ -91,7 +95,8 @@ export async function startCdi(o: {
   const ended = closed.then(async (status) => {
     if (status !== '0') throw new Error(`cdi ${o.verb} exited with ${status}:\n${tail.join('\n')}`);
     const lines = (await readFile(o.rssFile, 'utf8')).trim().split('\n');
-    return Number.parseInt(lines[lines.length - 1] ?? '', 10) / 1024;
+    const [kib = 0, user = 0, sys = 0] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+    return { rssMiB: kib / 1024, cpuSeconds: user + sys };
   });
   // Observed by the caller on success; this keeps a failure path from an unhandled rejection.
   ended.catch(() => undefined);
@@ -130,6 +135,8 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
     [ImporterEnv.DataDir]: join(dir, 'data'),
     [ImporterEnv.ScratchDir]: join(dir, 'scratch'),
     [ImporterEnv.TerminationLog]: join(dir, 'termination-log'),
+    // As the controller runs upload server pods.
+    NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
   };
   const run = async (): Promise<Measurement> => {
     await measure(`rm -f ${q(o.out)}; sync`);
@@ -166,13 +173,14 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
           `-T ${q(o.qcow2)} ${q(`${proxy.url}/v1beta1/upload`)}`,
       );
       // The server exits by itself after its upload; the proxy runs until told to stop.
-      const serverMiB = await server.ended;
+      const srv = await server.ended;
       proxy.interrupt();
-      const proxyMiB = await proxy.ended;
+      const prx = await proxy.ended;
       return {
         seconds: m.seconds,
-        peakRssMiB: Math.max(proxyMiB, serverMiB),
-        peakRssByProcessMiB: { proxy: proxyMiB, server: serverMiB },
+        cpuSeconds: m.cpuSeconds + srv.cpuSeconds + prx.cpuSeconds,
+        peakRssMiB: Math.max(prx.rssMiB, srv.rssMiB),
+        peakRssByProcessMiB: { proxy: prx.rssMiB, server: srv.rssMiB },
       };
     } finally {
       proxy?.kill();
