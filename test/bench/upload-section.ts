@@ -40,7 +40,10 @@ export interface UploadSectionOptions {
 /** A process of ours started under GNU time. */
 export interface Daemon {
   readonly url: string;
-  /** Resolves with the peak RSS and CPU seconds once the process exited with 0; rejects otherwise. */
+  /**
+   * Resolves with the peak RSS and CPU seconds once the process exited with 0 (or 130 after
+   * {@link Daemon.interrupt}); rejects otherwise.
+   */
   readonly ended: Promise<{ readonly rssMiB: number; readonly cpuSeconds: number }>;
   /** Asks the process to stop (SIGINT, which GNU time ignores and `cdi` handles). */
   interrupt(): void;
@@ -89,18 +92,26 @@ export async function startCdi(o: {
   const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8');
   const pid = Number.parseInt(children.trim().split(' ')[0] ?? '', 10);
   if (!Number.isInteger(pid)) throw new Error(`cannot find the pid of cdi ${o.verb}`);
+  let interrupted = false;
   const signal = (sig: NodeJS.Signals): void => {
     if (!exited) process.kill(pid, sig);
   };
   const ended = closed.then(async (status) => {
-    if (status !== '0') throw new Error(`cdi ${o.verb} exited with ${status}:\n${tail.join('\n')}`);
+    // `cdi` exits 130 after SIGINT, as a shell command does: the end asked for.
+    const expected = interrupted ? ['0', '130'] : ['0'];
+    if (!expected.includes(status))
+      throw new Error(`cdi ${o.verb} exited with ${status}:\n${tail.join('\n')}`);
     const lines = (await readFile(o.rssFile, 'utf8')).trim().split('\n');
     const [kib = 0, user = 0, sys = 0] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
     return { rssMiB: kib / 1024, cpuSeconds: user + sys };
   });
   // Observed by the caller on success; this keeps a failure path from an unhandled rejection.
   ended.catch(() => undefined);
-  return { url, ended, interrupt: () => signal('SIGINT'), kill: () => signal('SIGKILL') };
+  const interrupt = (): void => {
+    interrupted = true;
+    signal('SIGINT');
+  };
+  return { url, ended, interrupt, kill: () => signal('SIGKILL') };
 }
 
 function parseLogLine(line: string): Record<string, unknown> | undefined {
