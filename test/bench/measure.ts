@@ -76,6 +76,19 @@ export function bestOfTwo(a: Measurement, b: Measurement): Measurement {
   };
 }
 
+let clockTicks: Promise<number> | undefined;
+
+/** User + system CPU seconds a running process has used so far (from /proc/PID/stat). */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  clockTicks ??= execFileAsync('getconf', ['CLK_TCK']).then(({ stdout }) => Number(stdout.trim()));
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state (field 3); utime and
+  // stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / (await clockTicks);
+}
+
 /** Shell-quotes one argument. */
 export function q(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;

@@ -18,7 +18,7 @@ import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/protocol/toke
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
-import { measure, q, type Measurement } from './measure.js';
+import { measure, processCpuSeconds, q, type Measurement } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -202,7 +202,9 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
 }
 
 /** The baseline's sink process: one for all runs. */
-async function startSink(target: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startSink(
+  target: string,
+): Promise<{ url: string; cpuSeconds(): Promise<number>; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(HERE, 'http-sink.js'), target], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -214,8 +216,11 @@ async function startSink(target: string): Promise<{ url: string; stop(): Promise
   ]);
   if (first === undefined) throw new Error('http-sink ended before listening');
   const { url } = JSON.parse(first) as { url: string };
+  const { pid } = child;
+  if (pid === undefined) throw new Error('http-sink has no pid');
   return {
     url,
+    cpuSeconds: () => processCpuSeconds(pid),
     stop: async () => {
       child.kill('SIGTERM');
       await closed;
@@ -231,7 +236,12 @@ export async function uploadSection(o: UploadSectionOptions): Promise<Row> {
     const theirs: Side = {
       run: async () => {
         await measure(`rm -f ${q(o.out)}; sync`);
-        return measure(`curl -sSf -o /dev/null -T ${q(o.qcow2)} ${q(`${sink.url}/disk.qcow2`)}`);
+        const before = await sink.cpuSeconds();
+        const m = await measure(
+          `curl -sSf -o /dev/null -T ${q(o.qcow2)} ${q(`${sink.url}/disk.qcow2`)}`,
+        );
+        // The sink answers after its fdatasync: its work for this upload is done when curl ends.
+        return { ...m, cpuSeconds: m.cpuSeconds + (await sink.cpuSeconds()) - before };
       },
       check: () => checkSame(o.out, o.qcow2, 'qcow2 upload (HTTP sink)'),
     };
