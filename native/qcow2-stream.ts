@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The sequential qcow2 converter: a Writable fed the image bytes in order (a decompressed download,
- * an upload, a registry layer). Bytes are gathered into windows of {@link WINDOW_BYTES}; in each
+ * an upload, a registry layer). Bytes are gathered into windows of {@link WINDOW_BYTES}, kept as
+ * the chunks they arrived in (window-parts.ts: data reaches the native workers uncopied); in each
  * window the metadata (header, L1, the L2 tables it holds) is mapped first, then every data or
  * compressed cluster whose L2 entry is known is written straight to the target. Bytes whose role
  * is not known yet go to a spill file (spill-file.ts) and are resolved at the end, so qcow2
@@ -17,7 +18,8 @@ import { ExtentKind, extentsOf, type Extent } from './extents.js';
 import { headerBytesNeeded, toQcow2Info } from './qcow2-map.js';
 import { ItemWriter } from './random-access.js';
 import type { ConvertOptions, ConvertStats, Qcow2Info } from './types.js';
-import { joinParts, StreamConverterBase, takeWindowExtents } from './stream-base.js';
+import { StreamConverterBase, takeWindowExtents } from './stream-base.js';
+import { WindowParts } from './window-parts.js';
 
 /** Bytes gathered before a window is processed. */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -28,6 +30,21 @@ const L2_OFFSET_MASK = 0x00fffffffffffe00n;
 const REFCOUNT_OFFSET_MASK = 0xfffffffffffffe00n;
 /** Image size assumed for validation while the real one is unknown (checked at the end). */
 const UNKNOWN_SIZE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The host bytes a chunk's extents read, [first, last), clipped to the stream's `end` (bytes
+ * past the end of the image read as zeros).
+ */
+function hostSpan(chunkExtents: Float64Array, end: number): [number, number] {
+  let from = end;
+  let to = 0;
+  for (const e of extentsOf(chunkExtents)) {
+    if (e.kind === ExtentKind.Zero) continue;
+    from = Math.min(from, e.host);
+    to = Math.max(to, Math.min(end, e.host + e.hostLength));
+  }
+  return from < to ? [from, to] : [end, end];
+}
 
 /** Options of {@link Qcow2StreamConverter}. */
 export interface StreamConvertOptions extends ConvertOptions<Qcow2Info> {
@@ -50,10 +67,8 @@ interface Opened {
 export class Qcow2StreamConverter extends StreamConverterBase {
   readonly #binding: Binding;
   readonly #options: StreamConvertOptions;
-  #parts: Buffer[] = [];
-  #partsLen = 0;
+  readonly #window = new WindowParts();
   #fresh = 0;
-  #winStart = 0;
   #opened: Opened | undefined;
   #l1Pending = false;
   #refcountPending = false;
@@ -82,8 +97,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   protected override accept(chunk: Buffer): boolean {
-    this.#parts.push(chunk);
-    this.#partsLen += chunk.length;
+    this.#window.push(chunk);
     this.#fresh += chunk.length;
     return this.#fresh >= WINDOW_BYTES;
   }
@@ -93,7 +107,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     if (this.#opened === undefined) {
       throw new CdiError(ErrorCodes.ImageInvalid, 'image too short for a qcow2 header');
     }
-    const end = this.#winStart + this.#partsLen;
+    const end = this.#window.end;
     this.#checkComplete(end);
     await this.#resolveDeferred(end);
     await this.pool.drain();
@@ -105,9 +119,8 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   /** Processes the gathered bytes as one window. */
   protected override async processWindow(eof: boolean): Promise<void> {
     this.#fresh = 0;
-    const data = joinParts(this.#parts);
-    const start = this.#winStart;
-    const end = start + data.length;
+    const data = this.#window;
+    const { start, end } = data;
     if (this.#opened === undefined && !(await this.#openMap(data, eof))) return;
     const { raw } = this.#state();
     this.#mapMetadata(data, start, end);
@@ -116,21 +129,25 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     if (this.#l1Pending && raw.l1Offset < end) carry = Math.min(carry, raw.l1Offset);
     if (this.#refcountPending && raw.refcountTableOffset < end)
       carry = Math.min(carry, raw.refcountTableOffset);
-    carry = Math.min(carry, await this.#writeExpected(data, start, end, eof));
+    carry = Math.min(carry, await this.#writeExpected(data, end, eof));
     if (eof) carry = end;
     await this.#spillUnused(data, start, carry);
-    this.#parts = carry < end ? [data.subarray(carry - start)] : [];
-    this.#partsLen = end - carry;
-    this.#winStart = carry;
+    data.dropBefore(carry);
     this.#used = this.#used.filter((s) => s[1] > carry);
   }
 
-  async #openMap(data: Buffer, eof: boolean): Promise<boolean> {
+  async #openMap(data: WindowParts, eof: boolean): Promise<boolean> {
     const size = this.#options.size ?? UNKNOWN_SIZE;
     if (data.length < 512 && !eof) return false;
-    const need = headerBytesNeeded(data.subarray(0, 512), eof ? data.length : size);
+    const need = headerBytesNeeded(
+      data.slice(0, Math.min(512, data.end)),
+      eof ? data.length : size,
+    );
     if (data.length < need && !eof) return false;
-    const map = new this.#binding.Qcow2Map(data.subarray(0, need), eof ? data.length : size);
+    const map = new this.#binding.Qcow2Map(
+      data.slice(0, Math.min(need, data.end)),
+      eof ? data.length : size,
+    );
     const raw = map.info();
     throwIfRefused(raw);
     await this.#options.prepareTarget?.(toQcow2Info(raw));
@@ -152,14 +169,14 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   /** Maps the L1 table and every L2 table lying fully inside the window. */
-  #mapMetadata(data: Buffer, start: number, end: number): void {
+  #mapMetadata(data: WindowParts, start: number, end: number): void {
     const { raw, map } = this.#state();
     const coverage = raw.l2Entries * raw.clusterSize;
     const l1End = raw.l1Offset + raw.l1Entries * 8;
     if (this.#l1Pending && raw.l1Offset >= start && l1End <= end) {
       this.#l1Pending = false;
       this.#used.push([raw.l1Offset, l1End]);
-      const l2 = map.parseL1(data.subarray(raw.l1Offset - start, l1End - start));
+      const l2 = map.parseL1(data.slice(raw.l1Offset, l1End));
       for (const [i, offset] of l2.entries()) {
         if (offset === 0) {
           const g = i * coverage;
@@ -179,7 +196,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     for (const [offset, indexes] of ready) {
       this.#tables.delete(offset);
       this.#used.push([offset, offset + raw.clusterSize]);
-      const table = data.subarray(offset - start, offset - start + raw.clusterSize);
+      const table = data.slice(offset, offset + raw.clusterSize);
       for (const index of indexes) this.#addExtents(map.mapL2(index, table), start);
       this.#claimUnreadClusters(table, start);
     }
@@ -206,12 +223,12 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   /** Refcount blocks are metadata we never need: claim them so they are not spilled. */
-  #claimRefcountBlocks(data: Buffer, start: number, end: number): void {
+  #claimRefcountBlocks(data: WindowParts, start: number, end: number): void {
     const { raw, map } = this.#state();
     const tableEnd = raw.refcountTableOffset + raw.refcountTableBytes;
     if (!this.#refcountPending || raw.refcountTableOffset < start || tableEnd > end) return;
     this.#refcountPending = false;
-    const table = data.subarray(raw.refcountTableOffset - start, tableEnd - start);
+    const table = data.slice(raw.refcountTableOffset, tableEnd);
     if (raw.l1Entries > 0) map.claimRefcountTable(table);
     for (let off = 0; off + 8 <= table.length; off += 8) {
       const block = Number(table.readBigUInt64BE(off) & REFCOUNT_OFFSET_MASK);
@@ -243,15 +260,17 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   /** Writes the expected extents whose bytes are in the window; returns where carry starts. */
-  async #writeExpected(data: Buffer, start: number, end: number, eof: boolean): Promise<number> {
+  async #writeExpected(data: WindowParts, end: number, eof: boolean): Promise<number> {
     if (!this.#expectedSorted) {
       this.#expected.sort((a, b) => a.host - b.host);
       this.#expectedSorted = true;
     }
     const { batch, carry } = takeWindowExtents(this.#expected, end, eof);
     for (const e of batch) this.#used.push([e.host, Math.min(end, e.host + e.hostLength)]);
-    const window = { pieces: [data], pieceOffsets: [start] };
-    await this.runChunks(this.#state().writer, batch, () => window);
+    await this.runChunks(this.#state().writer, batch, (ex) => {
+      const [from, to] = hostSpan(ex, end);
+      return data.pieces(from, to);
+    });
     return carry ?? end;
   }
 
@@ -262,7 +281,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
   }
 
   /** Spills the bytes of [start, stop) that nothing claimed, unless no table can name them. */
-  async #spillUnused(data: Buffer, start: number, stop: number): Promise<void> {
+  async #spillUnused(data: WindowParts, start: number, stop: number): Promise<void> {
     if (this.#everyTableMapped()) return;
     const used = this.#used
       .map(([a, b]): Span => [Math.max(a, start), Math.min(b, stop)])
@@ -270,10 +289,10 @@ export class Qcow2StreamConverter extends StreamConverterBase {
       .sort((x, y) => x[0] - y[0]);
     let pos = start;
     for (const [a, b] of used) {
-      if (a > pos) await this.spill.add(pos, data.subarray(pos - start, a - start));
+      if (a > pos) await this.spill.add(pos, data.slice(pos, a));
       pos = Math.max(pos, b);
     }
-    if (pos < stop) await this.spill.add(pos, data.subarray(pos - start, stop - start));
+    if (pos < stop) await this.spill.add(pos, data.slice(pos, stop));
   }
 
   #checkComplete(end: number): void {

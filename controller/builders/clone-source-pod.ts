@@ -16,6 +16,7 @@ import {
   UPLOAD_SERVER_PORT,
   uploadServiceName,
 } from '../../common/contract.js';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import type { KeyAndCert } from '../../common/x509.js';
 import type { ClaimRef } from './claim.js';
 
@@ -96,6 +97,7 @@ export function buildCloneSourcePod(input: CloneSourcePodInput): V1Pod {
             { name: 'PREALLOCATION', value: String(input.preallocation) },
             { name: 'VOLUME_MODE', value: input.sourceBlock ? 'block' : 'filesystem' },
             { name: 'MOUNT_POINT', value: mount },
+            { name: 'NODE_OPTIONS', value: DATA_PATH_NODE_OPTIONS },
           ],
           terminationMessagePath: PodPaths.TerminationLog,
           terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { buildTransferPod } from './transfer-pod.js';
 
 function claim(volumeMode: 'Filesystem' | 'Block'): V1PersistentVolumeClaim {
@@ -48,4 +49,19 @@ describe('buildTransferPod', () => {
       expect(pod.spec?.securityContext).toMatchObject({ fsGroup: 107, runAsNonRoot: true });
     },
   );
+
+  it("keeps the builder's env and adds the data-path node options", () => {
+    const pod = buildTransferPod({
+      pvc: claim('Filesystem'),
+      name: 'upload-disk',
+      labels: {},
+      container: { name: 'server', image: 'cdi:1', env: [{ name: 'A', value: '1' }] },
+      volumes: [],
+      mounts: [],
+    });
+    expect(pod.spec?.containers[0]?.env).toEqual([
+      { name: 'A', value: '1' },
+      { name: 'NODE_OPTIONS', value: DATA_PATH_NODE_OPTIONS },
+    ]);
+  });
 });

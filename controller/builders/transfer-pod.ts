@@ -3,9 +3,10 @@
  * What importer and upload server pods share (CDI's transfer pods): owned by their claim, run as
  * qemu (uid 107) with a restricted security context, `restartPolicy: OnFailure`, the claim at
  * `/data` or as the block device `/dev/cdi-block-volume`, no service-mesh sidecars, the claim's
- * priority class and service account. The root filesystem is read-only: what the process writes
- * goes to the claim, the scratch claim, or `/tmp` (an emptyDir: spill files when the target is a
- * block device). Each builder supplies its container and extra volumes. Pure.
+ * priority class and service account, and the data-path node options (common/node-options.ts).
+ * The root filesystem is read-only: what the process writes goes to the claim, the scratch claim,
+ * or `/tmp` (an emptyDir: spill files when the target is a block device). Each builder supplies
+ * its container and extra volumes. Pure.
  */
 import type {
   V1Container,
@@ -18,6 +19,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { Annotations, ForeignAnnotations, PodPaths } from '../../common/contract.js';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import type { NodePlacement } from '../cdi/types.js';
 import { annotation, isBlock } from './claim.js';
 
@@ -106,6 +108,8 @@ export function buildTransferPod(input: TransferPodInput): V1Pod {
   const block = isBlock(pvc);
   const container: V1Container = {
     ...restricted(input.container),
+    // The data path's own heap settings (only the cdi container runs Node).
+    env: [...(input.container.env ?? []), { name: 'NODE_OPTIONS', value: DATA_PATH_NODE_OPTIONS }],
     volumeMounts: [
       ...(block ? [] : [{ name: DATA_VOLUME, mountPath: PodPaths.DataDir }]),
       { name: TMP_VOLUME, mountPath: TMP_DIR },

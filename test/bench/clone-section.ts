@@ -10,6 +10,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLONE_UPLOAD_PATH, ImporterEnv, UploadServerEnv } from '../../common/contract.js';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { TEST_CLIENT_NAME, createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
 import { measure, q, type Measurement } from './measure.js';
@@ -42,6 +43,8 @@ async function oursSide(o: CloneSectionOptions, pki: UploadPki): Promise<Side> {
     [ImporterEnv.DataDir]: join(dir, 'data'),
     [ImporterEnv.ScratchDir]: join(dir, 'data'),
     [ImporterEnv.TerminationLog]: join(dir, 'termination-log'),
+    // As the controller runs upload server pods.
+    NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
   };
   const run = async (): Promise<Measurement> => {
     await measure(`rm -f ${q(o.out)}; sync`);
@@ -57,6 +60,7 @@ async function oursSide(o: CloneSectionOptions, pki: UploadPki): Promise<Side> {
       // The source "claim" is the raw file, read as a block source would be.
       const m = await measure(`${q(process.execPath)} ${q(o.cdi)} clone-source 2>/dev/null`, {
         ...process.env,
+        NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
         UPLOAD_URL: `${server.url}${CLONE_UPLOAD_PATH}`,
         CLIENT_KEY: pki.clientKeyPem,
         CLIENT_CERT: pki.clientCertPem,
@@ -64,11 +68,12 @@ async function oursSide(o: CloneSectionOptions, pki: UploadPki): Promise<Side> {
         VOLUME_MODE: 'block',
         MOUNT_POINT: o.raw,
       });
-      const serverMiB = await server.ended;
+      const srv = await server.ended;
       return {
         seconds: m.seconds,
-        peakRssMiB: Math.max(m.peakRssMiB, serverMiB),
-        peakRssByProcessMiB: { source: m.peakRssMiB, server: serverMiB },
+        cpuSeconds: m.cpuSeconds + srv.cpuSeconds,
+        peakRssMiB: Math.max(m.peakRssMiB, srv.rssMiB),
+        peakRssByProcessMiB: { source: m.peakRssMiB, server: srv.rssMiB },
       };
     } finally {
       server.kill();

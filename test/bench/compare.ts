@@ -53,7 +53,7 @@ export async function compareSides(
   return { ...head, ours: o, theirs: t };
 }
 
-/** The faster time, and the peak RSS (per process too) of both. */
+/** The faster time, the lower CPU time, and the peak RSS (per process too) of both. */
 export function faster(a: Measurement | undefined, b: Measurement): Measurement {
   if (a === undefined) return b;
   const byProcess = { ...a.peakRssByProcessMiB };
@@ -61,6 +61,7 @@ export function faster(a: Measurement | undefined, b: Measurement): Measurement 
     byProcess[name] = Math.max(byProcess[name] ?? 0, mib);
   return {
     seconds: Math.min(a.seconds, b.seconds),
+    cpuSeconds: Math.min(a.cpuSeconds, b.cpuSeconds),
     peakRssMiB: Math.max(a.peakRssMiB, b.peakRssMiB),
     ...(Object.keys(byProcess).length === 0 ? {} : { peakRssByProcessMiB: byProcess }),
   };
@@ -69,6 +70,11 @@ export function faster(a: Measurement | undefined, b: Measurement): Measurement 
 /** Ours / theirs. */
 export function ratioOf(r: Row): number {
   return r.ours.seconds / r.theirs.seconds;
+}
+
+/** Ours / theirs in CPU seconds (user + sys of every process). */
+export function cpuRatioOf(r: Row): number {
+  return r.ours.cpuSeconds / r.theirs.cpuSeconds;
 }
 
 /** Whether the row's ratio is at or below its goal. */
@@ -83,10 +89,11 @@ export function formatRow(r: Row): string {
     byProcess.length === 0
       ? `our peak RSS ${r.ours.peakRssMiB.toFixed(0)} MiB`
       : `rss ${byProcess.map(([name, mib]) => `${name} ${mib.toFixed(0)} MiB`).join(', ')}`;
+  const cpu = `cpu ${r.ours.cpuSeconds.toFixed(2)}s vs ${r.theirs.cpuSeconds.toFixed(2)}s (${cpuRatioOf(r).toFixed(2)})`;
   return (
     `${r.section.padEnd(9)} ${r.what.padEnd(34)} ours ${r.ours.seconds.toFixed(2).padStart(7)}s  ` +
     `${r.baseline.padEnd(38)} ${r.theirs.seconds.toFixed(2).padStart(7)}s  ratio ${ratioOf(r).toFixed(2)} ` +
-    `(goal <= ${r.goal.toFixed(1)}: ${goalMet(r) ? 'met' : 'MISSED'})  ${rss}\n`
+    `(goal <= ${r.goal.toFixed(1)}: ${goalMet(r) ? 'met' : 'MISSED'})  ${cpu}  ${rss}\n`
   );
 }
 

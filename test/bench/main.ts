@@ -2,7 +2,8 @@
 /**
  * `npm run bench`: measures our importer and upload path against the tools users compare them
  * with, in one run, on one generated image, and prints one line per comparison: both times, the
- * ratio (ours / theirs: below 1.0 means we are faster), the goal and whether it was met, and our
+ * ratio (ours / theirs: below 1.0 means we are faster), the goal and whether it was met, the CPU
+ * seconds of both (user + sys of every process of the pipeline) and their ratio, and our
  * peak RSS. Sections: `http` (compressed raw over HTTP), `qcow2` (local convert and HTTP import of
  * qcow2), `registry` (container disk), `upload` (qcow2 through `cdi uploadproxy` and
  * `cdi uploadserver` against `curl -T` to a plain HTTP sink; the RSS of both processes; see
@@ -22,6 +23,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { formatBytes, parseQuantity } from '../../common/quantity.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { pushContainerDisk, startRegistry } from '../helpers/registry-server.js';
@@ -56,8 +58,9 @@ const sections = new Set(flag('sections', SECTIONS.join(',')).split(','));
 const work = join(flag('dir', tmpdir()), 'cdi-bench');
 const rows: Row[] = [];
 
+/** Our command, run with the node options our data-path pods run with. */
 function ours(args: string): string {
-  return `${q(process.execPath)} ${q(CDI)} ${args} --quiet`;
+  return `NODE_OPTIONS=${q(DATA_PATH_NODE_OPTIONS)} ${q(process.execPath)} ${q(CDI)} ${args} --quiet`;
 }
 
 function record(row: Row): void {

@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { ImporterEnv, UPLOAD_CLIENT_NAME, UploadServerEnv } from '../../common/contract.js';
 import { publicKeyPemOf, signUploadToken } from '../../uploadproxy/protocol/token.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
+import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
-import { measure, q, type Measurement } from './measure.js';
+import { measure, processCpuSeconds, q, type Measurement } from './measure.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -39,8 +40,11 @@ export interface UploadSectionOptions {
 /** A process of ours started under GNU time. */
 export interface Daemon {
   readonly url: string;
-  /** Resolves with the peak RSS in MiB once the process exited with 0; rejects otherwise. */
-  readonly ended: Promise<number>;
+  /**
+   * Resolves with the peak RSS and CPU seconds once the process exited with 0 (or 130 after
+   * {@link Daemon.interrupt}); rejects otherwise.
+   */
+  readonly ended: Promise<{ readonly rssMiB: number; readonly cpuSeconds: number }>;
   /** Asks the process to stop (SIGINT, which GNU time ignores and `cdi` handles). */
   interrupt(): void;
   /** Kills the process unless it has ended. */
@@ -61,8 +65,11 @@ export async function startCdi(o: {
   const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(
     '/usr/bin/time',
-    ['-f', '%M', '-o', o.rssFile, process.execPath, ...nodeArgs, o.cdi, o.verb, ...o.args],
-    { env: { ...process.env, ...o.env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    ['-f', '%M %U %S', '-o', o.rssFile, process.execPath, ...nodeArgs, o.cdi, o.verb, ...o.args],
+    {
+      env: { ...process.env, ...o.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   const tail: string[] = [];
   let exited = false;
@@ -85,17 +92,26 @@ export async function startCdi(o: {
   const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8');
   const pid = Number.parseInt(children.trim().split(' ')[0] ?? '', 10);
   if (!Number.isInteger(pid)) throw new Error(`cannot find the pid of cdi ${o.verb}`);
+  let interrupted = false;
   const signal = (sig: NodeJS.Signals): void => {
     if (!exited) process.kill(pid, sig);
   };
   const ended = closed.then(async (status) => {
-    if (status !== '0') throw new Error(`cdi ${o.verb} exited with ${status}:\n${tail.join('\n')}`);
+    // `cdi` exits 130 after SIGINT, as a shell command does: the end asked for.
+    const expected = interrupted ? ['0', '130'] : ['0'];
+    if (!expected.includes(status))
+      throw new Error(`cdi ${o.verb} exited with ${status}:\n${tail.join('\n')}`);
     const lines = (await readFile(o.rssFile, 'utf8')).trim().split('\n');
-    return Number.parseInt(lines[lines.length - 1] ?? '', 10) / 1024;
+    const [kib = 0, user = 0, sys = 0] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+    return { rssMiB: kib / 1024, cpuSeconds: user + sys };
   });
   // Observed by the caller on success; this keeps a failure path from an unhandled rejection.
   ended.catch(() => undefined);
-  return { url, ended, interrupt: () => signal('SIGINT'), kill: () => signal('SIGKILL') };
+  const interrupt = (): void => {
+    interrupted = true;
+    signal('SIGINT');
+  };
+  return { url, ended, interrupt, kill: () => signal('SIGKILL') };
 }
 
 function parseLogLine(line: string): Record<string, unknown> | undefined {
@@ -130,6 +146,8 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
     [ImporterEnv.DataDir]: join(dir, 'data'),
     [ImporterEnv.ScratchDir]: join(dir, 'scratch'),
     [ImporterEnv.TerminationLog]: join(dir, 'termination-log'),
+    // As the controller runs upload server pods.
+    NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
   };
   const run = async (): Promise<Measurement> => {
     await measure(`rm -f ${q(o.out)}; sync`);
@@ -166,13 +184,14 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
           `-T ${q(o.qcow2)} ${q(`${proxy.url}/v1beta1/upload`)}`,
       );
       // The server exits by itself after its upload; the proxy runs until told to stop.
-      const serverMiB = await server.ended;
+      const srv = await server.ended;
       proxy.interrupt();
-      const proxyMiB = await proxy.ended;
+      const prx = await proxy.ended;
       return {
         seconds: m.seconds,
-        peakRssMiB: Math.max(proxyMiB, serverMiB),
-        peakRssByProcessMiB: { proxy: proxyMiB, server: serverMiB },
+        cpuSeconds: m.cpuSeconds + srv.cpuSeconds + prx.cpuSeconds,
+        peakRssMiB: Math.max(prx.rssMiB, srv.rssMiB),
+        peakRssByProcessMiB: { proxy: prx.rssMiB, server: srv.rssMiB },
       };
     } finally {
       proxy?.kill();
@@ -183,7 +202,9 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
 }
 
 /** The baseline's sink process: one for all runs. */
-async function startSink(target: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startSink(
+  target: string,
+): Promise<{ url: string; cpuSeconds(): Promise<number>; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(HERE, 'http-sink.js'), target], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -195,8 +216,11 @@ async function startSink(target: string): Promise<{ url: string; stop(): Promise
   ]);
   if (first === undefined) throw new Error('http-sink ended before listening');
   const { url } = JSON.parse(first) as { url: string };
+  const { pid } = child;
+  if (pid === undefined) throw new Error('http-sink has no pid');
   return {
     url,
+    cpuSeconds: () => processCpuSeconds(pid),
     stop: async () => {
       child.kill('SIGTERM');
       await closed;
@@ -212,7 +236,12 @@ export async function uploadSection(o: UploadSectionOptions): Promise<Row> {
     const theirs: Side = {
       run: async () => {
         await measure(`rm -f ${q(o.out)}; sync`);
-        return measure(`curl -sSf -o /dev/null -T ${q(o.qcow2)} ${q(`${sink.url}/disk.qcow2`)}`);
+        const before = await sink.cpuSeconds();
+        const m = await measure(
+          `curl -sSf -o /dev/null -T ${q(o.qcow2)} ${q(`${sink.url}/disk.qcow2`)}`,
+        );
+        // The sink answers after its fdatasync: its work for this upload is done when curl ends.
+        return { ...m, cpuSeconds: m.cpuSeconds + (await sink.cpuSeconds()) - before };
       },
       check: () => checkSame(o.out, o.qcow2, 'qcow2 upload (HTTP sink)'),
     };

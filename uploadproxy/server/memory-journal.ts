@@ -118,12 +118,12 @@ export class MemoryJournal implements Journal {
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#queue.length > 0) {
-        // Network chunks are 16-64 KiB; the converter and the disk writer work best on large
-        // buffers, so what queued up goes down merged (one copy, fewer calls downstream).
-        const merged = Buffer.concat(this.#queue.splice(0));
+        // Handed down as received, uncopied: the qcow2 converter reads across chunks and the
+        // raw writer batches contiguous data into one writev (ADR XXXX).
+        const chunks = this.#queue.splice(0);
         this.#queued = 0;
         this.#events.emit('room');
-        return [merged];
+        return chunks;
       }
       if (this.#complete) return null;
       await once(this.#events, 'grow');
