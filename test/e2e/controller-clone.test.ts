@@ -6,10 +6,9 @@
  * (target smaller than the source) fail the DataVolume with CDI's words; a clone from another
  * namespace without a clone token waits (the network clone has its own suite).
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { waitForObject } from '../sandbox/testing.js';
 import {
@@ -31,14 +30,12 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-clone-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 20 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 20 * MIB, [
     { offset: 0, length: MIB, seed: 11 },
     { offset: 7 * MIB + 512, length: 2 * MIB, seed: 12 },
     { offset: 19 * MIB, length: MIB, seed: 13 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   env = await startControllerEnv();
   await apply(env, httpDvManifest('golden', `${files.origin}/disk.qcow2`, '', '32Mi'));

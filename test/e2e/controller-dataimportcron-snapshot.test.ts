@@ -6,12 +6,11 @@
  * DataSource is restored from the snapshot and holds the pushed disk (compared with
  * `qemu-img convert -O raw` of the pushed image).
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataImportCron } from '../../common/api/dataimportcron.js';
 import type { DataSource } from '../../common/api/datavolume.js';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import {
   pushContainerDisk,
   startRegistry,
@@ -44,13 +43,11 @@ async function mustKubectl(args: string[]): Promise<void> {
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-cron-snap-');
-  const raw = await makeRawImage(join(tmp.dir, 'v.raw'), 16 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'v', 16 * MIB, [
     { offset: 0, length: MIB, seed: 41 },
     { offset: 6 * MIB, length: 2 * MIB, seed: 42 },
   ]);
-  const qcow2 = join(tmp.dir, 'v.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   registry = await startRegistry();
   digest = await pushContainerDisk({
     registry,

@@ -23,6 +23,7 @@ import { LeaderElector } from '../../controller/leader-election.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
+  blankDvManifest,
   sameDisk,
   httpDvManifest,
   startControllerEnv,
@@ -162,21 +163,7 @@ describe('CDIConfig', () => {
       name: 'config',
       until: (o) => (o as CdiConfig).status?.filesystemOverhead?.global === '0.5',
     });
-    await apply(
-      env,
-      `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: overhead
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 100Mi
-`,
-    );
+    await apply(env, blankDvManifest('overhead', '100Mi'));
     const pvc = await waitForPvc(env, 'default', 'overhead', (p) => p.spec !== undefined);
     expect(pvc.spec?.resources?.requests?.['storage']).toBe(String(150 * MIB));
     await waitForPhase(env, 'default', 'overhead', 'Succeeded');

@@ -8,17 +8,10 @@
  * Every volume must end holding what `qemu-img convert -O raw` makes of the source.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  compressFile,
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-} from '../fixtures/index.js';
+import { compressFile, makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import {
   createServiceAccountKey,
   startGcsServer,
@@ -43,14 +36,12 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-gcs-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 16 * MIB, [
     { offset: 0, length: MIB, seed: 4 },
     { offset: 11 * MIB, length: 2 * MIB, seed: 6 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
   const xz = await compressFile(qcow2, `${qcow2}.xz`, 'xz');
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   gcs = await startGcsServer((origin) => createServiceAccountKey(`${origin}/token`));
   gcs.objects.set('vm-images/fedora/disk.qcow2', { data: await readFile(qcow2) });
   gcs.objects.set('public-images/disk.qcow2.xz', { data: await readFile(xz), public: true });

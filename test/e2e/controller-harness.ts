@@ -265,6 +265,22 @@ ${extra}  storage:
 `;
 }
 
+/** A v1beta1 blank DataVolume of `size`, in `namespace` when one is given. */
+export function blankDvManifest(name: string, size = '16Mi', namespace?: string): string {
+  return `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${name}
+${namespace === undefined ? '' : `  namespace: ${namespace}\n`}spec:
+  source:
+    blank: {}
+  storage:
+    resources:
+      requests:
+        storage: ${size}
+`;
+}
+
 /** A 16 MiB raw disk served fast and rate-limited (to act mid-import), with its reference. */
 export interface SlowDiskFixture {
   readonly tmp: { readonly dir: string; cleanup(): Promise<void> };

@@ -11,13 +11,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import {
-  compressFile,
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-} from '../fixtures/index.js';
+import { compressFile, makeQcow2Disk, makeTempDir, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
 import {
@@ -28,6 +22,7 @@ import {
 import { kubectl } from '../sandbox/testing.js';
 import {
   apply,
+  blankDvManifest,
   sameDisk,
   startControllerEnv,
   volumeData,
@@ -60,15 +55,13 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-ctl-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 24 * MIB, [
+  const { raw, qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 24 * MIB, [
     { offset: 0, length: 1 * MIB, seed: 1 },
     { offset: 9 * MIB + 4096, length: 3 * MIB, seed: 2 },
     { offset: 23 * MIB, length: MIB, seed: 3 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
   const xz = await compressFile(raw, join(tmp.dir, 'disk.raw.xz'), 'xz');
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({
     files: {
       '/disk.qcow2': { path: qcow2 },
@@ -179,21 +172,7 @@ spec:
   });
 
   it('blank DataVolume', async () => {
-    await apply(
-      env,
-      `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: blank
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 16Mi
-`,
-    );
+    await apply(env, blankDvManifest('blank'));
     await waitForPhase(env, 'default', 'blank', 'Succeeded');
     const info = JSON.parse(
       await qemuImg('info', '--output=json', await volumeData(env, 'default', 'blank')),

@@ -7,10 +7,9 @@
  * DataVolumes and DataSources naming a VolumeSnapshot restore it; a DataSource referring to
  * another one is followed. Every clone must hold exactly the source's disk.
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
@@ -68,14 +67,12 @@ allowVolumeExpansion: true
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-smart-clone-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 20 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 20 * MIB, [
     { offset: 0, length: MIB, seed: 21 },
     { offset: 9 * MIB + 512, length: 2 * MIB, seed: 22 },
     { offset: 19 * MIB, length: MIB, seed: 23 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   env = await startControllerEnv();
   await apply(env, httpDvManifest('golden', `${files.origin}/disk.qcow2`, '', '32Mi'));

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImageOnce } from '../containers/image-build.js';
 import { writeImageLayout } from '../helpers/registry-server.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
-import { makeRawImage, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk } from '../fixtures/index.js';
 import {
   apply,
   sameDisk,
@@ -219,13 +219,10 @@ describe('image pulls by the runc kubelet', () => {
 
 describe('registry pullMethod node', () => {
   it('imports a container disk whose image the kubelet pulled into the importer pod', async () => {
-    const raw = await makeRawImage(join(work, 'cd.raw'), 16 * MiB, [
+    const { qcow2, reference } = await makeQcow2Disk(work, 'cd', 16 * MiB, [
       { offset: 0, length: MiB, seed: 21 },
       { offset: 9 * MiB + 512, length: 2 * MiB, seed: 22 },
     ]);
-    const qcow2 = join(work, 'cd.qcow2');
-    await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-    const reference = await qemuConvertToRaw(qcow2, join(work, 'cd-ref.raw'));
     const dir = await mkdtemp(join(work, 'layout-'));
     const layout = await writeImageLayout(dir, {
       env: ['INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small'],
