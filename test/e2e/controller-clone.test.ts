@@ -20,6 +20,7 @@ import {
   waitForDv,
   waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -104,8 +105,7 @@ describe('DataVolume clones', () => {
         '  source:\n    pvc:\n      name: clone-block\n      namespace: default\n',
       ),
     );
-    await waitForPhase(env, 'default', 'clone-of-block', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'clone-of-block'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'clone-of-block', rawRef)).toBe(true);
   });
 
   it('through a DataSource (sourceRef)', async () => {
@@ -126,8 +126,7 @@ spec:
       env,
       cloneManifest('from-ds', '  sourceRef:\n    kind: DataSource\n    name: golden-ds\n'),
     );
-    await waitForPhase(env, 'default', 'from-ds', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-ds'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-ds', rawRef)).toBe(true);
     // The DataSource reports that its claim is ready to be cloned, as CDI's controller does.
     const ds = await waitForObject<KubernetesObject & { status?: { conditions?: unknown[] } }>(
       env.kc,
@@ -170,8 +169,7 @@ spec:
     const pvcs = await env.core.listNamespacedPersistentVolumeClaim({ namespace: 'default' });
     expect(pvcs.items.map((p) => p.metadata?.name)).not.toContain('late-clone');
     await apply(env, httpDvManifest('late-src', `${files.origin}/disk.qcow2`, '', '32Mi'));
-    await waitForPhase(env, 'default', 'late-clone', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'late-clone'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'late-clone', rawRef)).toBe(true);
   });
 
   it('a target smaller than the source fails for good', async () => {

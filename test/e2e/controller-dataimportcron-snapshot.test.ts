@@ -19,11 +19,9 @@ import {
 import { kubectl, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
-  sameDisk,
   startControllerEnv,
-  volumeData,
-  waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -177,7 +175,6 @@ spec:
     storageClassName: golden-images
 `,
     );
-    await waitForPhase(env, 'default', 'vm-disk', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'vm-disk'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'vm-disk', rawRef)).toBe(true);
   });
 });

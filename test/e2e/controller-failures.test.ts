@@ -24,14 +24,13 @@ import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
   blankDvManifest,
-  sameDisk,
   httpDvManifest,
   startControllerEnv,
-  volumeData,
   waitForDv,
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -112,8 +111,7 @@ describe('failures', () => {
       env,
       dvManifest('goodsum', `${files.origin}/disk.raw`, `      checksum: "sha256:${rawSha256}"\n`),
     );
-    await waitForPhase(env, 'default', 'goodsum', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'goodsum'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'goodsum', rawRef)).toBe(true);
   });
 
   it('an image larger than the claim is terminal: "DataVolume too small to contain image"', async () => {

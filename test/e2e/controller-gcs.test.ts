@@ -21,11 +21,9 @@ import { buildImageOnce } from '../containers/image-build.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
 import {
   apply,
-  sameDisk,
   startControllerEnv,
-  volumeData,
-  waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -93,8 +91,7 @@ stringData:
 ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
     );
     expect(env.sandbox.podRuntime).toBe('runc');
-    await waitForPhase(env, 'default', 'gcs-keyed', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-keyed'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-keyed', rawRef)).toBe(true);
     const tokenRequests = gcs.requests.filter((r) => r.method === 'POST' && r.url === '/token');
     expect(tokenRequests.length).toBeGreaterThan(0);
     const reads = gcs.requests.filter((r) => r.url === '/vm-images/fedora/disk.qcow2');
@@ -106,14 +103,12 @@ ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
 
   it('imports a gs:// URL through the endpoint the controller is given', async () => {
     await apply(env, gcsDv('gcs-gs-url', 'gs://vm-images/fedora/disk.qcow2', 'gcs-key'));
-    await waitForPhase(env, 'default', 'gcs-gs-url', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-gs-url'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-gs-url', rawRef)).toBe(true);
   });
 
   it('imports a public object anonymously', async () => {
     await apply(env, gcsDv('gcs-public', `${gcs.origin}/public-images/disk.qcow2.xz`));
-    await waitForPhase(env, 'default', 'gcs-public', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-public'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-public', rawRef)).toBe(true);
     const reads = gcs.requests.filter((r) => r.url === '/public-images/disk.qcow2.xz');
     expect(reads.length).toBeGreaterThan(0);
     for (const r of reads) expect(r.authorization).toBeUndefined();

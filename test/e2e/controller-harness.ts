@@ -145,6 +145,17 @@ export function waitForPhase(
   return waitForDv(env, namespace, name, (dv) => dv.status?.phase === phase, timeoutMs);
 }
 
+/** Waits until the DataVolume succeeded; true when its volume then holds `reference` ({@link sameDisk}). */
+export async function succeededWithDisk(
+  env: ClusterClient,
+  namespace: string,
+  name: string,
+  reference: string,
+): Promise<boolean> {
+  await waitForPhase(env, namespace, name, 'Succeeded');
+  return sameDisk(reference, await volumeData(env, namespace, name));
+}
+
 /** Waits until the claim satisfies `predicate`. */
 export function waitForPvc(
   env: ClusterClient,

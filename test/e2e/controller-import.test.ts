@@ -29,6 +29,7 @@ import {
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -199,8 +200,7 @@ spec:
         storage: 32Mi
 `,
     );
-    await waitForPhase(env, 'default', 'block-qcow2', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'block-qcow2'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'block-qcow2', rawRef)).toBe(true);
   });
 
   it('S3 source with credentials from a Secret', async () => {
@@ -231,8 +231,7 @@ spec:
         storage: 64Mi
 `,
     );
-    await waitForPhase(env, 'default', 'from-s3', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-s3'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-s3', rawRef)).toBe(true);
   });
 
   it('registry source (container disk), plain-HTTP registry listed in CDIConfig insecureRegistries', async () => {
@@ -262,8 +261,7 @@ spec:
         storage: 64Mi
 `,
     );
-    await waitForPhase(env, 'default', 'from-registry', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-registry'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-registry', rawRef)).toBe(true);
   });
 
   it('https with a CA ConfigMap and basic auth from a Secret, and from an extra header', async () => {

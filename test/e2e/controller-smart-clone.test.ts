@@ -20,6 +20,7 @@ import {
   volumeData,
   waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -127,8 +128,7 @@ async function claim(name: string) {
 describe('smart clones', () => {
   it('csi-clone: the target is provisioned from the source claim', async () => {
     await apply(env, cloneManifest('csi-same', fromGolden, storageOf('csi')));
-    await waitForPhase(env, 'default', 'csi-same', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'csi-same'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'csi-same', rawRef)).toBe(true);
     const pvc = await claim('csi-same');
     expect(pvc.spec?.dataSourceRef).toMatchObject({
       kind: 'PersistentVolumeClaim',
@@ -187,8 +187,7 @@ describe('smart clones', () => {
 
   it('another provisioner: falls back to the host-assisted copy with CDI reason', async () => {
     await apply(env, cloneManifest('fallback', fromGolden, storageOf('elsewhere')));
-    await waitForPhase(env, 'default', 'fallback', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'fallback'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'fallback', rawRef)).toBe(true);
     const pvc = await claim('fallback');
     expect(pvc.metadata?.annotations?.['k8s.io/CloneRequest']).toBe('default/golden');
     expect(pvc.metadata?.annotations?.['cdi.kubevirt.io/cloneType']).toBe('copy');
@@ -226,8 +225,7 @@ spec:
         storageOf('standard'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-snap', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-snap'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-snap', rawRef)).toBe(true);
     expect(await dvEvents('from-snap')).toContain(
       'Normal CloneFromSnapshotSourceInProgress: Creating PVC from snapshot source is in progress (for snapshot default/golden-snap)',
     );
@@ -293,8 +291,7 @@ spec:
         storageOf('standard'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-snap-ds', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-snap-ds'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-snap-ds', rawRef)).toBe(true);
   });
 
   it('a DataSource referring to another DataSource (chain) is followed', async () => {
@@ -328,7 +325,6 @@ spec:
         storageOf('csi'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-chain', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-chain'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-chain', rawRef)).toBe(true);
   });
 });
