@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImageOnce } from '../containers/image-build.js';
-import { writeImageLayout } from '../helpers/registry-server.js';
+import { writeImageLayout, type WrittenLayout } from '../helpers/registry-server.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
 import { makeQcow2Disk } from '../fixtures/index.js';
 import {
@@ -40,6 +40,18 @@ let work: string;
 let registry: string;
 /** A static program that exits 0: the whole of the probe images. */
 let hello: string;
+
+/** Copies an OCI layout into the node's registry as `repo:tag`. */
+async function pushToNodeRegistry(layout: WrittenLayout, reference: string): Promise<void> {
+  await run('skopeo', [
+    '--insecure-policy',
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    `oci:${layout.dir}:${layout.refName}`,
+    `docker://${registry}/${reference}`,
+  ]);
+}
 
 /** The manifest digest the registry serves for `repo:tag`, as skopeo reads it. */
 async function registryDigest(reference: string): Promise<string> {
@@ -67,14 +79,7 @@ async function pushProbe(reference: string, marker: string): Promise<string> {
       },
     ],
   });
-  await run('skopeo', [
-    '--insecure-policy',
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    `oci:${layout.dir}:${layout.refName}`,
-    `docker://${registry}/${reference}`,
-  ]);
+  await pushToNodeRegistry(layout, reference);
   await rm(dir, { recursive: true, force: true });
   return layout.digest;
 }
@@ -236,14 +241,7 @@ describe('registry pullMethod node', () => {
         },
       ],
     });
-    await run('skopeo', [
-      '--insecure-policy',
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:${layout.refName}`,
-      `docker://${registry}/containerdisk:v1`,
-    ]);
+    await pushToNodeRegistry(layout, 'containerdisk:v1');
     await apply(
       env,
       `apiVersion: cdi.kubevirt.io/v1beta1
