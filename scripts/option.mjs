@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** The `--name value` options of the build scripts. */
+import process from 'node:process';
 
 /** The value after `--name` on the command line, or `fallback` when the option is absent. */
 export function option(name, fallback) {
