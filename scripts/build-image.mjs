@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { addCachedLayer, addLayer, tarDirectory } from './image/layer.mjs';
 import { packArchive, writeLayout } from './image/oci.mjs';
 import { buildRootfs, readPackageList } from './image/rootfs.mjs';
+import { option } from './option.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const IMAGE_NAME = 'cdi-ts/cdi';
@@ -32,14 +33,6 @@ const USER = '107';
 
 const log = (line) => process.stdout.write(`${line}\n`);
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
-
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = process.argv[i + 1];
-  if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return value;
-}
 
 /** Seconds of the last commit: every time stamp in the image, so rebuilds give the same bytes. */
 function sourceEpoch() {

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { dump, loadAll } from 'js-yaml';
+import { option } from './option.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** The image reference deploy/ is written with. */
@@ -45,14 +46,6 @@ export function renderManifests(deployDir, image) {
       .map((d) => dump(replaceString(d, DEPLOY_IMAGE, image), { lineWidth: -1, noRefs: true }))
       .join('---\n')
   );
-}
-
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = process.argv[i + 1];
-  if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return value;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

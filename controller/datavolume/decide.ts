@@ -40,7 +40,6 @@ import {
   type ClaimRef,
 } from '../builders/claim.js';
 import { cloneSizeProblem, claimBytes, sizedSource } from '../builders/clone-size.js';
-import { parseQuantity } from '../../common/quantity.js';
 import {
   askedStrategy,
   chooseSnapshotStrategy,
@@ -55,6 +54,7 @@ import {
   buildSmartTarget,
   buildSnapshotRestoreClaim,
   buildTempSnapshot,
+  bytesOf,
   isSmartTarget,
   SmartCloneAnnotations,
   smartTargetPhase,
@@ -580,15 +580,6 @@ function planClone(input: DataVolumeInput): ClonePlan {
   }
   const base = buildTargetPvc(dv, config, clone);
   return planStrategy(input, src.ref, src.pvc, base);
-}
-
-function bytesOf(text: string | number | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseQuantity(String(text));
-  } catch {
-    return undefined;
-  }
 }
 
 /** A claim's capacity (its request while unknown), as a quantity. */

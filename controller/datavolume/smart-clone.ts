@@ -11,7 +11,7 @@
  * `Succeeded`, so it counts as populated like any CDI target) and deletes the temporary
  * snapshot. The claim's annotations carry the state, so a restarted controller carries on.
  */
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1OwnerReference, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { Annotations } from '../../common/contract.js';
 import type { DataVolume } from '../../common/api/datavolume.js';
 import { DataVolumePhases, PodPhases, type DataVolumePhase } from '../../common/api/phases.js';
@@ -66,6 +66,18 @@ export function restoreClaimName(dv: DataVolume): string {
   return `tmp-source-pvc-${dv.metadata.uid ?? ''}`;
 }
 
+/** The reference that makes `dv` the controlling owner of a temporary object. */
+function dataVolumeOwnerReference(dv: DataVolume): V1OwnerReference {
+  return {
+    apiVersion: dv.apiVersion ?? 'cdi.kubevirt.io/v1beta1',
+    kind: 'DataVolume',
+    name: dv.metadata.name ?? '',
+    uid: dv.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
 /** The temporary snapshot of `source` for `dv`, owned by the DataVolume. */
 export function buildTempSnapshot(
   dv: DataVolume,
@@ -79,16 +91,7 @@ export function buildTempSnapshot(
       name: tempSnapshotName(dv),
       namespace: source.namespace,
       labels: { 'app.kubernetes.io/managed-by': 'cdi-controller' },
-      ownerReferences: [
-        {
-          apiVersion: dv.apiVersion ?? 'cdi.kubevirt.io/v1beta1',
-          kind: 'DataVolume',
-          name: dv.metadata.name ?? '',
-          uid: dv.metadata.uid ?? '',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [dataVolumeOwnerReference(dv)],
     },
     spec: {
       source: { persistentVolumeClaimName: source.name },
@@ -113,16 +116,7 @@ export function buildSnapshotRestoreClaim(
     metadata: {
       name: restoreClaimName(dv),
       namespace: snapshot.namespace,
-      ownerReferences: [
-        {
-          apiVersion: dv.apiVersion ?? 'cdi.kubevirt.io/v1beta1',
-          kind: 'DataVolume',
-          name: dv.metadata.name ?? '',
-          uid: dv.metadata.uid ?? '',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [dataVolumeOwnerReference(dv)],
     },
     spec: {
       accessModes: ['ReadWriteOnce'],
@@ -203,7 +197,8 @@ export function isSmartTarget(pvc: V1PersistentVolumeClaim): boolean {
   return type === CloneStrategies.Snapshot || type === CloneStrategies.CsiClone;
 }
 
-function bytesOf(text: string | number | undefined): number | undefined {
+/** A quantity's bytes, or undefined when it is absent or malformed. */
+export function bytesOf(text: string | number | undefined): number | undefined {
   if (text === undefined) return undefined;
   try {
     return parseQuantity(String(text));

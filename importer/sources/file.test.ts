@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FileSource } from './file.js';
+import { consume } from '../../test/helpers/source-read.js';
 
 const DATA = randomBytes(3 * 1024 * 1024 + 5);
 let dir: string;
@@ -20,12 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function consume(r: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 describe('FileSource', () => {
   it('reports length and localPath, streams every byte and reads ranges', async () => {

@@ -6,14 +6,9 @@ import { describe, expect, it } from 'vitest';
 
 import { CdiError, errorCode } from '../../common/errors.js';
 import { ParallelRangeBody } from './http-parallel.js';
+import { consume } from '../../test/helpers/source-read.js';
 
 const DATA = randomBytes(10_000);
-
-async function consume(r: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Segments finish in reverse order of their offsets: later ones are faster. */
 function reversedLatency(calls: Array<[number, number]>) {

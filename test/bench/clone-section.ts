@@ -9,12 +9,12 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLONE_UPLOAD_PATH, ImporterEnv, UploadServerEnv } from '../../common/contract.js';
+import { CLONE_UPLOAD_PATH } from '../../common/contract.js';
 import { DATA_PATH_NODE_OPTIONS } from '../../common/node-options.js';
 import { TEST_CLIENT_NAME, createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { checkSame, compareSides, type Row, type Side } from './compare.js';
 import { measure, q, type Measurement } from './measure.js';
-import { startCdi } from './upload-section.js';
+import { startUploadServer } from './upload-section.js';
 
 /** Options of {@link cloneSection}. */
 export interface CloneSectionOptions {
@@ -31,30 +31,15 @@ export interface CloneSectionOptions {
 async function oursSide(o: CloneSectionOptions, pki: UploadPki): Promise<Side> {
   const dir = join(o.work, 'clone');
   await mkdir(join(dir, 'data'), { recursive: true });
-  const serverEnv = {
-    [UploadServerEnv.TlsKeyFile]: pki.serverKeyFile,
-    [UploadServerEnv.TlsCertFile]: pki.serverCertFile,
-    [UploadServerEnv.ClientCertFile]: pki.caFile,
-    [UploadServerEnv.ClientName]: TEST_CLIENT_NAME,
-    [UploadServerEnv.Destination]: o.out,
-    [UploadServerEnv.ListenAddress]: '127.0.0.1:0',
-    [UploadServerEnv.FilesystemOverhead]: '0',
-    [UploadServerEnv.Preallocation]: 'false',
-    [ImporterEnv.DataDir]: join(dir, 'data'),
-    [ImporterEnv.ScratchDir]: join(dir, 'data'),
-    [ImporterEnv.TerminationLog]: join(dir, 'termination-log'),
-    // As the controller runs upload server pods.
-    NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
-  };
   const run = async (): Promise<Measurement> => {
     await measure(`rm -f ${q(o.out)}; sync`);
-    const server = await startCdi({
+    const server = await startUploadServer({
       cdi: o.cdi,
-      verb: 'uploadserver',
-      args: [],
-      env: serverEnv,
-      rssFile: join(dir, 'server.rss'),
-      listening: 'upload server listening',
+      dir,
+      out: o.out,
+      pki,
+      clientName: TEST_CLIENT_NAME,
+      scratchDir: join(dir, 'data'),
     });
     try {
       // The source "claim" is the raw file, read as a block source would be.

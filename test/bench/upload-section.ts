@@ -124,6 +124,42 @@ function parseLogLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * Starts `cdi uploadserver` as the controller runs upload server pods, writing to `out`
+ * (`dir/data` as its data directory, its RSS file and termination log in `dir`).
+ */
+export function startUploadServer(o: {
+  readonly cdi: string;
+  readonly dir: string;
+  readonly out: string;
+  readonly pki: UploadPki;
+  /** The client certificate's name the server accepts. */
+  readonly clientName: string;
+  readonly scratchDir: string;
+}): Promise<Daemon> {
+  return startCdi({
+    cdi: o.cdi,
+    verb: 'uploadserver',
+    args: [],
+    env: {
+      [UploadServerEnv.TlsKeyFile]: o.pki.serverKeyFile,
+      [UploadServerEnv.TlsCertFile]: o.pki.serverCertFile,
+      [UploadServerEnv.ClientCertFile]: o.pki.caFile,
+      [UploadServerEnv.ClientName]: o.clientName,
+      [UploadServerEnv.Destination]: o.out,
+      [UploadServerEnv.ListenAddress]: '127.0.0.1:0',
+      [UploadServerEnv.FilesystemOverhead]: '0',
+      [UploadServerEnv.Preallocation]: 'false',
+      [ImporterEnv.DataDir]: join(o.dir, 'data'),
+      [ImporterEnv.ScratchDir]: o.scratchDir,
+      [ImporterEnv.TerminationLog]: join(o.dir, 'termination-log'),
+      NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
+    },
+    rssFile: join(o.dir, 'server.rss'),
+    listening: 'upload server listening',
+  });
+}
+
 /** Our side: a fresh upload server and proxy per run, `curl -T` through them. */
 async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> {
   const dir = join(o.work, 'upload');
@@ -134,30 +170,15 @@ async function oursSide(o: UploadSectionOptions, pki: UploadPki): Promise<Side> 
   const tokenPub = await file('token.pub', publicKeyPemOf(pki.tokenKeys.privateKey));
   const clientCert = await file('client.crt', pki.clientCertPem);
   const clientKey = await file('client.key', pki.clientKeyPem);
-  const serverEnv = {
-    [UploadServerEnv.TlsKeyFile]: pki.serverKeyFile,
-    [UploadServerEnv.TlsCertFile]: pki.serverCertFile,
-    [UploadServerEnv.ClientCertFile]: pki.caFile,
-    [UploadServerEnv.ClientName]: UPLOAD_CLIENT_NAME,
-    [UploadServerEnv.Destination]: o.out,
-    [UploadServerEnv.ListenAddress]: '127.0.0.1:0',
-    [UploadServerEnv.FilesystemOverhead]: '0',
-    [UploadServerEnv.Preallocation]: 'false',
-    [ImporterEnv.DataDir]: join(dir, 'data'),
-    [ImporterEnv.ScratchDir]: join(dir, 'scratch'),
-    [ImporterEnv.TerminationLog]: join(dir, 'termination-log'),
-    // As the controller runs upload server pods.
-    NODE_OPTIONS: DATA_PATH_NODE_OPTIONS,
-  };
   const run = async (): Promise<Measurement> => {
     await measure(`rm -f ${q(o.out)}; sync`);
-    const server = await startCdi({
+    const server = await startUploadServer({
       cdi: o.cdi,
-      verb: 'uploadserver',
-      args: [],
-      env: serverEnv,
-      rssFile: join(dir, 'server.rss'),
-      listening: 'upload server listening',
+      dir,
+      out: o.out,
+      pki,
+      clientName: UPLOAD_CLIENT_NAME,
+      scratchDir: join(dir, 'scratch'),
     });
     let proxy: Daemon | undefined;
     try {

@@ -21,7 +21,7 @@ import {
   type AdmissionDeps,
 } from '../../uploadproxy/apiserver/datavolume-mutate.js';
 import { loadPrivateKey } from '../../uploadproxy/protocol/token.js';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { waitForObject } from '../sandbox/testing.js';
 import {
@@ -47,14 +47,12 @@ let deps: AdmissionDeps;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-netclone-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 24 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 24 * MIB, [
     { offset: 0, length: MIB, seed: 21 },
     { offset: 9 * MIB + 4096, length: 3 * MIB, seed: 22 },
     { offset: 23 * MIB, length: MIB, seed: 23 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   env = await startControllerEnv();
   for (const name of [GOLDEN, VMS])

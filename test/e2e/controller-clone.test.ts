@@ -6,10 +6,9 @@
  * (target smaller than the source) fail the DataVolume with CDI's words; a clone from another
  * namespace without a clone token waits (the network clone has its own suite).
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { waitForObject } from '../sandbox/testing.js';
 import {
@@ -21,6 +20,7 @@ import {
   waitForDv,
   waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -31,14 +31,12 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-clone-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 20 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 20 * MIB, [
     { offset: 0, length: MIB, seed: 11 },
     { offset: 7 * MIB + 512, length: 2 * MIB, seed: 12 },
     { offset: 19 * MIB, length: MIB, seed: 13 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   env = await startControllerEnv();
   await apply(env, httpDvManifest('golden', `${files.origin}/disk.qcow2`, '', '32Mi'));
@@ -107,8 +105,7 @@ describe('DataVolume clones', () => {
         '  source:\n    pvc:\n      name: clone-block\n      namespace: default\n',
       ),
     );
-    await waitForPhase(env, 'default', 'clone-of-block', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'clone-of-block'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'clone-of-block', rawRef)).toBe(true);
   });
 
   it('through a DataSource (sourceRef)', async () => {
@@ -129,8 +126,7 @@ spec:
       env,
       cloneManifest('from-ds', '  sourceRef:\n    kind: DataSource\n    name: golden-ds\n'),
     );
-    await waitForPhase(env, 'default', 'from-ds', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-ds'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-ds', rawRef)).toBe(true);
     // The DataSource reports that its claim is ready to be cloned, as CDI's controller does.
     const ds = await waitForObject<KubernetesObject & { status?: { conditions?: unknown[] } }>(
       env.kc,
@@ -173,8 +169,7 @@ spec:
     const pvcs = await env.core.listNamespacedPersistentVolumeClaim({ namespace: 'default' });
     expect(pvcs.items.map((p) => p.metadata?.name)).not.toContain('late-clone');
     await apply(env, httpDvManifest('late-src', `${files.origin}/disk.qcow2`, '', '32Mi'));
-    await waitForPhase(env, 'default', 'late-clone', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'late-clone'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'late-clone', rawRef)).toBe(true);
   });
 
   it('a target smaller than the source fails for good', async () => {

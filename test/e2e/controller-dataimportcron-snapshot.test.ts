@@ -6,12 +6,11 @@
  * DataSource is restored from the snapshot and holds the pushed disk (compared with
  * `qemu-img convert -O raw` of the pushed image).
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataImportCron } from '../../common/api/dataimportcron.js';
 import type { DataSource } from '../../common/api/datavolume.js';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import {
   pushContainerDisk,
   startRegistry,
@@ -20,11 +19,9 @@ import {
 import { kubectl, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
-  sameDisk,
   startControllerEnv,
-  volumeData,
-  waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -44,13 +41,11 @@ async function mustKubectl(args: string[]): Promise<void> {
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-cron-snap-');
-  const raw = await makeRawImage(join(tmp.dir, 'v.raw'), 16 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'v', 16 * MIB, [
     { offset: 0, length: MIB, seed: 41 },
     { offset: 6 * MIB, length: 2 * MIB, seed: 42 },
   ]);
-  const qcow2 = join(tmp.dir, 'v.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   registry = await startRegistry();
   digest = await pushContainerDisk({
     registry,
@@ -180,7 +175,6 @@ spec:
     storageClassName: golden-images
 `,
     );
-    await waitForPhase(env, 'default', 'vm-disk', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'vm-disk'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'vm-disk', rawRef)).toBe(true);
   });
 });

@@ -7,13 +7,12 @@
  * DataSource holds the pushed disk; a poll against a stopped registry is reported and deletes
  * nothing. Every disk is compared with `qemu-img convert -O raw` of the pushed image.
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
 import type { DataImportCron } from '../../common/api/dataimportcron.js';
 import type { DataSource } from '../../common/api/datavolume.js';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import {
   pushContainerDisk,
   startRegistry,
@@ -41,13 +40,11 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 const versions: { qcow2: string; rawRef: string }[] = [];
 
 async function makeVersion(i: number): Promise<void> {
-  const raw = await makeRawImage(join(tmp.dir, `v${i}.raw`), 16 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, `v${i}`, 16 * MIB, [
     { offset: 0, length: MIB, seed: 20 + i },
     { offset: (5 + i) * MIB, length: 2 * MIB, seed: 30 + i },
   ]);
-  const qcow2 = join(tmp.dir, `v${i}.qcow2`);
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  versions.push({ qcow2, rawRef: await qemuConvertToRaw(qcow2, join(tmp.dir, `ref${i}.raw`)) });
+  versions.push({ qcow2, rawRef: reference });
 }
 
 function importName(digest: string): string {

@@ -23,14 +23,14 @@ import { LeaderElector } from '../../controller/leader-election.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
   apply,
-  sameDisk,
+  blankDvManifest,
   httpDvManifest,
   startControllerEnv,
-  volumeData,
   waitForDv,
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -111,8 +111,7 @@ describe('failures', () => {
       env,
       dvManifest('goodsum', `${files.origin}/disk.raw`, `      checksum: "sha256:${rawSha256}"\n`),
     );
-    await waitForPhase(env, 'default', 'goodsum', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'goodsum'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'goodsum', rawRef)).toBe(true);
   });
 
   it('an image larger than the claim is terminal: "DataVolume too small to contain image"', async () => {
@@ -162,21 +161,7 @@ describe('CDIConfig', () => {
       name: 'config',
       until: (o) => (o as CdiConfig).status?.filesystemOverhead?.global === '0.5',
     });
-    await apply(
-      env,
-      `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: overhead
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 100Mi
-`,
-    );
+    await apply(env, blankDvManifest('overhead', '100Mi'));
     const pvc = await waitForPvc(env, 'default', 'overhead', (p) => p.spec !== undefined);
     expect(pvc.spec?.resources?.requests?.['storage']).toBe(String(150 * MIB));
     await waitForPhase(env, 'default', 'overhead', 'Succeeded');

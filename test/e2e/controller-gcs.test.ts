@@ -8,17 +8,10 @@
  * Every volume must end holding what `qemu-img convert -O raw` makes of the source.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  compressFile,
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-} from '../fixtures/index.js';
+import { compressFile, makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import {
   createServiceAccountKey,
   startGcsServer,
@@ -28,11 +21,9 @@ import { buildImageOnce } from '../containers/image-build.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
 import {
   apply,
-  sameDisk,
   startControllerEnv,
-  volumeData,
-  waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -43,14 +34,12 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-gcs-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 16 * MIB, [
     { offset: 0, length: MIB, seed: 4 },
     { offset: 11 * MIB, length: 2 * MIB, seed: 6 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
   const xz = await compressFile(qcow2, `${qcow2}.xz`, 'xz');
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   gcs = await startGcsServer((origin) => createServiceAccountKey(`${origin}/token`));
   gcs.objects.set('vm-images/fedora/disk.qcow2', { data: await readFile(qcow2) });
   gcs.objects.set('public-images/disk.qcow2.xz', { data: await readFile(xz), public: true });
@@ -102,8 +91,7 @@ stringData:
 ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
     );
     expect(env.sandbox.podRuntime).toBe('runc');
-    await waitForPhase(env, 'default', 'gcs-keyed', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-keyed'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-keyed', rawRef)).toBe(true);
     const tokenRequests = gcs.requests.filter((r) => r.method === 'POST' && r.url === '/token');
     expect(tokenRequests.length).toBeGreaterThan(0);
     const reads = gcs.requests.filter((r) => r.url === '/vm-images/fedora/disk.qcow2');
@@ -115,14 +103,12 @@ ${gcsDv('gcs-keyed', `${gcs.origin}/vm-images/fedora/disk.qcow2`, 'gcs-key')}`,
 
   it('imports a gs:// URL through the endpoint the controller is given', async () => {
     await apply(env, gcsDv('gcs-gs-url', 'gs://vm-images/fedora/disk.qcow2', 'gcs-key'));
-    await waitForPhase(env, 'default', 'gcs-gs-url', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-gs-url'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-gs-url', rawRef)).toBe(true);
   });
 
   it('imports a public object anonymously', async () => {
     await apply(env, gcsDv('gcs-public', `${gcs.origin}/public-images/disk.qcow2.xz`));
-    await waitForPhase(env, 'default', 'gcs-public', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'gcs-public'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'gcs-public', rawRef)).toBe(true);
     const reads = gcs.requests.filter((r) => r.url === '/public-images/disk.qcow2.xz');
     expect(reads.length).toBeGreaterThan(0);
     for (const r of reads) expect(r.authorization).toBeUndefined();

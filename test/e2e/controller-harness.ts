@@ -145,6 +145,17 @@ export function waitForPhase(
   return waitForDv(env, namespace, name, (dv) => dv.status?.phase === phase, timeoutMs);
 }
 
+/** Waits until the DataVolume succeeded; true when its volume then holds `reference` ({@link sameDisk}). */
+export async function succeededWithDisk(
+  env: ClusterClient,
+  namespace: string,
+  name: string,
+  reference: string,
+): Promise<boolean> {
+  await waitForPhase(env, namespace, name, 'Succeeded');
+  return sameDisk(reference, await volumeData(env, namespace, name));
+}
+
 /** Waits until the claim satisfies `predicate`. */
 export function waitForPvc(
   env: ClusterClient,
@@ -259,6 +270,22 @@ spec:
     http:
       url: ${url}
 ${extra}  storage:
+    resources:
+      requests:
+        storage: ${size}
+`;
+}
+
+/** A v1beta1 blank DataVolume of `size`, in `namespace` when one is given. */
+export function blankDvManifest(name: string, size = '16Mi', namespace?: string): string {
+  return `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${name}
+${namespace === undefined ? '' : `  namespace: ${namespace}\n`}spec:
+  source:
+    blank: {}
+  storage:
     resources:
       requests:
         storage: ${size}

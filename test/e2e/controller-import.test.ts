@@ -11,13 +11,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../common/contract.js';
-import {
-  compressFile,
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-} from '../fixtures/index.js';
+import { compressFile, makeQcow2Disk, makeTempDir, qemuImg } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
 import {
@@ -28,12 +22,14 @@ import {
 import { kubectl } from '../sandbox/testing.js';
 import {
   apply,
+  blankDvManifest,
   sameDisk,
   startControllerEnv,
   volumeData,
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -60,15 +56,13 @@ let rawRef: string;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-ctl-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 24 * MIB, [
+  const { raw, qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 24 * MIB, [
     { offset: 0, length: 1 * MIB, seed: 1 },
     { offset: 9 * MIB + 4096, length: 3 * MIB, seed: 2 },
     { offset: 23 * MIB, length: MIB, seed: 3 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
   const xz = await compressFile(raw, join(tmp.dir, 'disk.raw.xz'), 'xz');
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({
     files: {
       '/disk.qcow2': { path: qcow2 },
@@ -179,21 +173,7 @@ spec:
   });
 
   it('blank DataVolume', async () => {
-    await apply(
-      env,
-      `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: blank
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 16Mi
-`,
-    );
+    await apply(env, blankDvManifest('blank'));
     await waitForPhase(env, 'default', 'blank', 'Succeeded');
     const info = JSON.parse(
       await qemuImg('info', '--output=json', await volumeData(env, 'default', 'blank')),
@@ -220,8 +200,7 @@ spec:
         storage: 32Mi
 `,
     );
-    await waitForPhase(env, 'default', 'block-qcow2', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'block-qcow2'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'block-qcow2', rawRef)).toBe(true);
   });
 
   it('S3 source with credentials from a Secret', async () => {
@@ -252,8 +231,7 @@ spec:
         storage: 64Mi
 `,
     );
-    await waitForPhase(env, 'default', 'from-s3', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-s3'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-s3', rawRef)).toBe(true);
   });
 
   it('registry source (container disk), plain-HTTP registry listed in CDIConfig insecureRegistries', async () => {
@@ -283,8 +261,7 @@ spec:
         storage: 64Mi
 `,
     );
-    await waitForPhase(env, 'default', 'from-registry', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-registry'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-registry', rawRef)).toBe(true);
   });
 
   it('https with a CA ConfigMap and basic auth from a Secret, and from an extra header', async () => {

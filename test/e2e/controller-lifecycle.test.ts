@@ -19,6 +19,7 @@ import {
   waitForPhase,
   waitForPod,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -107,8 +108,7 @@ spec:
         claimName: wffc
 `,
     );
-    await waitForPhase(env, 'default', 'wffc', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'wffc'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'wffc', rawRef)).toBe(true);
   });
 
   it('imports at once on a WaitForFirstConsumer class with immediate binding requested', async () => {
@@ -121,7 +121,6 @@ spec:
         )
         .replace('  storage:\n', '  storage:\n    storageClassName: wffc\n'),
     );
-    await waitForPhase(env, 'default', 'wffc-now', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'wffc-now'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'wffc-now', rawRef)).toBe(true);
   });
 });

@@ -20,6 +20,7 @@ import {
   waitForPhase,
   waitForPvc,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -56,8 +57,7 @@ describe('resilience', () => {
     await apply(env, dvManifest('watch-resume', `${slow.origin}/disk.raw`));
     await waitForPhase(env, 'default', 'watch-resume', 'ImportInProgress', 30_000);
     env.sandbox.closeWatches();
-    await waitForPhase(env, 'default', 'watch-resume', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'watch-resume'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'watch-resume', rawRef)).toBe(true);
   });
 
   it('re-creates a claim deleted mid-import and imports again', async () => {
@@ -76,7 +76,6 @@ describe('resilience', () => {
       (p) => p.metadata?.uid !== first.metadata?.uid && p.metadata?.deletionTimestamp === undefined,
     );
     expect(second.metadata?.ownerReferences?.[0]?.kind).toBe('DataVolume');
-    await waitForPhase(env, 'default', 'pvc-gone', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'pvc-gone'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'pvc-gone', rawRef)).toBe(true);
   });
 });

@@ -7,10 +7,9 @@
  * DataVolumes and DataSources naming a VolumeSnapshot restore it; a DataSource referring to
  * another one is followed. Every clone must hold exactly the source's disk.
  */
-import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { kubectl, waitForDeletion, waitForObject } from '../sandbox/testing.js';
 import {
@@ -21,6 +20,7 @@ import {
   volumeData,
   waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -68,14 +68,12 @@ allowVolumeExpansion: true
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-e2e-smart-clone-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 20 * MIB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 20 * MIB, [
     { offset: 0, length: MIB, seed: 21 },
     { offset: 9 * MIB + 512, length: 2 * MIB, seed: 22 },
     { offset: 19 * MIB, length: MIB, seed: 23 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-  rawRef = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  rawRef = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   env = await startControllerEnv();
   await apply(env, httpDvManifest('golden', `${files.origin}/disk.qcow2`, '', '32Mi'));
@@ -130,8 +128,7 @@ async function claim(name: string) {
 describe('smart clones', () => {
   it('csi-clone: the target is provisioned from the source claim', async () => {
     await apply(env, cloneManifest('csi-same', fromGolden, storageOf('csi')));
-    await waitForPhase(env, 'default', 'csi-same', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'csi-same'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'csi-same', rawRef)).toBe(true);
     const pvc = await claim('csi-same');
     expect(pvc.spec?.dataSourceRef).toMatchObject({
       kind: 'PersistentVolumeClaim',
@@ -190,8 +187,7 @@ describe('smart clones', () => {
 
   it('another provisioner: falls back to the host-assisted copy with CDI reason', async () => {
     await apply(env, cloneManifest('fallback', fromGolden, storageOf('elsewhere')));
-    await waitForPhase(env, 'default', 'fallback', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'fallback'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'fallback', rawRef)).toBe(true);
     const pvc = await claim('fallback');
     expect(pvc.metadata?.annotations?.['k8s.io/CloneRequest']).toBe('default/golden');
     expect(pvc.metadata?.annotations?.['cdi.kubevirt.io/cloneType']).toBe('copy');
@@ -229,8 +225,7 @@ spec:
         storageOf('standard'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-snap', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-snap'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-snap', rawRef)).toBe(true);
     expect(await dvEvents('from-snap')).toContain(
       'Normal CloneFromSnapshotSourceInProgress: Creating PVC from snapshot source is in progress (for snapshot default/golden-snap)',
     );
@@ -296,8 +291,7 @@ spec:
         storageOf('standard'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-snap-ds', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-snap-ds'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-snap-ds', rawRef)).toBe(true);
   });
 
   it('a DataSource referring to another DataSource (chain) is followed', async () => {
@@ -331,7 +325,6 @@ spec:
         storageOf('csi'),
       ),
     );
-    await waitForPhase(env, 'default', 'from-chain', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'from-chain'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'from-chain', rawRef)).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import { ServiceAccounts } from '../sandbox/components.js';
 import { FAST_RESTART_BACKOFF, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForDeletion } from '../sandbox/testing.js';
 import { CDI_NAMESPACE } from '../sandbox/upload-wiring.js';
-import { waitForPhase } from './controller-harness.js';
+import { blankDvManifest, waitForPhase } from './controller-harness.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 
 const NAMESPACE = 'steady';
@@ -89,21 +89,7 @@ describe('steady state', () => {
     const env = { kc, core: kc.makeApiClient(CoreV1Api) };
     await env.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     const first = await startController();
-    const manifest = NAMES.map(
-      (name) => `apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: ${name}
-  namespace: ${NAMESPACE}
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 16Mi
-`,
-    ).join('---\n');
+    const manifest = NAMES.map((name) => blankDvManifest(name, '16Mi', NAMESPACE)).join('---\n');
     const applied = await kubectl(sandbox, ['apply', '-f', '-'], { input: manifest });
     expect(applied.stderr).toBe('');
     for (const name of NAMES) {

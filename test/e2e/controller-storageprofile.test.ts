@@ -27,6 +27,7 @@ import {
   waitForDv,
   waitForPhase,
   type ControllerEnv,
+  succeededWithDisk,
 } from './controller-harness.js';
 
 const MIB = 1024 * 1024;
@@ -216,7 +217,6 @@ provisioner: example.com/unknown
       `${DEFAULT_CLASS_ANNOTATION}=true`,
     ]);
     expect(mark.code, mark.stderr).toBe(0);
-    await waitForPhase(env, 'default', 'no-class', 'Succeeded');
-    expect(await sameDisk(rawRef, await volumeData(env, 'default', 'no-class'))).toBe(true);
+    expect(await succeededWithDisk(env, 'default', 'no-class', rawRef)).toBe(true);
   });
 });

@@ -4,12 +4,11 @@
  * front-proxy authentication config, and `kubectl create` of an UploadTokenRequest through the
  * aggregated API served by the real `cdi apiserver` (PKI seeded in place of the controller's).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AuthenticationV1Api,
@@ -19,33 +18,25 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey, verifyUploadToken } from '../../uploadproxy/protocol/token.js';
-import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import type { Sandbox } from '../sandbox/index.js';
 import { makePki } from '../sandbox/pki.js';
 import { kubeConfigFor, kubectl } from '../sandbox/testing.js';
-import {
-  createSeedObjects,
-  seedUploadPki,
-  type SeededUploadPki,
-} from '../sandbox/upload-pki-seed.js';
+import type { SeededUploadPki } from '../sandbox/upload-pki-seed.js';
+import { startSeededSandbox, type SeededSandbox } from './seeded-sandbox.js';
 
 let sandbox: Sandbox;
 let kc: KubeConfig;
-let seedDir: string;
+let seeded: SeededSandbox;
 let pki: SeededUploadPki;
 
 beforeAll(async () => {
-  seedDir = await mkdtemp(join(tmpdir(), 'cdi-seed-'));
-  pki = await seedUploadPki(seedDir);
-  sandbox = await startSandbox({
-    uploadProxy: true,
-    beforeComponents: (kubeconfig) => createSeedObjects(kubeconfig, pki.objects),
-  });
+  seeded = await startSeededSandbox();
+  ({ sandbox, pki } = seeded);
   kc = kubeConfigFor(sandbox);
 });
 
 afterAll(async () => {
-  await sandbox.stop();
-  await rm(seedDir, { recursive: true, force: true });
+  await seeded.stop();
 });
 
 describe('TokenReview', () => {

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRawImage, makeTempDir, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { buildImageOnce } from '../containers/image-build.js';
 import {
@@ -61,13 +61,11 @@ beforeAll(async () => {
     process.env['CDI_E2E_IMAGE'] ??
     (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
   tmp = await makeTempDir('cdi-e2e-install-');
-  const source = await makeRawImage(join(tmp.dir, 'disk.raw'), 24 * MiB, [
+  const { qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 24 * MiB, [
     { offset: 0, length: 2 * MiB, seed: 3 },
     { offset: 12 * MiB, length: 3 * MiB, seed: 4 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', source, qcow2);
-  raw = await qemuConvertToRaw(qcow2, join(tmp.dir, 'ref.raw'));
+  raw = reference;
   files = await startTestHttpServer({ files: { '/disk.qcow2': { path: qcow2 } } });
   sandbox = await startSandbox({
     podRuntime: 'runc',

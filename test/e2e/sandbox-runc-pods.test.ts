@@ -9,10 +9,9 @@
  * qemu-img's raw conversion; the containers' peak memory is reported.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataVolume } from '../../common/api/datavolume.js';
-import { makeRawImage, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk } from '../fixtures/index.js';
 import { startTestHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 import { buildImageOnce } from '../containers/image-build.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
@@ -88,14 +87,11 @@ beforeAll(async () => {
     (await buildImageOnce(repoRoot(), defaultImageArchive(), (l) => console.log(l)));
   // The pods' image (cdi-ts/cdi:latest) is pulled by digest from the sandbox's registry.
   env = await startUploadEnv({ podRuntime: 'runc', image, imageSource: 'registry' });
-  const raw = await makeRawImage(join(env.dir, 'big.raw'), 4 * GiB, [
+  ({ qcow2: bigQcow2, reference: bigRaw } = await makeQcow2Disk(env.dir, 'big', 4 * GiB, [
     { offset: 0, length: 128 * MiB, seed: 11 },
     { offset: 2 * GiB + 4096, length: 128 * MiB, seed: 12 },
     { offset: 4 * GiB - 64 * MiB, length: 64 * MiB, seed: 13 },
-  ]);
-  bigQcow2 = join(env.dir, 'big.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, bigQcow2);
-  bigRaw = await qemuConvertToRaw(bigQcow2, join(env.dir, 'big-ref.raw'));
+  ]));
   files = await startTestHttpServer({
     files: { '/disk.qcow2': { path: env.qcow2 }, '/big.qcow2': { path: bigQcow2 } },
   });

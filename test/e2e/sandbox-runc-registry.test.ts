@@ -17,9 +17,9 @@ import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImageOnce } from '../containers/image-build.js';
-import { writeImageLayout } from '../helpers/registry-server.js';
+import { writeImageLayout, type WrittenLayout } from '../helpers/registry-server.js';
 import { defaultImageArchive, repoRoot } from '../sandbox/index.js';
-import { makeRawImage, qemuConvertToRaw, qemuImg } from '../fixtures/index.js';
+import { makeQcow2Disk } from '../fixtures/index.js';
 import {
   apply,
   sameDisk,
@@ -40,6 +40,18 @@ let work: string;
 let registry: string;
 /** A static program that exits 0: the whole of the probe images. */
 let hello: string;
+
+/** Copies an OCI layout into the node's registry as `repo:tag`. */
+async function pushToNodeRegistry(layout: WrittenLayout, reference: string): Promise<void> {
+  await run('skopeo', [
+    '--insecure-policy',
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    `oci:${layout.dir}:${layout.refName}`,
+    `docker://${registry}/${reference}`,
+  ]);
+}
 
 /** The manifest digest the registry serves for `repo:tag`, as skopeo reads it. */
 async function registryDigest(reference: string): Promise<string> {
@@ -67,14 +79,7 @@ async function pushProbe(reference: string, marker: string): Promise<string> {
       },
     ],
   });
-  await run('skopeo', [
-    '--insecure-policy',
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    `oci:${layout.dir}:${layout.refName}`,
-    `docker://${registry}/${reference}`,
-  ]);
+  await pushToNodeRegistry(layout, reference);
   await rm(dir, { recursive: true, force: true });
   return layout.digest;
 }
@@ -219,13 +224,10 @@ describe('image pulls by the runc kubelet', () => {
 
 describe('registry pullMethod node', () => {
   it('imports a container disk whose image the kubelet pulled into the importer pod', async () => {
-    const raw = await makeRawImage(join(work, 'cd.raw'), 16 * MiB, [
+    const { qcow2, reference } = await makeQcow2Disk(work, 'cd', 16 * MiB, [
       { offset: 0, length: MiB, seed: 21 },
       { offset: 9 * MiB + 512, length: 2 * MiB, seed: 22 },
     ]);
-    const qcow2 = join(work, 'cd.qcow2');
-    await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
-    const reference = await qemuConvertToRaw(qcow2, join(work, 'cd-ref.raw'));
     const dir = await mkdtemp(join(work, 'layout-'));
     const layout = await writeImageLayout(dir, {
       env: ['INSTANCETYPE_KUBEVIRT_IO_DEFAULT_INSTANCETYPE=u1.small'],
@@ -239,14 +241,7 @@ describe('registry pullMethod node', () => {
         },
       ],
     });
-    await run('skopeo', [
-      '--insecure-policy',
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:${layout.refName}`,
-      `docker://${registry}/containerdisk:v1`,
-    ]);
+    await pushToNodeRegistry(layout, 'containerdisk:v1');
     await apply(
       env,
       `apiVersion: cdi.kubevirt.io/v1beta1

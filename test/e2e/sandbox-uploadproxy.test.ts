@@ -7,8 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -25,11 +24,8 @@ import { Annotations, UPLOAD_CLIENT_NAME, UploadServerEnv } from '../../common/c
 import { kubeUploadResolver } from '../../uploadproxy/proxy/kube-resolver.js';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { kubeConfigFor, kubectl, waitForObject } from '../sandbox/testing.js';
-import {
-  createSeedObjects,
-  seedUploadPki,
-  type SeededUploadPki,
-} from '../sandbox/upload-pki-seed.js';
+import type { SeededUploadPki } from '../sandbox/upload-pki-seed.js';
+import { startSeededSandbox, type SeededSandbox } from './seeded-sandbox.js';
 
 const run = promisify(execFile);
 const NS = 'default';
@@ -37,23 +33,18 @@ const NS = 'default';
 let sandbox: Sandbox;
 let kc: KubeConfig;
 let core: CoreV1Api;
-let seedDir: string;
+let seeded: SeededSandbox;
 let pki: SeededUploadPki;
 
 beforeAll(async () => {
-  seedDir = await mkdtemp(join(tmpdir(), 'cdi-seed-'));
-  pki = await seedUploadPki(seedDir);
-  sandbox = await startSandbox({
-    uploadProxy: true,
-    beforeComponents: (kubeconfig) => createSeedObjects(kubeconfig, pki.objects),
-  });
+  seeded = await startSeededSandbox();
+  ({ sandbox, pki } = seeded);
   kc = kubeConfigFor(sandbox);
   core = kc.makeApiClient(CoreV1Api);
 });
 
 afterAll(async () => {
-  await sandbox.stop();
-  await rm(seedDir, { recursive: true, force: true });
+  await seeded.stop();
 });
 
 async function createUploadPvc(name: string): Promise<void> {

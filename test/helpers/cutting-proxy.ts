@@ -3,7 +3,7 @@
  * A TCP relay that cuts the first connection after a given number of client bytes: a dropped
  * network in the middle of an upload, below TLS and HTTP. Later connections pass untouched.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { startLoopbackRelay } from './loopback-relay.js';
 
 /** A running relay. */
 export interface CuttingProxy {
@@ -21,11 +21,8 @@ export async function startCuttingProxy(o: {
 }): Promise<CuttingProxy> {
   let cuts = 0;
   let connections = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
+  const relay = await startLoopbackRelay(o.targetPort, (client, upstream) => {
     const index = connections++;
-    const upstream = connect(o.targetPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
     const cutting = index < (o.cutConnections ?? 1);
     let seen = 0;
     client.on('data', (chunk: Buffer) => {
@@ -45,22 +42,6 @@ export async function startCuttingProxy(o: {
     client.on('drain', () => upstream.resume());
     client.on('end', () => upstream.end());
     upstream.on('end', () => client.end());
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cuts: () => cuts,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return { port: relay.port, cuts: () => cuts, close: () => relay.close() };
 }

@@ -6,7 +6,7 @@
  * `'before-headers'`) and then forwards nothing more on that connection, keeping it open: a
  * server that goes silent mid-answer. Plain HTTP/1.1 only (it reads request lines).
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { startLoopbackRelay } from './loopback-relay.js';
 
 /** What to stall. */
 export interface StallRule {
@@ -43,10 +43,7 @@ export async function startStallingRelay(
 ): Promise<StallingRelay> {
   let stalls = 0;
   const requests: string[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
+  const relay = await startLoopbackRelay(targetPort, (client, upstream) => {
     // State of the answer now flowing back: whether it stalls, and how far it got.
     let stalling = false;
     let stalled = false;
@@ -99,23 +96,11 @@ export async function startStallingRelay(
       body += n;
       if (body >= limit) stalled = true;
     });
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    host: `127.0.0.1:${relay.port}`,
     stalls: () => stalls,
     requests,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => relay.close(),
   };
 }

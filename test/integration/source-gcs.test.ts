@@ -11,14 +11,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import {
-  compressFile,
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-  sameContent,
-} from '../fixtures/index.js';
+import { compressFile, makeQcow2Disk, makeTempDir, sameContent } from '../fixtures/index.js';
 import { runCdi } from '../helpers/cdi-cli.js';
 import {
   createServiceAccountKey,
@@ -36,14 +29,13 @@ let n = 0;
 
 beforeAll(async () => {
   tmp = await makeTempDir('cdi-gcs-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 24 * MiB, [
+  const disk = await makeQcow2Disk(tmp.dir, 'disk', 24 * MiB, [
     { offset: MiB, length: 2 * MiB },
     { offset: 20 * MiB, length: MiB, seed: 5 },
   ]);
-  const qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
+  const qcow2 = disk.qcow2;
+  reference = disk.reference;
   const gz = await compressFile(qcow2, `${qcow2}.gz`, 'gzip');
-  reference = await qemuConvertToRaw(qcow2, join(tmp.dir, 'reference.raw'));
   gcs = await startGcsServer((origin) => createServiceAccountKey(`${origin}/token`));
   const [qcow2Bytes, gzBytes] = await Promise.all([readFile(qcow2), readFile(gz)]);
   gcs.objects.set('private-bucket/images/fedora disk.qcow2', { data: qcow2Bytes });

@@ -11,7 +11,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -24,6 +23,7 @@ import {
   type TestHttpServerOptions,
 } from '../helpers/http-server.js';
 import { runCdi } from '../helpers/cdi-cli.js';
+import { download } from '../helpers/source-read.js';
 
 const DATA = randomBytes(2 * 1024 * 1024);
 /** Many retries: only the stall budget can end these transfers. */
@@ -55,18 +55,6 @@ function source(options: HttpSourceOptions): HttpSource {
   const s = new HttpSource({ ...PATIENT, transport: { limits: LIMITS }, ...options });
   sources.push(s);
   return s;
-}
-
-async function consume(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function download(src: HttpSource): Promise<Buffer> {
-  const signal = new AbortController().signal;
-  await src.info(signal);
-  return consume(await src.stream(signal));
 }
 
 async function failure(p: Promise<unknown>): Promise<CdiError> {

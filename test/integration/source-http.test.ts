@@ -5,7 +5,6 @@
  * download must resume and stay byte-identical), refused HEAD, error statuses, proxies.
  */
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -19,6 +18,7 @@ import {
   type TestHttpServerOptions,
 } from '../helpers/http-server.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
+import { consume, download } from '../helpers/source-read.js';
 
 const DATA = randomBytes(3 * 1024 * 1024 + 123);
 const FAST = { retryDelayMs: 10, maxRetries: 3 } as const;
@@ -48,18 +48,6 @@ function source(options: HttpSourceOptions): HttpSource {
   const s = new HttpSource({ ...FAST, ...options });
   sources.push(s);
   return s;
-}
-
-async function consume(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function download(src: HttpSource): Promise<Buffer> {
-  const signal = new AbortController().signal;
-  await src.info(signal);
-  return consume(await src.stream(signal));
 }
 
 async function failure(p: Promise<unknown>): Promise<CdiError> {

@@ -10,7 +10,6 @@ import { createRequire } from 'node:module';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CdiError } from '../../common/errors.js';
 import { S3Source, type S3SourceOptions } from '../../importer/sources/s3.js';
 import { createTestTls, type TestTls } from '../helpers/tls.js';
+import { consume } from '../helpers/source-read.js';
 
 /** The part of s3rver's API used here (it ships no types). */
 interface S3rverInstance {
@@ -66,12 +66,6 @@ async function startS3(tls?: TestTls): Promise<RunningS3> {
 async function stopS3(s: RunningS3): Promise<void> {
   await s.server.close();
   await rm(s.dir, { recursive: true, force: true });
-}
-
-async function consume(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 async function failure(p: Promise<unknown>): Promise<CdiError> {

@@ -13,7 +13,6 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +34,7 @@ import {
   type StallRule,
   type StallingRelay,
 } from '../helpers/stalling-relay.js';
+import { download } from '../helpers/source-read.js';
 
 const DISK = randomBytes(1024 * 1024 + 333);
 const LIMITS = { idleTimeoutMs: 150, stallBudgetMs: 900 } as const;
@@ -137,19 +137,6 @@ async function sourceBehind(
         });
   sources.push(src);
   return { src, relay };
-}
-
-async function consume(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** The whole disk through info() and stream(). */
-async function download(src: DataSource): Promise<Buffer> {
-  const signal = new AbortController().signal;
-  await src.info(signal);
-  return consume(await src.stream(signal));
 }
 
 /** A ranged read after info() (S3 random access). */

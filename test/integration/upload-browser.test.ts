@@ -5,15 +5,8 @@
  * proxy, as the OpenShift console does. CORS preflight and all; the disk ends byte-identical to
  * `qemu-img convert -O raw`.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-  sameContent,
-} from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir, sameContent } from '../fixtures/index.js';
 import { startFormUploader, type FormUploader } from '../helpers/browser-form.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { startUploadStack, type UploadStack } from '../helpers/upload-stack.js';
@@ -29,13 +22,10 @@ let browser: FormUploader;
 beforeAll(async () => {
   pki = await createUploadPki();
   tmp = await makeTempDir('cdi-upload-browser-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 20 * MiB, [
+  ({ qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 20 * MiB, [
     { offset: 0, length: 2 * MiB, seed: 11 },
     { offset: 12 * MiB, length: MiB, seed: 12 },
-  ]);
-  qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-O', 'qcow2', raw, qcow2);
-  reference = await qemuConvertToRaw(qcow2, join(tmp.dir, 'reference.raw'));
+  ]));
   stack = await startUploadStack(pki);
   browser = await startFormUploader();
 });

@@ -13,13 +13,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-  sameContent,
-} from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir, sameContent } from '../fixtures/index.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { startUploadStack, type UploadStack } from '../helpers/upload-stack.js';
 
@@ -35,12 +29,9 @@ let stack: UploadStack | undefined;
 beforeAll(async () => {
   pki = await createUploadPki();
   tmp = await makeTempDir('cdi-upload-checksum-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MiB, [
+  ({ qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 16 * MiB, [
     { offset: MiB, length: 3 * MiB, seed: 21 },
-  ]);
-  qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-O', 'qcow2', raw, qcow2);
-  reference = await qemuConvertToRaw(qcow2, join(tmp.dir, 'reference.raw'));
+  ]));
   digest = `sha-256=:${createHash('sha256')
     .update(await readFile(qcow2))
     .digest('base64')}:`;

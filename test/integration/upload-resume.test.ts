@@ -10,18 +10,11 @@ import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logger.js';
 import { uploadFile } from '../../uploadproxy/client/client.js';
-import {
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-  sameContent,
-} from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir, sameContent } from '../fixtures/index.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
 import { createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 import { startUploadStack, type UploadStack } from '../helpers/upload-stack.js';
@@ -36,13 +29,10 @@ let stack: UploadStack | undefined;
 beforeAll(async () => {
   pki = await createUploadPki();
   tmp = await makeTempDir('cdi-upload-resume-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 32 * MiB, [
+  ({ qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 32 * MiB, [
     { offset: 0, length: 6 * MiB, seed: 7 },
     { offset: 20 * MiB, length: 6 * MiB, seed: 8 },
-  ]);
-  qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-O', 'qcow2', raw, qcow2);
-  reference = await qemuConvertToRaw(qcow2, join(tmp.dir, 'reference.raw'));
+  ]));
 });
 
 afterAll(async () => {

@@ -20,13 +20,7 @@ import { apiServerMain } from '../../uploadproxy/apiserver/main.js';
 import { uploadProxyMain } from '../../uploadproxy/proxy/main.js';
 import { uploadServerMain } from '../../uploadproxy/server/main.js';
 import { uploadMain } from '../../uploadproxy/client/main.js';
-import {
-  makeRawImage,
-  makeTempDir,
-  qemuConvertToRaw,
-  qemuImg,
-  sameContent,
-} from '../fixtures/index.js';
+import { makeQcow2Disk, makeTempDir, sameContent } from '../fixtures/index.js';
 import { TEST_CLIENT_NAME, createUploadPki, type UploadPki } from '../helpers/upload-pki.js';
 
 const run = promisify(execFile);
@@ -39,12 +33,9 @@ let reference: string;
 beforeAll(async () => {
   pki = await createUploadPki();
   tmp = await makeTempDir('cdi-upload-verbs-');
-  const raw = await makeRawImage(join(tmp.dir, 'disk.raw'), 16 * MiB, [
+  ({ qcow2, reference } = await makeQcow2Disk(tmp.dir, 'disk', 16 * MiB, [
     { offset: MiB, length: 3 * MiB, seed: 9 },
-  ]);
-  qcow2 = join(tmp.dir, 'disk.qcow2');
-  await qemuImg('convert', '-O', 'qcow2', raw, qcow2);
-  reference = await qemuConvertToRaw(qcow2, join(tmp.dir, 'reference.raw'));
+  ]));
 });
 
 afterAll(async () => {

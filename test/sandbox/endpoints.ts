@@ -13,6 +13,7 @@ import { getPath, isRecord, str, type KObject } from './object.js';
 import type { ResourceType } from './resources.js';
 import { matchesLabelMap } from './selectors.js';
 import { isActivePod, isReadyPod } from './workloads.js';
+import { SweepLoop } from './sweep-loop.js';
 
 /** Label tying an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -115,12 +116,11 @@ export class EndpointsController {
     endpoints: ResourceType;
     slices: ResourceType;
   };
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: SweepLoop;
 
   constructor(
     private readonly api: ObjectApi,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     const get = (key: string): ResourceType => {
       const t = api.types.get(key);
@@ -133,36 +133,28 @@ export class EndpointsController {
       endpoints: get(Types.Endpoints),
       slices: get(Types.EndpointSlices),
     };
+    this.#loop = new SweepLoop({
+      sweep: () => this.#sync(),
+      delayMs: 10,
+      log,
+      failure: 'endpoints sync failed',
+      level: 'debug',
+      retry: true,
+    });
   }
 
   /** Starts following Services and pods. */
   start(): void {
-    this.#unsubscribe = this.api.store.subscribe((e) => {
-      if (e.typeKey === Types.Services || e.typeKey === Types.Pods) this.#schedule();
-    });
-    this.#schedule();
+    this.#loop.follow(
+      this.api.store,
+      (e) => e.typeKey === Types.Services || e.typeKey === Types.Pods,
+    );
+    this.#loop.schedule();
   }
 
   /** Stops following. */
   stop(): void {
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#sync();
-      } catch (err) {
-        this.log.debug('endpoints sync failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.#schedule();
-      }
-    }, 10);
+    this.#loop.stop();
   }
 
   #sync(): void {

@@ -11,6 +11,7 @@ import { Finalizers, type ObjectApi } from './object-api.js';
 import { clone, getPath, type KObject } from './object.js';
 import { typeKey, type ResourceType } from './resources.js';
 import { CRD_CLEANUP_FINALIZER, Types } from './cluster.js';
+import { SweepLoop } from './sweep-loop.js';
 
 interface Entry {
   readonly type: ResourceType;
@@ -29,8 +30,7 @@ export const TERMINATION_DRAIN_DELAY_MS = 1000;
 
 /** The collector. */
 export class GarbageCollector {
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: SweepLoop;
   /** When each terminating namespace or CRD (by uid) was first seen deleting. */
   readonly #terminating = new Map<string, number>();
   readonly #later = new Set<NodeJS.Timeout>();
@@ -38,18 +38,26 @@ export class GarbageCollector {
   constructor(
     private readonly api: ObjectApi,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#loop = new SweepLoop({
+      sweep: () => this.#sweep(),
+      delayMs: SWEEP_DELAY_MS,
+      log,
+      failure: 'gc sweep failed',
+      level: 'warn',
+      retry: false,
+    });
+  }
 
   /** Starts sweeping after changes. */
   start(): void {
     this.api.setGracePolicy((type, obj, requested) => this.#grace(type, obj, requested));
-    this.#unsubscribe = this.api.store.subscribe(() => this.#schedule());
+    this.#loop.follow(this.api.store, () => true);
   }
 
   /** Stops. */
   stop(): void {
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#loop.stop();
     for (const t of this.#later) clearTimeout(t);
     this.#later.clear();
   }
@@ -63,7 +71,7 @@ export class GarbageCollector {
     if (left <= 0) return true;
     const t = setTimeout(() => {
       this.#later.delete(t);
-      this.#schedule();
+      this.#loop.schedule();
     }, left);
     this.#later.add(t);
     return false;
@@ -82,20 +90,6 @@ export class GarbageCollector {
         : Math.max(1, requested ?? spec.terminationGracePeriodSeconds ?? 30);
     }
     return 0;
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#sweep();
-      } catch (err) {
-        this.log.warn('gc sweep failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-      }
-    }, SWEEP_DELAY_MS);
   }
 
   #entries(): Entry[] {

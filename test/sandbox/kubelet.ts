@@ -18,6 +18,7 @@ import type { PodRuntime } from './pod-runtime.js';
 import { podClaims } from './provisioner.js';
 import type { ResourceType } from './resources.js';
 import type { TokenIssuer } from './tokens.js';
+import { SweepLoop } from './sweep-loop.js';
 
 /** Options of {@link Kubelet}. */
 export interface KubeletOptions {
@@ -48,9 +49,7 @@ export class Kubelet {
   readonly #pvcType: ResourceType;
   readonly #workers = new Map<string, PodWorker>();
   readonly #dirs = new Map<string, string>();
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  readonly #loop: SweepLoop;
 
   constructor(opts: KubeletOptions) {
     this.#o = opts;
@@ -59,6 +58,14 @@ export class Kubelet {
     if (pods === undefined || pvcs === undefined) throw new Error('core types missing');
     this.#podType = pods;
     this.#pvcType = pvcs;
+    this.#loop = new SweepLoop({
+      sweep: () => this.#sync(),
+      delayMs: 5,
+      log: opts.log,
+      failure: 'kubelet sync failed',
+      level: 'warn',
+      retry: false,
+    });
   }
 
   /** Starts following pods and what they depend on. */
@@ -70,19 +77,17 @@ export class Kubelet {
       Types.Secrets,
       Types.ConfigMaps,
     ]);
-    this.#unsubscribe = this.#o.api.store.subscribe((e) => {
-      if (!watched.has(e.typeKey)) return;
-      this.#schedule();
+    this.#loop.follow(this.#o.api.store, (e) => {
+      if (!watched.has(e.typeKey)) return false;
       if (e.typeKey !== Types.Pods) for (const w of this.#workers.values()) w.poke();
+      return true;
     });
-    this.#schedule();
+    this.#loop.schedule();
   }
 
   /** Stops every pod's processes. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#loop.stop();
     await Promise.all([...this.#workers.values()].map((w) => w.stop(1000)));
     this.#workers.clear();
   }
@@ -96,20 +101,6 @@ export class Kubelet {
     if (dir === undefined) return undefined;
     const first = getPath(pod, ['spec', 'containers', '0', 'name']);
     return join(dir, `${container ?? (typeof first === 'string' ? first : 'main')}.log`);
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined || this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#sync();
-      } catch (err) {
-        this.#o.log.warn('kubelet sync failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-      }
-    }, 5);
   }
 
   #sync(): void {

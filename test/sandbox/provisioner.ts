@@ -24,6 +24,7 @@ import { copyVolume, growVolume, textOf } from './volume-copy.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject } from './object.js';
 import type { ResourceType } from './resources.js';
+import { SweepLoop } from './sweep-loop.js';
 
 /** Options of {@link Provisioner}. */
 export interface ProvisionerOptions {
@@ -59,8 +60,7 @@ function isTerminal(pod: KObject): boolean {
 
 /** The provisioner. */
 export class Provisioner {
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: SweepLoop;
   readonly #t: { pvc: ResourceType; pv: ResourceType; sc: ResourceType; pod: ResourceType };
   /** Claim UIDs whose volume is being copied from their data source. */
   readonly #copying = new Set<string>();
@@ -82,36 +82,26 @@ export class Provisioner {
       pod: t(Types.Pods),
     };
     mkdirSync(opts.dataDir, { recursive: true });
+    this.#loop = new SweepLoop({
+      sweep: () => this.#sweep(),
+      delayMs: SWEEP_DELAY_MS,
+      log: opts.log,
+      failure: 'provisioner sweep failed',
+      level: 'warn',
+      retry: true,
+    });
   }
 
   /** Starts reacting to PVC, PV, pod and StorageClass changes. */
   start(): void {
     const watched = new Set<string>([Types.Pvcs, Types.Pvs, Types.Pods, Types.StorageClasses]);
-    this.#unsubscribe = this.opts.api.store.subscribe((e) => {
-      if (watched.has(e.typeKey)) this.#schedule();
-    });
-    this.#schedule();
+    this.#loop.follow(this.opts.api.store, (e) => watched.has(e.typeKey));
+    this.#loop.schedule();
   }
 
   /** Stops. */
   stop(): void {
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#sweep();
-      } catch (err) {
-        this.opts.log.warn('provisioner sweep failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.#schedule();
-      }
-    }, SWEEP_DELAY_MS);
+    this.#loop.stop();
   }
 
   #sweep(): void {
@@ -362,7 +352,7 @@ export class Provisioner {
       })
       .finally(() => {
         this.#copying.delete(uid);
-        this.#schedule();
+        this.#loop.schedule();
       });
     return false;
   }

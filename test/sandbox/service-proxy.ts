@@ -13,37 +13,17 @@ import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, type KObject } from './object.js';
 import { matchesLabelMap } from './selectors.js';
+import { resolveTargetPort } from './endpoints.js';
+import { isReadyPod } from './workloads.js';
 
 interface Listener {
   readonly server: Server;
   readonly sockets: Set<Socket>;
 }
 
+/** A Running pod whose Ready condition is True: the proxy forwards to it. */
 function isReady(pod: KObject): boolean {
-  if (
-    getPath(pod, ['status', 'phase']) !== 'Running' ||
-    pod.metadata.deletionTimestamp !== undefined
-  )
-    return false;
-  const conds = getPath(pod, ['status', 'conditions']);
-  return (
-    Array.isArray(conds) &&
-    conds.some((c) => isRecord(c) && c['type'] === 'Ready' && c['status'] === 'True')
-  );
-}
-
-function resolvePort(pod: KObject, target: unknown): number | undefined {
-  if (typeof target === 'number') return target;
-  if (typeof target === 'string' && /^\d+$/.test(target)) return Number(target);
-  const containers = getPath(pod, ['spec', 'containers']);
-  for (const c of Array.isArray(containers) ? containers : []) {
-    const ports = getPath(c, ['ports']);
-    for (const p of Array.isArray(ports) ? ports : []) {
-      if (isRecord(p) && p['name'] === target && typeof p['containerPort'] === 'number')
-        return p['containerPort'];
-    }
-  }
-  return undefined;
+  return getPath(pod, ['status', 'phase']) === 'Running' && isReadyPod(pod);
 }
 
 /** The proxy. */
@@ -153,7 +133,7 @@ export class ServiceProxy {
     const port =
       pod === undefined
         ? undefined
-        : resolvePort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
+        : resolveTargetPort(pod, getPath(portSpec, ['targetPort']) ?? svc.port);
     return typeof podIp === 'string' && port !== undefined ? { ip: podIp, port } : undefined;
   }
 

@@ -19,6 +19,7 @@ import type { ObjectApi } from './object-api.js';
 import { getPath, isRecord, type KObject } from './object.js';
 import { typeKey, type ResourceType } from './resources.js';
 import { copyVolume, textOf } from './volume-copy.js';
+import { SweepLoop } from './sweep-loop.js';
 
 /** The snapshot API group and version. */
 export const SNAPSHOT_GROUP = 'snapshot.storage.k8s.io';
@@ -77,8 +78,7 @@ const SWEEP_DELAY_MS = 10;
 
 /** The snapshot controller with the hostPath driver's snapshots. */
 export class SnapshotController {
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: SweepLoop;
   /** Snapshot UIDs whose copy is running. */
   readonly #copying = new Set<string>();
   /** Snapshot UIDs told why they cannot be taken (one event each). */
@@ -86,6 +86,14 @@ export class SnapshotController {
 
   constructor(private readonly opts: SnapshotControllerOptions) {
     mkdirSync(opts.dataDir, { recursive: true });
+    this.#loop = new SweepLoop({
+      sweep: () => this.#sweep(),
+      delayMs: SWEEP_DELAY_MS,
+      log: opts.log,
+      failure: 'snapshot sweep failed',
+      level: 'warn',
+      retry: true,
+    });
   }
 
   /** Starts reacting to snapshot, content and claim changes. */
@@ -96,31 +104,13 @@ export class SnapshotController {
       SnapshotTypes.Classes,
       Types.Pvcs,
     ]);
-    this.#unsubscribe = this.opts.api.store.subscribe((e) => {
-      if (watched.has(e.typeKey)) this.#schedule();
-    });
-    this.#schedule();
+    this.#loop.follow(this.opts.api.store, (e) => watched.has(e.typeKey));
+    this.#loop.schedule();
   }
 
   /** Stops. */
   stop(): void {
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#sweep();
-      } catch (err) {
-        this.opts.log.warn('snapshot sweep failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.#schedule();
-      }
-    }, SWEEP_DELAY_MS);
+    this.#loop.stop();
   }
 
   #sweep(): void {
@@ -258,7 +248,7 @@ export class SnapshotController {
       })
       .finally(() => {
         this.#copying.delete(uid);
-        this.#schedule();
+        this.#loop.schedule();
       });
   }
 

@@ -18,6 +18,7 @@ import { Types } from './cluster.js';
 import type { ObjectApi } from './object-api.js';
 import { clone, getPath, isRecord, type KObject, type OwnerReference } from './object.js';
 import type { ResourceType } from './resources.js';
+import { SweepLoop } from './sweep-loop.js';
 
 /** The label (and ReplicaSet name suffix) naming a pod template. */
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -251,8 +252,7 @@ export class WorkloadControllers {
   readonly #deployments: ResourceType;
   readonly #replicaSets: ResourceType;
   readonly #pods: ResourceType;
-  #unsubscribe: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: SweepLoop;
 
   constructor(
     private readonly api: ObjectApi,
@@ -266,39 +266,30 @@ export class WorkloadControllers {
     this.#deployments = d;
     this.#replicaSets = rs;
     this.#pods = pods;
+    this.#loop = new SweepLoop({
+      sweep: () => {
+        this.#syncReplicaSets();
+        this.#syncDeployments();
+      },
+      delayMs: 10,
+      log,
+      // A conflict with a concurrent writer: another pass follows.
+      failure: 'workload sync failed',
+      level: 'debug',
+      retry: true,
+    });
   }
 
   /** Starts following Deployments, ReplicaSets and pods. */
   start(): void {
     const watched = new Set<string>([Types.Deployments, Types.ReplicaSets, Types.Pods]);
-    this.#unsubscribe = this.api.store.subscribe((e) => {
-      if (watched.has(e.typeKey)) this.#schedule();
-    });
-    this.#schedule();
+    this.#loop.follow(this.api.store, (e) => watched.has(e.typeKey));
+    this.#loop.schedule();
   }
 
   /** Stops following. */
   stop(): void {
-    this.#unsubscribe?.();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #schedule(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#syncReplicaSets();
-        this.#syncDeployments();
-      } catch (err) {
-        // A conflict with a concurrent writer: the next change schedules another pass.
-        this.log.debug('workload sync failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-        this.#schedule();
-      }
-    }, 10);
+    this.#loop.stop();
   }
 
   #owned(type: ResourceType, owner: KObject): KObject[] {

@@ -6,63 +6,45 @@
  * again (a resume only appends), so nothing is written to disk twice; a dropped connection leaves
  * the queued bytes in place and the pipeline waiting for the rest.
  */
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
-import { checkAnnouncedTotal, journalAppender, type Journal } from './resumable.js';
+import { journalAppender, JournalProgress, type Journal } from './resumable.js';
 
 /** Bytes queued before the request is paused: a few network windows. */
 export const MEMORY_JOURNAL_LIMIT = 8 << 20;
 
 /** See the module comment. */
-export class MemoryJournal implements Journal {
+export class MemoryJournal extends JournalProgress implements Journal {
   readonly #limit: number;
   readonly #queue: Buffer[] = [];
   #queued = 0;
-  #received = 0;
-  #total: number | undefined;
-  #complete = false;
-  #failure: Error | undefined;
-  readonly #events = new EventEmitter();
 
   constructor(options: { readonly limit?: number } = {}) {
+    super();
     this.#limit = options.limit ?? MEMORY_JOURNAL_LIMIT;
   }
 
-  get received(): number {
-    return this.#received;
-  }
   /** Everything received is held by the process until the pipeline consumed it. */
   get durable(): number {
-    return this.#received;
-  }
-  get total(): number | undefined {
-    return this.#total;
-  }
-  get complete(): boolean {
-    return this.#complete;
+    return this.receivedBytes;
   }
   /** Bytes waiting for the pipeline. */
   get queued(): number {
     return this.#queued;
   }
 
-  setTotal(total: number): void {
-    checkAnnouncedTotal(this.#total, this.#received, total);
-    this.#total = total;
-  }
-
   /** Queues each chunk; the write callback waits while the queue is over the limit. */
   appender(): Writable {
     return journalAppender({
       highWaterMark: 64 * 1024,
-      total: () => this.#total,
-      received: () => this.#received,
+      total: () => this.totalBytes,
+      received: () => this.receivedBytes,
       append: (chunks, length) => {
         this.#queue.push(...chunks);
         this.#queued += length;
-        this.#received += length;
-        this.#events.emit('grow');
+        this.receivedBytes += length;
+        this.events.emit('grow');
         return this.#whenRoom();
       },
     });
@@ -70,8 +52,8 @@ export class MemoryJournal implements Journal {
 
   async #whenRoom(): Promise<void> {
     while (this.#queued > this.#limit) {
-      if (this.#failure !== undefined) throw this.#failure;
-      await once(this.#events, 'room');
+      if (this.failure !== undefined) throw this.failure;
+      await once(this.events, 'room');
     }
   }
 
@@ -80,21 +62,10 @@ export class MemoryJournal implements Journal {
     return Promise.resolve();
   }
 
-  markComplete(): void {
-    if (this.#total === undefined) this.#total = this.#received;
-    if (this.#received !== this.#total)
-      throw new CdiError(
-        ErrorCodes.Internal,
-        `journal marked complete at ${this.#received} of ${this.#total} bytes`,
-      );
-    this.#complete = true;
-    this.#events.emit('grow');
-  }
-
-  fail(err: Error): void {
-    this.#failure ??= err;
-    this.#events.emit('grow');
-    this.#events.emit('room');
+  /** Also wakes a writer waiting for room in the queue. */
+  override fail(err: Error): void {
+    super.fail(err);
+    this.events.emit('room');
   }
 
   /** The whole image from byte 0, waiting for bytes not yet received. */
@@ -116,17 +87,17 @@ export class MemoryJournal implements Journal {
 
   async #take(): Promise<Buffer[] | null> {
     for (;;) {
-      if (this.#failure !== undefined) throw this.#failure;
+      if (this.failure !== undefined) throw this.failure;
       if (this.#queue.length > 0) {
         // Handed down as received, uncopied: the qcow2 converter reads across chunks and the
         // raw writer batches contiguous data into one writev (ADR XXXX).
         const chunks = this.#queue.splice(0);
         this.#queued = 0;
-        this.#events.emit('room');
+        this.events.emit('room');
         return chunks;
       }
-      if (this.#complete) return null;
-      await once(this.#events, 'grow');
+      if (this.completeMark) return null;
+      await once(this.events, 'grow');
     }
   }
 

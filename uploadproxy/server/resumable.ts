@@ -140,6 +140,52 @@ export interface Journal {
   dispose(): Promise<void>;
 }
 
+/**
+ * What every journal tracks the same way: bytes received, the announced total, the end mark and
+ * the failure that ends its reader; `grow` wakes a reader waiting for bytes.
+ */
+export abstract class JournalProgress implements Pick<Journal, 'received' | 'total' | 'complete'> {
+  protected receivedBytes = 0;
+  protected totalBytes: number | undefined;
+  protected completeMark = false;
+  protected failure: Error | undefined;
+  protected readonly events = new EventEmitter();
+
+  get received(): number {
+    return this.receivedBytes;
+  }
+  get total(): number | undefined {
+    return this.totalBytes;
+  }
+  get complete(): boolean {
+    return this.completeMark;
+  }
+
+  /** Records the announced total; a conflicting one is a client error (400). */
+  setTotal(total: number): void {
+    checkAnnouncedTotal(this.totalBytes, this.receivedBytes, total);
+    this.totalBytes = total;
+  }
+
+  /** Marks the end of the image: the reader ends once it has read everything. */
+  markComplete(): void {
+    if (this.totalBytes === undefined) this.totalBytes = this.receivedBytes;
+    if (this.receivedBytes !== this.totalBytes)
+      throw new CdiError(
+        ErrorCodes.Internal,
+        `journal marked complete at ${this.receivedBytes} of ${this.totalBytes} bytes`,
+      );
+    this.completeMark = true;
+    this.events.emit('grow');
+  }
+
+  /** Fails the reader (the upload was discarded). */
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.events.emit('grow');
+  }
+}
+
 /** Size of one journal segment file (see {@link UploadJournal}). */
 export const JOURNAL_SEGMENT_SIZE = 32 << 20;
 
@@ -183,21 +229,17 @@ function splitBySegment(
  * is deleted at once: the journal holds only what the pipeline has not consumed yet, and deleted
  * pages that were never written back cost no disk I/O.
  */
-export class UploadJournal implements Journal {
+export class UploadJournal extends JournalProgress implements Journal {
   /** Prefix of the segment files. */
   readonly path: string;
   readonly #segmentSize: number;
   readonly #segments = new Map<number, Segment>();
-  #received = 0;
   #durable = 0;
-  #total: number | undefined;
-  #complete = false;
-  #failure: Error | undefined;
   /** The write in flight, if any: a dropped body may leave one behind its failed pipeline. */
   #inflight: Promise<void> = Promise.resolve();
-  readonly #events = new EventEmitter();
 
   private constructor(prefix: string, segmentSize: number) {
+    super();
     this.path = prefix;
     this.#segmentSize = segmentSize;
   }
@@ -216,23 +258,8 @@ export class UploadJournal implements Journal {
     return [...this.#segments.values()].map((s) => s.path);
   }
 
-  get received(): number {
-    return this.#received;
-  }
   get durable(): number {
     return this.#durable;
-  }
-  get total(): number | undefined {
-    return this.#total;
-  }
-  get complete(): boolean {
-    return this.#complete;
-  }
-
-  /** Records the announced total; a conflicting one is a client error (400). */
-  setTotal(total: number): void {
-    checkAnnouncedTotal(this.#total, this.#received, total);
-    this.#total = total;
   }
 
   /**
@@ -243,8 +270,8 @@ export class UploadJournal implements Journal {
   appender(): Writable {
     return journalAppender({
       highWaterMark: JOURNAL_READ_SIZE,
-      total: () => this.#total,
-      received: () => this.#received,
+      total: () => this.totalBytes,
+      received: () => this.receivedBytes,
       append: (chunks, length) => {
         const written = this.#write(chunks, length);
         this.#inflight = written;
@@ -256,7 +283,7 @@ export class UploadJournal implements Journal {
   async #write(chunks: readonly Buffer[], length: number): Promise<void> {
     for (const [index, within, parts] of splitBySegment(
       chunks,
-      this.#received,
+      this.receivedBytes,
       this.#segmentSize,
     )) {
       const handle = await this.#segment(index).handle;
@@ -268,8 +295,8 @@ export class UploadJournal implements Journal {
           `short journal write: ${bytesWritten} of ${want} bytes`,
         );
     }
-    this.#received += length;
-    this.#events.emit('grow');
+    this.receivedBytes += length;
+    this.events.emit('grow');
   }
 
   #segment(index: number): Segment {
@@ -298,7 +325,7 @@ export class UploadJournal implements Journal {
   }
 
   async #flush(): Promise<void> {
-    const upto = this.#received;
+    const upto = this.receivedBytes;
     for (const [index, segment] of [...this.#segments]) {
       await (await segment.handle).datasync().catch((err: unknown) => {
         // A segment the reader deleted meanwhile needs no flush.
@@ -306,24 +333,6 @@ export class UploadJournal implements Journal {
       });
     }
     this.#durable = Math.max(this.#durable, upto);
-  }
-
-  /** Marks the end of the image: the tail reader ends once it has read everything. */
-  markComplete(): void {
-    if (this.#total === undefined) this.#total = this.#received;
-    if (this.#received !== this.#total)
-      throw new CdiError(
-        ErrorCodes.Internal,
-        `journal marked complete at ${this.#received} of ${this.#total} bytes`,
-      );
-    this.#complete = true;
-    this.#events.emit('grow');
-  }
-
-  /** Fails the tail reader (the upload was discarded). */
-  fail(err: Error): void {
-    this.#failure ??= err;
-    this.#events.emit('grow');
   }
 
   /** The whole image from byte 0, waiting for bytes not yet received. */
@@ -346,13 +355,13 @@ export class UploadJournal implements Journal {
 
   async #readAt(position: number): Promise<Buffer | null> {
     for (;;) {
-      if (this.#failure !== undefined) throw this.#failure;
-      if (position < this.#received) {
+      if (this.failure !== undefined) throw this.failure;
+      if (position < this.receivedBytes) {
         const index = Math.floor(position / this.#segmentSize);
         const within = position % this.#segmentSize;
         const length = Math.min(
           JOURNAL_READ_SIZE,
-          this.#received - position,
+          this.receivedBytes - position,
           this.#segmentSize - within,
         );
         const buffer = Buffer.allocUnsafe(length);
@@ -366,8 +375,8 @@ export class UploadJournal implements Journal {
         if (within + length === this.#segmentSize) await this.#drop(index);
         return buffer;
       }
-      if (this.#complete) return null;
-      await once(this.#events, 'grow');
+      if (this.completeMark) return null;
+      await once(this.events, 'grow');
     }
   }
 
