@@ -69,7 +69,7 @@ async function main(): Promise<number> {
       'restart-backoff': { type: 'string' },
       'pod-runtime': { type: 'string', default: 'process' },
       image: { type: 'string' },
-      'image-source': { type: 'string', default: 'archive' },
+      'image-source': { type: 'string' },
       'registry-mirror': { type: 'string', multiple: true, default: [] },
       verbose: { type: 'boolean', default: false },
     },
@@ -79,7 +79,8 @@ async function main(): Promise<number> {
   if (runtime !== 'process' && runtime !== 'runc')
     throw new Error(`--pod-runtime ${runtime}: expected process or runc`);
   const podRuntime: PodRuntimeName = runtime;
-  const source = values['image-source'];
+  // runc pods pull by digest from the local registry, as a kubelet would, unless told otherwise.
+  const source = values['image-source'] ?? (podRuntime === 'runc' ? 'registry' : 'archive');
   if (source !== 'archive' && source !== 'registry')
     throw new Error(`--image-source ${source}: expected archive or registry`);
   const imageSource: ImageSourceName = source;
