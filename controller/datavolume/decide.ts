@@ -789,7 +789,7 @@ function classOfDriver(config: EffectiveConfig, driver: string | undefined): str
 
 /**
  * The host-assisted fallback of a snapshot clone (CDI `planHostAssistedFromSnapshot`): restore
- * the snapshot into a temporary claim of a class of its driver, then copy that claim as any
+ * the snapshot into a temporary claim of a class of its driver, then copy that claim the way every
  * host-assisted clone does; the temporary claim is deleted once the target is populated.
  */
 function planSnapshotCopy(
