@@ -269,7 +269,7 @@ export class Qcow2StreamConverter extends StreamConverterBase {
     for (const e of batch) this.#used.push([e.host, Math.min(end, e.host + e.hostLength)]);
     await this.runChunks(this.#state().writer, batch, (ex) => {
       const [from, to] = hostSpan(ex, end);
-      return data.pieces(from, to);
+      return data.lend(from, to);
     });
     return carry ?? end;
   }

@@ -58,6 +58,9 @@ export interface ChunkRunner {
 /** Host bytes of a chunk: read natively from a descriptor, or already fetched. */
 export type ChunkSource = { sourceFd: number } | { pieces: Buffer[]; pieceOffsets: number[] };
 
+/** A chunk's host bytes and, for lent pieces, what to call once the chunk is written. */
+export type LentChunkSource = ChunkSource & { release?: () => void };
+
 /** Writes work items into the target: chunks through the native workers, zero runs as needed. */
 export class ItemWriter {
   readonly #binding: Binding;
@@ -92,13 +95,17 @@ export class ItemWriter {
 
   /** Runs one chunk with host bytes from `sourceFd` or from `pieces`. */
   async chunk(chunk: Chunk, source: ChunkSource): Promise<void> {
+    const host =
+      'sourceFd' in source
+        ? { sourceFd: source.sourceFd }
+        : { pieces: source.pieces, pieceOffsets: source.pieceOffsets };
     const r = await this.#map.processChunk({
       fd: this.#options.target.fd,
       sparse: this.sparse,
       guestOffset: chunk.guestOffset,
       guestLength: chunk.guestLength,
       extents: chunk.extents,
-      ...source,
+      ...host,
     });
     this.#stats.dataBytesWritten += r.dataBytesWritten;
     this.#stats.zeroBytes += r.zeroBytes;

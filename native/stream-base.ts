@@ -13,7 +13,12 @@ import { CdiError, ErrorCodes } from '../common/errors.js';
 import { Chunker, hostRanges } from './chunker.js';
 import { toConvertError } from './errors.js';
 import { ExtentKind, flattenExtents, type Extent } from './extents.js';
-import { StatsCounter, type ChunkSource, type ItemWriter } from './random-access.js';
+import {
+  StatsCounter,
+  type ChunkSource,
+  type ItemWriter,
+  type LentChunkSource,
+} from './random-access.js';
 import { SpillFile } from './spill-file.js';
 import type { ConvertStats } from './types.js';
 import { WorkPool } from './work-pool.js';
@@ -126,7 +131,7 @@ export abstract class StreamConverterBase extends Writable {
   protected async runChunks(
     writer: ItemWriter,
     extents: Extent[],
-    source: (chunkExtents: Float64Array) => ChunkSource | Promise<ChunkSource>,
+    source: (chunkExtents: Float64Array) => LentChunkSource | Promise<LentChunkSource>,
   ): Promise<void> {
     if (extents.length === 0) return;
     extents.sort((a, b) => a.guest - b.guest);
@@ -135,7 +140,13 @@ export abstract class StreamConverterBase extends Writable {
     for (const item of items) {
       if (item.type !== 'chunk') continue;
       const src = await source(item.extents);
-      await this.pool.run(() => writer.chunk(item, src));
+      try {
+        await this.pool.run(() => writer.chunk(item, src).finally(() => src.release?.()));
+      } catch (err) {
+        // Not started (an earlier chunk failed): nothing reads the pieces.
+        src.release?.();
+        throw err;
+      }
     }
   }
 

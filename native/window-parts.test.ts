@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
+import { handOver, isHandedOver } from '../common/handed-over.js';
 import { WindowParts } from './window-parts.js';
 
 /** A window over `bytes` cut at `cuts` (offsets into bytes), starting at host offset `start`. */
@@ -86,5 +87,63 @@ describe('WindowParts', () => {
     w.dropBefore(100);
     expect(() => w.slice(from, to)).toThrow(/does not hold/);
     expect(() => w.pieces(from, to)).toThrow(/does not hold/);
+  });
+
+  /** Three handed-over chunks of 100 bytes (own memory each) and one that is not handed over. */
+  function handedWindow(): { w: WindowParts; chunks: Buffer[]; plain: Buffer } {
+    const w = new WindowParts();
+    const own = (from: number): Buffer => {
+      const b = Buffer.from(new ArrayBuffer(100));
+      bytes.copy(b, 0, from, from + 100);
+      return b;
+    };
+    const chunks = [0, 1, 2].map((i) => own(i * 100));
+    const plain = own(300);
+    for (const c of chunks) {
+      handOver(c);
+      w.push(c);
+    }
+    // Never handed over: the window must leave it alone.
+    w.push(plain);
+    return { w, chunks, plain };
+  }
+
+  it.each([
+    { name: 'nothing lent: dropped chunks are freed at once', lend: [], drop: 250, freed: [0, 1] },
+    {
+      name: 'a lent piece keeps its chunk until released',
+      lend: [[150, 210]],
+      drop: 250,
+      freed: [0],
+    },
+    { name: 'a partly dropped chunk stays', lend: [], drop: 150, freed: [0] },
+  ])('frees handed-over chunks: $name', ({ lend, drop, freed }) => {
+    const { w, chunks, plain } = handedWindow();
+    const lent = lend.map(([from = 0, to = 0]) => w.lend(from, to));
+    w.dropBefore(drop);
+    expect(chunks.map((c, i) => (c.length === 0 ? i : -1)).filter((i) => i >= 0)).toEqual(freed);
+    for (const l of lent) l.release();
+    // Released: every chunk wholly before the drop point is gone now; the rest is intact.
+    const whole = chunks.filter((_c, i) => (i + 1) * 100 <= drop);
+    expect(whole.every((c) => c.length === 0)).toBe(true);
+    expect(w.slice(Math.max(drop, 200), 400).equals(bytes.subarray(Math.max(drop, 200), 400))).toBe(
+      true,
+    );
+    expect(plain.length).toBe(100);
+  });
+
+  it('frees a chunk only when its last lent piece is released, once', () => {
+    const { w, chunks } = handedWindow();
+    const a = w.lend(0, 150);
+    const b = w.lend(50, 100);
+    w.dropBefore(300);
+    expect(chunks[0]?.length).toBe(100);
+    a.release();
+    a.release();
+    expect(chunks[0]?.length).toBe(100);
+    expect(chunks[1]?.length).toBe(0);
+    b.release();
+    expect(chunks[0]?.length).toBe(0);
+    expect(isHandedOver(chunks[2]?.buffer ?? new ArrayBuffer(0))).toBe(false);
   });
 });

@@ -4,13 +4,22 @@
  * Data clusters reach the native workers as the chunks themselves (the reader gathers across
  * them), so the socket's buffers are never copied into one window buffer; only metadata that
  * straddles two chunks (a table, the header) is gathered into a buffer of its own.
+ *
+ * Chunks handed over by their producer (common/handed-over.ts) are freed as soon as the window
+ * has dropped them and no lent piece of them is still being written.
  */
 import { CdiError, ErrorCodes } from '../common/errors.js';
+import { freeHandedOver, isHandedOver } from '../common/handed-over.js';
 
 /** Host bytes as pieces with their host offsets, the shape the native chunk workers take. */
 export interface Pieces {
   readonly pieces: Buffer[];
   readonly pieceOffsets: number[];
+}
+
+/** Pieces lent to a native worker; `release` once it no longer reads them. */
+export interface LentPieces extends Pieces {
+  release(): void;
 }
 
 /** See the module comment. */
@@ -20,6 +29,9 @@ export class WindowParts {
   #offsets: number[] = [];
   #start: number;
   #end: number;
+  /** Pieces lent out per chunk memory, and the memories dropped while some were lent. */
+  readonly #lent = new Map<ArrayBufferLike, number>();
+  readonly #dropped = new Set<ArrayBufferLike>();
 
   /** An empty window whose first byte will be at host offset `start`. */
   constructor(start = 0) {
@@ -87,9 +99,36 @@ export class WindowParts {
     return { pieces, pieceOffsets };
   }
 
+  /** Like {@link pieces}, counted as lent until `release` is called (once). */
+  lend(from: number, to: number): LentPieces {
+    const { pieces, pieceOffsets } = this.pieces(from, to);
+    const memories = pieces.map((p) => p.buffer).filter((m) => isHandedOver(m));
+    for (const m of memories) this.#lent.set(m, (this.#lent.get(m) ?? 0) + 1);
+    let released = false;
+    return {
+      pieces,
+      pieceOffsets,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const m of memories) {
+          const left = (this.#lent.get(m) ?? 1) - 1;
+          if (left > 0) {
+            this.#lent.set(m, left);
+            continue;
+          }
+          this.#lent.delete(m);
+          if (this.#dropped.delete(m)) freeHandedOver(m);
+        }
+      },
+    };
+  }
+
   /** Forgets the bytes before host offset `offset` (the rest is carried to the next window). */
   dropBefore(offset: number): void {
     if (offset <= this.#start) return;
+    const whole = this.#parts.filter((p, i) => (this.#offsets[i] ?? 0) + p.length <= offset);
+    for (const part of whole) this.#forget(part.buffer);
     if (offset >= this.#end) {
       this.#parts = [];
       this.#offsets = [];
@@ -109,6 +148,13 @@ export class WindowParts {
     this.#parts = parts;
     this.#offsets = offsets;
     this.#start = offset;
+  }
+
+  /** Frees a dropped chunk's memory now, or when its last lent piece is released. */
+  #forget(memory: ArrayBufferLike): void {
+    if (!isHandedOver(memory)) return;
+    if (this.#lent.has(memory)) this.#dropped.add(memory);
+    else freeHandedOver(memory);
   }
 
   #check(from: number, to: number): void {

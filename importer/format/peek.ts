@@ -65,5 +65,6 @@ export async function peekHead(stream: Readable, bytes: number): Promise<PeekedS
   const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   if (ended) return { head: all, stream: Readable.from(all.length > 0 ? [all] : []) };
   if (!unshifted && all.length > 0) stream.unshift(all);
-  return { head: all.subarray(0, bytes), stream };
+  // A copy: the chunk itself goes on downstream, whose last consumer may free it (handed-over.ts).
+  return { head: Buffer.from(all.subarray(0, bytes)), stream };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { handOver } from '../../common/handed-over.js';
 import { POOL_BLOCK_BYTES, takeBlock } from './block-pool.js';
 import { SparseWriter } from './sparse-writer.js';
 import { ZERO_BLOCK } from './zero-block.js';
@@ -46,6 +47,19 @@ async function writeAll(
 }
 
 describe('SparseWriter', () => {
+  it('frees handed-over chunks once written, and only those', async () => {
+    const handed = Array.from({ length: 12 }, (_, i) =>
+      fill(Buffer.from(new ArrayBuffer(1 << 20)), i),
+    );
+    const kept = fill(Buffer.from(new ArrayBuffer(1 << 20)), 99);
+    const expected = Buffer.concat([...handed, kept]);
+    for (const c of handed) handOver(c);
+    const { path } = await writeAll('file', () => [...handed, kept]);
+    expect((await readFile(path)).equals(expected)).toBe(true);
+    expect(handed.every((c) => c.length === 0)).toBe(true);
+    expect(kept.length).toBe(1 << 20);
+  });
+
   it('writes recycled pool blocks correctly: a block is reused only after its bytes are on disk', async () => {
     const count = 48; // several 8 MiB batches, with chunks split across them by zero runs
     const expected = Buffer.concat(

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
+import { freeHandedOver } from '../../common/handed-over.js';
 import { giveBlock } from './block-pool.js';
 import { isZero, ZERO_BLOCK } from './zero-block.js';
 
@@ -113,7 +114,9 @@ export class SparseWriter extends Writable {
       return;
     }
     this.#holds.delete(chunk.buffer);
+    // On disk: a pooled block goes back to its pool, a handed-over socket read is freed.
     giveBlock(chunk);
+    freeHandedOver(chunk.buffer);
   }
 
   async #consumeBytes(chunk: Buffer): Promise<void> {

@@ -57,7 +57,8 @@ export async function buildTlsOptions(options: DispatcherOptions): Promise<TlsSe
   };
 }
 
-function hasProxy(proxy: ProxyOptions | undefined): proxy is ProxyOptions {
+/** True when a proxy is configured for http or https. */
+export function hasProxy(proxy: ProxyOptions | undefined): proxy is ProxyOptions {
   return (proxy?.httpProxy ?? '') !== '' || (proxy?.httpsProxy ?? '') !== '';
 }
 

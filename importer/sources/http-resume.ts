@@ -27,8 +27,11 @@ import {
   errorMessage,
   isRetryable,
 } from '../../common/errors.js';
+import { handOver } from '../../common/handed-over.js';
 import type { Logger } from '../../common/logger.js';
-import { startAttempt, type Attempt } from './http-attempt.js';
+import { startAttempt, type Attempt, type AttemptHandlers } from './http-attempt.js';
+import type { TlsSettings } from './http-dispatcher.js';
+import { startSocketAttempt } from './socket-attempt.js';
 import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
@@ -60,6 +63,11 @@ export interface ResumableBodyOptions {
   readonly highWaterMark: number;
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /**
+   * When set, each GET runs on a socket of its own with these TLS settings (socket-attempt.ts)
+   * instead of the dispatcher: only where no proxy is configured.
+   */
+  readonly socketTls?: TlsSettings;
 }
 
 /** Thrown into an attempt to follow a redirect; never escapes. */
@@ -191,20 +199,21 @@ export class ResumableBody extends Readable {
     if (this.destroyed) return;
     this.bytesThisAttempt = 0;
     this.paused = false;
-    const attempt = startAttempt(
-      {
-        dispatcher: this.opts.dispatcher,
-        url: this.url,
-        method: 'GET',
-        headers: this.requestHeaders(),
-      },
-      {
-        onStart: (status, headers, text) => this.onStart(attempt, status, headers, text),
-        onData: (chunk) => this.onData(attempt, chunk),
-        onEnd: () => this.onEnd(),
-        onError: (err) => this.onAttemptError(err),
-      },
-    );
+    const handlers: AttemptHandlers = {
+      onStart: (status, headers, text) => this.onStart(attempt, status, headers, text),
+      onData: (chunk) => this.onData(attempt, chunk),
+      onEnd: () => this.onEnd(),
+      onError: (err) => this.onAttemptError(err),
+    };
+    const tls = this.opts.socketTls;
+    const headers = this.requestHeaders();
+    const attempt =
+      tls === undefined
+        ? startAttempt(
+            { dispatcher: this.opts.dispatcher, url: this.url, method: 'GET', headers },
+            handlers,
+          )
+        : startSocketAttempt({ url: this.url, headers, tls }, handlers);
     this.attempt = attempt;
     this.armWatchdog();
   }
@@ -291,6 +300,9 @@ export class ResumableBody extends Readable {
   }
 
   private onData(attempt: Attempt, chunk: Buffer): void {
+    // A socket read nothing else keeps: the converter may free it once written (the socket
+    // attempt hands its reads over itself).
+    handOver(chunk);
     this.offset += chunk.length;
     this.bytesThisAttempt += chunk.length;
     this.opts.budget.progress();

@@ -24,7 +24,15 @@ import type { Dispatcher } from 'undici';
 
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
-import { IMPORTER_USER_AGENT, buildDispatcher, type ProxyOptions } from './http-dispatcher.js';
+import {
+  IMPORTER_USER_AGENT,
+  buildDispatcher,
+  buildTlsOptions,
+  hasProxy,
+  type DispatcherOptions,
+  type ProxyOptions,
+  type TlsSettings,
+} from './http-dispatcher.js';
 import {
   checkRangeAnswer,
   exchange,
@@ -148,7 +156,15 @@ export class HttpSource implements DataSource {
     if (this.closed)
       return Promise.reject(new CdiError(ErrorCodes.Internal, 'http source used after close()'));
     if (this.options.dispatcher !== undefined) return Promise.resolve(this.options.dispatcher);
-    this.dispatcherPromise ??= buildDispatcher({
+    this.dispatcherPromise ??= buildDispatcher(this.dispatcherOptions()).then((d) => {
+      this.dispatcher = d;
+      return d;
+    });
+    return this.dispatcherPromise;
+  }
+
+  private dispatcherOptions(): DispatcherOptions {
+    return {
       ...(this.options.transport?.certDir === undefined
         ? {}
         : { certDir: this.options.transport.certDir }),
@@ -160,11 +176,16 @@ export class HttpSource implements DataSource {
         : { insecureTls: this.options.transport.insecureTls }),
       ...(this.options.proxy === undefined ? {} : { proxy: this.options.proxy }),
       logger: this.logger,
-    }).then((d) => {
-      this.dispatcher = d;
-      return d;
-    });
-    return this.dispatcherPromise;
+    };
+  }
+
+  /**
+   * TLS settings for the body's own socket (socket-attempt.ts), or undefined to keep the body on
+   * undici: behind a proxy, or with a dispatcher given by the caller.
+   */
+  private async socketTls(): Promise<TlsSettings | undefined> {
+    if (this.options.dispatcher !== undefined || hasProxy(this.options.proxy)) return undefined;
+    return buildTlsOptions(this.dispatcherOptions());
   }
 
   private retryOptions(signal: AbortSignal, what: string): Parameters<typeof withRetries>[1] {
@@ -234,8 +255,10 @@ export class HttpSource implements DataSource {
     const parallel = await this.parallelStream(signal);
     if (parallel !== undefined) return parallel;
     const dispatcher = await this.getDispatcher();
+    const socketTls = await this.socketTls();
     const body = new ResumableBody({
       dispatcher,
+      ...(socketTls === undefined ? {} : { socketTls }),
       url: this.learnt?.url ?? this.url,
       headersFor: this.headersFor,
       expectedLength: this.learnt?.length,
