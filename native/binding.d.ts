@@ -48,6 +48,8 @@ export interface RawChunkStats {
 export interface RawChunk {
   /** Target file descriptor, written with pwrite. */
   readonly fd: number;
+  /** The target opened with O_DIRECT: aligned blocks are written through it. */
+  readonly directFd?: number;
   /** Skip all-zero 4 KiB blocks (the target already reads as zeros). */
   readonly sparse: boolean;
   readonly guestOffset: number;
@@ -138,6 +140,17 @@ export declare class ImageMap {
 export declare function zeroRange(fd: number, offset: number, length: number): Promise<void>;
 
 /**
+ * Writes `buffers` back to back from file offset `offset`; aligned blocks through `directFd` (the
+ * same file opened with O_DIRECT; -1 for none), the rest through `fd`.
+ */
+export declare function writeAt(
+  fd: number,
+  directFd: number,
+  buffers: readonly Buffer[],
+  offset: number,
+): Promise<void>;
+
+/**
  * The data ranges of `fd` within [start, end) by SEEK_DATA/SEEK_HOLE, at most `maxExtents` of
  * them, as offset, length pairs; the whole range when the file cannot report holes.
  */
@@ -153,5 +166,6 @@ export interface Binding {
   readonly Qcow2Map: typeof Qcow2Map;
   readonly ImageMap: typeof ImageMap;
   readonly zeroRange: typeof zeroRange;
+  readonly writeAt: typeof writeAt;
   readonly dataExtents: typeof dataExtents;
 }

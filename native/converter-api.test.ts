@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The wrapper's contract: info like qemu-img info, prepareTarget before writes, progress,
 // abort, spill accounting, zeroRange, and the header sniffer.
-import { createReadStream } from 'node:fs';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import {
   isQcow2Header,
   openFileRangeReader,
   readImageInfo,
+  writeAt,
   zeroRange,
   type Qcow2Info,
 } from './index.js';
@@ -233,6 +234,54 @@ describe('zeroRange', () => {
     expect(data[4095]).toBe(0xee);
     expect(data[4096 + 512 * 1024]).toBe(0xee);
     expect(data.length).toBe(1024 * 1024);
+  });
+});
+
+describe('writeAt', () => {
+  const bytes = Buffer.alloc(6 * 1024 * 1024 + 4099);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 131 + (i >> 12)) & 0xff;
+  it.each([
+    { what: 'aligned memory and offset', offset: 0, skew: 0, cut: [1 << 20, 3 << 20] },
+    { what: 'an offset inside a block', offset: 511, skew: 0, cut: [4096] },
+    { what: 'memory not aligned like the offset', offset: 8192, skew: 1, cut: [777, 2 << 20] },
+    { what: 'both unaligned, tiny pieces', offset: 4095, skew: 3, cut: [1, 2, 4097] },
+    { what: 'one short piece', offset: 12345, skew: 0, cut: [] as number[] },
+  ])('writes every byte in place, direct or not: $what', async ({ offset, skew, cut }) => {
+    const path = join(tmp.dir, 'write-at.bin');
+    await writeFile(path, Buffer.alloc(offset + bytes.length + 8192, 0xee));
+    const data = skew === 0 && cut.length === 0 ? bytes.subarray(0, 100) : bytes;
+    // A copy at a chosen distance from an aligned start, so memory alignment is what the row says.
+    const backing = Buffer.from(new ArrayBuffer(data.length + 4096 + skew));
+    const start = (4096 - (backing.byteOffset % 4096)) % 4096;
+    const view = backing.subarray(start + skew, start + skew + data.length);
+    data.copy(view);
+    const parts: Buffer[] = [];
+    let prev = 0;
+    for (const c of [...cut, data.length]) {
+      parts.push(view.subarray(prev, c));
+      prev = c;
+    }
+    for (const direct of [true, false]) {
+      const fh = await open(path, 'r+');
+      const dfh = direct ? await open(path, fsConstants.O_RDWR | fsConstants.O_DIRECT) : undefined;
+      try {
+        await writeAt(fh.fd, dfh?.fd ?? -1, parts, offset);
+        await fh.sync();
+      } finally {
+        await dfh?.close();
+        await fh.close();
+      }
+      const got = await readFile(path);
+      expect(got.subarray(offset, offset + data.length).equals(data)).toBe(true);
+      expect(got[offset - 1] ?? 0xee).toBe(0xee);
+      expect(got[offset + data.length]).toBe(0xee);
+    }
+  });
+
+  it('reports a bad descriptor as CDI_WRITE_FAILED', async () => {
+    await expect(writeAt(1_000_000, -1, [Buffer.from('x')], 0)).rejects.toMatchObject({
+      code: ErrorCodes.WriteFailed,
+    });
   });
 });
 

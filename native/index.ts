@@ -183,6 +183,23 @@ export async function zeroRange(fd: number, offset: number, length: number): Pro
   }
 }
 
+/**
+ * Writes `buffers` back to back from `offset` on a native worker: blocks aligned to 4 KiB go
+ * through `directFd` (the same file opened with O_DIRECT), the edges through `fd`.
+ */
+export async function writeAt(
+  fd: number,
+  directFd: number,
+  buffers: readonly Buffer[],
+  offset: number,
+): Promise<void> {
+  try {
+    await nativeBinding().writeAt(fd, directFd, buffers, offset);
+  } catch (err) {
+    throw toConvertError(err);
+  }
+}
+
 /** A run of data in a file: [offset, offset+length). */
 export interface DataExtent {
   readonly offset: number;

@@ -99,8 +99,10 @@ export class ItemWriter {
       'sourceFd' in source
         ? { sourceFd: source.sourceFd }
         : { pieces: source.pieces, pieceOffsets: source.pieceOffsets };
+    const { directFd } = this.#options.target;
     const r = await this.#map.processChunk({
       fd: this.#options.target.fd,
+      ...(directFd === undefined ? {} : { directFd }),
       sparse: this.sparse,
       guestOffset: chunk.guestOffset,
       guestLength: chunk.guestLength,

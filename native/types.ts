@@ -25,6 +25,8 @@ export interface ConvertTarget {
    */
   readonly kind: TargetKind;
   readonly targetIsZeroed?: boolean;
+  /** The same target opened with O_DIRECT: aligned blocks are written through it. */
+  readonly directFd?: number;
 }
 
 /** What `readImageInfo('qcow2')` reports, like `qemu-img info`. */

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { freeHandedOver } from '../../common/handed-over.js';
 import { BlockCoalescer } from './block-coalescer.js';
 
 /** How much of the tool's stderr is kept for the error message. */
@@ -92,7 +93,9 @@ export class ChildProcessDecoder extends Duplex {
     _enc: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
-    if (this.#child.stdin.write(chunk)) callback();
+    // Once the pipe took it, a handed-over download chunk is freed (common/handed-over.ts).
+    const written = (): void => freeHandedOver(chunk.buffer);
+    if (this.#child.stdin.write(chunk, written)) callback();
     else this.#child.stdin.once('drain', () => callback());
   }
 

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
+import { freeHandedOver } from '../../common/handed-over.js';
 import { assertBuiltForThisNode } from '../../native/abi.js';
 import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
 import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
@@ -39,6 +40,8 @@ const binding = require('zstd-napi/binding') as ZstdBinding;
 export class ZstdDecoder extends Duplex {
   readonly #dctx = new binding.DCtx();
   #input: Buffer | undefined;
+  /** The chunk `#input` is the rest of: freed once consumed when it was handed over. */
+  #inputChunk: Buffer | undefined;
   #inputDone: ((error?: Error | null) => void) | undefined;
   #ending: ((error?: Error | null) => void) | undefined;
   #wanted = false;
@@ -59,6 +62,7 @@ export class ZstdDecoder extends Duplex {
     callback: (error?: Error | null) => void,
   ): void {
     this.#input = chunk;
+    this.#inputChunk = chunk;
     this.#inputDone = callback;
     this.#pump();
   }
@@ -83,6 +87,8 @@ export class ZstdDecoder extends Duplex {
           const done = this.#inputDone;
           this.#inputDone = undefined;
           this.#input = undefined;
+          if (this.#inputChunk !== undefined) freeHandedOver(this.#inputChunk.buffer);
+          this.#inputChunk = undefined;
           if (done !== undefined) done();
           else if (this.#ending !== undefined) {
             this.#emit();

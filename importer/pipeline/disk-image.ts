@@ -43,7 +43,11 @@ function convertOptions(
   tracker?: ProgressTracker,
 ): ImageConvertOptions {
   return {
-    target: { fd: target.fd, kind: target.kind },
+    target: {
+      fd: target.fd,
+      kind: target.kind,
+      ...(target.directFd === undefined ? {} : { directFd: target.directFd }),
+    },
     signal: job.signal,
     ...(tracker === undefined
       ? {}

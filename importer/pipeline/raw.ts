@@ -49,6 +49,7 @@ export async function writeRawStream(
     kind: target.kind,
     limit: target.usable,
     zeroRange,
+    ...(target.directFd === undefined ? {} : { directFd: target.directFd }),
   });
   await pipeline(options.input, new SectorPad(), writer, { signal: options.signal });
   return { size: writer.position, dataBytes: writer.dataBytes };

@@ -43,17 +43,21 @@ export class RawTarget {
   /** Bytes the image may occupy. */
   readonly usable: number;
   readonly #handle: FileHandle;
+  /** The same target opened with O_DIRECT, when the file system or device allows it. */
+  readonly #direct: FileHandle | undefined;
   readonly #writePath: string;
   #closed = false;
 
   private constructor(
     options: RawTargetOptions,
     handle: FileHandle,
+    direct: FileHandle | undefined,
     writePath: string,
     usable: number,
   ) {
     this.options = options;
     this.#handle = handle;
+    this.#direct = direct;
     this.#writePath = writePath;
     this.usable = usable;
   }
@@ -65,7 +69,7 @@ export class RawTarget {
       const handle = await open(options.path, fsConstants.O_RDWR).catch((err: unknown) => {
         throw toWriteError(err, options.path);
       });
-      return new RawTarget(options, handle, options.path, size);
+      return new RawTarget(options, handle, await openDirect(options.path), options.path, size);
     }
     const dir = dirname(options.path);
     await mkdir(dir, { recursive: true });
@@ -80,12 +84,20 @@ export class RawTarget {
     const handle = await open(writePath, 'w+', DISK_IMAGE_MODE).catch((err: unknown) => {
       throw toWriteError(err, writePath);
     });
-    return new RawTarget(options, handle, writePath, usable);
+    return new RawTarget(options, handle, await openDirect(writePath), writePath, usable);
   }
 
   /** The open file descriptor the writers use. */
   get fd(): number {
     return this.#handle.fd;
+  }
+
+  /**
+   * The target opened again with O_DIRECT (undefined where that is refused, as on tmpfs): the
+   * native converters write aligned blocks through it, past the page cache (ADR 0034).
+   */
+  get directFd(): number | undefined {
+    return this.#direct?.fd;
   }
 
   get kind(): 'file' | 'block' {
@@ -153,6 +165,12 @@ export class RawTarget {
   async #close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#direct?.close();
     await this.#handle.close();
   }
+}
+
+/** Opens `path` for direct writes, or undefined when its file system or device refuses. */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  return open(path, fsConstants.O_RDWR | fsConstants.O_DIRECT).catch(() => undefined);
 }

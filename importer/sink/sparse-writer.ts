@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
 import { freeHandedOver } from '../../common/handed-over.js';
+import { writeAt } from '../../native/index.js';
 import { giveBlock } from './block-pool.js';
 import { isZero, ZERO_BLOCK } from './zero-block.js';
 
@@ -35,6 +36,8 @@ export interface SparseWriterOptions {
   readonly limit?: number;
   /** Zeroing for block targets; default writes zero buffers. */
   readonly zeroRange?: ZeroRangeFn;
+  /** The target opened with O_DIRECT: batches are then written natively, past the page cache. */
+  readonly directFd?: number;
 }
 
 /**
@@ -171,7 +174,12 @@ export class SparseWriter extends Writable {
     this.#batchChunks = [];
     this.#batchBytes = 0;
     await this.#inFlight;
-    this.#inFlight = writeAll(this.#options.fd, buffers, position).then(
+    const { fd, directFd } = this.#options;
+    const written =
+      directFd === undefined
+        ? writeAll(fd, buffers, position)
+        : writeAt(fd, directFd, buffers, position);
+    this.#inFlight = written.then(
       () => {
         this.#dataBytes += bytes;
         // On disk now: the batch no longer needs these chunks.

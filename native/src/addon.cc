@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Qcow2Map", cdi::Qcow2Map::Init(env));
   exports.Set("ImageMap", cdi::ImageMap::Init(env));
   exports.Set("zeroRange", Napi::Function::New<cdi::ZeroRangeAsync>(env, "zeroRange"));
+  exports.Set("writeAt", Napi::Function::New<cdi::WriteAtAsync>(env, "writeAt"));
   exports.Set("dataExtents", Napi::Function::New<cdi::DataExtentsAsync>(env, "dataExtents"));
   return exports;
 }

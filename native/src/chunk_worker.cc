@@ -67,7 +67,7 @@ void PromiseWorker::OnError(const Napi::Error& e) {
 }
 
 void ChunkWorker::Run() {
-  qcow2::FdWriter writer(job_.target_fd);
+  qcow2::FdWriter writer(job_.target_fd, job_.direct_fd);
   if (job_.source_fd >= 0) {
     qcow2::FdReader reader(job_.source_fd, job_.header.file_size);
     stats_ =
@@ -91,6 +91,47 @@ void ChunkWorker::OnOK() {
   deferred_.Resolve(out);
 }
 
+void WriteAtWorker::Run() {
+  qcow2::FdWriter writer(fd_, direct_fd_);
+  uint64_t pos = offset_;
+  for (const Part& p : parts_) {
+    writer.Write(p.data, p.len, pos);
+    pos += p.len;
+  }
+}
+
+void WriteAtWorker::OnOK() {
+  keep_.clear();
+  deferred_.Resolve(Env().Undefined());
+}
+
+Napi::Value WriteAtAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = int(ArgU64(info, 0, "fd"));
+  if (info.Length() < 2 || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "directFd must be a number (-1 for none)");
+  int direct_fd = info[1].As<Napi::Number>().Int32Value();
+  if (info.Length() < 3 || !info[2].IsArray())
+    throw Napi::TypeError::New(env, "buffers must be an array of Buffers");
+  uint64_t offset = ArgU64(info, 3, "offset");
+  Napi::Array buffers = info[2].As<Napi::Array>();
+  std::vector<WriteAtWorker::Part> parts;
+  std::vector<Napi::ObjectReference> keep;
+  for (uint32_t i = 0; i < buffers.Length(); i++) {
+    Napi::Value b = buffers.Get(i);
+    if (!b.IsBuffer())
+      throw Napi::TypeError::New(env, "buffers must be an array of Buffers");
+    Napi::Buffer<uint8_t> buf = b.As<Napi::Buffer<uint8_t>>();
+    parts.push_back({buf.Data(), buf.Length()});
+    keep.push_back(Napi::Persistent(buf.As<Napi::Object>()));
+  }
+  auto* worker = new WriteAtWorker(env, fd, direct_fd < 0 ? -1 : direct_fd, offset,
+                                   std::move(parts), std::move(keep));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Value ZeroRangeAsync(const Napi::CallbackInfo& info) {
   int fd = int(ArgU64(info, 0, "fd"));
   uint64_t offset = ArgU64(info, 1, "offset");
@@ -110,6 +151,8 @@ Napi::Value QueueChunk(const Napi::CallbackInfo& info, const qcow2::Header& head
   ChunkJob job;
   job.header = header;
   job.target_fd = int(GetU64(o, "fd"));
+  if (o.Has("directFd") && !o.Get("directFd").IsUndefined())
+    job.direct_fd = int(GetU64(o, "directFd"));
   job.sparse = o.Get("sparse").ToBoolean();
   job.guest_offset = GetU64(o, "guestOffset");
   job.guest_length = GetU64(o, "guestLength");

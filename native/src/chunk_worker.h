@@ -33,6 +33,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 struct ChunkJob {
   qcow2::Header header;
   int target_fd = -1;
+  int direct_fd = -1;  // the target opened with O_DIRECT, when it could be
   bool sparse = true;
   uint64_t guest_offset = 0;
   uint64_t guest_length = 0;
@@ -71,12 +72,47 @@ class ZeroRangeWorker : public PromiseWorker {
   uint64_t length_;
 };
 
+// Writes buffers back to back at a file offset (the raw sink's batches), direct where it can.
+class WriteAtWorker : public PromiseWorker {
+ public:
+  struct Part {
+    const uint8_t* data;
+    size_t len;
+  };
+  WriteAtWorker(Napi::Env env,
+                int fd,
+                int direct_fd,
+                uint64_t offset,
+                std::vector<Part> parts,
+                std::vector<Napi::ObjectReference> keep)
+      : PromiseWorker(env),
+        fd_(fd),
+        direct_fd_(direct_fd),
+        offset_(offset),
+        parts_(std::move(parts)),
+        keep_(std::move(keep)) {}
+
+ protected:
+  void Run() override;
+  void OnOK() override;
+
+ private:
+  int fd_;
+  int direct_fd_;
+  uint64_t offset_;
+  std::vector<Part> parts_;
+  std::vector<Napi::ObjectReference> keep_;  // the buffers behind parts_
+};
+
 // Extents as the Float64Array handed to JavaScript (5 numbers each), and back (validated).
 Napi::Float64Array ExtentsToArray(Napi::Env env, const std::vector<qcow2::Extent>& ex);
 std::vector<qcow2::Extent> ArrayToExtents(const Napi::Env& env, const Napi::Value& v);
 
 // processChunk(chunk): queues a ChunkWorker for `header`'s image; returns its promise.
 Napi::Value QueueChunk(const Napi::CallbackInfo& info, const qcow2::Header& header);
+
+// writeAt(fd, directFd, buffers, offset): Promise<void>; directFd -1 for none.
+Napi::Value WriteAtAsync(const Napi::CallbackInfo& info);
 
 // zeroRange(fd, offset, length): Promise<void>
 Napi::Value ZeroRangeAsync(const Napi::CallbackInfo& info);

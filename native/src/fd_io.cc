@@ -73,6 +73,49 @@ void BufferReader::Read(uint64_t offset, size_t len, uint8_t* dst) {
 }
 
 void FdWriter::Write(const uint8_t* data, size_t len, uint64_t offset) {
+  if (direct_fd_ < 0) {
+    Buffered(data, len, offset);
+    return;
+  }
+  size_t head = std::min<size_t>(len, (kDirectAlign - offset % kDirectAlign) % kDirectAlign);
+  size_t middle = (len - head) / kDirectAlign * kDirectAlign;
+  if (head > 0)
+    Buffered(data, head, offset);
+  size_t done = head;
+  // Memory and file offsets disagree modulo the alignment: the middle is copied into an
+  // aligned buffer first, which costs far less than the page cache's copy and writeback.
+  const bool bounce = (reinterpret_cast<uintptr_t>(data) - offset) % kDirectAlign != 0;
+  thread_local AlignedBuffer bounce_buffer;
+  constexpr size_t kBounceBytes = 1u << 20;
+  while (done < head + middle && direct_fd_ >= 0) {
+    size_t want = head + middle - done;
+    const uint8_t* from = data + done;
+    if (bounce) {
+      want = std::min(want, kBounceBytes);
+      bounce_buffer.Reserve(kBounceBytes);
+      memcpy(bounce_buffer.data(), from, want);
+      from = bounce_buffer.data();
+    }
+    ssize_t n = pwrite(direct_fd_, from, want, off_t(offset + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EINVAL) {
+      // This file system or device takes no direct writes of this shape: buffered from now on.
+      direct_fd_ = -1;
+      break;
+    }
+    if (n < 0)
+      ThrowErrno("writing the target", offset + done, errno);
+    done += size_t(n);
+    // A short direct write can leave an unaligned rest: that goes the buffered way.
+    if (size_t(n) % kDirectAlign != 0)
+      break;
+  }
+  if (done < len)
+    Buffered(data + done, len - done, offset + done);
+}
+
+void FdWriter::Buffered(const uint8_t* data, size_t len, uint64_t offset) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = pwrite(fd_, data + done, len - done, off_t(offset + done));

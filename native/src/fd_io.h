@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "aligned_buffer.h"
 #include "qcow2.h"
 
 namespace qcow2 {
@@ -37,14 +38,21 @@ class BufferReader : public HostReader {
   std::vector<Piece> pieces_;  // sorted by offset
 };
 
-// Writes with pwrite, retrying short writes; ENOSPC/EDQUOT become kNoSpace.
+// Writes with pwrite, retrying short writes; ENOSPC/EDQUOT become kNoSpace. With `direct_fd` (the
+// same file opened with O_DIRECT) the aligned middle of a write bypasses the page cache: no copy
+// into fresh cache pages, no writeback at fsync (measured on a 1 GiB import: a third of the
+// system time). The unaligned edges go through `fd`; memory not aligned like the offset is
+// copied into an aligned buffer first. A descriptor that refuses a direct write (EINVAL) is not
+// used again by this writer.
 class FdWriter : public TargetWriter {
  public:
-  explicit FdWriter(int fd) : fd_(fd) {}
+  explicit FdWriter(int fd, int direct_fd = -1) : fd_(fd), direct_fd_(direct_fd) {}
   void Write(const uint8_t* data, size_t len, uint64_t offset) override;
 
  private:
+  void Buffered(const uint8_t* data, size_t len, uint64_t offset);
   int fd_;
+  int direct_fd_;
 };
 
 // Makes [offset, offset+len) of fd read as zeros: BLKZEROOUT on a block device, else

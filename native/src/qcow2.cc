@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "aligned_buffer.h"
 #include "parse_util.h"
 
 namespace qcow2 {
@@ -636,12 +637,12 @@ ChunkStats ProcessChunk(const Header& h,
   ChunkStats stats;
   // Per-thread buffers, reused across chunks: a fresh multi-MiB allocation per chunk would be an
   // mmap/munmap pair and page faults under the process-wide mm lock each time.
-  thread_local std::vector<uint8_t> out;
+  thread_local AlignedBuffer out;  // aligned: its writes may bypass the page cache
   thread_local std::vector<uint8_t> in;
   thread_local std::vector<uint8_t> cluster;
   // Only gaps and zero extents are cleared: data and compressed extents overwrite their range,
   // which saves a pass over the buffer for fully allocated chunks.
-  out.resize(guest_length);
+  out.Reserve(guest_length);
   uint64_t filled = 0;  // bytes of `out` before this offset are final
   for (size_t i = 0; i < count;) {
     const Extent& e = ex[i];
@@ -709,7 +710,7 @@ ChunkStats ProcessChunk(const Header& h,
   // Keep the per-thread buffers for the usual chunk sizes only.
   constexpr size_t kKeepBytes = 8u << 20;
   if (out.capacity() > kKeepBytes)
-    std::vector<uint8_t>().swap(out);
+    out.Release();
   if (in.capacity() > kKeepBytes)
     std::vector<uint8_t>().swap(in);
   return stats;
