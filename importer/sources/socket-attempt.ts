@@ -34,7 +34,9 @@ const SPARE_SLABS = 32;
 const spare: ArrayBuffer[] = [];
 
 function takeSlab(): Buffer {
-  return Buffer.from(spare.pop() ?? new ArrayBuffer(READ_BYTES));
+  // allocUnsafeSlow: its own memory, not zero-filled (the socket overwrites what is read).
+  const memory = spare.pop();
+  return memory === undefined ? Buffer.allocUnsafeSlow(READ_BYTES) : Buffer.from(memory);
 }
 
 function reuseSlab(memory: ArrayBuffer): void {

@@ -57,19 +57,24 @@ BufferReader::BufferReader(std::vector<Piece> pieces) : pieces_(std::move(pieces
 }
 
 void BufferReader::Read(uint64_t offset, size_t len, uint8_t* dst) {
-  memset(dst, 0, len);
   const uint64_t end = offset + len;
+  uint64_t pos = offset;  // bytes of dst before this offset are final
   // First piece that may overlap: the last one starting at or before `offset`.
   auto it = std::upper_bound(pieces_.begin(), pieces_.end(), offset,
                              [](uint64_t v, const Piece& p) { return v < p.offset; });
   if (it != pieces_.begin())
     --it;
   for (; it != pieces_.end() && it->offset < end; ++it) {
-    uint64_t s = std::max(offset, it->offset);
+    uint64_t s = std::max(pos, it->offset);
     uint64_t e = std::min(end, it->offset + it->len);
-    if (s < e)
-      memcpy(dst + (s - offset), it->data + (s - it->offset), size_t(e - s));
+    if (s >= e)
+      continue;
+    // Only what no piece covers is cleared: the copy overwrites the rest.
+    memset(dst + (pos - offset), 0, size_t(s - pos));
+    memcpy(dst + (s - offset), it->data + (s - it->offset), size_t(e - s));
+    pos = e;
   }
+  memset(dst + (pos - offset), 0, size_t(end - pos));
 }
 
 void FdWriter::Write(const uint8_t* data, size_t len, uint64_t offset) {
