@@ -9,6 +9,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 import type { Dispatcher } from 'undici';
 
+import type { TlsSettings } from './http-dispatcher.js';
+import { startSocketAttempt } from './socket-attempt.js';
+
 /** What one request needs. */
 export interface AttemptRequest {
   readonly dispatcher: Dispatcher;
@@ -101,4 +104,21 @@ export function startAttempt(req: AttemptRequest, handlers: AttemptHandlers): At
       return settled;
     },
   };
+}
+
+/**
+ * How a request travels: through an undici dispatcher (proxies, keep-alive for ranged reads), or
+ * on a socket of its own with these TLS settings (socket-attempt.ts: HEAD and GET without a proxy).
+ */
+export type HttpTransport = { readonly dispatcher: Dispatcher } | { readonly tls: TlsSettings };
+
+/** Starts one request on `transport`; failures arrive through `handlers.onError`. */
+export function startRequest(
+  transport: HttpTransport,
+  req: Omit<AttemptRequest, 'dispatcher'>,
+  handlers: AttemptHandlers,
+): Attempt {
+  return 'dispatcher' in transport
+    ? startAttempt({ ...req, dispatcher: transport.dispatcher }, handlers)
+    : startSocketAttempt({ ...req, tls: transport.tls }, handlers);
 }

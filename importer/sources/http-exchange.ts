@@ -8,11 +8,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Dispatcher } from 'undici';
-
 import { CdiError, ErrorCodes, errorMessage, isRetryable } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { startAttempt } from './http-attempt.js';
+import { startRequest, type HttpTransport } from './http-attempt.js';
 import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
@@ -28,7 +26,7 @@ const DISCARD_LIMIT = 64 * 1024;
 
 /** One exchange. */
 export interface ExchangeRequest {
-  readonly dispatcher: Dispatcher;
+  readonly transport: HttpTransport;
   readonly url: URL;
   readonly method: 'GET' | 'HEAD';
   /** Base headers for a URL (credentials only for the original origin). */
@@ -81,9 +79,9 @@ function once(req: ExchangeRequest, url: URL): Promise<ExchangeResult> {
         }),
       );
     };
-    const attempt = startAttempt(
+    const attempt = startRequest(
+      req.transport,
       {
-        dispatcher: req.dispatcher,
         url,
         method: req.method,
         headers: { ...req.headersFor(url), ...req.extraHeaders },

@@ -17,8 +17,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 
-import type { Dispatcher } from 'undici';
-
 import {
   CdiError,
   ErrorCodes,
@@ -29,9 +27,12 @@ import {
 } from '../../common/errors.js';
 import { handOver } from '../../common/handed-over.js';
 import type { Logger } from '../../common/logger.js';
-import { startAttempt, type Attempt, type AttemptHandlers } from './http-attempt.js';
-import type { TlsSettings } from './http-dispatcher.js';
-import { startSocketAttempt } from './socket-attempt.js';
+import {
+  startRequest,
+  type Attempt,
+  type AttemptHandlers,
+  type HttpTransport,
+} from './http-attempt.js';
 import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
@@ -48,7 +49,7 @@ const MAX_BACKOFF_MS = 30_000;
 
 /** Options of {@link ResumableBody}. */
 export interface ResumableBodyOptions {
-  readonly dispatcher: Dispatcher;
+  readonly transport: HttpTransport;
   readonly url: URL;
   /** Request headers for a URL (auth only for the original origin). */
   readonly headersFor: (url: URL) => Record<string, string>;
@@ -63,11 +64,6 @@ export interface ResumableBodyOptions {
   readonly highWaterMark: number;
   readonly signal: AbortSignal;
   readonly logger: Logger;
-  /**
-   * When set, each GET runs on a socket of its own with these TLS settings (socket-attempt.ts)
-   * instead of the dispatcher: only where no proxy is configured.
-   */
-  readonly socketTls?: TlsSettings;
 }
 
 /** Thrown into an attempt to follow a redirect; never escapes. */
@@ -205,15 +201,11 @@ export class ResumableBody extends Readable {
       onEnd: () => this.onEnd(),
       onError: (err) => this.onAttemptError(err),
     };
-    const tls = this.opts.socketTls;
-    const headers = this.requestHeaders();
-    const attempt =
-      tls === undefined
-        ? startAttempt(
-            { dispatcher: this.opts.dispatcher, url: this.url, method: 'GET', headers },
-            handlers,
-          )
-        : startSocketAttempt({ url: this.url, headers, tls }, handlers);
+    const attempt = startRequest(
+      this.opts.transport,
+      { url: this.url, method: 'GET', headers: this.requestHeaders() },
+      handlers,
+    );
     this.attempt = attempt;
     this.armWatchdog();
   }

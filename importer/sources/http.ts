@@ -33,6 +33,7 @@ import {
   type ProxyOptions,
   type TlsSettings,
 } from './http-dispatcher.js';
+import type { HttpTransport } from './http-attempt.js';
 import {
   checkRangeAnswer,
   exchange,
@@ -104,6 +105,7 @@ export class HttpSource implements DataSource {
   private readonly authorization: string | undefined;
   private dispatcher: Dispatcher | undefined;
   private dispatcherPromise: Promise<Dispatcher> | undefined;
+  private tlsPromise: Promise<TlsSettings> | undefined;
   private learnt: Learnt | undefined;
   private closed = false;
   private readonly budget: StallBudget;
@@ -180,12 +182,17 @@ export class HttpSource implements DataSource {
   }
 
   /**
-   * TLS settings for the body's own socket (socket-attempt.ts), or undefined to keep the body on
-   * undici: behind a proxy, or with a dispatcher given by the caller.
+   * The transport of the probe and the body: sockets of their own (socket-attempt.ts), or the
+   * dispatcher behind a proxy or when the caller gave one. Ranged reads always use the
+   * dispatcher (keep-alive connections).
    */
-  private async socketTls(): Promise<TlsSettings | undefined> {
-    if (this.options.dispatcher !== undefined || hasProxy(this.options.proxy)) return undefined;
-    return buildTlsOptions(this.dispatcherOptions());
+  private async transport(): Promise<HttpTransport> {
+    if (this.options.dispatcher !== undefined || hasProxy(this.options.proxy)) {
+      return { dispatcher: await this.getDispatcher() };
+    }
+    if (this.closed) throw new CdiError(ErrorCodes.Internal, 'http source used after close()');
+    this.tlsPromise ??= buildTlsOptions(this.dispatcherOptions());
+    return { tls: await this.tlsPromise };
   }
 
   private retryOptions(signal: AbortSignal, what: string): Parameters<typeof withRetries>[1] {
@@ -201,9 +208,8 @@ export class HttpSource implements DataSource {
   }
 
   async info(signal: AbortSignal): Promise<SourceInfo> {
-    const dispatcher = await this.getDispatcher();
     const base = {
-      dispatcher,
+      transport: await this.transport(),
       headersFor: this.headersFor,
       budget: this.budget,
       signal,
@@ -254,11 +260,8 @@ export class HttpSource implements DataSource {
   async stream(signal: AbortSignal): Promise<Readable> {
     const parallel = await this.parallelStream(signal);
     if (parallel !== undefined) return parallel;
-    const dispatcher = await this.getDispatcher();
-    const socketTls = await this.socketTls();
     const body = new ResumableBody({
-      dispatcher,
-      ...(socketTls === undefined ? {} : { socketTls }),
+      transport: await this.transport(),
       url: this.learnt?.url ?? this.url,
       headersFor: this.headersFor,
       expectedLength: this.learnt?.length,
@@ -358,7 +361,7 @@ export class HttpSource implements DataSource {
     await withRetries(
       async () => {
         const r = await exchange({
-          dispatcher,
+          transport: { dispatcher },
           url: learnt.url,
           method: 'GET',
           headersFor: this.headersFor,

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * One HTTP/1.1 GET on a socket of its own, for the body of a download: the same {@link Attempt}
- * as http-attempt.ts, without undici. The socket reads straight into buffers this module gives it
+ * One HTTP/1.1 request on a socket of its own (a download's HEAD probe and its body): the same
+ * {@link Attempt} as http-attempt.ts, without undici, which is then not even loaded. The socket reads straight into buffers this module gives it
  * (`onread`), and a large read is handed to the consumer as it is, marked as handed over
  * (common/handed-over.ts), so the converter frees it once written: no copy, no per-read
  * allocation by Node, no garbage for the collector. On loopback undici's receive path cost
  * 450-580 ms of CPU per GiB, this one 140-200 ms (ADR 0034).
  *
- * Only what a download needs: `GET` with `Connection: close`, a response framed by
+ * Only what a download needs: `GET` or `HEAD` with `Connection: close`, a response framed by
  * Content-Length, by chunked transfer coding, or by the end of the connection; 1xx answers are
- * skipped. Redirects, status checks, resumption and idle watching stay with the caller
- * (http-resume.ts). Proxies, HEAD probes and ranged reads go through undici.
+ * skipped. Redirects, status checks, resumption and idle watching stay with the callers
+ * (http-resume.ts, http-exchange.ts). Proxies and ranged reads go through undici.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as connectTcp, isIP, type OnReadOpts, type Socket } from 'node:net';
@@ -46,6 +46,7 @@ function reuseSlab(memory: ArrayBuffer): void {
 /** What one request needs. */
 export interface SocketAttemptRequest {
   readonly url: URL;
+  readonly method: 'GET' | 'HEAD';
   readonly headers: Readonly<Record<string, string>>;
   /** TLS settings for https URLs (the dispatcher's, so both paths trust the same roots). */
   readonly tls: TlsSettings;
@@ -57,8 +58,12 @@ function socketError(message: string, code: string): Error {
 }
 
 /** The request head; throws on header names or values that would break the framing. */
-export function requestHead(url: URL, headers: Readonly<Record<string, string>>): string {
-  let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\n`;
+export function requestHead(
+  method: 'GET' | 'HEAD',
+  url: URL,
+  headers: Readonly<Record<string, string>>,
+): string {
+  let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\n`;
   for (const [name, value] of Object.entries(headers)) {
     if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) {
       throw socketError(`invalid request header ${JSON.stringify(name)}`, 'UND_ERR_INVALID_ARG');
@@ -104,9 +109,9 @@ export type Framing =
   | { readonly kind: 'chunked' }
   | { readonly kind: 'close' };
 
-/** The framing of a response to a GET. */
-export function framingOf(head: ResponseHead): Framing {
-  if (head.status === 204 || head.status === 304) return { kind: 'none' };
+/** The framing of a response to `method`. */
+export function framingOf(head: ResponseHead, method: 'GET' | 'HEAD'): Framing {
+  if (method === 'HEAD' || head.status === 204 || head.status === 304) return { kind: 'none' };
   const te = head.headers['transfer-encoding'];
   if (te !== undefined) {
     const last = String(te).split(',').pop()?.trim().toLowerCase();
@@ -193,7 +198,7 @@ export class ChunkedDecoder {
   }
 }
 
-/** Starts one GET; failures arrive through `handlers.onError`, never as a throw. */
+/** Starts one request; failures arrive through `handlers.onError`, never as a throw. */
 export function startSocketAttempt(req: SocketAttemptRequest, handlers: AttemptHandlers): Attempt {
   let settled = false;
   let socket: Socket | undefined;
@@ -255,7 +260,7 @@ export function startSocketAttempt(req: SocketAttemptRequest, handlers: AttemptH
       from = end + HEAD_END.length;
       if (parsed.status >= 100 && parsed.status < 200) continue;
       head = undefined;
-      framing = framingOf(parsed);
+      framing = framingOf(parsed, req.method);
       if (framing.kind === 'length') left = framing.length;
       handlers.onStart(parsed.status, parsed.headers, parsed.statusText);
       if (settled) return;
@@ -282,7 +287,7 @@ export function startSocketAttempt(req: SocketAttemptRequest, handlers: AttemptH
   };
 
   try {
-    const request = requestHead(req.url, req.headers);
+    const request = requestHead(req.method, req.url, req.headers);
     const host = req.url.hostname.replace(/^\[(.*)\]$/, '$1');
     const tlsUrl = req.url.protocol === 'https:';
     const port = Number(req.url.port || (tlsUrl ? 443 : 80));

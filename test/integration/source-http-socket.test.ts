@@ -56,6 +56,7 @@ async function attempt(
     readonly tls?: TlsSettings;
     readonly headers?: Record<string, string>;
     readonly slow?: boolean;
+    readonly method?: 'GET' | 'HEAD';
   } = {},
 ): Promise<Omit<Outcome, 'request'>> {
   const chunks: Buffer[] = [];
@@ -64,7 +65,12 @@ async function attempt(
   let headers: Record<string, unknown> | undefined;
   const error = await new Promise<(Error & { code?: string }) | undefined>((resolve) => {
     const a = startSocketAttempt(
-      { url: new URL(url), headers: options.headers ?? {}, tls: options.tls ?? PLAIN },
+      {
+        url: new URL(url),
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        tls: options.tls ?? PLAIN,
+      },
       {
         onStart: (s, h, t) => {
           status = s;
@@ -245,6 +251,22 @@ describe('socket attempt: framings and broken answers', () => {
     }
   });
 
+  it('HEAD: the answer ends with its head, whatever Content-Length says', async () => {
+    const { server, url, requests } = await scripted((s) =>
+      s.write(head(['HTTP/1.1 200 OK', `Content-Length: ${payload.length}`, 'ETag: "x"'])),
+    );
+    try {
+      const r = await attempt(url, { method: 'HEAD' });
+      expect(r.error).toBeUndefined();
+      expect(r.status).toBe(200);
+      expect(r.headers?.['content-length']).toBe(String(payload.length));
+      expect(r.body.length).toBe(0);
+      expect(requests[0]?.startsWith('HEAD /disk.img?x=1 HTTP/1.1\r\n')).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
   it('keeps every byte in order when the consumer pauses after each read', async () => {
     const { server, url } = await scripted((s) => {
       s.write(head(['HTTP/1.1 200 OK', `Content-Length: ${payload.length}`]));
@@ -270,7 +292,7 @@ describe('socket attempt: read buffers', () => {
       const seen: { chunk: Buffer; handed: boolean }[] = [];
       await new Promise<void>((resolve, reject) => {
         startSocketAttempt(
-          { url: new URL(url), headers: {}, tls: PLAIN },
+          { url: new URL(url), method: 'GET', headers: {}, tls: PLAIN },
           {
             onStart: () => undefined,
             onData: (c) => seen.push({ chunk: c, handed: isHandedOver(c.buffer) }),
