@@ -136,7 +136,10 @@ class GzipDecoder final : public StreamDecoder {
         }
         if (pos == in_len)
           break;
-        if (padding_)
+        // ISA-L checks the magic only once the whole header is there: a short tail of garbage
+        // would read as a truncated member.
+        const bool magic = in[pos] == 0x1f && (pos + 1 == in_len || in[pos + 1] == 0x8b);
+        if (padding_ || !magic)
           Fail("gzip stream is corrupt: trailing garbage after the last member");
         isal_inflate_reset(&state_);
         members_++;
