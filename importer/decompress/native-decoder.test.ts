@@ -20,6 +20,13 @@ const xz = (input: Buffer, ...args: string[]): Buffer => tool('xz', ['-c', ...ar
 const gzip = (input: Buffer): Buffer => tool('gzip', ['-c'], input);
 const pigz = (input: Buffer): Buffer => tool('pigz', ['-c'], input);
 
+/** The member with FNAME and FCOMMENT set and both fields inserted after the fixed header. */
+function withNameAndComment(member: Buffer): Buffer {
+  const header = Buffer.from(member.subarray(0, 10));
+  header[3] = (header[3] ?? 0) | 0x08 | 0x10;
+  return Buffer.concat([header, Buffer.from('disk.img\0a comment\0'), member.subarray(10)]);
+}
+
 function chunks(buf: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];
   for (let off = 0; off < buf.length; off += size) out.push(buf.subarray(off, off + size));
@@ -94,7 +101,19 @@ describe('NativeDecoder', () => {
       make: () => Buffer.concat([xz(other), Buffer.alloc(8), xz(other)]),
       want: Buffer.concat([other, other]),
     },
+    {
+      what: 'xz with SHA-256 and without integrity checks',
+      format: 'xz',
+      make: () => Buffer.concat([xz(other, '--check=sha256'), xz(other, '--check=none')]),
+      want: Buffer.concat([other, other]),
+    },
     { what: 'gzip', format: 'gzip', make: () => gzip(data), want: data },
+    {
+      what: 'gzip with a file name and a comment in its header',
+      format: 'gzip',
+      make: () => withNameAndComment(gzip(other)),
+      want: other,
+    },
     { what: 'pigz', format: 'gzip', make: () => pigz(data), want: data },
     {
       what: 'concatenated gzip members',
