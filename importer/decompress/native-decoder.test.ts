@@ -27,6 +27,12 @@ function withNameAndComment(member: Buffer): Buffer {
   return Buffer.concat([header, Buffer.from('disk.img\0a comment\0'), member.subarray(10)]);
 }
 
+function flip(buf: Buffer, at: number): Buffer {
+  const copy = Buffer.from(buf);
+  copy[at] = (copy[at] ?? 0) ^ 0x55;
+  return copy;
+}
+
 function chunks(buf: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];
   for (let off = 0; off < buf.length; off += size) out.push(buf.subarray(off, off + size));
@@ -167,11 +173,6 @@ describe('NativeDecoder', () => {
     },
   );
 
-  const flip = (buf: Buffer, at: number): Buffer => {
-    const copy = Buffer.from(buf);
-    copy[at] = (copy[at] ?? 0) ^ 0x55;
-    return copy;
-  };
   it.each([
     { what: 'empty xz input', format: 'xz', make: () => Buffer.alloc(0), message: /truncated/ },
     {
@@ -246,6 +247,32 @@ describe('NativeDecoder', () => {
     expect(err).toMatchObject({ code: 'CDI_DECOMPRESS_FAILED' });
     expect(String(err)).toMatch(message);
   });
+
+  it.each(['xz', 'gzip'] as const)(
+    'never yields wrong %s data silently: every flipped byte is an error or changes nothing',
+    async (format) => {
+      const small = Buffer.concat([Buffer.from('some text '.repeat(3000)), randomBytes(20_000)]);
+      const compressed = format === 'xz' ? xz(small, '-T2', '--block-size=16KiB') : gzip(small);
+      // Every 61st byte and the last 32 (trailers, index, footer).
+      const offsets = [];
+      for (let at = 0; at < compressed.length; at += 61) offsets.push(at);
+      for (let at = Math.max(0, compressed.length - 32); at < compressed.length; at++)
+        offsets.push(at);
+      let failures = 0;
+      for (const at of offsets) {
+        const result = await decode(format, [flip(compressed, at)]).catch((e: unknown) => e);
+        if (result instanceof Error) {
+          expect(result).toMatchObject({ code: 'CDI_DECOMPRESS_FAILED' });
+          failures++;
+        } else {
+          // Only fields without meaning for the data (gzip's MTIME, XFL, OS) may change freely.
+          expect((result as Decoded).out.equals(small)).toBe(true);
+        }
+      }
+      expect(failures).toBeGreaterThan(offsets.length * 0.9);
+    },
+    60_000,
+  );
 
   it('stops cleanly when the sink fails while a call is in flight', async () => {
     const compressed = xz(Buffer.alloc(64 << 20), '-T2', '--block-size=4MiB');
