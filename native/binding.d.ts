@@ -136,6 +136,41 @@ export declare class ImageMap {
   processChunk(chunk: RawChunk): Promise<RawChunkStats>;
 }
 
+/** What one {@link StreamDecoder.decode} call did. */
+export interface RawDecodeStep {
+  /** Input bytes used, across the pieces; the rest must be passed again. */
+  readonly consumed: number;
+  /** Bytes written, filling the output buffers in turn from `firstOffset`. */
+  readonly produced: number;
+  /** The stream is complete (reported only by a call with `finish`). */
+  readonly ended: boolean;
+  /** Per output buffer the call wrote to: every byte it wrote there is zero. */
+  readonly zero: readonly boolean[];
+}
+
+/**
+ * A streaming decoder of a whole compressed image (`cdi::DecoderWrap` over src/stream_decoder.cc):
+ * xz by liblzma's multi-threaded decoder on `threads` threads, gzip by ISA-L's inflate. Corrupt,
+ * truncated or trailing input rejects with `CDI_DECOMPRESS_FAILED`.
+ */
+export declare class StreamDecoder {
+  constructor(format: 'xz' | 'gzip', threads: number);
+  /**
+   * Decodes the `input` pieces in turn on the libuv pool into `outputs` (the first from
+   * `firstOffset`), filling one after the other, until they are full, the input is used up or
+   * the stream ends; one call at a time. `finish`: no input follows this. The buffers must stay
+   * untouched until the promise settles.
+   */
+  decode(
+    input: readonly Buffer[],
+    outputs: readonly Buffer[],
+    firstOffset: number,
+    finish: boolean,
+  ): Promise<RawDecodeStep>;
+  /** Frees the decoder (its threads and buffers) once no call is in flight. */
+  close(): void;
+}
+
 /** `qcow2::ZeroRange` on the libuv pool: BLKZEROOUT, fallocate, or writing zeros. */
 export declare function zeroRange(fd: number, offset: number, length: number): Promise<void>;
 
@@ -165,6 +200,7 @@ export declare function dataExtents(
 export interface Binding {
   readonly Qcow2Map: typeof Qcow2Map;
   readonly ImageMap: typeof ImageMap;
+  readonly StreamDecoder: typeof StreamDecoder;
   readonly zeroRange: typeof zeroRange;
   readonly writeAt: typeof writeAt;
   readonly dataExtents: typeof dataExtents;

@@ -9,6 +9,7 @@ import { open } from 'node:fs/promises';
 
 import { throwIfAborted, toConvertError } from './errors.js';
 import { IMAGE_FORMATS, type StreamConverter, type StreamConverterOptions } from './formats.js';
+import type { StreamDecoder } from './binding.js';
 import { nativeBinding } from './load-binding.js';
 import {
   CONVERTIBLE_FORMATS,
@@ -226,4 +227,14 @@ export async function dataExtents(
   for (let i = 0; i + 1 < pairs.length; i += 2)
     out.push({ offset: pairs[i] ?? 0, length: pairs[i + 1] ?? 0 });
   return out;
+}
+
+export type { RawDecodeStep, StreamDecoder } from './binding.js';
+
+/**
+ * The addon's streaming decoder of a whole compressed image (xz on `threads` threads, or gzip);
+ * importer/decompress/native-decoder.ts wraps it in a stream.
+ */
+export function createStreamDecoder(format: 'xz' | 'gzip', threads: number): StreamDecoder {
+  return new (nativeBinding().StreamDecoder)(format, threads);
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the importer uses at run time and the tests and benchmark use.
 #   qemu-utils: qemu-img/qemu-io make fixtures and reference conversions
-#   xz-utils lz4 bzip2: decoders the importer runs (xz -T2 decodes on both cores); zstd pigz gzip: fixtures, bench
+#   xz-utils lz4 bzip2: lz4 and bzip2 decoders the importer runs, xz for fixtures; zstd pigz gzip: fixtures, bench
 #   util-linux (fallocate, blockdev): preallocation and block device sizes; openssl: test PKIs and checks
 #   of our own X.509 issuer
 #   nbdkit curl: bench baseline; docker-registry skopeo: registry tests; clang: fuzzing the native addon;
 #   clang-format: the C++ format check (Chromium style, .clang-format); libclang-rt-14-dev: libFuzzer
 #   and the sanitizer runtimes clang links the fuzz targets with (npm run fuzz)
-#   zlib1g-dev libzstd-dev: the native addon; kubernetes-client: kubectl for the sandbox tests; time: bench
+#   zlib1g-dev libzstd-dev liblzma-dev libisal-dev: the native addon (liblzma: xz, ISA-L: gzip decoding); kubernetes-client: kubectl for the sandbox tests; time: bench
 #   chromium: the browser form-upload test (puppeteer-core drives Debian's chromium)
 #   python3-kubernetes: the official Python client, run against the sandbox as a client we did not write
 #   python3-prometheus-client: the Prometheus project's own text-format parser reads the controller's /metrics
@@ -17,7 +17,7 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS="qemu-utils xz-utils zstd lz4 bzip2 pigz gzip tar curl util-linux openssl nbdkit docker-registry skopeo \
-  clang clang-format libclang-rt-14-dev zlib1g-dev libzstd-dev apache2-utils python3 make g++ time chromium \
+  clang clang-format libclang-rt-14-dev zlib1g-dev libzstd-dev liblzma-dev libisal-dev apache2-utils python3 make g++ time chromium \
   python3-kubernetes python3-prometheus-client mmdebstrap runc"
 if ! command -v kubectl >/dev/null 2>&1; then PKGS="$PKGS kubernetes-client"; fi
 $SUDO apt-get update

@@ -10,17 +10,16 @@ const STDERR_KEEP_BYTES = 2048;
 
 /** Options of {@link ChildProcessDecoder}. */
 export interface ChildProcessDecoderOptions {
-  /** Executable, e.g. `xz`. */
+  /** Executable, e.g. `lz4`. */
   readonly command: string;
   readonly args: readonly string[];
-  /** Format name for messages, e.g. `xz`. */
+  /** Format name for messages, e.g. `lz4`. */
   readonly format: string;
 }
 
 /**
- * A Duplex that pipes compressed bytes through a decompression tool (`xz -dc -T2`, `lz4 -dc`,
- * `bzip2 -dc`). The tools are several times faster than JavaScript or WebAssembly decoders and
- * `xz` decodes multi-block streams on both cores (ADR 0002).
+ * A Duplex that pipes compressed bytes through a decompression tool (`lz4 -dc`, `bzip2 -dc`). The
+ * tools are several times faster than JavaScript or WebAssembly decoders (ADR 0002).
  *
  * Backpressure both ways: a write is acknowledged only once the tool's stdin accepted it, and the
  * tool's stdout is paused whenever our readable side is full. The readable side ends only after the

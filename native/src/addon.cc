@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "chunk_worker.h"
+#include "decoder_wrap.h"
 #include "extents.h"
 #include "image_map.h"
 #include "qcow2_map.h"
@@ -12,6 +13,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Qcow2Map", cdi::Qcow2Map::Init(env));
   exports.Set("ImageMap", cdi::ImageMap::Init(env));
+  exports.Set("StreamDecoder", cdi::DecoderWrap::Init(env));
   exports.Set("zeroRange", Napi::Function::New<cdi::ZeroRangeAsync>(env, "zeroRange"));
   exports.Set("writeAt", Napi::Function::New<cdi::WriteAtAsync>(env, "writeAt"));
   exports.Set("dataExtents", Napi::Function::New<cdi::DataExtentsAsync>(env, "dataExtents"));
