@@ -27,7 +27,6 @@ import { listenOn } from '../protocol/listen.js';
 import type { Logger } from '../../common/logger.js';
 import { parseBearer } from '../protocol/bearer.js';
 import { REPR_DIGEST_HEADER } from '../protocol/repr-digest.js';
-import { Coalescer } from './coalesce.js';
 import type { Registry } from 'prom-client';
 import { METRICS_PATH, sendMetrics } from '../../common/metrics-endpoint.js';
 import { HEALTHZ_PATH, UPLOAD_TARGET_HEADER, uploadModeOf } from '../protocol/paths.js';
@@ -297,7 +296,7 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
         // An early answer: stop forwarding and discard the client's rest, so that the answer
         // reaches it and the connection can be reused; a client still sending after the grace
         // is cut (closing with unread bytes would reset the connection under the answer).
-        req.unpipe(coalescer);
+        req.unpipe(upstream);
         req.resume();
         const cut = setTimeout(() => req.destroy(), EARLY_ANSWER_GRACE_MS);
         cut.unref();
@@ -320,8 +319,10 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
       else res.destroy();
       resolve();
     });
-    const coalescer = new Coalescer();
-    req.pipe(coalescer).pipe(upstream);
+    // Piped as received: chunks that queue while the upstream socket is busy reach it in one
+    // writev, which the TLS layer gathers outside the JavaScript heap. Merging them here with
+    // Buffer.concat doubled the buffers the garbage collector had to reclaim (ADR XXXX).
+    req.pipe(upstream);
     finished(req, { writable: false }, (err) => {
       // A client that went away before the answer: make the server see the same drop.
       if (err !== undefined && err !== null && !answered) upstream.destroy();
