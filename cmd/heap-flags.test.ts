@@ -14,6 +14,12 @@ describe('missingHeapFlags', () => {
   }>([
     { what: 'a verb without flags', verb: 'import', execArgv: [], want: [] },
     { what: 'no verb', execArgv: [], want: [] },
+    {
+      what: 'the upload proxy started plainly',
+      verb: 'uploadproxy',
+      execArgv: [],
+      want: ['--max-semi-space-size=1'],
+    },
     { what: 'the controller started plainly', verb: 'controller', execArgv: [], want: CONTROLLER },
     {
       what: 'the controller re-executed with them',

@@ -11,11 +11,7 @@ import { Annotations, UPLOAD_SERVER_PORT, uploadServiceName } from '../../common
 import { CdiError, ErrorCodes } from '../../common/errors.js';
 import { httpCode, kubeError } from '../protocol/kube-client.js';
 import type { UploadBackend, UploadResolver } from './proxy.js';
-
-/** How the proxy addresses upload servers (`--upload-server-address`). */
-export const UploadServerAddressModes = ['dns', 'cluster-ip'] as const;
-/** One of {@link UploadServerAddressModes}. */
-export type UploadServerAddressMode = (typeof UploadServerAddressModes)[number];
+import type { UploadServerAddressMode } from './address-mode.js';
 
 /** Options of {@link kubeUploadResolver}. */
 export interface KubeUploadResolverOptions {

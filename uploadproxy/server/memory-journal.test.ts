@@ -55,6 +55,26 @@ describe('MemoryJournal', () => {
     await expect(collect(journal.reader())).rejects.toThrow('discarded');
   });
 
+  it.each([
+    { what: 'the end mark ends it', end: (j: MemoryJournal) => j.markComplete(), fails: false },
+    {
+      what: 'a failure fails it',
+      end: (j: MemoryJournal) => j.fail(new Error('gone')),
+      fails: true,
+    },
+  ])('a reader waiting for bytes gets them as they come; $what', async ({ end, fails }) => {
+    const journal = new MemoryJournal();
+    journal.setTotal(4);
+    const read = collect(journal.reader());
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const part of ['ab', 'cd'])
+      await pipeline(Readable.from([Buffer.from(part)]), journal.appender());
+    expect(journal.queued).toBe(0);
+    end(journal);
+    if (fails) await expect(read).rejects.toThrow('gone');
+    else expect((await read).toString()).toBe('abcd');
+  });
+
   it('refuses bytes beyond the announced total', async () => {
     const journal = new MemoryJournal();
     journal.setTotal(2);

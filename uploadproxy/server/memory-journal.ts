@@ -19,10 +19,15 @@ export class MemoryJournal extends JournalProgress implements Journal {
   readonly #limit: number;
   readonly #queue: Buffer[] = [];
   #queued = 0;
+  #reader: Readable | undefined;
+  /** The reader asked for bytes that had not arrived: the next ones go straight to it. */
+  #readerWaiting = false;
 
   constructor(options: { readonly limit?: number } = {}) {
     super();
     this.#limit = options.limit ?? MEMORY_JOURNAL_LIMIT;
+    // The end mark and a failure wake the reader as new bytes do.
+    this.events.on('grow', () => this.#feed());
   }
 
   /** Everything received is held by the process until the pipeline consumed it. */
@@ -34,7 +39,11 @@ export class MemoryJournal extends JournalProgress implements Journal {
     return this.#queued;
   }
 
-  /** Queues each chunk; the write callback waits while the queue is over the limit. */
+  /**
+   * Queues each chunk and hands it to a waiting reader at once. The write callback is called at
+   * once while the queue is within its limit (no promise per chunk: a gigabyte arrives in tens of
+   * thousands of TLS records) and waits for room otherwise.
+   */
   appender(): Writable {
     return journalAppender({
       highWaterMark: 64 * 1024,
@@ -44,8 +53,8 @@ export class MemoryJournal extends JournalProgress implements Journal {
         this.#queue.push(...chunks);
         this.#queued += length;
         this.receivedBytes += length;
-        this.events.emit('grow');
-        return this.#whenRoom();
+        this.#feed();
+        return this.#queued > this.#limit ? this.#whenRoom() : undefined;
       },
     });
   }
@@ -70,34 +79,35 @@ export class MemoryJournal extends JournalProgress implements Journal {
 
   /** The whole image from byte 0, waiting for bytes not yet received. */
   reader(): Readable {
-    const next = (): Promise<Buffer[] | null> => this.#take();
-    return new Readable({
+    const reader = new Readable({
       highWaterMark: 1 << 20,
-      read(): void {
-        next().then(
-          (chunks) => {
-            if (chunks === null) this.push(null);
-            else for (const c of chunks) this.push(c);
-          },
-          (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
-        );
+      read: (): void => {
+        this.#readerWaiting = true;
+        this.#feed();
       },
     });
+    this.#reader = reader;
+    return reader;
   }
 
-  async #take(): Promise<Buffer[] | null> {
-    for (;;) {
-      if (this.failure !== undefined) throw this.failure;
-      if (this.#queue.length > 0) {
-        // Handed down as received, uncopied: the qcow2 converter reads across chunks and the
-        // raw writer batches contiguous data into one writev (ADR XXXX).
-        const chunks = this.#queue.splice(0);
-        this.#queued = 0;
-        this.events.emit('room');
-        return chunks;
-      }
-      if (this.completeMark) return null;
-      await once(this.events, 'grow');
+  /** Gives a waiting reader what is queued, its end, or the failure. */
+  #feed(): void {
+    const reader = this.#reader;
+    if (reader === undefined || !this.#readerWaiting) return;
+    if (this.failure !== undefined) {
+      this.#readerWaiting = false;
+      reader.destroy(this.failure);
+    } else if (this.#queue.length > 0) {
+      // Handed down as received, uncopied: the qcow2 converter reads across chunks and the raw
+      // writer batches contiguous data into one writev (ADR 0033).
+      const chunks = this.#queue.splice(0);
+      this.#queued = 0;
+      this.#readerWaiting = false;
+      this.events.emit('room');
+      for (const c of chunks) reader.push(c);
+    } else if (this.completeMark) {
+      this.#readerWaiting = false;
+      reader.push(null);
     }
   }
 

@@ -82,13 +82,14 @@ function overrunError(
 /**
  * The Writable both journals append through: each write (or the chunks queued meanwhile, as one
  * `writev`) is refused with a 400 when it would pass the announced total, else handed to
- * `append`, whose promise holds the write callback (backpressure).
+ * `append`, whose promise, when it returns one, holds the write callback (backpressure).
  */
 export function journalAppender(journal: {
   readonly highWaterMark: number;
   readonly total: () => number | undefined;
   readonly received: () => number;
-  readonly append: (chunks: readonly Buffer[], length: number) => Promise<void>;
+  /** Undefined when the bytes were taken and there is room for more (no promise per chunk). */
+  readonly append: (chunks: readonly Buffer[], length: number) => Promise<void> | undefined;
 }): Writable {
   const append = (chunks: readonly Buffer[], callback: (err?: Error | null) => void): void => {
     const length = chunks.reduce((n, c) => n + c.length, 0);
@@ -97,7 +98,12 @@ export function journalAppender(journal: {
       callback(overrun);
       return;
     }
-    journal.append(chunks, length).then(
+    const appended = journal.append(chunks, length);
+    if (appended === undefined) {
+      callback();
+      return;
+    }
+    appended.then(
       () => callback(),
       (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
     );

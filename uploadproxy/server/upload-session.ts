@@ -8,8 +8,8 @@
  * `receive()` per request (append; the last byte marks the journal complete) → `result` settles
  * when the pipeline ends → `dispose()` (journal deleted).
  */
-import { pipeline } from 'node:stream/promises';
-import { PassThrough, finished, type Readable } from 'node:stream';
+import { finished as whenFinished } from 'node:stream/promises';
+import { finished, type Readable } from 'node:stream';
 import type { ContentType } from '../../common/contract.js';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -120,21 +120,21 @@ export class UploadSession {
       () => new CdiError(ErrorCodes.Internal, 'upload pipeline ended before the upload'),
       (err: unknown) => err,
     );
-    // The body reaches the journal through a gate, so that a refusal (the pipeline failed: an
-    // image too large for its claim, a corrupt stream; or the journal refused bytes past the
+    // The body is piped (not pipelined) into the journal, so that a refusal (the pipeline failed:
+    // an image too large for its claim, a corrupt stream; or the journal refused bytes past the
     // announced total) stops the appending without destroying the request: the server must still
     // answer it with the reason, which a destroyed socket cannot carry (the proxy saw a reset and
-    // answered 502). A body that breaks or ends early still fails the gate, hence the append.
-    const gate = new PassThrough({ highWaterMark: 64 * 1024 });
+    // answered 502). A body that breaks or ends early fails the appender, hence the append.
+    const appender = this.journal.appender();
     const stopWatching = finished(body, { writable: false }, (err) => {
-      if (err !== undefined && err !== null) gate.destroy(err);
+      if (err !== undefined && err !== null) appender.destroy(err);
     });
-    body.pipe(gate);
+    body.pipe(appender);
     try {
-      const appended = pipeline(gate, this.journal.appender());
+      const appended = whenFinished(appender);
       const first = await Promise.race([appended.then(() => undefined), failed]);
       if (first !== undefined) {
-        gate.destroy();
+        appender.destroy();
         await appended.catch(() => undefined);
         throw first instanceof Error ? first : new Error(errorMessage(first));
       }
@@ -150,7 +150,7 @@ export class UploadSession {
       await this.journal.sync().catch(() => undefined);
       throw err;
     } finally {
-      body.unpipe(gate);
+      body.unpipe(appender);
       stopWatching();
       this.#attached = false;
     }
