@@ -12,7 +12,7 @@ export const VERB_HEAP_FLAGS: Readonly<Record<string, readonly string[]>> = {
   // is not given back, which made up half of its RSS with 1,000 DataVolumes cached.
   controller: ['--max-semi-space-size=2'],
   // The upload proxy relays every byte through short-lived socket buffers: with a small young
-  // generation they die in scavenges instead of piling up for a full collection (ADR XXXX).
+  // generation they die in scavenges instead of piling up for a full collection (ADR 0036).
   uploadproxy: ['--max-semi-space-size=1'],
 };
 

@@ -7,7 +7,7 @@ import { ZstdDecoder } from './zstd-decoder.js';
 
 /**
  * Creates the streaming decoder for one compression format. Each choice was measured (ADR 0002 and
- * ADR "decoders in the addon"):
+ * ADR 0035):
  * - gzip: ISA-L's inflate in the native addon (several times faster than node's zlib and pigz);
  * - zstd: zstd-napi's binding in-process, decoding one 1 MiB block per read (backpressure);
  * - xz: liblzma's multi-threaded decoder in the native addon, multi-block streams on both cores;

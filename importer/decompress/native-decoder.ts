@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
+import { freeHandedOver } from '../../common/handed-over.js';
 import { createStreamDecoder, type RawDecodeStep, type StreamDecoder } from '../../native/index.js';
 import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
 import { ZERO_BLOCK } from '../sink/zero-block.js';
@@ -42,7 +43,7 @@ interface DecodeCall {
 /**
  * A decoder that runs in the native addon (xz: liblzma's multi-threaded decoder; gzip: ISA-L's
  * inflate) on the libuv pool: no pipe to a child process, no 64 KiB pieces to zero-check and copy
- * on the event loop (ADR "decoders in the addon").
+ * on the event loop (ADR 0035).
  *
  * Output is produced on demand, as in ZstdDecoder: decoding continues only while the readable side
  * wants data, so a decompression bomb holds a few blocks whatever its ratio. Consumed input is
@@ -210,6 +211,8 @@ export class NativeDecoder extends Duplex {
       }
       left -= first.length;
       this.#input.shift();
+      // Consumed, and the call that read it is over: a handed-over download chunk goes now.
+      freeHandedOver(first.buffer);
     }
   }
 

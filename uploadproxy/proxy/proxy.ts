@@ -101,7 +101,7 @@ const EXPOSED_HEADERS = 'Upload-Offset, Upload-Length, Range, Repr-Digest';
 /**
  * Buffer size of the client's and the upload server's sockets (Node's default is 64 KiB): the
  * body is read and written in larger batches, with fewer pauses of the client's socket and fewer,
- * fuller TLS writes to the upload server (ADR XXXX).
+ * fuller TLS writes to the upload server (ADR 0036).
  */
 const RELAY_HIGH_WATER_MARK = 512 * 1024;
 const RELAY_SOCKET_OPTIONS: Pick<SocketOpts, 'highWaterMark'> = {
@@ -339,7 +339,7 @@ function forward({ req, res, url, servername, agent, logger }: ForwardOptions): 
     });
     // Piped as received: chunks that queue while the upstream socket is busy reach it in one
     // writev, which the TLS layer gathers outside the JavaScript heap. Merging them here with
-    // Buffer.concat doubled the buffers the garbage collector had to reclaim (ADR XXXX).
+    // Buffer.concat doubled the buffers the garbage collector had to reclaim (ADR 0036).
     req.pipe(upstream);
     finished(req, { writable: false }, (err) => {
       // A client that went away before the answer: make the server see the same drop.

@@ -8,14 +8,12 @@
  * claim, preallocation, fsync, publish; removed or wiped on failure). Raw stays raw: a clone copies
  * a disk, whatever its first bytes look like.
  */
-import { write as fsWrite } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { CdiError, ErrorCodes, errorMessage, toWriteError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { ExtentDecoder, type ExtentSink } from '../../importer/clone/extent-stream.js';
 import type { ImportResult, ImportTarget } from '../../importer/pipeline/import.js';
-import { zeroRange } from '../../native/index.js';
+import { writeAt, zeroRange } from '../../native/index.js';
 import { RawTarget } from '../../importer/sink/raw-target.js';
 
 export { CLONE_UPLOAD_PATH } from '../../common/contract.js';
@@ -32,9 +30,6 @@ export interface CloneReceiveOptions {
   /** Called as image bytes are accounted for (data written or hole skipped). */
   readonly onPosition?: (position: number, size: number) => void;
 }
-
-/** Positional writes on the target's descriptor (it belongs to the target's FileHandle). */
-const writeAt = promisify(fsWrite);
 
 function streamProblem(message: string): CdiError {
   return new CdiError(ErrorCodes.CloneStreamInvalid, message, { httpStatus: 400 });
@@ -68,15 +63,11 @@ class TargetSink implements ExtentSink {
 
   async write(offset: number, data: Buffer): Promise<void> {
     const t = this.#opened();
-    const fd = t.fd;
-    let done = 0;
-    while (done < data.length) {
-      try {
-        const { bytesWritten } = await writeAt(fd, data, done, data.length - done, offset + done);
-        done += bytesWritten;
-      } catch (err) {
-        throw toWriteError(err, t.options.path);
-      }
+    try {
+      // Natively, and past the page cache where the target allows it (ADR 0034).
+      await writeAt(t.fd, t.directFd ?? -1, [data], offset);
+    } catch (err) {
+      throw toWriteError(err, t.options.path);
     }
   }
 

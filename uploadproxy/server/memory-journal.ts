@@ -9,6 +9,7 @@
 import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../common/errors.js';
+import { handOver } from '../../common/handed-over.js';
 import { journalAppender, JournalProgress, type Journal } from './resumable.js';
 
 /** Bytes queued before the request is paused: a few network windows. */
@@ -99,12 +100,16 @@ export class MemoryJournal extends JournalProgress implements Journal {
       reader.destroy(this.failure);
     } else if (this.#queue.length > 0) {
       // Handed down as received, uncopied: the qcow2 converter reads across chunks and the raw
-      // writer batches contiguous data into one writev (ADR 0033).
+      // writer batches contiguous data into one writev (ADR 0033). The journal keeps nothing
+      // it passed on, so the last consumer may free each chunk once written (ADR 0034).
       const chunks = this.#queue.splice(0);
       this.#queued = 0;
       this.#readerWaiting = false;
       this.events.emit('room');
-      for (const c of chunks) reader.push(c);
+      for (const c of chunks) {
+        handOver(c);
+        reader.push(c);
+      }
     } else if (this.completeMark) {
       this.#readerWaiting = false;
       reader.push(null);
