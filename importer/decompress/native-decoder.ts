@@ -18,7 +18,7 @@ const BLOCK_BYTES = POOL_BLOCK_BYTES;
  * those hand-overs. The readable side then holds at most this many blocks beyond its high-water
  * mark.
  */
-const BLOCKS_PER_CALL = 8;
+const BLOCKS_PER_CALL = 4;
 /** Compressed input queued while a call runs goes to the next call at once, up to this. */
 const INPUT_BATCH_BYTES = 8 << 20;
 /** xz decodes blocks in parallel on this many threads at most (the importer asks for 2 CPUs). */

@@ -14,7 +14,7 @@ const writevAsync = promisify(writev);
 /** Zero runs shorter than this are written as data (qemu-img's default `-S 4k`). */
 export const SPARSE_BLOCK_BYTES = 4096;
 /** A batch of contiguous data is written with one writev once it reaches this size. */
-const FLUSH_BYTES = 8 << 20;
+const FLUSH_BYTES = 4 << 20;
 /** writev takes at most IOV_MAX (1024) buffers on Linux. */
 const MAX_IOVECS = 1024;
 
