@@ -17,10 +17,12 @@ export interface Row {
   readonly baseline: string;
   /** The ratio ours / theirs we aim at or below. */
   readonly goal: number;
+  /** Wall seconds of every run of each side, in order (the spread behind the best). */
+  readonly runs?: { readonly ours: readonly number[]; readonly theirs: readonly number[] };
 }
 
 /** What a row compares before it has results. */
-export type RowHead = Omit<Row, 'ours' | 'theirs'>;
+export type RowHead = Omit<Row, 'ours' | 'theirs' | 'runs'>;
 
 /** One side of a comparison. */
 export interface Side {
@@ -43,14 +45,19 @@ export async function compareSides(
 ): Promise<Row> {
   let o: Measurement | undefined;
   let t: Measurement | undefined;
+  const all = { ours: [] as number[], theirs: [] as number[] };
   for (let i = 0; i < runs; i++) {
-    o = faster(o, await ours.run());
+    const mo = await ours.run();
+    all.ours.push(mo.seconds);
+    o = faster(o, mo);
     if (i === 0) await ours.check();
-    t = faster(t, await theirs.run());
+    const mt = await theirs.run();
+    all.theirs.push(mt.seconds);
+    t = faster(t, mt);
     if (i === 0) await theirs.check();
   }
   if (o === undefined || t === undefined) throw new Error('no run');
-  return { ...head, ours: o, theirs: t };
+  return { ...head, ours: o, theirs: t, runs: all };
 }
 
 /** The faster time, the lower CPU time, and the peak RSS (per process too) of both. */
@@ -90,11 +97,20 @@ export function formatRow(r: Row): string {
       ? `our peak RSS ${r.ours.peakRssMiB.toFixed(0)} MiB`
       : `rss ${byProcess.map(([name, mib]) => `${name} ${mib.toFixed(0)} MiB`).join(', ')}`;
   const cpu = `cpu ${r.ours.cpuSeconds.toFixed(2)}s vs ${r.theirs.cpuSeconds.toFixed(2)}s (${cpuRatioOf(r).toFixed(2)})`;
+  const spread =
+    r.runs === undefined || r.runs.ours.length < 2
+      ? ''
+      : `  runs ours ${range(r.runs.ours)}s, theirs ${range(r.runs.theirs)}s`;
   return (
     `${r.section.padEnd(9)} ${r.what.padEnd(34)} ours ${r.ours.seconds.toFixed(2).padStart(7)}s  ` +
     `${r.baseline.padEnd(38)} ${r.theirs.seconds.toFixed(2).padStart(7)}s  ratio ${ratioOf(r).toFixed(2)} ` +
-    `(goal <= ${r.goal.toFixed(1)}: ${goalMet(r) ? 'met' : 'MISSED'})  ${cpu}  ${rss}\n`
+    `(goal <= ${r.goal.toFixed(1)}: ${goalMet(r) ? 'met' : 'MISSED'})  ${cpu}  ${rss}${spread}\n`
   );
+}
+
+/** `min-max` of wall times. */
+function range(seconds: readonly number[]): string {
+  return `${Math.min(...seconds).toFixed(2)}-${Math.max(...seconds).toFixed(2)}`;
 }
 
 const referenceHashes = new Map<string, Promise<string>>();
