@@ -47,9 +47,15 @@ process.once('SIGINT', () => {
 });
 process.once('SIGTERM', () => abort.abort(new Error('received SIGTERM')));
 
+/** How long the exit waits for stdout to take what was written before it. */
+const STDOUT_FLUSH_MS = 5000;
+
 // Exit explicitly once the verb is done: idle keep-alive sockets or timers of a library must not
-// keep a finished import (or a pod) alive.
+// keep a finished import (or a pod) alive. Nor may a stdout pipe nobody drains: the exit waits
+// for the last lines to flush, but not for ever (an importer that had written its termination
+// message once stayed Running for minutes behind a full log pipe).
 function exit(code: number): void {
+  setTimeout(() => process.exit(code), STDOUT_FLUSH_MS);
   process.stdout.write('', () => process.exit(code));
 }
 
