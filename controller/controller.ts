@@ -152,7 +152,11 @@ export class Controller implements MetricsSource {
     busy: () => this.queues().some((q) => !q.idle),
     completed: () => this.queues().reduce((sum, q) => sum + q.completed, 0),
     collect: lastResortCollector(),
-    onRelease: (ms) => this.log.debug('released idle memory', { ms: Math.round(ms) }),
+    onRelease: (ms) =>
+      this.log.info('released idle memory', {
+        ms: Math.round(ms),
+        rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+      }),
   });
 
   constructor(private readonly options: ControllerOptions) {
