@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { errorMessage } from '../common/errors.js';
 import { ExitCodes, runCli } from './cli.js';
-import { missingHeapFlags } from './heap-flags.js';
+import { missingHeapFlags, missingStartEnv } from './heap-flags.js';
 
 /** package.json's version: next to cmd/ in the source tree, two levels up from dist/cmd/. */
 function version(): string {
@@ -27,14 +27,16 @@ function version(): string {
   return 'unknown';
 }
 
-// A verb that needs V8 heap flags gets them before it loads: the process re-executes itself with
-// them (same pid). Node 22 has no execve; the verb then runs with V8's defaults.
+// A verb that needs V8 heap flags or start-time environment gets them before it loads: the
+// process re-executes itself with them (same pid). Node 22 has no execve; the verb then runs with
+// the defaults.
 const heapFlags = missingHeapFlags(process.argv[2], process.execArgv, process.env['NODE_OPTIONS']);
-if (heapFlags.length > 0 && process.execve !== undefined) {
+const startEnv = missingStartEnv(process.argv[2], process.env);
+if ((heapFlags.length > 0 || Object.keys(startEnv).length > 0) && process.execve !== undefined) {
   process.execve(
     process.execPath,
     [process.execPath, ...heapFlags, ...process.execArgv, ...process.argv.slice(1)],
-    process.env,
+    { ...process.env, ...startEnv },
   );
 }
 

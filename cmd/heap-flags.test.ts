@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import { missingHeapFlags, VERB_HEAP_FLAGS } from './heap-flags.js';
+import { missingHeapFlags, missingStartEnv, VERB_HEAP_FLAGS } from './heap-flags.js';
 
 const CONTROLLER = [...(VERB_HEAP_FLAGS['controller'] ?? [])];
 
@@ -31,13 +31,13 @@ describe('missingHeapFlags', () => {
       what: "an operator's own value on the command line wins",
       verb: 'controller',
       execArgv: ['--max_semi_space_size=16'],
-      want: [],
+      want: ['--expose-gc'],
     },
     {
       what: "an operator's own value in NODE_OPTIONS wins",
       verb: 'controller',
       execArgv: [],
-      nodeOptions: '--enable-source-maps  --max-semi-space-size=8',
+      nodeOptions: '--enable-source-maps  --max-semi-space-size=8 --expose_gc',
       want: [],
     },
     {
@@ -49,5 +49,38 @@ describe('missingHeapFlags', () => {
     },
   ])('$what', ({ verb, execArgv, nodeOptions, want }) => {
     expect(missingHeapFlags(verb, execArgv, nodeOptions)).toEqual(want);
+  });
+});
+
+describe('missingStartEnv', () => {
+  it.each<{
+    what: string;
+    verb?: string;
+    env: Record<string, string | undefined>;
+    want: Record<string, string>;
+  }>([
+    { what: 'a verb without settings', verb: 'import', env: {}, want: {} },
+    { what: 'no verb', env: {}, want: {} },
+    {
+      what: 'the controller started plainly',
+      verb: 'controller',
+      env: { PATH: '/bin' },
+      want: { MALLOC_ARENA_MAX: '2' },
+    },
+    {
+      what: 'the controller re-executed with them',
+      verb: 'controller',
+      env: { MALLOC_ARENA_MAX: '2' },
+      want: {},
+    },
+    {
+      what: "an operator's own value wins",
+      verb: 'controller',
+      env: { MALLOC_ARENA_MAX: '8' },
+      want: {},
+    },
+    { what: 'even an empty one', verb: 'controller', env: { MALLOC_ARENA_MAX: '' }, want: {} },
+  ])('$what', ({ verb, env, want }) => {
+    expect(missingStartEnv(verb, env)).toEqual(want);
   });
 });

@@ -40,6 +40,7 @@ import { EventRecorder } from './events.js';
 import { execute, type ExecutorContext } from './executor.js';
 import { ResilientInformer } from './informer.js';
 import type { KubeClient } from './kube.js';
+import { IdleMemoryRelease, lastResortCollector } from './memory-release.js';
 import { WorkQueue } from './queue.js';
 import { importerPodName, uploadPodName } from './builders/naming.js';
 import { CdiPki, PkiNames } from './pki/cdi-pki.js';
@@ -147,6 +148,16 @@ export class Controller implements MetricsSource {
   /** The certConfig (JSON) the PKI was last ensured with. */
   private pkiCertConfig: string | undefined;
   private pkiRun: Promise<void> = Promise.resolve();
+  private readonly memoryRelease = new IdleMemoryRelease({
+    busy: () => this.queues().some((q) => !q.idle),
+    completed: () => this.queues().reduce((sum, q) => sum + q.completed, 0),
+    collect: lastResortCollector(),
+    onRelease: (ms) =>
+      this.log.info('released idle memory', {
+        ms: Math.round(ms),
+        rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+      }),
+  });
 
   constructor(private readonly options: ControllerOptions) {
     const { client, log } = options;
@@ -473,11 +484,26 @@ export class Controller implements MetricsSource {
       void this.ensurePki();
     }, resyncMs);
     this.resyncTimer.unref();
+    this.memoryRelease.start();
+  }
+
+  /** Every work queue, for the idle check. */
+  private queues(): readonly WorkQueue[] {
+    return [
+      this.dvQueue,
+      this.pvcQueue,
+      this.configQueue,
+      this.dsQueue,
+      this.cronQueue,
+      this.profileQueue,
+      this.cdiQueue,
+    ];
   }
 
   /** Stops the workers and informers; in-flight reconciles finish first. */
   async stop(): Promise<void> {
     if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.memoryRelease.stop();
     clearTimeout(this.pkiRetryTimer);
     this.dvQueue.shutDown();
     this.pvcQueue.shutDown();

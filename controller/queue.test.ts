@@ -22,6 +22,19 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBe('b');
   });
 
+  it('is idle only when no key waits or runs, and counts finished runs', async () => {
+    const q = new WorkQueue();
+    expect(q.idle).toBe(true);
+    q.add('a');
+    expect(q.idle).toBe(false);
+    expect(await q.get()).toBe('a');
+    expect(q.idle).toBe(false);
+    expect(q.completed).toBe(0);
+    q.done('a');
+    expect(q.idle).toBe(true);
+    expect(q.completed).toBe(1);
+  });
+
   it('never runs one key twice at once, and re-runs a key added while it ran', async () => {
     const q = new WorkQueue();
     const runs: string[] = [];

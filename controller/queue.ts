@@ -26,6 +26,7 @@ export class WorkQueue {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private waiters: (() => void)[] = [];
   private shuttingDown = false;
+  private finished = 0;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
 
@@ -78,6 +79,16 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
+  /** Keys whose runs finished, since the queue was made (a running count). */
+  get completed(): number {
+    return this.finished;
+  }
+
+  /** True when no key waits or runs (keys added after a delay do not count until due). */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.processing.size === 0;
+  }
+
   /** Keys waiting to run. */
   get length(): number {
     return this.queue.length;
@@ -99,6 +110,7 @@ export class WorkQueue {
   /** Marks a key's run finished; re-queues it if it was added meanwhile. */
   done(key: string): void {
     this.processing.delete(key);
+    this.finished++;
     if (this.dirty.has(key)) {
       this.queue.push(key);
       this.wake();

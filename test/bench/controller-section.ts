@@ -89,6 +89,18 @@ async function cpuSeconds(pid: number): Promise<number> {
   return ticks / 100;
 }
 
+/** Waits until a process spends no CPU over 5 s (under 50 ms), 2 min at most. */
+async function untilIdle(pid: number): Promise<void> {
+  let last = await cpuSeconds(pid);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 5000));
+    const now = await cpuSeconds(pid);
+    if (now - last < 0.05 || Date.now() > deadline) return;
+    last = now;
+  }
+}
+
 /** `VmRSS` and `VmHWM` of a process in MiB. */
 async function memoryMiB(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -208,8 +220,9 @@ async function withController(count: number, url: string): Promise<ScaleResult> 
       },
       () => undefined,
     );
-    // Let the controller settle (PKI, StorageProfiles) before the clock starts.
-    await new Promise((r) => setTimeout(r, 5000));
+    // Let the controller settle (PKI, StorageProfiles, the collection it runs once idle) before
+    // the clock starts.
+    await untilIdle(pid);
     const idleKubectl = [];
     for (let i = 0; i < 5; i++) idleKubectl.push(await kubectlGetDv(sandbox.kubeconfigPath));
     const names = Array.from({ length: count }, (_, i) => `dv-${String(i).padStart(4, '0')}`);
@@ -414,15 +427,8 @@ async function steadyState(cached: number): Promise<{ rss: number; audit: AuditC
   try {
     const pid = sandbox.controllerPid;
     if (pid === undefined) throw new Error('bench: the controller is not built (npm run build)');
-    // Idle: no CPU spent over 5 s (the caches are full and every key was reconciled), 2 min at most.
-    let last = await cpuSeconds(pid);
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 5000));
-      const now = await cpuSeconds(pid);
-      if (now - last < 0.05 || Date.now() > deadline) break;
-      last = now;
-    }
+    // The caches are full and every key was reconciled.
+    await untilIdle(pid);
     return { rss: (await memoryMiB(pid)).rss, audit };
   } finally {
     await sandbox.stop();
