@@ -226,7 +226,7 @@ async function registrySection(raw: string, out: string): Promise<void> {
         section: 'registry',
         what: 'qcow2 container disk import',
         baseline: 'skopeo copy + tar + qemu-img convert',
-        goal: 0.6,
+        goal: 0.4,
       },
       ours(`import --source ${q(image)} --dest ${q(out)} --insecure-tls`),
       script,
