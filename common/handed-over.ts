@@ -16,8 +16,13 @@
  * view of it; the consumer frees it only when no native worker reads it any more. After that
  * every view of it reads as empty.
  */
-/** Handed-over memories, each with where its memory goes back to, or null to free it. */
-const handedOver = new WeakMap<ArrayBuffer, ((memory: ArrayBuffer) => void) | null>();
+/** What was handed over with a memory: the view's length, and where the memory goes back to. */
+interface Handed {
+  readonly length: number;
+  readonly reuse: ((memory: ArrayBuffer) => void) | undefined;
+}
+
+const handedOver = new WeakMap<ArrayBuffer, Handed>();
 
 /** How a chunk is handed over. */
 export interface HandOverOptions {
@@ -40,7 +45,7 @@ export function handOver(chunk: Buffer, options: HandOverOptions = {}): void {
     (options.sole === true || chunk.byteLength === memory.byteLength) &&
     chunk.byteLength > 0
   ) {
-    handedOver.set(memory, options.reuse ?? null);
+    handedOver.set(memory, { length: chunk.byteLength, reuse: options.reuse });
   }
 }
 
@@ -50,16 +55,18 @@ export function isHandedOver(memory: ArrayBufferLike): boolean {
 }
 
 /**
- * Frees `memory` now, or gives it back to its producer, when it was handed over (its views then
- * read as empty); else does nothing.
+ * Frees the memory of `view`, or gives it back to its producer, when `view` is the very chunk
+ * that was handed over (every view of the memory then reads as empty); else does nothing. A
+ * slice of it is not enough: a parser (tar) may hand out one slice and keep the rest.
  */
-export function freeHandedOver(memory: ArrayBufferLike): void {
+export function freeHandedOver(view: Buffer): void {
+  const memory = view.buffer;
   if (!(memory instanceof ArrayBuffer)) return;
-  const reuse = handedOver.get(memory);
-  if (reuse === undefined) return;
+  const handed = handedOver.get(memory);
+  if (handed === undefined || view.byteOffset !== 0 || view.byteLength !== handed.length) return;
   handedOver.delete(memory);
   // transfer() detaches the old buffer: transfer(0) releases the memory at once, transfer()
   // moves it, uncopied, into a new buffer that no old view can reach.
-  if (reuse === null) memory.transfer(0);
-  else reuse(memory.transfer());
+  if (handed.reuse === undefined) memory.transfer(0);
+  else handed.reuse(memory.transfer());
 }

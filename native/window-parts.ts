@@ -31,7 +31,7 @@ export class WindowParts {
   #end: number;
   /** Pieces lent out per chunk memory, and the memories dropped while some were lent. */
   readonly #lent = new Map<ArrayBufferLike, number>();
-  readonly #dropped = new Set<ArrayBufferLike>();
+  readonly #dropped = new Map<ArrayBufferLike, Buffer>();
 
   /** An empty window whose first byte will be at host offset `start`. */
   constructor(start = 0) {
@@ -118,7 +118,9 @@ export class WindowParts {
             continue;
           }
           this.#lent.delete(m);
-          if (this.#dropped.delete(m)) freeHandedOver(m);
+          const part = this.#dropped.get(m);
+          this.#dropped.delete(m);
+          if (part !== undefined) freeHandedOver(part);
         }
       },
     };
@@ -128,7 +130,7 @@ export class WindowParts {
   dropBefore(offset: number): void {
     if (offset <= this.#start) return;
     const whole = this.#parts.filter((p, i) => (this.#offsets[i] ?? 0) + p.length <= offset);
-    for (const part of whole) this.#forget(part.buffer);
+    for (const part of whole) this.#forget(part);
     if (offset >= this.#end) {
       this.#parts = [];
       this.#offsets = [];
@@ -151,10 +153,11 @@ export class WindowParts {
   }
 
   /** Frees a dropped chunk's memory now, or when its last lent piece is released. */
-  #forget(memory: ArrayBufferLike): void {
+  #forget(part: Buffer): void {
+    const memory = part.buffer;
     if (!isHandedOver(memory)) return;
-    if (this.#lent.has(memory)) this.#dropped.add(memory);
-    else freeHandedOver(memory);
+    if (this.#lent.has(memory)) this.#dropped.set(memory, part);
+    else freeHandedOver(part);
   }
 
   #check(from: number, to: number): void {

@@ -93,7 +93,7 @@ export class ChildProcessDecoder extends Duplex {
     callback: (error?: Error | null) => void,
   ): void {
     // Once the pipe took it, a handed-over download chunk is freed (common/handed-over.ts).
-    const written = (): void => freeHandedOver(chunk.buffer);
+    const written = (): void => freeHandedOver(chunk);
     if (this.#child.stdin.write(chunk, written)) callback();
     else this.#child.stdin.once('drain', () => callback());
   }

@@ -4,7 +4,7 @@ import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorCode, errorMessage } from '../../common/errors.js';
 import { freeHandedOver } from '../../common/handed-over.js';
 import { createStreamDecoder, type RawDecodeStep, type StreamDecoder } from '../../native/index.js';
-import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
+import { POOL_BLOCK_BYTES, handOverBlock, takeBlock } from '../sink/block-pool.js';
 import { ZERO_BLOCK } from '../sink/zero-block.js';
 
 /** Formats the addon decodes. */
@@ -197,7 +197,11 @@ export class NativeDecoder extends Duplex {
       this.#wanted = this.push(ZERO_BLOCK.subarray(0, length));
       this.#spare.push(block);
     } else {
-      this.#wanted = this.push(block.subarray(0, length));
+      // Handed over: the last consumer (the raw sink, the qcow2 converter's window) gives the
+      // memory back to the pool once written, instead of leaving it to a full collection.
+      const out = block.subarray(0, length);
+      handOverBlock(out);
+      this.#wanted = this.push(out);
     }
   }
 
@@ -212,7 +216,7 @@ export class NativeDecoder extends Duplex {
       left -= first.length;
       this.#input.shift();
       // Consumed, and the call that read it is over: a handed-over download chunk goes now.
-      freeHandedOver(first.buffer);
+      freeHandedOver(first);
     }
   }
 

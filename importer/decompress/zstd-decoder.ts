@@ -87,7 +87,7 @@ export class ZstdDecoder extends Duplex {
           const done = this.#inputDone;
           this.#inputDone = undefined;
           this.#input = undefined;
-          if (this.#inputChunk !== undefined) freeHandedOver(this.#inputChunk.buffer);
+          if (this.#inputChunk !== undefined) freeHandedOver(this.#inputChunk);
           this.#inputChunk = undefined;
           if (done !== undefined) done();
           else if (this.#ending !== undefined) {

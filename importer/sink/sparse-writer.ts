@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
-import { freeHandedOver } from '../../common/handed-over.js';
+import { freeHandedOver, isHandedOver } from '../../common/handed-over.js';
 import { writeAt } from '../../native/index.js';
 import { giveBlock } from './block-pool.js';
 import { isZero, ZERO_BLOCK } from './zero-block.js';
@@ -117,9 +117,10 @@ export class SparseWriter extends Writable {
       return;
     }
     this.#holds.delete(chunk.buffer);
-    // On disk: a pooled block goes back to its pool, a handed-over socket read is freed.
-    giveBlock(chunk);
-    freeHandedOver(chunk.buffer);
+    // On disk: a handed-over chunk is freed (or goes back to its producer), a pooled block goes
+    // back to its pool.
+    if (isHandedOver(chunk.buffer)) freeHandedOver(chunk);
+    else giveBlock(chunk);
   }
 
   async #consumeBytes(chunk: Buffer): Promise<void> {

@@ -80,7 +80,7 @@ async function attempt(
         onData: (c) => {
           // Copied: a handed-over chunk may be freed by the consumer (here, at once below).
           chunks.push(Buffer.from(c));
-          if (isHandedOver(c.buffer)) freeHandedOver(c.buffer);
+          freeHandedOver(c);
           if (options.slow === true) {
             a.pause();
             setTimeout(() => a.resume(), 1);
@@ -307,7 +307,7 @@ describe('socket attempt: read buffers', () => {
       const first = seen[0];
       expect(first).toBeDefined();
       if (first === undefined) return;
-      freeHandedOver(first.chunk.buffer);
+      freeHandedOver(first.chunk);
       // Freed: every view of the memory is now empty, and it is no longer handed over.
       expect(first.chunk.length).toBe(0);
       expect(isHandedOver(first.chunk.buffer)).toBe(false);

@@ -8,6 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CdiError, ErrorCodes } from '../../../common/errors.js';
+import { handOver } from '../../../common/handed-over.js';
 
 /** Network stages use undici's 64 KiB high-water mark (CONTRIBUTING.md). */
 const NETWORK_HWM = 64 * 1024;
@@ -18,6 +19,11 @@ export interface DigestVerifierOptions {
   readonly digest: string;
   /** The descriptor size; more or fewer bytes are an error. */
   readonly size?: number | undefined;
+  /**
+   * Hand each chunk over (common/handed-over.ts) as it is forwarded: only when a decoder, which
+   * frees its input once consumed, is the next and last holder.
+   */
+  readonly handOver?: boolean;
 }
 
 /** Hashes and forwards; errors with `CDI_REGISTRY_DIGEST_MISMATCH` or `CDI_UNEXPECTED_EOF`. */
@@ -26,6 +32,7 @@ export class DigestVerifier extends Transform {
   readonly #algorithm: string;
   readonly #size: number | undefined;
   readonly #hash: Hash;
+  readonly #handOver: boolean;
   #seen = 0;
   #verified = false;
 
@@ -42,6 +49,7 @@ export class DigestVerifier extends Transform {
     this.#expected = options.digest;
     this.#size = options.size;
     this.#hash = createHash(this.#algorithm);
+    this.#handOver = options.handOver === true;
   }
 
   /** Bytes seen so far. */
@@ -52,6 +60,7 @@ export class DigestVerifier extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.#seen += chunk.length;
     this.#hash.update(chunk);
+    if (this.#handOver) handOver(chunk);
     if (this.#size !== undefined) {
       if (this.#seen > this.#size) {
         callback(

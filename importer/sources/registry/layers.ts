@@ -196,8 +196,14 @@ export function layerError(err: unknown, digest: string): CdiError {
 /** Starts reading a layer blob through the digest check and the decompressor into tar-stream. */
 export function openLayer(descriptor: Descriptor, blob: Readable, signal: AbortSignal): OpenLayer {
   const compression = layerCompression(descriptor.mediaType);
-  const verifier = new DigestVerifier({ digest: descriptor.digest, size: descriptor.size });
   const decompressor = createDecompressor(compression);
+  // A compressed layer's bytes end in its decoder, which frees them once consumed; an
+  // uncompressed one goes on to the tar parser, which hands out slices of them.
+  const verifier = new DigestVerifier({
+    digest: descriptor.digest,
+    size: descriptor.size,
+    handOver: decompressor !== undefined,
+  });
   const extract = tar.extract();
   const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [blob, verifier];
   if (decompressor !== undefined) stages.push(decompressor);
