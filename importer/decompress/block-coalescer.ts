@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
+import { POOL_BLOCK_BYTES, handOverBlock, takeBlock } from '../sink/block-pool.js';
 import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
 
 /**
@@ -52,7 +52,9 @@ export class BlockCoalescer {
     const length = this.#length;
     this.#block = undefined;
     this.#length = 0;
-    return this.#emit(block.subarray(0, length));
+    const data = block.subarray(0, length);
+    handOverBlock(data);
+    return this.#emit(data);
   }
 
   #flushZeros(): boolean {

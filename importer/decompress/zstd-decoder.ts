@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import { CdiError, ErrorCodes, errorMessage } from '../../common/errors.js';
 import { freeHandedOver } from '../../common/handed-over.js';
 import { assertBuiltForThisNode } from '../../native/abi.js';
-import { POOL_BLOCK_BYTES, takeBlock } from '../sink/block-pool.js';
+import { POOL_BLOCK_BYTES, handOverBlock, takeBlock } from '../sink/block-pool.js';
 import { isZero, ZERO_BLOCK } from '../sink/zero-block.js';
 
 /** Output is produced in blocks of this size, one block per push. */
@@ -133,7 +133,9 @@ export class ZstdDecoder extends Duplex {
       this.#wanted = this.push(ZERO_BLOCK.subarray(0, length));
     } else {
       this.#block = undefined;
-      this.#wanted = this.push(out.subarray(0, length));
+      const data = out.subarray(0, length);
+      handOverBlock(data);
+      this.#wanted = this.push(data);
     }
   }
 

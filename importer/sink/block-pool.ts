@@ -1,56 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Recycled 1 MiB output blocks. A decoder takes a block, fills it and pushes it; the sparse writer,
- * the last holder, gives it back once its bytes are on disk. Without this, every MiB of image data
- * was a fresh allocation: a GC pass and 256 page faults per MiB (measured: a third of a zstd
- * import's time went to `sys` and the collector). A block handed over (`handOverBlock`) comes
- * back from whichever last consumer frees it, the qcow2 converter's window too; others that reach
- * another consumer are collected as usual.
+ * Recycled 1 MiB output blocks. A decoder takes a block, fills it and hands it over as it pushes
+ * it (common/handed-over.ts); the last holder (the sparse writer, the qcow2 converter's window)
+ * frees it once its bytes are on disk, which brings the memory back here. Without this, every MiB
+ * of image data was a fresh allocation: a GC pass and 256 page faults per MiB (measured: a third
+ * of a zstd import's time went to `sys` and the collector). A block that only reaches a consumer
+ * as slices (a tar parser's) is never freed by one and is collected as usual.
  */
 import { handOver } from '../../common/handed-over.js';
 
-export const POOL_BLOCK_BYTES = 1 << 20;
-/** Spare blocks kept at most (16 MiB). */
-const MAX_SPARE_BLOCKS = 16;
+/** Blocks of one size, recycled through the hand-over of their views. */
+export class BlockPool {
+  readonly #blockBytes: number;
+  readonly #maxSpare: number;
+  readonly #spare: ArrayBuffer[] = [];
+  /**
+   * Memory of a block of ours that was handed over and freed, moved into a new ArrayBuffer no old
+   * view reaches; each hand-over frees once, so a block never comes back twice.
+   */
+  readonly #takeBack = (memory: ArrayBuffer): void => {
+    if (memory.byteLength === this.#blockBytes && this.#spare.length < this.#maxSpare)
+      this.#spare.push(memory);
+  };
 
-const spare: ArrayBuffer[] = [];
-/** Blocks this pool made; only those may come back. */
-const made = new WeakSet<ArrayBufferLike>();
-/** Blocks currently in {@link spare}, so a block is never given back twice. */
-const resting = new WeakSet<ArrayBufferLike>();
+  /** Blocks of `blockBytes`; at most `maxSpare` kept for reuse. */
+  constructor(blockBytes: number, maxSpare: number) {
+    this.#blockBytes = blockBytes;
+    this.#maxSpare = maxSpare;
+  }
+
+  /** A block, recycled when one is free. Its content is undefined (never zero-filled). */
+  take(): Buffer {
+    const memory = this.#spare.pop();
+    return memory === undefined ? Buffer.allocUnsafeSlow(this.#blockBytes) : Buffer.from(memory);
+  }
+
+  /**
+   * Hands a block of ours over (common/handed-over.ts): `view`, the block's data from its start,
+   * is the only view that carries data, and whoever frees it gives the memory back to this pool.
+   */
+  handOver(view: Buffer): void {
+    handOver(view, { sole: true, reuse: this.#takeBack });
+  }
+}
+
+export const POOL_BLOCK_BYTES = 1 << 20;
+/** The decoders' output blocks: at most 16 MiB kept spare. */
+const decoderBlocks = new BlockPool(POOL_BLOCK_BYTES, 16);
 
 /** A block of {@link POOL_BLOCK_BYTES}, recycled when one is free. Its content is undefined. */
 export function takeBlock(): Buffer {
-  const recycled = spare.pop();
-  if (recycled !== undefined) {
-    resting.delete(recycled);
-    return Buffer.from(recycled, 0, POOL_BLOCK_BYTES);
-  }
-  const fresh = new ArrayBuffer(POOL_BLOCK_BYTES);
-  made.add(fresh);
-  return Buffer.from(fresh, 0, POOL_BLOCK_BYTES);
+  return decoderBlocks.take();
 }
 
-/**
- * Hands a block of ours over (common/handed-over.ts): `view`, the block's data from its start, is
- * the only view that carries data, and whoever frees it gives the memory back to this pool.
- */
+/** Hands a decoder's block over: its memory comes back to the pool once the last holder frees it. */
 export function handOverBlock(view: Buffer): void {
-  handOver(view, { sole: true, reuse: takeBack });
-}
-
-/** Memory of a block of ours that was handed over and freed, moved into a new ArrayBuffer. */
-function takeBack(memory: ArrayBuffer): void {
-  if (memory.byteLength !== POOL_BLOCK_BYTES || spare.length >= MAX_SPARE_BLOCKS) return;
-  made.add(memory);
-  resting.add(memory);
-  spare.push(memory);
-}
-
-/** Gives back the block behind `view` if it is one of ours; the caller holds no view of it after. */
-export function giveBlock(view: Buffer): void {
-  const buffer = view.buffer;
-  if (!made.has(buffer) || resting.has(buffer) || spare.length >= MAX_SPARE_BLOCKS) return;
-  resting.add(buffer);
-  spare.push(buffer as ArrayBuffer);
+  decoderBlocks.handOver(view);
 }

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handOver } from '../../common/handed-over.js';
-import { POOL_BLOCK_BYTES, takeBlock } from './block-pool.js';
+import { POOL_BLOCK_BYTES, handOverBlock, takeBlock } from './block-pool.js';
 import { SparseWriter } from './sparse-writer.js';
 import { ZERO_BLOCK } from './zero-block.js';
 
@@ -66,7 +66,12 @@ describe('SparseWriter', () => {
       Array.from({ length: count }, (_, i) => fill(Buffer.alloc(POOL_BLOCK_BYTES), i)),
     );
     const { path, writer } = await writeAll('file', function* () {
-      for (let i = 0; i < count; i++) yield fill(takeBlock(), i);
+      for (let i = 0; i < count; i++) {
+        // As the decoders do: the block is handed over and comes back to the pool once written.
+        const block = fill(takeBlock(), i);
+        handOverBlock(block);
+        yield block;
+      }
     });
     expect(writer.position).toBe(expected.length);
     const got = await readFile(path);

@@ -4,9 +4,8 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { toWriteError } from '../../common/errors.js';
 import { sizeExceededError } from './space.js';
-import { freeHandedOver, isHandedOver } from '../../common/handed-over.js';
+import { freeHandedOver } from '../../common/handed-over.js';
 import { writeAt } from '../../native/index.js';
-import { giveBlock } from './block-pool.js';
 import { isZero, ZERO_BLOCK } from './zero-block.js';
 
 const writevAsync = promisify(writev);
@@ -97,7 +96,7 @@ export class SparseWriter extends Writable {
 
   async #consume(chunk: Buffer): Promise<void> {
     // Held while being split into batches, and by every batch holding some of its bytes: the
-    // block goes back to the pool only when the last of those is on disk.
+    // chunk is freed (a pooled block goes back to its pool) only when the last of those is on disk.
     this.#hold(chunk);
     try {
       await this.#consumeBytes(chunk);
@@ -117,10 +116,8 @@ export class SparseWriter extends Writable {
       return;
     }
     this.#holds.delete(chunk.buffer);
-    // On disk: a handed-over chunk is freed (or goes back to its producer), a pooled block goes
-    // back to its pool.
-    if (isHandedOver(chunk.buffer)) freeHandedOver(chunk);
-    else giveBlock(chunk);
+    // On disk: a handed-over chunk is freed, or goes back to its producer's pool.
+    freeHandedOver(chunk);
   }
 
   async #consumeBytes(chunk: Buffer): Promise<void> {

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 import type { Dispatcher } from 'undici';
 
+import { handOver } from '../../common/handed-over.js';
 import type { TlsSettings } from './http-dispatcher.js';
 import { startSocketAttempt } from './socket-attempt.js';
 
@@ -61,6 +62,9 @@ export function startAttempt(req: AttemptRequest, handlers: AttemptHandlers): At
       if (!settled) handlers.onStart(status, headers, statusMessage ?? '');
     },
     onResponseData(_c, chunk) {
+      // A socket read of its own that undici keeps no view of: the last consumer may free it
+      // once written (common/handed-over.ts); a read holding more than body bytes is refused.
+      handOver(chunk);
       if (!settled) handlers.onData(chunk);
     },
     onResponseEnd() {

@@ -25,14 +25,8 @@ import {
   errorMessage,
   isRetryable,
 } from '../../common/errors.js';
-import { handOver } from '../../common/handed-over.js';
 import type { Logger } from '../../common/logger.js';
-import {
-  startRequest,
-  type Attempt,
-  type AttemptHandlers,
-  type HttpTransport,
-} from './http-attempt.js';
+import { startRequest, type Attempt, type HttpTransport } from './http-attempt.js';
 import { idleError, isStall, type StallBudget } from './http-limits.js';
 import {
   headerInteger,
@@ -195,16 +189,15 @@ export class ResumableBody extends Readable {
     if (this.destroyed) return;
     this.bytesThisAttempt = 0;
     this.paused = false;
-    const handlers: AttemptHandlers = {
-      onStart: (status, headers, text) => this.onStart(attempt, status, headers, text),
-      onData: (chunk) => this.onData(attempt, chunk),
-      onEnd: () => this.onEnd(),
-      onError: (err) => this.onAttemptError(err),
-    };
     const attempt = startRequest(
       this.opts.transport,
       { url: this.url, method: 'GET', headers: this.requestHeaders() },
-      handlers,
+      {
+        onStart: (status, headers, text) => this.onStart(attempt, status, headers, text),
+        onData: (chunk) => this.onData(attempt, chunk),
+        onEnd: () => this.onEnd(),
+        onError: (err) => this.onAttemptError(err),
+      },
     );
     this.attempt = attempt;
     this.armWatchdog();
@@ -292,9 +285,6 @@ export class ResumableBody extends Readable {
   }
 
   private onData(attempt: Attempt, chunk: Buffer): void {
-    // A socket read nothing else keeps: the converter may free it once written (the socket
-    // attempt hands its reads over itself).
-    handOver(chunk);
     this.offset += chunk.length;
     this.bytesThisAttempt += chunk.length;
     this.opts.budget.progress();

@@ -17,6 +17,7 @@ import { connect as connectTcp, isIP, type OnReadOpts, type Socket } from 'node:
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 import { handOver } from '../../common/handed-over.js';
+import { BlockPool } from '../sink/block-pool.js';
 import type { Attempt, AttemptHandlers } from './http-attempt.js';
 import type { TlsSettings } from './http-dispatcher.js';
 
@@ -29,19 +30,8 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Read buffers given back by the consumer (common/handed-over.ts), at most {@link SPARE_SLABS}. */
-const SPARE_SLABS = 32;
-const spare: ArrayBuffer[] = [];
-
-function takeSlab(): Buffer {
-  // allocUnsafeSlow: its own memory, not zero-filled (the socket overwrites what is read).
-  const memory = spare.pop();
-  return memory === undefined ? Buffer.allocUnsafeSlow(READ_BYTES) : Buffer.from(memory);
-}
-
-function reuseSlab(memory: ArrayBuffer): void {
-  if (spare.length < SPARE_SLABS && memory.byteLength === READ_BYTES) spare.push(memory);
-}
+/** Read buffers, given back by the last consumer once written: at most 32 kept (8 MiB). */
+const readBuffers = new BlockPool(READ_BYTES, 32);
 
 /** What one request needs. */
 export interface SocketAttemptRequest {
@@ -202,7 +192,7 @@ export class ChunkedDecoder {
 export function startSocketAttempt(req: SocketAttemptRequest, handlers: AttemptHandlers): Attempt {
   let settled = false;
   let socket: Socket | undefined;
-  let slab = takeSlab();
+  let slab = readBuffers.take();
   let head: Buffer | undefined = Buffer.alloc(0);
   let framing: Framing = { kind: 'close' };
   let left = 0;
@@ -231,8 +221,8 @@ export function startSocketAttempt(req: SocketAttemptRequest, handlers: AttemptH
     if (data.length > 0) {
       if (whole && data.byteOffset === 0 && data.length >= HAND_OVER_BYTES) {
         // The read is the only data in its slab: hand the slab over; the next read gets a new one.
-        slab = takeSlab();
-        handOver(data, { sole: true, reuse: reuseSlab });
+        slab = readBuffers.take();
+        readBuffers.handOver(data);
         handlers.onData(data);
       } else {
         const copy = Buffer.allocUnsafeSlow(data.length);
